@@ -1,0 +1,41 @@
+"""How diagnostics look on a terminal and in JSON; shared by every command that reports them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from reconciler.errors import Diagnostic
+
+
+def console(*, stderr: bool = False, no_color: bool = False) -> Console:
+    """Colour only on a terminal, and never with --no-color or NO_COLOR."""
+    stream = sys.stderr if stderr else sys.stdout
+    plain = no_color or "NO_COLOR" in os.environ or not stream.isatty()
+    return Console(file=stream, highlight=False, soft_wrap=True, no_color=plain,
+                   color_system=None if plain else "auto")
+
+
+def print_diagnostics(out: Console, diagnostics: list[Diagnostic]) -> None:
+    for d in diagnostics:
+        colour = "red" if d.is_error else "yellow"
+        resource = f" {escape(d.resource)}:" if d.resource else ""
+        out.print(f"{escape(d.location)}: [bold {colour}]{d.severity.value}[/] "
+                  f"[dim]{d.code}[/]{resource} {escape(d.message)}")
+        if d.hint:
+            out.print(f"    [dim]hint:[/] {escape(d.hint)}")
+
+
+def summary_line(diagnostics: list[Diagnostic]) -> str:
+    errors = sum(1 for d in diagnostics if d.is_error)
+    warnings = len(diagnostics) - errors
+    return f"{errors} error{'s' if errors != 1 else ''}, " \
+           f"{warnings} warning{'s' if warnings != 1 else ''}"
+
+
+def diagnostics_json(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
+    return [d.to_dict() for d in diagnostics]

@@ -1,0 +1,93 @@
+"""Every error meshctl raises, and the `Diagnostic` record that validation returns.
+
+Validators never raise: they return diagnostics, and the engine raises once with all of them,
+so a user fixes every problem in one run. Exceptions are for what stops a command outright.
+
+    MeshctlError
+    ├── ManifestError        a manifest path cannot be read at all
+    ├── ValidationFailed     the state has error diagnostics (carries them)
+    ├── StoreError           the live registries cannot be read or written
+    └── UsageError           a command was called with arguments that do not fit
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding: which rule, how bad, where (file:line, resource, field path) and what to do."""
+
+    code: str
+    severity: Severity
+    message: str
+    file: str | None = None
+    line: int | None = None
+    resource: str | None = None
+    path: str | None = None
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    @property
+    def location(self) -> str:
+        if self.file is None:
+            return "<unknown>"
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Diagnostic:
+        return cls(**{**data, "severity": Severity(data["severity"])})
+
+
+def sort_key(diagnostic: Diagnostic) -> tuple[str, int, str, str]:
+    """Order diagnostics the way a reader scans a tree: by file, then line, then rule."""
+    return (diagnostic.file or "", diagnostic.line or 0, diagnostic.code, diagnostic.message)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`"did you mean 'allowed_tools'? "` when a choice is close to `word`, else ``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+class MeshctlError(Exception):
+    """Root of every error meshctl raises on purpose; anything else is a bug."""
+
+
+class ManifestError(MeshctlError):
+    """A manifest path given by the user does not exist or cannot be listed."""
+
+
+class StoreError(MeshctlError):
+    """The live registries cannot be read (or, later, written)."""
+
+
+class UsageError(MeshctlError):
+    """Arguments that do not fit together; reported like click's usage errors."""
+
+
+class ValidationFailed(MeshctlError):
+    """The desired or live state has error diagnostics; `diagnostics` holds all of them."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        errors = sum(1 for d in diagnostics if d.is_error)
+        super().__init__(f"{errors} error(s) found")

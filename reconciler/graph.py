@@ -1,0 +1,263 @@
+"""The dependency graph of a mesh: who refers to whom, through which field.
+
+Used by validation (unknown references, cycles), by the plan (ordering, blast radius, in-use
+deletion) and by `meshctl graph`. This module is the one place that knows which fields hold
+references; everything else asks it. Pure: no I/O, same input, same output.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState, Resource, ResourceKey
+
+WILDCARD = "*"
+
+
+class EdgeType(enum.StrEnum):
+    USES_MODEL = "uses-model"
+    MAY_USE_TOOL = "may-use-tool"
+    MAY_INVOKE = "may-invoke"
+    REQUIRES_AGENT = "requires-agent"
+    STEP_AGENT = "step-agent"
+    POLICY_REF = "policy-ref"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """`source` names `target` in the field at `path` (relative to the source's entry)."""
+
+    source: ResourceKey
+    target: ResourceKey
+    type: EdgeType
+    path: str
+
+
+# Governance rules name other resources through these keys, at any depth of a policy body.
+_POLICY_SCALAR_KEYS: dict[str, Kind] = {
+    "agent_id": Kind.AGENT,
+    "from_agent_id": Kind.AGENT,
+    "to_agent_id": Kind.AGENT,
+    "workflow_id": Kind.WORKFLOW,
+    "default_profile": Kind.MODEL_PROFILE,
+}
+_POLICY_LIST_KEYS: dict[str, Kind] = {
+    "allowed_agents": Kind.AGENT,
+    "denied_agents": Kind.AGENT,
+    "allowed_tools": Kind.TOOL,
+    "denied_tools": Kind.TOOL,
+    "allowed_workflows": Kind.WORKFLOW,
+    "allowed_profiles": Kind.MODEL_PROFILE,
+}
+
+
+def references(resource: Resource) -> Iterator[Reference]:
+    """Every reference `resource` makes, in field order."""
+    entry, key = resource.entry, resource.key
+    if key.kind is Kind.AGENT:
+        yield from _scalar(key, entry, "model_profile_id", Kind.MODEL_PROFILE,
+                           EdgeType.USES_MODEL, "")
+        yield from _listed(key, entry, "allowed_tools", Kind.TOOL, EdgeType.MAY_USE_TOOL, "")
+        yield from _listed(key, entry, "allowed_agents", Kind.AGENT, EdgeType.MAY_INVOKE, "")
+    elif key.kind is Kind.WORKFLOW:
+        for name in ("required_agents", "optional_agents", "suggested_sequence"):
+            yield from _listed(key, entry, name, Kind.AGENT, EdgeType.REQUIRES_AGENT, "")
+        for index, step in _items(entry.get("steps")):
+            yield from _scalar(key, step, "agent_id", Kind.AGENT, EdgeType.STEP_AGENT,
+                               f"steps[{index}].")
+        criteria = entry.get("completion_criteria")
+        if isinstance(criteria, dict):
+            yield from _listed(key, criteria, "required_agents_executed", Kind.AGENT,
+                               EdgeType.REQUIRES_AGENT, "completion_criteria.")
+        for index, checkpoint in _items(entry.get("hitl_checkpoints")):
+            yield from _scalar(key, checkpoint, "agent_id", Kind.AGENT, EdgeType.REQUIRES_AGENT,
+                               f"hitl_checkpoints[{index}].")
+    elif key.kind is Kind.GOVERNANCE_POLICY:
+        yield from _policy_references(key, entry, "")
+
+
+def _items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                yield index, item
+
+
+def _scalar(source: ResourceKey, container: dict[str, Any], name: str, kind: Kind,
+            edge: EdgeType, prefix: str, wildcard: bool = False) -> Iterator[Reference]:
+    value = container.get(name)
+    if isinstance(value, str) and not (wildcard and value == WILDCARD):
+        yield Reference(source, ResourceKey(kind, value), edge, prefix + name)
+
+
+def _listed(source: ResourceKey, container: dict[str, Any], name: str, kind: Kind,
+            edge: EdgeType, prefix: str, wildcard: bool = False) -> Iterator[Reference]:
+    values = container.get(name)
+    if isinstance(values, list):
+        for index, value in enumerate(values):
+            if isinstance(value, str) and not (wildcard and value == WILDCARD):
+                yield Reference(source, ResourceKey(kind, value), edge,
+                                f"{prefix}{name}[{index}]")
+
+
+def _policy_references(source: ResourceKey, value: Any, prefix: str) -> Iterator[Reference]:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name in _POLICY_SCALAR_KEYS:
+                yield from _scalar(source, value, name, _POLICY_SCALAR_KEYS[name],
+                                   EdgeType.POLICY_REF, prefix, wildcard=True)
+            elif name in _POLICY_LIST_KEYS:
+                yield from _listed(source, value, name, _POLICY_LIST_KEYS[name],
+                                   EdgeType.POLICY_REF, prefix, wildcard=True)
+            else:
+                yield from _policy_references(source, item, f"{prefix}{name}.")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _policy_references(source, item, f"{prefix.rstrip('.')}[{index}].")
+
+
+def _sort_key(key: ResourceKey) -> tuple[int, str]:
+    return (kinds.KIND_ORDER.index(key.kind), key.name)
+
+
+@dataclass(slots=True)
+class Graph:
+    """Nodes are the resources of a state; edges point from a resource to what it names."""
+
+    nodes: list[ResourceKey]
+    edges: list[Reference]
+    _out: dict[ResourceKey, list[Reference]] = field(default_factory=dict)
+    _in: dict[ResourceKey, list[Reference]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for edge in self.edges:
+            self._out.setdefault(edge.source, []).append(edge)
+            self._in.setdefault(edge.target, []).append(edge)
+
+    def outgoing(self, key: ResourceKey) -> list[Reference]:
+        return self._out.get(key, [])
+
+    def incoming(self, key: ResourceKey) -> list[Reference]:
+        return self._in.get(key, [])
+
+    def dependencies(self, key: ResourceKey, *, transitive: bool = False) -> list[ResourceKey]:
+        """What `key` refers to (directly, or through any chain when `transitive`)."""
+        return self._walk(key, self._out, lambda edge: edge.target, transitive)
+
+    def dependents(self, key: ResourceKey, *, transitive: bool = False) -> list[ResourceKey]:
+        """What refers to `key` (directly, or through any chain when `transitive`)."""
+        return self._walk(key, self._in, lambda edge: edge.source, transitive)
+
+    def _walk(self, start: ResourceKey, index: dict[ResourceKey, list[Reference]],
+              step: Any, transitive: bool) -> list[ResourceKey]:
+        seen: dict[ResourceKey, None] = {}
+        pending = [start]
+        while pending:
+            for edge in index.get(pending.pop(), []):
+                found = step(edge)
+                if found != start and found not in seen:
+                    seen[found] = None
+                    if transitive:
+                        pending.append(found)
+        return sorted(seen, key=_sort_key)
+
+    def dangling(self) -> list[Reference]:
+        """References to resources that are not in the state."""
+        present = set(self.nodes)
+        return [edge for edge in self.edges if edge.target not in present]
+
+    def cycles(self) -> list[list[ResourceKey]]:
+        """Groups of resources that refer to each other in a loop (self-references included)."""
+        return [group for group in self._components() if len(group) > 1 or any(
+            edge.target == group[0] for edge in self.outgoing(group[0]))]
+
+    def order(self) -> list[ResourceKey]:
+        """Every node, what is referred to before what refers to it; ties (and the members of
+        a cycle) by kind order, then name."""
+        component_of: dict[ResourceKey, int] = {}
+        components = self._components()
+        for number, group in enumerate(components):
+            for key in group:
+                component_of[key] = number
+        waiting_on = [0] * len(components)
+        unblocks: list[set[int]] = [set() for _ in components]
+        for edge in self.edges:
+            if edge.target not in component_of:
+                continue
+            source, target = component_of[edge.source], component_of[edge.target]
+            if source != target and source not in unblocks[target]:
+                unblocks[target].add(source)
+                waiting_on[source] += 1
+        ready = [(_sort_key(components[n][0]), n) for n, count in enumerate(waiting_on)
+                 if count == 0]
+        heapq.heapify(ready)
+        ordered: list[ResourceKey] = []
+        while ready:
+            _, number = heapq.heappop(ready)
+            ordered.extend(components[number])
+            for later in unblocks[number]:
+                waiting_on[later] -= 1
+                if waiting_on[later] == 0:
+                    heapq.heappush(ready, (_sort_key(components[later][0]), later))
+        return ordered
+
+    def _components(self) -> list[list[ResourceKey]]:
+        """Strongly connected components (Tarjan, iterative), members sorted."""
+        present = set(self.nodes)
+        index: dict[ResourceKey, int] = {}
+        low: dict[ResourceKey, int] = {}
+        on_stack: set[ResourceKey] = set()
+        stack: list[ResourceKey] = []
+        result: list[list[ResourceKey]] = []
+        for root in self.nodes:
+            if root in index:
+                continue
+            work: list[tuple[ResourceKey, Iterator[Reference]]] = [
+                (root, iter(self.outgoing(root)))]
+            index[root] = low[root] = len(index)
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                node, edges = work[-1]
+                advanced = False
+                for edge in edges:
+                    target = edge.target
+                    if target not in present:
+                        continue
+                    if target not in index:
+                        index[target] = low[target] = len(index)
+                        stack.append(target)
+                        on_stack.add(target)
+                        work.append((target, iter(self.outgoing(target))))
+                        advanced = True
+                        break
+                    if target in on_stack:
+                        low[node] = min(low[node], index[target])
+                if advanced:
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    group: list[ResourceKey] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    result.append(sorted(group, key=_sort_key))
+        return result
+
+
+def build(state: MeshState | Iterable[Resource]) -> Graph:
+    resources = list(state)
+    edges = [edge for resource in resources for edge in references(resource)]
+    return Graph([resource.key for resource in resources], edges)

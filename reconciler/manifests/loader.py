@@ -1,0 +1,230 @@
+"""Manifest files -> resources, each with its source file and the line of every field.
+
+`parse_manifest` turns one file's bytes into a `FileResult` (pure, so the engine can run it in
+worker processes and cache it by content hash); `find_manifest_files` lists what to read and
+`merge_results` joins the files into one `MeshState`, reporting names declared twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Diagnostic, ManifestError, Severity, did_you_mean
+from reconciler.manifests.yamlparse import ParsedDocument, parse_documents
+from reconciler.model import ids, kinds
+from reconciler.model.kinds import API_VERSION, Kind
+from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+ENVELOPE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
+METADATA_FIELDS = ("name", "labels", "annotations")
+NAME_LINE = "@metadata.name"  # field_lines key for the line of metadata.name
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What one manifest file yields: its resources and the problems found while reading it."""
+
+    resources: list[Resource] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def find_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Every `*.yaml`/`*.yml` file under `paths`, recursively, sorted, skipping hidden folders
+    (`.git`, `.meshctl-cache`). A file named explicitly is read whatever its suffix."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            for folder, subfolders, files in os.walk(path):
+                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+                found.extend(
+                    Path(folder, name) for name in sorted(files)
+                    if name.endswith(MANIFEST_SUFFIXES) and not name.startswith(".")
+                )
+        else:
+            raise ManifestError(f"{path}: no such file or directory")
+    unique = dict.fromkeys(found)
+    return list(unique)
+
+
+def read_manifest_bytes(path: Path, max_bytes: int) -> bytes | Diagnostic:
+    """The file's bytes, or a diagnostic when it is too large or unreadable."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return _problem("M002", f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+                            str(path), None, "split it into smaller files, or raise --max-bytes")
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        return _problem("M013", f"cannot read file: {error.strerror or error}", str(path), None,
+                        "check that the file exists and is readable")
+    if len(data) > max_bytes:
+        return _problem("M002", f"file is over the {max_bytes:,}-byte limit", str(path), None,
+                        "split it into smaller files, or raise --max-bytes")
+    return data
+
+
+def parse_manifest(data: bytes, *, file: str) -> FileResult:
+    """All resources of one manifest file, with every problem as a diagnostic."""
+    result = FileResult()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        result.diagnostics.append(_problem(
+            "M013", f"file is not valid UTF-8 (byte {error.start})", file, line,
+            "save the file as UTF-8"))
+        return result
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        result.diagnostics.append(_problem(
+            "M001", "file contains a NUL byte", file, line, "remove the NUL byte"))
+        return result
+    documents, problem = parse_documents(text)
+    for document in documents:
+        _read_document(document, file, result)
+    if problem is not None:
+        result.diagnostics.append(_problem(problem.code, problem.message, file, problem.line,
+                                           problem.hint))
+    return result
+
+
+def _read_document(document: ParsedDocument, file: str, result: FileResult) -> None:
+    data, lines = document.data, document.lines
+
+    def report(code: str, message: str, path: str | None, hint: str | None,
+               severity: Severity = Severity.ERROR, resource: str | None = None) -> None:
+        line = lines.get(path, document.line) if path else document.line
+        result.diagnostics.append(
+            Diagnostic(code, severity, message, file, line, resource, path, hint))
+
+    if not isinstance(data, dict):
+        report("M005", f"a manifest document must be a mapping, not {_type_name(data)}", None,
+               "start the document with apiVersion, kind, metadata and spec")
+        return
+    api_version = data.get("apiVersion")
+    if api_version != API_VERSION:
+        found = "missing" if api_version is None else f"'{api_version}' is not supported"
+        report("M007", f"apiVersion {found}", "apiVersion" if api_version else None,
+               f"use 'apiVersion: {API_VERSION}'")
+        return
+    kind = _read_kind(data.get("kind"))
+    if kind is None:
+        raw = data.get("kind")
+        names = [k.value for k in kinds.KIND_ORDER]
+        suggestion = did_you_mean(str(raw), names)
+        report("M008", f"unknown kind {raw!r}" if raw is not None else "kind is missing",
+               "kind" if raw is not None else None,
+               f"{suggestion}kind must be one of: {', '.join(names)}")
+        return
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(metadata, dict) or name is None:
+        report("M009", f"{kind.value} has no metadata.name", "metadata",
+               "add 'metadata: {name: <id>}'; the name is the registry id")
+        return
+    label = kinds.info(kind).label
+    problem = ids.id_problem(name)
+    if problem is not None:
+        report("M009", f"{label} name {name!r} {problem}", "metadata.name",
+               "use letters, digits, '_', '-' and '.' (at most 128, no leading dot)")
+        return
+    key = ResourceKey(kind, name)
+    resource_name = str(key)
+    spec = data.get("spec", {})
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        report("M005", f"spec of {key.describe()} must be a mapping, not {_type_name(spec)}",
+               "spec", "indent the registry fields under 'spec:'", resource=resource_name)
+        return
+    for extra in (k for k in data if k not in ENVELOPE_FIELDS):
+        report("M011", f"unknown top-level field '{extra}' is ignored", extra,
+               f"{did_you_mean(extra, ENVELOPE_FIELDS)}a manifest holds "
+               "apiVersion, kind, metadata and spec", Severity.WARNING, resource_name)
+    for extra in (k for k in metadata if k not in METADATA_FIELDS):
+        report("M011", f"unknown metadata field '{extra}' is ignored", f"metadata.{extra}",
+               f"{did_you_mean(extra, METADATA_FIELDS)}metadata holds name, labels and "
+               "annotations", Severity.WARNING, resource_name)
+    labels = _string_map(metadata.get("labels"), "labels", report, resource_name)
+    annotations = _string_map(metadata.get("annotations"), "annotations", report, resource_name)
+
+    id_field = kinds.info(kind).id_field
+    entry: dict[str, Any]
+    if id_field is None:
+        entry = dict(spec)
+    else:
+        declared = spec.get(id_field, name)
+        if declared != name:
+            report("M012", f"spec.{id_field} {declared!r} differs from metadata.name {name!r}",
+                   f"spec.{id_field}", f"remove spec.{id_field}; metadata.name is the id",
+                   resource=resource_name)
+            return
+        entry = {id_field: name, **{k: v for k, v in spec.items() if k != id_field}}
+
+    field_lines = {path[5:]: line for path, line in lines.items() if path.startswith("spec.")}
+    name_line = lines.get("metadata.name", document.line)
+    field_lines[NAME_LINE] = name_line
+    if id_field is not None:
+        field_lines.setdefault(id_field, name_line)
+    result.resources.append(
+        Resource(key, entry, Source(file, document.line, field_lines), labels, annotations))
+
+
+def _read_kind(raw: object) -> Kind | None:
+    if isinstance(raw, str):
+        for kind in Kind:
+            if raw == kind.value:
+                return kind
+    return None
+
+
+def _string_map(value: object, what: str, report: Any, resource: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        report("M009", f"metadata.{what} must map names to strings", f"metadata.{what}",
+               "quote values such as numbers and booleans", resource=resource)
+        return {}
+    return dict(value)
+
+
+def merge_results(results: Iterable[FileResult]) -> tuple[MeshState, list[Diagnostic]]:
+    """One state from many files; a name declared twice for a kind is an error naming both."""
+    state = MeshState()
+    diagnostics: list[Diagnostic] = []
+    for result in results:
+        diagnostics.extend(result.diagnostics)
+        for resource in result.resources:
+            first = state.get(resource.key)
+            if first is None:
+                state.add(resource)
+                continue
+            first_file, first_line = first.where(NAME_LINE)
+            file, line = resource.where(NAME_LINE)
+            diagnostics.append(Diagnostic(
+                "M010", Severity.ERROR,
+                f"{resource.key.describe()} is defined twice: here and at "
+                f"{first_file}:{first_line}",
+                file, line, str(resource.key), "metadata.name",
+                "rename or remove one of the two definitions"))
+    return state, diagnostics
+
+
+def _problem(code: str, message: str, file: str, line: int | None,
+             hint: str | None) -> Diagnostic:
+    return Diagnostic(code, Severity.ERROR, message, file, line, None, None, hint)
+
+
+def _type_name(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "empty"}.get(
+        type(value), type(value).__name__)

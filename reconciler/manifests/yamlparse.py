@@ -1,0 +1,216 @@
+"""YAML text -> plain JSON-compatible data, with the line of every field.
+
+Called by `manifests.loader` once per file. libyaml's C parser composes the node tree (which
+carries line marks); this module then builds the data itself instead of using PyYAML's
+constructor, because it must (a) record `path -> line` for the diagnostics, (b) refuse what
+JSON registries cannot hold (custom tags, non-string keys, NaN, huge integers) and what hurts
+(duplicate keys, alias expansion bombs, absurd nesting), and (c) keep YAML timestamps as the
+text the user wrote, since the registries store them as strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_DEPTH = 128
+ALIAS_EXPANSION_FACTOR = 10  # expanded nodes allowed per distinct node, plus a flat allowance
+ALIAS_EXPANSION_ALLOWANCE = 10_000
+MAX_INT = 2**63 - 1
+RECORD_DEPTH = 8  # path components recorded in the line map below a document's root
+
+_TAG = "tag:yaml.org,2002:"
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+class YamlProblem(Exception):
+    """Why a document cannot become data; `code` is a manifest rule code (see validate.rules)."""
+
+    def __init__(self, code: str, message: str, line: int | None, hint: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.hint = hint
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    data: Any
+    line: int
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+class _Builder:
+    """Builds one document's data from its node tree, recording lines and enforcing limits."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+        self.distinct: set[int] = set()
+        self.visits = 0
+
+    def build(self, node: Node, path: str | None, depth: int) -> Any:
+        self.visits += 1
+        self.distinct.add(id(node))
+        if self.visits > ALIAS_EXPANSION_FACTOR * len(self.distinct) + ALIAS_EXPANSION_ALLOWANCE:
+            raise YamlProblem(
+                "M004",
+                "aliases expand to far more data than the document holds (an alias bomb?)",
+                _line(node),
+                "write the data out instead of nesting aliases",
+            )
+        if depth > MAX_DEPTH:
+            raise YamlProblem(
+                "M006", f"data nested deeper than {MAX_DEPTH} levels", _line(node),
+                "flatten the structure",
+            )
+        if path is not None and path:
+            self.lines.setdefault(path, _line(node))
+        if isinstance(node, ScalarNode):
+            return _scalar(node)
+        if isinstance(node, SequenceNode):
+            return [
+                self.build(item, _child(path, f"[{i}]", depth), depth + 1)
+                for i, item in enumerate(node.value)
+            ]
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        raise YamlProblem("M006", f"unsupported YAML node {node.tag}", _line(node))
+
+    def _mapping(self, node: MappingNode, path: str | None, depth: int) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        result: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merged.update(self._merge_sources(value_node, path, depth))
+                continue
+            key = self._key(key_node)
+            if key in first_line:
+                raise YamlProblem(
+                    "M003",
+                    f"duplicate key '{key}' (first defined on line {first_line[key]})",
+                    _line(key_node),
+                    "remove one of the two; YAML would silently keep only the last",
+                )
+            first_line[key] = _line(key_node)
+            record = path is not None and not key.endswith("_schema")
+            child = _child(path, key, depth) if record else None
+            if child is not None:
+                self.lines.setdefault(child, _line(key_node))
+            result[key] = self.build(value_node, child, depth + 1)
+            if path is not None and child is None:
+                self.lines.setdefault(_join(path, key), _line(key_node))
+        if merged:
+            return {**merged, **result}
+        return result
+
+    def _merge_sources(self, node: Node, path: str | None, depth: int) -> dict[str, Any]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):  # earlier sources win, as YAML's merge key says
+            value = self.build(source, None, depth + 1)
+            if not isinstance(value, dict):
+                raise YamlProblem("M006", "a merge key (<<) needs a mapping", _line(source))
+            merged.update(value)
+        return merged
+
+    def _key(self, node: Node) -> str:
+        if not isinstance(node, ScalarNode):
+            raise YamlProblem(
+                "M006", "a mapping key must be a plain string, not a list or mapping",
+                _line(node),
+            )
+        key = _scalar(node)
+        if not isinstance(key, str):
+            raise YamlProblem(
+                "M006",
+                f"mapping key {node.value!r} is read as {type(key).__name__} {key!r}, "
+                "but registry keys are strings",
+                _line(node),
+                f"quote it: '{node.value}':",
+            )
+        return key
+
+
+def _scalar(node: ScalarNode) -> Any:
+    tag = node.tag
+    if tag == _TAG + "str":
+        return node.value
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        return _SCALARS.bool_values[node.value.lower()]
+    if tag == _TAG + "int":
+        number = _SCALARS.construct_yaml_int(node)
+        if abs(number) > MAX_INT:
+            raise YamlProblem(
+                "M006", f"integer {node.value} does not fit in 64 bits", _line(node),
+                "quote it to keep it as text",
+            )
+        return number
+    if tag == _TAG + "float":
+        real: float = _SCALARS.construct_yaml_float(node)
+        if real != real or real in (float("inf"), float("-inf")):
+            raise YamlProblem(
+                "M006", f"{node.value} is not a finite number; JSON cannot hold it",
+                _line(node), "use a finite number, or quote it to keep it as text",
+            )
+        return real
+    if tag == _TAG + "timestamp":
+        return node.value  # registries keep dates as the text written
+    raise YamlProblem(
+        "M006",
+        f"unsupported YAML tag {tag!r}",
+        _line(node),
+        "registries are JSON: use plain mappings, lists, strings, numbers, booleans and null",
+    )
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path and not key.startswith("[") else f"{path}{key}"
+
+
+def _child(path: str | None, key: str, depth: int) -> str | None:
+    if path is None or depth >= RECORD_DEPTH:
+        return None
+    return _join(path, key)
+
+
+def parse_documents(text: str) -> tuple[list[ParsedDocument], YamlProblem | None]:
+    """Every document of `text`; a problem stops the stream and is returned beside the
+    documents read before it (empty documents are skipped, as kubectl does)."""
+    documents: list[ParsedDocument] = []
+    loader = yaml.CSafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            builder = _Builder()
+            data = builder.build(node, "", 0)
+            if data is None:
+                continue
+            documents.append(ParsedDocument(data, _line(node), builder.lines))
+    except YamlProblem as problem:
+        return documents, problem
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = " ".join(part for part in (error.context, error.problem) if part)
+        return documents, YamlProblem("M001", f"YAML syntax error: {what}", line,
+                                      "fix the YAML syntax at that line")
+    except yaml.YAMLError as error:
+        return documents, YamlProblem("M001", f"YAML error: {error}", None)
+    except RecursionError:
+        return documents, YamlProblem("M006", "YAML nested too deeply", None)
+    finally:
+        loader.dispose()
+    return documents, None

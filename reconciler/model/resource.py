@@ -1,0 +1,144 @@
+"""Resources and snapshots of a whole mesh, as plain data with no I/O.
+
+A resource's `entry` is exactly the registry entry the AgentMesh runtime reads (for agents,
+tools, model profiles and workflows the id field comes first; for a governance policy it is
+the body stored under its name). Entries stay plain dicts so unknown keys and key order
+survive untouched; the pydantic models in `specs` only check them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ResourceKey:
+    kind: Kind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{kinds.info(self.kind).label.replace(' ', '-')}/{self.name}"
+
+    def describe(self) -> str:
+        """`agent 'fraud_agent'`: how messages name a resource."""
+        return f"{kinds.info(self.kind).label} '{self.name}'"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a resource was declared: a manifest file and line, or a registry file.
+
+    `field_lines` maps a field path relative to the entry (`allowed_tools[1]`,
+    `steps[0].agent_id`) to its line in the manifest.
+    """
+
+    file: str
+    line: int | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict)
+
+    def line_of(self, path: str | None) -> int | None:
+        """The line of `path`, or of its nearest recorded parent, or of the resource."""
+        while path:
+            found = self.field_lines.get(path)
+            if found is not None:
+                return found
+            path = parent_path(path)
+        return self.line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "field_lines": dict(self.field_lines)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Source:
+        return cls(data["file"], data.get("line"), data.get("field_lines") or {})
+
+
+def parent_path(path: str) -> str:
+    """`steps[0].agent_id` -> `steps[0]` -> `steps` -> ``."""
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    key: ResourceKey
+    entry: dict[str, Any]
+    source: Source | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Kind:
+        return self.key.kind
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The entry without its id field: what a manifest's `spec` holds."""
+        id_field = kinds.info(self.kind).id_field
+        return {k: v for k, v in self.entry.items() if k != id_field}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "name": self.name,
+            "entry": self.entry,
+            "source": self.source.to_dict() if self.source else None,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resource:
+        source = data.get("source")
+        return cls(
+            ResourceKey(Kind(data["kind"]), data["name"]),
+            data["entry"],
+            Source.from_dict(source) if source else None,
+            data.get("labels") or {},
+            data.get("annotations") or {},
+        )
+
+    def where(self, path: str | None = None) -> tuple[str | None, int | None]:
+        if self.source is None:
+            return None, None
+        return self.source.file, self.source.line_of(path)
+
+
+@dataclass(slots=True)
+class MeshState:
+    """A whole mesh: every resource by kind, in declaration (or registry) order."""
+
+    resources: dict[Kind, dict[str, Resource]] = field(
+        default_factory=lambda: {kind: {} for kind in kinds.KIND_ORDER}
+    )
+
+    def add(self, resource: Resource) -> None:
+        self.resources[resource.kind][resource.name] = resource
+
+    def get(self, key: ResourceKey) -> Resource | None:
+        return self.resources[key.kind].get(key.name)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, ResourceKey) and key.name in self.resources[key.kind]
+
+    def of_kind(self, kind: Kind) -> dict[str, Resource]:
+        return self.resources[kind]
+
+    def __iter__(self) -> Iterator[Resource]:
+        for kind in kinds.KIND_ORDER:
+            yield from self.resources[kind].values()
+
+    def __len__(self) -> int:
+        return sum(len(by_name) for by_name in self.resources.values())
+
+    def counts(self) -> dict[Kind, int]:
+        return {kind: len(self.resources[kind]) for kind in kinds.KIND_ORDER}

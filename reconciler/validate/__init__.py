@@ -1,0 +1,36 @@
+"""Validation: every rule, as functions that return diagnostics and never raise.
+
+`check_resource` holds the rules that look at one resource alone (the engine runs them where
+it parses, and caches them); `check_mesh` those that need the whole state and its graph.
+The schema rules import pydantic and jsonschema, so they load only when first needed: a warm
+run served from the parse cache never pays for them.
+"""
+
+from __future__ import annotations
+
+from reconciler import graph
+from reconciler.errors import Diagnostic
+from reconciler.model.resource import MeshState, Resource
+from reconciler.validate import mesh, references, workflows
+from reconciler.validate.rules import RULES, Rule
+
+__all__ = ["RULES", "Rule", "check_mesh", "check_resource", "validate_state"]
+
+
+def check_resource(resource: Resource) -> list[Diagnostic]:
+    from reconciler.validate import schema
+
+    return schema.check_resource(resource) + workflows.check_workflow(resource)
+
+
+def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None) -> list[Diagnostic]:
+    mesh_graph = mesh_graph or graph.build(state)
+    return (references.check_references(state, mesh_graph)
+            + mesh.check_orchestrator(state)
+            + mesh.check_cycles(state, mesh_graph))
+
+
+def validate_state(state: MeshState) -> list[Diagnostic]:
+    """Every rule over a whole state (per-resource rules included)."""
+    found = [d for resource in state for d in check_resource(resource)]
+    return found + check_mesh(state)

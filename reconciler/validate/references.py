@@ -1,0 +1,42 @@
+"""Reference rules: every id a resource names must exist in the same state.
+
+The graph module knows which fields hold references; this module turns each dangling one
+into a diagnostic that says what is available and what was probably meant.
+"""
+
+from __future__ import annotations
+
+from reconciler import graph
+from reconciler.errors import Diagnostic, did_you_mean
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState
+from reconciler.validate.rules import diagnostic
+
+CODE_BY_KIND = {Kind.MODEL_PROFILE: "R001", Kind.TOOL: "R002", Kind.AGENT: "R003",
+                Kind.WORKFLOW: "R004"}
+MAX_LISTED = 12
+
+def check_references(state: MeshState, mesh_graph: graph.Graph) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for edge in mesh_graph.dangling():
+        source = state.get(edge.source)
+        if source is None:
+            continue
+        target_kind = edge.target.kind
+        names = list(state.of_kind(target_kind))
+        label = kinds.info(target_kind).label
+        found.append(diagnostic(
+            CODE_BY_KIND[target_kind], source, edge.path,
+            f"{source.key.describe()} refers to unknown {label} '{edge.target.name}' in "
+            f"{edge.path}; {did_you_mean(edge.target.name, names)}available: "
+            f"{_available(names)}",
+            f"declare {label} '{edge.target.name}', or fix the name"))
+    return found
+
+
+def _available(names: list[str]) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(sorted(names)[:MAX_LISTED])
+    return shown if len(names) <= MAX_LISTED else f"{shown} and {len(names) - MAX_LISTED} more"

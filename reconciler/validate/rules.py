@@ -1,0 +1,71 @@
+"""The table of every rule code: its severity, a title, and what it checks.
+
+Codes are stable (documented in docs/validation.md, which a test keeps in step with this
+table). Families: M manifests, L live registries, S schema, R references, W workflows,
+G graph, O orchestrator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.errors import Diagnostic, Severity
+from reconciler.model.resource import Resource
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    severity: Severity
+    title: str
+
+
+_E, _W = Severity.ERROR, Severity.WARNING
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in (
+    Rule("M001", _E, "YAML syntax error"),
+    Rule("M002", _E, "manifest file over the size limit"),
+    Rule("M003", _E, "duplicate key in a mapping"),
+    Rule("M004", _E, "alias expansion bomb"),
+    Rule("M005", _E, "document or spec is not a mapping"),
+    Rule("M006", _E, "value a JSON registry cannot hold (tag, key, number, nesting)"),
+    Rule("M007", _E, "missing or unsupported apiVersion"),
+    Rule("M008", _E, "missing or unknown kind"),
+    Rule("M009", _E, "missing or invalid metadata (name, labels, annotations)"),
+    Rule("M010", _E, "resource defined twice"),
+    Rule("M011", _W, "unknown envelope or metadata field"),
+    Rule("M012", _E, "spec id field differs from metadata.name"),
+    Rule("M013", _E, "manifest file unreadable or not UTF-8"),
+    Rule("L001", _E, "registry file is not valid JSON"),
+    Rule("L002", _E, "registry file has the wrong shape"),
+    Rule("L003", _E, "registry entry without a usable id"),
+    Rule("L004", _E, "id appears twice in a registry"),
+    Rule("L005", _E, "workflow file name differs from its workflow_id"),
+    Rule("L006", _E, "registry file unreadable"),
+    Rule("S001", _E, "required field missing"),
+    Rule("S002", _E, "field has the wrong type"),
+    Rule("S003", _E, "value out of bounds"),
+    Rule("S004", _E, "id is not a safe name"),
+    Rule("S005", _E, "invalid JSON Schema (Draft 7)"),
+    Rule("S006", _W, "unknown field"),
+    Rule("S007", _E, "value not allowed"),
+    Rule("R001", _E, "unknown model profile"),
+    Rule("R002", _E, "unknown tool"),
+    Rule("R003", _E, "unknown agent"),
+    Rule("R004", _E, "unknown workflow"),
+    Rule("W001", _E, "step transition to an unknown step or outcome"),
+    Rule("W002", _E, "include_prior_outputs names a step that does not run earlier"),
+    Rule("W003", _E, "step cannot reach a terminal outcome"),
+    Rule("W004", _W, "step unreachable from the first step"),
+    Rule("W005", _E, "step_id used twice in a workflow"),
+    Rule("G001", _W, "agents invoke each other in a cycle"),
+    Rule("O001", _E, "no orchestrator agent"),
+)}
+
+
+def diagnostic(code: str, resource: Resource, path: str | None, message: str,
+               hint: str | None = None) -> Diagnostic:
+    """A diagnostic for `resource`, located at the manifest line of `path` when known."""
+    file, line = resource.where(path)
+    return Diagnostic(code, RULES[code].severity, message, file, line, str(resource.key), path,
+                      hint)
