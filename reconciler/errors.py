@@ -44,7 +44,7 @@ class Diagnostic:
     @property
     def location(self) -> str:
         if self.file is None:
-            return "<unknown>"
+            return ""
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,9 +57,11 @@ class Diagnostic:
         return cls(**{**data, "severity": Severity(data["severity"])})
 
 
-def sort_key(diagnostic: Diagnostic) -> tuple[str, int, str, str]:
-    """Order diagnostics the way a reader scans a tree: by file, then line, then rule."""
-    return (diagnostic.file or "", diagnostic.line or 0, diagnostic.code, diagnostic.message)
+def sort_key(diagnostic: Diagnostic) -> tuple[bool, str, int, str, str]:
+    """Order diagnostics the way a reader scans a tree: by file, then line, then rule;
+    findings about the mesh as a whole (no file) come last."""
+    return (diagnostic.file is None, diagnostic.file or "", diagnostic.line or 0,
+            diagnostic.code, diagnostic.message)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

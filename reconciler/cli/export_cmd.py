@@ -49,9 +49,11 @@ def export(registries: str, out: str | None, output: str) -> None:
         report.print_diagnostics(out_console, live.diagnostics)
         raise StoreError("the live registries could not be read completely; nothing was "
                          "exported (fix the files above first)")
+    err = report.console(stderr=True)
+    findings = engine.validate_live(live)
+    report.print_diagnostics(err, findings)
     target = Path(out or os.environ.get("MESHCTL_MANIFESTS") or options.DEFAULT_MANIFESTS)
     resources = list(live.state)
-    err = report.console(stderr=True)
     if len(resources) >= PROGRESS_MIN and err.is_terminal:
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("Exporting", total=len(resources))
@@ -59,6 +61,9 @@ def export(registries: str, out: str | None, output: str) -> None:
                 resources, target, lambda _: progress.advance(task))
     else:
         written = exporter.export_resources(resources, target)
+    if findings:  # exported as they are: the manifests must show what is live, flaws included
+        err.print(f"note: the live registries have {report.summary_line(findings)}; "
+                  "the manifests show them as they are")
     counts = {kinds.info(kind).plural: n for kind, n in live.state.counts().items()}
     if output == "json":
         click.echo(orjson.dumps({"out": str(target), "counts": counts,

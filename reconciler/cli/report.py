@@ -24,17 +24,21 @@ def print_diagnostics(out: Console, diagnostics: list[Diagnostic]) -> None:
     for d in diagnostics:
         colour = "red" if d.is_error else "yellow"
         resource = f" {escape(d.resource)}:" if d.resource else ""
-        out.print(f"{escape(d.location)}: [bold {colour}]{d.severity.value}[/] "
+        where = f"{escape(d.location)}: " if d.file else ""
+        out.print(f"{where}[bold {colour}]{d.severity.value}[/] "
                   f"[dim]{d.code}[/]{resource} {escape(d.message)}")
         if d.hint:
             out.print(f"    [dim]hint:[/] {escape(d.hint)}")
 
 
+def count(number: int, noun: str) -> str:
+    """`1 resource`, `2 resources`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def summary_line(diagnostics: list[Diagnostic]) -> str:
     errors = sum(1 for d in diagnostics if d.is_error)
-    warnings = len(diagnostics) - errors
-    return f"{errors} error{'s' if errors != 1 else ''}, " \
-           f"{warnings} warning{'s' if warnings != 1 else ''}"
+    return f"{count(errors, 'error')}, {count(len(diagnostics) - errors, 'warning')}"
 
 
 def diagnostics_json(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:

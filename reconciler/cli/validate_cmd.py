@@ -25,7 +25,7 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
     \b
     Examples:
       meshctl validate
-      meshctl validate manifests/agents/ manifests/tools/
+      meshctl validate teams/claims/ teams/shared/   # several roots, one mesh
       meshctl validate --strict -o json > report.json
 
     Exit: 0 valid (warnings allowed unless --strict), 1 invalid or unreadable.
@@ -46,7 +46,8 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
         out = report.console(no_color=no_color)
         report.print_diagnostics(out, desired.diagnostics)
         verdict = "[bold red]invalid[/]" if failed else "[bold green]valid[/]"
-        out.print(f"{verdict}: {len(desired.state)} resources in {len(desired.files)} files, "
+        out.print(f"{verdict}: {report.count(len(desired.state), 'resource')} in "
+                  f"{report.count(len(desired.files), 'file')}, "
                   f"{report.summary_line(desired.diagnostics)}")
     if failed:
         raise click.exceptions.Exit(1)

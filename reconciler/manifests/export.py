@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import kinds
+from reconciler.errors import ManifestError
+from reconciler.model import ids, kinds
 from reconciler.model.kinds import API_VERSION
 from reconciler.model.resource import Resource
 
@@ -56,7 +57,17 @@ def manifest_path(out: Path, resource: Resource) -> Path:
 
 def export_resources(resources: Iterable[Resource], out: Path,
                      progress: Callable[[Resource], None] | None = None) -> list[Path]:
-    """Write each resource's manifest (replacing an older one atomically); return the paths."""
+    """Write each resource's manifest (replacing an older one atomically); return the paths.
+
+    Ids become file names, so every id is checked first and nothing is written when one is
+    unsafe (`../x`, `a/b`): an id from a damaged registry must never write outside `out`.
+    """
+    resources = list(resources)
+    unsafe = [f"{r.key.describe()}: id {ids.id_problem(r.name)}" for r in resources
+              if ids.id_problem(r.name) is not None]
+    if unsafe:
+        raise ManifestError("cannot export resources whose id is not a safe file name "
+                            "(nothing was written):\n  " + "\n  ".join(unsafe))
     written: list[Path] = []
     for resource in resources:
         path = manifest_path(out, resource)

@@ -112,7 +112,7 @@ def _read_entry_list(live: LiveState, kind: Kind) -> None:
         document.get(info.collection_key, []), list
     ):
         live.diagnostics.append(_error(
-            "L002", f"expected an object with a '{info.collection_key}' list", file, None,
+            "L002", f"expected an object whose '{info.collection_key}' is a list", file, None,
             f"the file must look like {{\"version\": ..., \"{info.collection_key}\": [...]}}"))
         return
     live.headers[kind] = {k: v for k, v in document.items() if k != info.collection_key}

@@ -24,7 +24,8 @@ def check_references(state: MeshState, mesh_graph: graph.Graph) -> list[Diagnost
         if source is None:
             continue
         target_kind = edge.target.kind
-        names = list(state.of_kind(target_kind))
+        names = [name for name in state.of_kind(target_kind) if name != edge.source.name
+                 or target_kind is not edge.source.kind]  # never suggest itself
         label = kinds.info(target_kind).label
         found.append(diagnostic(
             CODE_BY_KIND[target_kind], source, edge.path,
