@@ -36,23 +36,24 @@ class FileResult:
 
 def find_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Every `*.yaml`/`*.yml` file under `paths`, recursively, sorted, skipping hidden folders
-    (`.git`, `.meshctl-cache`). A file named explicitly is read whatever its suffix."""
-    found: list[Path] = []
+    (`.git`, `.meshctl-cache`). A file named explicitly is read whatever its suffix. A file
+    reached twice (`m` and `./m/`, a relative and an absolute path, a symlink) is read once."""
+    found: dict[str, Path] = {}  # where the file really is -> the path as the user gave it
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            found.append(path)
+            found.setdefault(str(path.resolve()), path)
         elif path.is_dir():
+            real = path.resolve()
             for folder, subfolders, files in os.walk(path):
                 subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-                found.extend(
-                    Path(folder, name) for name in sorted(files)
-                    if name.endswith(MANIFEST_SUFFIXES) and not name.startswith(".")
-                )
+                real_folder = os.path.normpath(os.path.join(real, os.path.relpath(folder, path)))
+                for name in sorted(files):
+                    if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+                        found.setdefault(os.path.join(real_folder, name), Path(folder, name))
         else:
             raise ManifestError(f"{path}: no such file or directory")
-    unique = dict.fromkeys(found)
-    return list(unique)
+    return list(found.values())
 
 
 def read_manifest_bytes(path: Path, max_bytes: int) -> bytes | Diagnostic:

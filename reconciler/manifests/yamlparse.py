@@ -27,6 +27,8 @@ RECORD_DEPTH = 8  # path components recorded in the line map below a document's 
 _TAG = "tag:yaml.org,2002:"
 _STR = _TAG + "str"
 _MERGE = _TAG + "merge"
+_SEQ = _TAG + "seq"
+_MAP = _TAG + "map"
 _ANCHOR = re.compile(r"&[^\s,\[\]{}]")  # an anchor: '&' glued to its name
 _SCALARS = yaml.constructor.SafeConstructor()
 
@@ -101,11 +103,13 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return _scalar(node)
         if isinstance(node, SequenceNode):
+            _check_tag(node, _SEQ)
             return [
                 self.build(item, _child(path, f"[{i}]", depth), depth + 1)
                 for i, item in enumerate(node.value)
             ]
         if isinstance(node, MappingNode):
+            _check_tag(node, _MAP)
             return self._mapping(node, path, depth)
         raise YamlProblem("M006", f"unsupported YAML node {node.tag}", _line(node))
 
@@ -192,9 +196,11 @@ def _plain(node: Node, depth: int) -> Any:
     if isinstance(node, ScalarNode):
         return node.value if node.tag == _STR else _scalar(node)
     if isinstance(node, SequenceNode):
+        _check_tag(node, _SEQ)
         return [_plain(item, depth + 1) for item in node.value]
     if not isinstance(node, MappingNode):
         raise YamlProblem("M006", f"unsupported YAML node {node.tag}", _line(node))
+    _check_tag(node, _MAP)
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         if key_node.tag == _MERGE:
@@ -235,9 +241,20 @@ def _scalar(node: ScalarNode) -> Any:
         return real
     if tag == _TAG + "timestamp":
         return node.value  # registries keep dates as the text written
-    raise YamlProblem(
+    raise _unsupported_tag(node)
+
+
+def _check_tag(node: Node, expected: str) -> None:
+    """A list or mapping with a tag of its own (`!!set`, `!!python/object`) is refused: it
+    would read as plain data here, but as something else to any other YAML reader."""
+    if node.tag != expected:
+        raise _unsupported_tag(node)
+
+
+def _unsupported_tag(node: Node) -> YamlProblem:
+    return YamlProblem(
         "M006",
-        f"unsupported YAML tag {tag!r}",
+        f"unsupported YAML tag {node.tag!r}",
         _line(node),
         "registries are JSON: use plain mappings, lists, strings, numbers, booleans and null",
     )

@@ -38,9 +38,14 @@ def check_workflow(resource: Resource) -> list[Diagnostic]:
         else:
             first_index[step_id] = index
     ordered = sorted(steps, key=lambda item: (_sequence(item[1], item[0]), item[0]))
-    position = {step["step_id"]: rank for rank, (_, step) in enumerate(ordered)}
-    next_of = {ordered[rank][1]["step_id"]: (ordered[rank + 1][1]["step_id"]
-               if rank + 1 < len(ordered) else "complete") for rank in range(len(ordered))}
+    # A step_id used twice (W005) stands for its first definition, as everywhere else here.
+    position: dict[str, int] = {}
+    next_of: dict[str, str] = {}
+    for rank, (index, step) in enumerate(ordered):
+        if first_index[step["step_id"]] == index:
+            position[step["step_id"]] = rank
+            next_of[step["step_id"]] = (ordered[rank + 1][1]["step_id"]
+                                        if rank + 1 < len(ordered) else "complete")
     edges: dict[str, list[str]] = {}
     for index, step in steps:
         step_id = step["step_id"]

@@ -1,0 +1,230 @@
+"""Shared fixtures and helpers: copies of the example mesh, and small manifests written to disk.
+
+Every test works on files under `tmp_path`; the repository's `manifests/` and `registries/`
+are only ever copied, never written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler import engine
+from reconciler.errors import Diagnostic
+from reconciler.manifests.loader import DEFAULT_MAX_BYTES
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_REGISTRIES = REPO / "registries"
+FIXTURE_MANIFESTS = REPO / "manifests"
+
+# A small mesh that passes every rule without a single diagnostic. Tests add a second file
+# beside it holding the case under test, so line numbers in assertions are that file's own.
+BASE_MESH = """\
+apiVersion: agentmesh.io/v1
+kind: ModelProfile
+metadata:
+  name: default_gpt35
+spec:
+  name: Default GPT-3.5
+  provider: openai
+  model_name: gpt-3.5-turbo
+  timeout_seconds: 30
+---
+apiVersion: agentmesh.io/v1
+kind: ModelProfile
+metadata:
+  name: gpt4
+spec:
+  name: GPT-4
+  provider: openai
+  model_name: gpt-4
+---
+apiVersion: agentmesh.io/v1
+kind: Tool
+metadata:
+  name: fraud_rules
+spec:
+  name: Fraud rules
+  description: Scores fraud indicators
+  endpoint: /invoke/fraud_rules
+  input_schema:
+    type: object
+    properties:
+      claim_id: {type: string}
+---
+apiVersion: agentmesh.io/v1
+kind: Tool
+metadata:
+  name: similarity
+spec:
+  name: Similarity
+  description: Finds similar claims
+  endpoint: /invoke/similarity
+  input_schema: {type: object}
+---
+apiVersion: agentmesh.io/v1
+kind: Agent
+metadata:
+  name: orchestrator_agent
+spec:
+  name: Orchestrator
+  description: Coordinates the other agents
+  allowed_agents: [fraud_agent, intake_agent]
+  model_profile_id: default_gpt35
+  max_iterations: 10
+---
+apiVersion: agentmesh.io/v1
+kind: Agent
+metadata:
+  name: fraud_agent
+spec:
+  name: Fraud agent
+  description: Looks for fraud
+  allowed_tools:
+  - fraud_rules
+  - similarity
+  model_profile_id: default_gpt35
+---
+apiVersion: agentmesh.io/v1
+kind: Agent
+metadata:
+  name: intake_agent
+spec:
+  name: Intake agent
+  description: Normalises a claim
+  model_profile_id: gpt4
+"""
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    """Write `text` (dedented) to `path`, creating folders; return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(dedent(text), encoding="utf-8")
+    return path
+
+
+def manifest(kind: str, name: str, spec: str = "") -> str:
+    """One manifest document; `spec` is YAML text for the spec body (dedented, re-indented)."""
+    body = textwrap.indent(dedent(spec).rstrip("\n") + "\n", "  ") if spec.strip() else ""
+    head = f"apiVersion: agentmesh.io/v1\nkind: {kind}\nmetadata:\n  name: {name}\n"
+    return head + ("spec:\n" + body if body else "spec: {}\n")
+
+
+def agent(name: str, extra: str = "", model: str = "default_gpt35") -> str:
+    """An Agent manifest with the required fields, plus `extra` spec lines."""
+    return manifest("Agent", name, f"name: {name}\ndescription: test agent\n"
+                    f"model_profile_id: {model}\n" + dedent(extra))
+
+
+def line_of(source: Path | str, needle: str, occurrence: int = 1) -> int:
+    """The 1-based line of the `occurrence`-th line of a file (or text) containing `needle`."""
+    text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+    seen = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            seen += 1
+            if seen == occurrence:
+                return number
+    raise AssertionError(f"{needle!r} not found in {source}")
+
+
+def load(*paths: Path | str, max_bytes: int = DEFAULT_MAX_BYTES, use_cache: bool = False,
+         jobs: int | None = 1) -> engine.DesiredState:
+    """The engine's view of `paths` (by default without touching any parse cache)."""
+    return engine.load_desired([str(p) for p in paths], max_bytes=max_bytes,
+                               use_cache=use_cache, jobs=jobs)
+
+
+def by_code(diagnostics: Iterable[Diagnostic], code: str) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.code == code]
+
+
+def codes(diagnostics: Iterable[Diagnostic]) -> set[str]:
+    return {d.code for d in diagnostics}
+
+
+def only(diagnostics: Iterable[Diagnostic], code: str) -> Diagnostic:
+    """The single diagnostic with `code`; fails when there is none or several."""
+    found = by_code(diagnostics, code)
+    assert len(found) == 1, f"expected one {code}, got {found!r}"
+    return found[0]
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    """Copy a fixture tree into a writable folder (the fixtures are read-only files)."""
+    shutil.copytree(source, target, copy_function=shutil.copyfile,
+                    ignore=shutil.ignore_patterns(".meshctl-cache"))
+    for folder, _, _ in os.walk(target):
+        mode = os.stat(folder).st_mode
+        os.chmod(folder, mode | stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
+    return target
+
+
+@pytest.fixture
+def registries(tmp_path: Path) -> Path:
+    """A writable copy of the example live registries."""
+    return copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+
+
+@pytest.fixture
+def manifests(tmp_path: Path) -> Path:
+    """A writable copy of the example manifests."""
+    return copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Path:
+    """A folder holding the small valid mesh in `base.yaml`."""
+    root = tmp_path / "mesh"
+    write(root / "base.yaml", BASE_MESH)
+    return root
+
+
+@pytest.fixture
+def case(mesh: Path) -> Callable[[str], tuple[Path, engine.DesiredState]]:
+    """`case(text)`: write `text` as `case.yaml` beside the base mesh and load both."""
+
+    def run(text: str) -> tuple[Path, engine.DesiredState]:
+        path = write(mesh / "case.yaml", text)
+        return path, load(mesh)
+
+    return run
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def meshctl(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """`meshctl("validate", path)`: run the CLI in-process; exit code, stdout and stderr."""
+    from reconciler.cli import main
+
+    def run(*args: str | Path) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

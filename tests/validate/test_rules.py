@@ -1,0 +1,161 @@
+"""The rule table: every code in RULES has a failing case here that reports it with the table's
+severity, and the example mesh (manifests and live registries) passes every rule.
+
+The detailed cases (lines, hints, bounds) live beside each rule family's own tests; this file
+makes sure no rule is ever left without one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import engine
+from reconciler.errors import Diagnostic
+from reconciler.validate import RULES
+from tests.conftest import (
+    BASE_MESH,
+    FIXTURE_MANIFESTS,
+    FIXTURE_REGISTRIES,
+    agent,
+    copy_tree,
+    load,
+    manifest,
+    write,
+)
+
+HEAD = "apiVersion: agentmesh.io/v1\n"
+
+
+def manifests_case(text: str | bytes, *, max_bytes: int = 1_000_000,
+                   with_base: bool = True) -> Callable[[Path], list[Diagnostic]]:
+    def run(tmp_path: Path) -> list[Diagnostic]:
+        if with_base:
+            write(tmp_path / "base.yaml", BASE_MESH)
+        write(tmp_path / "case.yaml", text)
+        return load(tmp_path, max_bytes=max_bytes).diagnostics
+    return run
+
+
+def live_case(change: Callable[[Path], object]) -> Callable[[Path], list[Diagnostic]]:
+    def run(tmp_path: Path) -> list[Diagnostic]:
+        root = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+        change(root)
+        return engine.validate_live(engine.load_live(root))
+    return run
+
+
+def edit_json(relative: str, edit: Callable[[Any], object]) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        path = root / relative
+        data = json.loads(path.read_text())
+        edit(data)
+        path.write_text(json.dumps(data))
+    return change
+
+
+def two_files(tmp_path: Path) -> list[Diagnostic]:
+    write(tmp_path / "base.yaml", BASE_MESH)
+    write(tmp_path / "again.yaml", manifest("Tool", "similarity", "name: again"))
+    return load(tmp_path).diagnostics
+
+
+def step_workflow(steps: str) -> str:
+    return manifest("Workflow", "w1", "name: W\nsteps:\n" + steps)
+
+
+CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
+    "M001": manifests_case("a: [1\n"),
+    "M002": manifests_case(manifest("Tool", "big", "description: " + "x" * 400), max_bytes=300,
+                           with_base=False),
+    "M003": manifests_case("a: 1\na: 2\n"),
+    "M004": manifests_case("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n"
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True))),
+    "M005": manifests_case("- not a mapping\n"),
+    "M006": manifests_case("a: !!python/name:os.system\n"),
+    "M007": manifests_case("apiVersion: v2\nkind: Tool\n"),
+    "M008": manifests_case(HEAD + "kind: Gadget\n"),
+    "M009": manifests_case(HEAD + "kind: Tool\nmetadata: {}\n"),
+    "M010": two_files,
+    "M011": manifests_case(manifest("Tool", "t2") + "status: live\n"),
+    "M012": manifests_case(manifest("Tool", "t2", "tool_id: t3")),
+    "M013": manifests_case(b"a: \xff\n"),
+    "L001": live_case(lambda root: (root / "tool_registry.json").write_text("{")),
+    "L002": live_case(lambda root: (root / "tool_registry.json").write_text("[]")),
+    "L003": live_case(edit_json("tool_registry.json", lambda d: d["tools"].append({}))),
+    "L004": live_case(edit_json("tool_registry.json",
+                                lambda d: d["tools"].append(d["tools"][0]))),
+    "L005": live_case(lambda root: shutil.move(root / "workflows" / "claims_triage.json",
+                                               root / "workflows" / "other.json")),
+    "L006": live_case(lambda root: ((root / "tool_registry.json").unlink(),
+                                    (root / "tool_registry.json").mkdir())),
+    "S001": manifests_case(manifest("Tool", "t2", "name: T")),
+    "S002": manifests_case(agent("a2", "max_iterations: '5'")),
+    "S003": manifests_case(agent("a2", "max_iterations: 51")),
+    "S004": live_case(edit_json("tool_registry.json",
+                                lambda d: d["tools"][0].update(tool_id=".hidden"))),
+    "S005": manifests_case(agent("a2", "input_schema: {type: 5}")),
+    "S006": manifests_case(agent("a2", "allowed_tool: []")),
+    "S007": manifests_case(step_workflow("- {step_id: a, agent_id: fraud_agent}\n")
+                           + "  mode: fast\n"),
+    "R001": manifests_case(agent("a2", model="nope")),
+    "R002": manifests_case(agent("a2", "allowed_tools: [nope]")),
+    "R003": manifests_case(agent("a2", "allowed_agents: [nope]")),
+    "R004": manifests_case(manifest("GovernancePolicy", "p", "rules:\n- workflow_id: nope")),
+    "W001": manifests_case(step_workflow("- {step_id: a, agent_id: fraud_agent, "
+                                         "on_success: nope}\n")),
+    "W002": manifests_case(step_workflow("- step_id: a\n  agent_id: fraud_agent\n"
+                                         "  context_compilation: {include_prior_outputs: [a]}\n")),
+    "W003": manifests_case(step_workflow("- {step_id: a, agent_id: fraud_agent, "
+                                         "on_success: a, on_failure: a}\n")),
+    "W004": manifests_case(step_workflow("- {step_id: a, agent_id: fraud_agent, "
+                                         "on_success: complete}\n"
+                                         "- {step_id: b, agent_id: fraud_agent}\n")),
+    "W005": manifests_case(step_workflow("- {step_id: a, agent_id: fraud_agent}\n"
+                                         "- {step_id: a, agent_id: fraud_agent}\n")),
+    "G001": manifests_case(agent("a2", "allowed_agents: [a2]")),
+    "O001": manifests_case(manifest("Tool", "t2"), with_base=False),
+}
+
+
+# Rules about a whole file or a live registry entry (which has no line to point at).
+NO_LINE = {"M002", "L002", "L003", "L004", "L005", "L006", "S004", "O001"}
+
+
+def test_every_rule_has_a_failing_case() -> None:
+    assert sorted(CASES) == sorted(RULES)
+
+
+@pytest.mark.parametrize("code", sorted(RULES))
+def test_the_rule_fires_with_its_severity(code: str, tmp_path: Path) -> None:
+    found = [d for d in CASES[code](tmp_path) if d.code == code]
+    assert found, f"{code} was not reported"
+    assert all(d.severity is RULES[code].severity for d in found)
+    assert all(d.message and d.hint for d in found)
+    if code != "O001":  # the one rule about something absent
+        assert all(d.file and Path(d.file).is_relative_to(tmp_path) for d in found)
+    if code not in NO_LINE:
+        assert all(d.line is not None for d in found)
+
+
+def test_the_example_manifests_pass_every_rule() -> None:
+    desired = load(FIXTURE_MANIFESTS)
+    assert desired.diagnostics == []
+    assert len(desired.state) == 29
+
+
+def test_the_example_registries_pass_every_rule() -> None:
+    assert engine.validate_live(engine.load_live(FIXTURE_REGISTRIES)) == []
+
+
+def test_codes_are_unique_and_well_formed() -> None:
+    for code, rule in RULES.items():
+        assert code == rule.code
+        assert len(code) == 4 and code[0] in "MLSRWGO" and code[1:].isdigit()
+        assert rule.title
