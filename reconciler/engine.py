@@ -29,6 +29,8 @@ from reconciler.errors import Diagnostic, sort_key
 from reconciler.manifests import loader
 from reconciler.model.resource import MeshState, Resource
 from reconciler.parsecache import ParseCache
+from reconciler.plan import compute
+from reconciler.plan.model import Plan
 from reconciler.store.registry_files import LiveState, read_live_state
 
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024  # below this, worker start-up costs more than it saves
@@ -55,10 +57,13 @@ class DesiredState:
 
 def load_desired(paths: Sequence[str | os.PathLike[str]], *,
                  max_bytes: int = loader.DEFAULT_MAX_BYTES, use_cache: bool = True,
-                 jobs: int | None = None) -> DesiredState:
-    """Read, parse and fully validate the manifests under `paths`."""
+                 jobs: int | None = None, mesh_checks: bool = True) -> DesiredState:
+    """Read, parse and validate the manifests under `paths`. With `mesh_checks=False` the
+    mesh-wide rules (references, orchestrator, cycles) are left to the caller, which may
+    check them over another state (the plan checks what would remain after applying)."""
     with gc_paused():
-        return _load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs)
+        return _load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                             mesh_checks=mesh_checks)
 
 
 @contextmanager
@@ -76,7 +81,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
-                  jobs: int | None) -> DesiredState:
+                  jobs: int | None, mesh_checks: bool) -> DesiredState:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     files = loader.find_manifest_files(paths)
@@ -115,7 +120,9 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
     timings["build"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    diagnostics = read_problems + diagnostics + validate.check_mesh(state, graph.build(state))
+    diagnostics = read_problems + diagnostics
+    if mesh_checks:
+        diagnostics += validate.check_mesh(state, graph.build(state))
     diagnostics.sort(key=sort_key)
     timings["validate"] = time.perf_counter() - started
 
@@ -125,6 +132,62 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
         cache.save()
     timings["cache"] = time.perf_counter() - started
     return DesiredState(state, diagnostics, files, timings, hits)
+
+
+@dataclass(slots=True)
+class PlanResult:
+    """A plan with what it was computed from. `errors` non-empty means there is no plan."""
+
+    desired: DesiredState
+    live: LiveState
+    plan: Plan | None
+    diagnostics: list[Diagnostic]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.PathLike[str], *,
+              prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
+              use_cache: bool = True, jobs: int | None = None) -> PlanResult:
+    """Manifests + live registries -> a plan, after validating what would remain live.
+
+    The mesh-wide rules run over the state the plan leaves behind: the manifests, plus (with
+    `prune=False`) the live resources no manifest declares, so a reference to a resource that
+    stays live only because it is not pruned is valid. Unreadable registries or invalid
+    manifests give no plan.
+    """
+    desired = load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                           mesh_checks=False)
+    started = time.perf_counter()
+    with gc_paused():
+        live = load_live(registries)
+    timings = {**desired.timings, "live": time.perf_counter() - started}
+    started = time.perf_counter()
+    remaining = MeshState()
+    for resource in desired.state:
+        remaining.add(resource)
+    if not prune:
+        for resource in live.state:
+            if resource.key not in remaining:
+                remaining.add(resource)
+    # Findings about live-only resources (kept by --no-prune) are not the manifests' to fix.
+    declared = {str(resource.key) for resource in desired.state}
+    mesh = [d for d in validate.check_mesh(remaining, graph.build(remaining), live.state)
+            if d.resource is None or d.file is None or d.resource in declared]
+    diagnostics = sorted(live.diagnostics + desired.diagnostics + mesh, key=sort_key)
+    timings["validate"] += time.perf_counter() - started
+    if any(d.is_error for d in diagnostics):
+        return PlanResult(desired, live, None, diagnostics, timings)
+    started = time.perf_counter()
+    plan = compute.compute_plan(desired=desired.state, live=live.state,
+                                live_fingerprint=live.fingerprint, prune=prune)
+    warnings = tuple(d for d in diagnostics if not d.is_error)
+    plan = Plan(plan.live_fingerprint, plan.changes, plan.prune, warnings)
+    timings["diff"] = time.perf_counter() - started
+    return PlanResult(desired, live, plan, diagnostics, timings)
 
 
 def load_live(root: str | os.PathLike[str]) -> LiveState:

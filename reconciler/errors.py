@@ -7,6 +7,8 @@ so a user fixes every problem in one run. Exceptions are for what stops a comman
     ├── ManifestError        a manifest path cannot be read at all
     ├── ValidationFailed     the state has error diagnostics (carries them)
     ├── StoreError           the live registries cannot be read or written
+    ├── PlanError            a plan cannot be made or used
+    │   └── PlanFormatError  a saved plan file is damaged or of another format_version
     └── UsageError           a command was called with arguments that do not fit
 """
 
@@ -80,6 +82,14 @@ class ManifestError(MeshctlError):
 
 class StoreError(MeshctlError):
     """The live registries cannot be read (or, later, written)."""
+
+
+class PlanError(MeshctlError):
+    """A plan cannot be computed or used."""
+
+
+class PlanFormatError(PlanError):
+    """A saved plan is not JSON, is damaged, or has a format_version this meshctl cannot read."""
 
 
 class UsageError(MeshctlError):

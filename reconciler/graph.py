@@ -257,6 +257,29 @@ class Graph:
         return result
 
 
+def subgraph(full: Graph, focus: Iterable[ResourceKey]) -> Graph:
+    """The focus resources with everything they depend on and everything that depends on
+    them, transitively: the blast radius and the prerequisites in one picture."""
+    keep: set[ResourceKey] = set()
+    for key in focus:
+        keep.add(key)
+        keep.update(full.dependencies(key, transitive=True))
+        keep.update(full.dependents(key, transitive=True))
+    return Graph([key for key in full.nodes if key in keep],
+                 [edge for edge in full.edges if edge.source in keep and edge.target in keep])
+
+
+def to_dict(mesh_graph: Graph) -> dict[str, Any]:
+    """Nodes and typed edges as plain data (the JSON form of `meshctl graph`)."""
+    return {
+        "nodes": [{"id": str(key), "kind": key.kind.value, "name": key.name}
+                  for key in mesh_graph.nodes],
+        "edges": [{"from": str(edge.source), "to": str(edge.target), "type": edge.type.value,
+                   "path": edge.path} for edge in mesh_graph.edges],
+        "cycles": [[str(key) for key in group] for group in mesh_graph.cycles()],
+    }
+
+
 def build(state: MeshState | Iterable[Resource]) -> Graph:
     resources = list(state)
     edges = [edge for resource in resources for edge in references(resource)]

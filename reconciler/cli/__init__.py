@@ -12,7 +12,15 @@ import traceback
 
 import click
 
-from reconciler.cli import export_cmd, get_cmd, validate_cmd
+from reconciler.cli import (
+    describe_cmd,
+    diff_cmd,
+    export_cmd,
+    get_cmd,
+    graph_cmd,
+    plan_cmd,
+    validate_cmd,
+)
 from reconciler.errors import MeshctlError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -23,14 +31,17 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """GitOps for AgentMesh registries: validate manifests, export live registries.
+    """GitOps for AgentMesh registries: validate manifests, plan changes, inspect the mesh.
 
     \b
     Examples:
       meshctl validate                      # check ./manifests
-      meshctl validate manifests/ -o json   # machine-readable diagnostics
+      meshctl plan --detailed-exitcode      # what merging would change (CI gate)
+      meshctl diff                          # the same as a unified JSON diff
       meshctl export --out manifests/       # live registries -> manifests
       meshctl get agents                    # what the live registries hold
+      meshctl describe tool fraud_rules     # one resource, who uses it
+      meshctl graph | dot -Tsvg > mesh.svg  # the dependency graph
 
     Exit codes: 0 ok, 1 error (usage errors included), 2 changes present (plan).
     Environment: MESHCTL_MANIFESTS, MESHCTL_REGISTRIES set the default paths; NO_COLOR
@@ -43,12 +54,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(validate_cmd.validate)
 cli.add_command(export_cmd.export)
 cli.add_command(get_cmd.get)
+cli.add_command(describe_cmd.describe)
+cli.add_command(plan_cmd.plan)
+cli.add_command(diff_cmd.diff)
+cli.add_command(graph_cmd.graph_command)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run meshctl; map every failure to exit 1 with a message, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    # `diff` follows kubectl: 1 means "differences", so its errors exit 2.
+    error_exit = 2 if next((a for a in args if not a.startswith("-")), None) == "diff" \
+        else EXIT_ERROR
     try:
         result = cli.main(args=args, prog_name="meshctl", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -58,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except click.ClickException as error:
         error.show()
-        return EXIT_ERROR
+        return error_exit
     except MeshctlError as error:
         if debug:
             traceback.print_exc()
         click.echo(f"Error: {error}", err=True)
-        return EXIT_ERROR
+        return error_exit
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return EXIT_ERROR
@@ -74,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"Internal error: {type(error).__name__}: {error}\n"
                        "Run again with --debug for the traceback, and please report it.",
                        err=True)
-        return EXIT_ERROR
+        return error_exit
     return int(result or 0)
 
 

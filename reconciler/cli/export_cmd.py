@@ -70,5 +70,5 @@ def export(registries: str, out: str | None, output: str) -> None:
                                  "files": [str(p) for p in written]},
                                 option=orjson.OPT_INDENT_2).decode())
     else:
-        detail = ", ".join(f"{n} {plural}" for plural, n in counts.items())
+        detail = ", ".join(f"{n} {plural}" for plural, n in counts.items())  # folder names
         click.echo(f"Exported {len(written)} resources to {target}/ ({detail})")

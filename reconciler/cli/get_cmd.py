@@ -48,7 +48,7 @@ def get(kind: str, name: str | None, registries: str, output: str) -> None:
 
     Exit: 0 found, 1 unknown kind or name, or unreadable registries.
     """
-    wanted = list(kinds.KIND_ORDER) if kind == "all" else [_kind(kind)]
+    wanted = list(kinds.KIND_ORDER) if kind == "all" else [parse_kind(kind)]
     root = Path(registries)
     if not root.is_dir():
         raise StoreError(f"registries directory '{root}' not found (set --registries "
@@ -81,7 +81,7 @@ def get(kind: str, name: str | None, registries: str, output: str) -> None:
                 out.print(_table(k, rows))
 
 
-def _kind(text: str) -> Kind:
+def parse_kind(text: str) -> Kind:
     found = kinds.kind_by_name(text)
     if found is None:
         names = [info.plural for info in kinds.KINDS.values()]

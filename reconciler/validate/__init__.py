@@ -23,10 +23,13 @@ def check_resource(resource: Resource) -> list[Diagnostic]:
     return schema.check_resource(resource) + workflows.check_workflow(resource)
 
 
-def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None) -> list[Diagnostic]:
+def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,
+               known: MeshState | None = None) -> list[Diagnostic]:
+    """Mesh-wide rules over `state`; `known` (the live state, when planning) holds resources
+    that exist even if `state` drops them, whose removal the deletion rules judge."""
     mesh_graph = mesh_graph or graph.build(state)
-    return (references.check_references(state, mesh_graph)
-            + mesh.check_orchestrator(state)
+    return (references.check_references(state, mesh_graph, known)
+            + mesh.check_orchestrator(state, known)
             + mesh.check_cycles(state, mesh_graph))
 
 

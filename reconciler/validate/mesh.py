@@ -9,9 +9,11 @@ from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.validate.rules import RULES, diagnostic
 
 
-def check_orchestrator(state: MeshState) -> list[Diagnostic]:
-    """The orchestrator must exist; a second one is caught as a duplicate name (M010)."""
-    if ResourceKey(Kind.AGENT, ORCHESTRATOR_ID) in state:
+def check_orchestrator(state: MeshState, known: MeshState | None = None) -> list[Diagnostic]:
+    """The orchestrator must exist; a second one is caught as a duplicate name (M010). When
+    it exists in `known` (live), removing it is the deletion rule's refusal instead."""
+    key = ResourceKey(Kind.AGENT, ORCHESTRATOR_ID)
+    if key in state or (known is not None and key in known):
         return []
     return [Diagnostic(
         "O001", RULES["O001"].severity,

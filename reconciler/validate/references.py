@@ -17,11 +17,15 @@ CODE_BY_KIND = {Kind.MODEL_PROFILE: "R001", Kind.TOOL: "R002", Kind.AGENT: "R003
                 Kind.WORKFLOW: "R004"}
 MAX_LISTED = 12
 
-def check_references(state: MeshState, mesh_graph: graph.Graph) -> list[Diagnostic]:
+def check_references(state: MeshState, mesh_graph: graph.Graph,
+                     known: MeshState | None = None) -> list[Diagnostic]:
+    """Dangling references in `state`. A target in `known` counts as existing: the plan
+    passes the live state there, so a reference to a live resource about to be pruned is
+    left to the deletion rule (`usage`), which names every user, instead of failing here."""
     found: list[Diagnostic] = []
     for edge in mesh_graph.dangling():
         source = state.get(edge.source)
-        if source is None:
+        if source is None or (known is not None and edge.target in known):
             continue
         target_kind = edge.target.kind
         names = [name for name in state.of_kind(target_kind) if name != edge.source.name

@@ -1,0 +1,74 @@
+"""`meshctl plan`: what applying the manifests would change in the live registries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from reconciler import engine
+from reconciler.cli import options, report
+from reconciler.plan import planfile
+from reconciler.plan.render import markdown, text
+
+
+@click.command()
+@options.paths_argument
+@options.registries_option
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Also save the plan as JSON to FILE (for `apply --plan`).")
+@click.option("--no-prune", is_flag=True,
+              help="Keep live resources that no manifest declares out of the plan.")
+@options.output_option("text", "json", "markdown")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when there are changes and nothing is refused.")
+@click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
+@options.loading_options
+def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: bool, output: str,
+         detailed_exitcode: bool, no_color: bool, max_bytes: int, no_cache: bool,
+         jobs: int | None) -> None:
+    """Show what applying the manifests would change in the live registries.
+
+    The manifests are the whole desired state: live resources no manifest declares are
+    planned for deletion, unless --no-prune. Deleting what something still uses, or the
+    orchestrator, is refused (shown with `!`).
+
+    \b
+    Examples:
+      meshctl plan
+      meshctl plan --out plan.json            # save it for `meshctl apply --plan`
+      meshctl plan -o markdown > comment.md   # a pull-request comment
+      meshctl plan --detailed-exitcode        # CI: 0 no changes, 2 changes, 1 error
+
+    Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
+    usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
+    """
+    result = engine.make_plan(options.manifest_paths(paths), Path(registries),
+                              prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
+                              jobs=jobs)
+    if result.plan is None:
+        if output == "json":
+            click.echo(orjson.dumps({"valid": False, "diagnostics": report.diagnostics_json(
+                result.diagnostics)}, option=orjson.OPT_INDENT_2).decode())
+        else:
+            err = report.console(stderr=True, no_color=no_color)
+            report.print_diagnostics(err, result.diagnostics)
+            err.print(f"[bold red]No plan:[/] {report.summary_line(result.diagnostics)}")
+        raise click.exceptions.Exit(1)
+    the_plan = result.plan
+    if out is not None:
+        planfile.save(the_plan, Path(out))
+    if output == "json":
+        click.echo(planfile.dumps(the_plan).decode())
+    elif output == "markdown":
+        click.echo(markdown.render(the_plan), nl=False)
+    else:
+        report.console(no_color=no_color).print(text.render(the_plan), end="")
+        if out is not None:
+            click.echo(f"Saved the plan to {out}.")
+    summary = the_plan.summary
+    if summary.refused:
+        raise click.exceptions.Exit(1)
+    if detailed_exitcode and summary.has_changes:
+        raise click.exceptions.Exit(2)

@@ -1,0 +1,145 @@
+"""Desired state + live state -> `Plan`. Pure: no files, clocks or environment.
+
+Pair resources by key (gitops-engine's reconcile), compare their normalized "essence"
+(kopf's term), diff the fields of what changed (deepdiff), ask the usage rules about every
+delete, and order the result so what others refer to exists before them and outlives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from deepdiff import DeepDiff
+
+from reconciler import graph
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState, ResourceKey
+from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location, Plan, User
+from reconciler.validate import usage
+
+IGNORED_FIELDS = ("last_updated",)  # rewritten by every save; never a change
+
+
+def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
+                 prune: bool = True) -> Plan:
+    remaining = MeshState()
+    for resource in desired:
+        remaining.add(resource)
+    live_only = [resource for resource in live if resource.key not in desired]
+    if not prune:
+        for resource in live_only:
+            remaining.add(resource)
+    remaining_graph = graph.build(remaining)
+    live_graph = graph.build(live)
+
+    by_key: dict[ResourceKey, Change] = {}
+    for resource in desired:
+        before = live.get(resource.key)
+        source = Location(*resource.where(None))
+        if before is None:
+            by_key[resource.key] = Change(resource.key, Action.CREATE, None, resource.entry,
+                                          source=source)
+            continue
+        fields = field_changes(resource.kind, before.entry, resource.entry)
+        if not fields:
+            by_key[resource.key] = Change(resource.key, Action.NOOP, source=source)
+            continue
+        impact = tuple(remaining_graph.dependents(resource.key, transitive=True))
+        by_key[resource.key] = Change(resource.key, Action.UPDATE, before.entry, resource.entry,
+                                      tuple(fields), source, impact)
+    deletes: dict[ResourceKey, Change] = {}
+    if prune:
+        for resource in live_only:
+            refusal = usage.deletion_refusal(resource.key, remaining, remaining_graph)
+            users = tuple(_user(edge, remaining) for edge in refusal.users) if refusal else ()
+            deletes[resource.key] = Change(
+                resource.key, Action.DELETE, resource.entry, None,
+                source=Location(*resource.where(None)),
+                impact=tuple(live_graph.dependents(resource.key, transitive=True)),
+                refused=refusal.reason if refusal else None, users=users)
+
+    ordered = [by_key[key] for key in remaining_graph.order() if key in by_key]
+    ordered += [deletes[key] for key in reversed(live_graph.order()) if key in deletes]
+    return Plan(live_fingerprint, tuple(ordered), prune)
+
+
+def _user(edge: graph.Reference, state: MeshState) -> User:
+    resource = state.get(edge.source)
+    location = Location(*resource.where(edge.path)) if resource else Location(None)
+    return User(edge.source, edge.path, location)
+
+
+def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
+    """The fields that differ, ignoring noise: key order, `1` vs `1.0`, an omitted optional
+    field vs its default, and `last_updated`. Empty when the entries mean the same."""
+    if _same(before, after):
+        return []
+    old, new = essence(kind, before), essence(kind, after)
+    if _same(old, new):
+        return []
+    diff = DeepDiff(old, new, ignore_numeric_type_changes=True, view="tree",
+                    threshold_to_diff_deeper=0)
+    found: list[FieldChange] = []
+    for report_type, items in diff.items():
+        for item in items:
+            path = _path(item.path(output_format="list"))
+            if report_type in ("dictionary_item_added", "iterable_item_added"):
+                found.append(FieldChange(path, FieldOp.ADD, None, item.t2))
+            elif report_type in ("dictionary_item_removed", "iterable_item_removed"):
+                found.append(FieldChange(path, FieldOp.REMOVE, item.t1, None))
+            else:
+                found.append(FieldChange(path, FieldOp.CHANGE, item.t1, item.t2))
+    found.sort(key=lambda change: change.path)
+    return found
+
+
+def essence(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as it means to the runtime: defaults filled in, ignored fields dropped."""
+    return {**_defaults(kind), **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}
+
+
+_DEFAULTS: dict[Kind, dict[str, Any]] = {}
+
+
+def _defaults(kind: Kind) -> dict[str, Any]:
+    found = _DEFAULTS.get(kind)
+    if found is None:
+        from reconciler.model import specs  # pydantic: only when an entry really differs
+
+        found = {}
+        for name, info in specs.SPEC_MODELS[kind].model_fields.items():
+            if not info.is_required():
+                found[name] = info.get_default(call_default_factory=True)
+        _DEFAULTS[kind] = found
+    return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON data, where 1 and 1.0 are the same number and True is not 1."""
+    if a != b:  # fast, order-insensitive; but treats True == 1, so equality is confirmed
+        return False
+    return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        b, option=orjson.OPT_SORT_KEYS) or _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(_integral(value), option=orjson.OPT_SORT_KEYS)
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def _path(parts: Iterable[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

@@ -1,0 +1,143 @@
+"""A plan is data: what applying the manifests would do to the live registries.
+
+Computed by `plan.compute`, rendered by `plan.render`, saved and loaded by `plan.planfile`,
+applied by the apply step (a later issue). Frozen records only; no behaviour beyond small
+predicates. Fields that exist only to explain the plan to people (`impact`, `source`) never
+change what applying it does.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import Diagnostic
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import ResourceKey
+
+FORMAT_VERSION = 1
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "noop"
+
+    @property
+    def symbol(self) -> str:
+        return {"create": "+", "update": "~", "delete": "-", "noop": " "}[self.value]
+
+    @property
+    def is_change(self) -> bool:
+        return self is not Action.NOOP
+
+
+class FieldOp(enum.StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    CHANGE = "change"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of an entry: `path` like `allowed_tools[1]` or `parameters.temperature`."""
+
+    path: str
+    op: FieldOp
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a resource (or one of its fields) is declared: a manifest or a registry file."""
+
+    file: str | None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.file is None:
+            return "(unknown)"
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A resource that refers to another, with where that reference is written."""
+
+    key: ResourceKey
+    path: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The action for one resource. `before` is the live entry, `after` the desired one."""
+
+    key: ResourceKey
+    action: Action
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    fields: tuple[FieldChange, ...] = ()
+    source: Location | None = None
+    impact: tuple[ResourceKey, ...] = ()
+    refused: str | None = None
+    users: tuple[User, ...] = ()
+
+    @property
+    def is_refused(self) -> bool:
+        return self.refused is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    noop: int = 0
+    refused: int = 0
+    impacted: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.create or self.update or self.delete)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every action, in a dependency-safe order: creates and updates with what others refer
+    to first; then deletes, with what refers to others first."""
+
+    live_fingerprint: str
+    changes: tuple[Change, ...]
+    prune: bool = True
+    warnings: tuple[Diagnostic, ...] = ()
+    format_version: int = FORMAT_VERSION
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> Summary:
+        counts = {action: 0 for action in Action}
+        impacted: set[ResourceKey] = set()
+        refused = 0
+        for change in self.changes:
+            counts[change.action] += 1
+            refused += change.is_refused
+            impacted.update(change.impact)
+        return Summary(counts[Action.CREATE], counts[Action.UPDATE], counts[Action.DELETE],
+                       counts[Action.NOOP], refused, len(impacted))
+
+    @property
+    def refusals(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.is_refused)
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.action.is_change)
+
+    def impact_by_kind(self) -> dict[Kind, int]:
+        impacted = {key for change in self.changes for key in change.impact}
+        return {kind: sum(1 for key in impacted if key.kind is kind) for kind in Kind
+                if any(key.kind is kind for key in impacted)}

@@ -1,0 +1,91 @@
+"""The plan as a pull-request comment: a summary table and collapsible details.
+
+Code hosts cap comments near 65,536 characters, so the result stays under `LIMIT` whatever
+the plan's size: the summary, the refusals and the deletes come first and are kept as long
+as they fit; updates and creates are detailed while room remains; whatever is cut is
+counted, with a pointer to the full plan (`meshctl plan -o json`).
+"""
+
+from __future__ import annotations
+
+from reconciler.plan.model import Action, Change, FieldOp, Plan
+from reconciler.plan.render import common
+
+LIMIT = 60_000
+RESERVE = 600  # room kept for the closing note on what was left out
+
+
+def render(plan: Plan, limit: int = LIMIT) -> str:
+    s = plan.summary
+    head = [
+        "### meshctl plan",
+        "",
+        "| create | update | delete | refused | impacted |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {s.create} | {s.update} | {s.delete} | {s.refused} | {s.impacted} |",
+        "",
+        common.summary_line(plan),
+        "",
+    ]
+    if not s.has_changes:
+        head.append("No changes: the live registries match the manifests.")
+    out = "\n".join(head) + "\n"
+    budget = limit - RESERVE
+    left_out = 0
+    sections = [
+        ("Refused", [c for c in plan.changes if c.is_refused], _refusal, False),
+        ("Deletes", [c for c in plan.changes if c.action is Action.DELETE and not c.is_refused],
+         _line, False),
+        ("Updates", [c for c in plan.changes if c.action is Action.UPDATE], _update, True),
+        ("Creates", [c for c in plan.changes if c.action is Action.CREATE], _line, True),
+    ]
+    for title, changes, render_one, collapsible in sections:
+        if not changes:
+            continue
+        opening = (f"<details><summary>{title} ({len(changes)})</summary>\n\n" if collapsible
+                   else f"#### {title} ({len(changes)})\n\n")
+        closing = "\n</details>\n\n" if collapsible else "\n"
+        if len(out) + len(opening) + len(closing) > budget:
+            left_out += len(changes)
+            continue
+        out += opening
+        for number, change in enumerate(changes):
+            block = render_one(change)
+            if len(out) + len(block) + len(closing) > budget:
+                left_out += len(changes) - number
+                out += f"- … and {len(changes) - number} more\n"
+                break
+            out += block
+        out += closing
+    if left_out:
+        out += (f"> {left_out} change(s) left out to stay under {limit:,} characters; "
+                "run `meshctl plan -o json` for the full plan.\n")
+    return out
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def _line(change: Change) -> str:
+    where = f" — `{change.source}`" if change.source else ""
+    return f"- `{change.action.symbol}` `{change.key}`{_md(where)}\n"
+
+
+def _refusal(change: Change) -> str:
+    return f"- `!` `{change.key}`: {_md(change.refused or '')}\n"
+
+
+def _update(change: Change) -> str:
+    lines = [_line(change).rstrip("\n")]
+    for field in change.fields:
+        if field.op is FieldOp.ADD:
+            lines.append(f"  - `+ {_md(field.path)}`: `{_md(common.value(field.new))}`")
+        elif field.op is FieldOp.REMOVE:
+            lines.append(f"  - `- {_md(field.path)}`: `{_md(common.value(field.old))}`")
+        else:
+            lines.append(f"  - `~ {_md(field.path)}`: `{_md(common.value(field.old, 40))}` → "
+                         f"`{_md(common.value(field.new, 40))}`")
+    if change.impact:
+        lines.append(f"  - impact: {len(change.impact)} dependent(s)")
+    return "\n".join(lines) + "\n"
