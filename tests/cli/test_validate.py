@@ -171,3 +171,14 @@ def test_help_has_examples(meshctl: Run) -> None:
     assert result.code == 0
     assert "Examples" in result.out
     assert "--strict" in result.out
+
+
+def test_mesh_wide_findings_have_no_location_and_come_last(meshctl: Run, tmp_path: Path) -> None:
+    path = write(tmp_path / "m" / "tools.yaml", manifest("Tool", "t", "name: T"))
+    result = meshctl("validate", tmp_path / "m")
+    assert result.code == 1
+    lines = [line for line in result.out.splitlines() if not line.startswith("    ")]
+    assert lines[0].startswith(f"{path}:1: error S001")
+    assert lines[-2].startswith("error O001 agent/orchestrator_agent: no agent "
+                                "'orchestrator_agent'")
+    assert lines[-1].startswith("invalid: 1 resource in 1 file, 4 errors")

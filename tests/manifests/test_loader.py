@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import ManifestError, Severity
+from reconciler.errors import Diagnostic, ManifestError, Severity
 from reconciler.manifests.loader import (
     FileResult,
     find_manifest_files,
@@ -340,3 +340,12 @@ def test_a_file_reached_twice_is_read_once(manifests: Path,
     desired = load(*spellings)
     assert desired.diagnostics == []
     assert len(desired.state) == 29
+
+
+def test_the_size_limit_is_inclusive(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.yaml", manifest("Tool", "t"))
+    size = path.stat().st_size
+    assert not isinstance(read_manifest_bytes(path, size), Diagnostic)
+    too_big = read_manifest_bytes(path, size - 1)
+    assert isinstance(too_big, Diagnostic) and too_big.code == "M002"
+    assert f"file is {size:,} bytes" in too_big.message
