@@ -70,12 +70,14 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
 def gc_paused() -> Iterator[None]:
     """Loading builds millions of objects and frees none of them as cycles; the cyclic
     collector would rescan them again and again (a third of a large load). It is paused
-    meanwhile and runs once at the end."""
+    meanwhile; afterwards `gc.freeze()` moves what was loaded out of its sight, so it does
+    not rescan it all at the first collection either (reference counting still frees it)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -86,7 +88,7 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
     started = time.perf_counter()
     files = loader.find_manifest_files(paths)
     caches = _caches_for(paths) if use_cache else {}
-    results: dict[Path, dict[str, Any]] = {}
+    results: dict[Path, loader.FileResult] = {}
     misses: list[tuple[Path, str, bytes]] = []
     read_problems: list[Diagnostic] = []
     hits = 0
@@ -97,7 +99,7 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
             continue
         digest = ParseCache.digest(data)
         cache = _cache_of(path, caches)
-        cached = cache.get(str(path), digest) if cache else None
+        cached = _cached_result(cache, str(path), digest) if cache else None
         if cached is not None:
             results[path] = cached
             hits += 1
@@ -108,14 +110,14 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
     started = time.perf_counter()
     for (path, digest, _), encoded in zip(misses, _process_all(misses, jobs), strict=True):
         result = orjson.loads(encoded)
-        results[path] = result
+        results[path] = _file_result(result)
         cache = _cache_of(path, caches)
         if cache is not None:
             cache.put(str(path), digest, result)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    file_results = [_file_result(results[path]) for path in files if path in results]
+    file_results = [results[path] for path in files if path in results]
     state, diagnostics = loader.merge_results(file_results)
     timings["build"] = time.perf_counter() - started
 
@@ -166,16 +168,11 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
         live = load_live(registries)
     timings = {**desired.timings, "live": time.perf_counter() - started}
     started = time.perf_counter()
-    remaining = MeshState()
-    for resource in desired.state:
-        remaining.add(resource)
-    if not prune:
-        for resource in live.state:
-            if resource.key not in remaining:
-                remaining.add(resource)
+    remaining = compute.remaining_state(desired.state, live.state, prune=prune)
+    remaining_graph = graph.build(remaining)
     # Findings about live-only resources (kept by --no-prune) are not the manifests' to fix.
     declared = {str(resource.key) for resource in desired.state}
-    mesh = [d for d in validate.check_mesh(remaining, graph.build(remaining), live.state)
+    mesh = [d for d in validate.check_mesh(remaining, remaining_graph, live.state)
             if d.resource is None or d.file is None or d.resource in declared]
     diagnostics = sorted(live.diagnostics + desired.diagnostics + mesh, key=sort_key)
     timings["validate"] += time.perf_counter() - started
@@ -183,7 +180,8 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
         return PlanResult(desired, live, None, diagnostics, timings)
     started = time.perf_counter()
     plan = compute.compute_plan(desired=desired.state, live=live.state,
-                                live_fingerprint=live.fingerprint, prune=prune)
+                                live_fingerprint=live.fingerprint, prune=prune,
+                                remaining=remaining, remaining_graph=remaining_graph)
     warnings = tuple(d for d in diagnostics if not d.is_error)
     plan = Plan(plan.live_fingerprint, plan.changes, plan.prune, warnings)
     timings["diff"] = time.perf_counter() - started
@@ -223,6 +221,18 @@ def _process_all(misses: list[tuple[Path, str, bytes]], jobs: int | None) -> lis
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         chunk = max(1, len(misses) // (workers * 8))
         return list(pool.map(_process_file, misses, chunksize=chunk))
+
+
+def _cached_result(cache: ParseCache, key: str, digest: str) -> loader.FileResult | None:
+    """A cached result, or None when absent or not of the shape this code writes (a cache
+    is a file anyone can edit or commit: a damaged entry is a miss, never a crash)."""
+    cached = cache.get(key, digest)
+    if cached is None:
+        return None
+    try:
+        return _file_result(cached)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _file_result(data: dict[str, Any]) -> loader.FileResult:

@@ -11,7 +11,7 @@ import enum
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -29,8 +29,7 @@ class EdgeType(enum.StrEnum):
     POLICY_REF = "policy-ref"
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(NamedTuple):
     """`source` names `target` in the field at `path` (relative to the source's entry)."""
 
     source: ResourceKey
@@ -134,6 +133,7 @@ class Graph:
     edges: list[Reference]
     _out: dict[ResourceKey, list[Reference]] = field(default_factory=dict)
     _in: dict[ResourceKey, list[Reference]] = field(default_factory=dict)
+    _component_cache: list[list[ResourceKey]] | None = None
 
     def __post_init__(self) -> None:
         for edge in self.edges:
@@ -208,7 +208,12 @@ class Graph:
         return ordered
 
     def _components(self) -> list[list[ResourceKey]]:
-        """Strongly connected components (Tarjan, iterative), members sorted."""
+        """Strongly connected components (Tarjan, iterative), members sorted; computed once."""
+        if self._component_cache is None:
+            self._component_cache = self._tarjan()
+        return self._component_cache
+
+    def _tarjan(self) -> list[list[ResourceKey]]:
         present = set(self.nodes)
         index: dict[ResourceKey, int] = {}
         low: dict[ResourceKey, int] = {}

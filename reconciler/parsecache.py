@@ -36,7 +36,7 @@ class ParseCache:
 
     def get(self, key: str, digest: str) -> Any | None:
         entry = self._shard(key).get(key)
-        if entry is not None and entry.get("digest") == digest:
+        if isinstance(entry, dict) and entry.get("digest") == digest:
             return entry.get("result")
         return None
 
@@ -80,7 +80,8 @@ class ParseCache:
             shard = {}
             try:
                 body = orjson.loads(self._path(number).read_bytes())
-                if body.get("format") == FORMAT and body.get("salt") == self.salt:
+                if (body.get("format") == FORMAT and body.get("salt") == self.salt
+                        and isinstance(body.get("entries"), dict)):
                     shard = body["entries"]
             except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
                 shard = {}

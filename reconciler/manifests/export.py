@@ -68,11 +68,20 @@ def export_resources(resources: Iterable[Resource], out: Path,
     if unsafe:
         raise ManifestError("cannot export resources whose id is not a safe file name "
                             "(nothing was written):\n  " + "\n  ".join(unsafe))
+    try:  # every folder first: a target that cannot be written fails before any file is
+        for folder in sorted({manifest_path(out, r).parent for r in resources}):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ManifestError(f"cannot create {error.filename or out}: "
+                            f"{error.strerror or error}; nothing was written") from error
     written: list[Path] = []
     for resource in resources:
         path = manifest_path(out, resource)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, render_manifest(resource))
+        try:
+            _write_atomically(path, render_manifest(resource))
+        except OSError as error:
+            raise ManifestError(f"cannot write {path}: {error.strerror or error} (after "
+                                f"{len(written)} of {len(resources)} files)") from error
         written.append(path)
         if progress is not None:
             progress(resource)

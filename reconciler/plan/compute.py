@@ -22,17 +22,28 @@ from reconciler.validate import usage
 IGNORED_FIELDS = ("last_updated",)  # rewritten by every save; never a change
 
 
-def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
-                 prune: bool = True) -> Plan:
+def remaining_state(desired: MeshState, live: MeshState, *, prune: bool) -> MeshState:
+    """What would be live after applying: the manifests, plus (without pruning) the live
+    resources no manifest declares."""
     remaining = MeshState()
     for resource in desired:
         remaining.add(resource)
-    live_only = [resource for resource in live if resource.key not in desired]
     if not prune:
-        for resource in live_only:
-            remaining.add(resource)
-    remaining_graph = graph.build(remaining)
-    live_graph = graph.build(live)
+        for resource in live:
+            if resource.key not in remaining:
+                remaining.add(resource)
+    return remaining
+
+
+def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
+                 prune: bool = True, remaining: MeshState | None = None,
+                 remaining_graph: graph.Graph | None = None) -> Plan:
+    """`remaining` and its graph may be passed in when the caller already built them."""
+    if remaining is None:
+        remaining = remaining_state(desired, live, prune=prune)
+    if remaining_graph is None:
+        remaining_graph = graph.build(remaining)
+    live_only = [resource for resource in live if resource.key not in desired]
 
     by_key: dict[ResourceKey, Change] = {}
     for resource in desired:
@@ -50,6 +61,7 @@ def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
         by_key[resource.key] = Change(resource.key, Action.UPDATE, before.entry, resource.entry,
                                       tuple(fields), source, impact)
     deletes: dict[ResourceKey, Change] = {}
+    live_graph = graph.build(live) if prune and live_only else remaining_graph
     if prune:
         for resource in live_only:
             refusal = usage.deletion_refusal(resource.key, remaining, remaining_graph)

@@ -89,7 +89,12 @@ def _load_json(live: LiveState, relative: str) -> tuple[Any, bool]:
     except orjson.JSONDecodeError:
         pass
     try:  # the stdlib accepts what Python's json.dump writes (NaN) and locates errors by line
-        return json.loads(data), True
+        lenient = json.loads(data)
+        live.diagnostics.append(_error(
+            "L001", "not standard JSON (NaN or Infinity, which Python's json module writes): "
+            "other readers and meshctl's manifests cannot hold it", str(path), None,
+            "replace NaN/Infinity with a number or null"))
+        return lenient, True
     except UnicodeDecodeError as error:
         live.diagnostics.append(_error("L001", f"registry file is not UTF-8: {error.reason}",
                                        str(path), None, "save it as UTF-8"))
