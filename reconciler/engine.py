@@ -10,14 +10,12 @@ serves unchanged files from the parse cache and spreads the rest over worker pro
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import orjson
 
 from reconciler import graph, validate
 from reconciler.errors import Diagnostic, sort_key
+from reconciler.gcpause import gc_paused
 from reconciler.manifests import loader
 from reconciler.model.resource import MeshState, Resource
 from reconciler.parsecache import ParseCache
@@ -64,22 +63,6 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
     with gc_paused():
         return _load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
                              mesh_checks=mesh_checks)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Loading builds millions of objects and frees none of them as cycles; the cyclic
-    collector would rescan them again and again (a third of a large load). It is paused
-    meanwhile; afterwards `gc.freeze()` moves what was loaded out of its sight, so it does
-    not rescan it all at the first collection either (reference counting still frees it)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from deepdiff import DeepDiff
 
 from reconciler import graph
 from reconciler.model.kinds import Kind
@@ -91,18 +90,25 @@ def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> 
     old, new = essence(kind, before), essence(kind, after)
     if _same(old, new):
         return []
-    diff = DeepDiff(old, new, ignore_numeric_type_changes=True, view="tree",
-                    threshold_to_diff_deeper=0)
+    from deepdiff import DeepDiff  # 75 ms to import: only when something really changed
+
+    # DeepDiff counts True as 1 and False as 0, so booleans are diffed as markers it cannot
+    # confuse with numbers; the values reported are read back from the entries themselves.
+    diff = DeepDiff(_marked(old), _marked(new), ignore_numeric_type_changes=True,
+                    view="tree", threshold_to_diff_deeper=0)
     found: list[FieldChange] = []
     for report_type, items in diff.items():
         for item in items:
-            path = _path(item.path(output_format="list"))
+            parts = item.path(output_format="list")
+            new_parts = item.path(output_format="list", use_t2=True)
+            path = _path(parts)
             if report_type in ("dictionary_item_added", "iterable_item_added"):
-                found.append(FieldChange(path, FieldOp.ADD, None, item.t2))
+                found.append(FieldChange(path, FieldOp.ADD, None, _at(new, new_parts)))
             elif report_type in ("dictionary_item_removed", "iterable_item_removed"):
-                found.append(FieldChange(path, FieldOp.REMOVE, item.t1, None))
+                found.append(FieldChange(path, FieldOp.REMOVE, _at(old, parts), None))
             else:
-                found.append(FieldChange(path, FieldOp.CHANGE, item.t1, item.t2))
+                found.append(FieldChange(path, FieldOp.CHANGE, _at(old, parts),
+                                         _at(new, new_parts)))
     found.sort(key=lambda change: change.path)
     return found
 
@@ -130,7 +136,9 @@ def _defaults(kind: Kind) -> dict[str, Any]:
 
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON data, where 1 and 1.0 are the same number and True is not 1."""
-    if a != b:  # fast, order-insensitive; but treats True == 1, so equality is confirmed
+    if orjson.dumps(a) == orjson.dumps(b):  # the common case: same data in the same order
+        return True
+    if a != b:  # order-insensitive; but treats True == 1, so equality is confirmed
         return False
     return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         b, option=orjson.OPT_SORT_KEYS) or _canonical(a) == _canonical(b)
@@ -147,6 +155,25 @@ def _integral(value: Any) -> Any:
         return {k: _integral(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_integral(v) for v in value]
+    return value
+
+
+_BOOLEAN_MARKERS = {True: "\x00meshctl:true", False: "\x00meshctl:false"}
+
+
+def _marked(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _BOOLEAN_MARKERS[value]
+    if isinstance(value, dict):
+        return {k: _marked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_marked(v) for v in value]
+    return value
+
+
+def _at(value: Any, parts: Iterable[Any]) -> Any:
+    for part in parts:
+        value = value[part]
     return value
 
 
