@@ -27,7 +27,7 @@ from reconciler.errors import Diagnostic, sort_key
 from reconciler.gcpause import gc_paused
 from reconciler.manifests import loader
 from reconciler.model.resource import MeshState, Resource
-from reconciler.parsecache import ParseCache
+from reconciler.parsecache import ParseCache, keyed_salt
 from reconciler.plan import compute
 from reconciler.plan.model import Plan
 from reconciler.store.registry_files import LiveState, read_live_state
@@ -72,31 +72,41 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
     files = loader.find_manifest_files(paths)
     caches = _caches_for(paths) if use_cache else {}
     results: dict[Path, loader.FileResult] = {}
-    misses: list[tuple[Path, str, bytes]] = []
+    misses: list[tuple[Path, str, bytes, os.stat_result | None]] = []
     read_problems: list[Diagnostic] = []
     hits = 0
     for path in files:
+        cache = _cache_of(path, caches)
+        stat = _stat(path) if cache else None
+        if cache is not None and stat is not None:
+            unchanged = _cached_result(cache.get_unchanged(str(path), stat))
+            if unchanged is not None:
+                results[path] = unchanged
+                hits += 1
+                continue
         data = loader.read_manifest_bytes(path, max_bytes)
         if isinstance(data, Diagnostic):
             read_problems.append(data)
             continue
         digest = ParseCache.digest(data)
-        cache = _cache_of(path, caches)
-        cached = _cached_result(cache, str(path), digest) if cache else None
+        cached = _cached_result(cache.get(str(path), digest)) if cache else None
         if cached is not None:
             results[path] = cached
             hits += 1
+            if cache is not None and stat is not None:
+                cache.remember_stat(str(path), stat)
         else:
-            misses.append((path, digest, data))
+            misses.append((path, digest, data, stat))
     timings["read"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    for (path, digest, _), encoded in zip(misses, _process_all(misses, jobs), strict=True):
+    work = [(path, data) for path, _, data, _ in misses]
+    for (path, digest, _, stat), encoded in zip(misses, _process_all(work, jobs), strict=True):
         result = orjson.loads(encoded)
         results[path] = _file_result(result)
         cache = _cache_of(path, caches)
         if cache is not None:
-            cache.put(str(path), digest, result)
+            cache.put(str(path), digest, result, stat)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -183,11 +193,11 @@ def validate_live(live: LiveState) -> list[Diagnostic]:
     return found
 
 
-def _process_file(item: tuple[Path, str, bytes]) -> bytes:
+def _process_file(item: tuple[Path, bytes]) -> bytes:
     """Parse one manifest file and run the per-resource rules; the result as JSON bytes,
     which cross a process boundary far faster than pickled dicts and are what the cache
     stores anyway."""
-    path, _, data = item
+    path, data = item
     result = loader.parse_manifest(data, file=str(path))
     diagnostics = result.diagnostics + [
         d for resource in result.resources for d in validate.check_resource(resource)]
@@ -195,9 +205,9 @@ def _process_file(item: tuple[Path, str, bytes]) -> bytes:
                          "diagnostics": [d.to_dict() for d in diagnostics]})
 
 
-def _process_all(misses: list[tuple[Path, str, bytes]], jobs: int | None) -> list[bytes]:
+def _process_all(misses: list[tuple[Path, bytes]], jobs: int | None) -> list[bytes]:
     workers = min(jobs or os.cpu_count() or 1, len(misses))
-    if workers <= 1 or sum(len(data) for _, _, data in misses) < PARALLEL_MIN_BYTES:
+    if workers <= 1 or sum(len(data) for _, data in misses) < PARALLEL_MIN_BYTES:
         return [_process_file(item) for item in misses]
     # fork: workers inherit the imported modules, so start-up costs milliseconds, not seconds.
     context = multiprocessing.get_context("fork")
@@ -206,10 +216,16 @@ def _process_all(misses: list[tuple[Path, str, bytes]], jobs: int | None) -> lis
         return list(pool.map(_process_file, misses, chunksize=chunk))
 
 
-def _cached_result(cache: ParseCache, key: str, digest: str) -> loader.FileResult | None:
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _cached_result(cached: Any) -> loader.FileResult | None:
     """A cached result, or None when absent or not of the shape this code writes (a cache
     is a file anyone can edit or commit: a damaged entry is a miss, never a crash)."""
-    cached = cache.get(key, digest)
     if cached is None:
         return None
     try:
@@ -225,7 +241,9 @@ def _file_result(data: dict[str, Any]) -> loader.FileResult:
 
 
 def _caches_for(paths: Sequence[str | os.PathLike[str]]) -> dict[Path, ParseCache]:
-    salt = _code_fingerprint()
+    salt = keyed_salt(_code_fingerprint())
+    if salt is None:
+        return {}
     return {Path(p): ParseCache(Path(p), salt=salt) for p in paths if Path(p).is_dir()}
 
 

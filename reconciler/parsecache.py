@@ -2,9 +2,14 @@
 
 Used by the engine so a warm `meshctl validate` parses only the files that changed. Entries
 are keyed by the file's path and checked against the SHA-256 of its bytes, so an edit, a
-checkout or a copy can never serve stale data. The cache is plain JSON (never pickle: a cache
-committed by a hostile pull request must not run code in CI), sharded so a small change
-rewrites a few small files, and safe to delete at any time.
+checkout or a copy can never serve stale data. Like git's index, an entry also records the
+file's size, mtime and inode, so a file that has not been touched is not even read.
+
+The cache is plain JSON, never pickle, and it is trusted only on the machine that wrote it:
+its salt is keyed with a random secret kept outside the repository (`machine_key`). A cache
+committed by a hostile pull request can therefore neither run code nor pass off invalid
+manifests as checked in CI. Sharded so a small change rewrites a few small files; safe to
+delete at any time.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,7 @@ import orjson
 CACHE_DIR = ".meshctl-cache"
 FORMAT = 1
 SHARDS = 256
+RACY_NS = 2_000_000_000  # files modified this recently are always re-read and hashed
 
 
 class ParseCache:
@@ -40,10 +47,31 @@ class ParseCache:
             return entry.get("result")
         return None
 
-    def put(self, key: str, digest: str, result: Any) -> None:
-        number = _shard_number(key)
-        self._shard(key)[key] = {"digest": digest, "result": result}
-        self._dirty.add(number)
+    def get_unchanged(self, key: str, stat: os.stat_result) -> Any | None:
+        """The result for a file whose size, mtime and inode match what was recorded, without
+        reading it (git's index does the same). Stats are recorded only for files last
+        modified well before the cache was written (see `put`), so an edit within the same
+        clock tick as a cache write cannot be mistaken for no edit."""
+        entry = self._shard(key).get(key)
+        if isinstance(entry, dict) and entry.get("stat") == _stat_key(stat):
+            return entry.get("result")
+        return None
+
+    def put(self, key: str, digest: str, result: Any, stat: os.stat_result | None = None) -> None:
+        entry: dict[str, Any] = {"digest": digest, "result": result}
+        if stat is not None and stat.st_mtime_ns < time.time_ns() - RACY_NS:
+            entry["stat"] = _stat_key(stat)
+        self._shard(key)[key] = entry
+        self._dirty.add(_shard_number(key))
+
+    def remember_stat(self, key: str, stat: os.stat_result) -> None:
+        """Record the stat of a file whose content matched (after a checkout or a touch), so
+        the next run can skip reading it."""
+        entry = self._shard(key).get(key)
+        if (isinstance(entry, dict) and entry.get("stat") != _stat_key(stat)
+                and stat.st_mtime_ns < time.time_ns() - RACY_NS):
+            entry["stat"] = _stat_key(stat)
+            self._dirty.add(_shard_number(key))
 
     def forget_missing(self, keep: set[str]) -> None:
         """Drop entries for files no longer present (call only after reading a whole root)."""
@@ -90,6 +118,39 @@ class ParseCache:
 
     def _path(self, number: int) -> Path:
         return self.folder / f"{number:02x}.json"
+
+
+def machine_key() -> bytes | None:
+    """A random secret for this user on this machine (created on first use, mode 0600), or
+    None when it cannot be kept; then nothing is cached. `MESHCTL_CACHE_KEY_FILE` moves it."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(os.environ.get("MESHCTL_CACHE_KEY_FILE") or os.path.join(base, "meshctl", "key"))
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(os.urandom(32))
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def keyed_salt(code_fingerprint: str) -> str | None:
+    """The salt for results of this code on this machine; None when no key can be kept."""
+    key = machine_key()
+    if key is None:
+        return None
+    return hashlib.blake2b(code_fingerprint.encode(), key=key[:64], digest_size=16).hexdigest()
+
+
+def _stat_key(stat: os.stat_result) -> list[int]:
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
 def _shard_number(key: str) -> int:

@@ -21,6 +21,14 @@ from reconciler.errors import Diagnostic
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_key(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the parse cache's machine key out of the real home directory."""
+    key = tmp_path_factory.getbasetemp() / "meshctl-cache-key"
+    monkeypatch.setenv("MESHCTL_CACHE_KEY_FILE", str(key))
 FIXTURE_REGISTRIES = REPO / "registries"
 FIXTURE_MANIFESTS = REPO / "manifests"
 

@@ -7,7 +7,7 @@ processes and cache its result with the parsed file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jsonschema
@@ -119,47 +119,96 @@ def _check_json_schemas(resource: Resource) -> Iterable[Diagnostic]:
                              f"Schema: {message}", "fix the schema (https://json-schema.org)")
 
 
-_fast_check: Callable[[Any], Any] | None = None
-_schema_verdicts: dict[bytes, tuple[str, str] | None] = {}
-_MAX_VERDICTS = 200_000
-
-
 def schema_problem(schema: dict[str, Any]) -> tuple[str, str] | None:
     """(path inside the schema, message) when `schema` is not valid Draft 7, else None.
 
-    `jsonschema.Draft7Validator.check_schema` is the judge, but it costs ~0.6 ms a schema;
-    a compiled meta-schema validator (fastjsonschema, ~7x faster) clears valid schemas first,
-    and identical schemas are judged once per process.
+    `jsonschema.Draft7Validator.check_schema` is the judge and writes the message, but it
+    costs ~0.6 ms a schema, and a large mesh has tens of thousands. So valid schemas are
+    cleared first by `_meta_valid`, and only the rest go to jsonschema.
     """
     try:
-        fingerprint = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        if _meta_valid(schema):
+            return None
+        jsonschema.Draft7Validator.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        return ".".join(str(part) for part in error.path), error.message
+    except RecursionError:
+        return "", "nested too deeply to check"
+    return None
+
+
+# The Draft 7 meta-schema checks subschemas only through `{"$ref": "#"}` at these keywords.
+_ONE_SUBSCHEMA = ("additionalItems", "items", "contains", "additionalProperties",
+                  "propertyNames", "if", "then", "else", "not")
+_SUBSCHEMA_LISTS = ("items", "allOf", "anyOf", "oneOf")
+_SUBSCHEMA_MAPS = ("definitions", "properties", "patternProperties", "dependencies")
+_MAX_VERDICTS = 200_000
+_verdicts: dict[bytes, bool] = {}
+_shallow_check: Callable[[Any], Any] | None = None
+
+
+def _meta_valid(schema: Any) -> bool:
+    """Draft 7 validity, node by node, each distinct node judged once per process.
+
+    Every node is checked against a copy of the meta-schema whose `{"$ref": "#"}` accept any
+    object or boolean (compiled by fastjsonschema, `use_default=False` so it never writes into
+    our data), then its subschemas the same way. That is exactly what the meta-schema's
+    recursion checks; and since schemas repeat the same small nodes (`{"type": "string"}`),
+    most nodes are answered from `_verdicts` at the cost of one serialization.
+    """
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict):
+        return False
+    try:
+        key: bytes | None = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        fingerprint = None
-    if fingerprint is not None and fingerprint in _schema_verdicts:
-        return _schema_verdicts[fingerprint]
-    verdict: tuple[str, str] | None = None
-    if not _passes_fast_check(schema):
-        try:
-            jsonschema.Draft7Validator.check_schema(schema)
-        except jsonschema.SchemaError as error:
-            verdict = (".".join(str(part) for part in error.path), error.message)
-    if fingerprint is not None:
-        if len(_schema_verdicts) >= _MAX_VERDICTS:  # bound memory in long-lived processes
-            _schema_verdicts.clear()
-        _schema_verdicts[fingerprint] = verdict
+        key = None
+    if key is not None and key in _verdicts:
+        return _verdicts[key]
+    verdict = _shallow_valid(schema) and all(_meta_valid(sub) for sub in _subschemas(schema))
+    if key is not None:
+        if len(_verdicts) >= _MAX_VERDICTS:  # bound memory in long-lived processes
+            _verdicts.clear()
+        _verdicts[key] = verdict
     return verdict
 
 
-def _passes_fast_check(schema: dict[str, Any]) -> bool:
-    global _fast_check
-    if _fast_check is None:
+def _subschemas(schema: dict[str, Any]) -> Iterator[Any]:
+    for name in _ONE_SUBSCHEMA:
+        value = schema.get(name)
+        if isinstance(value, dict | bool):
+            yield value
+    for name in _SUBSCHEMA_LISTS:
+        value = schema.get(name)
+        if isinstance(value, list):
+            yield from value
+    for name in _SUBSCHEMA_MAPS:
+        value = schema.get(name)
+        if isinstance(value, dict):
+            yield from (item for item in value.values() if isinstance(item, dict | bool))
+
+
+def _shallow_valid(schema: dict[str, Any]) -> bool:
+    global _shallow_check
+    if _shallow_check is None:
         import fastjsonschema
 
-        # use_default=False: the compiled validator must never write defaults into our data.
-        _fast_check = fastjsonschema.compile(
-            jsonschema.Draft7Validator.META_SCHEMA, use_default=False)
+        _shallow_check = fastjsonschema.compile(
+            _shallow(jsonschema.Draft7Validator.META_SCHEMA), use_default=False)
     try:
-        _fast_check(schema)
+        _shallow_check(schema)
     except Exception:  # any doubt goes to the reference implementation
         return False
     return True
+
+
+def _shallow(meta: Any) -> Any:
+    """The meta-schema with every recursion into itself replaced by "any object or boolean"."""
+    if isinstance(meta, dict):
+        if meta.get("$ref") == "#":
+            return {"type": ["object", "boolean"]}
+        return {key: _shallow(value) for key, value in meta.items()}
+    if isinstance(meta, list):
+        return [_shallow(item) for item in meta]
+    return meta
