@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -32,7 +32,9 @@ from reconciler.plan import compute
 from reconciler.plan.model import Plan
 from reconciler.store.registry_files import LiveState, read_live_state
 
-PARALLEL_MIN_BYTES = 2 * 1024 * 1024  # below this, worker start-up costs more than it saves
+# Below these, worker start-up costs more than it saves.
+PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+PARALLEL_MIN_FILES = 500
 
 
 @dataclass(slots=True)
@@ -72,7 +74,7 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
     files = loader.find_manifest_files(paths)
     caches = _caches_for(paths) if use_cache else {}
     results: dict[Path, loader.FileResult] = {}
-    misses: list[tuple[Path, str, bytes, os.stat_result | None]] = []
+    misses: list[_Miss] = []
     read_problems: list[Diagnostic] = []
     hits = 0
     for path in files:
@@ -84,29 +86,34 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
                 results[path] = unchanged
                 hits += 1
                 continue
+        if cache is None or not cache.knows(str(path)):
+            misses.append(_Miss(path, None, stat))  # nothing to compare: a worker reads it
+            continue
         data = loader.read_manifest_bytes(path, max_bytes)
         if isinstance(data, Diagnostic):
             read_problems.append(data)
             continue
-        digest = ParseCache.digest(data)
-        cached = _cached_result(cache.get(str(path), digest)) if cache else None
+        cached = _cached_result(cache.get(str(path), ParseCache.digest(data)))
         if cached is not None:
             results[path] = cached
             hits += 1
-            if cache is not None and stat is not None:
+            if stat is not None:
                 cache.remember_stat(str(path), stat)
         else:
-            misses.append((path, digest, data, stat))
+            misses.append(_Miss(path, data, stat))
     timings["read"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    work = [(path, data) for path, _, data, _ in misses]
-    for (path, digest, _, stat), encoded in zip(misses, _process_all(work, jobs), strict=True):
+    work = [(miss.path, miss.data, max_bytes) for miss in misses]
+    for miss, (digest, encoded) in zip(misses, _process_all(work, jobs), strict=True):
         result = orjson.loads(encoded)
-        results[path] = _file_result(result)
-        cache = _cache_of(path, caches)
-        if cache is not None:
-            cache.put(str(path), digest, result, stat)
+        if "read_problem" in result:
+            read_problems.append(Diagnostic.from_dict(result["read_problem"]))
+            continue
+        results[miss.path] = _file_result(result)
+        cache = _cache_of(miss.path, caches)
+        if cache is not None:  # the worker's bytes go into the shard as they are
+            cache.put(str(miss.path), digest, orjson.Fragment(encoded), miss.stat)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -193,21 +200,39 @@ def validate_live(live: LiveState) -> list[Diagnostic]:
     return found
 
 
-def _process_file(item: tuple[Path, bytes]) -> bytes:
-    """Parse one manifest file and run the per-resource rules; the result as JSON bytes,
-    which cross a process boundary far faster than pickled dicts and are what the cache
-    stores anyway."""
-    path, data = item
+class _Miss(NamedTuple):
+    """A file to parse: its bytes when already read (to compare with the cache), else None."""
+
+    path: Path
+    data: bytes | None
+    stat: os.stat_result | None
+
+
+def _process_file(item: tuple[Path, bytes | None, int]) -> tuple[str, bytes]:
+    """Read (unless given), hash, parse one manifest file and run the per-resource rules.
+
+    Returns the content digest and the result as JSON bytes, which cross a process boundary
+    far faster than pickled dicts and go into the cache as they are.
+    """
+    path, data, max_bytes = item
+    if data is None:
+        read = loader.read_manifest_bytes(path, max_bytes)
+        if isinstance(read, Diagnostic):
+            return "", orjson.dumps({"read_problem": read.to_dict()})
+        data = read
     result = loader.parse_manifest(data, file=str(path))
     diagnostics = result.diagnostics + [
         d for resource in result.resources for d in validate.check_resource(resource)]
-    return orjson.dumps({"resources": [r.to_dict() for r in result.resources],
-                         "diagnostics": [d.to_dict() for d in diagnostics]})
+    return ParseCache.digest(data), orjson.dumps({
+        "resources": [r.to_dict() for r in result.resources],
+        "diagnostics": [d.to_dict() for d in diagnostics]})
 
 
-def _process_all(misses: list[tuple[Path, bytes]], jobs: int | None) -> list[bytes]:
+def _process_all(misses: list[tuple[Path, bytes | None, int]],
+                 jobs: int | None) -> list[tuple[str, bytes]]:
     workers = min(jobs or os.cpu_count() or 1, len(misses))
-    if workers <= 1 or sum(len(data) for _, data in misses) < PARALLEL_MIN_BYTES:
+    if workers <= 1 or len(misses) < PARALLEL_MIN_FILES and sum(
+            len(data) for _, data, _ in misses if data is not None) < PARALLEL_MIN_BYTES:
         return [_process_file(item) for item in misses]
     # fork: workers inherit the imported modules, so start-up costs milliseconds, not seconds.
     context = multiprocessing.get_context("fork")

@@ -8,7 +8,6 @@ references; everything else asks it. Pure: no I/O, same input, same output.
 from __future__ import annotations
 
 import enum
-import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -121,8 +120,11 @@ def _policy_references(source: ResourceKey, value: Any, prefix: str) -> Iterator
             yield from _policy_references(source, item, f"{prefix.rstrip('.')}[{index}].")
 
 
+_KIND_RANK = {kind: rank for rank, kind in enumerate(kinds.KIND_ORDER)}
+
+
 def _sort_key(key: ResourceKey) -> tuple[int, str]:
-    return (kinds.KIND_ORDER.index(key.kind), key.name)
+    return (_KIND_RANK[key.kind], key.name)
 
 
 @dataclass(slots=True)
@@ -178,34 +180,23 @@ class Graph:
             edge.target == group[0] for edge in self.outgoing(group[0]))]
 
     def order(self) -> list[ResourceKey]:
-        """Every node, what is referred to before what refers to it; ties (and the members of
-        a cycle) by kind order, then name."""
-        component_of: dict[ResourceKey, int] = {}
-        components = self._components()
-        for number, group in enumerate(components):
+        """Every node, what is referred to before what refers to it.
+
+        Each node gets a wave: 0 for what refers to nothing, else one more than the highest
+        wave it refers to (the members of a cycle share one). Sorting by (wave, kind order,
+        name) is then dependency-safe and reads well: profiles and tools, then agents, then
+        whatever builds on them."""
+        wave: dict[ResourceKey, int] = {}
+        for group in self._components():  # Tarjan yields what a group refers to before it
+            members = set(group)
+            level = 0
             for key in group:
-                component_of[key] = number
-        waiting_on = [0] * len(components)
-        unblocks: list[set[int]] = [set() for _ in components]
-        for edge in self.edges:
-            if edge.target not in component_of:
-                continue
-            source, target = component_of[edge.source], component_of[edge.target]
-            if source != target and source not in unblocks[target]:
-                unblocks[target].add(source)
-                waiting_on[source] += 1
-        ready = [(_sort_key(components[n][0]), n) for n, count in enumerate(waiting_on)
-                 if count == 0]
-        heapq.heapify(ready)
-        ordered: list[ResourceKey] = []
-        while ready:
-            _, number = heapq.heappop(ready)
-            ordered.extend(components[number])
-            for later in unblocks[number]:
-                waiting_on[later] -= 1
-                if waiting_on[later] == 0:
-                    heapq.heappush(ready, (_sort_key(components[later][0]), later))
-        return ordered
+                for edge in self.outgoing(key):
+                    if edge.target in wave and edge.target not in members:
+                        level = max(level, wave[edge.target] + 1)
+            for key in group:
+                wave[key] = level
+        return sorted(self.nodes, key=lambda key: (wave[key], _KIND_RANK[key.kind], key.name))
 
     def _components(self) -> list[list[ResourceKey]]:
         """Strongly connected components (Tarjan, iterative), members sorted; computed once."""

@@ -41,6 +41,10 @@ class ParseCache:
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
+    def knows(self, key: str) -> bool:
+        """Is there an entry for this file at all (whatever its content was)?"""
+        return key in self._shard(key)
+
     def get(self, key: str, digest: str) -> Any | None:
         entry = self._shard(key).get(key)
         if isinstance(entry, dict) and entry.get("digest") == digest:
