@@ -11,7 +11,7 @@ import click
 
 from reconciler import engine
 from reconciler.cli import options, report
-from reconciler.errors import MeshctlError
+from reconciler.errors import MeshctlError, StoreError
 from reconciler.plan.model import Change
 
 EXIT_DIFFERENCES, EXIT_TROUBLE = 1, 2  # kubectl diff's convention
@@ -39,6 +39,9 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
     2 error.
     """
     try:
+        if not Path(registries).is_dir():  # a typo must not read as "create everything"
+            raise StoreError(f"registries directory '{registries}' not found (set "
+                             "--registries or MESHCTL_REGISTRIES)")
         result = engine.make_plan(options.manifest_paths(paths), Path(registries),
                                   prune=not no_prune, max_bytes=max_bytes,
                                   use_cache=not no_cache, jobs=jobs)

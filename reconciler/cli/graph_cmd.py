@@ -9,7 +9,7 @@ import orjson
 
 from reconciler import engine, graph
 from reconciler.cli import options, report
-from reconciler.errors import UsageError, did_you_mean
+from reconciler.errors import ManifestError, StoreError, UsageError, did_you_mean
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
@@ -41,12 +41,23 @@ def graph_command(paths: tuple[str, ...], output: str, focus: tuple[str, ...], l
     Exit: 0 printed, 1 unreadable input or unknown --focus name.
     """
     if live:
-        live_state = engine.load_live(Path(registries))
+        root = Path(registries)
+        if not root.is_dir():
+            raise StoreError(f"registries directory '{root}' not found (set --registries "
+                             "or MESHCTL_REGISTRIES)")
+        live_state = engine.load_live(root)
         if live_state.diagnostics:
             report.print_diagnostics(report.console(stderr=True), live_state.diagnostics)
+            raise StoreError("the live registries could not be read completely (see above)")
         state = live_state.state
     else:
         desired = engine.load_desired(options.manifest_paths(paths), mesh_checks=False)
+        # Rule findings still draw (dangling references show as missing nodes), but a file
+        # or document that could not be read would silently drop resources from the picture.
+        unread = [d for d in desired.errors if d.code.startswith("M")]
+        if unread:
+            report.print_diagnostics(report.console(stderr=True), unread)
+            raise ManifestError("the manifests could not be read completely (see above)")
         state = desired.state
     mesh_graph = graph.build(state)
     if focus:
@@ -62,13 +73,22 @@ def graph_command(paths: tuple[str, ...], output: str, focus: tuple[str, ...], l
 
 def _resolve(name: str, state: MeshState) -> list[ResourceKey]:
     kind_text, _, bare = name.rpartition("/")
-    wanted = [kinds.kind_by_name(kind_text)] if kind_text else list(kinds.KIND_ORDER)
+    wanted = [_kind(kind_text)] if kind_text else list(kinds.KIND_ORDER)
     found = [ResourceKey(k, bare) for k in wanted if k is not None and ResourceKey(k, bare)
              in state]
     if not found:
         names = [resource.name for resource in state]
         raise UsageError(f"--focus {name!r}: no such resource; {did_you_mean(bare, names)}"
                          "use NAME or KIND/NAME (agent/fraud_agent)")
+    return found
+
+
+def _kind(text: str) -> Kind | None:
+    """A kind as typed (`agent`, `mp`) or as the graph prints it (`governance-policy`)."""
+    found = kinds.kind_by_name(text)
+    if found is None:
+        found = next((kind for kind in kinds.KIND_ORDER
+                      if kinds.info(kind).label.replace(" ", "-") == text.lower()), None)
     return found
 
 

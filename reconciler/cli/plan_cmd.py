@@ -9,6 +9,7 @@ import orjson
 
 from reconciler import engine
 from reconciler.cli import options, report
+from reconciler.errors import PlanError, StoreError
 from reconciler.plan import planfile
 from reconciler.plan.render import markdown, text
 
@@ -44,6 +45,9 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
     """
+    if not Path(registries).is_dir():  # a typo must not read as "create everything"
+        raise StoreError(f"registries directory '{registries}' not found (set --registries "
+                         "or MESHCTL_REGISTRIES)")
     result = engine.make_plan(options.manifest_paths(paths), Path(registries),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs)
@@ -58,7 +62,11 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
         raise click.exceptions.Exit(1)
     the_plan = result.plan
     if out is not None:
-        planfile.save(the_plan, Path(out))
+        try:
+            planfile.save(the_plan, Path(out))
+        except OSError as error:
+            message = f"cannot write the plan to {out}: {error.strerror or error}"
+            raise PlanError(message) from error
     if output == "json":
         click.echo(planfile.dumps(the_plan).decode())
     elif output == "markdown":

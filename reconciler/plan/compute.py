@@ -93,9 +93,10 @@ def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> 
     from deepdiff import DeepDiff  # 75 ms to import: only when something really changed
 
     # DeepDiff counts True as 1 and False as 0, so booleans are diffed as markers it cannot
-    # confuse with numbers; the values reported are read back from the entries themselves.
-    diff = DeepDiff(_marked(old), _marked(new), ignore_numeric_type_changes=True,
-                    view="tree", threshold_to_diff_deeper=0)
+    # confuse with numbers, and integral floats as ints (its ignore_numeric_type_changes would
+    # also round to 12 digits); the values reported are read from the entries themselves.
+    diff = DeepDiff(_integral(_marked(old)), _integral(_marked(new)), view="tree",
+                    threshold_to_diff_deeper=0)
     found: list[FieldChange] = []
     for report_type, items in diff.items():
         for item in items:

@@ -1,0 +1,119 @@
+"""`plan.render.text`: the Terraform-like plan a terminal shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+
+from reconciler.errors import Diagnostic, Severity
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import ResourceKey
+from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location, Plan
+from reconciler.plan.render import text
+from tests.conftest import write
+from tests.plan.conftest import MANIFESTS, edit, the_plan, tool
+
+
+def plain(plan: Plan) -> str:
+    """The rendered plan as the terminal shows it, without colour."""
+    return Text.from_markup(text.render(plan)).plain
+
+
+def agent_key(name: str) -> ResourceKey:
+    return ResourceKey(Kind.AGENT, name)
+
+
+def test_no_changes(ws: Path) -> None:
+    assert plain(the_plan()) == ("No changes. The live registries match the manifests.\n"
+                                 "Plan: 0 to create, 0 to update, 0 to delete, 0 refused.\n")
+
+
+def test_every_action_with_its_symbol_fields_and_summary(ws: Path) -> None:
+    write(MANIFESTS / "new.yaml", tool("new_tool"))
+    fraud = MANIFESTS / "agents" / "fraud_agent.yaml"
+    edit(fraud, "max_iterations: 5", "max_iterations: 7")
+    edit(fraud, "  - similarity\n", "  - similarity\n  - new_tool\n")
+    edit(fraud, "  - anomaly_detection\n", "")
+    (MANIFESTS / "model-profiles" / "gpt4.yaml").unlink()
+    (MANIFESTS / "tools" / "decision_rules.yaml").unlink()
+    out = plain(the_plan())
+    lines = out.splitlines()
+    assert lines[0] == "meshctl will perform the following actions:"
+    assert "  + tool/new_tool  manifests/new.yaml:1" in lines
+    assert "  ~ agent/fraud_agent  manifests/agents/fraud_agent.yaml:1" in lines
+    assert '      + allowed_tools[2]: "new_tool"' in lines
+    assert '      - capabilities[3]: "anomaly_detection"' in lines
+    assert "      ~ max_iterations: 5 -> 7" in lines
+    impact = next(line for line in lines if "impact:" in line)
+    assert impact.startswith("      impact: 8 dependent(s): agent/orchestrator_agent, "
+                             "workflow/claims_triage, governance-policy/agent_invocation_access")
+    assert "  - model-profile/gpt4  registries/model_profiles.json" in lines
+    refusal = next(line for line in lines if line.startswith("  ! "))
+    assert refusal.startswith("  ! tool/decision_rules Cannot delete tool 'decision_rules': "
+                              "used by agents recommendation_agent (manifests/agents/"
+                              "recommendation_agent.yaml:")
+    assert lines[-1].startswith(
+        "Plan: 1 to create, 1 to update, 2 to delete, 1 refused. Impact: ")
+    # the order on screen is the plan's order: creates and updates, then deletes
+    assert lines.index("  + tool/new_tool  manifests/new.yaml:1") < lines.index(
+        "  - model-profile/gpt4  registries/model_profiles.json")
+    assert "\x1b[" not in out
+
+
+def test_the_markup_carries_colour_per_action() -> None:
+    plan = Plan("fp", (
+        Change(agent_key("a"), Action.CREATE, after={}),
+        Change(agent_key("b"), Action.UPDATE, {}, {}, (FieldChange("x", FieldOp.CHANGE, 1, 2),)),
+        Change(agent_key("c"), Action.DELETE, before={}),
+        Change(agent_key("d"), Action.DELETE, before={}, refused="no"),
+    ))
+    markup = text.render(plan)
+    assert "[green]+[/]" in markup and "[yellow]~[/]" in markup and "[red]-[/]" in markup
+    assert "[bold red]![/]" in markup
+
+
+def test_values_are_compact_json_and_long_ones_are_cut() -> None:
+    long = "x" * 200
+    plan = Plan("fp", (Change(agent_key("a"), Action.UPDATE, {}, {}, (
+        FieldChange("description", FieldOp.CHANGE, long, "short"),
+        FieldChange("output_schema", FieldOp.ADD, None, {"type": "object", "items": [1, 2]}),
+        FieldChange("notes", FieldOp.REMOVE, long, None),
+    )),))
+    lines = plain(plan).splitlines()
+    cut40 = '"' + "x" * 36 + "..."
+    assert f'      ~ description: {cut40} -> "short"' in lines
+    assert '      + output_schema: {"type":"object","items":[1,2]}' in lines
+    assert f'      - notes: "{"x" * 76}...' in lines
+
+
+def test_markup_in_names_and_values_is_printed_literally() -> None:
+    plan = Plan("fp", (Change(agent_key("a"), Action.UPDATE, {}, {}, (
+        FieldChange("description", FieldOp.CHANGE, "[bold]old[/]", "[red]new"),),
+        Location("[dim]odd.yaml", 3)),))
+    out = plain(plan)
+    assert '      ~ description: "[bold]old[/]" -> "[red]new"' in out.splitlines()
+    assert "  ~ agent/a  [dim]odd.yaml:3" in out.splitlines()
+
+
+def test_a_long_impact_names_eight_then_counts() -> None:
+    impact = tuple(agent_key(f"user_{n:02d}") for n in range(11))
+    plan = Plan("fp", (Change(ResourceKey(Kind.TOOL, "t"), Action.UPDATE, {}, {},
+                              (FieldChange("x", FieldOp.CHANGE, 1, 2),), impact=impact),))
+    impact_line = next(line for line in plain(plan).splitlines() if "impact" in line)
+    named = ", ".join(f"agent/user_{n:02d}" for n in range(8))
+    assert impact_line == f"      impact: 11 dependent(s): {named} and 3 more"
+    assert plain(plan).splitlines()[-1] == (
+        "Plan: 0 to create, 1 to update, 0 to delete, 0 refused. "
+        "Impact: 11 dependents (11 agents).")
+
+
+def test_noops_are_not_shown_and_warnings_are() -> None:
+    warning = Diagnostic("S006", Severity.WARNING, "unknown field 'x'", "m.yaml", 4, "agent/a")
+    plan = Plan("fp", (Change(agent_key("a"), Action.NOOP, source=Location("m.yaml", 1)),),
+                warnings=(warning,))
+    assert plain(plan).splitlines() == [
+        "No changes. The live registries match the manifests.",
+        "warning m.yaml:4 S006: unknown field 'x'",
+        "Plan: 0 to create, 0 to update, 0 to delete, 0 refused.",
+    ]
