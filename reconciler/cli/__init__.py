@@ -43,7 +43,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       meshctl describe tool fraud_rules     # one resource, who uses it
       meshctl graph | dot -Tsvg > mesh.svg  # the dependency graph
 
-    Exit codes: 0 ok, 1 error (usage errors included), 2 changes present (plan).
+    Exit codes: 0 ok, 1 error (usage errors included), 2 changes present (plan
+    --detailed-exitcode). `diff` follows kubectl: 0 none, 1 differences, 2 error.
     Environment: MESHCTL_MANIFESTS, MESHCTL_REGISTRIES set the default paths; NO_COLOR
     turns colour off.
     """

@@ -12,6 +12,7 @@ import click
 from reconciler import engine
 from reconciler.cli import options, report
 from reconciler.errors import MeshctlError, StoreError
+from reconciler.plan import compute
 from reconciler.plan.model import Change
 
 EXIT_DIFFERENCES, EXIT_TROUBLE = 1, 2  # kubectl diff's convention
@@ -26,8 +27,10 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
          no_cache: bool, jobs: int | None) -> None:
     """Show a unified diff of live vs desired JSON for every resource that would change.
 
-    Keys are sorted on both sides so that key order is never a difference; the changes
-    shown are exactly the plan's (noise such as `1` vs `1.0` or `last_updated` is left out).
+    Keys are sorted. An update shows both sides as the plan compares them: omitted optional
+    fields filled with their defaults, `last_updated` left out, `1.0` written as `1`, so
+    every changed line is a change the plan counts. Creates and deletes show the entry as
+    is. A refused delete still shows as a delete here; `meshctl plan` says why.
 
     \b
     Examples:
@@ -60,7 +63,11 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
 
 def unified(change: Change) -> str:
     name = str(change.key)
-    lines = difflib.unified_diff(_lines(change.before), _lines(change.after),
+    before, after = change.before, change.after
+    if before is not None and after is not None:  # an update: compare as the plan does
+        before = compute.comparable(change.key.kind, before)
+        after = compute.comparable(change.key.kind, after)
+    lines = difflib.unified_diff(_lines(before), _lines(after),
                                  fromfile=f"live/{name}", tofile=f"desired/{name}")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 

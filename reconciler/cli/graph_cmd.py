@@ -96,14 +96,19 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _distinct_edges(mesh_graph: graph.Graph) -> list[tuple[ResourceKey, ResourceKey, str]]:
+    """One arrow per (source, target, type): a policy naming a tool in five rules is one."""
+    return list(dict.fromkeys((e.source, e.target, e.type.value) for e in mesh_graph.edges))
+
+
 def dot(mesh_graph: graph.Graph) -> str:
     lines = ["digraph mesh {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
     for key in mesh_graph.nodes:
         lines.append(f"  {_quote(str(key))} [label={_quote(key.name)}, "
                      f"shape={SHAPES[key.kind]}];")
-    for edge in mesh_graph.edges:
-        lines.append(f"  {_quote(str(edge.source))} -> {_quote(str(edge.target))} "
-                     f"[label={_quote(edge.type.value)}];")
+    for source, target, kind in _distinct_edges(mesh_graph):
+        lines.append(f"  {_quote(str(source))} -> {_quote(str(target))} "
+                     f"[label={_quote(kind)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -114,12 +119,12 @@ def mermaid(mesh_graph: graph.Graph) -> str:
     for key, node_id in ids.items():
         label = f"{kinds.info(key.kind).label}: {key.name}".replace('"', "'")
         lines.append(f'  {node_id}["{label}"]')
-    for edge in mesh_graph.edges:
-        source, target = ids.get(edge.source), ids.get(edge.target)
+    for source_key, target_key, kind in _distinct_edges(mesh_graph):
+        source, target = ids.get(source_key), ids.get(target_key)
         if source is None:
             continue
         if target is None:  # a dangling reference: draw its target too, so it shows
-            target = ids[edge.target] = f"n{len(ids)}"
-            lines.append(f'  {target}["missing {edge.target}"]')
-        lines.append(f"  {source} -->|{edge.type.value}| {target}")
+            target = ids[target_key] = f"n{len(ids)}"
+            lines.append(f'  {target}["missing {target_key}"]')
+        lines.append(f"  {source} -->|{kind}| {target}")
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ from reconciler.plan.render import markdown, text
 @options.paths_argument
 @options.registries_option
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Also save the plan as JSON to FILE (for `apply --plan`).")
+              help="Also save the plan as JSON to FILE (schema: docs/plan.md).")
 @click.option("--no-prune", is_flag=True,
               help="Keep live resources that no manifest declares out of the plan.")
 @options.output_option("text", "json", "markdown")
@@ -38,7 +38,7 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
     \b
     Examples:
       meshctl plan
-      meshctl plan --out plan.json            # save it for `meshctl apply --plan`
+      meshctl plan --out plan.json            # save the plan data as JSON
       meshctl plan -o markdown > comment.md   # a pull-request comment
       meshctl plan --detailed-exitcode        # CI: 0 no changes, 2 changes, 1 error
 

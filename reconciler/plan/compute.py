@@ -114,6 +114,13 @@ def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> 
     return found
 
 
+def comparable(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
+    """The essence with integral floats as ints: what `meshctl diff` prints, so its lines
+    show exactly the changes the plan counts."""
+    result: dict[str, Any] = _integral(essence(kind, entry))
+    return result
+
+
 def essence(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
     """The entry as it means to the runtime: defaults filled in, ignored fields dropped."""
     return {**_defaults(kind), **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}

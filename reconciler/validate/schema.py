@@ -20,6 +20,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import Resource
 from reconciler.validate.rules import diagnostic
 
+RUNTIME_FIELDS = ("last_updated",)  # written by the runtime on save; never a typo
 _TYPE_ERRORS_AS_BOUNDS = ("greater_than", "less_than", "too_short", "too_long")
 
 
@@ -98,7 +99,7 @@ def _check_unknown_fields(resource: Resource) -> Iterable[Diagnostic]:
 def _unknown(resource: Resource, entry: dict[str, Any], known: tuple[str, ...],
              prefix: str) -> Iterable[Diagnostic]:
     for name in entry:
-        if name not in known and not name.startswith("_"):
+        if name not in known and not name.startswith("_") and name not in RUNTIME_FIELDS:
             yield diagnostic(
                 "S006", resource, prefix + name,
                 f"{resource.key.describe()}: unknown field '{prefix}{name}' (kept as is)",

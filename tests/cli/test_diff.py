@@ -100,3 +100,15 @@ def test_usage_errors_exit_2(ws: Path, meshctl: Run, args: tuple[str, ...]) -> N
     result = meshctl(*args)
     assert result.code == 2
     assert "Error" in result.err and "Traceback" not in result.err
+
+
+def test_an_update_shows_only_what_the_plan_counts(ws: Path, meshctl: Run) -> None:
+    profile = MANIFESTS / "model-profiles" / "default_gpt35.yaml"
+    edit(profile, "temperature: 0.3", "temperature: 0.2")
+    edit(profile, "top_p: 1.0", "top_p: 1")  # noise: the same number
+    edit(profile, "  json_mode: true\n", "")  # a real change: the default is false
+    result = meshctl("diff")
+    assert result.code == 1, result.output
+    changed = [line for line in result.out.splitlines()[2:] if line[:1] in "+-"]
+    assert changed == ['-  "json_mode": true,', '+  "json_mode": false,',
+                       '-    "temperature": 0.3,', '+    "temperature": 0.2,']

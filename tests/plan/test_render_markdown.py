@@ -47,7 +47,7 @@ def test_a_summary_table_then_refusals_deletes_and_collapsible_details(ws: Path)
            "  - `+ allowed_tools[2]`: `\"new_tool\"`\n" \
            "  - `- capabilities[3]`: `\"anomaly_detection\"`\n" \
            "  - `~ max_iterations`: `5` → `7`\n" \
-           "  - impact: 8 dependent(s)\n\n</details>" in out
+           "  - impact: 8 dependents\n\n</details>" in out
     assert "<details><summary>Creates (1)</summary>\n\n" \
            "- `+` `tool/new_tool` — `manifests/new.yaml:1`\n\n</details>" in out
     order = [out.index(h) for h in ("#### Refused", "#### Deletes", "Updates (1)", "Creates (1)")]
@@ -131,3 +131,13 @@ def test_one_enormous_update_is_cut_whole() -> None:
     assert len(out) < markdown.LIMIT
     assert "- … and 1 more" in out
     assert left_out(out) == 1
+
+
+def test_warnings_reach_the_comment(ws: Path) -> None:
+    edit(MANIFESTS / "agents" / "fraud_agent.yaml", "max_iterations: 5",
+         "max_iterations: 5\n  allowed_tool: []")
+    plan = the_plan()
+    assert [w.code for w in plan.warnings] == ["S006"]
+    out = markdown.render(plan)
+    assert "#### Warnings (1)" in out
+    assert "S006" in out and "allowed_tool" in out

@@ -46,7 +46,7 @@ def test_every_action_with_its_symbol_fields_and_summary(ws: Path) -> None:
     assert '      - capabilities[3]: "anomaly_detection"' in lines
     assert "      ~ max_iterations: 5 -> 7" in lines
     impact = next(line for line in lines if "impact:" in line)
-    assert impact.startswith("      impact: 8 dependent(s): agent/orchestrator_agent, "
+    assert impact.startswith("      impact: 8 dependents: agent/orchestrator_agent, "
                              "workflow/claims_triage, governance-policy/agent_invocation_access")
     assert "  - model-profile/gpt4  registries/model_profiles.json" in lines
     refusal = next(line for line in lines if line.startswith("  ! "))
@@ -102,7 +102,7 @@ def test_a_long_impact_names_eight_then_counts() -> None:
                               (FieldChange("x", FieldOp.CHANGE, 1, 2),), impact=impact),))
     impact_line = next(line for line in plain(plan).splitlines() if "impact" in line)
     named = ", ".join(f"agent/user_{n:02d}" for n in range(8))
-    assert impact_line == f"      impact: 11 dependent(s): {named} and 3 more"
+    assert impact_line == f"      impact: 11 dependents: {named} and 3 more"
     assert plain(plan).splitlines()[-1] == (
         "Plan: 0 to create, 1 to update, 0 to delete, 0 refused. "
         "Impact: 11 dependents (11 agents).")

@@ -26,6 +26,10 @@ def noun(count: int, kind: Kind) -> str:
     return f"{count} {'policies' if kind is Kind.GOVERNANCE_POLICY else label + 's'}"
 
 
+def dependents(count: int) -> str:
+    return f"{count} dependent{'' if count == 1 else 's'}"
+
+
 def summary_line(plan: Plan) -> str:
     s = plan.summary
     line = (f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "

@@ -13,6 +13,7 @@ from reconciler.plan.render import common
 
 LIMIT = 60_000
 RESERVE = 600  # room kept for the closing note on what was left out
+MAX_WARNINGS = 20
 
 
 def render(plan: Plan, limit: int = LIMIT) -> str:
@@ -57,6 +58,14 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
                 break
             out += block
         out += closing
+    if plan.warnings:
+        shown = plan.warnings[:MAX_WARNINGS]
+        block = "".join(f"- `{_md(w.location)}` {w.code}: {_md(w.message)}\n" for w in shown)
+        if len(plan.warnings) > len(shown):
+            block += f"- … and {len(plan.warnings) - len(shown)} more\n"
+        block = f"#### Warnings ({len(plan.warnings)})\n\n{block}\n"
+        if len(out) + len(block) <= limit - RESERVE // 2:
+            out += block
     if left_out:
         out += (f"> {left_out} change(s) left out to stay under {limit:,} characters; "
                 "run `meshctl plan -o json` for the full plan.\n")
@@ -87,5 +96,5 @@ def _update(change: Change) -> str:
             lines.append(f"  - `~ {_md(field.path)}`: `{_md(common.value(field.old, 40))}` → "
                          f"`{_md(common.value(field.new, 40))}`")
     if change.impact:
-        lines.append(f"  - impact: {len(change.impact)} dependent(s)")
+        lines.append(f"  - impact: {common.dependents(len(change.impact))}")
     return "\n".join(lines) + "\n"

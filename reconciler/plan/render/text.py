@@ -52,6 +52,6 @@ def _change(change: Change) -> list[str]:
     if change.impact:
         names = ", ".join(str(key) for key in change.impact[:MAX_IMPACT_NAMES])
         more = len(change.impact) - MAX_IMPACT_NAMES
-        lines.append(f"      [dim]impact: {len(change.impact)} dependent(s): {escape(names)}"
+        lines.append(f"      [dim]impact: {common.dependents(len(change.impact))}: {escape(names)}"
                      f"{f' and {more} more' if more > 0 else ''}[/]")
     return lines
