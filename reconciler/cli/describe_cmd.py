@@ -12,7 +12,7 @@ from rich.markup import escape
 from reconciler import engine, graph
 from reconciler.cli import options, report
 from reconciler.cli.get_cmd import parse_kind
-from reconciler.errors import StoreError, UsageError, did_you_mean
+from reconciler.errors import UsageError, did_you_mean
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
 from reconciler.model.resource import ResourceKey
@@ -38,9 +38,7 @@ def describe(kind: str, name: str, registries: str, manifests: str | None, outpu
     Exit: 0 found, 1 unknown kind or name, or unreadable registries.
     """
     key = ResourceKey(parse_kind(kind), name)
-    root = Path(registries)
-    if not root.is_dir():
-        raise StoreError(f"registries directory '{root}' not found")
+    root = options.registries_root(registries)
     live = engine.load_live(root)
     resource = live.state.get(key)
     if resource is None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler import engine
 from reconciler.cli import options, report
-from reconciler.errors import MeshctlError, StoreError
+from reconciler.errors import MeshctlError
 from reconciler.plan import compute
 from reconciler.plan.model import Change
 
@@ -42,10 +41,8 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
     2 error.
     """
     try:
-        if not Path(registries).is_dir():  # a typo must not read as "create everything"
-            raise StoreError(f"registries directory '{registries}' not found (set "
-                             "--registries or MESHCTL_REGISTRIES)")
-        result = engine.make_plan(options.manifest_paths(paths), Path(registries),
+        result = engine.make_plan(options.manifest_paths(paths),
+                                  options.registries_root(registries),
                                   prune=not no_prune, max_bytes=max_bytes,
                                   use_cache=not no_cache, jobs=jobs)
     except MeshctlError as error:

@@ -11,7 +11,6 @@ from rich.progress import Progress
 
 from reconciler import engine
 from reconciler.cli import options, report
-from reconciler.errors import StoreError
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
 
@@ -39,16 +38,7 @@ def export(registries: str, out: str | None, output: str) -> None:
 
     Exit: 0 written, 1 registries unreadable or damaged (nothing is written).
     """
-    root = Path(registries)
-    if not root.is_dir():
-        raise StoreError(f"registries directory '{root}' not found (set --registries "
-                         "or MESHCTL_REGISTRIES)")
-    live = engine.load_live(root)
-    if live.diagnostics:
-        out_console = report.console(stderr=True)
-        report.print_diagnostics(out_console, live.diagnostics)
-        raise StoreError("the live registries could not be read completely; nothing was "
-                         "exported (fix the files above first)")
+    live = options.read_live(registries)
     err = report.console(stderr=True)
     findings = engine.validate_live(live)
     report.print_diagnostics(err, findings)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 from rich.table import Table
 
-from reconciler import engine
 from reconciler.cli import options, report
-from reconciler.errors import StoreError, UsageError, did_you_mean
+from reconciler.errors import UsageError, did_you_mean
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -49,14 +47,7 @@ def get(kind: str, name: str | None, registries: str, output: str) -> None:
     Exit: 0 found, 1 unknown kind or name, or unreadable registries.
     """
     wanted = list(kinds.KIND_ORDER) if kind == "all" else [parse_kind(kind)]
-    root = Path(registries)
-    if not root.is_dir():
-        raise StoreError(f"registries directory '{root}' not found (set --registries "
-                         "or MESHCTL_REGISTRIES)")
-    live = engine.load_live(root)
-    if live.diagnostics:
-        report.print_diagnostics(report.console(stderr=True), live.diagnostics)
-        raise StoreError("the live registries could not be read completely (see above)")
+    live = options.read_live(registries)
     resources = [r for k in wanted for r in live.state.of_kind(k).values()]
     if name is not None:
         if kind == "all":

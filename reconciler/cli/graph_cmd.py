@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import orjson
 
 from reconciler import engine, graph
 from reconciler.cli import options, report
-from reconciler.errors import ManifestError, StoreError, UsageError, did_you_mean
+from reconciler.errors import ManifestError, UsageError, did_you_mean
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
@@ -41,15 +39,7 @@ def graph_command(paths: tuple[str, ...], output: str, focus: tuple[str, ...], l
     Exit: 0 printed, 1 unreadable input or unknown --focus name.
     """
     if live:
-        root = Path(registries)
-        if not root.is_dir():
-            raise StoreError(f"registries directory '{root}' not found (set --registries "
-                             "or MESHCTL_REGISTRIES)")
-        live_state = engine.load_live(root)
-        if live_state.diagnostics:
-            report.print_diagnostics(report.console(stderr=True), live_state.diagnostics)
-            raise StoreError("the live registries could not be read completely (see above)")
-        state = live_state.state
+        state = options.read_live(registries).state
     else:
         desired = engine.load_desired(options.manifest_paths(paths), mesh_checks=False)
         # Rule findings still draw (dangling references show as missing nodes), but a file

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from reconciler import engine
+from reconciler.cli import report
+from reconciler.errors import StoreError
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
+from reconciler.store.registry_files import LiveState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,6 +26,26 @@ def manifest_paths(paths: tuple[str, ...]) -> list[str]:
     if paths:
         return list(paths)
     return [os.environ.get("MESHCTL_MANIFESTS") or DEFAULT_MANIFESTS]
+
+
+def registries_root(registries: str) -> Path:
+    """The registries directory, which must exist: a typo must never read as an empty mesh
+    (a plan would then create everything)."""
+    root = Path(registries)
+    if not root.is_dir():
+        raise StoreError(f"registries directory '{root}' not found (set --registries "
+                         "or MESHCTL_REGISTRIES)")
+    return root
+
+
+def read_live(registries: str) -> LiveState:
+    """The live registries, read completely, or an error after printing what is damaged."""
+    live = engine.load_live(registries_root(registries))
+    if live.diagnostics:
+        report.print_diagnostics(report.console(stderr=True), live.diagnostics)
+        raise StoreError("the live registries could not be read completely (see above); "
+                         "nothing was done")
+    return live
 
 
 def paths_argument(func: F) -> F:

@@ -9,7 +9,7 @@ import orjson
 
 from reconciler import engine
 from reconciler.cli import options, report
-from reconciler.errors import PlanError, StoreError
+from reconciler.errors import PlanError
 from reconciler.plan import planfile
 from reconciler.plan.render import markdown, text
 
@@ -45,10 +45,7 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
     """
-    if not Path(registries).is_dir():  # a typo must not read as "create everything"
-        raise StoreError(f"registries directory '{registries}' not found (set --registries "
-                         "or MESHCTL_REGISTRIES)")
-    result = engine.make_plan(options.manifest_paths(paths), Path(registries),
+    result = engine.make_plan(options.manifest_paths(paths), options.registries_root(registries),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs)
     if result.plan is None:

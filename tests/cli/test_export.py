@@ -110,7 +110,7 @@ def test_damaged_registries_exit_1_and_write_nothing(meshctl: Run, registries: P
     result = meshctl("export", "--registries", registries, "--out", tmp_path / "out")
     assert result.code == 1
     assert f"{registries / 'agent_registry.json'}:2: error L001" in result.err
-    assert "nothing was exported" in result.err
+    assert "nothing was done" in result.err
     assert not (tmp_path / "out").exists()
     assert "Traceback" not in result.output
 
