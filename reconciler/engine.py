@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import subprocess
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,18 +24,22 @@ from typing import Any, NamedTuple
 import orjson
 
 from reconciler import graph, validate
-from reconciler.errors import Diagnostic, sort_key
+from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, sort_key
 from reconciler.gcpause import gc_paused
 from reconciler.manifests import loader
-from reconciler.model.resource import MeshState, Resource
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.parsecache import ParseCache, keyed_salt
 from reconciler.plan import compute
 from reconciler.plan.model import Plan
+from reconciler.store import filestore, history
 from reconciler.store.registry_files import LiveState, read_live_state
 
 # Below these, worker start-up costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
 PARALLEL_MIN_FILES = 500
+DEFAULT_MAX_DELETES = 50
 
 
 @dataclass(slots=True)
@@ -183,9 +188,117 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
                                 live_fingerprint=live.fingerprint, prune=prune,
                                 remaining=remaining, remaining_graph=remaining_graph)
     warnings = tuple(d for d in diagnostics if not d.is_error)
-    plan = Plan(plan.live_fingerprint, plan.changes, plan.prune, warnings)
+    meta = {"registries": str(registries), "manifests": [str(p) for p in paths],
+            "git_commit": git_commit_of(paths)}
+    plan = Plan(plan.live_fingerprint, plan.changes, plan.prune, warnings, meta=meta)
     timings["diff"] = time.perf_counter() - started
     return PlanResult(desired, live, plan, diagnostics, timings)
+
+
+def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = "cli",
+               max_deletes: int = DEFAULT_MAX_DELETES,
+               lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
+               note: str | None = None) -> filestore.Revision | None:
+    """Commit `plan` as one revision, or refuse before writing a byte: when it holds refusals,
+    deletes more than `max_deletes` (-1: no limit), or the registries moved on since it was
+    computed (stale: the error says what changed, and in which revision). None when the plan
+    changes nothing. Every attempt is recorded in the audit log."""
+    store = filestore.FileStore(registries, lock_timeout=lock_timeout)
+    summary = plan.summary
+    counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
+    base = {"source": source, "action": "apply", "summary": counts}
+    if plan.refusals:
+        reasons = "; ".join(change.refused or "" for change in plan.refusals)
+        store.audit({**base, "result": "refused", "reason": reasons})
+        raise PlanRefused(f"the plan holds {len(plan.refusals)} refusal(s); nothing was "
+                          f"written: {reasons}")
+    if 0 <= max_deletes < summary.delete:
+        store.audit({**base, "result": "refused", "reason": "max-deletes"})
+        raise PlanRefused(
+            f"the plan deletes {summary.delete} resources, more than --max-deletes "
+            f"{max_deletes} allows; nothing was written. If that is intended, pass "
+            f"--max-deletes {summary.delete} (or -1); if not, check that PATH holds all "
+            "the manifests")
+    changes = {change.key: change.after for change in plan.actionable}
+    if not changes:
+        return None
+    info = filestore.default_info(source, git_commit=plan.meta.get("git_commit"),
+                                  summary=counts, note=note)
+    try:
+        return store.commit(changes, expected=plan.live_fingerprint, info=info,
+                            stale_detail=lambda live, since: _staleness(plan, live, since))
+    except MeshctlError as error:
+        store.audit({**base, "result": "failed", "reason": str(error)})
+        raise
+
+
+def _staleness(plan: Plan, live: LiveState, since: list[dict[str, Any]]) -> str:
+    """Which of the plan's resources changed since it was made, and by which revision."""
+    touched = {(change.key.kind.value, change.key.name) for change in plan.actionable}
+    if since:
+        parts = []
+        for record in since:
+            names = [f"{kinds.info(Kind(c['kind'])).label} {c['name']}"
+                     for c in record["changes"] if (c["kind"], c["name"]) in touched]
+            names = names or [f"{len(record['changes'])} other resource(s)"]
+            parts.append(f"{', '.join(names[:10])} changed in revision {record['revision']} "
+                         f"by {record['source']}")
+        return "; ".join(parts)
+    moved = [change.key for change in plan.actionable
+             if _entry_of(live.state, change.key) != change.before]
+    if moved:
+        return ", ".join(f"{kinds.info(k.kind).label} {k.name}" for k in moved[:10]) + \
+            " changed outside meshctl"
+    return "the registry files changed outside meshctl"
+
+
+def _entry_of(state: MeshState, key: ResourceKey) -> dict[str, Any] | None:
+    resource = state.get(key)
+    return resource.entry if resource else None
+
+
+def rollback_plan(registries: str | os.PathLike[str], number: int, *,
+                  lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> PlanResult:
+    """The plan that returns the registries to their state right after revision `number`:
+    every later revision's changes undone, checked by the same rules as any plan."""
+    store = filestore.FileStore(registries, lock_timeout=lock_timeout)
+    known = history.numbers(store.meta)
+    if number not in known:
+        history.load(store.meta, number)  # raises, naming the revisions there are
+    live = store.snapshot()
+    target = live.state.copy()
+    for later in reversed([n for n in known if n > number]):
+        for change in history.load(store.meta, later)["changes"]:
+            key = ResourceKey(Kind(change["kind"]), change["name"])
+            before = change["before"]
+            if before is None:
+                target.discard(key)
+            else:
+                previous = live.state.get(key)
+                target.add(Resource(key, before, previous.source if previous else None))
+    diagnostics = [d for d in validate.validate_state(target) if d.is_error]
+    empty = DesiredState(target, diagnostics, [])
+    if diagnostics:
+        return PlanResult(empty, live, None, diagnostics)
+    plan = compute.compute_plan(desired=target, live=live.state,
+                                live_fingerprint=live.fingerprint, prune=True)
+    plan = Plan(plan.live_fingerprint, plan.changes, plan.prune,
+                meta={"registries": str(registries), "rollback_to": number})
+    return PlanResult(empty, live, plan, [])
+
+
+def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:
+    """The commit checked out where the manifests live, when they are in a git work tree."""
+    for raw in paths:
+        folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
+        try:
+            done = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"],
+                                  capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode == 0:
+            return done.stdout.strip() or None
+    return None
 
 
 def load_live(root: str | os.PathLike[str]) -> LiveState:

@@ -7,8 +7,12 @@ so a user fixes every problem in one run. Exceptions are for what stops a comman
     ├── ManifestError        a manifest path cannot be read at all
     ├── ValidationFailed     the state has error diagnostics (carries them)
     ├── StoreError           the live registries cannot be read or written
+    │   ├── LockTimeout      another writer held the lock too long (names it)
+    │   └── JournalError     an interrupted commit cannot be finished
     ├── PlanError            a plan cannot be made or used
-    │   └── PlanFormatError  a saved plan file is damaged or of another format_version
+    │   ├── PlanFormatError  a saved plan file is damaged or of another format_version
+    │   ├── StalePlan        the registries changed since the plan was made (says how)
+    │   └── PlanRefused      the plan holds refusals or breaks a guard (--max-deletes)
     └── UsageError           a command was called with arguments that do not fit
 """
 
@@ -84,12 +88,28 @@ class StoreError(MeshctlError):
     """The live registries cannot be read (or, later, written)."""
 
 
+class LockTimeout(StoreError):
+    """Another writer held the registries' lock past the timeout; the message names it."""
+
+
+class JournalError(StoreError):
+    """A commit journal left by a crash cannot be rolled forward."""
+
+
 class PlanError(MeshctlError):
     """A plan cannot be computed or used."""
 
 
 class PlanFormatError(PlanError):
     """A saved plan is not JSON, is damaged, or has a format_version this meshctl cannot read."""
+
+
+class StalePlan(PlanError):
+    """The live registries changed after the plan was computed; the message says what."""
+
+
+class PlanRefused(PlanError):
+    """The plan holds refusals, or deletes more than allowed; nothing was written."""
 
 
 class UsageError(MeshctlError):

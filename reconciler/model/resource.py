@@ -126,6 +126,12 @@ class MeshState:
     def add(self, resource: Resource) -> None:
         self.resources[resource.kind][resource.name] = resource
 
+    def discard(self, key: ResourceKey) -> None:
+        self.resources[key.kind].pop(key.name, None)
+
+    def copy(self) -> MeshState:
+        return MeshState({kind: dict(by_name) for kind, by_name in self.resources.items()})
+
     def get(self, key: ResourceKey) -> Resource | None:
         return self.resources[key.kind].get(key.name)
 

@@ -1,0 +1,173 @@
+"""The file store: live registries in AgentMesh's layout, changed by atomic, locked,
+journaled commits.
+
+The engine talks to a store through four calls (`snapshot`, `fingerprint`, `commit`,
+`history`); a database-backed store would offer the same. Everything meshctl keeps for
+itself lives in `<registries>/.meshctl/` (lock, journal, history, audit), out of the sight of
+the AgentMesh runtime, which reads `*.json` and `workflows/*.json` only.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from reconciler.errors import StalePlan, StoreError
+from reconciler.model import kinds
+from reconciler.model.resource import ResourceKey
+from reconciler.store import history, journal, lock, writer
+from reconciler.store.history import CommitInfo
+from reconciler.store.registry_files import LiveState, read_live_state
+
+META = ".meshctl"
+DEFAULT_LOCK_TIMEOUT = 10.0
+ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    number: int
+    fingerprint_before: str
+    fingerprint_after: str
+    files: tuple[str, ...]
+    record: dict[str, Any]
+
+
+def default_info(source: str, **extra: Any) -> CommitInfo:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return CommitInfo(source=source, user=user, host=socket.gethostname(), **extra)
+
+
+def now_text() -> str:
+    """The registries' own timestamp format (`2025-12-22T10:00:00Z`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class FileStore:
+    def __init__(self, root: str | os.PathLike[str], *,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.root = Path(root)
+        self.meta = self.root / META
+        self.lock_timeout = lock_timeout
+        if not self.root.is_dir():
+            raise StoreError(f"registries directory '{self.root}' not found")
+        self._recover()
+
+    def _recover(self) -> None:
+        """Finish a commit a crash interrupted (under the write lock), if one is pending."""
+        if journal.pending(self.meta):
+            with lock.exclusive(self.meta, timeout=self.lock_timeout, purpose="recovery"):
+                journal.recover(self.root, self.meta)
+
+    def snapshot(self) -> LiveState:
+        self._recover()
+        with lock.shared(self.meta, timeout=self.lock_timeout):
+            return read_live_state(self.root)
+
+    def fingerprint(self) -> str:
+        return self.snapshot().fingerprint
+
+    def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
+               stale_detail: Any = None) -> Revision:
+        """Apply `changes` if the live state still has fingerprint `expected`, as one revision.
+
+        `stale_detail(live, since)` may phrase what changed when the state moved on."""
+        purpose = f"commit ({info.source})"
+        with lock.exclusive(self.meta, timeout=self.lock_timeout, purpose=purpose):
+            journal.recover(self.root, self.meta)
+            live = read_live_state(self.root)
+            if live.fingerprint != expected:
+                since = history.revisions_since(self.meta, expected)
+                detail = stale_detail(live, since) if stale_detail else ""
+                reason = detail or "the live registries changed since it was made"
+                raise StalePlan(f"stale plan: {reason}; re-run plan")
+            if live.diagnostics:
+                raise StoreError("the live registries could not be read completely ("
+                                 f"{live.diagnostics[0].file}: {live.diagnostics[0].message});"
+                                 " fix them before changing anything")
+            return self._write(live, changes, info)
+
+    def _write(self, live: LiveState, changes: ChangeSet, info: CommitInfo) -> Revision:
+        now = now_text()
+        contents: list[writer.FileContent] = []
+        for kind in kinds.KIND_ORDER:
+            of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
+            if of_kind:
+                contents += writer.render_files(kind, of_kind, self._read_text, now)
+        number = history.next_number(self.meta)
+        digests = dict(live.file_digests)
+        ops: list[journal.Op] = []
+        for content in contents:
+            if content.text is None:
+                digests.pop(content.relative, None)
+                ops.append(journal.Op(content.relative, None))
+                continue
+            data = content.text.encode()
+            digests[content.relative] = hashlib.sha256(data).hexdigest()
+            ops.append(journal.Op(content.relative, data, self._mode_of(content.relative)))
+        after = LiveState(self.root, file_digests=digests).fingerprint
+        record = {
+            "format": history.FORMAT, "revision": number, "time": now, "user": info.user,
+            "host": info.host, "source": info.source, "git_commit": info.git_commit,
+            "note": info.note, "summary": info.summary or {},
+            "fingerprint_before": live.fingerprint, "fingerprint_after": after,
+            "files": [content.relative for content in contents],
+            "changes": [
+                {"kind": key.kind.value, "name": key.name,
+                 "action": _action(live, key, entry), "before": _before(live, key),
+                 "after": entry}
+                for key, entry in changes.items()],
+        }
+        ops.append(journal.Op(history.relative_path(number), orjson.dumps(record)))
+        audit = {"time": now, "user": info.user, "host": info.host, "source": info.source,
+                 "action": "commit", "result": "ok", "revision": number,
+                 "summary": info.summary or {}, "resources": len(changes)}
+        journal.commit(self.root, self.meta, ops, audit)
+        return Revision(number, live.fingerprint, after,
+                        tuple(content.relative for content in contents), record)
+
+    def audit(self, record: dict[str, Any]) -> None:
+        """Record an attempt that changed nothing (refused, failed), best effort."""
+        try:
+            self.meta.mkdir(parents=True, exist_ok=True)
+            journal.append_audit(self.meta, {"time": now_text(), **record})
+        except OSError:
+            pass
+
+    def _read_text(self, relative: str) -> str | None:
+        try:
+            return (self.root / relative).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def _mode_of(self, relative: str) -> int:
+        """Keep a file's permission bits (upstream's writer turns 0644 into 0600)."""
+        try:
+            return stat.S_IMODE((self.root / relative).stat().st_mode)
+        except FileNotFoundError:
+            return 0o644
+
+
+def _before(live: LiveState, key: ResourceKey) -> dict[str, Any] | None:
+    resource = live.state.get(key)
+    return resource.entry if resource else None
+
+
+def _action(live: LiveState, key: ResourceKey, entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "delete"
+    return "update" if key in live.state else "create"
+

@@ -1,0 +1,97 @@
+"""Revisions: what each commit changed, who made it, and what undoes it.
+
+One JSON file per revision under `.meshctl/history/<n>.json`, written inside the commit's own
+journal, so a revision exists exactly when its changes do. Each records, per resource, the
+entry before and after: rollback and `history show` need nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import StoreError
+
+FORMAT = 1
+HISTORY = "history"
+_NAME = re.compile(r"(\d+)\.json")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """Who and why: recorded with the revision and in the audit log."""
+
+    source: str  # cli, api, library, watch
+    user: str
+    host: str
+    git_commit: str | None = None
+    summary: dict[str, int] | None = None
+    note: str | None = None
+
+
+def folder(meta: Path) -> Path:
+    return meta / HISTORY
+
+
+def numbers(meta: Path) -> list[int]:
+    found = folder(meta)
+    if not found.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in found.iterdir() if (m := _NAME.fullmatch(p.name)))
+
+
+def next_number(meta: Path) -> int:
+    existing = numbers(meta)
+    return existing[-1] + 1 if existing else 1
+
+
+def relative_path(number: int) -> str:
+    return f".meshctl/{HISTORY}/{number}.json"
+
+
+def load(meta: Path, number: int) -> dict[str, Any]:
+    path = folder(meta) / f"{number}.json"
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        known = numbers(meta)
+        raise StoreError(f"no revision {number}; revisions: "
+                         f"{_ranges(known) if known else 'none yet'}") from None
+    except (OSError, ValueError) as error:
+        raise StoreError(f"revision {number} cannot be read: {error}") from error
+    if record.get("format") != FORMAT:
+        raise StoreError(f"revision {number} has format {record.get('format')!r}; this "
+                         f"meshctl reads format {FORMAT}")
+    return record
+
+
+def summaries(meta: Path) -> list[dict[str, Any]]:
+    """Every revision without its entries (for listings)."""
+    out = []
+    for number in numbers(meta):
+        record = load(meta, number)
+        out.append({key: value for key, value in record.items() if key != "changes"}
+                   | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]})
+    return out
+
+
+def revisions_since(meta: Path, fingerprint: str) -> list[dict[str, Any]]:
+    """The revisions committed after the live state had `fingerprint` (oldest first); empty
+    when no revision started from it (the change came from outside meshctl)."""
+    chain: list[dict[str, Any]] = []
+    found = False
+    for number in numbers(meta):
+        record = load(meta, number)
+        if record.get("fingerprint_before") == fingerprint:
+            found = True
+            chain = []
+        if found:
+            chain.append(record)
+    return chain
+
+
+def _ranges(values: list[int]) -> str:
+    return f"{values[0]}..{values[-1]}" if len(values) > 1 else str(values[0])

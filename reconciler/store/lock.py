@@ -1,0 +1,92 @@
+"""One writer at a time across processes: an advisory lock on `.meshctl/lock`.
+
+`flock` locks belong to the open file, so the kernel releases a lock whose holder died
+(`kill -9` included): a stale lock is taken over simply by taking it. Who holds it (pid, host,
+command, since) is written beside it, so a writer that gives up can say whom it waited for.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from reconciler.errors import LockTimeout
+
+POLL_SECONDS = 0.05
+
+
+def holder_description(info_path: Path) -> str:
+    try:
+        info = json.loads(info_path.read_text())
+        return (f"pid {info['pid']} on {info['host']} ({info['command']}), "
+                f"since {info['since']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "an unknown process"
+
+
+@contextmanager
+def exclusive(folder: Path, *, timeout: float, purpose: str = "") -> Iterator[None]:
+    """Hold the store's write lock; wait up to `timeout` seconds, then raise LockTimeout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"the registries are locked by {holder_description(folder / 'lock.info')}"
+                        f"; gave up after {timeout:g} s (raise --lock-timeout, or wait)"
+                    ) from None
+                time.sleep(POLL_SECONDS)
+        _write_info(folder / "lock.info", purpose)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+@contextmanager
+def shared(folder: Path, *, timeout: float) -> Iterator[None]:
+    """Hold the lock shared (readers), so no commit is half-renamed while reading. Where the
+    folder cannot be created (read-only registries) reading goes on without it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"the registries are locked by {holder_description(folder / 'lock.info')}"
+                        f"; gave up reading after {timeout:g} s") from None
+                time.sleep(POLL_SECONDS)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _write_info(path: Path, purpose: str) -> None:
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "command": purpose or " ".join(sys.argv[:3]),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        path.write_text(json.dumps(info))
+    except OSError:
+        pass

@@ -1,0 +1,191 @@
+"""New contents for the registry files a change set touches, in AgentMesh's layout.
+
+Called by the file store inside a commit. Only files whose content changes are produced.
+Inside a rewritten file every entry the change does not touch keeps its exact bytes
+(its formatting, key order, `_comment`s; even entries meshctl could not key), new entries are
+appended, and the file's own keys stay as they were except `last_updated`, which is refreshed.
+New or changed entries are written with indent 2, like upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from reconciler.model import ids, kinds
+from reconciler.model.kinds import Kind
+from reconciler.store import jsonspans
+from reconciler.store.jsonspans import Span
+
+Entry = dict[str, Any]
+Changes = Mapping[str, Entry | None]  # name -> new entry, or None to delete
+DEFAULT_VERSION = "1.0.0"
+
+
+class WriteError(ValueError):
+    """A registry file is not in a shape that can be rewritten safely."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileContent:
+    relative: str  # path under the registries directory
+    text: str | None  # None: remove the file
+
+
+def workflow_path(name: str) -> str:
+    problem = ids.id_problem(name)
+    if problem is not None:  # validation refuses such ids first; this is the last guard
+        raise WriteError(f"workflow id {name!r} {problem}")
+    return f"workflows/{name}.json"
+
+
+def render_files(kind: Kind, changes: Changes, read: Any, now: str) -> list[FileContent]:
+    """The new contents for `changes` to resources of `kind`. `read(relative)` returns a
+    file's current text, or None when it does not exist."""
+    if kind is Kind.WORKFLOW:
+        return [_workflow(name, entry, read(workflow_path(name))) for name, entry in
+                changes.items()]
+    info = kinds.info(kind)
+    assert info.collection_key is not None
+    old = read(info.registry_file)
+    if kind is Kind.GOVERNANCE_POLICY:
+        text = _rewrite_object_member(old, info.collection_key, changes, now)
+    else:
+        assert info.id_field is not None
+        text = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now)
+    return [] if text is None or text == old else [FileContent(info.registry_file, text)]
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON with indent 2 (as upstream's json.dump), continued lines shifted by `indent`."""
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    return text.replace("\n", "\n" + indent) if indent else text
+
+
+def _workflow(name: str, entry: Entry | None, old: str | None) -> FileContent:
+    if entry is None:
+        return FileContent(workflow_path(name), None)
+    trailing = "\n" if old is None or old.endswith("\n") else ""  # keep the file's habit
+    return FileContent(workflow_path(name), dumps(entry) + trailing)
+
+
+def _new_document(key: str, items: list[Any], now: str) -> str:
+    return dumps({"version": DEFAULT_VERSION, "last_updated": now, key: items}) + "\n"
+
+
+def _top_level(text: str, skip: str, expected: int | None = None) -> list[jsonspans.Member]:
+    start = jsonspans._skip(text, 0)
+    try:
+        members, _ = jsonspans.object_members(text, start, skip_values=skip,
+                                              expected=expected)
+    except jsonspans.SpanError as error:
+        raise WriteError(f"cannot locate entries: {error}") from error
+    return members
+
+
+def _indent_of(text: str, position: int) -> str:
+    line_start = text.rfind("\n", 0, position) + 1
+    prefix = text[line_start:position]
+    return prefix if not prefix.strip() else ""
+
+
+def _splice(text: str, replacements: list[tuple[Span, str]]) -> str:
+    out: list[str] = []
+    cursor = 0
+    for span, new in sorted(replacements, key=lambda item: item[0].start):
+        out.append(text[cursor:span.start])
+        out.append(new)
+        cursor = span.end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _same(new: Entry | None, old: Any) -> bool:
+    return new is not None and new == old and orjson.dumps(new) == orjson.dumps(old)
+
+
+def _container(opening: str, closing: str, items: list[str], outer: str, inner: str) -> str:
+    if not items:
+        return opening + closing
+    return f"{opening}\n{inner}" + f",\n{inner}".join(items) + f"\n{outer}{closing}"
+
+
+def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span, str]]:
+    return [(m.value, dumps(now)) for m in members if m.key == "last_updated"]
+
+
+def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Changes,
+                         now: str) -> str | None:
+    if old is None:
+        created = [entry for entry in changes.values() if entry is not None]
+        return _new_document(key, created, now) if created else None
+    document = orjson.loads(old)
+    parsed = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(parsed, list):
+        raise WriteError(f"no '{key}' list to write into")
+    members = _top_level(old, key, len(parsed))
+    member = next((m for m in members if m.key == key), None)
+    if member is None or old[member.value.start] != "[":
+        raise WriteError(f"no '{key}' list to write into")
+    try:
+        spans, _ = jsonspans.list_items(old, member.value.start, expected=len(parsed))
+    except jsonspans.SpanError as error:
+        raise WriteError(f"cannot locate entries: {error}") from error
+    outer = _indent_of(old, member.key_start)
+    inner = _indent_of(old, spans[0].start) if spans else outer + "  "
+    items: list[str] = []
+    done: set[str] = set()
+    for span, entry in zip(spans, parsed, strict=True):
+        name = entry.get(id_field) if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in changes and name not in done:
+            done.add(name)
+            replacement = changes[name]
+            if _same(replacement, entry):  # written again unchanged: keep its bytes
+                items.append(old[span.start:span.end])
+            elif replacement is not None:
+                items.append(dumps(replacement, inner))
+        else:  # untouched, unkeyed, or a later duplicate the reader kept aside: as it was
+            items.append(old[span.start:span.end])
+    items += [dumps(entry, inner) for name, entry in changes.items()
+              if entry is not None and name not in done]
+    body = _container("[", "]", items, outer, inner)
+    return _splice(old, [(member.value, body), *_last_updated(members, now)])
+
+
+def _rewrite_object_member(old: str | None, key: str, changes: Changes,
+                           now: str) -> str | None:
+    if old is None:
+        created = {name: entry for name, entry in changes.items() if entry is not None}
+        if not created:
+            return None
+        return dumps({"version": DEFAULT_VERSION, "last_updated": now, key: created}) + "\n"
+    members = _top_level(old, "")
+    member = next((m for m in members if m.key == key), None)
+    if member is None or old[member.value.start] != "{":
+        raise WriteError(f"no '{key}' object to write into")
+    try:
+        inner_members, _ = jsonspans.object_members(old, member.value.start)
+    except jsonspans.SpanError as error:
+        raise WriteError(f"cannot locate entries: {error}") from error
+    outer = _indent_of(old, member.key_start)
+    inner = (_indent_of(old, inner_members[0].key_start) if inner_members
+             else outer + "  ")
+    items: list[str] = []
+    done: set[str] = set()
+    for item in inner_members:
+        if item.key in changes and item.key not in done:
+            done.add(item.key)
+            replacement = changes[item.key]
+            if _same(replacement, orjson.loads(old[item.value.start:item.value.end])):
+                items.append(old[item.key_start:item.value.end])
+            elif replacement is not None:
+                items.append(f"{dumps(item.key)}: {dumps(replacement, inner)}")
+        else:
+            items.append(old[item.key_start:item.value.end])
+    items += [f"{dumps(name)}: {dumps(entry, inner)}" for name, entry in changes.items()
+              if entry is not None and name not in done]
+    body = _container("{", "}", items, outer, inner)
+    return _splice(old, [(member.value, body), *_last_updated(members, now)])
