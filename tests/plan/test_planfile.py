@@ -77,7 +77,9 @@ def test_the_json_form(rich_plan: Plan) -> None:
     assert by_name[("ModelProfile", "gpt4")]["fields"] == [
         {"path": "parameters.top_p", "op": "change", "old": 1.0, "new": 0.5}]
     assert [w["code"] for w in data["warnings"]] == ["S006"]
-    assert data["meta"] == {}
+    # Where the plan came from; the workspace is not a git work tree, so no commit.
+    assert data["meta"] == {"registries": "registries", "manifests": ["manifests"],
+                            "git_commit": None}
 
 
 def test_a_float_stays_a_float_and_an_integer_an_integer(rich_plan: Plan) -> None:
