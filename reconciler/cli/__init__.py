@@ -13,11 +13,13 @@ import traceback
 import click
 
 from reconciler.cli import (
+    apply_cmd,
     describe_cmd,
     diff_cmd,
     export_cmd,
     get_cmd,
     graph_cmd,
+    history_cmd,
     plan_cmd,
     validate_cmd,
 )
@@ -38,6 +40,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       meshctl validate                      # check ./manifests
       meshctl plan --detailed-exitcode      # what merging would change (CI gate)
       meshctl diff                          # the same as a unified JSON diff
+      meshctl apply                         # make it so, as one revision
+      meshctl history                       # revisions; `meshctl rollback N` undoes
       meshctl export --out manifests/       # live registries -> manifests
       meshctl get agents                    # what the live registries hold
       meshctl describe tool fraud_rules     # one resource, who uses it
@@ -59,6 +63,9 @@ cli.add_command(describe_cmd.describe)
 cli.add_command(plan_cmd.plan)
 cli.add_command(diff_cmd.diff)
 cli.add_command(graph_cmd.graph_command)
+cli.add_command(apply_cmd.apply)
+cli.add_command(history_cmd.history)
+cli.add_command(history_cmd.rollback)
 
 
 def main(argv: list[str] | None = None) -> int:

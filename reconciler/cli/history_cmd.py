@@ -1,0 +1,126 @@
+"""`meshctl history` and `meshctl rollback`: every revision, what it changed, and its undo."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+import click
+import orjson
+from rich.table import Table
+
+from reconciler import engine
+from reconciler.cli import apply_cmd, options, report
+from reconciler.plan.render import text
+from reconciler.store import filestore
+from reconciler.store import history as revisions
+
+
+@click.group(invoke_without_command=True)
+@options.registries_option
+@options.output_option("text", "json")
+@click.pass_context
+def history(ctx: click.Context, registries: str, output: str) -> None:
+    """List the revisions of the live registries (newest last).
+
+    Each apply (CLI, API, library, watch loop) records one: number, time, user, host,
+    source, the manifests' git commit, and a summary.
+
+    \b
+    Examples:
+      meshctl history
+      meshctl history -o json | jq '.[-1]'
+      meshctl history show 12          # what revision 12 changed
+
+    Exit: 0 listed, 1 unreadable history.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["registries"] = registries
+    if ctx.invoked_subcommand is not None:
+        return
+    store = filestore.FileStore(options.registries_root(registries))
+    records = revisions.summaries(store.meta)
+    if output == "json":
+        click.echo(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not records:
+        click.echo("No revisions yet.")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("REV", "TIME", "USER", "SOURCE", "CHANGES", "GIT"):
+        table.add_column(column)
+    for record in records:
+        s = record.get("summary") or {}
+        table.add_row(str(record["revision"]), record["time"], record["user"],
+                      record["source"], f"+{s.get('create', 0)} ~{s.get('update', 0)} "
+                      f"-{s.get('delete', 0)}", (record.get("git_commit") or "-")[:12])
+    report.console().print(table)
+
+
+@history.command("show")
+@click.argument("number", type=int)
+@options.output_option("text", "json")
+@click.pass_context
+def show(ctx: click.Context, number: int, output: str) -> None:
+    """Show what revision NUMBER changed, as a unified diff per resource.
+
+    \b
+    Examples:
+      meshctl history show 3
+      meshctl history show 3 -o json
+
+    Exit: 0 shown, 1 no such revision.
+    """
+    store = filestore.FileStore(options.registries_root(ctx.obj["registries"]))
+    record = revisions.load(store.meta, number)
+    if output == "json":
+        click.echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"revision {record['revision']}  {record['time']}  {record['user']}@"
+               f"{record['host']}  source {record['source']}"
+               + (f"  git {record['git_commit']}" if record.get("git_commit") else ""))
+    for change in record["changes"]:
+        name = f"{change['kind']}/{change['name']}"
+        click.echo("".join(difflib.unified_diff(
+            _lines(change["before"]), _lines(change["after"]),
+            fromfile=f"before/{name}", tofile=f"after/{name}")), nl=False)
+
+
+def _lines(entry: Any) -> list[str]:
+    if entry is None:
+        return []
+    return [line + "\n" for line in json.dumps(entry, indent=2, sort_keys=True,
+                                               ensure_ascii=False).splitlines()]
+
+
+@click.command()
+@click.argument("number", type=int)
+@options.registries_option
+@options.output_option("text", "json")
+@apply_cmd.approval_options
+def rollback(number: int, registries: str, output: str, auto_approve: bool,
+             lock_timeout: float) -> None:
+    """Return the live registries to their state right after revision NUMBER.
+
+    Plans the undo of every later revision through the same validation and refusal rules
+    as any plan, shows it, and applies it as a new revision (history is never rewritten).
+
+    \b
+    Examples:
+      meshctl rollback 11
+      meshctl rollback 11 --auto-approve
+
+    Exit: 0 rolled back (or nothing to do), 1 error, refusal or not confirmed.
+    """
+    root = options.registries_root(registries)
+    result = engine.rollback_plan(root, number, lock_timeout=lock_timeout)
+    if result.plan is None:
+        report.print_diagnostics(report.console(stderr=True), result.diagnostics)
+        raise click.exceptions.Exit(1)
+    if output == "text":
+        report.console().print(text.render(result.plan), end="")
+    if result.plan.summary.has_changes and not result.plan.refusals:
+        apply_cmd.confirm(auto_approve)
+    apply_cmd.run_apply(result.plan, root, output=output, max_deletes=-1,
+                        lock_timeout=lock_timeout, note=f"rollback to revision {number}")
