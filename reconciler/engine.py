@@ -225,7 +225,8 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
     info = filestore.default_info(source, git_commit=plan.meta.get("git_commit"),
                                   summary=counts, note=note)
     try:
-        return store.commit(changes, expected=plan.live_fingerprint, info=info,
+        befores = {change.key: change.before for change in plan.actionable}
+        return store.commit(changes, expected=plan.live_fingerprint, info=info, befores=befores,
                             stale_detail=lambda live, since: _staleness(plan, live, since))
     except MeshctlError as error:
         store.audit({**base, "result": "failed", "reason": str(error)})

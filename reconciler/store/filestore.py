@@ -23,11 +23,17 @@ from typing import Any
 import orjson
 
 from reconciler.errors import StalePlan, StoreError
+from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.resource import ResourceKey
 from reconciler.store import history, journal, lock, writer
 from reconciler.store.history import CommitInfo
-from reconciler.store.registry_files import LiveState, read_live_state
+from reconciler.store.registry_files import (
+    LiveState,
+    fingerprint_of,
+    read_live_state,
+    registry_file_names,
+)
 
 META = ".meshctl"
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -81,34 +87,51 @@ class FileStore:
         return self.snapshot().fingerprint
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
-               stale_detail: Any = None) -> Revision:
+               befores: ChangeSet | None = None, stale_detail: Any = None) -> Revision:
         """Apply `changes` if the live state still has fingerprint `expected`, as one revision.
 
-        `stale_detail(live, since)` may phrase what changed when the state moved on."""
+        `befores` (each changed resource's live entry when the plan was made, None for a
+        create) lets a commit whose fingerprint matches skip parsing the registries: same
+        bytes, same entries. `stale_detail(live, since)` may phrase what changed when the
+        state moved on."""
         purpose = f"commit ({info.source})"
-        with lock.exclusive(self.meta, timeout=self.lock_timeout, purpose=purpose):
+        with gc_paused(), lock.exclusive(self.meta, timeout=self.lock_timeout, purpose=purpose):
             journal.recover(self.root, self.meta)
-            live = read_live_state(self.root)
-            if live.fingerprint != expected:
+            texts = {name: (self.root / name).read_bytes()
+                     for name in registry_file_names(self.root)}
+            digests = {name: hashlib.sha256(data).hexdigest() for name, data in texts.items()}
+            if fingerprint_of(digests) != expected:
+                live = read_live_state(self.root)
                 since = history.revisions_since(self.meta, expected)
                 detail = stale_detail(live, since) if stale_detail else ""
                 reason = detail or "the live registries changed since it was made"
                 raise StalePlan(f"stale plan: {reason}; re-run plan")
-            if live.diagnostics:
-                raise StoreError("the live registries could not be read completely ("
-                                 f"{live.diagnostics[0].file}: {live.diagnostics[0].message});"
-                                 " fix them before changing anything")
-            return self._write(live, changes, info)
+            if befores is None:
+                live = read_live_state(self.root)
+                if live.diagnostics:
+                    first = live.diagnostics[0]
+                    raise StoreError("the live registries could not be read completely ("
+                                     f"{first.file}: {first.message}); fix them first")
+                befores = {key: _before(live, key) for key in changes}
+            return self._write(texts, digests, expected, changes, befores, info)
 
-    def _write(self, live: LiveState, changes: ChangeSet, info: CommitInfo) -> Revision:
+    def _write(self, texts: dict[str, bytes], digests: dict[str, str], before_print: str,
+               changes: ChangeSet, befores: ChangeSet, info: CommitInfo) -> Revision:
         now = now_text()
+
+        def read(relative: str) -> str | None:
+            data = texts.get(relative)
+            return data.decode("utf-8") if data is not None else None
+
         contents: list[writer.FileContent] = []
         for kind in kinds.KIND_ORDER:
             of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
             if of_kind:
-                contents += writer.render_files(kind, of_kind, self._read_text, now)
+                existing = frozenset(key.name for key in changes
+                                     if key.kind is kind and befores.get(key) is not None)
+                contents += writer.render_files(kind, of_kind, read, now, existing)
         number = history.next_number(self.meta)
-        digests = dict(live.file_digests)
+        digests = dict(digests)
         ops: list[journal.Op] = []
         for content in contents:
             if content.text is None:
@@ -118,16 +141,16 @@ class FileStore:
             data = content.text.encode()
             digests[content.relative] = hashlib.sha256(data).hexdigest()
             ops.append(journal.Op(content.relative, data, self._mode_of(content.relative)))
-        after = LiveState(self.root, file_digests=digests).fingerprint
+        after = fingerprint_of(digests)
         record = {
             "format": history.FORMAT, "revision": number, "time": now, "user": info.user,
             "host": info.host, "source": info.source, "git_commit": info.git_commit,
             "note": info.note, "summary": info.summary or {},
-            "fingerprint_before": live.fingerprint, "fingerprint_after": after,
+            "fingerprint_before": before_print, "fingerprint_after": after,
             "files": [content.relative for content in contents],
             "changes": [
                 {"kind": key.kind.value, "name": key.name,
-                 "action": _action(live, key, entry), "before": _before(live, key),
+                 "action": _action(befores.get(key), entry), "before": befores.get(key),
                  "after": entry}
                 for key, entry in changes.items()],
         }
@@ -136,7 +159,7 @@ class FileStore:
                  "action": "commit", "result": "ok", "revision": number,
                  "summary": info.summary or {}, "resources": len(changes)}
         journal.commit(self.root, self.meta, ops, audit)
-        return Revision(number, live.fingerprint, after,
+        return Revision(number, before_print, after,
                         tuple(content.relative for content in contents), record)
 
     def audit(self, record: dict[str, Any]) -> None:
@@ -146,12 +169,6 @@ class FileStore:
             journal.append_audit(self.meta, {"time": now_text(), **record})
         except OSError:
             pass
-
-    def _read_text(self, relative: str) -> str | None:
-        try:
-            return (self.root / relative).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
 
     def _mode_of(self, relative: str) -> int:
         """Keep a file's permission bits (upstream's writer turns 0644 into 0600)."""
@@ -166,8 +183,8 @@ def _before(live: LiveState, key: ResourceKey) -> dict[str, Any] | None:
     return resource.entry if resource else None
 
 
-def _action(live: LiveState, key: ResourceKey, entry: dict[str, Any] | None) -> str:
+def _action(before: dict[str, Any] | None, entry: dict[str, Any] | None) -> str:
     if entry is None:
         return "delete"
-    return "update" if key in live.state else "create"
+    return "update" if before is not None else "create"
 

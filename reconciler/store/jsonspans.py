@@ -32,6 +32,7 @@ class Member:
     key: str
     key_start: int  # where the member's quoted key starts
     value: Span
+    items: tuple[Span, ...] | None = None  # for the skipped list: its items
 
 
 def _skip(text: str, index: int) -> int:
@@ -76,11 +77,13 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
             raise SpanError(f"object key expected at offset {key_start}")
         index = _skip(text, _expect(text, index, ":"))
         value_start = index
+        items: tuple[Span, ...] | None = None
         if key == skip_values and index < len(text) and text[index] == "[":
-            _, index = list_items(text, index, expected)
+            found, index = list_items(text, index, expected)
+            items = tuple(found)
         else:
             index = _value_end(text, index)
-        members.append(Member(key, key_start, Span(value_start, index)))
+        members.append(Member(key, key_start, Span(value_start, index), items))
         index = _skip(text, index)
         if index < len(text) and text[index] == ",":
             index += 1
@@ -90,11 +93,10 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
 
 def list_items(text: str, start: int, expected: int | None = None) -> tuple[list[Span], int]:
     """Spans of the items of the list opening at `text[start]` ('['), and the offset after
-    its ']'. With `expected` (the item count the reader saw) the fast path may be used."""
-    if expected is not None:
-        fast = _pretty_list_items(text, start, expected)
-        if fast is not None:
-            return fast
+    its ']'. The fast path is tried first; `expected`, when known, is the count it must find."""
+    fast = _pretty_list_items(text, start, expected)
+    if fast is not None:
+        return fast
     index = _expect(text, start, "[")
     items: list[Span] = []
     index = _skip(text, index)
@@ -112,12 +114,13 @@ def list_items(text: str, start: int, expected: int | None = None) -> tuple[list
         return items, _expect(text, index, "]")
 
 
-def _pretty_list_items(text: str, start: int, expected: int) -> tuple[list[Span], int] | None:
+def _pretty_list_items(text: str, start: int,
+                       expected: int | None) -> tuple[list[Span], int] | None:
     """Items of a list laid out as `[\\n<indent>{...},\\n<indent>{...}\\n<outer>]`, where every
     item is an object whose closing brace is the first `\\n<indent>}` after its start (JSON
     strings cannot hold a raw newline, and deeper lines are indented further). None when the
-    text is not laid out so, or the count differs from `expected`."""
-    if text[start] != "[" or expected == 0:
+    text is not laid out so, or the count differs from `expected` (when given)."""
+    if start >= len(text) or text[start] != "[" or expected == 0:
         return None
     first = _skip(text, start + 1)
     line_start = text.rfind("\n", start, first)
@@ -138,9 +141,10 @@ def _pretty_list_items(text: str, start: int, expected: int) -> tuple[list[Span]
         after = _skip(text, end)
         if after < len(text) and text[after] == ",":
             index = _skip(text, after + 1)
-            if index >= len(text) or text[index] != "{" or len(items) >= expected:
+            if index >= len(text) or text[index] != "{" or (
+                    expected is not None and len(items) >= expected):
                 return None
             continue
-        if after < len(text) and text[after] == "]" and len(items) == expected:
+        if after < len(text) and text[after] == "]" and expected in (None, len(items)):
             return items, after + 1
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,25 @@ class LiveState:
     @property
     def fingerprint(self) -> str:
         """Content hash of every registry file read (name and bytes), stable across runs."""
-        digest = hashlib.sha256()
-        for name in sorted(self.file_digests):
-            digest.update(f"{name}\0{self.file_digests[name]}\n".encode())
-        return digest.hexdigest()
+        return fingerprint_of(self.file_digests)
+
+
+def fingerprint_of(file_digests: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(file_digests):
+        digest.update(f"{name}\0{file_digests[name]}\n".encode())
+    return digest.hexdigest()
+
+
+def registry_file_names(root: Path) -> list[str]:
+    """Every file the reader reads (relative), existing ones only: the fingerprint's scope."""
+    names = [kinds.info(kind).registry_file for kind in
+             (Kind.MODEL_PROFILE, Kind.TOOL, Kind.AGENT, Kind.GOVERNANCE_POLICY)]
+    found = [name for name in names if (root / name).is_file()]
+    folder = root / WORKFLOWS_DIR
+    if folder.is_dir():
+        found += [f"{WORKFLOWS_DIR}/{path.name}" for path in sorted(folder.glob("*.json"))]
+    return found
 
 
 def read_live_state(root: str | os.PathLike[str]) -> LiveState:

@@ -9,6 +9,7 @@ New or changed entries are written with indent 2, like upstream.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,9 +43,11 @@ def workflow_path(name: str) -> str:
     return f"workflows/{name}.json"
 
 
-def render_files(kind: Kind, changes: Changes, read: Any, now: str) -> list[FileContent]:
+def render_files(kind: Kind, changes: Changes, read: Any, now: str,
+                 existing: frozenset[str] = frozenset()) -> list[FileContent]:
     """The new contents for `changes` to resources of `kind`. `read(relative)` returns a
-    file's current text, or None when it does not exist."""
+    file's current text, or None when it does not exist; `existing` names the changed
+    resources known to be in the file (updates and deletes)."""
     if kind is Kind.WORKFLOW:
         return [_workflow(name, entry, read(workflow_path(name))) for name, entry in
                 changes.items()]
@@ -55,7 +58,8 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str) -> list[File
         text = _rewrite_object_member(old, info.collection_key, changes, now)
     else:
         assert info.id_field is not None
-        text = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now)
+        text = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now,
+                                    existing)
     return [] if text is None or text == old else [FileContent(info.registry_file, text)]
 
 
@@ -76,11 +80,10 @@ def _new_document(key: str, items: list[Any], now: str) -> str:
     return dumps({"version": DEFAULT_VERSION, "last_updated": now, key: items}) + "\n"
 
 
-def _top_level(text: str, skip: str, expected: int | None = None) -> list[jsonspans.Member]:
+def _top_level(text: str, skip: str) -> list[jsonspans.Member]:
     start = jsonspans._skip(text, 0)
     try:
-        members, _ = jsonspans.object_members(text, start, skip_values=skip,
-                                              expected=expected)
+        members, _ = jsonspans.object_members(text, start, skip_values=skip)
     except jsonspans.SpanError as error:
         raise WriteError(f"cannot locate entries: {error}") from error
     return members
@@ -118,41 +121,82 @@ def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span,
 
 
 def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Changes,
-                         now: str) -> str | None:
+                         now: str, existing: frozenset[str]) -> str | None:
     if old is None:
         created = [entry for entry in changes.values() if entry is not None]
         return _new_document(key, created, now) if created else None
-    document = orjson.loads(old)
-    parsed = document.get(key) if isinstance(document, dict) else None
-    if not isinstance(parsed, list):
-        raise WriteError(f"no '{key}' list to write into")
-    members = _top_level(old, key, len(parsed))
+    members = _top_level(old, key)
     member = next((m for m in members if m.key == key), None)
-    if member is None or old[member.value.start] != "[":
+    if member is None or member.items is None:
         raise WriteError(f"no '{key}' list to write into")
-    try:
-        spans, _ = jsonspans.list_items(old, member.value.start, expected=len(parsed))
-    except jsonspans.SpanError as error:
-        raise WriteError(f"cannot locate entries: {error}") from error
+    spans = member.items
+    at = _locate(old, spans, member.value, id_field, changes, existing)
     outer = _indent_of(old, member.key_start)
     inner = _indent_of(old, spans[0].start) if spans else outer + "  "
     items: list[str] = []
-    done: set[str] = set()
-    for span, entry in zip(spans, parsed, strict=True):
-        name = entry.get(id_field) if isinstance(entry, dict) else None
-        if isinstance(name, str) and name in changes and name not in done:
-            done.add(name)
-            replacement = changes[name]
-            if _same(replacement, entry):  # written again unchanged: keep its bytes
-                items.append(old[span.start:span.end])
-            elif replacement is not None:
-                items.append(dumps(replacement, inner))
-        else:  # untouched, unkeyed, or a later duplicate the reader kept aside: as it was
-            items.append(old[span.start:span.end])
+    for number, span in enumerate(spans):
+        name = at.get(number)
+        original = old[span.start:span.end]
+        if name is None:  # untouched, unkeyed, or a later duplicate the reader kept aside
+            items.append(original)
+            continue
+        replacement = changes[name]
+        if _same(replacement, orjson.loads(original)):  # written again unchanged: keep bytes
+            items.append(original)
+        elif replacement is not None:
+            items.append(dumps(replacement, inner))
+    placed = set(at.values())
     items += [dumps(entry, inner) for name, entry in changes.items()
-              if entry is not None and name not in done]
+              if entry is not None and name not in placed]
     body = _container("[", "]", items, outer, inner)
     return _splice(old, [(member.value, body), *_last_updated(members, now)])
+
+
+FEW_CHANGES = 64  # up to this many, only entries that can hold a changed id are parsed
+
+
+def _locate(text: str, spans: tuple[Span, ...], within: Span, id_field: str,
+            changes: Changes, existing: frozenset[str]) -> dict[int, str]:
+    """Item number -> id, for the first item holding each changed id.
+
+    For a few changes, only the items whose text contains the id (found with `str.find`) are
+    parsed; a 26 MB registry is then never decoded. Otherwise (or when an id known to exist
+    is not found so, as when a file spells it with escapes), every item is."""
+    found: dict[int, str] = {}
+    if len(changes) <= FEW_CHANGES:
+        found = _locate_by_text(text, spans, within, id_field, changes)
+        if existing <= set(found.values()):
+            return found
+        found = {}
+    seen: set[str] = set()
+    for number, span in enumerate(spans):
+        entry = orjson.loads(text[span.start:span.end])
+        name = entry.get(id_field) if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in changes and name not in seen:
+            seen.add(name)
+            found[number] = name
+    return found
+
+
+def _locate_by_text(text: str, spans: tuple[Span, ...], within: Span, id_field: str,
+                    changes: Changes) -> dict[int, str]:
+    found: dict[int, str] = {}
+    starts = [span.start for span in spans]
+    for name in changes:
+        needle = dumps(name)
+        candidates: set[int] = set()
+        position = text.find(needle, within.start, within.end)
+        while position >= 0:
+            number = bisect.bisect_right(starts, position) - 1
+            if number >= 0 and position < spans[number].end:
+                candidates.add(number)
+            position = text.find(needle, position + len(needle), within.end)
+        for number in sorted(candidates):
+            entry = orjson.loads(text[spans[number].start:spans[number].end])
+            if isinstance(entry, dict) and entry.get(id_field) == name:
+                found[number] = name
+                break
+    return found
 
 
 def _rewrite_object_member(old: str | None, key: str, changes: Changes,
