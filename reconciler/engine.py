@@ -303,8 +303,14 @@ def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:
 
 
 def load_live(root: str | os.PathLike[str]) -> LiveState:
-    """The live registries under `root`, with the problems found while reading them."""
-    return read_live_state(root)
+    """The live registries under `root`, with the problems found while reading them.
+
+    Read through the store: an interrupted commit is finished first, and the read waits for
+    a commit in progress, so no reader ever sees half of one. A missing directory reads as
+    empty (the CLI refuses that before asking)."""
+    if not Path(root).is_dir():
+        return read_live_state(root)
+    return filestore.FileStore(root).snapshot()
 
 
 def validate_live(live: LiveState) -> list[Diagnostic]:

@@ -75,6 +75,10 @@ class FileStore:
     def _recover(self) -> None:
         """Finish a commit a crash interrupted (under the write lock), if one is pending."""
         if journal.pending(self.meta):
+            if not os.access(self.meta, os.W_OK):
+                raise StoreError(f"an interrupted commit in {self.root} must be finished, "
+                                 "but the registries are not writable: run meshctl once "
+                                 "with write access")
             with lock.exclusive(self.meta, timeout=self.lock_timeout, purpose="recovery"):
                 journal.recover(self.root, self.meta)
 
