@@ -14,6 +14,7 @@ delete at any time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -129,12 +130,10 @@ def machine_key() -> bytes | None:
     None when it cannot be kept; then nothing is cached. `MESHCTL_CACHE_KEY_FILE` moves it."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     path = Path(os.environ.get("MESHCTL_CACHE_KEY_FILE") or os.path.join(base, "meshctl", "key"))
-    try:
+    with contextlib.suppress(OSError):  # absent or unreadable: make a new one
         key = path.read_bytes()
         if len(key) >= 32:
             return key
-    except OSError:
-        pass
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -7,6 +7,7 @@ command, since) is written beside it, so a writer that gives up can say whom it 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -86,7 +87,5 @@ def _write_info(path: Path, purpose: str) -> None:
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "command": purpose or " ".join(sys.argv[:3]),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
+    with contextlib.suppress(OSError):  # who holds it is a courtesy; the lock is the flock
         path.write_text(json.dumps(info))
-    except OSError:
-        pass
