@@ -206,7 +206,10 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
     store = filestore.FileStore(registries, lock_timeout=lock_timeout)
     summary = plan.summary
     counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
-    base = {"source": source, "action": "apply", "summary": counts}
+    info = filestore.default_info(source, git_commit=plan.meta.get("git_commit"),
+                                  summary=counts, note=note)
+    base = {"source": source, "user": info.user, "host": info.host, "action": "apply",
+            "summary": counts}
     if plan.refusals:
         reasons = "; ".join(change.refused or "" for change in plan.refusals)
         store.audit({**base, "result": "refused", "reason": reasons})
@@ -222,8 +225,6 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
     changes = {change.key: change.after for change in plan.actionable}
     if not changes:
         return None
-    info = filestore.default_info(source, git_commit=plan.meta.get("git_commit"),
-                                  summary=counts, note=note)
     try:
         befores = {change.key: change.before for change in plan.actionable}
         return store.commit(changes, expected=plan.live_fingerprint, info=info, befores=befores,

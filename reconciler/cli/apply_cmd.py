@@ -73,7 +73,8 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
         the_plan = result.plan
         if output == "text":
             report.console().print(text.render(the_plan), end="")
-        if the_plan.summary.has_changes and not the_plan.refusals:
+        if the_plan.summary.has_changes and not the_plan.refusals and not (
+                0 <= max_deletes < the_plan.summary.delete):  # refused next: never ask
             confirm(auto_approve)
     run_apply(the_plan, root, output=output, max_deletes=max_deletes, lock_timeout=lock_timeout)
 

@@ -3,9 +3,10 @@ item of a list or object member.
 
 Used by the writer so that a commit rewrites only what changed and every other entry keeps
 its exact bytes (formatting, key order, `_comment`s, even entries meshctl cannot key).
-Offsets are into the decoded text. The stdlib's C scanner (`raw_decode`) does the parsing;
-for the common layout (a list pretty-printed with entries at one indent) a faster path finds
-entry ends with `str.find`, and is checked against the entry count it must produce.
+Offsets are into the decoded text. The stdlib's C scanner (`raw_decode`) finds every end.
+Guessing ends from the layout (the first `\n<indent>}` after an entry's start) is twice as
+fast but not sound: a valid file whose nested objects close at the entries' indent is
+misread, and a commit would then write inside the wrong entry, so it is not done.
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ def _value_end(text: str, index: int) -> int:
         raise SpanError(str(error)) from error
 
 
-def object_members(text: str, start: int, *, skip_values: str | None = None,
-                   expected: int | None = None) -> tuple[list[Member], int]:
+def object_members(text: str, start: int, *,
+                   skip_values: str | None = None) -> tuple[list[Member], int]:
     """Members of the object opening at `text[start]` ('{'), and the offset after its '}'.
 
-    The value of member `skip_values` (the big entry list, of `expected` items) is located
-    by `list_items` rather than decoded."""
+    The value of member `skip_values` (the big entry list) also gets the span of each of its
+    items, from `list_items`."""
     index = _expect(text, start, "{")
     members: list[Member] = []
     index = _skip(text, index)
@@ -79,7 +80,7 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
         value_start = index
         items: tuple[Span, ...] | None = None
         if key == skip_values and index < len(text) and text[index] == "[":
-            found, index = list_items(text, index, expected)
+            found, index = list_items(text, index)
             items = tuple(found)
         else:
             index = _value_end(text, index)
@@ -91,12 +92,9 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
         return members, _expect(text, index, "}")
 
 
-def list_items(text: str, start: int, expected: int | None = None) -> tuple[list[Span], int]:
+def list_items(text: str, start: int) -> tuple[list[Span], int]:
     """Spans of the items of the list opening at `text[start]` ('['), and the offset after
-    its ']'. The fast path is tried first; `expected`, when known, is the count it must find."""
-    fast = _pretty_list_items(text, start, expected)
-    if fast is not None:
-        return fast
+    its ']'."""
     index = _expect(text, start, "[")
     items: list[Span] = []
     index = _skip(text, index)
@@ -112,39 +110,3 @@ def list_items(text: str, start: int, expected: int | None = None) -> tuple[list
             index += 1
             continue
         return items, _expect(text, index, "]")
-
-
-def _pretty_list_items(text: str, start: int,
-                       expected: int | None) -> tuple[list[Span], int] | None:
-    """Items of a list laid out as `[\\n<indent>{...},\\n<indent>{...}\\n<outer>]`, where every
-    item is an object whose closing brace is the first `\\n<indent>}` after its start (JSON
-    strings cannot hold a raw newline, and deeper lines are indented further). None when the
-    text is not laid out so, or the count differs from `expected` (when given)."""
-    if start >= len(text) or text[start] != "[" or expected == 0:
-        return None
-    first = _skip(text, start + 1)
-    line_start = text.rfind("\n", start, first)
-    if line_start < 0 or text[first] != "{":
-        return None
-    indent = text[line_start + 1:first]
-    if indent.strip(" "):
-        return None
-    closing = "\n" + indent + "}"
-    items: list[Span] = []
-    index = first
-    while True:
-        end = text.find(closing, index)
-        if end < 0:
-            return None
-        end += len(closing)
-        items.append(Span(index, end))
-        after = _skip(text, end)
-        if after < len(text) and text[after] == ",":
-            index = _skip(text, after + 1)
-            if index >= len(text) or text[index] != "{" or (
-                    expected is not None and len(items) >= expected):
-                return None
-            continue
-        if after < len(text) and text[after] == "]" and expected in (None, len(items)):
-            return items, after + 1
-        return None

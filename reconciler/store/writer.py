@@ -49,8 +49,9 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str,
     file's current text, or None when it does not exist; `existing` names the changed
     resources known to be in the file (updates and deletes)."""
     if kind is Kind.WORKFLOW:
-        return [_workflow(name, entry, read(workflow_path(name))) for name, entry in
-                changes.items()]
+        contents = [_workflow(name, entry, read(workflow_path(name))) for name, entry in
+                    changes.items()]
+        return [content for content in contents if content is not None]
     info = kinds.info(kind)
     assert info.collection_key is not None
     old = read(info.registry_file)
@@ -69,9 +70,11 @@ def dumps(value: Any, indent: str = "") -> str:
     return text.replace("\n", "\n" + indent) if indent else text
 
 
-def _workflow(name: str, entry: Entry | None, old: str | None) -> FileContent:
+def _workflow(name: str, entry: Entry | None, old: str | None) -> FileContent | None:
     if entry is None:
-        return FileContent(workflow_path(name), None)
+        return FileContent(workflow_path(name), None) if old is not None else None
+    if old is not None and _same(entry, orjson.loads(old)):  # unchanged: keep the file
+        return None
     trailing = "\n" if old is None or old.endswith("\n") else ""  # keep the file's habit
     return FileContent(workflow_path(name), dumps(entry) + trailing)
 
@@ -134,6 +137,7 @@ def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Chan
     outer = _indent_of(old, member.key_start)
     inner = _indent_of(old, spans[0].start) if spans else outer + "  "
     items: list[str] = []
+    touched = False
     for number, span in enumerate(spans):
         name = at.get(number)
         original = old[span.start:span.end]
@@ -143,12 +147,16 @@ def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Chan
         replacement = changes[name]
         if _same(replacement, orjson.loads(original)):  # written again unchanged: keep bytes
             items.append(original)
-        elif replacement is not None:
+            continue
+        touched = True
+        if replacement is not None:
             items.append(dumps(replacement, inner))
     placed = set(at.values())
-    items += [dumps(entry, inner) for name, entry in changes.items()
-              if entry is not None and name not in placed]
-    body = _container("[", "]", items, outer, inner)
+    appended = [dumps(entry, inner) for name, entry in changes.items()
+                if entry is not None and name not in placed]
+    if not touched and not appended:  # nothing changes: the file stays as it is
+        return old
+    body = _container("[", "]", items + appended, outer, inner)
     return _splice(old, [(member.value, body), *_last_updated(members, now)])
 
 
@@ -219,17 +227,22 @@ def _rewrite_object_member(old: str | None, key: str, changes: Changes,
              else outer + "  ")
     items: list[str] = []
     done: set[str] = set()
+    touched = False
     for item in inner_members:
         if item.key in changes and item.key not in done:
             done.add(item.key)
             replacement = changes[item.key]
             if _same(replacement, orjson.loads(old[item.value.start:item.value.end])):
                 items.append(old[item.key_start:item.value.end])
-            elif replacement is not None:
+                continue
+            touched = True
+            if replacement is not None:
                 items.append(f"{dumps(item.key)}: {dumps(replacement, inner)}")
         else:
             items.append(old[item.key_start:item.value.end])
-    items += [f"{dumps(name)}: {dumps(entry, inner)}" for name, entry in changes.items()
-              if entry is not None and name not in done]
-    body = _container("{", "}", items, outer, inner)
+    appended = [f"{dumps(name)}: {dumps(entry, inner)}" for name, entry in changes.items()
+                if entry is not None and name not in done]
+    if not touched and not appended:  # nothing changes: the file stays as it is
+        return old
+    body = _container("{", "}", items + appended, outer, inner)
     return _splice(old, [(member.value, body), *_last_updated(members, now)])
