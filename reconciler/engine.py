@@ -158,7 +158,8 @@ class PlanResult:
 
 def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.PathLike[str], *,
               prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
-              use_cache: bool = True, jobs: int | None = None) -> PlanResult:
+              use_cache: bool = True, jobs: int | None = None,
+              lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> PlanResult:
     """Manifests + live registries -> a plan, after validating what would remain live.
 
     The mesh-wide rules run over the state the plan leaves behind: the manifests, plus (with
@@ -170,7 +171,7 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
                            mesh_checks=False)
     started = time.perf_counter()
     with gc_paused():
-        live = load_live(registries)
+        live = load_live(registries, lock_timeout=lock_timeout)
     timings = {**desired.timings, "live": time.perf_counter() - started}
     started = time.perf_counter()
     remaining = compute.remaining_state(desired.state, live.state, prune=prune)
@@ -303,7 +304,8 @@ def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:
     return None
 
 
-def load_live(root: str | os.PathLike[str]) -> LiveState:
+def load_live(root: str | os.PathLike[str], *,
+              lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> LiveState:
     """The live registries under `root`, with the problems found while reading them.
 
     Read through the store: an interrupted commit is finished first, and the read waits for
@@ -311,7 +313,7 @@ def load_live(root: str | os.PathLike[str]) -> LiveState:
     empty (the CLI refuses that before asking)."""
     if not Path(root).is_dir():
         return read_live_state(root)
-    return filestore.FileStore(root).snapshot()
+    return filestore.FileStore(root, lock_timeout=lock_timeout).snapshot()
 
 
 def validate_live(live: LiveState) -> list[Diagnostic]:

@@ -66,7 +66,8 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
         the_plan = planfile.load(Path(plan_file))
     else:
         result = engine.make_plan(options.manifest_paths(paths), root, prune=not no_prune,
-                                  max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs)
+                                  max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs,
+                                  lock_timeout=lock_timeout)
         if result.plan is None:
             report.print_diagnostics(report.console(stderr=True), result.diagnostics)
             raise click.exceptions.Exit(1)

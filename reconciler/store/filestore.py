@@ -83,9 +83,13 @@ class FileStore:
                 journal.recover(self.root, self.meta)
 
     def snapshot(self) -> LiveState:
-        self._recover()
-        with lock.shared(self.meta, timeout=self.lock_timeout):
-            return read_live_state(self.root)
+        while True:
+            self._recover()
+            with lock.shared(self.meta, timeout=self.lock_timeout):
+                # A journal seen under the shared lock was left by a writer that died while
+                # this waited for it: finish that commit first, never read half of it.
+                if not journal.pending(self.meta):
+                    return read_live_state(self.root)
 
     def fingerprint(self) -> str:
         return self.snapshot().fingerprint

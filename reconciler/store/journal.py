@@ -85,7 +85,12 @@ def recover(root: Path, meta: Path) -> bool:
     if journal.exists():
         try:
             body = json.loads(journal.read_text())
+            if not isinstance(body, dict) or body.get("format") != FORMAT:
+                raise ValueError(f"not a format {FORMAT} journal")
             entries = body["ops"]
+            audit = body.get("audit")
+            if not isinstance(entries, list) or not isinstance(audit, dict | None):
+                raise TypeError("'ops' must be a list and 'audit' an object or null")
             for entry in entries:
                 _check_target(entry["target"])
                 if entry["temp"] is not None:
@@ -95,7 +100,7 @@ def recover(root: Path, meta: Path) -> bool:
                 f"the commit journal {journal} is damaged ({error}); the registries may hold "
                 "part of a commit: compare them with .meshctl/history, then remove the "
                 "journal") from error
-        _roll_forward(root, meta, entries, body.get("audit"), recovered=True)
+        _roll_forward(root, meta, entries, audit, recovered=True)
         finished = True
     (meta / (JOURNAL + ".tmp")).unlink(missing_ok=True)
     txn = meta / TXN
@@ -128,6 +133,7 @@ def _roll_forward(root: Path, meta: Path, entries: list[dict[str, Any]],
     step("targets-synced")
     if audit is not None:
         append_audit(meta, {**audit, "recovered": True} if recovered else audit)
+        step("audit-appended")
     (meta / JOURNAL).unlink(missing_ok=True)
     _fsync_dir(meta)
     step("journal-removed")
@@ -167,7 +173,7 @@ def _check_target(target: str) -> None:
     """A journal names only files under the registries directory (it is a file anyone could
     edit: it must never be a way to write elsewhere)."""
     path = PurePosixPath(target)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\0" in target:
         raise JournalError(f"refusing journal target {target!r}: not a path under the "
                            "registries directory")
 
