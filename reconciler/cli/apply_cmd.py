@@ -69,15 +69,26 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
                                   max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs,
                                   lock_timeout=lock_timeout)
         if result.plan is None:
-            report.print_diagnostics(report.console(stderr=True), result.diagnostics)
+            report.no_plan(result.diagnostics, as_json=output == "json")
             raise click.exceptions.Exit(1)
         the_plan = result.plan
-        if output == "text":
-            report.console().print(text.render(the_plan), end="")
-        if the_plan.summary.has_changes and not the_plan.refusals and not (
-                0 <= max_deletes < the_plan.summary.delete):  # refused next: never ask
-            confirm(auto_approve)
+        show_then_confirm(the_plan, output=output, auto_approve=auto_approve,
+                          max_deletes=max_deletes)
     run_apply(the_plan, root, output=output, max_deletes=max_deletes, lock_timeout=lock_timeout)
+
+
+def show_then_confirm(the_plan: Plan, *, output: str, auto_approve: bool,
+                      max_deletes: int) -> None:
+    """Show the plan (on stdout for text; on stderr before a prompt when stdout carries
+    JSON), then ask, unless it will be refused anyway or there is nothing to do."""
+    asking = (the_plan.summary.has_changes and not the_plan.refusals
+              and not 0 <= max_deletes < the_plan.summary.delete)
+    if output == "text":
+        report.console().print(text.render(the_plan), end="")
+    elif asking and not auto_approve and sys.stdin.isatty():
+        report.console(stderr=True).print(text.render(the_plan), end="")
+    if asking:
+        confirm(auto_approve)
 
 
 def confirm(auto_approve: bool) -> None:

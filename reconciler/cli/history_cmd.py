@@ -12,7 +12,6 @@ from rich.table import Table
 
 from reconciler import engine
 from reconciler.cli import apply_cmd, options, report
-from reconciler.plan.render import text
 from reconciler.store import filestore
 from reconciler.store import history as revisions
 
@@ -116,11 +115,9 @@ def rollback(number: int, registries: str, output: str, auto_approve: bool,
     root = options.registries_root(registries)
     result = engine.rollback_plan(root, number, lock_timeout=lock_timeout)
     if result.plan is None:
-        report.print_diagnostics(report.console(stderr=True), result.diagnostics)
+        report.no_plan(result.diagnostics, as_json=output == "json")
         raise click.exceptions.Exit(1)
-    if output == "text":
-        report.console().print(text.render(result.plan), end="")
-    if result.plan.summary.has_changes and not result.plan.refusals:
-        apply_cmd.confirm(auto_approve)
+    apply_cmd.show_then_confirm(result.plan, output=output, auto_approve=auto_approve,
+                                max_deletes=-1)
     apply_cmd.run_apply(result.plan, root, output=output, max_deletes=-1,
                         lock_timeout=lock_timeout, note=f"rollback to revision {number}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import orjson
 
 from reconciler import engine
 from reconciler.cli import options, report
@@ -49,13 +48,7 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs)
     if result.plan is None:
-        if output == "json":
-            click.echo(orjson.dumps({"valid": False, "diagnostics": report.diagnostics_json(
-                result.diagnostics)}, option=orjson.OPT_INDENT_2).decode())
-        else:
-            err = report.console(stderr=True, no_color=no_color)
-            report.print_diagnostics(err, result.diagnostics)
-            err.print(f"[bold red]No plan:[/] {report.summary_line(result.diagnostics)}")
+        report.no_plan(result.diagnostics, as_json=output == "json", no_color=no_color)
         raise click.exceptions.Exit(1)
     the_plan = result.plan
     if out is not None:

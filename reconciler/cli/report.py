@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.markup import escape
 
@@ -43,3 +44,15 @@ def summary_line(diagnostics: list[Diagnostic]) -> str:
 
 def diagnostics_json(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
     return [d.to_dict() for d in diagnostics]
+
+
+def no_plan(diagnostics: list[Diagnostic], *, as_json: bool, no_color: bool = False) -> None:
+    """Why there is no plan (invalid manifests, unreadable registries): the same words for
+    plan, apply and rollback, as JSON on stdout or as text on stderr."""
+    if as_json:
+        print(orjson.dumps({"valid": False, "diagnostics": diagnostics_json(diagnostics)},
+                           option=orjson.OPT_INDENT_2).decode())
+        return
+    err = console(stderr=True, no_color=no_color)
+    print_diagnostics(err, diagnostics)
+    err.print(f"[bold red]No plan:[/] {summary_line(diagnostics)}")

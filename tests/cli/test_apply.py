@@ -506,3 +506,16 @@ def test_every_attempt_is_audited(ws: Path, meshctl: Run) -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line["time"])
     assert lines[0]["summary"] == {"create": 0, "update": 1, "delete": 0}
     assert lines[1]["summary"] == {"create": 0, "update": 0, "delete": 2}
+
+
+def test_invalid_manifests_say_no_plan_in_text_and_json(ws: Path, meshctl: Run) -> None:
+    edit(MANIFESTS / "agents" / "fraud_agent.yaml", "max_iterations: 5", "max_iterations: 500")
+    before = registry_files()
+    text_run = meshctl("apply", "--auto-approve")
+    assert text_run.code == 1
+    assert "S003" in text_run.err and "No plan: 1 error, 0 warnings" in text_run.err
+    json_run = meshctl("apply", "--auto-approve", "-o", "json")
+    assert json_run.code == 1
+    body = json.loads(json_run.out)
+    assert body["valid"] is False and [d["code"] for d in body["diagnostics"]] == ["S003"]
+    assert registry_files() == before
