@@ -7,6 +7,7 @@ Errors are one readable message; `--debug` adds the Python traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -105,4 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    """The console script. After a large mesh, freeing millions of objects one by one takes
+    a tenth of a second that a process about to end does not need: output is flushed, then
+    the process ends at once (nothing else is pending: worker pools are closed by then)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
