@@ -38,18 +38,8 @@ def exclusive(folder: Path, *, timeout: float, purpose: str = "") -> Iterator[No
     folder.mkdir(parents=True, exist_ok=True)
     handle = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        f"the registries are locked by {holder_description(folder / 'lock.info')}"
-                        f"; gave up after {timeout:g} s (raise --lock-timeout, or wait)"
-                    ) from None
-                time.sleep(POLL_SECONDS)
+        _acquire(handle, fcntl.LOCK_EX, folder, timeout,
+                 f"gave up after {timeout:g} s (raise --lock-timeout, or wait)")
         _write_info(folder / "lock.info", purpose)
         yield
     finally:
@@ -67,20 +57,26 @@ def shared(folder: Path, *, timeout: float) -> Iterator[None]:
         yield
         return
     try:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        f"the registries are locked by {holder_description(folder / 'lock.info')}"
-                        f"; gave up reading after {timeout:g} s") from None
-                time.sleep(POLL_SECONDS)
+        _acquire(handle, fcntl.LOCK_SH, folder, timeout,
+                 f"gave up reading after {timeout:g} s")
         yield
     finally:
         os.close(handle)
+
+
+def _acquire(handle: int, mode: int, folder: Path, timeout: float, giving_up: str) -> None:
+    """Poll for the lock until `timeout`; then name who holds it."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"the registries are locked by "
+                                  f"{holder_description(folder / 'lock.info')}; {giving_up}"
+                                  ) from None
+            time.sleep(POLL_SECONDS)
 
 
 def _write_info(path: Path, purpose: str) -> None:
