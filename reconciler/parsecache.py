@@ -64,7 +64,7 @@ class ParseCache:
 
     def put(self, key: str, digest: str, result: Any, stat: os.stat_result | None = None) -> None:
         entry: dict[str, Any] = {"digest": digest, "result": result}
-        if stat is not None and stat.st_mtime_ns < time.time_ns() - RACY_NS:
+        if stat is not None and _settled(stat):
             entry["stat"] = _stat_key(stat)
         self._shard(key)[key] = entry
         self._dirty.add(_shard_number(key))
@@ -74,7 +74,7 @@ class ParseCache:
         the next run can skip reading it."""
         entry = self._shard(key).get(key)
         if (isinstance(entry, dict) and entry.get("stat") != _stat_key(stat)
-                and stat.st_mtime_ns < time.time_ns() - RACY_NS):
+                and _settled(stat)):
             entry["stat"] = _stat_key(stat)
             self._dirty.add(_shard_number(key))
 
@@ -150,6 +150,12 @@ def keyed_salt(code_fingerprint: str) -> str | None:
     if key is None:
         return None
     return hashlib.blake2b(code_fingerprint.encode(), key=key[:64], digest_size=16).hexdigest()
+
+
+def _settled(stat: os.stat_result) -> bool:
+    """Modified long enough ago that an edit in the same clock tick as this write is ruled
+    out (git's "racy clean" rule): only then may the stat stand in for the content."""
+    return stat.st_mtime_ns < time.time_ns() - RACY_NS
 
 
 def _stat_key(stat: os.stat_result) -> list[int]:

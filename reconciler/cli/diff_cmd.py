@@ -64,8 +64,14 @@ def unified(change: Change) -> str:
     if before is not None and after is not None:  # an update: compare as the plan does
         before = compute.comparable(change.key.kind, before)
         after = compute.comparable(change.key.kind, after)
-    lines = difflib.unified_diff(_lines(before), _lines(after),
-                                 fromfile=f"live/{name}", tofile=f"desired/{name}")
+    return json_diff(before, after, f"live/{name}", f"desired/{name}")
+
+
+def json_diff(before: dict[str, Any] | None, after: dict[str, Any] | None, old_name: str,
+              new_name: str) -> str:
+    """A unified diff of two entries as indented JSON with sorted keys (None: absent)."""
+    lines = difflib.unified_diff(_lines(before), _lines(after), fromfile=old_name,
+                                 tofile=new_name)
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 

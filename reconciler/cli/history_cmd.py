@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
-import json
-from typing import Any
-
 import click
 import orjson
 from rich.table import Table
 
 from reconciler import engine
-from reconciler.cli import apply_cmd, options, report
+from reconciler.cli import apply_cmd, diff_cmd, options, report
 from reconciler.store import filestore
 from reconciler.store import history as revisions
 
@@ -81,16 +77,8 @@ def show(ctx: click.Context, number: int, output: str) -> None:
                + (f"  git {record['git_commit']}" if record.get("git_commit") else ""))
     for change in record["changes"]:
         name = f"{change['kind']}/{change['name']}"
-        click.echo("".join(difflib.unified_diff(
-            _lines(change["before"]), _lines(change["after"]),
-            fromfile=f"before/{name}", tofile=f"after/{name}")), nl=False)
-
-
-def _lines(entry: Any) -> list[str]:
-    if entry is None:
-        return []
-    return [line + "\n" for line in json.dumps(entry, indent=2, sort_keys=True,
-                                               ensure_ascii=False).splitlines()]
+        click.echo(diff_cmd.json_diff(change["before"], change["after"], f"before/{name}",
+                                      f"after/{name}"), nl=False)
 
 
 @click.command()

@@ -9,6 +9,7 @@ the AgentMesh runtime, which reads `*.json` and `workflows/*.json` only.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
@@ -172,11 +173,9 @@ class FileStore:
 
     def audit(self, record: dict[str, Any]) -> None:
         """Record an attempt that changed nothing (refused, failed), best effort."""
-        try:
+        with contextlib.suppress(OSError):  # a read-only store still refuses, just unrecorded
             self.meta.mkdir(parents=True, exist_ok=True)
             journal.append_audit(self.meta, {"time": now_text(), **record})
-        except OSError:
-            pass
 
     def _mode_of(self, relative: str) -> int:
         """Keep a file's permission bits (upstream's writer turns 0644 into 0600)."""

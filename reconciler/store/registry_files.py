@@ -8,6 +8,7 @@ write can put it back, where the upstream runtime would drop it on its next save
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -85,10 +86,8 @@ def _load_json(live: LiveState, relative: str) -> tuple[Any, bool]:
                                        str(path), None, "check its permissions"))
         return None, False
     live.file_digests[relative] = hashlib.sha256(data).hexdigest()
-    try:
+    with contextlib.suppress(orjson.JSONDecodeError):  # the fast path; else the stdlib's view
         return orjson.loads(data), True
-    except orjson.JSONDecodeError:
-        pass
     try:  # the stdlib accepts what Python's json.dump writes (NaN) and locates errors by line
         lenient = json.loads(data)
         live.diagnostics.append(_error(
