@@ -236,3 +236,19 @@ def meshctl(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+FileState = dict[str, tuple[bytes, int, int, int]]
+
+
+def files_state(root: Path) -> FileState:
+    """Every file under root, outside .meshctl/: bytes, mtime (ns), inode, permission bits.
+    Equal before and after means nothing was written, not even rewritten in place."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and relative.parts[0] != ".meshctl":
+            info = path.stat()
+            found[str(relative)] = (path.read_bytes(), info.st_mtime_ns, info.st_ino,
+                                    stat.S_IMODE(info.st_mode))
+    return found

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from reconciler.store import filestore, history, lock
-from tests.conftest import CliResult, agent, write
+from tests.conftest import CliResult, FileState, agent, files_state, write
 from tests.plan.conftest import MANIFESTS, REGISTRIES, edit, edit_registry, make_workspace, tool
 from tests.store.test_writer import raw_entries
 
@@ -32,7 +32,6 @@ Run = Callable[..., CliResult]
 FRAUD_AGENT = MANIFESTS / "agents" / "fraud_agent.yaml"
 META = REGISTRIES / ".meshctl"
 MESHCTL = [sys.executable, "-m", "reconciler"]  # the console script, without needing it installed
-FileState = dict[str, tuple[bytes, int, int, int]]
 
 
 @pytest.fixture
@@ -41,15 +40,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def registry_files(root: Path = REGISTRIES) -> FileState:
-    """Every registry file (not .meshctl/): bytes, mtime (ns), inode, permission bits."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_file() and relative.parts[0] != ".meshctl":
-            info = path.stat()
-            found[str(relative)] = (path.read_bytes(), info.st_mtime_ns, info.st_ino,
-                                    stat.S_IMODE(info.st_mode))
-    return found
+    return files_state(root)
 
 
 def audit() -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from reconciler.store import filestore, history, lock
 from reconciler.store.filestore import FileStore
 from reconciler.store.history import CommitInfo
 from reconciler.store.registry_files import read_live_state, registry_file_names
+from tests.conftest import files_state
 
 FRAUD = ResourceKey(Kind.AGENT, "fraud_agent")
 OPUS = ResourceKey(Kind.MODEL_PROFILE, "claude_opus_3")
@@ -30,18 +31,6 @@ TRIAGE = ResourceKey(Kind.WORKFLOW, "claims_triage")
 OLD_STAMP = "2025-12-22T10:00:00Z"
 INFO = CommitInfo(source="test", user="alice", host="box", git_commit="abc123",
                   summary={"create": 0, "update": 1, "delete": 0}, note="why")
-
-
-def files_state(root: Path) -> dict[str, tuple[bytes, int, int, int]]:
-    """Every file under root, outside .meshctl/: bytes, mtime (ns), inode, permission bits."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_file() and relative.parts[0] != ".meshctl":
-            info = path.stat()
-            found[str(relative)] = (path.read_bytes(), info.st_mtime_ns, info.st_ino,
-                                    stat.S_IMODE(info.st_mode))
-    return found
 
 
 def entry_of(root: Path, key: ResourceKey) -> dict[str, Any]:
