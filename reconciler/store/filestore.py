@@ -27,7 +27,7 @@ from reconciler.errors import StalePlan, StoreError
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.resource import ResourceKey
-from reconciler.store import history, journal, lock, writer
+from reconciler.store import history, journal, jsonspans, lock, writer
 from reconciler.store.history import CommitInfo
 from reconciler.store.registry_files import (
     LiveState,
@@ -37,6 +37,7 @@ from reconciler.store.registry_files import (
 )
 
 META = ".meshctl"
+LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registries are kept
 DEFAULT_LOCK_TIMEOUT = 10.0
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 
@@ -132,13 +133,12 @@ class FileStore:
             data = texts.get(relative)
             return data.decode("utf-8") if data is not None else None
 
+        layouts = self._layouts(digests)
         contents: list[writer.FileContent] = []
         for kind in kinds.KIND_ORDER:
             of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
             if of_kind:
-                existing = frozenset(key.name for key in changes
-                                     if key.kind is kind and befores.get(key) is not None)
-                contents += writer.render_files(kind, of_kind, read, now, existing)
+                contents += writer.render_files(kind, of_kind, read, now, layouts)
         number = history.next_number(self.meta)
         digests = dict(digests)
         ops: list[journal.Op] = []
@@ -164,12 +164,27 @@ class FileStore:
                 for key, entry in changes.items()],
         }
         ops.append(journal.Op(history.relative_path(number), orjson.dumps(record)))
+        ops.append(journal.Op(LAYOUTS, _layouts_file(layouts, contents, digests)))
         audit = {"time": now, "user": info.user, "host": info.host, "source": info.source,
                  "action": "commit", "result": "ok", "revision": number,
                  "summary": info.summary or {}, "resources": len(changes)}
         journal.commit(self.root, self.meta, ops, audit)
         return Revision(number, before_print, after,
                         tuple(content.relative for content in contents), record)
+
+    def _layouts(self, digests: Mapping[str, str]) -> dict[str, jsonspans.ListLayout]:
+        """The saved layouts of the list registries whose bytes are still the ones they
+        describe (same digest); a missing or damaged file is no layouts (the writer scans)."""
+        try:
+            saved = orjson.loads((self.root / LAYOUTS).read_bytes())["files"]
+            found = {}
+            for relative, item in saved.items():
+                if digests.get(relative) == item["digest"]:
+                    found[relative] = jsonspans.ListLayout.from_json(item["layout"])
+            return found
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
+                ValueError):
+            return {}
 
     def audit(self, record: dict[str, Any]) -> None:
         """Record an attempt that changed nothing (refused, failed), best effort."""
@@ -183,6 +198,20 @@ class FileStore:
             return stat.S_IMODE((self.root / relative).stat().st_mode)
         except FileNotFoundError:
             return 0o644
+
+
+def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
+                  contents: list[writer.FileContent], digests: Mapping[str, str]) -> bytes:
+    """The layouts of the list registries as this commit leaves them: the new layout of each
+    file it writes, the known one of each it does not (`digests` are the new digests)."""
+    layouts = dict(known)
+    for content in contents:
+        layouts.pop(content.relative, None)
+        if content.layout is not None:
+            layouts[content.relative] = content.layout
+    return orjson.dumps({"format": 1, "files": {
+        relative: {"digest": digests[relative], "layout": layout.to_json()}
+        for relative, layout in layouts.items() if relative in digests}})
 
 
 def _before(live: LiveState, key: ResourceKey) -> dict[str, Any] | None:

@@ -3,16 +3,23 @@ item of a list or object member.
 
 Used by the writer so that a commit rewrites only what changed and every other entry keeps
 its exact bytes (formatting, key order, `_comment`s, even entries meshctl cannot key).
-Offsets are into the decoded text. The stdlib's C scanner (`raw_decode`) finds every end.
-Guessing ends from the layout (the first `\n<indent>}` after an entry's start) is twice as
-fast but not sound: a valid file whose nested objects close at the entries' indent is
-misread, and a commit would then write inside the wrong entry, so it is not done.
+Offsets are into the decoded text. The ends of a big list's items are first guessed from the
+layout (the first `\n<indent>}` after an item's start, as every indenting writer puts it) and
+each guess is proved by decoding exactly that span with orjson: a span that stops short of
+its item's true end is an unclosed object and does not decode, so a proved span is the
+item. One failed proof (nested objects closing at the items' indent, another layout) sends
+the whole list to the stdlib's C scanner (`raw_decode`), which finds every end itself, at
+about half the speed. The proof's decoded items come along, so the writer need not decode
+them again.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\n\r"
@@ -34,6 +41,7 @@ class Member:
     key_start: int  # where the member's quoted key starts
     value: Span
     items: tuple[Span, ...] | None = None  # for the skipped list: its items
+    values: tuple[Any, ...] | None = None  # and their decoded values, when proved by decoding
 
 
 def _skip(text: str, index: int) -> int:
@@ -79,12 +87,18 @@ def object_members(text: str, start: int, *,
         index = _skip(text, _expect(text, index, ":"))
         value_start = index
         items: tuple[Span, ...] | None = None
+        values: tuple[Any, ...] | None = None
         if key == skip_values and index < len(text) and text[index] == "[":
-            found, index = list_items(text, index)
-            items = tuple(found)
+            proved = items_by_layout(text, index)
+            if proved is not None:
+                spans, decoded, index = proved
+                items, values = tuple(spans), tuple(decoded)
+            else:
+                found, index = list_items(text, index)
+                items = tuple(found)
         else:
             index = _value_end(text, index)
-        members.append(Member(key, key_start, Span(value_start, index), items))
+        members.append(Member(key, key_start, Span(value_start, index), items, values))
         index = _skip(text, index)
         if index < len(text) and text[index] == ",":
             index += 1
@@ -110,3 +124,102 @@ def list_items(text: str, start: int) -> tuple[list[Span], int]:
             index += 1
             continue
         return items, _expect(text, index, "]")
+
+
+def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] | None:
+    """Spans and values of the objects in the list opening at `text[start]`, and the offset
+    after its ']', when every item's end is where the layout says and decoding proves it;
+    else None (use `list_items`)."""
+    index = _skip(text, _expect(text, start, "["))
+    if index >= len(text) or text[index] != "{":
+        return None
+    line_start = text.rfind("\n", 0, index) + 1
+    indent = text[line_start:index]
+    if line_start == 0 or indent.strip():
+        return None
+    closing = "\n" + indent + "}"
+    spans: list[Span] = []
+    values: list[Any] = []
+    while True:
+        end = text.find(closing, index)
+        if end < 0:
+            return None
+        end += len(closing)
+        try:
+            values.append(orjson.loads(text[index:end]))
+        except orjson.JSONDecodeError:
+            return None
+        spans.append(Span(index, end))
+        index = _skip(text, end)
+        if text.startswith("]", index):
+            return spans, values, index + 1
+        if not text.startswith(",", index):
+            return None
+        index = _skip(text, index + 1)
+        if not text.startswith("{", index) or text.rfind("\n", 0, index) + 1 + len(indent) \
+                != index:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class ListLayout:
+    """Where everything is in a list registry's text: its top-level members, the span of
+    each item of the entry list, and each item's id (its id field when that is a string,
+    else None; the reader keys the first item of each id). The writer splices with it; the
+    store keeps the layout of the text it last wrote, keyed by the text's digest, so the
+    next commit need not scan 26 MB again."""
+
+    members: tuple[Member, ...]
+    list_key: str
+    ids: tuple[str | None, ...]
+
+    @property
+    def entry_list(self) -> Member:
+        """The entry list member: the last one of that key, as the reader decodes it."""
+        return next(m for m in reversed(self.members) if m.key == self.list_key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"list_key": self.list_key, "ids": list(self.ids), "members": [
+            [m.key, m.key_start, m.value.start, m.value.end,
+             None if m.items is None else [n for span in m.items for n in (span.start,
+                                                                             span.end)]]
+            for m in self.members]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ListLayout:
+        """The layout saved by `to_json`; ValueError when it is not of that shape."""
+        try:
+            members = []
+            for key, key_start, start, end, flat in data["members"]:
+                items = None if flat is None else tuple(
+                    Span(flat[n], flat[n + 1]) for n in range(0, len(flat), 2))
+                members.append(Member(str(key), int(key_start), Span(int(start), int(end)),
+                                      items))
+            layout = cls(tuple(members), str(data["list_key"]), tuple(data["ids"]))
+            if layout.entry_list.items is None or \
+                    len(layout.entry_list.items) != len(layout.ids):
+                raise ValueError("ids and items differ")
+            return layout
+        except (KeyError, TypeError, ValueError, IndexError, StopIteration) as error:
+            raise ValueError(f"not a saved layout: {error}") from error
+
+
+def id_of(value: Any, id_field: str) -> str | None:
+    """An item's id: its id field when that is a string, else None."""
+    name = value.get(id_field) if isinstance(value, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def scan_list_layout(text: str, list_key: str, id_field: str) -> ListLayout:
+    """The layout of a list registry's text, found by reading it all (SpanError when it is
+    not an object whose `list_key` is a list)."""
+    members, _ = object_members(text, _skip(text, 0), skip_values=list_key)
+    entry_list = next((m for m in reversed(members) if m.key == list_key), None)
+    if entry_list is None or entry_list.items is None:
+        raise SpanError(f"no '{list_key}' list")
+    values = entry_list.values or tuple(
+        orjson.loads(text[span.start:span.end]) for span in entry_list.items)
+    ids = [id_of(value, id_field) for value in values]
+    bare = tuple(Member(m.key, m.key_start, m.value, m.items) for m in members)
+    return ListLayout(bare, list_key, tuple(ids))
+

@@ -9,8 +9,7 @@ New or changed entries are written with indent 2, like upstream.
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ import orjson
 from reconciler.model import ids, kinds
 from reconciler.model.kinds import Kind
 from reconciler.store import jsonspans
-from reconciler.store.jsonspans import Span
+from reconciler.store.jsonspans import ListLayout, Member, Span
 
 Entry = dict[str, Any]
 Changes = Mapping[str, Entry | None]  # name -> new entry, or None to delete
@@ -34,6 +33,7 @@ class WriteError(ValueError):
 class FileContent:
     relative: str  # path under the registries directory
     text: str | None  # None: remove the file
+    layout: ListLayout | None = None  # for a list registry: where everything is in `text`
 
 
 def workflow_path(name: str) -> str:
@@ -44,10 +44,10 @@ def workflow_path(name: str) -> str:
 
 
 def render_files(kind: Kind, changes: Changes, read: Any, now: str,
-                 existing: frozenset[str] = frozenset()) -> list[FileContent]:
+                 layouts: Mapping[str, ListLayout] | None = None) -> list[FileContent]:
     """The new contents for `changes` to resources of `kind`. `read(relative)` returns a
-    file's current text, or None when it does not exist; `existing` names the changed
-    resources known to be in the file (updates and deletes)."""
+    file's current text, or None when it does not exist; `layouts` may hold the layout of a
+    list registry's current text (else it is scanned)."""
     if kind is Kind.WORKFLOW:
         contents = [_workflow(name, entry, read(workflow_path(name))) for name, entry in
                     changes.items()]
@@ -59,8 +59,12 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str,
         text = _rewrite_object_member(old, info.collection_key, changes, now)
     else:
         assert info.id_field is not None
-        text = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now,
-                                    existing)
+        known = (layouts or {}).get(info.registry_file)
+        written = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now,
+                                       known)
+        if written is None or written[0] == old:
+            return []
+        return [FileContent(info.registry_file, written[0], written[1])]
     return [] if text is None or text == old else [FileContent(info.registry_file, text)]
 
 
@@ -98,15 +102,28 @@ def _indent_of(text: str, position: int) -> str:
     return prefix if not prefix.strip() else ""
 
 
-def _splice(text: str, replacements: list[tuple[Span, str]]) -> str:
+def _splice(text: str, replacements: list[tuple[Span, str | list[str]]]
+            ) -> tuple[str, Callable[[int], int]]:
+    """`text` with each span replaced by a text (or by pieces, joined once with the rest),
+    and a function telling where an offset outside the replaced spans (or a replaced
+    span's start) moved to."""
     out: list[str] = []
     cursor = 0
+    shifts: list[tuple[int, int]] = []  # (old end of a replaced span, total shift after it)
+    shift = 0
     for span, new in sorted(replacements, key=lambda item: item[0].start):
         out.append(text[cursor:span.start])
-        out.append(new)
+        pieces = [new] if isinstance(new, str) else new
+        out.extend(pieces)
+        shift += sum(len(piece) for piece in pieces) - (span.end - span.start)
+        shifts.append((span.end, shift))
         cursor = span.end
     out.append(text[cursor:])
-    return "".join(out)
+
+    def moved(offset: int) -> int:
+        return offset + next((total for end, total in reversed(shifts) if end <= offset), 0)
+
+    return "".join(out), moved
 
 
 def _same(new: Entry | None, old: Any) -> bool:
@@ -124,87 +141,124 @@ def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span,
 
 
 def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Changes,
-                         now: str, existing: frozenset[str]) -> str | None:
+                         now: str, known: ListLayout | None = None
+                         ) -> tuple[str, ListLayout | None] | None:
+    """The new text and its layout; `known` is the layout of `old` when the caller has it
+    (else `old` is scanned)."""
     if old is None:
         created = [entry for entry in changes.values() if entry is not None]
-        return _new_document(key, created, now) if created else None
-    members = _top_level(old, key)
-    member = next((m for m in members if m.key == key), None)
-    if member is None or member.items is None:
-        raise WriteError(f"no '{key}' list to write into")
+        return (_new_document(key, created, now), None) if created else None
+    try:
+        layout = known or jsonspans.scan_list_layout(old, key, id_field)
+    except jsonspans.SpanError as error:
+        raise WriteError(f"cannot locate entries: {error}") from error
+    member = layout.entry_list
     spans = member.items
-    at = _locate(old, spans, member.value, id_field, changes, existing)
+    assert spans is not None
+    first: dict[str, int] = {}  # the item the reader keys for each changed id: its first
+    for number, name in enumerate(layout.ids):
+        if name is not None and name in changes and name not in first:
+            first[name] = number
     outer = _indent_of(old, member.key_start)
     inner = _indent_of(old, spans[0].start) if spans else outer + "  "
-    items: list[str] = []
-    touched = False
-    for number, span in enumerate(spans):
-        name = at.get(number)
-        original = old[span.start:span.end]
-        if name is None:  # untouched, unkeyed, or a later duplicate the reader kept aside
-            items.append(original)
-            continue
+    edits: dict[int, str | None] = {}
+    for name, number in first.items():
         replacement = changes[name]
-        if _same(replacement, orjson.loads(original)):  # written again unchanged: keep bytes
-            items.append(original)
-            continue
-        touched = True
-        if replacement is not None:
-            items.append(dumps(replacement, inner))
-    placed = set(at.values())
-    appended = [dumps(entry, inner) for name, entry in changes.items()
-                if entry is not None and name not in placed]
-    if not touched and not appended:  # nothing changes: the file stays as it is
-        return old
-    body = _container("[", "]", items + appended, outer, inner)
-    return _splice(old, [(member.value, body), *_last_updated(members, now)])
+        if not _same(replacement, orjson.loads(old[spans[number].start:spans[number].end])):
+            edits[number] = None if replacement is None else dumps(replacement, inner)
+    appended = [(jsonspans.id_of(entry, id_field), dumps(entry, inner))
+                for name, entry in changes.items() if entry is not None and name not in first]
+    if not edits and not appended:  # nothing changes: the file stays as it is
+        return old, layout
+    new_ids = {number: jsonspans.id_of(changes[name], id_field) for name, number in first.items()}
+    pieces, items, ids = _edited_list(old, member.value, spans, layout.ids, edits, new_ids,
+                                      appended, outer, inner)
+    replacements: list[tuple[Span, str | list[str]]] = [
+        (member.value, pieces), *_last_updated(list(layout.members), now)]
+    text, moved = _splice(old, replacements)
+    members = []
+    for m in layout.members:
+        start = moved(m.value.start)
+        if m is member:
+            body = Span(start, start + sum(len(piece) for piece in pieces))
+            members.append(Member(m.key, moved(m.key_start), body, tuple(
+                Span(start + item.start, start + item.end) for item in items)))
+        elif m.key == "last_updated":
+            members.append(Member(m.key, moved(m.key_start),
+                                  Span(start, start + len(dumps(now))), m.items))
+        else:
+            members.append(Member(m.key, moved(m.key_start), Span(start, moved(m.value.end)),
+                                  m.items))
+    return text, ListLayout(tuple(members), key, ids)
 
 
-FEW_CHANGES = 64  # up to this many, only entries that can hold a changed id are parsed
+def _edited_list(text: str, value: Span, spans: tuple[Span, ...], ids: tuple[str | None, ...],
+                 edits: dict[int, str | None], edited_ids: dict[int, str | None],
+                 appended: list[tuple[str | None, str]], outer: str, inner: str
+                 ) -> tuple[list[str], list[Span], tuple[str | None, ...]]:
+    """The list at `value` with items replaced (`edits[i]` a text) or dropped (None) and
+    `appended` (id, text) added at its end, as pieces to join; with the new items' spans
+    (relative to the list's start) and ids. Runs of untouched items are one slice with the
+    separators between them, so a few changes to a 10,000-entry list cost a few slices."""
+    if not spans:
+        body = _container("[", "]", [item for _, item in appended], outer, inner)
+        found, cursor = [], len(f"[\n{inner}")
+        for _, item in appended:
+            found.append(Span(cursor, cursor + len(item)))
+            cursor += len(item) + len(f",\n{inner}")
+        return [body], found, tuple(name for name, _ in appended)
 
+    def separator_before(number: int) -> str:
+        if number > 0:
+            return text[spans[number - 1].end:spans[number].start]
+        return text[spans[0].end:spans[1].start] if len(spans) > 1 else ",\n" + inner
 
-def _locate(text: str, spans: tuple[Span, ...], within: Span, id_field: str,
-            changes: Changes, existing: frozenset[str]) -> dict[int, str]:
-    """Item number -> id, for the first item holding each changed id.
+    out = [text[value.start:spans[0].start]]
+    length = len(out[0])
+    new_spans: list[Span] = []
+    new_ids: list[str | None] = []
 
-    For a few changes, only the items whose text contains the id (found with `str.find`) are
-    parsed; a 26 MB registry is then never decoded. Otherwise (or when an id known to exist
-    is not found so, as when a file spells it with escapes), every item is."""
-    found: dict[int, str] = {}
-    if len(changes) <= FEW_CHANGES:
-        found = _locate_by_text(text, spans, within, id_field, changes)
-        if existing <= set(found.values()):
-            return found
-        found = {}
-    seen: set[str] = set()
-    for number, span in enumerate(spans):
-        entry = orjson.loads(text[span.start:span.end])
-        name = entry.get(id_field) if isinstance(entry, dict) else None
-        if isinstance(name, str) and name in changes and name not in seen:
-            seen.add(name)
-            found[number] = name
-    return found
+    def put(piece: str) -> None:
+        nonlocal length
+        out.append(piece)
+        length += len(piece)
 
+    def put_run(first: int, last: int) -> None:  # untouched items first..last, one slice
+        shift = length - spans[first].start
+        new_spans.extend(Span(span.start + shift, span.end + shift)
+                         for span in spans[first:last + 1])
+        new_ids.extend(ids[first:last + 1])
+        put(text[spans[first].start:spans[last].end])
 
-def _locate_by_text(text: str, spans: tuple[Span, ...], within: Span, id_field: str,
-                    changes: Changes) -> dict[int, str]:
-    found: dict[int, str] = {}
-    starts = [span.start for span in spans]
-    for name in changes:
-        needle = dumps(name)
-        candidates: set[int] = set()
-        position = text.find(needle, within.start, within.end)
-        while position >= 0:
-            number = bisect.bisect_right(starts, position) - 1
-            if number >= 0 and position < spans[number].end:
-                candidates.add(number)
-            position = text.find(needle, position + len(needle), within.end)
-        for number in sorted(candidates):
-            entry = orjson.loads(text[spans[number].start:spans[number].end])
-            if isinstance(entry, dict) and entry.get(id_field) == name:
-                found[number] = name
-                break
-    return found
+    def put_item(name: str | None, item: str) -> None:
+        new_spans.append(Span(length, length + len(item)))
+        new_ids.append(name)
+        put(item)
+
+    cursor = 0  # the first item not handled yet
+    for number in sorted(edits):
+        if cursor < number:
+            if new_spans:
+                put(separator_before(cursor))
+            put_run(cursor, number - 1)
+        cursor = number + 1
+        edit = edits[number]
+        if edit is not None:
+            if new_spans:
+                put(separator_before(number))
+            put_item(edited_ids[number], edit)
+    if cursor < len(spans):
+        if new_spans:
+            put(separator_before(cursor))
+        put_run(cursor, len(spans) - 1)
+    for name, item in appended:
+        if new_spans:
+            put(separator_before(len(spans) - 1))
+        put_item(name, item)
+    if not new_spans:
+        return ["[]"], [], ()
+    put(text[spans[-1].end:value.end])
+    return out, new_spans, tuple(new_ids)
 
 
 def _rewrite_object_member(old: str | None, key: str, changes: Changes,
@@ -215,7 +269,7 @@ def _rewrite_object_member(old: str | None, key: str, changes: Changes,
             return None
         return dumps({"version": DEFAULT_VERSION, "last_updated": now, key: created}) + "\n"
     members = _top_level(old, "")
-    member = next((m for m in members if m.key == key), None)
+    member = next((m for m in reversed(members) if m.key == key), None)  # the reader's pick
     if member is None or old[member.value.start] != "{":
         raise WriteError(f"no '{key}' object to write into")
     try:
@@ -245,4 +299,4 @@ def _rewrite_object_member(old: str | None, key: str, changes: Changes,
     if not touched and not appended:  # nothing changes: the file stays as it is
         return old
     body = _container("{", "}", items + appended, outer, inner)
-    return _splice(old, [(member.value, body), *_last_updated(members, now)])
+    return _splice(old, [(member.value, body), *_last_updated(members, now)])[0]

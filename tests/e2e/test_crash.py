@@ -277,13 +277,14 @@ def test_apply_killed_at_every_step_of_the_commit_leaves_old_or_new(
     killed = check.outcomes[:-1]
     assert len(killed) == kills["steps"] >= STEP_KILLS_AT_LEAST
     # Old up to the commit point, new from it on. The commit point comes after one step per
-    # file written (the revision record included) and two more (temps synced, journal
-    # written); then the journal's rename, one step per file, and the last three.
-    written = sum(1 for name in check.revision["files"] if name in check.new.files) + 1
+    # file written (the revision record and the writer's layouts included) and two more
+    # (temps synced, journal written); then the journal's rename, one step per file, and the
+    # last three.
+    written = sum(1 for name in check.revision["files"] if name in check.new.files) + 2
     switch = killed.index("new")
     assert killed == ["old"] * switch + ["new"] * (len(killed) - switch)
     assert switch == written + 2
-    assert len(killed) - switch > len(check.revision["files"]) + 1
+    assert len(killed) - switch > len(check.revision["files"]) + 2
 
 
 # -- 2. random instants over a large mesh ---------------------------------------------------

@@ -233,7 +233,8 @@ def test_nothing_meshctl_keeps_is_seen_by_the_runtime(registries: Path) -> None:
         "governance_policies.json", "workflows/claims_triage.json"]
     meta = sorted(str(p.relative_to(registries / ".meshctl"))
                   for p in (registries / ".meshctl").rglob("*"))
-    assert meta == ["audit.jsonl", "history", "history/1.json", "lock", "lock.info", "txn"]
+    assert meta == ["audit.jsonl", "history", "history/1.json", "layout.json", "lock",
+                    "lock.info", "txn"]
 
 
 def test_every_commit_and_attempt_is_audited(registries: Path) -> None:

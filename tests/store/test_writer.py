@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.model.kinds import Kind
 from reconciler.store import jsonspans, writer
@@ -61,14 +63,13 @@ def pretty(entry: Any, indent: str) -> str:
     return json.dumps(entry, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
 
 
-def render(kind: Kind, changes: dict[str, Any], files: dict[str, str | None],
-           existing: frozenset[str] = frozenset()) -> list[FileContent]:
-    return writer.render_files(kind, changes, files.get, NOW, existing)
+def render(kind: Kind, changes: dict[str, Any],
+           files: dict[str, str | None]) -> list[FileContent]:
+    return writer.render_files(kind, changes, files.get, NOW)
 
 
-def render_one(kind: Kind, changes: dict[str, Any], relative: str, text: str | None,
-               existing: frozenset[str] = frozenset()) -> str:
-    contents = render(kind, changes, {relative: text}, existing)
+def render_one(kind: Kind, changes: dict[str, Any], relative: str, text: str | None) -> str:
+    contents = render(kind, changes, {relative: text})
     assert [c.relative for c in contents] == [relative]
     assert contents[0].text is not None
     return contents[0].text
@@ -85,8 +86,7 @@ def test_an_update_replaces_that_entry_and_the_timestamp_only() -> None:
     old = fixture_text("agent_registry.json")
     entry = copy.deepcopy(agent(old, "fraud_agent"))
     entry["max_iterations"] = 9
-    new = render_one(Kind.AGENT, {"fraud_agent": entry}, "agent_registry.json", old,
-                     frozenset({"fraud_agent"}))
+    new = render_one(Kind.AGENT, {"fraud_agent": entry}, "agent_registry.json", old)
     original = by_id(old, "agents", "agent_id")["fraud_agent"]
     expected = old.replace(original, pretty(entry, "    ")).replace(OLD_STAMP, NEW_STAMP)
     assert new == expected
@@ -97,8 +97,7 @@ def test_unchanged_entries_keep_their_exact_text_and_order() -> None:
     old = fixture_text("agent_registry.json")
     entry = copy.deepcopy(agent(old, "intake_agent"))
     entry["description"] = "Reads claims"
-    new = render_one(Kind.AGENT, {"intake_agent": entry}, "agent_registry.json", old,
-                     frozenset({"intake_agent"}))
+    new = render_one(Kind.AGENT, {"intake_agent": entry}, "agent_registry.json", old)
     before, after = raw_entries(old, "agents"), raw_entries(new, "agents")
     assert [json.loads(r)["agent_id"] for r in after] == [json.loads(r)["agent_id"]
                                                           for r in before]
@@ -121,8 +120,7 @@ def test_a_create_is_appended_at_the_end_in_the_file_indent() -> None:
 
 def test_a_delete_removes_that_entry_only() -> None:
     old = fixture_text("model_profiles.json")
-    new = render_one(Kind.MODEL_PROFILE, {"claude_opus_3": None}, "model_profiles.json", old,
-                     frozenset({"claude_opus_3"}))
+    new = render_one(Kind.MODEL_PROFILE, {"claude_opus_3": None}, "model_profiles.json", old)
     before = by_id(old, "profiles", "profile_id")
     gone = before.pop("claude_opus_3")
     assert by_id(new, "profiles", "profile_id") == before
@@ -133,7 +131,7 @@ def test_deleting_the_first_and_last_entries_keeps_valid_separators() -> None:
     old = fixture_text("model_profiles.json")
     ids = [p["profile_id"] for p in json.loads(old)["profiles"]]
     new = render_one(Kind.MODEL_PROFILE, {ids[0]: None, ids[-1]: None}, "model_profiles.json",
-                     old, frozenset({ids[0], ids[-1]}))
+                     old)
     assert [p["profile_id"] for p in json.loads(new)["profiles"]] == ids[1:-1]
     assert raw_entries(new, "profiles") == raw_entries(old, "profiles")[1:-1]
 
@@ -141,8 +139,7 @@ def test_deleting_the_first_and_last_entries_keeps_valid_separators() -> None:
 def test_deleting_every_entry_leaves_an_empty_list_and_the_file_keys() -> None:
     old = fixture_text("model_profiles.json")
     ids = [p["profile_id"] for p in json.loads(old)["profiles"]]
-    new = render_one(Kind.MODEL_PROFILE, dict.fromkeys(ids), "model_profiles.json", old,
-                     frozenset(ids))
+    new = render_one(Kind.MODEL_PROFILE, dict.fromkeys(ids), "model_profiles.json", old)
     data = json.loads(new)
     assert data["profiles"] == []
     assert list(data) == list(json.loads(old))
@@ -154,7 +151,7 @@ def test_file_keys_are_kept_and_only_last_updated_changes() -> None:
     entry = copy.deepcopy(agent(old, "fraud_agent"))
     entry["max_iterations"] = 9
     new = json.loads(render_one(Kind.AGENT, {"fraud_agent": entry}, "agent_registry.json",
-                                old, frozenset({"fraud_agent"})))
+                                old))
     before = json.loads(old)
     assert list(new) == list(before) == ["version", "last_updated", "_comment", "agents"]
     assert new["last_updated"] == NOW
@@ -174,8 +171,7 @@ def test_entry_comments_and_unknown_keys_survive() -> None:
     old = json.dumps(data, indent=2)
     second = copy.deepcopy(data["tools"][1])
     second["description"] = "changed"
-    new = render_one(Kind.TOOL, {second["tool_id"]: second}, "tool_registry.json", old,
-                     frozenset({second["tool_id"]}))
+    new = render_one(Kind.TOOL, {second["tool_id"]: second}, "tool_registry.json", old)
     assert raw_entries(new, "tools")[0] == raw_entries(old, "tools")[0]
     assert json.loads(new)["tools"][0] == data["tools"][0]
 
@@ -183,12 +179,11 @@ def test_entry_comments_and_unknown_keys_survive() -> None:
 def test_writing_an_entry_unchanged_keeps_its_bytes_and_no_change_writes_no_file() -> None:
     old = fixture_text("agent_registry.json")
     same = agent(old, "orchestrator_agent")
-    assert render(Kind.AGENT, {"orchestrator_agent": same}, {"agent_registry.json": old},
-                  frozenset({"orchestrator_agent"})) == []
+    assert render(Kind.AGENT, {"orchestrator_agent": same}, {"agent_registry.json": old}) == []
     other = copy.deepcopy(agent(old, "fraud_agent"))
     other["max_iterations"] = 9
     new = render_one(Kind.AGENT, {"orchestrator_agent": same, "fraud_agent": other},
-                     "agent_registry.json", old, frozenset({"orchestrator_agent", "fraud_agent"}))
+                     "agent_registry.json", old)
     orchestrator = by_id(old, "agents", "agent_id")["orchestrator_agent"]
     assert by_id(new, "agents", "agent_id")["orchestrator_agent"] == orchestrator
     assert orchestrator != pretty(same, "    ")  # so the bytes kept are not a re-dump
@@ -201,8 +196,7 @@ def test_an_entry_without_an_id_survives_a_rewrite_in_place() -> None:
     old = json.dumps(data, indent=2)
     entry = copy.deepcopy(data["agents"][3])
     entry["description"] = "changed"
-    new = render_one(Kind.AGENT, {entry["agent_id"]: entry}, "agent_registry.json", old,
-                     frozenset({entry["agent_id"]}))
+    new = render_one(Kind.AGENT, {entry["agent_id"]: entry}, "agent_registry.json", old)
     items = json.loads(new)["agents"]
     assert items[2] == {"name": "no id here", "max_iterations": 3}
     assert items[4] == "not even an object"
@@ -215,7 +209,7 @@ def test_a_duplicate_id_the_reader_set_aside_is_kept_untouched() -> None:
         {"tool_id": "a", "name": "first"}, {"tool_id": "b"}, {"tool_id": "a", "name": "dup"}]},
         indent=2)
     new = render_one(Kind.TOOL, {"a": {"tool_id": "a", "name": "changed"}},
-                     "tool_registry.json", old, frozenset({"a"}))
+                     "tool_registry.json", old)
     assert json.loads(new)["tools"] == [
         {"tool_id": "a", "name": "changed"}, {"tool_id": "b"}, {"tool_id": "a", "name": "dup"}]
 
@@ -225,7 +219,7 @@ def test_an_id_spelled_with_escapes_is_still_found() -> None:
            '      "max_iterations": 5\n    }\n  ]\n}\n')
     new = render_one(Kind.AGENT, {"fraud_agent": {"agent_id": "fraud_agent",
                                                   "max_iterations": 6}},
-                     "agent_registry.json", old, frozenset({"fraud_agent"}))
+                     "agent_registry.json", old)
     assert json.loads(new)["agents"] == [{"agent_id": "fraud_agent", "max_iterations": 6}]
 
 
@@ -236,7 +230,7 @@ def test_a_compact_file_is_rewritten_correctly() -> None:
     changed = copy.deepcopy(data["tools"][2])
     changed["name"] = "renamed"
     new = render_one(Kind.TOOL, {ids[2]: changed, ids[0]: None, "z": {"tool_id": "z"}},
-                     "tool_registry.json", old, frozenset({ids[2], ids[0]}))
+                     "tool_registry.json", old)
     expected = [changed if t["tool_id"] == ids[2] else t for t in data["tools"][1:]]
     assert json.loads(new)["tools"] == [*expected, {"tool_id": "z"}]
     kept = raw_entries(old, "tools")
@@ -258,8 +252,7 @@ def test_nested_objects_closing_at_the_entry_indent_are_not_mistaken_for_entries
                                "other": [{}]}
     old = ('{\n  "agents": [\n  {"agent_id": "a", "rules": [{"k": 1\n  }, {\n'
            '    "agent_id": "b", "n": 1\n  }]},\n  {\n    "agent_id": "b", "n": 1\n  }\n  ]\n}\n')
-    new = render_one(Kind.AGENT, {"b": {"agent_id": "b", "n": 2}}, "agent_registry.json", old,
-                     frozenset({"b"}))
+    new = render_one(Kind.AGENT, {"b": {"agent_id": "b", "n": 2}}, "agent_registry.json", old)
     assert json.loads(new)["agents"] == [
         {"agent_id": "a", "rules": [{"k": 1}, {"agent_id": "b", "n": 1}]},
         {"agent_id": "b", "n": 2}]
@@ -295,7 +288,7 @@ def test_a_policy_update_keeps_every_other_policy_and_its_rule_comments() -> Non
     changed = copy.deepcopy(policies["model_usage"])
     changed["enforcement_level"] = "advisory"
     new = render_one(Kind.GOVERNANCE_POLICY, {"model_usage": changed},
-                     "governance_policies.json", old, frozenset({"model_usage"}))
+                     "governance_policies.json", old)
     before, after = raw_entries(old, "policies"), raw_entries(new, "policies")
     assert [b == a for b, a in zip(before, after, strict=True)] == [
         name != "model_usage" for name in policies]
@@ -311,7 +304,7 @@ def test_policies_are_added_at_the_end_and_deleted_in_place() -> None:
     names = list(json.loads(old)["policies"])
     body = {"description": "new", "enforcement_level": "strict", "rules": []}
     new = render_one(Kind.GOVERNANCE_POLICY, {"zz_new": body, names[3]: None},
-                     "governance_policies.json", old, frozenset({names[3]}))
+                     "governance_policies.json", old)
     policies = json.loads(new)["policies"]
     assert list(policies) == [*names[:3], *names[4:], "zz_new"]
     assert policies["zz_new"] == body
@@ -393,6 +386,66 @@ def test_unchanged_workflows_and_policies_write_no_file() -> None:
                   {"workflows/claims_triage.json": flow}) == []
     same = json.loads(policies)["policies"]["model_usage"]
     assert render(Kind.GOVERNANCE_POLICY, {"model_usage": same, "absent": None},
-                  {"governance_policies.json": policies}, frozenset({"model_usage"})) == []
+                  {"governance_policies.json": policies}) == []
     assert render(Kind.TOOL, {"absent": None},
                   {"tool_registry.json": fixture_text("tool_registry.json")}) == []
+
+
+# --- any mix of changes, against a plain model of the list ------------------------------------
+
+_IDS = [f"a{n}" for n in range(8)]
+_LAYOUTS = {"upstream": {"indent": 2}, "compact": {"separators": (",", ":")},
+            "wide": {"indent": 4, "separators": (" ,  ", ": ")}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(present=st.lists(st.sampled_from(_IDS), unique=True, max_size=6),
+       changes=st.dictionaries(st.sampled_from(_IDS),
+                               st.one_of(st.none(), st.integers(0, 3)), max_size=6),
+       layout=st.sampled_from(sorted(_LAYOUTS)),
+       escaped=st.booleans(), duplicate=st.booleans())
+def test_any_mix_of_changes_gives_what_a_plain_rewrite_would(
+        present: list[str], changes: dict[str, int | None], layout: str, escaped: bool,
+        duplicate: bool) -> None:
+    """Updates, deletes and creates in any combination, in any layout, with ids spelled with
+    escapes and a later duplicate the reader sets aside: the result decodes to the plain
+    model's list, and every untouched item keeps its exact text."""
+    entries: list[dict[str, Any]] = [{"agent_id": name, "n": 9, "note": "é"} for name in present]
+    if duplicate and present:
+        entries.append({"agent_id": present[0], "n": 99})
+    old = json.dumps({"version": "1.0.0", "last_updated": "x", "agents": entries},
+                     **_LAYOUTS[layout])  # type: ignore[arg-type]
+    if escaped:
+        old = old.replace('"agent_id"', '"agent\\u005fid"', 1)
+    new_entries = {name: None if n is None else {"agent_id": name, "n": n}
+                   for name, n in changes.items()}
+    contents = writer.render_files(Kind.AGENT, new_entries, {"agent_registry.json": old}.get, NOW)
+    expected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for entry in entries:
+        name = entry["agent_id"]
+        first = name not in seen
+        seen.add(name)
+        if first and name in new_entries:
+            if new_entries[name] is not None:
+                expected.append(new_entries[name])  # type: ignore[arg-type]
+            continue
+        expected.append(entry)
+    expected += [e for name, e in new_entries.items() if e is not None and name not in seen]
+    if not contents:  # nothing changed
+        assert json.loads(old)["agents"] == expected
+        return
+    new = contents[0].text
+    assert new is not None
+    assert json.loads(new)["agents"] == expected
+    # the layout it hands back is the layout of the new text, as a full scan finds it
+    assert contents[0].layout == jsonspans.scan_list_layout(new, "agents", "agent_id")
+    # and writing again with the old text's layout known gives the same text
+    known = jsonspans.scan_list_layout(old, "agents", "agent_id")
+    again = writer.render_files(Kind.AGENT, new_entries, {"agent_registry.json": old}.get, NOW,
+                                {"agent_registry.json": known})
+    assert again == contents
+    untouched = [raw for raw in raw_entries(old, "agents")
+                 if json.loads(raw) in expected and json.loads(raw)["agent_id"] not in changes]
+    kept = raw_entries(new, "agents")
+    assert all(raw in kept for raw in untouched)
