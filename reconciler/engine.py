@@ -10,12 +10,13 @@ serves unchanged files from the parse cache and spreads the rest over worker pro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,10 @@ from reconciler.gcpause import gc_paused
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
-from reconciler.model.resource import MeshState, Resource, ResourceKey
-from reconciler.parsecache import ParseCache, keyed_salt
+from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
 from reconciler.plan import compute
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Action, Plan
 from reconciler.store import filestore, history
 from reconciler.store.registry_files import LiveState, read_live_state
 
@@ -51,6 +52,10 @@ class DesiredState:
     files: list[Path]
     timings: dict[str, float] = field(default_factory=dict)
     cache_hits: int = 0
+    in_sync: set[Path] = field(default_factory=set)  # files served from the sync record
+    file_results: dict[Path, loader.FileResult] = field(default_factory=dict)
+    stats: dict[Path, os.stat_result] = field(default_factory=dict)
+    records: dict[Path, SyncRecord] = field(default_factory=dict)  # per manifests root
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -68,66 +73,88 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
     mesh-wide rules (references, orchestrator, cycles) are left to the caller, which may
     check them over another state (the plan checks what would remain after applying)."""
     with gc_paused():
-        return _load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
-                             mesh_checks=mesh_checks)
+        desired, _ = _load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                           mesh_checks=mesh_checks)
+    return desired
 
 
-def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
-                  jobs: int | None, mesh_checks: bool) -> DesiredState:
+def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
+          jobs: int | None, mesh_checks: bool, registries: str | os.PathLike[str] | None = None,
+          read_live: Callable[[], LiveState] | None = None
+          ) -> tuple[DesiredState, LiveState | None]:
+    """`load_desired`; with `read_live` (the plan's), also the live registries of
+    `registries`, read while the files the parse cache cannot answer are parsed in a worker.
+    Files the sync record proves in sync with what was read are not read at all: their
+    resources are its entries."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     files = loader.find_manifest_files(paths)
     caches = _caches_for(paths) if use_cache else {}
-    results: dict[Path, loader.FileResult] = {}
-    misses: list[_Miss] = []
-    read_problems: list[Diagnostic] = []
-    hits = 0
+    records = _records_for(caches, registries) if read_live and registries is not None else {}
+    found = _Found()
+    candidates: list[tuple[Path, SyncRecord]] = []
     for path in files:
-        cache = _cache_of(path, caches)
-        stat = _stat(path) if cache else None
-        if cache is not None and stat is not None:
-            unchanged = _cached_result(cache.get_unchanged(str(path), stat))
-            if unchanged is not None:
-                results[path] = unchanged
-                hits += 1
-                continue
-        if cache is None or not cache.knows(str(path)):
-            misses.append(_Miss(path, None, stat))  # nothing to compare: a worker reads it
+        root = _root_of(path, caches)
+        stat = _stat(path) if root is not None else None
+        if root is None or stat is None:  # nothing to compare: a worker reads it
+            found.misses.append(_Miss(path, None, stat))
             continue
-        data = loader.read_manifest_bytes(path, max_bytes)
-        if isinstance(data, Diagnostic):
-            read_problems.append(data)
+        found.stats[path] = stat
+        record = records.get(root)
+        if (record is not None and stat.st_size <= max_bytes
+                and record.in_sync(str(path), stat, record.fingerprint) is not None):
+            candidates.append((path, record))  # in sync if the live registries are as then
             continue
-        cached = _cached_result(cache.get(str(path), ParseCache.digest(data)))
-        if cached is not None:
-            results[path] = cached
-            hits += 1
-            if stat is not None:
-                cache.remember_stat(str(path), stat)
-        else:
-            misses.append(_Miss(path, data, stat))
+        found.from_cache(path, stat, caches[root], max_bytes)
     timings["read"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    work = [(miss.path, miss.data, max_bytes) for miss in misses]
-    for miss, (digest, encoded) in zip(misses, _process_all(work, jobs), strict=True):
+    live: LiveState | None = None
+    in_sync: set[Path] = set()
+    with _parsing(found.misses, max_bytes, jobs, background=read_live is not None) as parsed:
+        if read_live is not None:
+            started = time.perf_counter()
+            live = read_live()
+            timings["live"] = time.perf_counter() - started
+            started = time.perf_counter()
+            fingerprint = "" if live.diagnostics else live.fingerprint
+            late: list[Path] = []
+            for path, record in candidates:
+                synced = _synced_result(path, record.in_sync(
+                    str(path), found.stats[path], fingerprint), live.state)
+                if synced is None:  # the registries moved on since: read it after all
+                    late.append(path)
+                    continue
+                found.results[path] = synced
+                in_sync.add(path)
+            late_misses = len(found.misses)
+            for path in late:
+                root = _root_of(path, caches)
+                assert root is not None
+                found.from_cache(path, found.stats[path], caches[root], max_bytes)
+            timings["read"] += time.perf_counter() - started
+        started = time.perf_counter()
+        outcomes = parsed()
+    if read_live is not None and len(found.misses) > late_misses:
+        with _parsing(found.misses[late_misses:], max_bytes, jobs, background=False) as more:
+            outcomes += more()
+    for miss, (digest, encoded) in zip(found.misses, outcomes, strict=True):
         result = orjson.loads(encoded)
         if "read_problem" in result:
-            read_problems.append(Diagnostic.from_dict(result["read_problem"]))
+            found.read_problems.append(Diagnostic.from_dict(result["read_problem"]))
             continue
-        results[miss.path] = _file_result(result)
-        cache = _cache_of(miss.path, caches)
-        if cache is not None:  # the worker's bytes go into the shard as they are
-            cache.put(str(miss.path), digest, orjson.Fragment(encoded), miss.stat)
+        found.results[miss.path] = _file_result(result)
+        root = _root_of(miss.path, caches)
+        if root is not None:  # the worker's bytes go into the shard as they are
+            caches[root].put(str(miss.path), digest, orjson.Fragment(encoded), miss.stat)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    file_results = [results[path] for path in files if path in results]
+    file_results = [found.results[path] for path in files if path in found.results]
     state, diagnostics = loader.merge_results(file_results)
     timings["build"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    diagnostics = read_problems + diagnostics
+    diagnostics = found.read_problems + diagnostics
     if mesh_checks:
         diagnostics += validate.check_mesh(state, graph.build(state))
     diagnostics.sort(key=sort_key)
@@ -135,10 +162,48 @@ def _load_desired(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, us
 
     started = time.perf_counter()
     for root, cache in caches.items():
-        cache.forget_missing({str(p) for p in files if _is_under(p, root)})
+        if not in_sync:  # else most shards were never loaded: the next full run prunes
+            cache.forget_missing({str(p) for p in files if _is_under(p, root)})
         cache.save()
     timings["cache"] = time.perf_counter() - started
-    return DesiredState(state, diagnostics, files, timings, hits)
+    desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
+                           found.results, found.stats, records)
+    return desired, live
+
+
+@dataclass(slots=True)
+class _Found:
+    """What reading the files has found so far: results, the files still to parse, problems."""
+
+    results: dict[Path, loader.FileResult] = field(default_factory=dict)
+    stats: dict[Path, os.stat_result] = field(default_factory=dict)
+    misses: list[_Miss] = field(default_factory=list)
+    read_problems: list[Diagnostic] = field(default_factory=list)
+    hits: int = 0
+
+    def from_cache(self, path: Path, stat: os.stat_result, cache: ParseCache,
+                   max_bytes: int) -> None:
+        """The file's result from the parse cache (unread when its stat is unchanged, else
+        read and looked up by content), or a miss to parse."""
+        unchanged = _cached_result(cache.get_unchanged(str(path), stat))
+        if unchanged is not None:
+            self.results[path] = unchanged
+            self.hits += 1
+            return
+        if not cache.knows(str(path)):
+            self.misses.append(_Miss(path, None, stat))  # a worker reads it
+            return
+        data = loader.read_manifest_bytes(path, max_bytes)
+        if isinstance(data, Diagnostic):
+            self.read_problems.append(data)
+            return
+        cached = _cached_result(cache.get(str(path), ParseCache.digest(data)))
+        if cached is None:
+            self.misses.append(_Miss(path, data, stat))
+            return
+        self.results[path] = cached
+        self.hits += 1
+        cache.remember_stat(str(path), stat)
 
 
 @dataclass(slots=True)
@@ -150,6 +215,7 @@ class PlanResult:
     plan: Plan | None
     diagnostics: list[Diagnostic]
     timings: dict[str, float] = field(default_factory=dict)
+    paths: tuple[str, ...] = ()  # the manifests it was planned from (none for a rollback)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -167,12 +233,13 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
     stays live only because it is not pruned is valid. Unreadable registries or invalid
     manifests give no plan.
     """
-    desired = load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
-                           mesh_checks=False)
-    started = time.perf_counter()
     with gc_paused():
-        live = load_live(registries, lock_timeout=lock_timeout)
-    timings = {**desired.timings, "live": time.perf_counter() - started}
+        desired, read = _load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                              mesh_checks=False, registries=registries,
+                              read_live=lambda: load_live(registries, lock_timeout=lock_timeout))
+    assert read is not None
+    live = read
+    timings = dict(desired.timings)
     started = time.perf_counter()
     remaining = compute.remaining_state(desired.state, live.state, prune=prune)
     remaining_graph = graph.build(remaining)
@@ -184,6 +251,7 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
     timings["validate"] += time.perf_counter() - started
     if any(d.is_error for d in diagnostics):
         return PlanResult(desired, live, None, diagnostics, timings)
+    given = tuple(str(p) for p in paths)
     started = time.perf_counter()
     plan = compute.compute_plan(desired=desired.state, live=live.state,
                                 live_fingerprint=live.fingerprint, prune=prune,
@@ -193,17 +261,42 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
             "git_commit": git_commit_of(paths)}
     plan = Plan(plan.live_fingerprint, plan.changes, plan.prune, warnings, meta=meta)
     timings["diff"] = time.perf_counter() - started
-    return PlanResult(desired, live, plan, diagnostics, timings)
+    if desired.records and not live.diagnostics:
+        noops = {change.key for change in plan.changes if change.action is Action.NOOP}
+        record_in_sync(desired, live.fingerprint, lambda key: key in noops)
+    return PlanResult(desired, live, plan, diagnostics, timings, given)
+
+
+def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> None:
+    """Write the sync record of each manifests root: the files all of whose resources are
+    noops against the live registries at `fingerprint` (after an apply: all of them). Files
+    served from the record keep their recorded entries as they are."""
+    for root, record in desired.records.items():
+        files: dict[str, tuple[os.stat_result, Any, Any]] = {}
+        kept = {str(path) for path in desired.in_sync if _is_under(path, root)}
+        for path in desired.file_results.keys() - desired.in_sync:
+            result = desired.file_results[path]
+            stat = desired.stats.get(path)
+            if stat is None or not _is_under(path, root) or not all(
+                    is_noop(resource.key) for resource in result.resources):
+                continue
+            files[str(path)] = (stat, [
+                [r.kind.value, r.name, r.source.line if r.source else None, dict(r.labels),
+                 dict(r.annotations)] for r in result.resources],
+                [d.to_dict() for d in result.diagnostics])
+        record.save(fingerprint, files, kept)
 
 
 def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = "cli",
                max_deletes: int = DEFAULT_MAX_DELETES,
                lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
-               note: str | None = None) -> filestore.Revision | None:
+               note: str | None = None,
+               planned: PlanResult | None = None) -> filestore.Revision | None:
     """Commit `plan` as one revision, or refuse before writing a byte: when it holds refusals,
     deletes more than `max_deletes` (-1: no limit), or the registries moved on since it was
     computed (stale: the error says what changed, and in which revision). None when the plan
-    changes nothing. Every attempt is recorded in the audit log."""
+    changes nothing. Every attempt is recorded in the audit log. `planned`, the result the
+    plan came from, lets a successful commit record its manifests as in sync."""
     store = filestore.FileStore(registries, lock_timeout=lock_timeout)
     summary = plan.summary
     counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
@@ -228,11 +321,16 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
         return None
     try:
         befores = {change.key: change.before for change in plan.actionable}
-        return store.commit(changes, expected=plan.live_fingerprint, info=info, befores=befores,
-                            stale_detail=lambda live, since: _staleness(plan, live, since))
+        revision = store.commit(changes, expected=plan.live_fingerprint, info=info,
+                                befores=befores, stale_detail=lambda live, since: _staleness(
+                                    plan, live, since))
     except MeshctlError as error:
         store.audit({**base, "result": "failed", "reason": str(error)})
         raise
+    if planned is not None and planned.plan is plan and planned.desired.records:
+        # The registries now hold every declared resource as the manifests say.
+        record_in_sync(planned.desired, revision.fingerprint_after, lambda key: True)
+    return revision
 
 
 def _staleness(plan: Plan, live: LiveState, since: list[dict[str, Any]]) -> str:
@@ -351,17 +449,27 @@ def _process_file(item: tuple[Path, bytes | None, int]) -> tuple[str, bytes]:
         "diagnostics": [d.to_dict() for d in diagnostics]})
 
 
-def _process_all(misses: list[tuple[Path, bytes | None, int]],
-                 jobs: int | None) -> list[tuple[str, bytes]]:
-    workers = min(jobs or os.cpu_count() or 1, len(misses))
-    if workers <= 1 or len(misses) < PARALLEL_MIN_FILES and sum(
-            len(data) for _, data, _ in misses if data is not None) < PARALLEL_MIN_BYTES:
-        return [_process_file(item) for item in misses]
+@contextlib.contextmanager
+def _parsing(misses: list[_Miss], max_bytes: int, jobs: int | None, *,
+             background: bool) -> Iterator[Callable[[], list[tuple[str, bytes]]]]:
+    """Parse `misses`; the block gets a function returning the results in order.
+
+    Many files are spread over forked workers (`jobs`, default the CPU count); a few are
+    parsed in this process, unless `background`: then in one forked worker, so they are
+    parsed while the block does something else (the plan reads the live registries)."""
+    work = [(miss.path, miss.data, max_bytes) for miss in misses]
+    workers = min(jobs or os.cpu_count() or 1, len(work))
+    few = len(work) < PARALLEL_MIN_FILES and sum(
+        len(data) for _, data, _ in work if data is not None) < PARALLEL_MIN_BYTES
+    if workers < 1 or jobs == 1 or (few or workers == 1) and not background:
+        yield lambda: [_process_file(item) for item in work]
+        return
     # fork: workers inherit the imported modules, so start-up costs milliseconds, not seconds.
     context = multiprocessing.get_context("fork")
+    workers = 1 if few else workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        chunk = max(1, len(misses) // (workers * 8))
-        return list(pool.map(_process_file, misses, chunksize=chunk))
+        pending = pool.map(_process_file, work, chunksize=max(1, len(work) // (workers * 8)))
+        yield lambda: list(pending)
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -395,10 +503,42 @@ def _caches_for(paths: Sequence[str | os.PathLike[str]]) -> dict[Path, ParseCach
     return {Path(p): ParseCache(Path(p), salt=salt) for p in paths if Path(p).is_dir()}
 
 
-def _cache_of(path: Path, caches: dict[Path, ParseCache]) -> ParseCache | None:
-    for root, cache in caches.items():
+def _records_for(caches: dict[Path, ParseCache],
+                 registries: str | os.PathLike[str]) -> dict[Path, SyncRecord]:
+    return {root: SyncRecord(root, salt=cache.salt, registries=registries)
+            for root, cache in caches.items()}
+
+
+_KINDS = {kind.value: kind for kind in Kind}
+
+
+def _synced_result(path: Path, recorded: Any, live: MeshState) -> loader.FileResult | None:
+    """A file proved in sync: its resources are the live entries (equal in meaning, so the
+    plan finds them noops at once), its lines read from the file if a message needs them.
+    None when the record is not of the shape written or a resource is not live."""
+    if recorded is None:
+        return None
+    file = str(path)
+    try:
+        resources = []
+        for kind, name, line, labels, annotations in recorded["resources"]:
+            key = ResourceKey(_KINDS[kind], name)
+            entry = live.get(key)
+            if entry is None:
+                return None
+            source = Source(file, line, loader.LazyFieldLines(file, key))
+            resources.append(Resource(key, entry.entry, source, labels, annotations))
+        return loader.FileResult(resources, [Diagnostic.from_dict(d)
+                                             for d in recorded["diagnostics"]])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _root_of(path: Path, caches: dict[Path, ParseCache]) -> Path | None:
+    """The manifests root (a directory given) that holds `path`, when it has a cache."""
+    for root in caches:
         if _is_under(path, root):
-            return cache
+            return root
     return None
 
 

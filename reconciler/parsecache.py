@@ -125,6 +125,70 @@ class ParseCache:
         return self.folder / f"{number:02x}.json"
 
 
+class SyncRecord:
+    """What the last plan (or apply) of these manifests against one registries directory
+    proved: with the live registries at `fingerprint`, each listed file, while its stat is
+    unchanged, declares exactly these resources, each a noop against its live entry, and
+    yields these per-file diagnostics. Argo CD caches a comparison the same way.
+
+    A plan whose live registries still have that fingerprint takes those files' resources
+    from the live entries it has just read, without reading the files, their parse-cache
+    entries, or comparing them (`engine`). Anything else (another fingerprint, another salt,
+    a touched file) is simply not served from here. Stored beside the parse cache, with the
+    same salt and so the same trust: one file per registries directory.
+    """
+
+    def __init__(self, root: Path, *, salt: str, registries: str | os.PathLike[str]) -> None:
+        self.registries = os.path.abspath(registries)
+        name = hashlib.blake2b(self.registries.encode(), digest_size=8).hexdigest()
+        self.path = root / CACHE_DIR / f"v{FORMAT}" / f"sync-{name}.json"
+        self.salt = salt
+        self.fingerprint: str | None = None
+        self._files: dict[str, Any] = {}
+        try:
+            body = orjson.loads(self.path.read_bytes())
+            if (body.get("format") == FORMAT and body.get("salt") == salt
+                    and body.get("registries") == self.registries
+                    and isinstance(body.get("files"), dict)
+                    and isinstance(body.get("fingerprint"), str)):
+                self.fingerprint, self._files = body["fingerprint"], body["files"]
+        except (OSError, orjson.JSONDecodeError, AttributeError):
+            pass
+
+    def in_sync(self, key: str, stat: os.stat_result, fingerprint: str | None) -> Any | None:
+        """The recorded {"resources", "diagnostics"} of a file proved in sync at
+        `fingerprint` whose stat has not changed since, else None."""
+        if fingerprint is None or fingerprint != self.fingerprint:
+            return None
+        entry = self._files.get(key)
+        if isinstance(entry, dict) and entry.get("stat") == _stat_key(stat):
+            return entry
+        return None
+
+    def save(self, fingerprint: str, files: dict[str, tuple[os.stat_result, Any, Any]],
+             kept: set[str]) -> None:
+        """Record `files` (key -> (stat, resources, diagnostics), all noops) and the `kept`
+        files served from this record as in sync at `fingerprint`, replacing what was
+        recorded. A file modified within the racy window is left out (its stat cannot stand
+        for its content). Nothing is written when nothing would change. Best effort."""
+        recorded = {key: {"stat": _stat_key(stat), "resources": resources,
+                          "diagnostics": diagnostics}
+                    for key, (stat, resources, diagnostics) in files.items() if _settled(stat)}
+        if (fingerprint == self.fingerprint and not recorded
+                and kept == set(self._files)):
+            return
+        recorded.update((key, self._files[key]) for key in kept if key in self._files)
+        self.fingerprint, self._files = fingerprint, recorded
+        body = {"format": FORMAT, "salt": self.salt, "registries": self.registries,
+                "fingerprint": fingerprint, "files": recorded}
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.path.parent.parent / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n")
+            _write_atomically(self.path, orjson.dumps(body))
+
+
 def machine_key() -> bytes | None:
     """A random secret for this user on this machine (created on first use, mode 0600), or
     None when it cannot be kept; then nothing is cached. `MESHCTL_CACHE_KEY_FILE` moves it."""

@@ -60,6 +60,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
     Exit: 0 applied (or nothing to do), 1 error, refusal, stale plan or not confirmed.
     """
     root = options.registries_root(registries)
+    result: engine.PlanResult | None = None
     if plan_file is not None:
         if paths or no_prune:
             raise UsageError("--plan applies a saved plan: PATH and --no-prune do not apply")
@@ -74,7 +75,8 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
         the_plan = result.plan
         show_then_confirm(the_plan, output=output, auto_approve=auto_approve,
                           max_deletes=max_deletes)
-    run_apply(the_plan, root, output=output, max_deletes=max_deletes, lock_timeout=lock_timeout)
+    run_apply(the_plan, root, output=output, max_deletes=max_deletes, lock_timeout=lock_timeout,
+              planned=result)
 
 
 def show_then_confirm(the_plan: Plan, *, output: str, auto_approve: bool,
@@ -105,11 +107,12 @@ def confirm(auto_approve: bool) -> None:
 
 
 def run_apply(the_plan: Plan, root: Path, *, output: str, max_deletes: int,
-              lock_timeout: float, source: str = "cli", note: str | None = None) -> None:
+              lock_timeout: float, source: str = "cli", note: str | None = None,
+              planned: engine.PlanResult | None = None) -> None:
     err = report.console(stderr=True)
     with err.status("Applying…", spinner="dots") if err.is_terminal else _nothing():
         revision = engine.apply_plan(the_plan, root, source=source, max_deletes=max_deletes,
-                                     lock_timeout=lock_timeout, note=note)
+                                     lock_timeout=lock_timeout, note=note, planned=planned)
     print_outcome(the_plan, revision, output)
 
 

@@ -8,7 +8,7 @@ worker processes and cache it by content hash); `find_manifest_files` lists what
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,40 @@ class FileResult:
 
     resources: list[Resource] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class LazyFieldLines(Mapping[str, int]):
+    """The field lines of one resource of a manifest file, read from the file on first use.
+
+    For resources the engine takes from the live registries without reading their files
+    (the file is unchanged since a plan proved it in sync): their lines are needed only
+    when a message points into them, which is rare, so the file is parsed then."""
+
+    __slots__ = ("_file", "_key", "_lines")
+
+    def __init__(self, file: str, key: ResourceKey) -> None:
+        self._file, self._key = file, key
+        self._lines: dict[str, int] | None = None
+
+    def _load(self) -> dict[str, int]:
+        if self._lines is None:
+            self._lines = {}
+            data = read_manifest_bytes(Path(self._file), DEFAULT_MAX_BYTES)
+            if isinstance(data, bytes):
+                for resource in parse_manifest(data, file=self._file).resources:
+                    if resource.key == self._key and resource.source is not None:
+                        self._lines = dict(resource.source.field_lines)
+                        break
+        return self._lines
+
+    def __getitem__(self, path: str) -> int:
+        return self._load()[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def find_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:

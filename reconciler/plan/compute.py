@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from reconciler import graph
+from reconciler.model.defaults import DEFAULTS
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location, Plan, User
@@ -72,7 +73,8 @@ def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
                 refused=refusal.reason if refusal else None, users=users)
 
     ordered = [by_key[key] for key in remaining_graph.order() if key in by_key]
-    ordered += [deletes[key] for key in reversed(live_graph.order()) if key in deletes]
+    if deletes:
+        ordered += [deletes[key] for key in reversed(live_graph.order()) if key in deletes]
     return Plan(live_fingerprint, tuple(ordered), prune)
 
 
@@ -84,8 +86,9 @@ def _user(edge: graph.Reference, state: MeshState) -> User:
 
 def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
     """The fields that differ, ignoring noise: key order, `1` vs `1.0`, an omitted optional
-    field vs its default, and `last_updated`. Empty when the entries mean the same."""
-    if _same(before, after):
+    field vs its default, and `last_updated`. Empty when the entries mean the same (at once
+    when they are one object: the engine's resources from the sync record are live entries)."""
+    if before is after or _same(before, after):
         return []
     old, new = essence(kind, before), essence(kind, after)
     if _same(old, new):
@@ -123,23 +126,7 @@ def comparable(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
 
 def essence(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
     """The entry as it means to the runtime: defaults filled in, ignored fields dropped."""
-    return {**_defaults(kind), **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}
-
-
-_DEFAULTS: dict[Kind, dict[str, Any]] = {}
-
-
-def _defaults(kind: Kind) -> dict[str, Any]:
-    found = _DEFAULTS.get(kind)
-    if found is None:
-        from reconciler.model import specs  # pydantic: only when an entry really differs
-
-        found = {}
-        for name, info in specs.SPEC_MODELS[kind].model_fields.items():
-            if not info.is_required():
-                found[name] = info.get_default(call_default_factory=True)
-        _DEFAULTS[kind] = found
-    return found
+    return {**DEFAULTS[kind], **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}
 
 
 def _same(a: Any, b: Any) -> bool:

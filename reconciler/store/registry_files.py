@@ -121,6 +121,7 @@ def _read_entry_list(live: LiveState, kind: Kind) -> None:
             f"the file must look like {{\"version\": ..., \"{info.collection_key}\": [...]}}"))
         return
     live.headers[kind] = {k: v for k, v in document.items() if k != info.collection_key}
+    source = Source(file)  # one for all: a 10,000-entry registry need not build 10,000
     for index, entry in enumerate(document.get(info.collection_key, [])):
         where = f"{info.collection_key}[{index}]"
         entry_id = entry.get(info.id_field) if isinstance(entry, dict) else None
@@ -131,7 +132,7 @@ def _read_entry_list(live: LiveState, kind: Kind) -> None:
                 "L003", f"entry {where} {problem}", file, None,
                 f"give it an '{info.id_field}' or remove it; meshctl keeps it meanwhile"))
             continue
-        _add(live, kind, entry_id, entry, file, where)
+        _add(live, kind, entry_id, entry, source, where)
 
 
 def _read_workflows(live: LiveState) -> None:
@@ -153,7 +154,7 @@ def _read_workflows(live: LiveState) -> None:
             live.diagnostics.append(_error(
                 "L005", f"file name '{path.name}' differs from its workflow_id '{entry_id}'",
                 str(path), None, f"rename the file to {entry_id}.json", f"workflow/{entry_id}"))
-        _add(live, Kind.WORKFLOW, entry_id, document, str(path), "")
+        _add(live, Kind.WORKFLOW, entry_id, document, Source(str(path)), "")
 
 
 def _read_governance(live: LiveState) -> None:
@@ -168,24 +169,25 @@ def _read_governance(live: LiveState) -> None:
             'the file must look like {"version": ..., "policies": {"<name>": {...}}}'))
         return
     live.headers[Kind.GOVERNANCE_POLICY] = {k: v for k, v in document.items() if k != "policies"}
+    source = Source(file)
     for name, body in document.get("policies", {}).items():
         if not isinstance(body, dict):
             _keep_unkeyed(live, info.registry_file, {name: body}, _error(
                 "L003", f"policy '{name}' is not an object", file, None,
                 "make it an object with description, enforcement_level and its rules"))
             continue
-        _add(live, Kind.GOVERNANCE_POLICY, name, body, file, f"policies.{name}")
+        _add(live, Kind.GOVERNANCE_POLICY, name, body, source, f"policies.{name}")
 
 
-def _add(live: LiveState, kind: Kind, name: str, entry: dict[str, Any], file: str,
+def _add(live: LiveState, kind: Kind, name: str, entry: dict[str, Any], source: Source,
          where: str) -> None:
     key = ResourceKey(kind, name)
     if key in live.state:
         _keep_unkeyed(live, kinds.info(kind).registry_file, entry, _error(
-            "L004", f"{key.describe()} appears twice ({where or file}); the first is used",
-            file, None, "remove or rename the duplicate", str(key)))
+            "L004", f"{key.describe()} appears twice ({where or source.file}); the first is "
+            "used", source.file, None, "remove or rename the duplicate", str(key)))
         return
-    live.state.add(Resource(key, entry, Source(file)))
+    live.state.add(Resource(key, entry, source))
 
 
 def _keep_unkeyed(live: LiveState, relative: str, entry: Any, diagnostic: Diagnostic) -> None:
