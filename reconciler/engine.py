@@ -49,12 +49,12 @@ class DesiredState:
 
     state: MeshState
     diagnostics: list[Diagnostic]
-    files: list[Path]
+    files: list[str]  # every manifest file read, as the CLI names them
     timings: dict[str, float] = field(default_factory=dict)
     cache_hits: int = 0
-    in_sync: set[Path] = field(default_factory=set)  # files served from the sync record
-    file_results: dict[Path, loader.FileResult] = field(default_factory=dict)
-    stats: dict[Path, os.stat_result] = field(default_factory=dict)
+    in_sync: set[str] = field(default_factory=set)  # files served from the sync record
+    file_results: dict[str, loader.FileResult] = field(default_factory=dict)
+    stats: dict[str, os.stat_result] = field(default_factory=dict)
     records: dict[Path, SyncRecord] = field(default_factory=dict)  # per manifests root
 
     @property
@@ -88,13 +88,14 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
     resources are its entries."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    files = loader.find_manifest_files(paths)
+    files = loader.manifest_file_names(paths)
     caches = _caches_for(paths) if use_cache else {}
+    roots = _Roots(caches)
     records = _records_for(caches, registries) if read_live and registries is not None else {}
     found = _Found()
-    candidates: list[tuple[Path, SyncRecord]] = []
+    candidates: list[tuple[str, SyncRecord]] = []
     for path in files:
-        root = _root_of(path, caches)
+        root = roots.of(path)
         stat = _stat(path) if root is not None else None
         if root is None or stat is None:  # nothing to compare: a worker reads it
             found.misses.append(_Miss(path, None, stat))
@@ -102,14 +103,14 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
         found.stats[path] = stat
         record = records.get(root)
         if (record is not None and stat.st_size <= max_bytes
-                and record.in_sync(str(path), stat, record.fingerprint) is not None):
+                and record.in_sync(path, stat, record.fingerprint) is not None):
             candidates.append((path, record))  # in sync if the live registries are as then
             continue
         found.from_cache(path, stat, caches[root], max_bytes)
     timings["read"] = time.perf_counter() - started
 
     live: LiveState | None = None
-    in_sync: set[Path] = set()
+    in_sync: set[str] = set()
     with _parsing(found.misses, max_bytes, jobs, background=read_live is not None) as parsed:
         if read_live is not None:
             started = time.perf_counter()
@@ -117,10 +118,10 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
             timings["live"] = time.perf_counter() - started
             started = time.perf_counter()
             fingerprint = "" if live.diagnostics else live.fingerprint
-            late: list[Path] = []
+            late: list[str] = []
             for path, record in candidates:
                 synced = _synced_result(path, record.in_sync(
-                    str(path), found.stats[path], fingerprint), live.state)
+                    path, found.stats[path], fingerprint), live.state)
                 if synced is None:  # the registries moved on since: read it after all
                     late.append(path)
                     continue
@@ -128,7 +129,7 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
                 in_sync.add(path)
             late_misses = len(found.misses)
             for path in late:
-                root = _root_of(path, caches)
+                root = roots.of(path)
                 assert root is not None
                 found.from_cache(path, found.stats[path], caches[root], max_bytes)
             timings["read"] += time.perf_counter() - started
@@ -143,9 +144,9 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
             found.read_problems.append(Diagnostic.from_dict(result["read_problem"]))
             continue
         found.results[miss.path] = _file_result(result)
-        root = _root_of(miss.path, caches)
+        root = roots.of(miss.path)
         if root is not None:  # the worker's bytes go into the shard as they are
-            caches[root].put(str(miss.path), digest, orjson.Fragment(encoded), miss.stat)
+            caches[root].put(miss.path, digest, orjson.Fragment(encoded), miss.stat)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -163,7 +164,7 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
     started = time.perf_counter()
     for root, cache in caches.items():
         if not in_sync:  # else most shards were never loaded: the next full run prunes
-            cache.forget_missing({str(p) for p in files if _is_under(p, root)})
+            cache.forget_missing({p for p in files if roots.of(p) == root})
         cache.save()
     timings["cache"] = time.perf_counter() - started
     desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
@@ -175,35 +176,35 @@ def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache:
 class _Found:
     """What reading the files has found so far: results, the files still to parse, problems."""
 
-    results: dict[Path, loader.FileResult] = field(default_factory=dict)
-    stats: dict[Path, os.stat_result] = field(default_factory=dict)
+    results: dict[str, loader.FileResult] = field(default_factory=dict)
+    stats: dict[str, os.stat_result] = field(default_factory=dict)
     misses: list[_Miss] = field(default_factory=list)
     read_problems: list[Diagnostic] = field(default_factory=list)
     hits: int = 0
 
-    def from_cache(self, path: Path, stat: os.stat_result, cache: ParseCache,
+    def from_cache(self, path: str, stat: os.stat_result, cache: ParseCache,
                    max_bytes: int) -> None:
         """The file's result from the parse cache (unread when its stat is unchanged, else
         read and looked up by content), or a miss to parse."""
-        unchanged = _cached_result(cache.get_unchanged(str(path), stat))
+        unchanged = _cached_result(cache.get_unchanged(path, stat))
         if unchanged is not None:
             self.results[path] = unchanged
             self.hits += 1
             return
-        if not cache.knows(str(path)):
+        if not cache.knows(path):
             self.misses.append(_Miss(path, None, stat))  # a worker reads it
             return
         data = loader.read_manifest_bytes(path, max_bytes)
         if isinstance(data, Diagnostic):
             self.read_problems.append(data)
             return
-        cached = _cached_result(cache.get(str(path), ParseCache.digest(data)))
+        cached = _cached_result(cache.get(path, ParseCache.digest(data)))
         if cached is None:
             self.misses.append(_Miss(path, data, stat))
             return
         self.results[path] = cached
         self.hits += 1
-        cache.remember_stat(str(path), stat)
+        cache.remember_stat(path, stat)
 
 
 @dataclass(slots=True)
@@ -273,14 +274,15 @@ def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> Non
     served from the record keep their recorded entries as they are."""
     for root, record in desired.records.items():
         files: dict[str, tuple[os.stat_result, Any, Any]] = {}
-        kept = {str(path) for path in desired.in_sync if _is_under(path, root)}
+        under = _Roots({root: record})
+        kept = {path for path in desired.in_sync if under.of(path) is not None}
         for path in desired.file_results.keys() - desired.in_sync:
             result = desired.file_results[path]
             stat = desired.stats.get(path)
-            if stat is None or not _is_under(path, root) or not all(
+            if stat is None or under.of(path) is None or not all(
                     is_noop(resource.key) for resource in result.resources):
                 continue
-            files[str(path)] = (stat, [
+            files[path] = (stat, [
                 [r.kind.value, r.name, r.source.line if r.source else None, dict(r.labels),
                  dict(r.annotations)] for r in result.resources],
                 [d.to_dict() for d in result.diagnostics])
@@ -424,12 +426,12 @@ def validate_live(live: LiveState) -> list[Diagnostic]:
 class _Miss(NamedTuple):
     """A file to parse: its bytes when already read (to compare with the cache), else None."""
 
-    path: Path
+    path: str
     data: bytes | None
     stat: os.stat_result | None
 
 
-def _process_file(item: tuple[Path, bytes | None, int]) -> tuple[str, bytes]:
+def _process_file(item: tuple[str, bytes | None, int]) -> tuple[str, bytes]:
     """Read (unless given), hash, parse one manifest file and run the per-resource rules.
 
     Returns the content digest and the result as JSON bytes, which cross a process boundary
@@ -441,7 +443,7 @@ def _process_file(item: tuple[Path, bytes | None, int]) -> tuple[str, bytes]:
         if isinstance(read, Diagnostic):
             return "", orjson.dumps({"read_problem": read.to_dict()})
         data = read
-    result = loader.parse_manifest(data, file=str(path))
+    result = loader.parse_manifest(data, file=path)
     diagnostics = result.diagnostics + [
         d for resource in result.resources for d in validate.check_resource(resource)]
     return ParseCache.digest(data), orjson.dumps({
@@ -472,7 +474,7 @@ def _parsing(misses: list[_Miss], max_bytes: int, jobs: int | None, *,
         yield lambda: list(pending)
 
 
-def _stat(path: Path) -> os.stat_result | None:
+def _stat(path: str) -> os.stat_result | None:
     try:
         return os.stat(path)
     except OSError:
@@ -512,13 +514,12 @@ def _records_for(caches: dict[Path, ParseCache],
 _KINDS = {kind.value: kind for kind in Kind}
 
 
-def _synced_result(path: Path, recorded: Any, live: MeshState) -> loader.FileResult | None:
+def _synced_result(file: str, recorded: Any, live: MeshState) -> loader.FileResult | None:
     """A file proved in sync: its resources are the live entries (equal in meaning, so the
     plan finds them noops at once), its lines read from the file if a message needs them.
     None when the record is not of the shape written or a resource is not live."""
     if recorded is None:
         return None
-    file = str(path)
     try:
         resources = []
         for kind, name, line, labels, annotations in recorded["resources"]:
@@ -534,16 +535,19 @@ def _synced_result(path: Path, recorded: Any, live: MeshState) -> loader.FileRes
         return None
 
 
-def _root_of(path: Path, caches: dict[Path, ParseCache]) -> Path | None:
-    """The manifests root (a directory given) that holds `path`, when it has a cache."""
-    for root in caches:
-        if _is_under(path, root):
-            return root
-    return None
+class _Roots:
+    """Which manifests root (a directory given, with a cache) holds a file name. Names are
+    normalized as `Path` writes them, so a prefix test is the same as comparing parts."""
 
+    def __init__(self, roots: dict[Path, Any]) -> None:
+        self._prefixes = [("" if str(root) == "." else str(root).rstrip(os.sep) + os.sep, root)
+                          for root in roots]
 
-def _is_under(path: Path, root: Path) -> bool:
-    return path.parts[: len(root.parts)] == root.parts
+    def of(self, name: str) -> Path | None:
+        for prefix, root in self._prefixes:
+            if name.startswith(prefix):
+                return root
+        return None
 
 
 _fingerprint: str | None = None

@@ -50,7 +50,7 @@ class LazyFieldLines(Mapping[str, int]):
     def _load(self) -> dict[str, int]:
         if self._lines is None:
             self._lines = {}
-            data = read_manifest_bytes(Path(self._file), DEFAULT_MAX_BYTES)
+            data = read_manifest_bytes(self._file, DEFAULT_MAX_BYTES)
             if isinstance(data, bytes):
                 for resource in parse_manifest(data, file=self._file).resources:
                     if resource.key == self._key and resource.source is not None:
@@ -72,25 +72,33 @@ def find_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Every `*.yaml`/`*.yml` file under `paths`, recursively, sorted, skipping hidden folders
     (`.git`, `.meshctl-cache`). A file named explicitly is read whatever its suffix. A file
     reached twice (`m` and `./m/`, a relative and an absolute path, a symlink) is read once."""
-    found: dict[str, Path] = {}  # where the file really is -> the path as the user gave it
+    return [Path(name) for name in manifest_file_names(paths)]
+
+
+def manifest_file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """`find_manifest_files` as the strings `str(Path(...))` gives, built without a `Path`
+    per file: at 10,000 files that is a good part of a warm plan's listing."""
+    found: dict[str, str] = {}  # where the file really is -> the name as the user gave it
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            found.setdefault(str(path.resolve()), path)
+            found.setdefault(str(path.resolve()), str(path))
         elif path.is_dir():
             real = path.resolve()
             for folder, subfolders, files in os.walk(path):
                 subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
                 real_folder = os.path.normpath(os.path.join(real, os.path.relpath(folder, path)))
+                base = str(Path(folder))  # normalized once per folder, as Path would
+                prefix = "" if base == "." else base.rstrip(os.sep) + os.sep
                 for name in sorted(files):
                     if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
-                        found.setdefault(os.path.join(real_folder, name), Path(folder, name))
+                        found.setdefault(os.path.join(real_folder, name), prefix + name)
         else:
             raise ManifestError(f"{path}: no such file or directory")
     return list(found.values())
 
 
-def read_manifest_bytes(path: Path, max_bytes: int) -> bytes | Diagnostic:
+def read_manifest_bytes(path: str | Path, max_bytes: int) -> bytes | Diagnostic:
     """The file's bytes, or a diagnostic when it is too large or unreadable.
 
     Reads exactly the size the file reports (a read sized at the limit allocates a 10 MiB
@@ -113,7 +121,7 @@ def read_manifest_bytes(path: Path, max_bytes: int) -> bytes | Diagnostic:
     return data
 
 
-def _too_large(path: Path, max_bytes: int, size: int | None) -> Diagnostic:
+def _too_large(path: str | Path, max_bytes: int, size: int | None) -> Diagnostic:
     what = f"file is {size:,} bytes, over" if size is not None else "file is over"
     return _problem("M002", f"{what} the {max_bytes:,}-byte limit", str(path), None,
                     "split it into smaller files, or raise --max-bytes")

@@ -93,7 +93,36 @@ def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> 
     old, new = essence(kind, before), essence(kind, after)
     if _same(old, new):
         return []
-    from deepdiff import DeepDiff  # 75 ms to import: only when something really changed
+    flat = _top_level_changes(old, new)
+    if flat is not None:
+        return flat
+    return _deep_changes(old, new)
+
+
+_CONTAINERS = (dict, list)
+
+
+def _top_level_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange] | None:
+    """The changes when every difference is a whole top-level field added or removed, or a
+    plain value (not a list or object) changed: what most edits are. None otherwise. It
+    says exactly what deepdiff would (a test holds them together), without its 50 ms
+    import."""
+    found: list[FieldChange] = []
+    for name in old.keys() | new.keys():
+        if name not in new:
+            found.append(FieldChange(name, FieldOp.REMOVE, old[name], None))
+        elif name not in old:
+            found.append(FieldChange(name, FieldOp.ADD, None, new[name]))
+        elif not _same(old[name], new[name]):
+            if isinstance(old[name], _CONTAINERS) or isinstance(new[name], _CONTAINERS):
+                return None
+            found.append(FieldChange(name, FieldOp.CHANGE, old[name], new[name]))
+    found.sort(key=lambda change: change.path)
+    return found
+
+
+def _deep_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+    from deepdiff import DeepDiff  # 50 ms to import: only for changes inside lists or objects
 
     # DeepDiff counts True as 1 and False as 0, so booleans are diffed as markers it cannot
     # confuse with numbers, and integral floats as ints (its ignore_numeric_type_changes would

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,18 +65,29 @@ def registry_file_names(root: Path) -> list[str]:
 
 
 def read_live_state(root: str | os.PathLike[str]) -> LiveState:
-    """Every registry under `root`; a missing file reads as empty."""
+    """Every registry under `root`; a missing file reads as empty.
+
+    Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
+    decodes: hashlib lets go of the GIL, so on two cores the hashing is free."""
     live = LiveState(Path(root))
-    with gc_paused():
+    with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
+        digests: dict[str, Future[str]] = {}
         for kind in (Kind.MODEL_PROFILE, Kind.TOOL, Kind.AGENT):
-            _read_entry_list(live, kind)
-        _read_workflows(live)
-        _read_governance(live)
+            _read_entry_list(live, kind, hasher, digests)
+        _read_workflows(live, hasher, digests)
+        _read_governance(live, hasher, digests)
+        live.file_digests.update((name, digest.result()) for name, digest in digests.items())
     return live
 
 
-def _load_json(live: LiveState, relative: str) -> tuple[Any, bool]:
-    """The parsed file (None, False when absent); a damaged file is a diagnostic."""
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_json(live: LiveState, relative: str, hasher: ThreadPoolExecutor,
+               digests: dict[str, Future[str]]) -> tuple[Any, bool]:
+    """The parsed file (None, False when absent); a damaged file is a diagnostic. Its
+    digest goes to `digests`, computed by `hasher`."""
     path = live.root / relative
     try:
         data = path.read_bytes()
@@ -85,7 +97,7 @@ def _load_json(live: LiveState, relative: str) -> tuple[Any, bool]:
         live.diagnostics.append(_error("L006", f"cannot read registry file: {error.strerror}",
                                        str(path), None, "check its permissions"))
         return None, False
-    live.file_digests[relative] = hashlib.sha256(data).hexdigest()
+    digests[relative] = hasher.submit(_sha256, data)
     with contextlib.suppress(orjson.JSONDecodeError):  # the fast path; else the stdlib's view
         return orjson.loads(data), True
     try:  # the stdlib accepts what Python's json.dump writes (NaN) and locates errors by line
@@ -105,11 +117,12 @@ def _load_json(live: LiveState, relative: str) -> tuple[Any, bool]:
     return None, False
 
 
-def _read_entry_list(live: LiveState, kind: Kind) -> None:
+def _read_entry_list(live: LiveState, kind: Kind, hasher: ThreadPoolExecutor,
+                     digests: dict[str, Future[str]]) -> None:
     info = kinds.info(kind)
     assert info.collection_key is not None and info.id_field is not None
     relative = info.registry_file
-    document, found = _load_json(live, relative)
+    document, found = _load_json(live, relative, hasher, digests)
     if not found:
         return
     file = str(live.root / relative)
@@ -135,13 +148,14 @@ def _read_entry_list(live: LiveState, kind: Kind) -> None:
         _add(live, kind, entry_id, entry, source, where)
 
 
-def _read_workflows(live: LiveState) -> None:
+def _read_workflows(live: LiveState, hasher: ThreadPoolExecutor,
+                    digests: dict[str, Future[str]]) -> None:
     folder = live.root / WORKFLOWS_DIR
     if not folder.is_dir():
         return
     for path in sorted(folder.glob("*.json")):
         relative = f"{WORKFLOWS_DIR}/{path.name}"
-        document, found = _load_json(live, relative)
+        document, found = _load_json(live, relative, hasher, digests)
         if not found:
             continue
         entry_id = document.get("workflow_id") if isinstance(document, dict) else None
@@ -157,9 +171,10 @@ def _read_workflows(live: LiveState) -> None:
         _add(live, Kind.WORKFLOW, entry_id, document, Source(str(path)), "")
 
 
-def _read_governance(live: LiveState) -> None:
+def _read_governance(live: LiveState, hasher: ThreadPoolExecutor,
+                     digests: dict[str, Future[str]]) -> None:
     info = kinds.info(Kind.GOVERNANCE_POLICY)
-    document, found = _load_json(live, info.registry_file)
+    document, found = _load_json(live, info.registry_file, hasher, digests)
     if not found:
         return
     file = str(live.root / info.registry_file)

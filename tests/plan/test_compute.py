@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from reconciler import graph
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.plan import compute
 from reconciler.plan.compute import compute_plan, field_changes
 from reconciler.plan.model import Action, FieldChange, FieldOp, Location
 from reconciler.plan.render.common import summary_line
@@ -572,6 +573,30 @@ def test_entries_that_differ_as_json_always_have_a_field_change(
     before, after = {**AGENT, **one}, {**AGENT, **other}
     differ = canonical(before) != canonical(after)
     assert bool(field_changes(Kind.AGENT, before, after)) == differ
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["x", "y", "z", "max_iterations"]), json_values,
+                       max_size=4),
+       st.dictionaries(st.sampled_from(["x", "y", "z", "max_iterations"]), json_values,
+                       max_size=4))
+def test_the_top_level_shortcut_says_what_deepdiff_says(one: dict[str, Any],
+                                                        other: dict[str, Any]) -> None:
+    """Plain values changed and whole fields added or removed are listed without deepdiff;
+    whenever the shortcut answers, deepdiff would have answered the same."""
+    old = compute.essence(Kind.AGENT, {**AGENT, **one})
+    new = compute.essence(Kind.AGENT, {**AGENT, **other})
+    flat = compute._top_level_changes(old, new)
+    if flat is not None:
+        assert flat == compute._deep_changes(old, new)
+
+
+def test_the_shortcut_leaves_changes_inside_lists_and_objects_to_deepdiff() -> None:
+    old = compute.essence(Kind.AGENT, {**AGENT, "allowed_tools": ["a"], "max_iterations": 3})
+    new = compute.essence(Kind.AGENT, {**AGENT, "allowed_tools": ["b"], "max_iterations": 4})
+    assert compute._top_level_changes(old, new) is None
+    assert compute._top_level_changes({"x": 1}, {"x": 2, "y": [1]}) == [
+        FieldChange("x", FieldOp.CHANGE, 1, 2), FieldChange("y", FieldOp.ADD, None, [1])]
 
 
 # --- compute_plan on its own ----------------------------------------------------------------
