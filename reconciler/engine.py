@@ -292,13 +292,15 @@ def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> Non
 def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = "cli",
                max_deletes: int = DEFAULT_MAX_DELETES,
                lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
-               note: str | None = None,
-               planned: PlanResult | None = None) -> filestore.Revision | None:
+               note: str | None = None, planned: PlanResult | None = None,
+               known: LiveState | None = None) -> filestore.Revision | None:
     """Commit `plan` as one revision, or refuse before writing a byte: when it holds refusals,
     deletes more than `max_deletes` (-1: no limit), or the registries moved on since it was
     computed (stale: the error says what changed, and in which revision). None when the plan
     changes nothing. Every attempt is recorded in the audit log. `planned`, the result the
-    plan came from, lets a successful commit record its manifests as in sync."""
+    plan came from, lets a successful commit record its manifests as in sync; its live state
+    (or `known`, the state a plan was made from) spares the commit re-hashing files whose
+    stat shows them unchanged since."""
     store = filestore.FileStore(registries, lock_timeout=lock_timeout)
     summary = plan.summary
     counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
@@ -323,9 +325,10 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
         return None
     try:
         befores = {change.key: change.before for change in plan.actionable}
-        revision = store.commit(changes, expected=plan.live_fingerprint, info=info,
-                                befores=befores, stale_detail=lambda live, since: _staleness(
-                                    plan, live, since))
+        revision = store.commit(
+            changes, expected=plan.live_fingerprint, info=info, befores=befores,
+            stale_detail=lambda live, since: _staleness(plan, live, since),
+            known=known or (planned.live if planned is not None else None))
     except MeshctlError as error:
         store.audit({**base, "result": "failed", "reason": str(error)})
         raise

@@ -17,7 +17,7 @@ import socket
 import stat
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,13 @@ from reconciler.model.resource import ResourceKey
 from reconciler.store import history, journal, jsonspans, lock, writer
 from reconciler.store.history import CommitInfo
 from reconciler.store.registry_files import (
+    WORKFLOWS_DIR,
+    FileRead,
     LiveState,
     fingerprint_of,
     read_live_state,
     registry_file_names,
+    stat_key,
 )
 
 META = ".meshctl"
@@ -49,6 +52,7 @@ class Revision:
     fingerprint_after: str
     files: tuple[str, ...]
     record: dict[str, Any]
+    reads: dict[str, FileRead | None] = field(default_factory=dict)  # written: new reads
 
 
 def default_info(source: str, **extra: Any) -> CommitInfo:
@@ -97,19 +101,20 @@ class FileStore:
         return self.snapshot().fingerprint
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
-               befores: ChangeSet | None = None, stale_detail: Any = None) -> Revision:
+               befores: ChangeSet | None = None, stale_detail: Any = None,
+               known: LiveState | None = None) -> Revision:
         """Apply `changes` if the live state still has fingerprint `expected`, as one revision.
 
         `befores` (each changed resource's live entry when the plan was made, None for a
         create) lets a commit whose fingerprint matches skip parsing the registries: same
         bytes, same entries. `stale_detail(live, since)` may phrase what changed when the
-        state moved on."""
+        state moved on. `known`, the state the change was planned from, lets a file whose
+        stat shows it unchanged since (`FileRead.unchanged`) go unhashed, and unread unless
+        the change rewrites it."""
         purpose = f"commit ({info.source})"
         with gc_paused(), lock.exclusive(self.meta, timeout=self.lock_timeout, purpose=purpose):
             journal.recover(self.root, self.meta)
-            texts = {name: (self.root / name).read_bytes()
-                     for name in registry_file_names(self.root)}
-            digests = {name: hashlib.sha256(data).hexdigest() for name, data in texts.items()}
+            texts, digests = self._current(_touched(changes), known)
             if fingerprint_of(digests) != expected:
                 live = read_live_state(self.root)
                 since = history.revisions_since(self.meta, expected)
@@ -124,6 +129,31 @@ class FileStore:
                                      f"{first.file}: {first.message}); fix them first")
                 befores = {key: _before(live, key) for key in changes}
             return self._write(texts, digests, expected, changes, befores, info)
+
+    def _current(self, touched: set[str], known: LiveState | None
+                 ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """The bytes of the files the change rewrites, and every registry file's digest:
+        known when its stat vouches for it, else hashed."""
+        texts: dict[str, bytes] = {}
+        digests: dict[str, str] = {}
+        for name in registry_file_names(self.root):
+            path = self.root / name
+            read = known.reads.get(name) if known is not None else None
+            if read is not None:
+                try:
+                    vouched = read.unchanged(os.stat(path))
+                except OSError:
+                    vouched = False
+                if vouched:
+                    digests[name] = read.digest
+                    if name in touched:
+                        texts[name] = path.read_bytes()
+                    continue
+            data = path.read_bytes()
+            digests[name] = hashlib.sha256(data).hexdigest()
+            if name in touched:
+                texts[name] = data
+        return texts, digests
 
     def _write(self, texts: dict[str, bytes], digests: dict[str, str], before_print: str,
                changes: ChangeSet, befores: ChangeSet, info: CommitInfo) -> Revision:
@@ -151,12 +181,14 @@ class FileStore:
             digests[content.relative] = hashlib.sha256(data).hexdigest()
             ops.append(journal.Op(content.relative, data, self._mode_of(content.relative)))
         after = fingerprint_of(digests)
+        written = {content.relative: digests.get(content.relative) for content in contents}
         record = {
             "format": history.FORMAT, "revision": number, "time": now, "user": info.user,
             "host": info.host, "source": info.source, "git_commit": info.git_commit,
             "note": info.note, "summary": info.summary or {},
             "fingerprint_before": before_print, "fingerprint_after": after,
             "files": [content.relative for content in contents],
+            "digests": written,  # each written file's SHA-256 (None: removed)
             "changes": [
                 {"kind": key.kind.value, "name": key.name,
                  "action": _action(befores.get(key), entry), "before": befores.get(key),
@@ -170,7 +202,19 @@ class FileStore:
                  "summary": info.summary or {}, "resources": len(changes)}
         journal.commit(self.root, self.meta, ops, audit)
         return Revision(number, before_print, after,
-                        tuple(content.relative for content in contents), record)
+                        tuple(content.relative for content in contents), record,
+                        self._reads(written))
+
+    def _reads(self, written: dict[str, str | None]) -> dict[str, FileRead | None]:
+        """What the commit left in each file it wrote, as a reader would record it."""
+        reads: dict[str, FileRead | None] = {}
+        for relative, digest in written.items():
+            try:
+                reads[relative] = None if digest is None else FileRead(
+                    digest, stat_key(os.stat(self.root / relative)), time.time_ns())
+            except OSError:
+                reads[relative] = None
+        return reads
 
     def _layouts(self, digests: Mapping[str, str]) -> dict[str, jsonspans.ListLayout]:
         """The saved layouts of the list registries whose bytes are still the ones they
@@ -212,6 +256,12 @@ def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
     return orjson.dumps({"format": 1, "files": {
         relative: {"digest": digests[relative], "layout": layout.to_json()}
         for relative, layout in layouts.items() if relative in digests}})
+
+
+def _touched(changes: ChangeSet) -> set[str]:
+    """The registry files a change set rewrites (relative)."""
+    return {f"{WORKFLOWS_DIR}/{key.name}.json" if key.kind is kinds.Kind.WORKFLOW
+            else kinds.info(key.kind).registry_file for key in changes}
 
 
 def _before(live: LiveState, key: ResourceKey) -> dict[str, Any] | None:

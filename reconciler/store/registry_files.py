@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,9 +30,43 @@ from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 WORKFLOWS_DIR = "workflows"
 
 
+# A file's stat can stand for its content only once its mtime is older than the moment it
+# was observed by more than the clock tick of the file system's timestamps: a later write
+# then always shows as a new mtime. Whole-second timestamps (FAT, some network file systems)
+# get git's 2 s; others (ext4, xfs, btrfs, tmpfs: nanoseconds, from the kernel's coarse
+# clock, which ticks every 1 to 10 ms) 20 ms.
+COARSE_NS = 2_000_000_000
+FINE_NS = 20_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """One registry file as last read or written: its digest, and its stat at that moment,
+    so that a later stat can tell, without reading 26 MB again, that it has not changed."""
+
+    digest: str
+    stat: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+    seen_at: int  # time.time_ns() when that stat was taken
+
+    def unchanged(self, current: os.stat_result | None) -> bool:
+        """Is the file certainly what it was (same stat, and settled when seen)?"""
+        if current is None or stat_key(current) != self.stat:
+            return False
+        mtime = self.stat[1]  # a later write moves it past `seen_at`, once settled
+        margin = COARSE_NS if mtime % 1_000_000_000 == 0 else FINE_NS
+        return self.seen_at - mtime >= margin
+
+
+def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
 @dataclass(slots=True)
 class LiveState:
-    """The live registries as read: resources, per-file headers, problems, and a fingerprint."""
+    """The live registries as read: resources, per-file headers, problems, and a fingerprint.
+
+    Treated as immutable once built: a newer state (`refresh_live_state`, `with_commit`)
+    shares what did not change."""
 
     root: Path
     state: MeshState = field(default_factory=MeshState)
@@ -39,6 +74,7 @@ class LiveState:
     unkeyed: dict[str, list[Any]] = field(default_factory=dict)
     file_digests: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    reads: dict[str, FileRead] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -69,60 +105,126 @@ def read_live_state(root: str | os.PathLike[str]) -> LiveState:
 
     Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
     decodes: hashlib lets go of the GIL, so on two cores the hashing is free."""
-    live = LiveState(Path(root))
+    return _read(LiveState(Path(root)), None)
+
+
+def refresh_live_state(previous: LiveState) -> LiveState:
+    """`previous` brought up to date with the files as they are now: a file whose stat shows
+    it unchanged (`FileRead.unchanged`) keeps what was read from it; the others are read
+    again. The result equals a fresh `read_live_state`."""
+    return _read(LiveState(previous.root), previous)
+
+
+def _read(live: LiveState, previous: LiveState | None) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
-        digests: dict[str, Future[str]] = {}
+        reader = _Reader(live, previous, hasher)
         for kind in (Kind.MODEL_PROFILE, Kind.TOOL, Kind.AGENT):
-            _read_entry_list(live, kind, hasher, digests)
-        _read_workflows(live, hasher, digests)
-        _read_governance(live, hasher, digests)
-        live.file_digests.update((name, digest.result()) for name, digest in digests.items())
+            if not reader.reuse_kind(kind):
+                _read_entry_list(reader, kind)
+        _read_workflows(reader)
+        if not reader.reuse_kind(Kind.GOVERNANCE_POLICY):
+            _read_governance(reader)
+        reader.finish()
     return live
+
+
+class _Reader:
+    """Reads registry files into `live`, taking from `previous` what has not changed; each
+    file's SHA-256 is computed on the `hasher` thread while this one decodes."""
+
+    def __init__(self, live: LiveState, previous: LiveState | None,
+                 hasher: ThreadPoolExecutor) -> None:
+        self.live, self.previous, self.hasher = live, previous, hasher
+        self.pending: dict[str, tuple[Future[str], tuple[int, int, int, int], int]] = {}
+
+    def unchanged(self, relative: str) -> FileRead | None:
+        """The previous read of `relative`, if the file has certainly not changed since."""
+        if self.previous is None:
+            return None
+        read = self.previous.reads.get(relative)
+        if read is None:
+            return None
+        try:
+            current = os.stat(self.live.root / relative)
+        except OSError:
+            return None
+        return read if read.unchanged(current) else None
+
+    def keep(self, relative: str, read: FileRead) -> None:
+        assert self.previous is not None
+        self.live.reads[relative] = read
+        self.live.file_digests[relative] = read.digest
+        if relative in self.previous.unkeyed:
+            self.live.unkeyed[relative] = self.previous.unkeyed[relative]
+        path = str(self.live.root / relative)
+        self.live.diagnostics += [d for d in self.previous.diagnostics if d.file == path]
+
+    def reuse_kind(self, kind: Kind) -> bool:
+        """Take a registry file's whole kind from `previous` when the file is unchanged."""
+        relative = kinds.info(kind).registry_file
+        read = self.unchanged(relative)
+        if read is None:
+            return False
+        assert self.previous is not None
+        self.keep(relative, read)
+        self.live.state.resources[kind] = self.previous.state.resources[kind]
+        if kind in self.previous.headers:
+            self.live.headers[kind] = self.previous.headers[kind]
+        return True
+
+    def load_json(self, relative: str) -> tuple[Any, bool]:
+        """The parsed file (None, False when absent); a damaged file is a diagnostic."""
+        live = self.live
+        path = live.root / relative
+        try:
+            with open(path, "rb") as handle:
+                seen_at = time.time_ns()
+                stat = stat_key(os.fstat(handle.fileno()))
+                data = handle.read()
+        except FileNotFoundError:
+            return None, False
+        except OSError as error:
+            live.diagnostics.append(_error("L006", "cannot read registry file: "
+                                           f"{error.strerror}", str(path), None,
+                                           "check its permissions"))
+            return None, False
+        self.pending[relative] = (self.hasher.submit(_sha256, data), stat, seen_at)
+        with contextlib.suppress(orjson.JSONDecodeError):  # the fast path; else the stdlib's
+            return orjson.loads(data), True
+        try:  # the stdlib accepts what Python's json.dump writes (NaN), locates errors by line
+            lenient = json.loads(data)
+            live.diagnostics.append(_error(
+                "L001", "not standard JSON (NaN or Infinity, which Python's json module "
+                "writes): other readers and meshctl's manifests cannot hold it", str(path),
+                None, "replace NaN/Infinity with a number or null"))
+            return lenient, True
+        except UnicodeDecodeError as error:
+            live.diagnostics.append(_error("L001", f"registry file is not UTF-8: {error.reason}",
+                                           str(path), None, "save it as UTF-8"))
+        except json.JSONDecodeError as error:
+            live.diagnostics.append(_error(
+                "L001", f"invalid JSON: {error.msg} (column {error.colno})", str(path),
+                error.lineno, "fix the file or restore it from history; nothing was read from "
+                "it"))
+        return None, False
+
+    def finish(self) -> None:
+        for relative, (digest, stat, seen_at) in self.pending.items():
+            read = FileRead(digest.result(), stat, seen_at)
+            self.live.reads[relative] = read
+            self.live.file_digests[relative] = read.digest
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _load_json(live: LiveState, relative: str, hasher: ThreadPoolExecutor,
-               digests: dict[str, Future[str]]) -> tuple[Any, bool]:
-    """The parsed file (None, False when absent); a damaged file is a diagnostic. Its
-    digest goes to `digests`, computed by `hasher`."""
-    path = live.root / relative
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, False
-    except OSError as error:
-        live.diagnostics.append(_error("L006", f"cannot read registry file: {error.strerror}",
-                                       str(path), None, "check its permissions"))
-        return None, False
-    digests[relative] = hasher.submit(_sha256, data)
-    with contextlib.suppress(orjson.JSONDecodeError):  # the fast path; else the stdlib's view
-        return orjson.loads(data), True
-    try:  # the stdlib accepts what Python's json.dump writes (NaN) and locates errors by line
-        lenient = json.loads(data)
-        live.diagnostics.append(_error(
-            "L001", "not standard JSON (NaN or Infinity, which Python's json module writes): "
-            "other readers and meshctl's manifests cannot hold it", str(path), None,
-            "replace NaN/Infinity with a number or null"))
-        return lenient, True
-    except UnicodeDecodeError as error:
-        live.diagnostics.append(_error("L001", f"registry file is not UTF-8: {error.reason}",
-                                       str(path), None, "save it as UTF-8"))
-    except json.JSONDecodeError as error:
-        live.diagnostics.append(_error(
-            "L001", f"invalid JSON: {error.msg} (column {error.colno})", str(path), error.lineno,
-            "fix the file or restore it from history; nothing was read from it"))
-    return None, False
-
-
-def _read_entry_list(live: LiveState, kind: Kind, hasher: ThreadPoolExecutor,
-                     digests: dict[str, Future[str]]) -> None:
+def _read_entry_list(reader: _Reader, kind: Kind) -> None:
+    live = reader.live
     info = kinds.info(kind)
     assert info.collection_key is not None and info.id_field is not None
     relative = info.registry_file
-    document, found = _load_json(live, relative, hasher, digests)
+    document, found = reader.load_json(relative)
     if not found:
         return
     file = str(live.root / relative)
@@ -148,14 +250,22 @@ def _read_entry_list(live: LiveState, kind: Kind, hasher: ThreadPoolExecutor,
         _add(live, kind, entry_id, entry, source, where)
 
 
-def _read_workflows(live: LiveState, hasher: ThreadPoolExecutor,
-                    digests: dict[str, Future[str]]) -> None:
+def _read_workflows(reader: _Reader) -> None:
+    live = reader.live
     folder = live.root / WORKFLOWS_DIR
     if not folder.is_dir():
         return
+    before = _workflows_by_file(reader.previous) if reader.previous is not None else {}
     for path in sorted(folder.glob("*.json")):
         relative = f"{WORKFLOWS_DIR}/{path.name}"
-        document, found = _load_json(live, relative, hasher, digests)
+        kept = before.get(str(path))
+        read = reader.unchanged(relative) if kept is not None else None
+        if kept is not None and read is not None:  # unchanged: the same entry, checked again
+            reader.keep(relative, read)
+            _add(live, Kind.WORKFLOW, kept.name, kept.entry, kept.source or Source(str(path)),
+                 "")
+            continue
+        document, found = reader.load_json(relative)
         if not found:
             continue
         entry_id = document.get("workflow_id") if isinstance(document, dict) else None
@@ -171,10 +281,63 @@ def _read_workflows(live: LiveState, hasher: ThreadPoolExecutor,
         _add(live, Kind.WORKFLOW, entry_id, document, Source(str(path)), "")
 
 
-def _read_governance(live: LiveState, hasher: ThreadPoolExecutor,
-                     digests: dict[str, Future[str]]) -> None:
+def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any] | None],
+                written: Mapping[str, FileRead | None], now: str) -> LiveState | None:
+    """The live state after a commit of `changes` (None: delete) that wrote the files in
+    `written` (their new reads; None: removed) at time `now`, built from `previous` without
+    reading a byte. Exactly what reading the files would give; None where that could not be
+    promised (a touched file holds entries meshctl cannot key, or has problems, or did not
+    exist): then read the files instead."""
+    touched = {kinds.info(key.kind).registry_file if key.kind is not Kind.WORKFLOW
+               else f"{WORKFLOWS_DIR}/{key.name}.json" for key in changes}
+    paths = {str(previous.root / relative) for relative in touched}
+    if any(relative in previous.unkeyed for relative in touched) or any(
+            d.file in paths for d in previous.diagnostics) or any(
+            d.file and Path(d.file).parent.name == WORKFLOWS_DIR for d in previous.diagnostics
+            if any(key.kind is Kind.WORKFLOW for key in changes)):
+        return None
+    live = LiveState(previous.root, previous.state.copy(), dict(previous.headers),
+                     previous.unkeyed, dict(previous.file_digests), previous.diagnostics,
+                     dict(previous.reads))
+    for relative, read in written.items():
+        if read is None:
+            live.file_digests.pop(relative, None)
+            live.reads.pop(relative, None)
+        else:
+            live.file_digests[relative], live.reads[relative] = read.digest, read
+    for kind in {key.kind for key in changes}:
+        relative = kinds.info(kind).registry_file
+        if kind is not Kind.WORKFLOW and relative in written:
+            header = previous.headers.get(kind)
+            if header is None:  # the file was created: its header is the writer's own
+                return None
+            if "last_updated" in header:
+                live.headers[kind] = {**header, "last_updated": now}
+    by_name = {kind: live.state.of_kind(kind) for kind in Kind}
+    for key, entry in changes.items():
+        if entry is None:
+            by_name[key.kind].pop(key.name, None)
+            continue
+        relative = (f"{WORKFLOWS_DIR}/{key.name}.json" if key.kind is Kind.WORKFLOW
+                    else kinds.info(key.kind).registry_file)
+        existing = by_name[key.kind].get(key.name)
+        source = existing.source if existing else Source(str(previous.root / relative))
+        by_name[key.kind][key.name] = Resource(key, entry, source)
+    flows = by_name[Kind.WORKFLOW]  # read in file-name order
+    live.state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
+        flows, key=lambda name: f"{name}.json")}
+    return live
+
+
+def _workflows_by_file(live: LiveState) -> dict[str, Resource]:
+    return {resource.source.file: resource for resource in live.state.of_kind(Kind.WORKFLOW)
+            .values() if resource.source is not None}
+
+
+def _read_governance(reader: _Reader) -> None:
+    live = reader.live
     info = kinds.info(Kind.GOVERNANCE_POLICY)
-    document, found = _load_json(live, info.registry_file, hasher, digests)
+    document, found = reader.load_json(info.registry_file)
     if not found:
         return
     file = str(live.root / info.registry_file)

@@ -111,7 +111,7 @@ def test_history_as_json(three: list[Any], meshctl: Run) -> None:
     first = records[0]
     assert set(first) == {"format", "revision", "time", "user", "host", "source", "git_commit",
                           "note", "summary", "fingerprint_before", "fingerprint_after",
-                          "files", "resources"}
+                          "files", "digests", "resources"}
     assert (first["user"], first["host"], first["source"], first["git_commit"]) == (
         me.user, me.host, "cli", None)
     assert first["summary"] == {"create": 0, "update": 1, "delete": 0}
