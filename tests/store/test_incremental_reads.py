@@ -89,8 +89,9 @@ def test_random_edits_refresh_to_what_a_fresh_read_gives(registries: Path) -> No
                       lambda d: d["agents"][rng.randrange(len(d["agents"]))].update(
                           max_iterations=rng.randint(1, 9)))
         elif choice == "tool":
+            new_tool = {"tool_id": f"t{step}", "name": "T"}
             edit_json(registries / "tool_registry.json",
-                      lambda d: d["tools"].append({"tool_id": f"t{step}", "name": "T"}))
+                      lambda d, tool=new_tool: d["tools"].append(tool))
         elif choice == "flow+":
             write(flows / f"w{step}.json", json.dumps({**template, "workflow_id": f"w{step}"}))
         elif choice == "flow-":
