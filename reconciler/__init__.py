@@ -11,6 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "RegistryManager": "reconciler.library",
+    "ChangeRejected": "reconciler.errors",
     "DesiredState": "reconciler.engine",
     "load_desired": "reconciler.engine",
     "load_live": "reconciler.engine",
@@ -39,6 +41,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AgentMetadata",
+    "ChangeRejected",
     "DesiredState",
     "Diagnostic",
     "GovernancePolicies",
@@ -49,6 +52,7 @@ __all__ = [
     "MeshState",
     "MeshctlError",
     "ModelProfile",
+    "RegistryManager",
     "Resource",
     "ResourceKey",
     "Severity",
@@ -66,7 +70,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from reconciler.engine import DesiredState, load_desired, load_live, validate_live
+    from reconciler.library import RegistryManager
     from reconciler.errors import (
+        ChangeRejected,
         Diagnostic,
         ManifestError,
         MeshctlError,

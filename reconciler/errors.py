@@ -112,6 +112,18 @@ class PlanRefused(PlanError):
     """The plan holds refusals, or deletes more than allowed; nothing was written."""
 
 
+class ChangeRejected(MeshctlError, ValueError):
+    """A single-object change (library, API) breaks a rule; nothing was written. The message
+    says which rule and what to do; `diagnostics` holds every finding. A `ValueError` too, as
+    the upstream RegistryManager raises."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None,
+                 *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics or []
+        self.not_found = not_found  # the resource named does not exist (HTTP 404, not 400)
+
+
 class UsageError(MeshctlError):
     """Arguments that do not fit together; reported like click's usage errors."""
 

@@ -35,6 +35,7 @@ from reconciler.store.registry_files import (
     LiveState,
     fingerprint_of,
     read_live_state,
+    refresh_live_state,
     registry_file_names,
     stat_key,
 )
@@ -89,13 +90,21 @@ class FileStore:
                 journal.recover(self.root, self.meta)
 
     def snapshot(self) -> LiveState:
+        return self._read(lambda: read_live_state(self.root))
+
+    def refresh(self, previous: LiveState) -> LiveState:
+        """`snapshot()`, reading again only the files that changed since `previous`."""
+        return self._read(lambda: refresh_live_state(previous))
+
+    def _read(self, reader: Any) -> LiveState:
         while True:
             self._recover()
             with lock.shared(self.meta, timeout=self.lock_timeout):
                 # A journal seen under the shared lock was left by a writer that died while
                 # this waited for it: finish that commit first, never read half of it.
                 if not journal.pending(self.meta):
-                    return read_live_state(self.root)
+                    live: LiveState = reader()
+                    return live
 
     def fingerprint(self) -> str:
         return self.snapshot().fingerprint

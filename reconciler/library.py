@@ -1,0 +1,600 @@
+"""`RegistryManager`: the AgentMesh runtime's registry interface, as a library.
+
+A drop-in for the upstream class of the same name: the same read methods, returning the same
+models, and the same write methods, each of which is a plan of one object through the engine
+(`engine.commit_changes`): the rules, the atomic commit, the lock and the history every other
+write goes through (source `library`). The REST API and the web panel call it too.
+
+Reads are served from an immutable snapshot that a write or a reload swaps whole, so readers
+never take a lock, never wait for a reload and never see half a change. The snapshot follows
+the files: a watchdog watch (and a stat check every `poll_interval` seconds, for file systems
+that send no events) wakes a thread that applies another meshctl writer's revisions from its
+history record (checked against the files' digests) or re-reads just the files that changed.
+What is on disk but unreadable keeps the last good snapshot, reported in `stats()` and the log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from reconciler import engine, graph
+from reconciler.engine import Intent
+from reconciler.errors import ChangeRejected, StalePlan, StoreError
+from reconciler.gcpause import gc_paused
+from reconciler.model import kinds, specs
+from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
+from reconciler.model.resource import ResourceKey
+from reconciler.model.specs import (
+    AgentMetadata,
+    GovernancePolicies,
+    ModelProfile,
+    ToolMetadata,
+    WorkflowDefinition,
+)
+from reconciler.store import filestore, history
+from reconciler.store.registry_files import (
+    FileRead,
+    LiveState,
+    registry_file_names,
+    stat_key,
+    with_commit,
+)
+
+__all__ = ["RegistryManager"]
+
+log = logging.getLogger("reconciler.library")
+
+SOURCE = "library"
+WRITE_ATTEMPTS = 5  # a write that finds the registries moved on re-reads and tries again
+_FILE_PROBLEMS = ("L001", "L002", "L006")  # a file that cannot be read as a whole
+_UNSET: Any = object()
+Entry = dict[str, Any]
+
+
+class _Snapshot:
+    """One consistent view of the registries. Never changed once published, except that
+    models are built on first use and remembered (a benign race: both builders agree)."""
+
+    __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance")
+
+    def __init__(self, live: LiveState, referrers: graph.Referrers, revision: int,
+                 memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
+        self.live, self.referrers, self.revision = live, referrers, revision
+        self.loaded_at = datetime.datetime.now(datetime.UTC)
+        self.memo = memo or {kind: {} for kind in Kind}
+        self.lists: dict[Kind, list[Any]] = {}
+        self.governance: GovernancePolicies | None | Any = _UNSET
+
+    def model(self, kind: Kind, name: str) -> Any:
+        memo = self.memo[kind]
+        found = memo.get(name, _UNSET)
+        if found is _UNSET:
+            resource = self.live.state.of_kind(kind).get(name)
+            found = None if resource is None else _model_of(kind, name, resource.entry)
+            memo[name] = found
+        return found
+
+    def all(self, kind: Kind) -> list[Any]:
+        found = self.lists.get(kind)
+        if found is None:
+            models = (self.model(kind, name) for name in self.live.state.of_kind(kind))
+            found = self.lists[kind] = [model for model in models if model is not None]
+        return found
+
+    def policy_rules(self, policy: str) -> list[Any] | None:
+        """The `rules` of a governance policy; None when there is no governance at all."""
+        if Kind.GOVERNANCE_POLICY not in self.live.headers:
+            return None
+        resource = self.live.state.of_kind(Kind.GOVERNANCE_POLICY).get(policy)
+        rules = resource.entry.get("rules") if resource is not None else None
+        return rules if isinstance(rules, list) else []
+
+
+def _model_of(kind: Kind, name: str, entry: Entry) -> BaseModel | None:
+    try:
+        return specs.SPEC_MODELS[kind].model_validate(entry)
+    except ValidationError as error:  # upstream skips such entries too; meshctl keeps them
+        log.warning("%s is not valid and is not served: %s", ResourceKey(kind, name).describe(),
+                    error.errors(include_url=False)[0]["msg"])
+        return None
+
+
+class RegistryManager:
+    """The registries under `registries_path`, read and written as the AgentMesh runtime
+    does. Call `load_all()` first (as upstream); it also starts watching the files unless
+    `watch=False`. Thread-safe; safe beside other processes writing the same registries."""
+
+    def __init__(self, registries_path: str | os.PathLike[str] = "/registries", *,
+                 watch: bool = True, poll_interval: float = 1.0,
+                 lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> None:
+        self.registries_path = Path(registries_path)
+        self._watch = watch
+        self._poll_interval = poll_interval
+        self._lock_timeout = lock_timeout
+        self._snapshot = _Snapshot(LiveState(self.registries_path), graph.Referrers({}), 0)
+        self._loaded = False
+        self._writing = threading.RLock()  # one writer or reloader at a time in this process
+        self._load_count = 0
+        self._last_error: str | None = None
+        self._rejected: LiveState | None = None  # what was on disk when a reload was refused
+        self._revision_hint: int | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[Any] = []
+
+    # -- loading and reloading ----------------------------------------------------------
+
+    def load_all(self) -> None:
+        """Make what this serves match the registries on disk, whoever changed them (the
+        upstream meaning). Only files that changed are read. Raises StoreError, keeping the
+        last good snapshot, when what is on disk cannot be read."""
+        self._sync(strict=True)
+        if self._watch and not self._threads:
+            self._start_watching()
+
+    def reload(self) -> dict[str, Any]:
+        """`load_all()`, returning `stats()` (upstream's `reload_registries`)."""
+        self.load_all()
+        return self.stats()
+
+    def close(self) -> None:
+        """Stop watching the files (the snapshot stays readable)."""
+        self._stop.set()
+        self._wake.set()
+        for worker in self._threads:
+            if hasattr(worker, "stop"):
+                worker.stop()
+            worker.join(timeout=5)
+        self._threads.clear()
+
+    def __enter__(self) -> RegistryManager:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _sync(self, *, strict: bool) -> bool:
+        """Bring the snapshot up to date with the files; True when it changed."""
+        with self._writing, gc_paused():
+            current = self._snapshot
+            if self._loaded and self._is_current(current.live):
+                return False
+            if not strict and self._rejected is not None and self._is_current(self._rejected):
+                return False  # still the files a reload refused: no need to read them again
+            store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
+            changed: list[ResourceKey] | None = None
+            if not self._loaded:
+                live = store.snapshot()
+            else:
+                applied = self._applied_revisions(current)
+                live, changed = applied if applied else (store.refresh(current.live), None)
+            problems = [d for d in live.diagnostics if d.code in _FILE_PROBLEMS
+                        and d not in current.live.diagnostics]
+            if problems and (self._loaded or strict):
+                first = problems[0]
+                self._last_error = f"{first.file}: {first.message}"
+                self._rejected = live
+                log.warning("registries not reloaded, still serving the last good ones: %s",
+                            self._last_error)
+                if strict:
+                    raise StoreError(f"the registries could not be read ({self._last_error});"
+                                     " the last good state is still served")
+                return False
+            self._publish(current, live, changed)
+            self._loaded = True
+            self._last_error = None
+            self._rejected = None
+            self._load_count += 1
+            return True
+
+    def _is_current(self, live: LiveState) -> bool:
+        """Do the files still hold what `live` was read from (by their stat)?"""
+        reads = live.reads
+        names = registry_file_names(self.registries_path)
+        if len(names) != len(reads):
+            return False
+        for name in names:
+            read = reads.get(name)
+            try:
+                if read is None or not read.unchanged(os.stat(self.registries_path / name)):
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def _applied_revisions(self, snapshot: _Snapshot
+                           ) -> tuple[LiveState, list[ResourceKey]] | None:
+        """The snapshot with the revisions other meshctl writers committed since applied
+        from their history records, once the files are checked to hold what those records
+        say (their digests); None when that cannot be done exactly (read the files then)."""
+        meta = self.registries_path / filestore.META
+        newer = [n for n in history.numbers(meta) if n > snapshot.revision]
+        if not newer or snapshot.revision == 0:
+            return None
+        live = snapshot.live
+        final: dict[str, str | None] = {}
+        changed: list[ResourceKey] = []
+        try:
+            for number in newer:
+                record = history.load(meta, number)
+                if record["fingerprint_before"] != live.fingerprint or "digests" not in record:
+                    return None
+                changes = {ResourceKey(Kind(c["kind"]), c["name"]): c["after"]
+                           for c in record["changes"]}
+                digests: dict[str, str | None] = record["digests"]
+                placeholder = {name: None if digest is None else FileRead(digest, (0, 0, 0, 0), 0)
+                               for name, digest in digests.items()}
+                applied = with_commit(live, changes, placeholder, record["time"])
+                if applied is None:
+                    return None
+                live = applied
+                final.update(digests)
+                changed += changes
+        except (StoreError, KeyError, TypeError, ValueError):
+            return None
+        reads = dict(live.reads)
+        for name, digest in final.items():  # the files must hold what the records say
+            path = self.registries_path / name
+            if digest is None:
+                if path.exists():
+                    return None
+                continue
+            read = _read_checked(path, digest)
+            if read is None:
+                return None
+            reads[name] = read
+        live.reads = reads
+        if not self._is_current(live):
+            return None  # something else changed too
+        self._revision_hint = newer[-1]
+        return live, changed
+
+    def _publish(self, previous: _Snapshot, live: LiveState,
+                 changed: Iterable[ResourceKey] | None) -> None:
+        """Swap in the snapshot of `live`; `changed` (when known) lets the reverse index
+        and the models built so far carry over."""
+        revision = getattr(self, "_revision_hint", None) or _last_revision(self.registries_path)
+        self._revision_hint = None
+        if changed is None:
+            referrers = graph.Referrers.build(live.state)
+            memo = None
+        else:
+            keys = list(changed)
+            referrers = previous.referrers
+            for key in keys:
+                referrers = referrers.changed(previous.live.state.get(key), live.state.get(key))
+            memo = {kind: dict(models) for kind, models in previous.memo.items()}
+            for key in keys:
+                memo[key.kind].pop(key.name, None)
+        self._snapshot = _Snapshot(live, referrers, revision, memo)
+
+    def _start_watching(self) -> None:
+        poller = threading.Thread(target=self._follow, name="meshctl-registry-follow",
+                                  daemon=True)
+        poller.start()
+        self._threads.append(poller)
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # the stat check alone still follows the files
+            return
+        wake = self._wake
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                path = str(event.src_path)
+                if not path.endswith((".tmp", "lock", "lock.info")):
+                    wake.set()
+
+        observer = Observer()
+        observer.daemon = True
+        observer.schedule(_Handler(), str(self.registries_path), recursive=True)
+        observer.start()
+        self._threads.append(observer)
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._sync(strict=False)
+            except Exception:  # keep following; the next change tries again
+                log.exception("reloading the registries failed")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_agent(self, agent_id: str) -> AgentMetadata | None:
+        """One agent by id, or None (O(1): a dictionary lookup once built)."""
+        snapshot = self._snapshot
+        found: Any = snapshot.memo[Kind.AGENT].get(agent_id, _UNSET)
+        return snapshot.model(Kind.AGENT, agent_id) if found is _UNSET else found  # type: ignore[no-any-return]
+
+    def list_agents(self, capability: str | None = None) -> list[AgentMetadata]:
+        agents = self._snapshot.all(Kind.AGENT)
+        if capability:
+            return [agent for agent in agents if capability in agent.capabilities]
+        return list(agents)
+
+    def get_agents_for_orchestrator(self) -> list[AgentMetadata]:
+        """The agents the orchestrator may invoke (its `allowed_agents` that exist)."""
+        snapshot = self._snapshot
+        orchestrator = snapshot.model(Kind.AGENT, ORCHESTRATOR_ID)
+        if orchestrator is None:
+            return []
+        found = (snapshot.model(Kind.AGENT, name) for name in orchestrator.allowed_agents)
+        return [agent for agent in found if agent is not None]
+
+    def get_tool(self, tool_id: str) -> ToolMetadata | None:
+        snapshot = self._snapshot
+        found: Any = snapshot.memo[Kind.TOOL].get(tool_id, _UNSET)
+        return snapshot.model(Kind.TOOL, tool_id) if found is _UNSET else found  # type: ignore[no-any-return]
+
+    def get_tools_for_agent(self, agent_id: str) -> list[ToolMetadata]:
+        """The tools an agent may use (its `allowed_tools` that exist)."""
+        snapshot = self._snapshot
+        agent = snapshot.model(Kind.AGENT, agent_id)
+        if agent is None:
+            return []
+        found = (snapshot.model(Kind.TOOL, name) for name in agent.allowed_tools)
+        return [tool for tool in found if tool is not None]
+
+    def list_tools(self, tag: str | None = None) -> list[ToolMetadata]:
+        tools = self._snapshot.all(Kind.TOOL)
+        if tag:
+            return [tool for tool in tools if tag in tool.lineage_tags]
+        return list(tools)
+
+    def get_model_profile(self, profile_id: str) -> ModelProfile | None:
+        return self._snapshot.model(Kind.MODEL_PROFILE, profile_id)  # type: ignore[no-any-return]
+
+    def list_model_profiles(self) -> list[ModelProfile]:
+        return list(self._snapshot.all(Kind.MODEL_PROFILE))
+
+    def get_workflow(self, workflow_id: str) -> WorkflowDefinition | None:
+        return self._snapshot.model(Kind.WORKFLOW, workflow_id)  # type: ignore[no-any-return]
+
+    def list_workflows(self) -> list[WorkflowDefinition]:
+        return list(self._snapshot.all(Kind.WORKFLOW))
+
+    def get_governance_policies(self) -> GovernancePolicies | None:
+        """The whole governance document; None when there is none (or it is not valid)."""
+        snapshot = self._snapshot
+        if snapshot.governance is _UNSET:
+            header = snapshot.live.headers.get(Kind.GOVERNANCE_POLICY)
+            document = None if header is None else {
+                **header, "policies": {name: resource.entry for name, resource in
+                                       snapshot.live.state.of_kind(Kind.GOVERNANCE_POLICY)
+                                       .items()}}
+            try:
+                snapshot.governance = (None if document is None
+                                       else GovernancePolicies.model_validate(document))
+            except ValidationError as error:
+                log.warning("the governance policies are not valid: %s", error)
+                snapshot.governance = None
+        return snapshot.governance
+
+    def is_agent_invocation_allowed(self, invoker_agent_id: str, target_agent_id: str) -> bool:
+        """As upstream: allowed when there are no governance policies; else the first rule
+        of `agent_invocation_access` for the invoker that names the target decides (denied
+        wins within a rule); no such rule denies. Ids compare literally ("*" is an id)."""
+        return _decide(self._snapshot.policy_rules("agent_invocation_access"),
+                       invoker_agent_id, target_agent_id, "allowed_agents", "denied_agents")
+
+    def is_tool_access_allowed(self, agent_id: str, tool_id: str) -> bool:
+        """As `is_agent_invocation_allowed`, with `agent_tool_access` and its tool lists."""
+        return _decide(self._snapshot.policy_rules("agent_tool_access"), agent_id, tool_id,
+                       "allowed_tools", "denied_tools")
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, when the snapshot was loaded, how many loads, the last revision seen,
+        and the last problem that kept a reload from being served."""
+        snapshot = self._snapshot
+        counts = snapshot.live.state.counts()
+        return {
+            "counts": {"agents": counts[Kind.AGENT], "tools": counts[Kind.TOOL],
+                       "models": counts[Kind.MODEL_PROFILE],
+                       "workflows": counts[Kind.WORKFLOW],
+                       "governance_policies": counts[Kind.GOVERNANCE_POLICY]},
+            "loaded_at": snapshot.loaded_at.isoformat() if self._loaded else None,
+            "load_count": self._load_count,
+            "revision": snapshot.revision,
+            "fingerprint": snapshot.live.fingerprint if self._loaded else None,
+            "last_error": self._last_error,
+        }
+
+    get_stats = stats  # upstream's name
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create_agent(self, agent: AgentMetadata | Mapping[str, Any]) -> None:
+        self._create(Kind.AGENT, agent)
+
+    def update_agent(self, agent_id: str, agent: AgentMetadata | Mapping[str, Any]) -> None:
+        self._update(Kind.AGENT, agent_id, agent)
+
+    def delete_agent(self, agent_id: str) -> None:
+        self._delete(Kind.AGENT, agent_id)
+
+    def create_tool(self, tool: ToolMetadata | Mapping[str, Any]) -> None:
+        self._create(Kind.TOOL, tool)
+
+    def update_tool(self, tool_id: str, tool: ToolMetadata | Mapping[str, Any]) -> None:
+        self._update(Kind.TOOL, tool_id, tool)
+
+    def delete_tool(self, tool_id: str) -> None:
+        self._delete(Kind.TOOL, tool_id)
+
+    def create_model_profile(self, profile: ModelProfile | Mapping[str, Any]) -> None:
+        self._create(Kind.MODEL_PROFILE, profile)
+
+    def update_model_profile(self, profile_id: str,
+                             profile: ModelProfile | Mapping[str, Any]) -> None:
+        self._update(Kind.MODEL_PROFILE, profile_id, profile)
+
+    def delete_model_profile(self, profile_id: str) -> None:
+        self._delete(Kind.MODEL_PROFILE, profile_id)
+
+    def create_workflow(self, workflow: WorkflowDefinition | Mapping[str, Any]) -> None:
+        self._create(Kind.WORKFLOW, workflow)
+
+    def update_workflow(self, workflow_id: str,
+                        workflow: WorkflowDefinition | Mapping[str, Any]) -> None:
+        self._update(Kind.WORKFLOW, workflow_id, workflow)
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        self._delete(Kind.WORKFLOW, workflow_id)
+
+    def update_governance_policies(self,
+                                   policies: GovernancePolicies | Mapping[str, Any]) -> None:
+        """Replace the policies with those of `policies` (the whole document): each one
+        named is created or updated, each one not named is deleted. The file's `version`
+        and other keys stay as they are; `last_updated` is refreshed."""
+        document = _entry(policies)
+        named = document.get("policies")
+        if not isinstance(named, dict):
+            raise ChangeRejected("the governance document needs a 'policies' object")
+
+        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
+            found: dict[ResourceKey, tuple[Entry | None, Intent]] = {}
+            live = snapshot.live.state.of_kind(Kind.GOVERNANCE_POLICY)
+            for name, body in named.items():
+                before = live.get(name)
+                found[ResourceKey(Kind.GOVERNANCE_POLICY, name)] = (
+                    _in_order_of(before.entry if before else None, _entry(body)), Intent.PUT)
+            for name in live:
+                if name not in named:
+                    found[ResourceKey(Kind.GOVERNANCE_POLICY, name)] = (None, Intent.DELETE)
+            return found
+
+        self._write(changes)
+
+    def _create(self, kind: Kind, model: BaseModel | Mapping[str, Any]) -> None:
+        entry = _entry(model)
+        id_field = kinds.info(kind).id_field
+        assert id_field is not None
+        name = entry.get(id_field)
+        if not isinstance(name, str):
+            raise ChangeRejected(f"a new {kinds.info(kind).label} needs a string '{id_field}'")
+        key = ResourceKey(kind, name)
+        self._write(lambda _: {key: (entry, Intent.CREATE)})
+
+    def _update(self, kind: Kind, name: str, model: BaseModel | Mapping[str, Any]) -> None:
+        key = ResourceKey(kind, name)
+        new = _entry(model)
+
+        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
+            before = snapshot.live.state.get(key)
+            return {key: (_in_order_of(before.entry if before else None, new), Intent.UPDATE)}
+
+        self._write(changes)
+
+    def _delete(self, kind: Kind, name: str) -> None:
+        key = ResourceKey(kind, name)
+        self._write(lambda _: {key: (None, Intent.DELETE)})
+
+    def _write(self, changes_for: Callable[[_Snapshot],
+                                           dict[ResourceKey, tuple[Entry | None, Intent]]]
+               ) -> None:
+        """Plan and commit `changes_for(snapshot)` against the freshest snapshot; when the
+        registries moved on meanwhile (another process), read what changed and try again.
+        A rejection is final only once the snapshot it was judged on is known current."""
+        if not self._loaded:
+            self.load_all()
+        with self._writing:
+            for _ in range(WRITE_ATTEMPTS):
+                snapshot = self._snapshot
+                changes = changes_for(snapshot)
+                try:
+                    _, revision = engine.commit_changes(
+                        self.registries_path, snapshot.live, snapshot.referrers, changes,
+                        source=SOURCE, lock_timeout=self._lock_timeout)
+                except StalePlan:
+                    self._sync(strict=True)
+                    continue
+                except ChangeRejected:  # judged on the files as they are now, or try again
+                    self._sync(strict=True)
+                    if self._snapshot.live.fingerprint == snapshot.live.fingerprint:
+                        raise
+                    continue
+                if revision is not None:
+                    self._committed(snapshot, changes, revision)
+                return
+        raise StoreError(f"the registries changed under every one of {WRITE_ATTEMPTS} "
+                         "attempts to write; nothing was written")
+
+    def _committed(self, snapshot: _Snapshot,
+                   changes: dict[ResourceKey, tuple[Entry | None, Intent]],
+                   revision: filestore.Revision) -> None:
+        entries = {key: entry for key, (entry, _) in changes.items()}
+        live = with_commit(snapshot.live, entries, revision.reads, revision.record["time"])
+        self._revision_hint = revision.number
+        if live is None:  # not exactly derivable: read what the commit wrote
+            store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
+            self._publish(snapshot, store.refresh(snapshot.live), None)
+        else:
+            self._publish(snapshot, live, entries)
+
+
+def _decide(rules: list[Any] | None, subject: str, target: str, allowed: str,
+            denied: str) -> bool:
+    if rules is None:
+        return True
+    for rule in rules:
+        if isinstance(rule, dict) and rule.get("agent_id") == subject:
+            if target in (rule.get(denied) or []):
+                return False
+            if target in (rule.get(allowed) or []):
+                return True
+    return False
+
+
+def _entry(value: BaseModel | Mapping[str, Any]) -> Entry:
+    """An entry as the registry stores it: a model's fields (those set, with unknown ones
+    kept), or a mapping as it is."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ChangeRejected(f"expected a model or a mapping, not {type(value).__name__}")
+
+
+def _in_order_of(before: Entry | None, after: Entry) -> Entry:
+    """`after` with the keys `before` had in `before`'s order, so an update rewrites only
+    what changed (a model lists its fields in its own order)."""
+    if before is None:
+        return after
+    ordered = {key: after[key] for key in before if key in after}
+    ordered.update((key, value) for key, value in after.items() if key not in ordered)
+    return ordered
+
+
+def _read_checked(path: Path, digest: str) -> FileRead | None:
+    """The file's read when its bytes have `digest`, else None."""
+    import hashlib
+    import time
+
+    try:
+        with open(path, "rb") as handle:
+            seen_at = time.time_ns()
+            stat = stat_key(os.fstat(handle.fileno()))
+            data = handle.read()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None
+    return FileRead(digest, stat, seen_at)
+
+
+def _last_revision(root: Path) -> int:
+    numbers = history.numbers(root / filestore.META)
+    return numbers[-1] if numbers else 0
