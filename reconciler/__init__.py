@@ -70,7 +70,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from reconciler.engine import DesiredState, load_desired, load_live, validate_live
-    from reconciler.library import RegistryManager
     from reconciler.errors import (
         ChangeRejected,
         Diagnostic,
@@ -81,6 +80,7 @@ if TYPE_CHECKING:
         UsageError,
         ValidationFailed,
     )
+    from reconciler.library import RegistryManager
     from reconciler.model.kinds import Kind
     from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
     from reconciler.model.specs import (
