@@ -163,14 +163,17 @@ def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] 
 
 @dataclass(frozen=True, slots=True)
 class ListLayout:
-    """Where everything is in a list registry's text: its top-level members, the span of
-    each item of the entry list, and each item's id (its id field when that is a string,
-    else None; the reader keys the first item of each id). The writer splices with it; the
-    store keeps the layout of the text it last wrote, keyed by the text's digest, so the
-    next commit need not scan 26 MB again."""
+    """Where everything is in a list registry's text: its top-level members, where each item
+    of the entry list starts and ends, and each item's id (its id field when that is a
+    string, else None; the reader keys the first item of each id). The writer splices with
+    it; the store keeps the layout of the text it last wrote, keyed by the text's digest, so
+    the next commit need not scan 26 MB again. Offsets are plain ints in two tuples (10,000
+    span objects per write would cost more than the rest of the splice)."""
 
-    members: tuple[Member, ...]
+    members: tuple[Member, ...]  # without items
     list_key: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
     ids: tuple[str | None, ...]
 
     @property
@@ -179,26 +182,21 @@ class ListLayout:
         return next(m for m in reversed(self.members) if m.key == self.list_key)
 
     def to_json(self) -> dict[str, Any]:
-        return {"list_key": self.list_key, "ids": list(self.ids), "members": [
-            [m.key, m.key_start, m.value.start, m.value.end,
-             None if m.items is None else [n for span in m.items for n in (span.start,
-                                                                             span.end)]]
-            for m in self.members]}
+        return {"list_key": self.list_key, "ids": list(self.ids), "starts": list(self.starts),
+                "ends": list(self.ends), "members": [
+                    [m.key, m.key_start, m.value.start, m.value.end] for m in self.members]}
 
     @classmethod
     def from_json(cls, data: Any) -> ListLayout:
         """The layout saved by `to_json`; ValueError when it is not of that shape."""
         try:
-            members = []
-            for key, key_start, start, end, flat in data["members"]:
-                items = None if flat is None else tuple(
-                    Span(flat[n], flat[n + 1]) for n in range(0, len(flat), 2))
-                members.append(Member(str(key), int(key_start), Span(int(start), int(end)),
-                                      items))
-            layout = cls(tuple(members), str(data["list_key"]), tuple(data["ids"]))
-            if layout.entry_list.items is None or \
-                    len(layout.entry_list.items) != len(layout.ids):
-                raise ValueError("ids and items differ")
+            members = tuple(Member(str(key), int(key_start), Span(int(start), int(end)))
+                            for key, key_start, start, end in data["members"])
+            layout = cls(members, str(data["list_key"]), tuple(data["starts"]),
+                         tuple(data["ends"]), tuple(data["ids"]))
+            layout.entry_list  # noqa: B018 (raises StopIteration when absent)
+            if not len(layout.starts) == len(layout.ends) == len(layout.ids):
+                raise ValueError("starts, ends and ids differ in length")
             return layout
         except (KeyError, TypeError, ValueError, IndexError, StopIteration) as error:
             raise ValueError(f"not a saved layout: {error}") from error
@@ -219,7 +217,8 @@ def scan_list_layout(text: str, list_key: str, id_field: str) -> ListLayout:
         raise SpanError(f"no '{list_key}' list")
     values = entry_list.values or tuple(
         orjson.loads(text[span.start:span.end]) for span in entry_list.items)
-    ids = [id_of(value, id_field) for value in values]
-    bare = tuple(Member(m.key, m.key_start, m.value, m.items) for m in members)
-    return ListLayout(bare, list_key, tuple(ids))
+    ids = tuple(id_of(value, id_field) for value in values)
+    bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
+    return ListLayout(bare, list_key, tuple(span.start for span in entry_list.items),
+                      tuple(span.end for span in entry_list.items), ids)
 

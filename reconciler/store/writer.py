@@ -10,7 +10,7 @@ New or changed entries are written with indent 2, like upstream.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -153,112 +153,121 @@ def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Chan
     except jsonspans.SpanError as error:
         raise WriteError(f"cannot locate entries: {error}") from error
     member = layout.entry_list
-    spans = member.items
-    assert spans is not None
+    starts, ends = layout.starts, layout.ends
     first: dict[str, int] = {}  # the item the reader keys for each changed id: its first
     for number, name in enumerate(layout.ids):
         if name is not None and name in changes and name not in first:
             first[name] = number
     outer = _indent_of(old, member.key_start)
-    inner = _indent_of(old, spans[0].start) if spans else outer + "  "
+    inner = _indent_of(old, starts[0]) if starts else outer + "  "
     edits: dict[int, str | None] = {}
     for name, number in first.items():
         replacement = changes[name]
-        if not _same(replacement, orjson.loads(old[spans[number].start:spans[number].end])):
+        if not _same(replacement, orjson.loads(old[starts[number]:ends[number]])):
             edits[number] = None if replacement is None else dumps(replacement, inner)
     appended = [(jsonspans.id_of(entry, id_field), dumps(entry, inner))
                 for name, entry in changes.items() if entry is not None and name not in first]
     if not edits and not appended:  # nothing changes: the file stays as it is
         return old, layout
     new_ids = {number: jsonspans.id_of(changes[name], id_field) for name, number in first.items()}
-    pieces, items, ids = _edited_list(old, member.value, spans, layout.ids, edits, new_ids,
-                                      appended, outer, inner)
+    edited = _edited_list(old, member.value, starts, ends, layout.ids, edits, new_ids,
+                          appended, outer, inner)
     replacements: list[tuple[Span, str | list[str]]] = [
-        (member.value, pieces), *_last_updated(list(layout.members), now)]
+        (member.value, edited.pieces), *_last_updated(list(layout.members), now)]
     text, moved = _splice(old, replacements)
     members = []
     for m in layout.members:
         start = moved(m.value.start)
         if m is member:
-            body = Span(start, start + sum(len(piece) for piece in pieces))
-            members.append(Member(m.key, moved(m.key_start), body, tuple(
-                Span(start + item.start, start + item.end) for item in items)))
+            end = start + sum(len(piece) for piece in edited.pieces)
         elif m.key == "last_updated":
-            members.append(Member(m.key, moved(m.key_start),
-                                  Span(start, start + len(dumps(now))), m.items))
+            end = start + len(dumps(now))
         else:
-            members.append(Member(m.key, moved(m.key_start), Span(start, moved(m.value.end)),
-                                  m.items))
-    return text, ListLayout(tuple(members), key, ids)
+            end = moved(m.value.end)
+        members.append(Member(m.key, moved(m.key_start), Span(start, end)))
+    base = moved(member.value.start)
+    return text, ListLayout(tuple(members), key, tuple([base + n for n in edited.starts]),
+                            tuple([base + n for n in edited.ends]), tuple(edited.ids))
 
 
-def _edited_list(text: str, value: Span, spans: tuple[Span, ...], ids: tuple[str | None, ...],
-                 edits: dict[int, str | None], edited_ids: dict[int, str | None],
-                 appended: list[tuple[str | None, str]], outer: str, inner: str
-                 ) -> tuple[list[str], list[Span], tuple[str | None, ...]]:
+@dataclass(slots=True)
+class _Edited:
+    """A rewritten entry list: its pieces, and each item's start, end (relative to the
+    list's opening bracket) and id."""
+
+    pieces: list[str] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)
+    length: int = 0
+
+    def put(self, piece: str) -> None:
+        self.pieces.append(piece)
+        self.length += len(piece)
+
+    def put_item(self, name: str | None, item: str) -> None:
+        self.starts.append(self.length)
+        self.ends.append(self.length + len(item))
+        self.ids.append(name)
+        self.put(item)
+
+
+def _edited_list(text: str, value: Span, starts: tuple[int, ...], ends: tuple[int, ...],
+                 ids: tuple[str | None, ...], edits: dict[int, str | None],
+                 edited_ids: dict[int, str | None], appended: list[tuple[str | None, str]],
+                 outer: str, inner: str) -> _Edited:
     """The list at `value` with items replaced (`edits[i]` a text) or dropped (None) and
-    `appended` (id, text) added at its end, as pieces to join; with the new items' spans
-    (relative to the list's start) and ids. Runs of untouched items are one slice with the
+    `appended` (id, text) added at its end. Runs of untouched items are one slice with the
     separators between them, so a few changes to a 10,000-entry list cost a few slices."""
-    if not spans:
-        body = _container("[", "]", [item for _, item in appended], outer, inner)
-        found, cursor = [], len(f"[\n{inner}")
-        for _, item in appended:
-            found.append(Span(cursor, cursor + len(item)))
-            cursor += len(item) + len(f",\n{inner}")
-        return [body], found, tuple(name for name, _ in appended)
+    out = _Edited()
+    if not starts:
+        out.put("[\n" + inner)
+        for number, (name, item) in enumerate(appended):
+            if number:
+                out.put(",\n" + inner)
+            out.put_item(name, item)
+        if appended:
+            out.put(f"\n{outer}]")
+            return out
+        return _Edited(["[]"], length=2)
 
     def separator_before(number: int) -> str:
         if number > 0:
-            return text[spans[number - 1].end:spans[number].start]
-        return text[spans[0].end:spans[1].start] if len(spans) > 1 else ",\n" + inner
-
-    out = [text[value.start:spans[0].start]]
-    length = len(out[0])
-    new_spans: list[Span] = []
-    new_ids: list[str | None] = []
-
-    def put(piece: str) -> None:
-        nonlocal length
-        out.append(piece)
-        length += len(piece)
+            return text[ends[number - 1]:starts[number]]
+        return text[ends[0]:starts[1]] if len(starts) > 1 else ",\n" + inner
 
     def put_run(first: int, last: int) -> None:  # untouched items first..last, one slice
-        shift = length - spans[first].start
-        new_spans.extend(Span(span.start + shift, span.end + shift)
-                         for span in spans[first:last + 1])
-        new_ids.extend(ids[first:last + 1])
-        put(text[spans[first].start:spans[last].end])
+        shift = out.length - starts[first]
+        out.starts.extend([n + shift for n in starts[first:last + 1]])
+        out.ends.extend([n + shift for n in ends[first:last + 1]])
+        out.ids.extend(ids[first:last + 1])
+        out.put(text[starts[first]:ends[last]])
 
-    def put_item(name: str | None, item: str) -> None:
-        new_spans.append(Span(length, length + len(item)))
-        new_ids.append(name)
-        put(item)
-
+    out.put(text[value.start:starts[0]])
     cursor = 0  # the first item not handled yet
     for number in sorted(edits):
         if cursor < number:
-            if new_spans:
-                put(separator_before(cursor))
+            if out.ids:
+                out.put(separator_before(cursor))
             put_run(cursor, number - 1)
         cursor = number + 1
         edit = edits[number]
         if edit is not None:
-            if new_spans:
-                put(separator_before(number))
-            put_item(edited_ids[number], edit)
-    if cursor < len(spans):
-        if new_spans:
-            put(separator_before(cursor))
-        put_run(cursor, len(spans) - 1)
+            if out.ids:
+                out.put(separator_before(number))
+            out.put_item(edited_ids[number], edit)
+    if cursor < len(starts):
+        if out.ids:
+            out.put(separator_before(cursor))
+        put_run(cursor, len(starts) - 1)
     for name, item in appended:
-        if new_spans:
-            put(separator_before(len(spans) - 1))
-        put_item(name, item)
-    if not new_spans:
-        return ["[]"], [], ()
-    put(text[spans[-1].end:value.end])
-    return out, new_spans, tuple(new_ids)
+        if out.ids:
+            out.put(separator_before(len(starts) - 1))
+        out.put_item(name, item)
+    if not out.ids:
+        return _Edited(["[]"], length=2)
+    out.put(text[ends[-1]:value.end])
+    return out
 
 
 def _rewrite_object_member(old: str | None, key: str, changes: Changes,
