@@ -17,6 +17,7 @@ import socket
 import stat
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from reconciler.store.registry_files import (
 
 META = ".meshctl"
 LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registries are kept
+LAYOUTS_FORMAT = 2  # byte offsets
 DEFAULT_LOCK_TIMEOUT = 10.0
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 
@@ -167,52 +169,50 @@ class FileStore:
     def _write(self, texts: dict[str, bytes], digests: dict[str, str], before_print: str,
                changes: ChangeSet, befores: ChangeSet, info: CommitInfo) -> Revision:
         now = now_text()
-
-        def read(relative: str) -> str | None:
-            data = texts.get(relative)
-            return data.decode("utf-8") if data is not None else None
-
         layouts = self._layouts(digests)
         contents: list[writer.FileContent] = []
         for kind in kinds.KIND_ORDER:
             of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
             if of_kind:
-                contents += writer.render_files(kind, of_kind, read, now, layouts)
+                contents += writer.render_files(kind, of_kind, texts.get, now, layouts)
         number = history.next_number(self.meta)
-        digests = dict(digests)
-        ops: list[journal.Op] = []
-        for content in contents:
-            if content.text is None:
-                digests.pop(content.relative, None)
-                ops.append(journal.Op(content.relative, None))
-                continue
-            data = content.text.encode()
-            digests[content.relative] = hashlib.sha256(data).hexdigest()
-            ops.append(journal.Op(content.relative, data, self._mode_of(content.relative)))
-        after = fingerprint_of(digests)
-        written = {content.relative: digests.get(content.relative) for content in contents}
-        record = {
-            "format": history.FORMAT, "revision": number, "time": now, "user": info.user,
-            "host": info.host, "source": info.source, "git_commit": info.git_commit,
-            "note": info.note, "summary": info.summary or {},
-            "fingerprint_before": before_print, "fingerprint_after": after,
-            "files": [content.relative for content in contents],
-            "digests": written,  # each written file's SHA-256 (None: removed)
-            "changes": [
-                {"kind": key.kind.value, "name": key.name,
-                 "action": _action(befores.get(key), entry), "before": befores.get(key),
-                 "after": entry}
-                for key, entry in changes.items()],
-        }
-        ops.append(journal.Op(history.relative_path(number), orjson.dumps(record)))
-        ops.append(journal.Op(LAYOUTS, _layouts_file(layouts, contents, digests)))
-        audit = {"time": now, "user": info.user, "host": info.host, "source": info.source,
-                 "action": "commit", "result": "ok", "revision": number,
-                 "summary": info.summary or {}, "resources": len(changes)}
-        journal.commit(self.root, self.meta, ops, audit)
-        return Revision(number, before_print, after,
+        with ThreadPoolExecutor(max_workers=1) as hasher:
+            # The new files are hashed on a second thread while this one writes and fsyncs
+            # them (both let go of the GIL); the revision record and the layouts, which need
+            # the digests, are the journal's last files, made when their turn comes.
+            hashing = {content.relative: hasher.submit(_digest, content.pieces)
+                       for content in contents if content.pieces is not None}
+            settled: dict[str, Any] = {}
+
+            def after() -> dict[str, Any]:
+                if not settled:
+                    new = {**digests, **{name: job.result() for name, job in hashing.items()}}
+                    for content in contents:
+                        if content.pieces is None:
+                            new.pop(content.relative, None)
+                    written = {content.relative: new.get(content.relative)
+                               for content in contents}
+                    settled.update(digests=new, written=written, record=_record(
+                        number, now, info, before_print, fingerprint_of(new), written,
+                        contents, changes, befores))
+                return settled
+
+            ops = [journal.Op(content.relative, content.pieces, self._mode_of(content.relative))
+                   if content.pieces is not None else journal.Op(content.relative, None)
+                   for content in contents]
+            ops.append(journal.Op(history.relative_path(number),
+                                  lambda: orjson.dumps(after()["record"])))
+            ops.append(journal.Op(LAYOUTS, lambda: _layouts_file(layouts, contents,
+                                                                 after()["digests"])))
+            audit = {"time": now, "user": info.user, "host": info.host,
+                     "source": info.source, "action": "commit", "result": "ok",
+                     "revision": number, "summary": info.summary or {},
+                     "resources": len(changes)}
+            journal.commit(self.root, self.meta, ops, audit)
+        record = after()["record"]
+        return Revision(number, before_print, record["fingerprint_after"],
                         tuple(content.relative for content in contents), record,
-                        self._reads(written))
+                        self._reads(after()["written"]))
 
     def _reads(self, written: dict[str, str | None]) -> dict[str, FileRead | None]:
         """What the commit left in each file it wrote, as a reader would record it."""
@@ -229,7 +229,10 @@ class FileStore:
         """The saved layouts of the list registries whose bytes are still the ones they
         describe (same digest); a missing or damaged file is no layouts (the writer scans)."""
         try:
-            saved = orjson.loads((self.root / LAYOUTS).read_bytes())["files"]
+            body = orjson.loads((self.root / LAYOUTS).read_bytes())
+            if body.get("format") != LAYOUTS_FORMAT:
+                return {}
+            saved = body["files"]
             found = {}
             for relative, item in saved.items():
                 if digests.get(relative) == item["digest"]:
@@ -262,9 +265,35 @@ def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
         layouts.pop(content.relative, None)
         if content.layout is not None:
             layouts[content.relative] = content.layout
-    return orjson.dumps({"format": 1, "files": {
+    return orjson.dumps({"format": LAYOUTS_FORMAT, "files": {
         relative: {"digest": digests[relative], "layout": layout.to_json()}
         for relative, layout in layouts.items() if relative in digests}})
+
+
+def _digest(pieces: tuple[writer.Piece, ...]) -> str:
+    digest = hashlib.sha256()
+    for piece in pieces:
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+def _record(number: int, now: str, info: CommitInfo, before_print: str, after_print: str,
+            written: dict[str, str | None], contents: list[writer.FileContent],
+            changes: ChangeSet, befores: ChangeSet) -> dict[str, Any]:
+    """The revision record (`.meshctl/history/<n>.json`)."""
+    return {
+        "format": history.FORMAT, "revision": number, "time": now, "user": info.user,
+        "host": info.host, "source": info.source, "git_commit": info.git_commit,
+        "note": info.note, "summary": info.summary or {},
+        "fingerprint_before": before_print, "fingerprint_after": after_print,
+        "files": [content.relative for content in contents],
+        "digests": written,  # each written file's SHA-256 (None: removed)
+        "changes": [
+            {"kind": key.kind.value, "name": key.name,
+             "action": _action(befores.get(key), entry), "before": befores.get(key),
+             "after": entry}
+            for key, entry in changes.items()],
+    }
 
 
 def _touched(changes: ChangeSet) -> set[str]:

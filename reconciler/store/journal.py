@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,12 +36,17 @@ CRASH_ENV = "MESHCTL_TEST_CRASH_AT"
 _steps_taken = 0
 
 
+Data = bytes | tuple[bytes | memoryview, ...] | Callable[[], bytes]
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
-    """Put `data` at `target` (relative to the registries root), or remove it (data None)."""
+    """Put `data` at `target` (relative to the registries root), or remove it (data None).
+    `data` is bytes, pieces written one after the other, or a function making the bytes
+    when their turn comes (what depends on the files before it, such as their digests)."""
 
     target: str
-    data: bytes | None
+    data: Data | None
     mode: int = 0o644
 
 
@@ -178,13 +184,16 @@ def _check_target(target: str) -> None:
                            "registries directory")
 
 
-def _write_synced(path: Path, data: bytes, mode: int) -> None:
+def _write_synced(path: Path, data: Data, mode: int) -> None:
+    if callable(data):
+        data = data()
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(handle, view)
-            view = view[written:]
+        for piece in (data,) if isinstance(data, bytes) else data:
+            view = memoryview(piece)
+            while view:
+                written = os.write(handle, view)
+                view = view[written:]
         os.fchmod(handle, mode)
         os.fsync(handle)
     finally:

@@ -208,9 +208,37 @@ def id_of(value: Any, id_field: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def scan_list_layout(text: str, list_key: str, id_field: str) -> ListLayout:
-    """The layout of a list registry's text, found by reading it all (SpanError when it is
-    not an object whose `list_key` is a list)."""
+def scan_list_layout(data: bytes, list_key: str, id_field: str) -> ListLayout:
+    """The layout of a list registry's bytes (offsets are byte offsets), found by reading
+    it all (SpanError when it is not an object whose `list_key` is a list, or not UTF-8)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpanError(f"not UTF-8: {error.reason}") from error
+    layout = _scan_text(text, list_key, id_field)
+    if len(text) == len(data):  # ASCII: character offsets are byte offsets
+        return layout
+    return _in_bytes(text, layout)
+
+
+def _in_bytes(text: str, layout: ListLayout) -> ListLayout:
+    """`layout` of `text` with every offset turned from characters into UTF-8 bytes."""
+    offsets = sorted({*layout.starts, *layout.ends, *(n for m in layout.members
+                                                      for n in (m.key_start, m.value.start,
+                                                                m.value.end))})
+    at: dict[int, int] = {}
+    position = previous = 0
+    for offset in offsets:
+        position += len(text[previous:offset].encode("utf-8"))
+        previous = offset
+        at[offset] = position
+    members = tuple(Member(m.key, at[m.key_start], Span(at[m.value.start], at[m.value.end]))
+                    for m in layout.members)
+    return ListLayout(members, layout.list_key, tuple(at[n] for n in layout.starts),
+                      tuple(at[n] for n in layout.ends), layout.ids)
+
+
+def _scan_text(text: str, list_key: str, id_field: str) -> ListLayout:
     members, _ = object_members(text, _skip(text, 0), skip_values=list_key)
     entry_list = next((m for m in reversed(members) if m.key == list_key), None)
     if entry_list is None or entry_list.items is None:

@@ -29,11 +29,26 @@ class WriteError(ValueError):
     """A registry file is not in a shape that can be rewritten safely."""
 
 
+Piece = bytes | memoryview
+
+
 @dataclass(frozen=True, slots=True)
 class FileContent:
+    """A file's new bytes, as pieces to write one after the other (a 26 MB registry with ten
+    entries changed is a few views into its old bytes and the new entries: never copied)."""
+
     relative: str  # path under the registries directory
-    text: str | None  # None: remove the file
-    layout: ListLayout | None = None  # for a list registry: where everything is in `text`
+    pieces: tuple[Piece, ...] | None  # None: remove the file
+    layout: ListLayout | None = None  # for a list registry: where everything is in it
+
+    @property
+    def data(self) -> bytes | None:
+        return None if self.pieces is None else b"".join(self.pieces)
+
+    @property
+    def text(self) -> str | None:
+        data = self.data
+        return None if data is None else data.decode("utf-8")
 
 
 def workflow_path(name: str) -> str:
@@ -46,26 +61,36 @@ def workflow_path(name: str) -> str:
 def render_files(kind: Kind, changes: Changes, read: Any, now: str,
                  layouts: Mapping[str, ListLayout] | None = None) -> list[FileContent]:
     """The new contents for `changes` to resources of `kind`. `read(relative)` returns a
-    file's current text, or None when it does not exist; `layouts` may hold the layout of a
-    list registry's current text (else it is scanned)."""
+    file's current bytes (or text), or None when it does not exist; `layouts` may hold the
+    layout of a list registry's current bytes (else they are scanned)."""
+
+    def current(relative: str) -> bytes | None:
+        found = read(relative)
+        return found.encode("utf-8") if isinstance(found, str) else found
+
     if kind is Kind.WORKFLOW:
-        contents = [_workflow(name, entry, read(workflow_path(name))) for name, entry in
-                    changes.items()]
+        contents = [_workflow(name, entry, _text(current(workflow_path(name))))
+                    for name, entry in changes.items()]
         return [content for content in contents if content is not None]
     info = kinds.info(kind)
     assert info.collection_key is not None
-    old = read(info.registry_file)
+    old = current(info.registry_file)
     if kind is Kind.GOVERNANCE_POLICY:
-        text = _rewrite_object_member(old, info.collection_key, changes, now)
-    else:
-        assert info.id_field is not None
-        known = (layouts or {}).get(info.registry_file)
-        written = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now,
-                                       known)
-        if written is None or written[0] == old:
+        before = _text(old)
+        text = _rewrite_object_member(before, info.collection_key, changes, now)
+        if text is None or text == before:
             return []
-        return [FileContent(info.registry_file, written[0], written[1])]
-    return [] if text is None or text == old else [FileContent(info.registry_file, text)]
+        return [FileContent(info.registry_file, (text.encode("utf-8"),))]
+    assert info.id_field is not None
+    known = (layouts or {}).get(info.registry_file)
+    written = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now, known)
+    if written is None:
+        return []
+    return [FileContent(info.registry_file, tuple(written[0]), written[1])]
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8")
 
 
 def dumps(value: Any, indent: str = "") -> str:
@@ -80,7 +105,7 @@ def _workflow(name: str, entry: Entry | None, old: str | None) -> FileContent | 
     if old is not None and _same(entry, orjson.loads(old)):  # unchanged: keep the file
         return None
     trailing = "\n" if old is None or old.endswith("\n") else ""  # keep the file's habit
-    return FileContent(workflow_path(name), dumps(entry) + trailing)
+    return FileContent(workflow_path(name), ((dumps(entry) + trailing).encode("utf-8"),))
 
 
 def _new_document(key: str, items: list[Any], now: str) -> str:
@@ -100,6 +125,12 @@ def _indent_of(text: str, position: int) -> str:
     line_start = text.rfind("\n", 0, position) + 1
     prefix = text[line_start:position]
     return prefix if not prefix.strip() else ""
+
+
+def _indent_at(data: bytes, position: int) -> str:
+    line_start = data.rfind(b"\n", 0, position) + 1
+    prefix = data[line_start:position]
+    return prefix.decode("ascii") if not prefix.strip() and prefix.isascii() else ""
 
 
 def _splice(text: str, replacements: list[tuple[Span, str | list[str]]]
@@ -140,14 +171,16 @@ def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span,
     return [(m.value, dumps(now)) for m in members if m.key == "last_updated"]
 
 
-def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Changes,
+def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Changes,
                          now: str, known: ListLayout | None = None
-                         ) -> tuple[str, ListLayout | None] | None:
-    """The new text and its layout; `known` is the layout of `old` when the caller has it
-    (else `old` is scanned)."""
+                         ) -> tuple[list[Piece], ListLayout | None] | None:
+    """The new bytes (as pieces) and their layout, or None when nothing changes. `known`
+    is the layout of `old` when the caller has it (else `old` is scanned)."""
     if old is None:
         created = [entry for entry in changes.values() if entry is not None]
-        return (_new_document(key, created, now), None) if created else None
+        if not created:
+            return None
+        return [_new_document(key, created, now).encode("utf-8")], None
     try:
         layout = known or jsonspans.scan_list_layout(old, key, id_field)
     except jsonspans.SpanError as error:
@@ -158,36 +191,64 @@ def _rewrite_list_member(old: str | None, key: str, id_field: str, changes: Chan
     for number, name in enumerate(layout.ids):
         if name is not None and name in changes and name not in first:
             first[name] = number
-    outer = _indent_of(old, member.key_start)
-    inner = _indent_of(old, starts[0]) if starts else outer + "  "
-    edits: dict[int, str | None] = {}
+    outer = _indent_at(old, member.key_start)
+    inner = _indent_at(old, starts[0]) if starts else outer + "  "
+    edits: dict[int, bytes | None] = {}
     for name, number in first.items():
         replacement = changes[name]
         if not _same(replacement, orjson.loads(old[starts[number]:ends[number]])):
-            edits[number] = None if replacement is None else dumps(replacement, inner)
-    appended = [(jsonspans.id_of(entry, id_field), dumps(entry, inner))
+            edits[number] = None if replacement is None else _encoded(replacement, inner)
+    appended = [(jsonspans.id_of(entry, id_field), _encoded(entry, inner))
                 for name, entry in changes.items() if entry is not None and name not in first]
     if not edits and not appended:  # nothing changes: the file stays as it is
-        return old, layout
+        return None
     new_ids = {number: jsonspans.id_of(changes[name], id_field) for name, number in first.items()}
-    edited = _edited_list(old, member.value, starts, ends, layout.ids, edits, new_ids,
-                          appended, outer, inner)
-    replacements: list[tuple[Span, str | list[str]]] = [
-        (member.value, edited.pieces), *_last_updated(list(layout.members), now)]
-    text, moved = _splice(old, replacements)
+    view = memoryview(old)
+    edited = _edited_list(view, member.value, starts, ends, layout.ids, edits, new_ids,
+                          appended, outer.encode(), inner.encode())
+    replacements: list[tuple[Span, list[Piece]]] = [(member.value, edited.pieces)]
+    replacements += [(m.value, [dumps(now).encode()]) for m in layout.members
+                     if m.key == "last_updated"]
+    pieces, moved = _splice_pieces(view, replacements)
     members = []
     for m in layout.members:
         start = moved(m.value.start)
         if m is member:
-            end = start + sum(len(piece) for piece in edited.pieces)
+            end = start + edited.length
         elif m.key == "last_updated":
-            end = start + len(dumps(now))
+            end = start + len(dumps(now).encode())
         else:
             end = moved(m.value.end)
         members.append(Member(m.key, moved(m.key_start), Span(start, end)))
     base = moved(member.value.start)
-    return text, ListLayout(tuple(members), key, tuple([base + n for n in edited.starts]),
-                            tuple([base + n for n in edited.ends]), tuple(edited.ids))
+    return pieces, ListLayout(tuple(members), key, tuple([base + n for n in edited.starts]),
+                              tuple([base + n for n in edited.ends]), tuple(edited.ids))
+
+
+def _encoded(entry: Entry, indent: str) -> bytes:
+    return dumps(entry, indent).encode("utf-8")
+
+
+def _splice_pieces(view: memoryview, replacements: list[tuple[Span, list[Piece]]]
+                   ) -> tuple[list[Piece], Callable[[int], int]]:
+    """`view` with each span replaced by its pieces, as pieces; and a function telling
+    where an offset outside the replaced spans (or a replaced span's start) moved to."""
+    out: list[Piece] = []
+    cursor = 0
+    shifts: list[tuple[int, int]] = []  # (old end of a replaced span, total shift after it)
+    shift = 0
+    for span, new in sorted(replacements, key=lambda item: item[0].start):
+        out.append(view[cursor:span.start])
+        out.extend(new)
+        shift += sum(len(piece) for piece in new) - (span.end - span.start)
+        shifts.append((span.end, shift))
+        cursor = span.end
+    out.append(view[cursor:])
+
+    def moved(offset: int) -> int:
+        return offset + next((total for end, total in reversed(shifts) if end <= offset), 0)
+
+    return out, moved
 
 
 @dataclass(slots=True)
@@ -195,55 +256,55 @@ class _Edited:
     """A rewritten entry list: its pieces, and each item's start, end (relative to the
     list's opening bracket) and id."""
 
-    pieces: list[str] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     ids: list[str | None] = field(default_factory=list)
     length: int = 0
 
-    def put(self, piece: str) -> None:
+    def put(self, piece: Piece) -> None:
         self.pieces.append(piece)
         self.length += len(piece)
 
-    def put_item(self, name: str | None, item: str) -> None:
+    def put_item(self, name: str | None, item: bytes) -> None:
         self.starts.append(self.length)
         self.ends.append(self.length + len(item))
         self.ids.append(name)
         self.put(item)
 
 
-def _edited_list(text: str, value: Span, starts: tuple[int, ...], ends: tuple[int, ...],
-                 ids: tuple[str | None, ...], edits: dict[int, str | None],
-                 edited_ids: dict[int, str | None], appended: list[tuple[str | None, str]],
-                 outer: str, inner: str) -> _Edited:
-    """The list at `value` with items replaced (`edits[i]` a text) or dropped (None) and
-    `appended` (id, text) added at its end. Runs of untouched items are one slice with the
-    separators between them, so a few changes to a 10,000-entry list cost a few slices."""
+def _edited_list(view: memoryview, value: Span, starts: tuple[int, ...], ends: tuple[int, ...],
+                 ids: tuple[str | None, ...], edits: dict[int, bytes | None],
+                 edited_ids: dict[int, str | None], appended: list[tuple[str | None, bytes]],
+                 outer: bytes, inner: bytes) -> _Edited:
+    """The list at `value` with items replaced (`edits[i]`) or dropped (None) and `appended`
+    (id, bytes) added at its end. Runs of untouched items are one view with the separators
+    between them, so a few changes to a 10,000-entry list cost a few views, no copy."""
     out = _Edited()
     if not starts:
-        out.put("[\n" + inner)
+        if not appended:
+            return _Edited([b"[]"], length=2)
+        out.put(b"[\n" + inner)
         for number, (name, item) in enumerate(appended):
             if number:
-                out.put(",\n" + inner)
+                out.put(b",\n" + inner)
             out.put_item(name, item)
-        if appended:
-            out.put(f"\n{outer}]")
-            return out
-        return _Edited(["[]"], length=2)
+        out.put(b"\n" + outer + b"]")
+        return out
 
-    def separator_before(number: int) -> str:
+    def separator_before(number: int) -> Piece:
         if number > 0:
-            return text[ends[number - 1]:starts[number]]
-        return text[ends[0]:starts[1]] if len(starts) > 1 else ",\n" + inner
+            return view[ends[number - 1]:starts[number]]
+        return view[ends[0]:starts[1]] if len(starts) > 1 else b",\n" + inner
 
-    def put_run(first: int, last: int) -> None:  # untouched items first..last, one slice
+    def put_run(first: int, last: int) -> None:  # untouched items first..last, one view
         shift = out.length - starts[first]
         out.starts.extend([n + shift for n in starts[first:last + 1]])
         out.ends.extend([n + shift for n in ends[first:last + 1]])
         out.ids.extend(ids[first:last + 1])
-        out.put(text[starts[first]:ends[last]])
+        out.put(view[starts[first]:ends[last]])
 
-    out.put(text[value.start:starts[0]])
+    out.put(view[value.start:starts[0]])
     cursor = 0  # the first item not handled yet
     for number in sorted(edits):
         if cursor < number:
@@ -265,8 +326,8 @@ def _edited_list(text: str, value: Span, starts: tuple[int, ...], ends: tuple[in
             out.put(separator_before(len(starts) - 1))
         out.put_item(name, item)
     if not out.ids:
-        return _Edited(["[]"], length=2)
-    out.put(text[ends[-1]:value.end])
+        return _Edited([b"[]"], length=2)
+    out.put(view[ends[-1]:value.end])
     return out
 
 

@@ -395,7 +395,8 @@ def test_unchanged_workflows_and_policies_write_no_file() -> None:
 
 _IDS = [f"a{n}" for n in range(8)]
 _LAYOUTS = {"upstream": {"indent": 2}, "compact": {"separators": (",", ":")},
-            "wide": {"indent": 4, "separators": (" ,  ", ": ")}}
+            "wide": {"indent": 4, "separators": (" ,  ", ": ")},
+            "utf-8": {"indent": 2, "ensure_ascii": False}}  # offsets in bytes, not characters
 
 
 @settings(max_examples=300, deadline=None)
@@ -439,9 +440,9 @@ def test_any_mix_of_changes_gives_what_a_plain_rewrite_would(
     assert new is not None
     assert json.loads(new)["agents"] == expected
     # the layout it hands back is the layout of the new text, as a full scan finds it
-    assert contents[0].layout == jsonspans.scan_list_layout(new, "agents", "agent_id")
+    assert contents[0].layout == jsonspans.scan_list_layout(new.encode(), "agents", "agent_id")
     # and writing again with the old text's layout known gives the same text
-    known = jsonspans.scan_list_layout(old, "agents", "agent_id")
+    known = jsonspans.scan_list_layout(old.encode(), "agents", "agent_id")
     again = writer.render_files(Kind.AGENT, new_entries, {"agent_registry.json": old}.get, NOW,
                                 {"agent_registry.json": known})
     assert again == contents
