@@ -106,3 +106,22 @@ def test_manifests_doc_example_is_valid(kind: str) -> None:
     result = loader.parse_manifest(example.encode(), file=f"docs/manifests.md ({kind})")
     found = [d for resource in result.resources for d in validate.check_resource(resource)]
     assert [f"{d.code} {d.message}" for d in found] == []
+
+
+def test_every_public_registry_manager_method_is_documented() -> None:
+    from reconciler.library import RegistryManager
+
+    text = (ROOT / "docs" / "library.md").read_text()
+    public = [name for name in vars(RegistryManager) if not name.startswith("_")
+              and callable(getattr(RegistryManager, name))]
+    assert len(public) > 25
+    missing = [name for name in public if f"{name}(" not in text and f"`{name}`" not in text]
+    assert missing == [], f"docs/library.md does not mention {missing}"
+
+
+def test_the_public_names_are_exported_and_resolve() -> None:
+    import reconciler
+
+    assert sorted(reconciler.__all__) == sorted(reconciler._EXPORTS)
+    for name in reconciler.__all__:
+        assert getattr(reconciler, name) is not None
