@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import readme  # bench/readme.py, beside this script
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 MESHCTL = ROOT / ".venv" / "bin" / "meshctl"
@@ -174,15 +176,7 @@ def main() -> int:
         "it above.", ""])
     print(table)
     if not args.no_readme:
-        readme = BENCH / "README.md"
-        text = readme.read_text()
-        if f"\n{HEADING}\n" in text:
-            before, after = text.split(f"\n{HEADING}\n", 1)
-            rest = after.split("\n## ", 1)
-            text = before + "\n" + table + ("\n## " + rest[1] if len(rest) > 1 else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + table
-        readme.write_text(text)
+        readme.replace_section(HEADING, table)
     return 0
 
 

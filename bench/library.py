@@ -10,10 +10,10 @@ process so that nothing is cached from the previous one:
 * `get_agent`: nanoseconds per call over 200,000 calls on 1,000 ids (their models built);
 * `create_agent`, `update_agent`, `delete_agent`: the median of ten calls each (durable:
   journal and fsync included), after one warm-up write;
-* reload after another meshctl writer's commit: a second manager (another writer) creates
-  an agent, then `load_all()` on the first is timed (it applies the revision);
 * reload after a foreign edit: the agent registry is rewritten with `json.dump` (as an
-  editor or script would), then `load_all()` is timed (it re-reads that file).
+  editor or script would), then `load_all()` is timed (it re-reads that file);
+* reload after another meshctl writer's commit: a second manager (another writer) creates
+  an agent, then `load_all()` on the first is timed (it applies the revision).
 
 The naive manager (`NAIVE` below, written for this comparison) does what a straightforward
 implementation does: `json.load` every file and validate every entry into its pydantic
@@ -28,10 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import readme  # bench/readme.py, beside this script
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -82,14 +85,15 @@ updates = [timed(lambda n=n: manager.update_agent(f"b{{n}}", {{**template, "agen
                                                             "max_iterations": 7}}))
            for n in range(10)]
 deletes = [timed(lambda n=n: manager.delete_agent(f"b{{n}}")) for n in range(10)]
-other = RegistryManager(registries, watch=False)
-other.load_all()
-other.create_agent({{**template, "agent_id": "from_another_writer"}})
-after_commit = timed(manager.load_all)
-assert manager.get_agent("from_another_writer") is not None
 foreign_edit()
 after_edit = timed(manager.load_all)
 assert manager.get_agent(ids[1]).description.endswith("(edited)")
+other = RegistryManager(registries, watch=False)  # another writer, in this process for timing
+other.load_all()
+other.create_agent({{**template, "agent_id": "from_another_writer"}})
+del other
+after_commit = timed(manager.load_all)
+assert manager.get_agent("from_another_writer") is not None
 print(json.dumps({{"load": load, "rss": rss, "get_ns": get_ns,
                   "create": statistics.median(creates), "update": statistics.median(updates),
                   "delete": statistics.median(deletes), "after_commit": after_commit,
@@ -187,11 +191,16 @@ def mesh_of(base: Path, agents: int) -> Path:
     return mesh
 
 
-def fresh_copy(mesh: Path, base: Path) -> str:
-    """A copy of the mesh's registries to write into (each run starts from the same files)."""
-    target = Path(tempfile.mkdtemp(dir=base)) / "registries"
-    subprocess.run(["cp", "-r", str(mesh / "registries"), str(target)], check=True)
-    return str(target)
+def measured(code: str, mesh: Path, base: Path) -> dict[str, float]:
+    """`code` run on a fresh copy of the mesh's registries (each run starts from the same
+    files), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(dir=base))
+    try:
+        subprocess.run(["cp", "-r", str(mesh / "registries"), str(folder / "registries")],
+                       check=True)
+        return probe(code.format(root=str(ROOT), registries=str(folder / "registries")))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> int:
@@ -208,22 +217,14 @@ def main() -> int:
     for agents in sizes:
         mesh = mesh_of(base, agents)
         megabytes = (mesh / "registries" / "agent_registry.json").stat().st_size / 1e6
-        ours = probe(OURS.format(root=str(ROOT), registries=fresh_copy(mesh, base)))
-        naive = probe(NAIVE.format(root=str(ROOT), registries=fresh_copy(mesh, base)))
+        ours = measured(OURS, mesh, base)
+        naive = measured(NAIVE, mesh, base)
         results[agents] = (ours, naive, megabytes)
         print(agents, json.dumps(ours), json.dumps(naive), file=sys.stderr)
     table = render(results)
     print(table)
     if not args.no_readme:
-        readme = BENCH / "README.md"
-        text = readme.read_text()
-        if f"\n{HEADING}\n" in text:
-            before, after = text.split(f"\n{HEADING}\n", 1)
-            rest = after.split("\n## ", 1)
-            text = before + "\n" + table + ("\n## " + rest[1] if len(rest) > 1 else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + table
-        readme.write_text(text)
+        readme.replace_section(HEADING, table)
     return 0
 
 

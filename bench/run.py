@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import readme  # bench/readme.py, beside this script
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout: import the working tree
@@ -925,12 +927,9 @@ def _observations(results: Json) -> list[str]:
 
 
 def write_readme(table: str) -> None:
-    intro = INTRO
-    if README.exists():
-        text = README.read_text(encoding="utf-8")
-        if f"\n{RESULTS_HEADING}\n" in text:
-            intro = text.split(f"\n{RESULTS_HEADING}\n", 1)[0] + "\n"
-    README.write_text(intro.rstrip("\n") + "\n\n" + table, encoding="utf-8")
+    if not README.exists():
+        README.write_text(INTRO, encoding="utf-8")
+    readme.replace_section(RESULTS_HEADING, table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ What is on disk but unreadable keeps the last good snapshot, reported in `stats(
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import os
 import threading
@@ -43,8 +44,8 @@ from reconciler.store import filestore, history
 from reconciler.store.registry_files import (
     FileRead,
     LiveState,
+    read_with_stat,
     registry_file_names,
-    stat_key,
     with_commit,
 )
 
@@ -580,14 +581,8 @@ def _in_order_of(before: Entry | None, after: Entry) -> Entry:
 
 def _read_checked(path: Path, digest: str) -> FileRead | None:
     """The file's read when its bytes have `digest`, else None."""
-    import hashlib
-    import time
-
     try:
-        with open(path, "rb") as handle:
-            seen_at = time.time_ns()
-            stat = stat_key(os.fstat(handle.fileno()))
-            data = handle.read()
+        data, stat, seen_at = read_with_stat(path)
     except OSError:
         return None
     if hashlib.sha256(data).hexdigest() != digest:

@@ -61,6 +61,14 @@ def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
+def read_with_stat(path: Path) -> tuple[bytes, tuple[int, int, int, int], int]:
+    """A file's bytes, its stat as they were read, and when (for `FileRead`); OSError."""
+    with open(path, "rb") as handle:
+        seen_at = time.time_ns()
+        stat = stat_key(os.fstat(handle.fileno()))
+        return handle.read(), stat, seen_at
+
+
 @dataclass(slots=True)
 class LiveState:
     """The live registries as read: resources, per-file headers, problems, and a fingerprint.
@@ -177,10 +185,7 @@ class _Reader:
         live = self.live
         path = live.root / relative
         try:
-            with open(path, "rb") as handle:
-                seen_at = time.time_ns()
-                stat = stat_key(os.fstat(handle.fileno()))
-                data = handle.read()
+            data, stat, seen_at = read_with_stat(path)
         except FileNotFoundError:
             return None, False
         except OSError as error:
