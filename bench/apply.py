@@ -169,9 +169,10 @@ def main() -> int:
         f"record {ms('read')}; read the live registries {ms('live')} (parsing the ten edited "
         f"files in a forked worker meanwhile: {ms('parse')} left to wait for); build "
         f"{ms('build')}; validate what would remain {ms('validate')}; diff and order "
-        f"{ms('diff')}; parse cache {ms('cache')}. The commit's floor is hashing the old and "
-        "new registry bytes for the fingerprints (about 60 MB), writing the 28 MB agent "
-        "registry and the fsyncs. Without a usable sync record every manifest comes from the "
+        f"{ms('diff')}; parse cache {ms('cache')}. The commit hashes only the files it writes "
+        "(the stat of the others vouches that they are what the plan read), on a second "
+        "thread while it writes them; its floor is writing the 28 MB agent registry and the "
+        "fsyncs. Without a usable sync record every manifest comes from the "
         "parse cache and is compared with its live entry: the plan as `meshctl plan` measures "
         "it above.", ""])
     print(table)
