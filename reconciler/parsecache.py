@@ -145,15 +145,13 @@ class SyncRecord:
         self.salt = salt
         self.fingerprint: str | None = None
         self._files: dict[str, Any] = {}
-        try:
-            body = orjson.loads(self.path.read_bytes())
+        with contextlib.suppress(OSError, orjson.JSONDecodeError, AttributeError):
+            body = orjson.loads(self.path.read_bytes())  # absent or damaged: no record
             if (body.get("format") == FORMAT and body.get("salt") == salt
                     and body.get("registries") == self.registries
                     and isinstance(body.get("files"), dict)
                     and isinstance(body.get("fingerprint"), str)):
                 self.fingerprint, self._files = body["fingerprint"], body["files"]
-        except (OSError, orjson.JSONDecodeError, AttributeError):
-            pass
 
     def in_sync(self, key: str, stat: os.stat_result, fingerprint: str | None) -> Any | None:
         """The recorded {"resources", "diagnostics"} of a file proved in sync at

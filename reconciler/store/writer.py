@@ -133,30 +133,6 @@ def _indent_at(data: bytes, position: int) -> str:
     return prefix.decode("ascii") if not prefix.strip() and prefix.isascii() else ""
 
 
-def _splice(text: str, replacements: list[tuple[Span, str | list[str]]]
-            ) -> tuple[str, Callable[[int], int]]:
-    """`text` with each span replaced by a text (or by pieces, joined once with the rest),
-    and a function telling where an offset outside the replaced spans (or a replaced
-    span's start) moved to."""
-    out: list[str] = []
-    cursor = 0
-    shifts: list[tuple[int, int]] = []  # (old end of a replaced span, total shift after it)
-    shift = 0
-    for span, new in sorted(replacements, key=lambda item: item[0].start):
-        out.append(text[cursor:span.start])
-        pieces = [new] if isinstance(new, str) else new
-        out.extend(pieces)
-        shift += sum(len(piece) for piece in pieces) - (span.end - span.start)
-        shifts.append((span.end, shift))
-        cursor = span.end
-    out.append(text[cursor:])
-
-    def moved(offset: int) -> int:
-        return offset + next((total for end, total in reversed(shifts) if end <= offset), 0)
-
-    return "".join(out), moved
-
-
 def _same(new: Entry | None, old: Any) -> bool:
     return new is not None and new == old and orjson.dumps(new) == orjson.dumps(old)
 
@@ -167,8 +143,8 @@ def _container(opening: str, closing: str, items: list[str], outer: str, inner: 
     return f"{opening}\n{inner}" + f",\n{inner}".join(items) + f"\n{outer}{closing}"
 
 
-def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span, str]]:
-    return [(m.value, dumps(now)) for m in members if m.key == "last_updated"]
+def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span, list[str]]]:
+    return [(m.value, [dumps(now)]) for m in members if m.key == "last_updated"]
 
 
 def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Changes,
@@ -206,7 +182,7 @@ def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Ch
     view = memoryview(old)
     edited = _edited_list(view, member.value, starts, ends, layout.ids, edits, new_ids,
                           appended, outer.encode(), inner.encode())
-    replacements: list[tuple[Span, list[Piece]]] = [(member.value, edited.pieces)]
+    replacements: list[tuple[Span, list[Any]]] = [(member.value, edited.pieces)]
     replacements += [(m.value, [dumps(now).encode()]) for m in layout.members
                      if m.key == "last_updated"]
     pieces, moved = _splice_pieces(view, replacements)
@@ -229,11 +205,12 @@ def _encoded(entry: Entry, indent: str) -> bytes:
     return dumps(entry, indent).encode("utf-8")
 
 
-def _splice_pieces(view: memoryview, replacements: list[tuple[Span, list[Piece]]]
-                   ) -> tuple[list[Piece], Callable[[int], int]]:
-    """`view` with each span replaced by its pieces, as pieces; and a function telling
-    where an offset outside the replaced spans (or a replaced span's start) moved to."""
-    out: list[Piece] = []
+def _splice_pieces(view: Any, replacements: list[tuple[Span, list[Any]]]
+                   ) -> tuple[list[Any], Callable[[int], int]]:
+    """`view` (a memoryview, or a str) with each span replaced by its pieces, as pieces;
+    and a function telling where an offset outside the replaced spans (or a replaced span's
+    start) moved to."""
+    out: list[Any] = []
     cursor = 0
     shifts: list[tuple[int, int]] = []  # (old end of a replaced span, total shift after it)
     shift = 0
@@ -369,4 +346,5 @@ def _rewrite_object_member(old: str | None, key: str, changes: Changes,
     if not touched and not appended:  # nothing changes: the file stays as it is
         return old
     body = _container("{", "}", items + appended, outer, inner)
-    return _splice(old, [(member.value, body), *_last_updated(members, now)])[0]
+    pieces, _ = _splice_pieces(old, [(member.value, [body]), *_last_updated(members, now)])
+    return "".join(pieces)
