@@ -124,6 +124,15 @@ class ChangeRejected(MeshctlError, ValueError):
         self.not_found = not_found  # the resource named does not exist (HTTP 404, not 400)
 
 
+class PreconditionFailed(ChangeRejected):
+    """A write named the version of the resource it was made from, and the resource has
+    changed since (HTTP 412): `current_version` is the version now."""
+
+    def __init__(self, message: str, current_version: str | None) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
 class UsageError(MeshctlError):
     """Arguments that do not fit together; reported like click's usage errors."""
 

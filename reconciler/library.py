@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from reconciler import engine, graph
 from reconciler.engine import Intent
-from reconciler.errors import ChangeRejected, StalePlan, StoreError
+from reconciler.errors import ChangeRejected, PreconditionFailed, StalePlan, StoreError
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds, specs
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
@@ -115,8 +116,10 @@ class RegistryManager:
 
     def __init__(self, registries_path: str | os.PathLike[str] = "/registries", *,
                  watch: bool = True, poll_interval: float = 1.0,
-                 lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> None:
+                 lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
+                 source: str = SOURCE) -> None:
         self.registries_path = Path(registries_path)
+        self._source = source  # who the revisions are recorded as made by
         self._watch = watch
         self._poll_interval = poll_interval
         self._lock_timeout = lock_timeout
@@ -415,48 +418,69 @@ class RegistryManager:
 
     get_stats = stats  # upstream's name
 
+    def entry(self, kind: Kind, name: str) -> Entry | None:
+        """The registry entry as stored (every key, in the file's order), or None."""
+        resource = self._snapshot.live.state.of_kind(kind).get(name)
+        return dict(resource.entry) if resource is not None else None
+
+    def entries(self, kind: Kind) -> list[Entry]:
+        """Every entry of a kind as stored, in registry order."""
+        return [dict(r.entry) for r in self._snapshot.live.state.of_kind(kind).values()]
+
+    def version(self, kind: Kind, name: str) -> str | None:
+        """The resource's version (changes whenever its entry does), or None if absent."""
+        resource = self._snapshot.live.state.of_kind(kind).get(name)
+        return version_of(resource.entry) if resource is not None else None
+
+    def governance_version(self) -> str:
+        """The version of the governance document (its policies)."""
+        policies = self._snapshot.live.state.of_kind(Kind.GOVERNANCE_POLICY)
+        return version_of({name: r.entry for name, r in policies.items()})
+
     # -- writes ---------------------------------------------------------------------------
 
     def create_agent(self, agent: AgentMetadata | Mapping[str, Any]) -> None:
         self._create(Kind.AGENT, agent)
 
-    def update_agent(self, agent_id: str, agent: AgentMetadata | Mapping[str, Any]) -> None:
-        self._update(Kind.AGENT, agent_id, agent)
+    def update_agent(self, agent_id: str, agent: AgentMetadata | Mapping[str, Any], *,
+                     expected_version: str | None = None) -> None:
+        self._update(Kind.AGENT, agent_id, agent, expected_version)
 
-    def delete_agent(self, agent_id: str) -> None:
-        self._delete(Kind.AGENT, agent_id)
+    def delete_agent(self, agent_id: str, *, expected_version: str | None = None) -> None:
+        self._delete(Kind.AGENT, agent_id, expected_version)
 
     def create_tool(self, tool: ToolMetadata | Mapping[str, Any]) -> None:
         self._create(Kind.TOOL, tool)
 
-    def update_tool(self, tool_id: str, tool: ToolMetadata | Mapping[str, Any]) -> None:
-        self._update(Kind.TOOL, tool_id, tool)
+    def update_tool(self, tool_id: str, tool: ToolMetadata | Mapping[str, Any], *,
+                  expected_version: str | None = None) -> None:
+        self._update(Kind.TOOL, tool_id, tool, expected_version)
 
-    def delete_tool(self, tool_id: str) -> None:
-        self._delete(Kind.TOOL, tool_id)
+    def delete_tool(self, tool_id: str, *, expected_version: str | None = None) -> None:
+        self._delete(Kind.TOOL, tool_id, expected_version)
 
     def create_model_profile(self, profile: ModelProfile | Mapping[str, Any]) -> None:
         self._create(Kind.MODEL_PROFILE, profile)
 
-    def update_model_profile(self, profile_id: str,
-                             profile: ModelProfile | Mapping[str, Any]) -> None:
-        self._update(Kind.MODEL_PROFILE, profile_id, profile)
+    def update_model_profile(self, profile_id: str, profile: ModelProfile | Mapping[str, Any], *,
+                  expected_version: str | None = None) -> None:
+        self._update(Kind.MODEL_PROFILE, profile_id, profile, expected_version)
 
-    def delete_model_profile(self, profile_id: str) -> None:
-        self._delete(Kind.MODEL_PROFILE, profile_id)
+    def delete_model_profile(self, profile_id: str, *, expected_version: str | None = None) -> None:
+        self._delete(Kind.MODEL_PROFILE, profile_id, expected_version)
 
     def create_workflow(self, workflow: WorkflowDefinition | Mapping[str, Any]) -> None:
         self._create(Kind.WORKFLOW, workflow)
 
-    def update_workflow(self, workflow_id: str,
-                        workflow: WorkflowDefinition | Mapping[str, Any]) -> None:
-        self._update(Kind.WORKFLOW, workflow_id, workflow)
+    def update_workflow(self, workflow_id: str, workflow: WorkflowDefinition | Mapping[str, Any], *,
+                  expected_version: str | None = None) -> None:
+        self._update(Kind.WORKFLOW, workflow_id, workflow, expected_version)
 
-    def delete_workflow(self, workflow_id: str) -> None:
-        self._delete(Kind.WORKFLOW, workflow_id)
+    def delete_workflow(self, workflow_id: str, *, expected_version: str | None = None) -> None:
+        self._delete(Kind.WORKFLOW, workflow_id, expected_version)
 
-    def update_governance_policies(self,
-                                   policies: GovernancePolicies | Mapping[str, Any]) -> None:
+    def update_governance_policies(self, policies: GovernancePolicies | Mapping[str, Any], *,
+                                   expected_version: str | None = None) -> None:
         """Replace the policies with those of `policies` (the whole document): each one
         named is created or updated, each one not named is deleted. The file's `version`
         and other keys stay as they are; `last_updated` is refreshed."""
@@ -468,6 +492,10 @@ class RegistryManager:
         def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
             found: dict[ResourceKey, tuple[Entry | None, Intent]] = {}
             live = snapshot.live.state.of_kind(Kind.GOVERNANCE_POLICY)
+            current = version_of({name: r.entry for name, r in live.items()})
+            if expected_version is not None and expected_version != current:
+                raise PreconditionFailed("the governance policies changed since version "
+                                         f"{expected_version}; read them again", current)
             for name, body in named.items():
                 before = live.get(name)
                 found[ResourceKey(Kind.GOVERNANCE_POLICY, name)] = (
@@ -489,19 +517,27 @@ class RegistryManager:
         key = ResourceKey(kind, name)
         self._write(lambda _: {key: (entry, Intent.CREATE)})
 
-    def _update(self, kind: Kind, name: str, model: BaseModel | Mapping[str, Any]) -> None:
+    def _update(self, kind: Kind, name: str, model: BaseModel | Mapping[str, Any],
+                expected_version: str | None = None) -> None:
         key = ResourceKey(kind, name)
         new = _entry(model)
 
         def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
             before = snapshot.live.state.get(key)
+            _check_version(key, before.entry if before else None, expected_version)
             return {key: (_in_order_of(before.entry if before else None, new), Intent.UPDATE)}
 
         self._write(changes)
 
-    def _delete(self, kind: Kind, name: str) -> None:
+    def _delete(self, kind: Kind, name: str, expected_version: str | None = None) -> None:
         key = ResourceKey(kind, name)
-        self._write(lambda _: {key: (None, Intent.DELETE)})
+
+        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
+            before = snapshot.live.state.get(key)
+            _check_version(key, before.entry if before else None, expected_version)
+            return {key: (None, Intent.DELETE)}
+
+        self._write(changes)
 
     def _write(self, changes_for: Callable[[_Snapshot],
                                            dict[ResourceKey, tuple[Entry | None, Intent]]]
@@ -518,7 +554,7 @@ class RegistryManager:
                 try:
                     _, revision = engine.commit_changes(
                         self.registries_path, snapshot.live, snapshot.referrers, changes,
-                        source=SOURCE, lock_timeout=self._lock_timeout)
+                        source=self._source, lock_timeout=self._lock_timeout)
                 except StalePlan:
                     self._sync(strict=True)
                     continue
@@ -544,6 +580,20 @@ class RegistryManager:
             self._publish(snapshot, store.refresh(snapshot.live), None)
         else:
             self._publish(snapshot, live, entries)
+
+
+def version_of(entry: Any) -> str:
+    """A short content hash: a resource's version, as the REST API's ETag."""
+    return hashlib.sha256(orjson.dumps(entry)).hexdigest()[:16]
+
+
+def _check_version(key: ResourceKey, entry: Entry | None, expected: str | None) -> None:
+    if expected is None or entry is None:
+        return  # unconditional (absent: the write's own precondition says so)
+    current = version_of(entry)
+    if current != expected:
+        raise PreconditionFailed(f"{key.describe()} changed since version {expected} (now "
+                                 f"{current}); read it again and reapply the change", current)
 
 
 def _decide(rules: list[Any] | None, subject: str, target: str, allowed: str,

@@ -22,6 +22,7 @@ from reconciler.cli import (
     graph_cmd,
     history_cmd,
     plan_cmd,
+    serve_cmd,
     validate_cmd,
 )
 from reconciler.errors import MeshctlError
@@ -67,6 +68,7 @@ cli.add_command(graph_cmd.graph_command)
 cli.add_command(apply_cmd.apply)
 cli.add_command(history_cmd.history)
 cli.add_command(history_cmd.rollback)
+cli.add_command(serve_cmd.serve)
 
 
 def main(argv: list[str] | None = None) -> int:

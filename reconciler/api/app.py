@@ -1,0 +1,304 @@
+"""The REST API: AgentMesh's registry endpoints over one in-process `RegistryManager`.
+
+`create_app()` builds the FastAPI application `meshctl serve` runs. Every write is the
+library's, so the engine's rules, commit, lock and history apply to each call (source
+`api`). One exception handler turns errors into status codes; a 500 never says more than
+"Internal server error" (the details go to the log).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run
+# time, and some are the model classes passed in to `_kind_routes`.
+
+import datetime
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reconciler.api.auth import Role, role_of
+from reconciler.errors import ChangeRejected, LockTimeout, PreconditionFailed, StoreError
+from reconciler.library import RegistryManager
+from reconciler.model import ids, kinds
+from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
+from reconciler.model.specs import (
+    AgentMetadata,
+    GovernancePolicies,
+    ModelProfile,
+    ToolMetadata,
+    WorkflowDefinition,
+)
+
+log = logging.getLogger("reconciler.api")
+MAX_BODY = 1024 * 1024
+SOURCE = "api"
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.extra = status, detail, extra
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _version_wanted(if_match: str | None, body: dict[str, Any] | None) -> str | None:
+    """The version a write was made from: the If-Match header, else `resource_version`."""
+    if if_match:
+        return if_match.strip().removeprefix("W/").strip('"')
+    version = body.pop("resource_version", None) if body is not None else None
+    return str(version) if version is not None else None
+
+
+class _BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before the app reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _too_large(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _ApiError(413, f"request body over {self.limit} bytes")
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _ApiError:
+            await _too_large(send)
+
+
+async def _too_large(send: Send) -> None:
+    body = b'{"detail":"request body over 1 MiB"}'
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
+               cors_origins: tuple[str, ...] = (), watch: bool = True,
+               manager: RegistryManager | None = None) -> FastAPI:
+    """The API over the registries in `registries`. Without `tokens` every caller has every
+    role (`meshctl serve` allows that only on loopback)."""
+    registry = manager or RegistryManager(registries, watch=watch, source=SOURCE)
+    registry.load_all()
+    app = FastAPI(title="meshctl", version="1",
+                  description="AgentMesh registries, through meshctl's engine.")
+    app.state.registry = registry
+    app.add_middleware(_BodyLimit, limit=MAX_BODY)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                           allow_methods=["*"], allow_headers=["*"])
+
+    def allow(role: Role) -> Callable[[str | None], None]:
+        def check(authorization: str | None = Header(default=None)) -> None:
+            if tokens is None or not tokens:
+                return
+            found = role_of(tokens, authorization)
+            if found is None:
+                raise _ApiError(401, "a valid bearer token is needed",
+                                headers={"WWW-Authenticate": "Bearer"})
+            if found < role:
+                raise _ApiError(403, f"this token's role ({found.name.lower()}) may not do "
+                                     f"this; it needs {role.name.lower()}")
+        return check
+
+    viewer, editor, admin = (Depends(allow(role)) for role in Role)
+
+    @app.exception_handler(_ApiError)
+    async def api_error(_: Request, error: _ApiError) -> JSONResponse:
+        headers = error.extra.pop("headers", None)
+        return JSONResponse({"detail": error.detail, **error.extra}, error.status,
+                            headers=headers)
+
+    @app.exception_handler(ChangeRejected)
+    async def rejected(_: Request, error: ChangeRejected) -> JSONResponse:
+        if isinstance(error, PreconditionFailed):
+            return JSONResponse({"detail": str(error), "current_version":
+                                 error.current_version}, 412,
+                                headers={"ETag": f'"{error.current_version}"'})
+        return JSONResponse({"detail": str(error)}, 404 if error.not_found else 400)
+
+    @app.exception_handler(LockTimeout)
+    async def busy(_: Request, error: LockTimeout) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, error: StoreError) -> JSONResponse:
+        log.error("registries unavailable: %s", error)
+        return JSONResponse({"detail": "the registries cannot be read or written now"}, 503)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, error: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return JSONResponse({"detail": "Internal server error"}, 500)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, Any]:
+        stats = registry.stats()
+        return {"status": "ok" if stats["last_error"] is None else "degraded",
+                "revision": stats["revision"], "last_error": stats["last_error"]}
+
+    @app.get("/registries/stats", tags=["meta"], dependencies=[viewer])
+    def stats() -> dict[str, Any]:
+        return registry.stats()
+
+    @app.post("/registries/reload", tags=["meta"], dependencies=[admin])
+    def reload() -> dict[str, Any]:
+        return registry.reload()
+
+    _kind_routes(app, registry, Kind.AGENT, "agents", "agents", AgentMetadata, viewer, editor)
+    _kind_routes(app, registry, Kind.TOOL, "tools", "tools", ToolMetadata, viewer, editor)
+    _kind_routes(app, registry, Kind.MODEL_PROFILE, "model-profiles", "profiles", ModelProfile,
+                 viewer, editor)
+    _kind_routes(app, registry, Kind.WORKFLOW, "workflows", "workflows", WorkflowDefinition,
+                 viewer, editor)
+    _orchestrator_routes(app, registry, viewer, editor)
+    _governance_routes(app, registry, viewer, editor)
+    return app
+
+
+def _checked_id(kind: Kind, name: str) -> str:
+    problem = ids.id_problem(name)
+    if problem is not None:  # before any file is touched (a workflow id is a file name)
+        raise _ApiError(400, f"{kinds.info(kind).label} id {name!r} {problem}")
+    return name
+
+
+def _found(registry: RegistryManager, kind: Kind, name: str, response: Response
+           ) -> dict[str, Any]:
+    entry = registry.entry(kind, _checked_id(kind, name))
+    if entry is None:
+        raise _ApiError(404, f"{kinds.info(kind).label} '{name}' not found")
+    version = registry.version(kind, name)
+    response.headers["ETag"] = f'"{version}"'
+    return {**entry, "resource_version": version}
+
+
+def _kind_routes(app: FastAPI, registry: RegistryManager, kind: Kind, path: str, list_key: str,
+                 model: type[BaseModel], viewer: Any, editor: Any) -> None:
+    label = kinds.info(kind).label
+    plural = kinds.info(kind).plural
+    base = f"/registries/{path}"
+    methods = {Kind.AGENT: "agent", Kind.TOOL: "tool", Kind.MODEL_PROFILE: "model_profile",
+               Kind.WORKFLOW: "workflow"}[kind]
+    create: Callable[..., None] = getattr(registry, f"create_{methods}")
+    update: Callable[..., None] = getattr(registry, f"update_{methods}")
+    delete: Callable[..., None] = getattr(registry, f"delete_{methods}")
+
+    def listed(capability: str | None = Query(default=None),
+               exclude_orchestrator: bool = Query(default=False),
+               tag: str | None = Query(default=None)) -> dict[str, Any]:
+        entries = registry.entries(kind)
+        if capability is not None:
+            entries = [e for e in entries if capability in (e.get("capabilities") or [])]
+        if exclude_orchestrator:
+            entries = [e for e in entries if e.get("agent_id") != ORCHESTRATOR_ID]
+        if tag is not None:
+            entries = [e for e in entries if tag in (e.get("lineage_tags") or [])]
+        return {list_key: entries, "total_count": len(entries), "timestamp": _now()}
+
+    app.add_api_route(base, listed, methods=["GET"], tags=[plural], dependencies=[viewer],
+                      summary=f"List {plural}")
+
+    def get_one(name: str, response: Response) -> dict[str, Any]:
+        return _found(registry, kind, name, response)
+
+    app.add_api_route(f"{base}/{{name}}", get_one, methods=["GET"], tags=[plural],
+                      dependencies=[viewer], summary=f"One {label}")
+
+    def create_one(body: model, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]
+        entry = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+        entry.pop("resource_version", None)
+        name = str(entry.get(kinds.info(kind).id_field or "", ""))
+        _checked_id(kind, name)
+        create(entry)
+        response.status_code = 201
+        return _found(registry, kind, name, response)
+
+    app.add_api_route(base, create_one, methods=["POST"], tags=[plural], status_code=201,
+                      dependencies=[editor], summary=f"Create a {label}")
+
+    def update_one(name: str, body: model, response: Response,  # type: ignore[valid-type]
+                   if_match: str | None = Header(default=None)) -> dict[str, Any]:
+        _checked_id(kind, name)
+        entry = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+        update(name, entry, expected_version=_version_wanted(if_match, entry))
+        return _found(registry, kind, name, response)
+
+    app.add_api_route(f"{base}/{{name}}", update_one, methods=["PUT"], tags=[plural],
+                      dependencies=[editor], summary=f"Replace a {label}")
+
+    def delete_one(name: str, if_match: str | None = Header(default=None)) -> dict[str, Any]:
+        _checked_id(kind, name)
+        delete(name, expected_version=_version_wanted(if_match, None))
+        return {"success": True, "message": f"{label.capitalize()} '{name}' deleted",
+                "timestamp": _now()}
+
+    app.add_api_route(f"{base}/{{name}}", delete_one, methods=["DELETE"], tags=[plural],
+                      dependencies=[editor], summary=f"Delete a {label}")
+
+
+def _orchestrator_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
+                         editor: Any) -> None:
+    @app.get("/registries/orchestrator", tags=["agents"], dependencies=[viewer])
+    def orchestrator(response: Response) -> dict[str, Any]:
+        return _found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
+
+    @app.put("/registries/orchestrator", tags=["agents"], dependencies=[editor])
+    def put_orchestrator(body: AgentMetadata, response: Response,
+                         if_match: str | None = Header(default=None)) -> dict[str, Any]:
+        entry = body.model_dump(mode="json", exclude_unset=True)
+        if entry.get("agent_id") != ORCHESTRATOR_ID:
+            raise _ApiError(400, f"the orchestrator's agent_id must be '{ORCHESTRATOR_ID}'; "
+                                 "other agents are changed under /registries/agents")
+        registry.update_agent(ORCHESTRATOR_ID, entry,
+                              expected_version=_version_wanted(if_match, entry))
+        return _found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
+
+
+def _governance_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
+                       editor: Any) -> None:
+    def document(response: Response) -> dict[str, Any]:
+        policies = registry.get_governance_policies()
+        if policies is None:
+            raise _ApiError(404, "there are no governance policies")
+        version = registry.governance_version()
+        response.headers["ETag"] = f'"{version}"'
+        return {**policies.model_dump(mode="json", exclude_unset=True),
+                "policies": {name: registry.entry(Kind.GOVERNANCE_POLICY, name)
+                             for name in policies.policies},
+                "resource_version": version}
+
+    @app.get("/registries/governance", tags=["governance"], dependencies=[viewer])
+    def governance(response: Response) -> dict[str, Any]:
+        return document(response)
+
+    @app.put("/registries/governance", tags=["governance"], dependencies=[editor])
+    def put_governance(body: GovernancePolicies, response: Response,
+                       if_match: str | None = Header(default=None)) -> dict[str, Any]:
+        given = body.model_dump(mode="json", exclude_unset=True)
+        registry.update_governance_policies(
+            given, expected_version=_version_wanted(if_match, given))
+        return document(response)
+
