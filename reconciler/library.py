@@ -418,6 +418,10 @@ class RegistryManager:
 
     get_stats = stats  # upstream's name
 
+    def live(self) -> LiveState:
+        """The live state served now (immutable: a newer one replaces it whole)."""
+        return self._snapshot.live
+
     def entry(self, kind: Kind, name: str) -> Entry | None:
         """The registry entry as stored (every key, in the file's order), or None."""
         resource = self._snapshot.live.state.of_kind(kind).get(name)

@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.api import mesh_routes
 from reconciler.api.auth import Role, role_of
+from reconciler.api.errors import ApiError
 from reconciler.errors import ChangeRejected, LockTimeout, PreconditionFailed, StoreError
 from reconciler.library import RegistryManager
 from reconciler.model import ids, kinds
@@ -37,12 +39,6 @@ from reconciler.model.specs import (
 log = logging.getLogger("reconciler.api")
 MAX_BODY = 1024 * 1024
 SOURCE = "api"
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.extra = status, detail, extra
 
 
 def _now() -> str:
@@ -78,12 +74,12 @@ class _BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _ApiError(413, f"request body over {self.limit} bytes")
+                raise ApiError(413, f"request body over {self.limit} bytes")
             return message
 
         try:
             await self.app(scope, counted, send)
-        except _ApiError:
+        except ApiError:
             await _too_large(send)
 
 
@@ -97,7 +93,8 @@ async def _too_large(send: Send) -> None:
 
 def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
                cors_origins: tuple[str, ...] = (), watch: bool = True,
-               manager: RegistryManager | None = None) -> FastAPI:
+               manager: RegistryManager | None = None,
+               manifests: str | Path | None = None) -> FastAPI:
     """The API over the registries in `registries`. Without `tokens` every caller has every
     role (`meshctl serve` allows that only on loopback)."""
     registry = manager or RegistryManager(registries, watch=watch, source=SOURCE)
@@ -116,17 +113,17 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
                 return
             found = role_of(tokens, authorization)
             if found is None:
-                raise _ApiError(401, "a valid bearer token is needed",
+                raise ApiError(401, "a valid bearer token is needed",
                                 headers={"WWW-Authenticate": "Bearer"})
             if found < role:
-                raise _ApiError(403, f"this token's role ({found.name.lower()}) may not do "
+                raise ApiError(403, f"this token's role ({found.name.lower()}) may not do "
                                      f"this; it needs {role.name.lower()}")
         return check
 
     viewer, editor, admin = (Depends(allow(role)) for role in Role)
 
-    @app.exception_handler(_ApiError)
-    async def api_error(_: Request, error: _ApiError) -> JSONResponse:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
         headers = error.extra.pop("headers", None)
         return JSONResponse({"detail": error.detail, **error.extra}, error.status,
                             headers=headers)
@@ -175,13 +172,15 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
                  viewer, editor)
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
+    mesh_routes.add_routes(app, registry, manifests=Path(manifests) if manifests else None,
+                           viewer=viewer, admin=admin)
     return app
 
 
 def _checked_id(kind: Kind, name: str) -> str:
     problem = ids.id_problem(name)
     if problem is not None:  # before any file is touched (a workflow id is a file name)
-        raise _ApiError(400, f"{kinds.info(kind).label} id {name!r} {problem}")
+        raise ApiError(400, f"{kinds.info(kind).label} id {name!r} {problem}")
     return name
 
 
@@ -189,7 +188,7 @@ def _found(registry: RegistryManager, kind: Kind, name: str, response: Response
            ) -> dict[str, Any]:
     entry = registry.entry(kind, _checked_id(kind, name))
     if entry is None:
-        raise _ApiError(404, f"{kinds.info(kind).label} '{name}' not found")
+        raise ApiError(404, f"{kinds.info(kind).label} '{name}' not found")
     version = registry.version(kind, name)
     response.headers["ETag"] = f'"{version}"'
     return {**entry, "resource_version": version}
@@ -270,7 +269,7 @@ def _orchestrator_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
                          if_match: str | None = Header(default=None)) -> dict[str, Any]:
         entry = body.model_dump(mode="json", exclude_unset=True)
         if entry.get("agent_id") != ORCHESTRATOR_ID:
-            raise _ApiError(400, f"the orchestrator's agent_id must be '{ORCHESTRATOR_ID}'; "
+            raise ApiError(400, f"the orchestrator's agent_id must be '{ORCHESTRATOR_ID}'; "
                                  "other agents are changed under /registries/agents")
         registry.update_agent(ORCHESTRATOR_ID, entry,
                               expected_version=_version_wanted(if_match, entry))
@@ -282,7 +281,7 @@ def _governance_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
     def document(response: Response) -> dict[str, Any]:
         policies = registry.get_governance_policies()
         if policies is None:
-            raise _ApiError(404, "there are no governance policies")
+            raise ApiError(404, "there are no governance policies")
         version = registry.governance_version()
         response.headers["ETag"] = f'"{version}"'
         return {**policies.model_dump(mode="json", exclude_unset=True),

@@ -12,6 +12,8 @@ from reconciler.errors import UsageError
 
 @click.command()
 @options.registries_option
+@click.option("--manifests", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="Manifests to plan from for GET /registries/plan.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Another than loopback needs tokens (or --insecure).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8016, show_default=True)
@@ -22,8 +24,8 @@ from reconciler.errors import UsageError
               help="Allow listening beyond loopback without tokens (everyone is admin).")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Allow browser calls from this origin (repeatable). Default: none.")
-def serve(registries: str, host: str, port: int, token_file: Path | None, insecure: bool,
-          cors_origins: tuple[str, ...]) -> None:
+def serve(registries: str, manifests: Path | None, host: str, port: int,
+          token_file: Path | None, insecure: bool, cors_origins: tuple[str, ...]) -> None:
     """Serve the registries over HTTP: AgentMesh's registry endpoints, with every write
     going through meshctl's rules, commit and history (source `api`).
 
@@ -48,5 +50,6 @@ def serve(registries: str, host: str, port: int, token_file: Path | None, insecu
         raise UsageError(f"refusing to serve on {host} without tokens: anyone who can reach "
                          "it could change the registries. Give --token-file (or "
                          f"${auth.TOKENS_ENV}), listen on 127.0.0.1, or pass --insecure")
-    app = create_app(root, tokens=tokens or None, cors_origins=cors_origins)
+    app = create_app(root, tokens=tokens or None, cors_origins=cors_origins,
+                     manifests=manifests)
     uvicorn.run(app, host=host, port=port, log_level="info")

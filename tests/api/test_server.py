@@ -273,3 +273,85 @@ def test_concurrent_writers_lose_nothing(registries: Path, server: Server) -> No
     assert failures == []
     names = {r.name for r in read_live_state(registries).state if r.kind.value == "Agent"}
     assert {f"c{w}_{n}" for w in range(4) for n in range(6)} <= names
+
+
+def test_graph_history_and_rollback(registries: Path, api: httpx.Client) -> None:
+    mesh = api.get("/registries/graph").json()
+    assert {"nodes", "edges", "cycles"} <= set(mesh)
+    assert any(e["from"] == "agent/fraud_agent" and e["to"] == "tool/fraud_rules"
+               for e in mesh["edges"])
+    before = api.get("/registries/agents/fraud_agent").json()["max_iterations"]
+    body = {k: v for k, v in api.get("/registries/agents/fraud_agent").json().items()
+            if k != "resource_version"}
+    assert api.put("/registries/agents/fraud_agent",
+                   json={**body, "max_iterations": before + 1}).status_code == 200
+    listed = api.get("/registries/history").json()
+    assert listed["total_count"] == 1
+    assert listed["revisions"][0]["resources"] == ["Agent/fraud_agent"]
+    one = api.get("/registries/history/1").json()
+    assert one["changes"][0]["after"]["max_iterations"] == before + 1
+    assert api.get("/registries/history/9").status_code == 404
+    assert api.post("/registries/rollback/7").status_code == 404
+    assert api.put("/registries/agents/fraud_agent",
+                   json={**body, "max_iterations": before + 2}).status_code == 200
+    rolled = api.post("/registries/rollback/1")
+    assert rolled.status_code == 200 and rolled.json()["revision"] == 3
+    assert api.get("/registries/agents/fraud_agent").json()["max_iterations"] == before + 1
+
+
+def test_the_plan_from_the_manifests(registries: Path, tmp_path: Path) -> None:
+    from tests.conftest import FIXTURE_MANIFESTS, copy_tree
+
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    path = manifests / "agents" / "fraud_agent.yaml"
+    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+    (manifests / "tools" / "similarity.yaml").unlink()
+    server = Server(registries, "--manifests", str(manifests))
+    try:
+        with server.client() as api:
+            found = api.get("/registries/plan").json()
+            status = {(r["kind"], r["name"]): r["status"] for r in found["resources"]}
+            assert status[("Agent", "fraud_agent")] == "drifted"
+            assert status[("Tool", "similarity")] == "not_in_git"
+            assert status[("Agent", "intake_agent")] == "in_sync"
+            assert found["plan"]["summary"]["update"] == 1
+    finally:
+        server.stop()
+    without = Server(registries)
+    try:
+        with without.client() as api:
+            assert api.get("/registries/plan").status_code == 404
+    finally:
+        without.stop()
+
+
+def test_every_revision_is_an_event(registries: Path, server: Server) -> None:
+    """One event per revision, whoever made it: the API, and another process's manager."""
+    received: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with server.client() as client, client.stream("GET", "/registries/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith(":"):
+                    ready.set()
+                if line.startswith("data: "):
+                    received.append(json.loads(line[6:]))
+                    if len(received) == 2:
+                        return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert ready.wait(30)
+    with server.client() as api:
+        assert api.post("/registries/agents", json=agent(registries, "e1")).status_code == 201
+    script = ("import sys, json\nfrom reconciler import RegistryManager\n"
+              "m = RegistryManager(sys.argv[1], watch=False)\nm.load_all()\n"
+              "m.create_agent({**json.loads(sys.argv[2]), 'agent_id': 'e2'})")
+    other = subprocess.run([sys.executable, "-c", script, str(registries),
+                            json.dumps(agent(registries, "e2"))], capture_output=True,
+                           text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    listener.join(timeout=30)
+    assert [(e["revision"], e["source"], e["changes"][0]["name"]) for e in received] == [
+        (1, "api", "e1"), (2, "library", "e2")]
