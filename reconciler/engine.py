@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import math
 import multiprocessing
 import os
 import subprocess
@@ -410,12 +411,37 @@ def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | No
         raise ChangeRejected(f"{what[0].upper()}{what[1:]} not found; "
                              f"{did_you_mean(key.name, names)}{len(names)} {info.plural} exist",
                              not_found=True)
+    if entry is not None:
+        _storable(key, entry)
     declared = entry.get(info.id_field) if entry is not None and info.id_field else key.name
     if declared != key.name:
         raise ChangeRejected(f"{info.label.capitalize()} ID mismatch: '{key.name}' != "
                              f"'{declared}': the id named and the entry's {info.id_field} "
                              "must be the same (an id cannot be renamed: create the new one, "
                              "then delete the old)")
+
+
+def _storable(key: ResourceKey, entry: dict[str, Any]) -> None:
+    """The entry must be JSON the registries can hold (what the manifest reader refuses to
+    read, a write through the library or the API must not bring in either)."""
+    try:
+        orjson.dumps(entry)
+    except TypeError as error:  # orjson: lone surrogates, integers over 64 bits, ...
+        raise ChangeRejected(f"{key.describe()} cannot be stored as JSON: {error}; use "
+                             "valid UTF-8 text and integers within 64 bits") from error
+    if not _finite(entry):  # orjson would write NaN and Infinity as null
+        raise ChangeRejected(f"{key.describe()} holds NaN or Infinity, which JSON cannot; "
+                             "use a number or null")
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite(item) for item in value)
+    return True
 
 
 def _file_of(key: ResourceKey) -> str:

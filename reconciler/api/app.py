@@ -37,6 +37,27 @@ from reconciler.model.specs import (
 )
 
 log = logging.getLogger("reconciler.api")
+
+
+class Problem(BaseModel):
+    """What every error answers: what went wrong and what to do (and, for 412, the
+    version the resource has now)."""
+
+    detail: str
+    current_version: str | None = None
+
+
+_PROBLEM = {"model": Problem}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {**_PROBLEM, "description": "A rule the change breaks (the engine's message)"},
+    401: {**_PROBLEM, "description": "No valid bearer token"},
+    403: {**_PROBLEM, "description": "The token's role may not do this"},
+    404: {**_PROBLEM, "description": "No such resource"},
+    412: {**_PROBLEM, "description": "The resource changed since the version given"},
+    413: {**_PROBLEM, "description": "Request body over 1 MiB"},
+    500: {**_PROBLEM, "description": "Internal server error (details in the log)"},
+    503: {**_PROBLEM, "description": "The registries are locked or cannot be read"},
+}
 MAX_BODY = 1024 * 1024
 SOURCE = "api"
 
@@ -99,7 +120,7 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
     role (`meshctl serve` allows that only on loopback)."""
     registry = manager or RegistryManager(registries, watch=watch, source=SOURCE)
     registry.load_all()
-    app = FastAPI(title="meshctl", version="1",
+    app = FastAPI(title="meshctl", version="1", responses=ERRORS,
                   description="AgentMesh registries, through meshctl's engine.")
     app.state.registry = registry
     app.add_middleware(_BodyLimit, limit=MAX_BODY)

@@ -259,3 +259,16 @@ def key(kind: str, name: str) -> Any:
     from reconciler.model.resource import ResourceKey
 
     return ResourceKey(Kind(kind), name)
+
+
+def test_entries_json_cannot_hold_are_refused(registries: Path,
+                                               manager: RegistryManager) -> None:
+    """What the manifest reader refuses to read cannot come in through the library either."""
+    tool = raw(registries, "tool_registry.json")["tools"][0]
+    for extra, says in (({"name": "bad \ud800 surrogate"}, "cannot be stored as JSON"),
+                        ({"x_big": 2 ** 70}, "integers within 64 bits"),
+                        ({"x_nan": float("nan")}, "NaN or Infinity"),
+                        ({"input_schema": {"type": "object", "x": float("inf")}}, "NaN")):
+        assert says in rejected(registries, manager,
+                                lambda e=extra: manager.create_tool(
+                                    {**tool, "tool_id": "t_bad", **e}))
