@@ -355,3 +355,27 @@ def test_every_revision_is_an_event(registries: Path, server: Server) -> None:
     listener.join(timeout=30)
     assert [(e["revision"], e["source"], e["changes"][0]["name"]) for e in received] == [
         (1, "api", "e1"), (2, "library", "e2")]
+
+
+def test_tokens_from_the_environment_and_cors_only_when_asked(registries: Path) -> None:
+    server = Server(registries, "--cors-origin", "http://panel.example",
+                    env={"MESHCTL_API_TOKENS": f"{VIEWER}:viewer,{ADMIN}:admin"})
+    try:
+        with server.client(VIEWER) as viewer:
+            assert viewer.get("/registries/agents").status_code == 200
+            assert viewer.post("/registries/reload").status_code == 403
+            preflight = viewer.options("/registries/agents", headers={
+                "Origin": "http://panel.example", "Access-Control-Request-Method": "GET"})
+            assert preflight.headers.get("access-control-allow-origin") == \
+                "http://panel.example"
+            other = viewer.get("/registries/agents", headers={"Origin": "http://evil.example"})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        server.stop()
+    plain = Server(registries)
+    try:
+        with plain.client() as api:
+            answer = api.get("/registries/agents", headers={"Origin": "http://panel.example"})
+            assert "access-control-allow-origin" not in answer.headers
+    finally:
+        plain.stop()
