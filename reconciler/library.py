@@ -47,6 +47,7 @@ from reconciler.store.registry_files import (
     LiveState,
     read_with_stat,
     registry_file_names,
+    stat_key,
     with_commit,
 )
 
@@ -199,19 +200,32 @@ class RegistryManager:
             self._load_count += 1
             return True
 
-    def _is_current(self, live: LiveState) -> bool:
-        """Do the files still hold what `live` was read from (by their stat)?"""
+    def _is_current(self, live: LiveState, verified: frozenset[str] = frozenset()) -> bool:
+        """Do the files still hold what `live` was read from? Their stat says so once
+        settled; a file seen too soon after it was written (its stat cannot vouch yet) is
+        hashed again instead, and its read renewed. `verified` files were just checked."""
         reads = live.reads
         names = registry_file_names(self.registries_path)
         if len(names) != len(reads):
             return False
+        renewed: dict[str, FileRead] = {}
         for name in names:
             read = reads.get(name)
+            path = self.registries_path / name
             try:
-                if read is None or not read.unchanged(os.stat(self.registries_path / name)):
-                    return False
+                current = os.stat(path)
             except OSError:
                 return False
+            if read is None or stat_key(current) != read.stat:
+                return False
+            if name in verified or read.unchanged(current):
+                continue
+            again = _read_checked(path, read.digest)  # same stat; same bytes?
+            if again is None:
+                return False
+            renewed[name] = again
+        if renewed:  # the same content, now seen later: the stat may vouch for it next time
+            live.reads = {**reads, **renewed}
         return True
 
     def _applied_revisions(self, snapshot: _Snapshot
@@ -221,7 +235,7 @@ class RegistryManager:
         say (their digests); None when that cannot be done exactly (read the files then)."""
         meta = self.registries_path / filestore.META
         newer = [n for n in history.numbers(meta) if n > snapshot.revision]
-        if not newer or snapshot.revision == 0:
+        if not newer:
             return None
         live = snapshot.live
         final: dict[str, str | None] = {}
@@ -256,7 +270,7 @@ class RegistryManager:
                 return None
             reads[name] = read
         live.reads = reads
-        if not self._is_current(live):
+        if not self._is_current(live, frozenset(final)):
             return None  # something else changed too
         self._revision_hint = newer[-1]
         return live, changed

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler import AgentMetadata, RegistryManager
+from reconciler.model.kinds import Kind
 from reconciler.store import history
 from reconciler.store.registry_files import read_live_state
 from tests.conftest import FIXTURE_MANIFESTS, REPO, copy_tree
@@ -193,3 +194,48 @@ def test_a_damaged_file_keeps_the_last_good_snapshot(registries: Path,
     path.write_text(good.replace("Fraud Rules Engine", "Fraud Rules Engine 2"))
     assert eventually(lambda: following.stats()["last_error"] is None)
     assert following.get_tool("fraud_rules").name == "Fraud Rules Engine 2"  # type: ignore[union-attr]
+
+
+def test_another_writers_revision_is_applied_not_reread(registries: Path) -> None:
+    """After another meshctl writer's commit, the manager applies the revision from its
+    history record (checked against the files' digests): the entries that did not change
+    are the very objects it had, not a new reading of 26 MB."""
+    base = template(registries)
+    with RegistryManager(registries, watch=False) as manager, \
+            RegistryManager(registries, watch=False) as other:
+        manager.load_all()
+        other.load_all()
+        untouched = manager.live().state.of_kind(Kind.AGENT)["fraud_agent"]
+        other.create_agent({**base, "agent_id": "via_revision"})
+        manager.load_all()
+        assert manager.get_agent("via_revision") is not None
+        assert manager.live().state.of_kind(Kind.AGENT)["fraud_agent"] is untouched
+        assert manager.stats()["revision"] == 1
+        # an edit by hand is not a revision: the file is read again
+        path = registries / "agent_registry.json"
+        path.write_text(path.read_text().replace('"max_iterations": 5', '"max_iterations": 6',
+                                                 1))
+        manager.load_all()
+        assert manager.live().state.of_kind(Kind.AGENT)["fraud_agent"] is not untouched
+        assert manager.stats()["fingerprint"] == read_live_state(registries).fingerprint
+
+
+def test_writes_into_a_registry_holding_unkeyed_entries(registries: Path) -> None:
+    """Entries meshctl cannot key stay in the file across writes, and what is served
+    after each write is what reading the file gives."""
+    path = registries / "agent_registry.json"
+    data = json.loads(path.read_text())
+    data["agents"].append({"no_id": True})
+    data["agents"].append({**data["agents"][3]})  # a duplicate id, set aside by the reader
+    path.write_text(json.dumps(data, indent=2))
+    with RegistryManager(registries, watch=False) as manager:
+        manager.load_all()
+        manager.create_agent({**template(registries), "agent_id": "beside_unkeyed"})
+        manager.delete_agent("beside_unkeyed")
+        on_disk = json.loads(path.read_text())["agents"]
+        assert {"no_id": True} in on_disk
+        assert sum(1 for a in on_disk if a.get("agent_id") == data["agents"][3]["agent_id"]) == 2
+        fresh = read_live_state(registries)
+        assert manager.stats()["fingerprint"] == fresh.fingerprint
+        assert [r.entry for r in manager.live().state.of_kind(Kind.AGENT).values()] == [
+            r.entry for r in fresh.state.of_kind(Kind.AGENT).values()]
