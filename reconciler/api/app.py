@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler import web
 from reconciler.api import mesh_routes
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
@@ -195,6 +196,7 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
     _governance_routes(app, registry, viewer, editor)
     mesh_routes.add_routes(app, registry, manifests=Path(manifests) if manifests else None,
                            viewer=viewer, admin=admin)
+    web.add_panel(app)
     return app
 
 

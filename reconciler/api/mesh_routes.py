@@ -19,6 +19,7 @@ from reconciler.errors import PlanRefused, StoreError
 from reconciler.library import RegistryManager
 from reconciler.plan import planfile
 from reconciler.plan.model import Action
+from reconciler.plan.render import jsondiff
 from reconciler.store import filestore, history
 
 EVENT_POLL_SECONDS = 0.25
@@ -44,9 +45,13 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Path | Non
     @app.get("/registries/history/{number}", tags=["history"], dependencies=[viewer])
     def revision(number: int) -> dict[str, Any]:
         try:
-            return history.load(meta, number)
+            record = history.load(meta, number)
         except StoreError as error:
             raise ApiError(404, str(error)) from error
+        record["diff"] = "".join(  # what `meshctl history show N` prints
+            jsondiff.json_diff(c["before"], c["after"], f"before/{c['kind']}/{c['name']}",
+                               f"after/{c['kind']}/{c['name']}") for c in record["changes"])
+        return record
 
     @app.post("/registries/rollback/{number}", tags=["history"], dependencies=[admin])
     def rollback(number: int) -> dict[str, Any]:

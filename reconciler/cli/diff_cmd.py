@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import json
-from typing import Any
-
 import click
 
 from reconciler import engine
@@ -13,6 +9,7 @@ from reconciler.cli import options, report
 from reconciler.errors import MeshctlError
 from reconciler.plan import compute
 from reconciler.plan.model import Change
+from reconciler.plan.render.jsondiff import json_diff
 
 EXIT_DIFFERENCES, EXIT_TROUBLE = 1, 2  # kubectl diff's convention
 
@@ -65,18 +62,3 @@ def unified(change: Change) -> str:
         before = compute.comparable(change.key.kind, before)
         after = compute.comparable(change.key.kind, after)
     return json_diff(before, after, f"live/{name}", f"desired/{name}")
-
-
-def json_diff(before: dict[str, Any] | None, after: dict[str, Any] | None, old_name: str,
-              new_name: str) -> str:
-    """A unified diff of two entries as indented JSON with sorted keys (None: absent)."""
-    lines = difflib.unified_diff(_lines(before), _lines(after), fromfile=old_name,
-                                 tofile=new_name)
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def _lines(entry: dict[str, Any] | None) -> list[str]:
-    if entry is None:
-        return []
-    text = json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False)
-    return [line + "\n" for line in text.splitlines()]

@@ -7,7 +7,8 @@ import orjson
 from rich.table import Table
 
 from reconciler import engine
-from reconciler.cli import apply_cmd, diff_cmd, options, report
+from reconciler.cli import apply_cmd, options, report
+from reconciler.plan.render import jsondiff
 from reconciler.store import filestore
 from reconciler.store import history as revisions
 
@@ -77,7 +78,7 @@ def show(ctx: click.Context, number: int, output: str) -> None:
                + (f"  git {record['git_commit']}" if record.get("git_commit") else ""))
     for change in record["changes"]:
         name = f"{change['kind']}/{change['name']}"
-        click.echo(diff_cmd.json_diff(change["before"], change["after"], f"before/{name}",
+        click.echo(jsondiff.json_diff(change["before"], change["after"], f"before/{name}",
                                       f"after/{name}"), nl=False)
 
 

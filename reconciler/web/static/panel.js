@@ -1,0 +1,421 @@
+// The configuration panel: every read and write is a call to meshctl's REST API, the same
+// one every other client uses. No framework, no build step.
+"use strict";
+
+const FORMS = JSON.parse(document.getElementById("forms").textContent);
+const KINDS = {
+  agents: {path: "agents", list: "agents", id: "agent_id", label: "agent", form: "Agent",
+           manifest: "Agent"},
+  tools: {path: "tools", list: "tools", id: "tool_id", label: "tool", form: "Tool",
+          manifest: "Tool"},
+  profiles: {path: "model-profiles", list: "profiles", id: "profile_id",
+             label: "model profile", form: "ModelProfile", manifest: "ModelProfile"},
+  workflows: {path: "workflows", list: "workflows", id: "workflow_id", label: "workflow",
+              form: "Workflow", manifest: "Workflow"},
+};
+const PICK = {Agent: "agents", Tool: "tools", ModelProfile: "profiles", Workflow: "workflows"};
+const status = document.getElementById("status");
+let editing = null;  // {kind, id, version} of the open form
+
+// -- calling the API ----------------------------------------------------------------------
+
+async function api(method, path, body, headers = {}) {
+  const token = sessionStorage.getItem("meshctl-token");
+  const options = {method, headers: {...headers}};
+  if (token) options.headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  document.body.classList.add("loading");
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    say("The server cannot be reached. Is meshctl serve running?", "error");
+    throw error;
+  } finally {
+    document.body.classList.remove("loading");
+  }
+  if (response.status === 401) {
+    const given = prompt("This server needs a token (kept for this session only):");
+    if (given) {
+      sessionStorage.setItem("meshctl-token", given);
+      return api(method, path, body, headers);
+    }
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof data.detail === "string" ? data.detail
+      : (data.detail || []).map(d => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+    throw Object.assign(new Error(detail || response.statusText), {status: response.status});
+  }
+  return {data, etag: response.headers.get("ETag")};
+}
+
+function say(text, kind = "ok") {
+  status.textContent = text;
+  status.className = kind;
+}
+
+// -- tabs -----------------------------------------------------------------------------------
+
+const tabs = [...document.querySelectorAll("[role=tab]")];
+tabs.forEach((tab, index) => {
+  tab.addEventListener("click", () => show(tab.dataset.tab));
+  tab.addEventListener("keydown", event => {
+    const step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
+    if (step) {
+      const next = tabs[(index + step + tabs.length) % tabs.length];
+      next.focus();
+      show(next.dataset.tab);
+    }
+  });
+});
+
+function show(name) {
+  for (const tab of tabs) {
+    const selected = tab.dataset.tab === name;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    document.getElementById(`panel-${tab.dataset.tab}`).hidden = !selected;
+  }
+  location.hash = name;
+  return render(name);
+}
+
+function render(name) {
+  if (name === "orchestrator") return renderOrchestrator();
+  if (name === "governance") return renderGovernance();
+  return renderList(name);
+}
+
+function content(name) {
+  return document.querySelector(`[data-content=${name}]`);
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// -- lists ----------------------------------------------------------------------------------
+
+async function renderList(name) {
+  const kind = KINDS[name];
+  const box = content(name);
+  const {data} = await api("GET", `/registries/${kind.path}`);
+  const filter = el("input", {type: "search", "aria-label": `Filter ${kind.list}`,
+                              placeholder: "Filter", class: "filter"});
+  const table = el("table", {"aria-label": kind.list});
+  table.append(el("thead", {}, el("tr", {}, el("th", {text: "Id"}), el("th", {text: "Name"}),
+                                  el("th", {text: "Actions"}))));
+  const body = el("tbody");
+  for (const entry of data[kind.list]) {
+    const id = entry[kind.id];
+    body.append(el("tr", {"data-id": id},
+      el("td", {text: id}), el("td", {text: entry.name || ""}),
+      el("td", {},
+         el("button", {text: "Edit", "aria-label": `Edit ${id}`,
+                       onclick: () => openForm(name, id)}),
+         el("button", {text: "Delete", class: "danger", "aria-label": `Delete ${id}`,
+                       onclick: () => remove(name, id)}))));
+  }
+  table.append(body);
+  filter.addEventListener("input", () => {
+    const text = filter.value.toLowerCase();
+    for (const row of body.rows) row.hidden = !row.textContent.toLowerCase().includes(text);
+  });
+  box.replaceChildren(el("div", {class: "toolbar"}, filter,
+                         el("button", {text: `Add ${kind.label}`, class: "add",
+                                       onclick: () => openForm(name, null)})),
+                      el("p", {class: "count", text: `${data.total_count} ${kind.list}`}), table);
+}
+
+async function remove(name, id) {
+  const kind = KINDS[name];
+  if (!await confirmed(`Delete ${kind.label} '${id}'? This cannot be undone here ` +
+                       "(meshctl rollback can).")) return;
+  try {
+    await api("DELETE", `/registries/${kind.path}/${encodeURIComponent(id)}`);
+    say(`Deleted ${kind.label} '${id}'.`);
+    await renderList(name);
+  } catch (error) {
+    say(error.message, "error");
+  }
+}
+
+function confirmed(text) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = text;
+  dialog.showModal();
+  return new Promise(resolve => dialog.addEventListener("close",
+    () => resolve(dialog.returnValue === "yes"), {once: true}));
+}
+
+// -- forms ----------------------------------------------------------------------------------
+
+async function choices(of) {
+  const kind = KINDS[PICK[of]];
+  const {data} = await api("GET", `/registries/${kind.path}`);
+  return data[kind.list].map(entry => entry[kind.id]);
+}
+
+async function openForm(name, id) {
+  const kind = KINDS[name];
+  const dialog = document.getElementById("editor");
+  const form = document.getElementById("editor-form");
+  let entry = {}, version = null;
+  if (id !== null) {
+    const {data} = await api("GET", `/registries/${kind.path}/${encodeURIComponent(id)}`);
+    version = data.resource_version;
+    delete data.resource_version;
+    entry = data;
+  }
+  editing = {kind: name, id, version, entry};
+  document.getElementById("editor-title").textContent =
+    id === null ? `Add ${kind.label}` : `Edit ${kind.label} '${id}'`;
+  form.querySelector(".changed").hidden = true;
+  form.querySelector(".error").hidden = true;
+  const box = form.querySelector(".fields");
+  box.replaceChildren();
+  for (const field of FORMS[kind.form]) {
+    box.append(await control(field, entry[field.name], id !== null && field.name === kind.id));
+  }
+  form.onsubmit = event => { event.preventDefault(); save(name); };
+  form.querySelector(".cancel").onclick = () => dialog.close();
+  form.querySelector(".copy").onclick = () => copyManifest(name);
+  dialog.showModal();
+}
+
+async function control(field, value, locked) {
+  const id = `field-${field.name}`;
+  const label = el("label", {for: id, text: field.label + (field.required ? " *" : "")});
+  const wrap = el("div", {class: `field ${field.control}`, "data-field": field.name,
+                          "data-control": field.control}, label);
+  let input;
+  if (field.control === "textarea") {
+    input = el("textarea", {id, rows: 3, required: field.required});
+    input.value = value ?? "";
+  } else if (field.control === "number") {
+    input = el("input", {id, type: "number", min: field.minimum, max: field.maximum,
+                         required: field.required});
+    input.value = value ?? field.default ?? "";
+  } else if (field.control === "bool") {
+    input = el("input", {id, type: "checkbox"});
+    input.checked = value ?? field.default ?? false;
+  } else if (field.control === "choice") {
+    input = el("select", {id});
+    for (const choice of field.choices) input.append(el("option", {value: choice, text: choice}));
+    input.value = value ?? field.default ?? field.choices[0];
+  } else if (field.control === "picker") {
+    input = el("select", {id, required: field.required}, el("option", {value: "", text: "—"}));
+    for (const choice of await choices(field.of)) input.append(el("option", {value: choice,
+                                                                           text: choice}));
+    input.value = value ?? "";
+  } else if (field.control === "multi") {
+    input = el("select", {id, multiple: true, size: 5});
+    for (const choice of await choices(field.of)) {
+      const option = el("option", {value: choice, text: choice});
+      option.selected = (value || []).includes(choice);
+      input.append(option);
+    }
+  } else if (field.control === "list") {
+    input = el("textarea", {id, rows: 3, "aria-describedby": `${id}-hint`});
+    input.value = (value || []).join("\n");
+    wrap.append(el("small", {id: `${id}-hint`, text: "One per line"}));
+  } else if (field.control === "json") {
+    input = jsonEditor(id, value === undefined ? (field.nullable ? null : field.empty) : value);
+  } else {
+    input = el("input", {id, type: "text", required: field.required, readonly: locked});
+    input.value = value ?? "";
+  }
+  wrap.insertBefore(input, wrap.children[1] || null);
+  return wrap;
+}
+
+function jsonEditor(id, value) {
+  const area = el("textarea", {id, rows: 6, class: "json", spellcheck: "false",
+                               "aria-describedby": `${id}-problem`});
+  area.value = JSON.stringify(value, null, 2);
+  const problem = el("small", {id: `${id}-problem`, class: "problem", "aria-live": "polite"});
+  const check = () => {
+    try {
+      JSON.parse(area.value);
+      problem.textContent = "";
+      area.removeAttribute("aria-invalid");
+    } catch (error) {
+      problem.textContent = jsonProblem(area.value, error);
+      area.setAttribute("aria-invalid", "true");
+    }
+    updateSave();
+  };
+  area.addEventListener("input", check);
+  const format = el("button", {type: "button", text: "Format", class: "format",
+                               onclick: () => { try {
+                                 area.value = JSON.stringify(JSON.parse(area.value), null, 2);
+                               } catch (error) { /* shown already */ } check(); }});
+  const box = el("div", {class: "json-box"}, area, format, problem);
+  return box;
+}
+
+function jsonProblem(text, error) {
+  const match = /position (\d+)/.exec(error.message);
+  if (!match) return `Invalid JSON: ${error.message}`;
+  const before = text.slice(0, Number(match[1]));
+  const line = before.split("\n").length;
+  const column = before.length - before.lastIndexOf("\n");
+  return `Invalid JSON at line ${line}, column ${column}`;
+}
+
+function updateSave() {
+  const form = document.getElementById("editor-form");
+  const invalid = form.querySelector("[aria-invalid=true]");
+  form.querySelector(".save").disabled = Boolean(invalid);
+}
+
+function collect(name) {
+  const kind = KINDS[name];
+  const entry = {...(editing && editing.entry) || {}};
+  const missing = [];
+  for (const field of FORMS[kind.form]) {
+    const wrap = document.querySelector(`#editor [data-field="${field.name}"]`);
+    const input = wrap.querySelector("input, select, textarea");
+    let value;
+    if (field.control === "bool") value = input.checked;
+    else if (field.control === "number") value = input.value === "" ? undefined : Number(input.value);
+    else if (field.control === "multi") value = [...input.selectedOptions].map(o => o.value);
+    else if (field.control === "list") value = input.value.split("\n").map(s => s.trim()).filter(Boolean);
+    else if (field.control === "json") value = JSON.parse(input.value);
+    else value = input.value;
+    if (field.required && (value === "" || value === undefined)) missing.push(field.label);
+    if (value === undefined || (value === "" && !field.required && !(field.name in entry))) {
+      delete entry[field.name];
+    } else {
+      entry[field.name] = value;
+    }
+  }
+  return {entry, missing};
+}
+
+async function save(name) {
+  const kind = KINDS[name];
+  const form = document.getElementById("editor-form");
+  const shown = form.querySelector(".error");
+  const {entry, missing} = collect(name);
+  if (missing.length) {
+    shown.textContent = `Required: ${missing.join(", ")}`;
+    shown.hidden = false;
+    return;
+  }
+  try {
+    if (editing.id === null) {
+      await api("POST", `/registries/${kind.path}`, entry);
+    } else {
+      await api("PUT", `/registries/${kind.path}/${encodeURIComponent(editing.id)}`, entry,
+                {"If-Match": `"${editing.version}"`});
+    }
+  } catch (error) {
+    shown.textContent = error.status === 412
+      ? "Someone else changed it meanwhile. Close, reload and retry." : error.message;
+    shown.hidden = false;
+    return;
+  }
+  document.getElementById("editor").close();
+  say(`Saved ${kind.label} '${entry[kind.id]}'.`);
+  editing = null;
+  await renderList(name);
+}
+
+function copyManifest(name) {
+  const kind = KINDS[name];
+  const {entry} = collect(name);
+  const spec = {...entry};
+  delete spec[kind.id];
+  const text = `apiVersion: agentmesh.io/v1\nkind: ${kind.manifest}\nmetadata:\n` +
+    `  name: ${entry[kind.id]}\nspec: ${JSON.stringify(spec, null, 2).replace(/\n/g, "\n  ")}\n`;
+  navigator.clipboard?.writeText(text);
+  say("Copied the manifest (YAML accepts this JSON-style spec).");
+}
+
+// -- the orchestrator and governance --------------------------------------------------------
+
+async function renderOrchestrator() {
+  const box = content("orchestrator");
+  const {data} = await api("GET", "/registries/orchestrator");
+  const version = data.resource_version;
+  delete data.resource_version;
+  const agents = (await choices("Agent")).filter(id => id !== "orchestrator_agent");
+  const list = el("fieldset", {class: "allowed"}, el("legend", {text: "Allowed agents"}));
+  for (const agent of agents) {
+    const input = el("input", {type: "checkbox", id: `allow-${agent}`, value: agent});
+    input.checked = (data.allowed_agents || []).includes(agent);
+    list.append(el("div", {}, input, el("label", {for: `allow-${agent}`, text: agent})));
+  }
+  const name = el("input", {id: "orchestrator-name", type: "text", value: data.name || ""});
+  const description = el("textarea", {id: "orchestrator-description", rows: 3});
+  description.value = data.description || "";
+  const saveButton = el("button", {text: "Save", class: "save", onclick: async () => {
+    const entry = {...data, name: name.value, description: description.value,
+                   allowed_agents: [...list.querySelectorAll("input:checked")].map(i => i.value)};
+    try {
+      await api("PUT", "/registries/orchestrator", entry, {"If-Match": `"${version}"`});
+      say("Saved the orchestrator.");
+      await renderOrchestrator();
+    } catch (error) {
+      say(error.status === 412 ? "Someone else changed it meanwhile: reload and retry."
+                               : error.message, "error");
+    }
+  }});
+  box.replaceChildren(
+    el("div", {class: "field"}, el("label", {for: "orchestrator-name", text: "Name"}), name),
+    el("div", {class: "field"}, el("label", {for: "orchestrator-description",
+                                             text: "Description"}), description),
+    list, saveButton);
+}
+
+async function renderGovernance() {
+  const box = content("governance");
+  const {data} = await api("GET", "/registries/governance");
+  const version = data.resource_version;
+  delete data.resource_version;
+  const editor = jsonEditor("governance-json", data);
+  const saveButton = el("button", {text: "Save", class: "save", onclick: async () => {
+    try {
+      await api("PUT", "/registries/governance", JSON.parse(editor.querySelector("textarea").value),
+                {"If-Match": `"${version}"`});
+      say("Saved the governance policies.");
+      await renderGovernance();
+    } catch (error) {
+      say(error.status === 412 ? "Someone else changed them meanwhile: reload and retry."
+                               : error.message, "error");
+    }
+  }});
+  box.replaceChildren(el("label", {for: "governance-json", text: "Governance document"}),
+                      editor, saveButton);
+}
+
+// -- live -------------------------------------------------------------------------------------
+
+function follow() {
+  if (!window.EventSource || sessionStorage.getItem("meshctl-token")) return;
+  const events = new EventSource("/registries/events");
+  events.addEventListener("revision", event => {
+    const revision = JSON.parse(event.data);
+    const open = tabs.find(tab => tab.getAttribute("aria-selected") === "true");
+    if (editing && editing.id !== null && revision.changes.some(c => c.name === editing.id)) {
+      document.querySelector("#editor .changed").hidden = false;
+    } else if (open && !document.getElementById("editor").open) {
+      render(open.dataset.tab).catch(() => {});
+    }
+  });
+}
+
+show(location.hash.slice(1) || tabs[0].dataset.tab).catch(() => {});
+follow();
