@@ -29,7 +29,15 @@ lint: $(VENV)/.test-installed
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.test-installed
+# The panel's browser tests drive Debian's Chromium (Playwright's own browser download
+# cannot reach the network): installed with apt when it is missing.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (apt-get)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+unit: $(VENV)/.test-installed $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint typecheck unit

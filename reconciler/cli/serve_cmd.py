@@ -52,4 +52,5 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
                          f"${auth.TOKENS_ENV}), listen on 127.0.0.1, or pass --insecure")
     app = create_app(root, tokens=tokens or None, cors_origins=cors_origins,
                      manifests=manifests)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,9 +39,10 @@ class Server:
                  ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115
+        self.process = subprocess.Popen(  # the log goes to a file: a full pipe would block it
             [str(SCRIPT), "serve", "--registries", str(registries), "--port", str(self.port),
-             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+             *extra], stdout=self.log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -49,17 +51,22 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"the server did not start: {self.process.stdout}")
+        raise AssertionError(f"the server did not start: {self.stop()}")
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def stop(self) -> str:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=30)
-        return out or ""
+        """Stop the server (once); its log."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        if not self.log.closed:
+            self.log.seek(0)
+            self.output = self.log.read()
+            self.log.close()
+        return self.output
 
 
 @pytest.fixture

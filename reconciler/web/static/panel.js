@@ -62,13 +62,13 @@ function say(text, kind = "ok") {
 
 const tabs = [...document.querySelectorAll("[role=tab]")];
 tabs.forEach((tab, index) => {
-  tab.addEventListener("click", () => show(tab.dataset.tab));
+  tab.addEventListener("click", () => show(tab.dataset.tab).catch(() => {}));
   tab.addEventListener("keydown", event => {
     const step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
     if (step) {
       const next = tabs[(index + step + tabs.length) % tabs.length];
       next.focus();
-      show(next.dataset.tab);
+      show(next.dataset.tab).catch(() => {});
     }
   });
 });
@@ -80,14 +80,26 @@ function show(name) {
     tab.tabIndex = selected ? 0 : -1;
     document.getElementById(`panel-${tab.dataset.tab}`).hidden = !selected;
   }
-  location.hash = name;
+  if (location.hash.slice(1) !== name) location.hash = name;
   return render(name);
 }
 
-function render(name) {
-  if (name === "orchestrator") return renderOrchestrator();
-  if (name === "governance") return renderGovernance();
-  return renderList(name);
+window.addEventListener("hashchange", () => {  // links, and the back and forward buttons
+  const wanted = location.hash.slice(1);
+  const open = tabs.find(tab => tab.getAttribute("aria-selected") === "true");
+  if (tabs.some(tab => tab.dataset.tab === wanted) && open?.dataset.tab !== wanted) {
+    show(wanted).catch(() => {});
+  }
+});
+
+async function render(name) {
+  try {
+    if (name === "orchestrator") return await renderOrchestrator();
+    if (name === "governance") return await renderGovernance();
+    return await renderList(name);
+  } catch (error) {  // a network error is already said; say the server's own
+    if (error.status) say(error.message, "error");
+  }
 }
 
 function content(name) {
@@ -121,11 +133,12 @@ async function renderList(name) {
     const id = entry[kind.id];
     body.append(el("tr", {"data-id": id},
       el("td", {text: id}), el("td", {text: entry.name || ""}),
-      el("td", {},
-         el("button", {text: "Edit", "aria-label": `Edit ${id}`,
-                       onclick: () => openForm(name, id)}),
-         el("button", {text: "Delete", class: "danger", "aria-label": `Delete ${id}`,
-                       onclick: () => remove(name, id)}))));
+      el("td", {}, ...(id === "orchestrator_agent"  // updated on its own tab, never deleted
+        ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
+        : [el("button", {text: "Edit", "aria-label": `Edit ${id}`,
+                         onclick: () => openForm(name, id)}),
+           el("button", {text: "Delete", class: "danger", "aria-label": `Delete ${id}`,
+                         onclick: () => remove(name, id)})]))));
   }
   table.append(body);
   filter.addEventListener("input", () => {

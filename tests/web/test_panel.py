@@ -1,0 +1,265 @@
+"""The configuration panel in a real browser: Debian's Chromium, driven by Playwright,
+against a real `meshctl serve` on a copy of the example registries. The upstream plan's
+frontend checklist, each step checked in the page and, for writes, on disk. Screenshots of
+every tab at 1280 and 390 px go to tests/output/screenshots/ (not committed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from reconciler.store.registry_files import read_live_state
+from tests.api.test_server import Server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
+TABS = ["orchestrator", "agents", "tools", "profiles", "workflows", "governance"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def server(registries: Path) -> Iterator[Server]:
+    running = Server(registries)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(f"{server.url}/")
+    expect(opened.locator("#panel-orchestrator fieldset.allowed")).to_be_visible()
+    yield opened
+    context.close()
+    assert errors == []
+
+
+def open_tab(page: Page, tab: str) -> None:
+    page.click(f"#tab-{tab}")
+    expect(page.locator(f"#panel-{tab}")).to_be_visible()
+
+
+def on_disk(registries: Path, kind: str, name: str) -> dict[str, Any] | None:
+    for resource in read_live_state(registries).state:
+        if resource.kind.value == kind and resource.name == name:
+            return resource.entry
+    return None
+
+
+def test_the_page_loads_every_tab_renders_and_the_nav_marks_it(page: Page,
+                                                               browser: Browser,
+                                                               server: Server) -> None:
+    assert page.url.endswith("/config#orchestrator")
+    expect(page.locator("nav a.active")).to_have_text("Configuration")
+    expect(page.locator("nav a")).to_have_text(
+        ["Configuration", "Plan", "History", "Graph", "API docs"])
+    for tab in TABS:
+        open_tab(page, tab)
+        expect(page.locator(f"#tab-{tab}")).to_have_attribute("aria-selected", "true")
+        expect(page.locator(f"#panel-{tab} .content > *").first).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        shot = context.new_page()
+        for tab in TABS:
+            shot.goto(f"{server.url}/config#{tab}")
+            expect(shot.locator(f"#panel-{tab} .content > *").first).to_be_visible()
+            shot.screenshot(path=str(SHOTS / f"{tab}-{width}.png"))
+        context.close()
+    assert len(list(SHOTS.glob("*.png"))) >= 12
+
+
+def test_agents_are_listed_and_filtered(page: Page, registries: Path) -> None:
+    open_tab(page, "agents")
+    rows = page.locator("#panel-agents tbody tr")
+    expect(rows).to_have_count(7)
+    page.fill("#panel-agents .filter", "fraud")
+    expect(page.locator("#panel-agents tbody tr:visible")).to_have_count(1)
+
+
+def test_create_edit_and_delete_an_agent(page: Page, registries: Path) -> None:
+    open_tab(page, "agents")
+    page.click("#panel-agents button.add")
+    expect(page.locator("#editor")).to_be_visible()
+    page.fill("#field-agent_id", "panel_agent")
+    page.fill("#field-name", "Panel Agent")
+    page.fill("#field-description", "Made in the browser")
+    page.fill("#field-capabilities", "triage\nrouting")
+    page.select_option("#field-model_profile_id", "gpt4")
+    page.select_option("#field-allowed_tools", ["fraud_rules", "similarity"])
+    page.click("#editor .save")
+    expect(page.locator("#panel-agents tr[data-id=panel_agent]")).to_be_visible()
+    expect(page.locator("#status")).to_have_text("Saved agent 'panel_agent'.")
+    stored = on_disk(registries, "Agent", "panel_agent")
+    assert stored is not None and stored["capabilities"] == ["triage", "routing"]
+    assert stored["allowed_tools"] == ["fraud_rules", "similarity"]
+    page.click("#panel-agents tr[data-id=panel_agent] button:has-text('Edit')")
+    expect(page.locator("#field-name")).to_have_value("Panel Agent")  # pre-filled
+    expect(page.locator("#field-agent_id")).not_to_be_editable()  # an id is not renamed
+    page.fill("#field-max_iterations", "9")
+    with page.expect_response(lambda response: response.request.method == "PUT"):
+        page.click("#editor .save")
+    expect(page.locator("#editor")).to_be_hidden()
+    assert on_disk(registries, "Agent", "panel_agent")["max_iterations"] == 9  # type: ignore
+    page.click("#panel-agents tr[data-id=panel_agent] button.danger")
+    expect(page.locator("#confirm-text")).to_contain_text("Delete agent 'panel_agent'?")
+    page.click("#confirm button.danger")
+    expect(page.locator("#panel-agents tr[data-id=panel_agent]")).to_have_count(0)
+    assert on_disk(registries, "Agent", "panel_agent") is None
+
+
+def test_deleting_an_agent_in_use_shows_the_servers_message(page: Page,
+                                                            registries: Path) -> None:
+    open_tab(page, "agents")
+    page.click("#panel-agents tr[data-id=fraud_agent] button.danger")
+    page.click("#confirm button.danger")
+    expect(page.locator("#status")).to_contain_text(
+        "Cannot delete agent 'fraud_agent': used by agents orchestrator_agent")
+    assert on_disk(registries, "Agent", "fraud_agent") is not None
+
+
+def test_required_fields_are_enforced(page: Page, registries: Path) -> None:
+    open_tab(page, "agents")
+    page.click("#panel-agents button.add")
+    page.fill("#field-agent_id", "incomplete")
+    page.click("#editor .save")
+    expect(page.locator("#editor .error")).to_contain_text("Required: Name, Description")
+    expect(page.locator("#editor")).to_be_visible()
+    assert on_disk(registries, "Agent", "incomplete") is None
+
+
+def test_the_json_editor_rejects_invalid_json(page: Page) -> None:
+    open_tab(page, "tools")
+    page.click("#panel-tools button.add")
+    editor = page.locator("#field-input_schema")
+    editor.fill('{"type": "object",\n  "properties": {')
+    expect(page.locator("#field-input_schema-problem")).to_contain_text("line")
+    expect(page.locator("#editor .save")).to_be_disabled()
+    editor.fill('{"type":"object"}')
+    expect(page.locator("#field-input_schema-problem")).to_have_text("")
+    page.click("[data-field=input_schema] button.format")
+    expect(editor).to_have_value('{\n  "type": "object"\n}')
+    expect(page.locator("#editor .save")).to_be_enabled()
+
+
+def test_the_orchestrator_shows_its_agents_saves_and_cannot_be_deleted(
+        page: Page, registries: Path) -> None:
+    allowed = page.locator("#panel-orchestrator fieldset.allowed input:checked")
+    listed = on_disk(registries, "Agent", "orchestrator_agent")["allowed_agents"]  # type: ignore
+    expect(allowed).to_have_count(len([a for a in listed if a != "orchestrator_agent"]))
+    page.uncheck("#allow-explainability_agent")
+    page.click("#panel-orchestrator button.save")
+    expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
+    assert "explainability_agent" not in on_disk(registries, "Agent",  # type: ignore
+                                                 "orchestrator_agent")["allowed_agents"]
+    expect(page.locator("#panel-orchestrator button:has-text('Delete')")).to_have_count(0)
+    open_tab(page, "agents")  # no delete anywhere: its row leads to its own tab
+    row = page.locator("#panel-agents tr[data-id=orchestrator_agent]")
+    expect(row.locator("button")).to_have_count(0)
+    row.locator("a").click()
+    expect(page.locator("#panel-orchestrator")).to_be_visible()
+
+
+@pytest.mark.parametrize(("tab", "kind", "id_field", "fill"), [
+    ("tools", "Tool", "tool_id", {"name": "OCR", "description": "Reads scans",
+                                  "endpoint": "/invoke/ocr"}),
+    ("profiles", "ModelProfile", "profile_id", {"name": "Mini", "provider": "openai",
+                                                "model_name": "gpt-4o-mini"}),
+])
+def test_tools_and_model_profiles_are_created_and_deleted(
+        page: Page, registries: Path, tab: str, kind: str, id_field: str,
+        fill: dict[str, str]) -> None:
+    open_tab(page, tab)
+    page.click(f"#panel-{tab} button.add")
+    page.fill(f"#field-{id_field}", "from_panel")
+    for field, value in fill.items():
+        page.fill(f"#field-{field}", value)
+    page.click("#editor .save")
+    expect(page.locator(f"#panel-{tab} tr[data-id=from_panel]")).to_be_visible()
+    assert on_disk(registries, kind, "from_panel") is not None
+    page.click(f"#panel-{tab} tr[data-id=from_panel] button.danger")
+    page.click("#confirm button.danger")
+    expect(page.locator(f"#panel-{tab} tr[data-id=from_panel]")).to_have_count(0)
+    assert on_disk(registries, kind, "from_panel") is None
+
+
+def test_a_workflow_is_created_edited_and_deleted(page: Page, registries: Path) -> None:
+    open_tab(page, "workflows")
+    page.click("#panel-workflows button.add")
+    page.fill("#field-workflow_id", "panel_flow")
+    page.fill("#field-name", "Panel Flow")
+    steps = [{"step_id": "one", "agent_id": "intake_agent"}]
+    page.fill("#field-steps", json.dumps(steps))
+    page.select_option("#field-required_agents", ["intake_agent"])
+    page.click("#editor .save")
+    expect(page.locator("#panel-workflows tr[data-id=panel_flow]")).to_be_visible()
+    assert (registries / "workflows" / "panel_flow.json").exists()
+    page.click("#panel-workflows tr[data-id=panel_flow] button:has-text('Edit')")
+    page.fill("#field-name", "Panel Flow 2")
+    page.click("#editor .save")
+    expect(page.locator("#panel-workflows tr[data-id=panel_flow] td").nth(1)).to_have_text(
+        "Panel Flow 2")
+    page.click("#panel-workflows tr[data-id=panel_flow] button.danger")
+    page.click("#confirm button.danger")
+    expect(page.locator("#panel-workflows tr[data-id=panel_flow]")).to_have_count(0)
+    assert not (registries / "workflows" / "panel_flow.json").exists()
+
+
+def test_governance_saves_as_a_whole(page: Page, registries: Path) -> None:
+    open_tab(page, "governance")
+    editor = page.locator("#governance-json")
+    document = json.loads(editor.input_value())
+    del document["policies"]["context_filtering"]
+    editor.fill(json.dumps(document, indent=2))
+    page.click("#panel-governance button.save")
+    expect(page.locator("#status")).to_have_text("Saved the governance policies.")
+    on_file = json.loads((registries / "governance_policies.json").read_text())
+    assert "context_filtering" not in on_file["policies"]
+
+
+def test_a_stopped_server_shows_the_network_error(page: Page, server: Server) -> None:
+    server.stop()
+    page.click("#tab-tools")
+    expect(page.locator("#status")).to_contain_text("The server cannot be reached")
+
+
+def test_the_plan_history_and_graph_pages(browser: Browser, registries: Path,
+                                          tmp_path: Path) -> None:
+    from tests.conftest import FIXTURE_MANIFESTS, copy_tree
+
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    path = manifests / "agents" / "fraud_agent.yaml"
+    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+    server = Server(registries, "--manifests", str(manifests))
+    try:
+        page = browser.new_page()
+        page.goto(f"{server.url}/plan")
+        expect(page.locator("nav a.active")).to_have_text("Plan")
+        expect(page.locator("pre.plan")).to_contain_text("~ Agent/fraud_agent")
+        expect(page.locator("pre.plan")).to_contain_text("max_iterations: 5 -> 7")
+        page.goto(f"{server.url}/graph")
+        page.click("svg text[data-id='tool/fraud_rules']")
+        expect(page.locator("#dependents")).to_contain_text("agent/fraud_agent")
+        page.goto(f"{server.url}/history")
+        expect(page.locator("#page")).to_contain_text("0 revisions")
+        page.close()
+    finally:
+        server.stop()
