@@ -155,7 +155,7 @@ def test_the_json_editor_rejects_invalid_json(page: Page) -> None:
     expect(page.locator("#editor .save")).to_be_disabled()
     editor.fill('{"type":"object"}')
     expect(page.locator("#field-input_schema-problem")).to_have_text("")
-    page.click("[data-field=input_schema] button.format")
+    page.click("#editor [data-field=input_schema] button.format")
     expect(editor).to_have_value('{\n  "type": "object"\n}')
     expect(page.locator("#editor .save")).to_be_enabled()
 
@@ -260,6 +260,58 @@ def test_the_plan_history_and_graph_pages(browser: Browser, registries: Path,
         expect(page.locator("#dependents")).to_contain_text("agent/fraud_agent")
         page.goto(f"{server.url}/history")
         expect(page.locator("#page")).to_contain_text("0 revisions")
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_the_orchestrator_tab_edits_its_other_fields(page: Page, registries: Path) -> None:
+    expect(page.locator("#orch-max_iterations")).to_be_visible()
+    page.fill("#orch-max_iterations", "12")
+    page.click("#panel-orchestrator button.save")
+    expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
+    assert on_disk(registries, "Agent", "orchestrator_agent")["max_iterations"] == 12  # type: ignore
+
+
+def test_changes_made_elsewhere_show_up_and_warn_an_open_form(page: Page,
+                                                              registries: Path) -> None:
+    import subprocess
+    import sys
+
+    open_tab(page, "agents")
+    page.click("#panel-agents tr[data-id=fraud_agent] button:has-text('Edit')")
+    expect(page.locator("#editor")).to_be_visible()
+    script = ("import sys\nfrom reconciler import RegistryManager\n"
+              "m = RegistryManager(sys.argv[1], watch=False)\nm.load_all()\n"
+              "a = m.get_agent('fraud_agent')\n"
+              "m.update_agent('fraud_agent', a.model_copy(update={'max_iterations': 8}))\n"
+              "t = m.get_tool('fraud_rules')\n"
+              "m.create_tool({**t.model_dump(exclude_unset=True), 'tool_id': 'from_elsewhere'})")
+    done = subprocess.run([sys.executable, "-c", script, str(registries)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    expect(page.locator("#editor .changed")).to_be_visible(timeout=15000)
+    page.click("#editor .cancel")
+    open_tab(page, "tools")
+    expect(page.locator("#panel-tools tr[data-id=from_elsewhere]")).to_be_visible()
+
+
+def test_sync_badges_when_the_server_knows_the_manifests(browser: Browser, registries: Path,
+                                                         tmp_path: Path) -> None:
+    from tests.conftest import FIXTURE_MANIFESTS, copy_tree
+
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    path = manifests / "agents" / "fraud_agent.yaml"
+    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+    (manifests / "agents" / "explainability_agent.yaml").unlink()
+    server = Server(registries, "--manifests", str(manifests))
+    try:
+        page = browser.new_page()
+        page.goto(f"{server.url}/config#agents")
+        expect(page.locator("tr[data-id=fraud_agent] .badge")).to_have_text("drifted from git")
+        expect(page.locator("tr[data-id=explainability_agent] .badge")).to_have_text(
+            "not in git")
+        expect(page.locator("tr[data-id=intake_agent] .badge")).to_have_text("in sync")
         page.close()
     finally:
         server.stop()

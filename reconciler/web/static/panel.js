@@ -16,6 +16,7 @@ const KINDS = {
 const PICK = {Agent: "agents", Tool: "tools", ModelProfile: "profiles", Workflow: "workflows"};
 const status = document.getElementById("status");
 let editing = null;  // {kind, id, version} of the open form
+let sync = null;  // "Kind/name" -> in_sync, drifted, not_in_git, missing_live (with --manifests)
 
 // -- calling the API ----------------------------------------------------------------------
 
@@ -119,10 +120,23 @@ function el(tag, attributes = {}, ...children) {
 
 // -- lists ----------------------------------------------------------------------------------
 
+async function syncStatus() {
+  try {
+    const {data} = await api("GET", "/registries/plan");
+    sync = Object.fromEntries(data.resources.map(r => [`${r.kind}/${r.name}`, r.status]));
+  } catch (error) {
+    sync = {};  // the server knows no manifests (404), or they do not validate (400)
+  }
+}
+
+const BADGE = {in_sync: "in sync", drifted: "drifted from git", not_in_git: "not in git",
+               missing_live: "not live"};
+
 async function renderList(name) {
   const kind = KINDS[name];
   const box = content(name);
   const {data} = await api("GET", `/registries/${kind.path}`);
+  if (sync === null) await syncStatus();
   const filter = el("input", {type: "search", "aria-label": `Filter ${kind.list}`,
                               placeholder: "Filter", class: "filter"});
   const table = el("table", {"aria-label": kind.list});
@@ -131,8 +145,11 @@ async function renderList(name) {
   const body = el("tbody");
   for (const entry of data[kind.list]) {
     const id = entry[kind.id];
+    const state = sync[`${kind.manifest}/${id}`];
     body.append(el("tr", {"data-id": id},
-      el("td", {text: id}), el("td", {text: entry.name || ""}),
+      el("td", {}, id, ...(state ? [" ", el("span", {class: `badge ${state}`,
+                                                    text: BADGE[state]})] : [])),
+      el("td", {text: entry.name || ""}),
       el("td", {}, ...(id === "orchestrator_agent"  // updated on its own tab, never deleted
         ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
         : [el("button", {text: "Edit", "aria-label": `Edit ${id}`,
@@ -207,8 +224,8 @@ async function openForm(name, id) {
   dialog.showModal();
 }
 
-async function control(field, value, locked) {
-  const id = `field-${field.name}`;
+async function control(field, value, locked, prefix = "field") {
+  const id = `${prefix}-${field.name}`;
   const label = el("label", {for: id, text: field.label + (field.required ? " *" : "")});
   const wrap = el("div", {class: `field ${field.control}`, "data-field": field.name,
                           "data-control": field.control}, label);
@@ -288,17 +305,23 @@ function jsonProblem(text, error) {
 }
 
 function updateSave() {
-  const form = document.getElementById("editor-form");
-  const invalid = form.querySelector("[aria-invalid=true]");
-  form.querySelector(".save").disabled = Boolean(invalid);
+  for (const scope of document.querySelectorAll("#editor-form, [role=tabpanel]")) {
+    const save = scope.querySelector(".save");
+    if (save) save.disabled = Boolean(scope.querySelector("[aria-invalid=true]"));
+  }
 }
 
 function collect(name) {
-  const kind = KINDS[name];
-  const entry = {...(editing && editing.entry) || {}};
+  return collectFrom(FORMS[KINDS[name].form], document.getElementById("editor"),
+                     (editing && editing.entry) || {});
+}
+
+function collectFrom(fields, container, base) {
+  const entry = {...base};
   const missing = [];
-  for (const field of FORMS[kind.form]) {
-    const wrap = document.querySelector(`#editor [data-field="${field.name}"]`);
+  for (const field of fields) {
+    const wrap = container.querySelector(`[data-field="${field.name}"]`);
+    if (!wrap) continue;
     const input = wrap.querySelector("input, select, textarea");
     let value;
     if (field.control === "bool") value = input.checked;
@@ -371,12 +394,18 @@ async function renderOrchestrator() {
     input.checked = (data.allowed_agents || []).includes(agent);
     list.append(el("div", {}, input, el("label", {for: `allow-${agent}`, text: agent})));
   }
-  const name = el("input", {id: "orchestrator-name", type: "text", value: data.name || ""});
-  const description = el("textarea", {id: "orchestrator-description", rows: 3});
-  description.value = data.description || "";
+  const fields = FORMS.Agent.filter(f => !["agent_id", "allowed_agents"].includes(f.name));
+  const form = el("div", {class: "fields"});
+  for (const field of fields) form.append(await control(field, data[field.name], false, "orch"));
+  const problem = el("p", {class: "error", role: "alert", hidden: true});
   const saveButton = el("button", {text: "Save", class: "save", onclick: async () => {
-    const entry = {...data, name: name.value, description: description.value,
-                   allowed_agents: [...list.querySelectorAll("input:checked")].map(i => i.value)};
+    const {entry, missing} = collectFrom(fields, form, data);
+    if (missing.length) {
+      problem.textContent = `Required: ${missing.join(", ")}`;
+      problem.hidden = false;
+      return;
+    }
+    entry.allowed_agents = [...list.querySelectorAll("input:checked")].map(i => i.value);
     try {
       await api("PUT", "/registries/orchestrator", entry, {"If-Match": `"${version}"`});
       say("Saved the orchestrator.");
@@ -386,11 +415,8 @@ async function renderOrchestrator() {
                                : error.message, "error");
     }
   }});
-  box.replaceChildren(
-    el("div", {class: "field"}, el("label", {for: "orchestrator-name", text: "Name"}), name),
-    el("div", {class: "field"}, el("label", {for: "orchestrator-description",
-                                             text: "Description"}), description),
-    list, saveButton);
+  box.replaceChildren(el("p", {text: "orchestrator_agent: it can be updated, never deleted."}),
+                      list, form, problem, saveButton);
 }
 
 async function renderGovernance() {
@@ -421,6 +447,7 @@ function follow() {
   const events = new EventSource("/registries/events");
   events.addEventListener("revision", event => {
     const revision = JSON.parse(event.data);
+    sync = null;  // the sync status changed with it
     const open = tabs.find(tab => tab.getAttribute("aria-selected") === "true");
     if (editing && editing.id !== null && revision.changes.some(c => c.name === editing.id)) {
       document.querySelector("#editor .changed").hidden = false;
