@@ -1,0 +1,23 @@
+"""The wheel carries what the package needs at run time: the panel's templates and static
+files (a checkout works without them being packaged; an installed meshctl would not)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def test_the_wheel_carries_the_panel(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "-w", str(tmp_path), str(REPO)], check=True,
+                   capture_output=True)
+    (wheel,) = tmp_path.glob("meshctl-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    web = REPO / "reconciler" / "web"
+    shipped = {str(path.relative_to(REPO)) for folder in ("templates", "static")
+               for path in (web / folder).iterdir()}
+    assert shipped and shipped <= names
