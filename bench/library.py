@@ -57,6 +57,22 @@ def timed(call):
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+def measure(manager, ids, prefix, writes):
+    # ns per get_agent over ids; the seconds of each create, update and delete
+    started = time.perf_counter_ns()
+    for _ in range(200):
+        for name in ids:
+            manager.get_agent(name)
+    get_ns = (time.perf_counter_ns() - started) / (200 * len(ids))
+    names = [f"{{prefix}}{{n}}" for n in range(writes)]
+    creates = [timed(lambda n=n: manager.create_agent({{**template, "agent_id": n}}))
+               for n in names]
+    updates = [timed(lambda n=n: manager.update_agent(n, {{**template, "agent_id": n,
+                                                           "max_iterations": 7}}))
+               for n in names]
+    deletes = [timed(lambda n=n: manager.delete_agent(n)) for n in names]
+    return get_ns, creates, updates, deletes
+
 def foreign_edit():
     path = os.path.join(registries, "agent_registry.json")
     data = json.load(open(path))
@@ -73,18 +89,8 @@ rss = rss_mb()
 ids = [a.agent_id for a in manager.list_agents()[:1000]]
 for name in ids:
     manager.get_agent(name)
-started = time.perf_counter_ns()
-for _ in range(200):
-    for name in ids:
-        manager.get_agent(name)
-get_ns = (time.perf_counter_ns() - started) / 200_000
 manager.create_agent({{**template, "agent_id": "warm_up"}})
-creates = [timed(lambda n=n: manager.create_agent({{**template, "agent_id": f"b{{n}}"}}))
-           for n in range(10)]
-updates = [timed(lambda n=n: manager.update_agent(f"b{{n}}", {{**template, "agent_id": f"b{{n}}",
-                                                            "max_iterations": 7}}))
-           for n in range(10)]
-deletes = [timed(lambda n=n: manager.delete_agent(f"b{{n}}")) for n in range(10)]
+get_ns, creates, updates, deletes = measure(manager, ids, "b", 10)
 foreign_edit()
 after_edit = timed(manager.load_all)
 assert manager.get_agent(ids[1]).description.endswith("(edited)")
@@ -155,17 +161,7 @@ manager = Naive(registries)
 load = timed(manager.load_all)
 rss = rss_mb()
 ids = list(manager.agents)[:1000]
-started = time.perf_counter_ns()
-for _ in range(200):
-    for name in ids:
-        manager.get_agent(name)
-get_ns = (time.perf_counter_ns() - started) / 200_000
-creates = [timed(lambda n=n: manager.create_agent({{**template, "agent_id": f"n{{n}}"}}))
-           for n in range(3)]
-updates = [timed(lambda n=n: manager.update_agent(f"n{{n}}", {{**template, "agent_id": f"n{{n}}",
-                                                            "max_iterations": 7}}))
-           for n in range(3)]
-deletes = [timed(lambda n=n: manager.delete_agent(f"n{{n}}")) for n in range(3)]
+get_ns, creates, updates, deletes = measure(manager, ids, "n", 3)
 foreign_edit()
 after_edit = timed(manager.load_all)
 print(json.dumps({{"load": load, "rss": rss, "get_ns": get_ns,

@@ -10,7 +10,7 @@ import os
 import shutil
 import stat
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from reconciler import engine
 from reconciler.errors import Diagnostic
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
+from tests.servers import Server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -252,3 +253,11 @@ def files_state(root: Path) -> FileState:
             found[str(relative)] = (path.read_bytes(), info.st_mtime_ns, info.st_ino,
                                     stat.S_IMODE(info.st_mode))
     return found
+
+
+@pytest.fixture
+def server(registries: Path) -> Iterator[Server]:
+    """`meshctl serve` on a copy of the example registries (stopped afterwards)."""
+    running = Server(registries)
+    yield running
+    running.stop()

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from reconciler.store.registry_files import read_live_state
-from tests.api.test_server import Server
+from tests.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,13 +30,6 @@ def browser() -> Iterator[Browser]:
                                               args=ARGS)
         yield launched
         launched.close()
-
-
-@pytest.fixture
-def server(registries: Path) -> Iterator[Server]:
-    running = Server(registries)
-    yield running
-    running.stop()
 
 
 @pytest.fixture
