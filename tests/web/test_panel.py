@@ -354,3 +354,32 @@ def test_copy_as_manifest(page: Page, browser: Browser, server: Server,
     loaded = engine.load_desired([manifest], use_cache=False, mesh_checks=False)
     assert loaded.errors == [] and len(loaded.state) == 1  # a manifest meshctl validates
     context.close()
+
+
+def test_a_protected_server_asks_for_a_token_and_follows_changes(browser: Browser,
+                                                                 registries: Path,
+                                                                 tmp_path: Path) -> None:
+    token = "panel-admin-token-0123456789"
+    token_file = tmp_path / "tokens"
+    token_file.write_text(f"{token} admin\n")
+    server = Server(registries, "--token-file", str(token_file))
+    try:
+        page = browser.new_page()
+        page.on("dialog", lambda dialog: dialog.accept(token))  # the token prompt
+        page.goto(f"{server.url}/config#tools")
+        expect(page.locator("#panel-tools tbody tr")).to_have_count(6)
+        assert page.evaluate("sessionStorage.getItem('meshctl-token')") == token
+        import httpx
+
+        tool = httpx.get(f"{server.url}/registries/tools/fraud_rules",
+                         headers={"Authorization": f"Bearer {token}"}).json()
+        del tool["resource_version"]
+        created = httpx.post(f"{server.url}/registries/tools",
+                             json={**tool, "tool_id": "seen_live"},
+                             headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201
+        expect(page.locator("#panel-tools tr[data-id=seen_live]")).to_be_visible(
+            timeout=15000)
+        page.close()
+    finally:
+        server.stop()
