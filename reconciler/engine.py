@@ -1,7 +1,8 @@
-"""The engine: the one place that chains load -> validate (and, later, plan -> apply).
+"""The engine: the one place that chains load -> validate -> plan -> apply (and rollback).
 
 Every shell (CLI, API, panel, watch loop, library) calls these functions and nothing below
-them, so a rule can never be skipped by one entry point.
+them, so a rule can never be skipped by one entry point; the library's and the API's writes
+are planned by `writes` and committed here, by `apply_plan`.
 
 Reading manifests is the expensive step at scale (libyaml composes ~6 MB/s). Each file is
 parsed and checked on its own (`_process_file`: parse + per-resource rules), so the engine
@@ -11,9 +12,7 @@ serves unchanged files from the parse cache and spreads the rest over worker pro
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
-import math
 import multiprocessing
 import os
 import subprocess
@@ -28,11 +27,9 @@ import orjson
 
 from reconciler import graph, validate
 from reconciler.errors import (
-    ChangeRejected,
     Diagnostic,
     MeshctlError,
     PlanRefused,
-    did_you_mean,
     sort_key,
 )
 from reconciler.gcpause import gc_paused
@@ -42,10 +39,9 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
 from reconciler.plan import compute
-from reconciler.plan.model import Action, Change, Plan
+from reconciler.plan.model import Action, Plan
 from reconciler.store import filestore, history
 from reconciler.store.registry_files import LiveState, read_live_state
-from reconciler.validate import usage
 
 # Below these, worker start-up costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -346,143 +342,6 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
         # The registries now hold every declared resource as the manifests say.
         record_in_sync(planned.desired, revision.fingerprint_after, lambda key: True)
     return revision
-
-
-class Intent(enum.StrEnum):
-    """What a single-object write means to do; each has its own precondition."""
-
-    CREATE = "create"  # must not exist
-    UPDATE = "update"  # must exist
-    DELETE = "delete"  # must exist
-    PUT = "put"  # either (a governance document replaces the policies it names)
-
-
-def plan_changes(live: LiveState, referrers: graph.Referrers,
-                 changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]]) -> Plan:
-    """A plan of a few objects, judged by the same rules as any plan, without building the
-    whole mesh's graph: the write's precondition (exists, does not exist, ids agree), the
-    per-resource rules on each new entry, the mesh-wide rules over the references it makes
-    in the state it leaves, and the deletion rules over the references into what it
-    deletes (`referrers`). Raises ChangeRejected, naming what to do, when one breaks."""
-    after = live.state.copy()
-    for key, (entry, intent) in changes.items():
-        _precondition(live.state, key, entry, intent)
-        if entry is None:
-            after.discard(key)
-        else:
-            after.add(Resource(key, entry, Source(str(live.root / _file_of(key)))))
-    problems: list[Diagnostic] = []
-    steps: list[Change] = []
-    for key, (entry, _) in changes.items():
-        before = live.state.get(key)
-        if entry is None:
-            refusal = usage.deletion_refusal(key, after, referrers.edges_to(key, after, changes))
-            if refusal is not None:
-                raise ChangeRejected(refusal.reason)
-            steps.append(Change(key, Action.DELETE, before.entry if before else None))
-            continue
-        resource = after.get(key)
-        assert resource is not None
-        edges = graph.references(resource)
-        present = [key, *(edge.target for edge in edges if edge.target in after)]
-        problems += [d for d in validate.check_resource(resource) if d.is_error]
-        problems += [d for d in validate.check_mesh(after, graph.Graph(present, edges))
-                     if d.is_error and d.resource == str(key)]
-        fields = tuple(compute.field_changes(key.kind, before.entry, entry)) if before else ()
-        action = Action.CREATE if before is None else (
-            Action.UPDATE if fields else Action.NOOP)
-        steps.append(Change(key, action, before.entry if before else None, entry, fields,
-                            impact=_dependents(referrers, key)))
-    if problems:
-        problems.sort(key=sort_key)
-        raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
-    return Plan(live.fingerprint, tuple(steps), prune=False)
-
-
-def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | None,
-                  intent: Intent) -> None:
-    info = kinds.info(key.kind)
-    what = key.describe()
-    exists = key in state
-    if intent is Intent.CREATE and exists:
-        raise ChangeRejected(f"{what[0].upper()}{what[1:]} already exists; update it instead")
-    if intent in (Intent.UPDATE, Intent.DELETE) and not exists:
-        names = list(state.of_kind(key.kind))
-        raise ChangeRejected(f"{what[0].upper()}{what[1:]} not found; "
-                             f"{did_you_mean(key.name, names)}{len(names)} {info.plural} exist",
-                             not_found=True)
-    if entry is not None:
-        _storable(key, entry)
-    declared = entry.get(info.id_field) if entry is not None and info.id_field else key.name
-    if declared != key.name:
-        raise ChangeRejected(f"{info.label.capitalize()} ID mismatch: '{key.name}' != "
-                             f"'{declared}': the id named and the entry's {info.id_field} "
-                             "must be the same (an id cannot be renamed: create the new one, "
-                             "then delete the old)")
-
-
-def _storable(key: ResourceKey, entry: dict[str, Any]) -> None:
-    """The entry must be JSON the registries can hold (what the manifest reader refuses to
-    read, a write through the library or the API must not bring in either)."""
-    try:
-        orjson.dumps(entry)
-    except TypeError as error:  # orjson: lone surrogates, integers over 64 bits, ...
-        raise ChangeRejected(f"{key.describe()} cannot be stored as JSON: {error}; use "
-                             "valid UTF-8 text and integers within 64 bits") from error
-    if not _finite(entry):  # orjson would write NaN and Infinity as null
-        raise ChangeRejected(f"{key.describe()} holds NaN or Infinity, which JSON cannot; "
-                             "use a number or null")
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    return True
-
-
-def _file_of(key: ResourceKey) -> str:
-    if key.kind is Kind.WORKFLOW:
-        return f"workflows/{key.name}.json"
-    return kinds.info(key.kind).registry_file
-
-
-def _dependents(referrers: graph.Referrers, key: ResourceKey) -> tuple[ResourceKey, ...]:
-    seen: dict[ResourceKey, None] = {}
-    pending = [key]
-    while pending:
-        for user in referrers.users(pending.pop()):
-            if user != key and user not in seen:
-                seen[user] = None
-                pending.append(user)
-    return tuple(sorted(seen))
-
-
-def _sentence(diagnostic: Diagnostic) -> str:
-    return diagnostic.message + (f" ({diagnostic.hint})" if diagnostic.hint else "")
-
-
-def commit_changes(registries: str | os.PathLike[str], live: LiveState,
-                   referrers: graph.Referrers,
-                   changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
-                   source: str, lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT
-                   ) -> tuple[Plan, filestore.Revision | None]:
-    """`plan_changes`, then `apply_plan` against `live`'s fingerprint (StalePlan when the
-    registries moved on: re-read and try again). A rejection is audited like a refusal."""
-    try:
-        plan = plan_changes(live, referrers, changes)
-    except ChangeRejected as error:
-        filestore.FileStore(registries, lock_timeout=lock_timeout).audit({
-            "source": source, "user": filestore.default_info(source).user,
-            "host": filestore.default_info(source).host, "action": "change",
-            "resources": [str(key) for key in changes], "result": "refused",
-            "reason": str(error)})
-        raise
-    return plan, apply_plan(plan, registries, source=source, max_deletes=-1,
-                            lock_timeout=lock_timeout, known=live)
 
 
 def _staleness(plan: Plan, live: LiveState, since: list[dict[str, Any]]) -> str:

@@ -2,7 +2,7 @@
 
 A drop-in for the upstream class of the same name: the same read methods, returning the same
 models, and the same write methods, each of which is a plan of one object through the engine
-(`engine.commit_changes`): the rules, the atomic commit, the lock and the history every other
+(`writes.commit_changes`): the rules, the atomic commit, the lock and the history every other
 write goes through (source `library`). The REST API and the web panel call it too.
 
 Reads are served from an immutable snapshot that a write or a reload swaps whole, so readers
@@ -27,8 +27,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reconciler import engine, graph
-from reconciler.engine import Intent
+from reconciler import graph, writes
 from reconciler.errors import ChangeRejected, PreconditionFailed, StalePlan, StoreError
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds, specs
@@ -50,6 +49,7 @@ from reconciler.store.registry_files import (
     stat_key,
     with_commit,
 )
+from reconciler.writes import Intent
 
 __all__ = ["RegistryManager"]
 
@@ -570,7 +570,7 @@ class RegistryManager:
                 snapshot = self._snapshot
                 changes = changes_for(snapshot)
                 try:
-                    _, revision = engine.commit_changes(
+                    _, revision = writes.commit_changes(
                         self.registries_path, snapshot.live, snapshot.referrers, changes,
                         source=self._source, lock_timeout=self._lock_timeout)
                 except StalePlan:
