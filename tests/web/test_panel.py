@@ -318,6 +318,7 @@ def test_keyboard_only_and_a_label_on_every_control(page: Page) -> None:
     page.keyboard.press("ArrowLeft")
     expect(page.locator("#tab-orchestrator")).to_have_attribute("aria-selected", "true")
     page.keyboard.press("ArrowRight")
+    expect(page.locator("#panel-agents tbody tr")).to_have_count(7)
     add = page.locator("#panel-agents button.add")
     add.focus()
     page.keyboard.press("Enter")

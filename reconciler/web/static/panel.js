@@ -103,6 +103,18 @@ async function render(name) {
   }
 }
 
+// A refresh (after a change anywhere) must not take a keyboard user's focus away: the
+// control that had it gets it back in the new content (the same label, or the same class).
+function replaceKeepingFocus(box, ...children) {
+  const had = box.contains(document.activeElement) ? document.activeElement : null;
+  const label = had && had.getAttribute("aria-label");
+  const kind = had && had.className;
+  box.replaceChildren(...children);
+  const again = label ? box.querySelector(`[aria-label="${CSS.escape(label)}"]`)
+    : kind ? box.querySelector(`.${CSS.escape(kind.split(" ")[0])}`) : null;
+  if (again) again.focus();
+}
+
 function content(name) {
   return document.querySelector(`[data-content=${name}]`);
 }
@@ -132,11 +144,15 @@ async function syncStatus() {
 const BADGE = {in_sync: "in sync", drifted: "drifted from git", not_in_git: "not in git",
                missing_live: "not live"};
 
+const rendering = {};  // tab -> the number of its latest render
+
 async function renderList(name) {
   const kind = KINDS[name];
   const box = content(name);
+  const turn = rendering[name] = (rendering[name] || 0) + 1;
   const {data} = await api("GET", `/registries/${kind.path}`);
   if (sync === null) await syncStatus();
+  if (turn !== rendering[name]) return;  // a newer render of this tab is on its way
   const filter = el("input", {type: "search", "aria-label": `Filter ${kind.list}`,
                               placeholder: "Filter", class: "filter"});
   const table = el("table", {"aria-label": kind.list});
@@ -162,10 +178,12 @@ async function renderList(name) {
     const text = filter.value.toLowerCase();
     for (const row of body.rows) row.hidden = !row.textContent.toLowerCase().includes(text);
   });
-  box.replaceChildren(el("div", {class: "toolbar"}, filter,
-                         el("button", {text: `Add ${kind.label}`, class: "add",
-                                       onclick: () => openForm(name, null)})),
+  filter.value = box.querySelector(".filter")?.value || "";
+  replaceKeepingFocus(box, el("div", {class: "toolbar"}, filter,
+                              el("button", {text: `Add ${kind.label}`, class: "add",
+                                            onclick: () => openForm(name, null)})),
                       el("p", {class: "count", text: `${data.total_count} ${kind.list}`}), table);
+  filter.dispatchEvent(new Event("input"));
 }
 
 async function remove(name, id) {
