@@ -4,6 +4,7 @@ plan from the manifests (with `--manifests`), and a server-sent event per revisi
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,18 +90,22 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Path | Non
         """One server-sent event per committed revision, whoever made it (`id` is the
         revision number; reconnect with Last-Event-ID to miss none)."""
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-        return StreamingResponse(_revisions(request, meta, start),
+        return StreamingResponse(_revisions(request, registry, meta, start),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
 
-async def _revisions(request: Request, meta: Path, after: int | None) -> AsyncIterator[str]:
+async def _revisions(request: Request, registry: RegistryManager, meta: Path,
+                     after: int | None) -> AsyncIterator[str]:
     known = await run_in_threadpool(history.numbers, meta)
     last = after if after is not None else (known[-1] if known else 0)
     yield ": meshctl revisions\n\n"
     quiet = 0.0
     while not await request.is_disconnected():
         for number in [n for n in await run_in_threadpool(history.numbers, meta) if n > last]:
+            if registry.stats()["revision"] < number:  # so a client that reads on this
+                with contextlib.suppress(StoreError):  # event already sees the change
+                    await run_in_threadpool(registry.load_all)
             record = await run_in_threadpool(history.load, meta, number)
             yield f"id: {number}\nevent: revision\ndata: {json.dumps(_event(record))}\n\n"
             last, quiet = number, 0.0
