@@ -130,7 +130,6 @@ class RegistryManager:
         self._load_count = 0
         self._last_error: str | None = None
         self._rejected: LiveState | None = None  # what was on disk when a reload was refused
-        self._revision_hint: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[Any] = []
@@ -176,11 +175,12 @@ class RegistryManager:
                 return False  # still the files a reload refused: no need to read them again
             store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
             changed: list[ResourceKey] | None = None
+            revision: int | None = None
             if not self._loaded:
                 live = store.snapshot()
             else:
                 applied = self._applied_revisions(current)
-                live, changed = applied if applied else (store.refresh(current.live), None)
+                live, changed, revision = applied or (store.refresh(current.live), None, None)
             problems = [d for d in live.diagnostics if d.code in _FILE_PROBLEMS
                         and d not in current.live.diagnostics]
             if problems and (self._loaded or strict):
@@ -193,7 +193,7 @@ class RegistryManager:
                     raise StoreError(f"the registries could not be read ({self._last_error});"
                                      " the last good state is still served")
                 return False
-            self._publish(current, live, changed)
+            self._publish(current, live, changed, revision)
             self._loaded = True
             self._last_error = None
             self._rejected = None
@@ -229,7 +229,7 @@ class RegistryManager:
         return True
 
     def _applied_revisions(self, snapshot: _Snapshot
-                           ) -> tuple[LiveState, list[ResourceKey]] | None:
+                           ) -> tuple[LiveState, list[ResourceKey], int] | None:
         """The snapshot with the revisions other meshctl writers committed since applied
         from their history records, once the files are checked to hold what those records
         say (their digests); None when that cannot be done exactly (read the files then)."""
@@ -272,15 +272,14 @@ class RegistryManager:
         live.reads = reads
         if not self._is_current(live, frozenset(final)):
             return None  # something else changed too
-        self._revision_hint = newer[-1]
-        return live, changed
+        return live, changed, newer[-1]
 
     def _publish(self, previous: _Snapshot, live: LiveState,
-                 changed: Iterable[ResourceKey] | None) -> None:
-        """Swap in the snapshot of `live`; `changed` (when known) lets the reverse index
-        and the models built so far carry over."""
-        revision = getattr(self, "_revision_hint", None) or _last_revision(self.registries_path)
-        self._revision_hint = None
+                 changed: Iterable[ResourceKey] | None, revision: int | None = None) -> None:
+        """Swap in the snapshot of `live` at `revision` (default: the last in the history);
+        `changed` (when known) lets the reverse index and the models built so far carry over."""
+        if revision is None:
+            revision = _last_revision(self.registries_path)
         if changed is None:
             referrers = graph.Referrers.build(live.state)
             memo = None
@@ -592,12 +591,11 @@ class RegistryManager:
                    revision: filestore.Revision) -> None:
         entries = {key: entry for key, (entry, _) in changes.items()}
         live = with_commit(snapshot.live, entries, revision.reads, revision.record["time"])
-        self._revision_hint = revision.number
         if live is None:  # not exactly derivable: read what the commit wrote
             store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
-            self._publish(snapshot, store.refresh(snapshot.live), None)
+            self._publish(snapshot, store.refresh(snapshot.live), None, revision.number)
         else:
-            self._publish(snapshot, live, entries)
+            self._publish(snapshot, live, entries, revision.number)
 
 
 def version_of(entry: Any) -> str:
