@@ -261,3 +261,12 @@ def server(registries: Path) -> Iterator[Server]:
     running = Server(registries)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def drifted_manifests(manifests: Path) -> Path:
+    """The example manifests with fraud_agent's max_iterations changed from 5 to 7: the
+    live registries have drifted from them by exactly that field."""
+    path = manifests / "agents" / "fraud_agent.yaml"
+    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+    return manifests

@@ -254,12 +254,8 @@ def test_graph_history_and_rollback(registries: Path, api: httpx.Client) -> None
     assert api.get("/registries/agents/fraud_agent").json()["max_iterations"] == before + 1
 
 
-def test_the_plan_from_the_manifests(registries: Path, tmp_path: Path) -> None:
-    from tests.conftest import FIXTURE_MANIFESTS, copy_tree
-
-    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
-    path = manifests / "agents" / "fraud_agent.yaml"
-    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+def test_the_plan_from_the_manifests(registries: Path, drifted_manifests: Path) -> None:
+    manifests = drifted_manifests
     (manifests / "tools" / "similarity.yaml").unlink()
     server = Server(registries, "--manifests", str(manifests))
     try:

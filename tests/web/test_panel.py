@@ -235,12 +235,8 @@ def test_a_stopped_server_shows_the_network_error(page: Page, server: Server) ->
 
 
 def test_the_plan_history_and_graph_pages(browser: Browser, registries: Path,
-                                          tmp_path: Path) -> None:
-    from tests.conftest import FIXTURE_MANIFESTS, copy_tree
-
-    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
-    path = manifests / "agents" / "fraud_agent.yaml"
-    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+                                          drifted_manifests: Path) -> None:
+    manifests = drifted_manifests
     server = Server(registries, "--manifests", str(manifests))
     try:
         page = browser.new_page()
@@ -290,12 +286,8 @@ def test_changes_made_elsewhere_show_up_and_warn_an_open_form(page: Page,
 
 
 def test_sync_badges_when_the_server_knows_the_manifests(browser: Browser, registries: Path,
-                                                         tmp_path: Path) -> None:
-    from tests.conftest import FIXTURE_MANIFESTS, copy_tree
-
-    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
-    path = manifests / "agents" / "fraud_agent.yaml"
-    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+                                                         drifted_manifests: Path) -> None:
+    manifests = drifted_manifests
     (manifests / "agents" / "explainability_agent.yaml").unlink()
     server = Server(registries, "--manifests", str(manifests))
     try:
