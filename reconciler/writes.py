@@ -154,9 +154,9 @@ def commit_changes(registries: str | os.PathLike[str], live: LiveState,
     try:
         plan = plan_changes(live, referrers, changes)
     except ChangeRejected as error:
+        who = filestore.default_info(source)
         filestore.FileStore(registries, lock_timeout=lock_timeout).audit({
-            "source": source, "user": filestore.default_info(source).user,
-            "host": filestore.default_info(source).host, "action": "change",
+            "source": source, "user": who.user, "host": who.host, "action": "change",
             "resources": [str(key) for key in changes], "result": "refused",
             "reason": str(error)})
         raise
