@@ -245,8 +245,15 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
                               mesh_checks=False, registries=registries,
                               read_live=lambda: load_live(registries, lock_timeout=lock_timeout))
     assert read is not None
-    live = read
+    return plan_from(desired, read, registries=registries, paths=paths, prune=prune)
+
+
+def plan_from(desired: DesiredState, live: LiveState, *, registries: str | os.PathLike[str],
+              paths: Sequence[str | os.PathLike[str]], prune: bool = True) -> PlanResult:
+    """`make_plan` for manifests already read (`load_desired(..., mesh_checks=False)`, or a
+    watch loop's state kept in memory) and live registries already read."""
     timings = dict(desired.timings)
+    timings.setdefault("validate", 0.0)
     started = time.perf_counter()
     remaining = compute.remaining_state(desired.state, live.state, prune=prune)
     remaining_graph = graph.build(remaining)
@@ -432,6 +439,23 @@ def validate_live(live: LiveState) -> list[Diagnostic]:
     return found
 
 
+def read_manifest_file(path: str, max_bytes: int = loader.DEFAULT_MAX_BYTES
+                       ) -> loader.FileResult:
+    """One manifest file read, parsed and checked by the per-resource rules, in this
+    process: what the engine caches per file (an unreadable file: its diagnostic)."""
+    data = loader.read_manifest_bytes(path, max_bytes)
+    if isinstance(data, Diagnostic):
+        return loader.FileResult([], [data])
+    return _checked(loader.parse_manifest(data, file=path))
+
+
+def _checked(result: loader.FileResult) -> loader.FileResult:
+    """`result` with the per-resource rules' findings added."""
+    result.diagnostics += [d for resource in result.resources
+                           for d in validate.check_resource(resource)]
+    return result
+
+
 class _Miss(NamedTuple):
     """A file to parse: its bytes when already read (to compare with the cache), else None."""
 
@@ -452,12 +476,10 @@ def _process_file(item: tuple[str, bytes | None, int]) -> tuple[str, bytes]:
         if isinstance(read, Diagnostic):
             return "", orjson.dumps({"read_problem": read.to_dict()})
         data = read
-    result = loader.parse_manifest(data, file=path)
-    diagnostics = result.diagnostics + [
-        d for resource in result.resources for d in validate.check_resource(resource)]
+    result = _checked(loader.parse_manifest(data, file=path))
     return ParseCache.digest(data), orjson.dumps({
         "resources": [r.to_dict() for r in result.resources],
-        "diagnostics": [d.to_dict() for d in diagnostics]})
+        "diagnostics": [d.to_dict() for d in result.diagnostics]})
 
 
 @contextlib.contextmanager

@@ -127,8 +127,12 @@ def _policy_references(found: list[Reference], source: ResourceKey, value: Any,
 _KIND_RANK = {kind: rank for rank, kind in enumerate(kinds.KIND_ORDER)}
 
 
-def _sort_key(key: ResourceKey) -> tuple[int, str]:
+def node_order(key: ResourceKey) -> tuple[int, str]:
+    """How resources are listed: by kind (profiles, tools, agents, ...), then name."""
     return (_KIND_RANK[key.kind], key.name)
+
+
+_sort_key = node_order
 
 
 @dataclass(slots=True)
@@ -306,6 +310,17 @@ class Referrers:
 
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
         return self.by_target.get(key, frozenset())
+
+    def dependents(self, key: ResourceKey) -> tuple[ResourceKey, ...]:
+        """Everything that refers to `key` through any chain, in `node_order`."""
+        seen: dict[ResourceKey, None] = {}
+        pending = [key]
+        while pending:
+            for user in self.users(pending.pop()):
+                if user != key and user not in seen:
+                    seen[user] = None
+                    pending.append(user)
+        return tuple(sorted(seen, key=node_order))
 
     def changed(self, before: Resource | None, after: Resource | None) -> Referrers:
         """The index once `before` (None: absent) has become `after` (None: deleted)."""

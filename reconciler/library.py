@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reconciler import graph, writes
+from reconciler import engine, graph, writes
 from reconciler.errors import ChangeRejected, PreconditionFailed, StalePlan, StoreError
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds, specs
@@ -40,6 +40,7 @@ from reconciler.model.specs import (
     ToolMetadata,
     WorkflowDefinition,
 )
+from reconciler.plan.model import Plan
 from reconciler.store import filestore, history
 from reconciler.store.registry_files import (
     FileRead,
@@ -60,6 +61,9 @@ WRITE_ATTEMPTS = 5  # a write that finds the registries moved on re-reads and tr
 _FILE_PROBLEMS = ("L001", "L002", "L006")  # a file that cannot be read as a whole
 _UNSET: Any = object()
 Entry = dict[str, Any]
+# Told of each new snapshot: the live state before, after, the keys that changed (None:
+# not known, compare all) and the revision it is at.
+Listener = Callable[[LiveState, LiveState, "list[ResourceKey] | None", int], None]
 
 
 class _Snapshot:
@@ -133,6 +137,7 @@ class RegistryManager:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[Any] = []
+        self._listeners: list[Listener] = []
 
     # -- loading and reloading ----------------------------------------------------------
 
@@ -292,6 +297,11 @@ class RegistryManager:
             for key in keys:
                 memo[key.kind].pop(key.name, None)
         self._snapshot = _Snapshot(live, referrers, revision, memo)
+        for listener in self._listeners:
+            try:
+                listener(previous.live, live, None if changed is None else keys, revision)
+            except Exception:  # a listener's bug must not stop the snapshot being served
+                log.exception("a registry listener failed")
 
     def _start_watching(self) -> None:
         poller = threading.Thread(target=self._follow, name="meshctl-registry-follow",
@@ -434,6 +444,34 @@ class RegistryManager:
     def live(self) -> LiveState:
         """The live state served now (immutable: a newer one replaces it whole)."""
         return self._snapshot.live
+
+    def view(self) -> tuple[LiveState, graph.Referrers, int]:
+        """The live state served now, its reverse reference index and its revision, as one
+        consistent triple (what a plan against this snapshot needs)."""
+        snapshot = self._snapshot
+        return snapshot.live, snapshot.referrers, snapshot.revision
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` after each new snapshot, whoever caused it (on the thread that
+        published it: keep it quick)."""
+        self._listeners.append(listener)
+
+    def apply(self, plan: Plan, *, source: str | None = None, note: str | None = None,
+              max_deletes: int = -1) -> filestore.Revision | None:
+        """Commit `plan`, made against `live()` (StalePlan when the registries moved on:
+        plan again), as one revision by `source`, and serve what it wrote at once."""
+        if not self._loaded:
+            self.load_all()
+        with self._writing:
+            snapshot = self._snapshot
+            revision = engine.apply_plan(plan, self.registries_path,
+                                         source=source or self._source,
+                                         max_deletes=max_deletes,
+                                         lock_timeout=self._lock_timeout, note=note,
+                                         known=snapshot.live)
+            if revision is not None:
+                self._committed(snapshot, {c.key: c.after for c in plan.actionable}, revision)
+            return revision
 
     def entry(self, kind: Kind, name: str) -> Entry | None:
         """The registry entry as stored (every key, in the file's order), or None."""
@@ -581,15 +619,14 @@ class RegistryManager:
                         raise
                     continue
                 if revision is not None:
-                    self._committed(snapshot, changes, revision)
+                    self._committed(snapshot, {key: entry for key, (entry, _) in
+                                               changes.items()}, revision)
                 return
         raise StoreError(f"the registries changed under every one of {WRITE_ATTEMPTS} "
                          "attempts to write; nothing was written")
 
-    def _committed(self, snapshot: _Snapshot,
-                   changes: dict[ResourceKey, tuple[Entry | None, Intent]],
+    def _committed(self, snapshot: _Snapshot, entries: Mapping[ResourceKey, Entry | None],
                    revision: filestore.Revision) -> None:
-        entries = {key: entry for key, (entry, _) in changes.items()}
         live = with_commit(snapshot.live, entries, revision.reads, revision.record["time"])
         if live is None:  # not exactly derivable: read what the commit wrote
             store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)

@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from reconciler.fsutil import write_atomically
 
 CACHE_DIR = ".meshctl-cache"
 FORMAT = 1
@@ -99,7 +100,7 @@ class ParseCache:
                 ignore.write_text("*\n")
             for number in sorted(self._dirty):
                 body = {"format": FORMAT, "salt": self.salt, "entries": self._shards[number]}
-                _write_atomically(self._path(number), orjson.dumps(body))
+                write_atomically(self._path(number), orjson.dumps(body))
         except OSError:
             return
         self._dirty.clear()
@@ -184,7 +185,7 @@ class SyncRecord:
             ignore = self.path.parent.parent / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("*\n")
-            _write_atomically(self.path, orjson.dumps(body))
+            write_atomically(self.path, orjson.dumps(body))
 
 
 def machine_key() -> bytes | None:
@@ -226,14 +227,3 @@ def _stat_key(stat: os.stat_result) -> list[int]:
 
 def _shard_number(key: str) -> int:
     return hashlib.blake2b(key.encode(), digest_size=1).digest()[0] % SHARDS
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

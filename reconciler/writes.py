@@ -71,7 +71,7 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         action = Action.CREATE if before is None else (
             Action.UPDATE if fields else Action.NOOP)
         steps.append(Change(key, action, before.entry if before else None, entry, fields,
-                            impact=_dependents(referrers, key)))
+                            impact=referrers.dependents(key)))
     if problems:
         problems.sort(key=sort_key)
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
@@ -127,17 +127,6 @@ def _file_of(key: ResourceKey) -> str:
     if key.kind is Kind.WORKFLOW:
         return f"workflows/{key.name}.json"
     return kinds.info(key.kind).registry_file
-
-
-def _dependents(referrers: graph.Referrers, key: ResourceKey) -> tuple[ResourceKey, ...]:
-    seen: dict[ResourceKey, None] = {}
-    pending = [key]
-    while pending:
-        for user in referrers.users(pending.pop()):
-            if user != key and user not in seen:
-                seen[user] = None
-                pending.append(user)
-    return tuple(sorted(seen))
 
 
 def _sentence(diagnostic: Diagnostic) -> str:

@@ -23,7 +23,9 @@ from reconciler.cli import (
     history_cmd,
     plan_cmd,
     serve_cmd,
+    status_cmd,
     validate_cmd,
+    watch_cmd,
 )
 from reconciler.errors import MeshctlError
 
@@ -48,6 +50,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       meshctl get agents                    # what the live registries hold
       meshctl describe tool fraud_rules     # one resource, who uses it
       meshctl graph | dot -Tsvg > mesh.svg  # the dependency graph
+      meshctl watch --self-heal             # keep live at the manifests (GitOps loop)
+      meshctl status                        # what the watch loop last did
 
     Exit codes: 0 ok, 1 error (usage errors included), 2 changes present (plan
     --detailed-exitcode). `diff` follows kubectl: 0 none, 1 differences, 2 error.
@@ -69,6 +73,8 @@ cli.add_command(apply_cmd.apply)
 cli.add_command(history_cmd.history)
 cli.add_command(history_cmd.rollback)
 cli.add_command(serve_cmd.serve)
+cli.add_command(watch_cmd.watch)
+cli.add_command(status_cmd.status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,6 @@ diff of a manifest reads like a diff of prose; re-reading the files gives the sa
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import ManifestError
+from reconciler.fsutil import write_atomically
 from reconciler.model import ids, kinds
 from reconciler.model.kinds import API_VERSION
 from reconciler.model.resource import Resource
@@ -78,7 +77,7 @@ def export_resources(resources: Iterable[Resource], out: Path,
     for resource in resources:
         path = manifest_path(out, resource)
         try:
-            _write_atomically(path, render_manifest(resource))
+            write_atomically(path, render_manifest(resource).encode(), mode=0o644)
         except OSError as error:
             raise ManifestError(f"cannot write {path}: {error.strerror or error} (after "
                                 f"{len(written)} of {len(resources)} files)") from error
@@ -86,15 +85,3 @@ def export_resources(resources: Iterable[Resource], out: Path,
         if progress is not None:
             progress(resource)
     return written
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

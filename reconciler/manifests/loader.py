@@ -263,15 +263,19 @@ def merge_results(results: Iterable[FileResult]) -> tuple[MeshState, list[Diagno
             if first is None:
                 state.add(resource)
                 continue
-            first_file, first_line = first.where(NAME_LINE)
-            file, line = resource.where(NAME_LINE)
-            diagnostics.append(Diagnostic(
-                "M010", Severity.ERROR,
-                f"{resource.key.describe()} is defined twice: here and at "
-                f"{first_file}:{first_line}",
-                file, line, str(resource.key), "metadata.name",
-                "rename or remove one of the two definitions"))
+            diagnostics.append(defined_twice(first, resource))
     return state, diagnostics
+
+
+def defined_twice(first: Resource, again: Resource) -> Diagnostic:
+    """M010 at `again`, a second definition of the name `first` already declares."""
+    first_file, first_line = first.where(NAME_LINE)
+    file, line = again.where(NAME_LINE)
+    return Diagnostic(
+        "M010", Severity.ERROR,
+        f"{again.key.describe()} is defined twice: here and at {first_file}:{first_line}",
+        file, line, str(again.key), "metadata.name",
+        "rename or remove one of the two definitions")
 
 
 def _problem(code: str, message: str, file: str, line: int | None,

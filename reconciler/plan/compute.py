@@ -65,7 +65,7 @@ def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
     if prune:
         for resource in live_only:
             refusal = usage.deletion_refusal(resource.key, remaining, remaining_graph)
-            users = tuple(_user(edge, remaining) for edge in refusal.users) if refusal else ()
+            users = tuple(user_at(edge, remaining) for edge in refusal.users) if refusal else ()
             deletes[resource.key] = Change(
                 resource.key, Action.DELETE, resource.entry, None,
                 source=Location(*resource.where(None)),
@@ -78,7 +78,7 @@ def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
     return Plan(live_fingerprint, tuple(ordered), prune)
 
 
-def _user(edge: graph.Reference, state: MeshState) -> User:
+def user_at(edge: graph.Reference, state: MeshState) -> User:
     resource = state.get(edge.source)
     location = Location(*resource.where(edge.path)) if resource else Location(None)
     return User(edge.source, edge.path, location)
@@ -97,6 +97,12 @@ def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> 
     if flat is not None:
         return flat
     return _deep_changes(old, new)
+
+
+def equivalent(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Do the entries mean the same to the runtime? (`field_changes` is empty.)"""
+    return before is after or _same(before, after) or _same(essence(kind, before),
+                                                            essence(kind, after))
 
 
 _CONTAINERS = (dict, list)

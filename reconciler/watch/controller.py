@@ -1,0 +1,580 @@
+"""The watch controller: keeps the live registries at the desired state, continuously.
+
+One loop thread does everything that changes state, in order; the other threads (the
+manifest watch, the registry follower, webhooks) only put events on its queue. On a
+manifest change it waits for the edits to settle (`debounce`), re-reads just those files,
+and syncs: the resources whose desired state changed are planned (`plan.partial`: the same
+rules as any plan, over what the change touches) and committed through the library's
+`RegistryManager.apply`, as one revision by source `watch`. Every `interval` seconds it
+rescans everything and judges the whole desired state with `engine.plan_from`, the plan
+`meshctl apply` makes, in case an event was missed.
+
+Drift is a resource whose live entry differs from the desired one although the desired one
+did not change since the two were last seen in sync: somebody changed it elsewhere. It is
+reported per resource; with `self_heal` it is reverted. Without it, drift stays until the
+manifests change that resource (unlike Argo CD, a sync applies only what git changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from reconciler import engine
+from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, StalePlan
+from reconciler.fsutil import write_atomically
+from reconciler.library import RegistryManager
+from reconciler.manifests import loader
+from reconciler.model import kinds
+from reconciler.model.resource import MeshState, ResourceKey
+from reconciler.plan import compute, partial
+from reconciler.store import filestore
+from reconciler.watch import status as status_file
+from reconciler.watch.desired import DesiredWorkspace
+from reconciler.watch.gitsource import GitError, GitSource
+
+log = logging.getLogger("reconciler.watch")
+
+SOURCE = "watch"
+DEFAULT_INTERVAL = 60.0
+DEFAULT_DEBOUNCE = 0.1
+MAX_DEBOUNCE_WAIT = 2.0  # a file rewritten without pause is synced at least this often
+SYNCED_FILE = "watch-synced.json"
+MAX_REPORTED = 50  # errors and drifted resources listed in the status
+SYNC_ATTEMPTS = 3
+SAVE_DELAY = 1.0  # seconds of quiet before what is in sync is recorded for a restart
+
+# A resource out of sync is one of these (the API's plan uses the same names).
+DRIFTED, NOT_IN_GIT, MISSING_LIVE = "drifted", "not_in_git", "missing_live"
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one sync did: the line logged, and what `status.json` shows."""
+
+    trigger: str
+    result: str  # synced, in_sync, failed, refused
+    message: str
+    revision: int | None = None
+    summary: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    commit: str | None = None
+    desired: str = ""
+    duration_ms: float = 0.0
+    time: str = field(default_factory=filestore.now_text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "trigger": self.trigger, "result": self.result,
+                "message": self.message, "revision": self.revision, "summary": self.summary,
+                "errors": self.errors[:MAX_REPORTED], "error_count": len(self.errors),
+                "commit": self.commit, "desired_fingerprint": self.desired,
+                "duration_ms": round(self.duration_ms, 1)}
+
+
+class Controller:
+    """Keeps `registries` at the manifests under `paths` (a directory tree, or `git`'s
+    checkout: then `paths` are relative to the repository). `run()` blocks until `stop()`;
+    the CLI runs it on a thread of its own, the server beside uvicorn."""
+
+    def __init__(self, paths: Sequence[str], registries: str | os.PathLike[str], *,
+                 manager: RegistryManager | None = None, git: GitSource | None = None,
+                 self_heal: bool = False, interval: float = DEFAULT_INTERVAL,
+                 debounce: float = DEFAULT_DEBOUNCE, prune: bool = True,
+                 max_deletes: int = engine.DEFAULT_MAX_DELETES,
+                 max_bytes: int = loader.DEFAULT_MAX_BYTES) -> None:
+        self.registries = Path(registries)
+        self.git = git
+        self.paths = [str(git.workdir / p) for p in (paths or ["."])] if git else list(paths)
+        self.self_heal, self.interval, self.debounce = self_heal, interval, debounce
+        self.prune, self.max_deletes = prune, max_deletes
+        self._owns_manager = manager is None
+        self.manager = manager or RegistryManager(self.registries, source=SOURCE)
+        self.workspace = DesiredWorkspace(self.paths, max_bytes=max_bytes)
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self.ready = threading.Event()  # set once the first sync is done
+        self._out: dict[ResourceKey, str] = {}  # out of sync: why
+        self._synced: dict[ResourceKey, bytes] | None = None  # desired digest when in sync
+        self._commit: str | None = None  # the git commit checked out
+        self._last: SyncReport | None = None
+        self._last_good: dict[str, Any] | None = None
+        self._started = filestore.now_text()
+        self._observer: Any = None
+        self._revision = 0
+        self._last_full = 0.0
+        self._synced_dirty = False
+        self._reported_drift: frozenset[ResourceKey] = frozenset()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Load, sync once, then follow every change until `stop()`."""
+        try:
+            self._start()
+            while not self._stop.is_set():
+                self._step()
+        finally:
+            self._finish()
+
+    def stop(self) -> None:
+        """Ask the loop to end once the sync in flight (if any) is committed or refused.
+        Safe from a signal handler: it only sets a flag and wakes the loop."""
+        self._stop.set()
+        self._queue.put(("stop", None))
+
+    def trigger(self, reason: str = "webhook") -> None:
+        """Sync now (a git source fetches first); a burst of triggers makes one sync."""
+        self._queue.put(("trigger", reason))
+
+    def _start(self) -> None:
+        self._synced = self._load_synced()
+        if self.git is not None:
+            self._fetch_and_checkout()
+        self.workspace.load()
+        self.manager.load_all()
+        self.manager.add_listener(self._on_live_change)
+        if self.git is None:
+            self._watch_manifests()
+        source = (f"git {self.git.repo} branch {self.git.branch}" if self.git
+                  else ", ".join(self.paths))
+        log.info("watching %s (%d resources in %d files) for %s%s", source,
+                 len(self.workspace.state), len(self.workspace.files), self.registries,
+                 "; self-heal on" if self.self_heal else "",
+                 extra={"fields": {"event": "start", "source": self._source_info()}})
+        self._full_sync("start")
+        self.ready.set()
+
+    def _finish(self) -> None:
+        if self._synced_dirty:
+            self._save_synced()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._owns_manager:
+            self.manager.close()
+        self._write_status(stopped=True)
+        self.ready.set()
+
+    def _step(self) -> None:
+        """Wait for events (or the next full resync), gather a burst of them, act once."""
+        due = self._next_resync - time.monotonic()
+        if self._synced_dirty:  # record what is in sync once things are quiet
+            due = min(due, SAVE_DELAY)
+        try:
+            first = self._queue.get(timeout=max(due, 0.0))
+        except queue.Empty:
+            if self._synced_dirty:
+                self._save_synced()
+            if time.monotonic() >= self._next_resync:
+                self._full_sync("resync")
+            return
+        batch = [first]
+        if first[0] in ("file", "rescan"):  # let an editor's burst of writes settle
+            give_up = time.monotonic() + MAX_DEBOUNCE_WAIT
+            while True:
+                wait = min(self.debounce, give_up - time.monotonic())
+                try:
+                    item = self._queue.get(timeout=max(wait, 0.0))
+                except queue.Empty:
+                    break
+                batch.append(item)
+                if item[0] == "stop":
+                    break
+        while True:  # and whatever else is already waiting
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        self._handle(batch)
+
+    def _handle(self, batch: list[tuple[str, Any]]) -> None:
+        files: set[str] = set()
+        rescan = fetch = False
+        live_keys: set[ResourceKey] = set()
+        live_all = False
+        trigger = "manifests"
+        for kind, value in batch:
+            if kind == "file":
+                files.add(value)
+            elif kind == "rescan":
+                rescan = True
+            elif kind == "live":
+                if value is None:
+                    live_all = True
+                else:
+                    live_keys.update(value)
+            elif kind == "trigger":
+                fetch, trigger = True, value
+        if self._stop.is_set() and not (files or rescan or fetch):
+            return
+        desired_changed = False
+        if fetch and self.git is not None:
+            changed = self._fetch_and_checkout()
+            if changed is not None:
+                files.update(changed)
+                desired_changed = True
+        touched: set[ResourceKey] = set()
+        for wanted in ([None] if rescan else []) + ([files] if files else []):
+            read, keys = self.workspace.update(wanted)
+            touched |= keys
+            desired_changed = desired_changed or bool(read)
+        if live_all:
+            self._judge_all()
+        else:
+            self._judge(touched | live_keys)
+        if desired_changed:
+            self._sync(trigger if fetch else "manifests")
+        elif live_keys or live_all:
+            self._on_drift()
+
+    @property
+    def _next_resync(self) -> float:
+        return self._last_full + self.interval
+
+    # -- events from other threads ------------------------------------------------------
+
+    def _on_live_change(self, before: Any, after: Any, keys: list[ResourceKey] | None,
+                        revision: int) -> None:
+        self._queue.put(("live", None if keys is None else list(keys)))
+
+    def _watch_manifests(self) -> None:
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # the full resync still finds every change, later
+            log.warning("watchdog is not installed: changes are found by the resync only")
+            return
+        events = self._queue
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                if event.is_directory:
+                    if event.event_type != "modified":
+                        events.put(("rescan", None))
+                    return
+                for path in (event.src_path, getattr(event, "dest_path", "")):
+                    text = os.fsdecode(path)
+                    if text.endswith(loader.MANIFEST_SUFFIXES):
+                        events.put(("file", text))
+
+        observer = Observer()
+        observer.daemon = True
+        for path in self.paths:
+            target = path if os.path.isdir(path) else os.path.dirname(path) or "."
+            observer.schedule(_Handler(), target, recursive=os.path.isdir(path))
+        observer.start()
+        self._observer = observer
+
+    # -- judging: which resources are out of sync, and why -------------------------------
+
+    def _judge(self, keys: set[ResourceKey]) -> None:
+        live = self.manager.live().state
+        desired = self.workspace.state
+        for key in keys:
+            self._judge_key(key, desired, live)
+
+    def _judge_all(self) -> None:
+        live = self.manager.live().state
+        desired = self.workspace.state
+        self._out = {}
+        for key in {r.key for r in desired} | {r.key for r in live}:
+            self._judge_key(key, desired, live)
+
+    def _judge_key(self, key: ResourceKey, desired: MeshState, live: MeshState) -> None:
+        want, have = desired.get(key), live.get(key)
+        if want is None and have is None or (
+                want is not None and have is not None
+                and compute.equivalent(key.kind, have.entry, want.entry)):
+            self._out.pop(key, None)
+            if self._synced is not None:  # seen in sync: remember what was wanted then
+                digest = self.workspace.digest(key)
+                if digest is None:
+                    self._synced.pop(key, None)
+                else:
+                    self._synced[key] = digest
+            return
+        if want is None:
+            self._out[key] = NOT_IN_GIT
+        else:
+            self._out[key] = MISSING_LIVE if have is None else DRIFTED
+
+    def _is_drift(self, key: ResourceKey) -> bool:
+        """Out of sync although the desired state is what it was when last in sync."""
+        if self._synced is None:
+            return False  # never synced here: everything out of sync is to apply
+        return self._synced.get(key) == self.workspace.digest(key)
+
+    def drifted(self) -> dict[ResourceKey, str]:
+        return {key: why for key, why in self._out.items() if self._is_drift(key)}
+
+    def pending(self) -> dict[ResourceKey, str]:
+        """Out of sync because the manifests changed: what the next sync applies."""
+        return {key: why for key, why in self._out.items() if not self._is_drift(key)
+                and (self.prune or why != NOT_IN_GIT)}
+
+    # -- syncing --------------------------------------------------------------------------
+
+    def _full_sync(self, trigger: str) -> None:
+        """Rescan every file and the registries, judge every resource, and check the whole
+        desired state with the full plan's rules; then sync what is pending."""
+        self._last_full = time.monotonic()
+        if self.git is not None and trigger == "resync":
+            self._fetch_and_checkout()
+        self.workspace.update(None)  # by stat: what changed, appeared or went away
+        try:
+            self.manager.load_all()
+        except MeshctlError as error:
+            self._report(SyncReport(trigger, "failed", f"sync failed: {error}",
+                                    errors=[{"message": str(error)}]))
+            return
+        self._judge_all()
+        self._sync(trigger, full=True)
+
+    def _sync(self, trigger: str, *, full: bool = False) -> None:
+        started = time.perf_counter()
+        for _ in range(SYNC_ATTEMPTS):
+            try:
+                report = self._attempt(trigger, full=full)
+            except StalePlan:  # another writer got there first: read it, judge again
+                self.manager.load_all()
+                self._judge_all()
+                continue
+            except MeshctlError as error:
+                report = SyncReport(trigger, "failed", f"sync failed: {error}",
+                                    errors=[{"message": str(error)}])
+            break
+        else:
+            report = SyncReport(trigger, "failed", "sync failed: the registries changed "
+                                "under every attempt; trying again at the next change")
+        report.duration_ms = (time.perf_counter() - started) * 1000
+        report.commit, report.desired = self._commit, self.workspace.fingerprint
+        self._report(report)
+
+    def _attempt(self, trigger: str, *, full: bool) -> SyncReport:
+        live, referrers, revision = self.manager.view()
+        errors = self.workspace.errors
+        warnings: list[Diagnostic] = []
+        if full and not errors:
+            checked = engine.plan_from(self.workspace.as_desired(), live,
+                                       registries=self.registries, paths=self.paths,
+                                       prune=self.prune)
+            errors = checked.errors
+            warnings = [d for d in checked.diagnostics if not d.is_error]
+        if errors:
+            return _failed(trigger, errors)
+        pending = self.pending()
+        keys = set(pending) | (set(self.drifted()) if self.self_heal else set())
+        if not keys:
+            self._revision = revision
+            return SyncReport(trigger, "in_sync", f"in sync at rev {revision}",
+                              revision=revision)
+        state = self._after_state(keys, live.state)
+        meta = {"registries": str(self.registries), "manifests": self.paths,
+                "git_commit": self._commit}
+        plan, problems = partial.plan_keys(desired=state, live=live.state,
+                                           live_fingerprint=live.fingerprint,
+                                           referrers=referrers, keys=keys, prune=self.prune,
+                                           meta=meta)
+        problems += warnings
+        if any(d.is_error for d in problems):
+            return _failed(trigger, [d for d in problems if d.is_error])
+        if plan.refusals:
+            reasons = [change.refused or "" for change in plan.refusals]
+            return SyncReport(trigger, "refused", "sync refused: " + "; ".join(reasons),
+                              errors=[{"message": reason} for reason in reasons])
+        note = f"{trigger}: {self._commit[:12]}" if self._commit else trigger
+        try:
+            done = self.manager.apply(plan, source=SOURCE, note=note,
+                                      max_deletes=self.max_deletes)
+        except PlanRefused as error:
+            return SyncReport(trigger, "refused", f"sync refused: {error}",
+                              errors=[{"message": str(error)}])
+        self._judge(keys)
+        summary = plan.summary
+        counts = {"create": summary.create, "update": summary.update,
+                  "delete": summary.delete}
+        if done is None:
+            self._revision = revision
+            return SyncReport(trigger, "in_sync", f"in sync at rev {revision}",
+                              revision=revision)
+        self._revision = done.number
+        healed = sorted(str(k) for k in keys if k not in pending)
+        words = [f"{n} {verb}" for verb, n in (("created", summary.create),
+                                                ("updated", summary.update),
+                                                ("deleted", summary.delete)) if n]
+        message = f"synced rev {done.number}: {', '.join(words) or 'no changes'}"
+        if healed:
+            message += f" (drift reverted: {', '.join(healed[:10])})"
+        return SyncReport(trigger, "synced", message, revision=done.number, summary=counts)
+
+    def _after_state(self, keys: set[ResourceKey], live: MeshState) -> MeshState:
+        """What the registries hold after syncing `keys`: the desired state, except that a
+        resource out of sync and not synced now keeps its live entry (or absence)."""
+        kept = [key for key in self._out if key not in keys]
+        if not kept:
+            return self.workspace.state
+        state = self.workspace.state.copy()
+        for key in kept:
+            resource = live.get(key)
+            if resource is None:
+                state.discard(key)
+            elif self.prune or self._out[key] != NOT_IN_GIT:
+                state.add(resource)
+        return state
+
+    def _on_drift(self) -> None:
+        """The registries changed: revert drift when self-healing, else report it."""
+        if self.self_heal and self.drifted():
+            self._sync("self-heal")
+            return
+        self._write_status()
+        drifted = self.drifted()
+        if frozenset(drifted) != self._reported_drift:
+            self._reported_drift = frozenset(drifted)
+            if drifted:
+                log.info("drift: %s", _describe_out(drifted), extra={"fields": {
+                    "event": "drift", "drifted": _listed(drifted)}})
+            else:
+                log.info("drift gone: live matches the manifests again",
+                         extra={"fields": {"event": "drift", "drifted": []}})
+
+    # -- git --------------------------------------------------------------------------------
+
+    def _fetch_and_checkout(self) -> list[str] | None:
+        """Fetch the branch; check its head out when it moved. The files changed (relative
+        names made absolute under the work tree), or None when the head did not move."""
+        assert self.git is not None
+        try:
+            head = self.git.fetch()
+            if head == self.git.checked_out:
+                return None
+            changed = self.git.checkout(head)
+        except GitError as error:
+            log.warning("git fetch failed: %s", error, extra={"fields": {"event": "git"}})
+            return None
+        self._commit = head
+        return [str(self.git.workdir / name) for name in changed]
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def _report(self, report: SyncReport) -> None:
+        self._last = report
+        if report.result in ("synced", "in_sync"):
+            self._last_good = {"time": report.time, "revision": report.revision,
+                               "commit": report.commit,
+                               "desired_fingerprint": report.desired}
+            if self._synced is None:  # the first good sync: from now on drift can be told
+                self._synced = {}
+                self._judge_all()
+            self._synced_dirty = True
+        level = logging.WARNING if report.result in ("failed", "refused") else (
+            logging.DEBUG if report.result == "in_sync" and report.trigger not in
+            ("start", "git", "webhook") else logging.INFO)
+        log.log(level, "%s", report.message, extra={"fields": {
+            "event": "sync", **report.to_dict()}})
+        self._write_status()
+
+    @property
+    def last_report(self) -> SyncReport | None:
+        return self._last
+
+    def status(self) -> dict[str, Any]:
+        """What `status.json` holds: the controller, the last sync, the last good one, and
+        every resource out of sync."""
+        drifted = self.drifted()
+        pending = self.pending()
+        return {
+            "controller": {
+                "pid": os.getpid(), "host": os.uname().nodename, "started": self._started,
+                "source": self._source_info(), "self_heal": self.self_heal,
+                "interval": self.interval, "debounce_ms": round(self.debounce * 1000),
+                "prune": self.prune, "stopped": self._stop.is_set(),
+            },
+            "revision": self._revision,
+            "last_sync": self._last.to_dict() if self._last else None,
+            "last_good_sync": self._last_good,
+            "drifted": _listed(drifted),
+            "drifted_count": len(drifted),
+            "pending": _listed(pending),
+            "pending_count": len(pending),
+            "updated": filestore.now_text(),
+        }
+
+    def _source_info(self) -> dict[str, Any]:
+        if self.git is not None:
+            return {"type": "git", "repo": self.git.repo, "branch": self.git.branch,
+                    "commit": self._commit, "paths": self.paths}
+        return {"type": "directory", "paths": [os.path.abspath(p) for p in self.paths]}
+
+    def _write_status(self, *, stopped: bool = False) -> None:
+        current = self.status()
+        if stopped:
+            current["controller"]["stopped"] = True
+        try:
+            status_file.write(self.registries, current)
+        except OSError as error:
+            log.warning("cannot write the status file: %s", error)
+
+    # -- what was last seen in sync survives a restart ---------------------------------
+
+    def _source_id(self) -> str:
+        info = self._source_info()
+        info.pop("commit", None)
+        return hashlib.sha256(orjson.dumps(info, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+    def _synced_path(self) -> Path:
+        return self.registries / filestore.META / SYNCED_FILE
+
+    def _load_synced(self) -> dict[ResourceKey, bytes] | None:
+        try:
+            data = orjson.loads(self._synced_path().read_bytes())
+            if data.get("source") != self._source_id():
+                return None
+            return {ResourceKey(kinds.Kind(kind), name): bytes.fromhex(digest)
+                    for kind, name, digest in data["resources"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _save_synced(self) -> None:
+        self._synced_dirty = False
+        if self._synced is None:
+            return
+        body = {"source": self._source_id(), "resources": [
+            [key.kind.value, key.name, digest.hex()] for key, digest in self._synced.items()]}
+        try:
+            path = self._synced_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, orjson.dumps(body))
+        except OSError as error:
+            log.warning("cannot record what is in sync: %s", error)
+
+
+def _failed(trigger: str, errors: list[Diagnostic]) -> SyncReport:
+    first = errors[0]
+    where = f"{first.location}: " if first.location else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return SyncReport(trigger, "failed", f"sync failed: {where}{first.message}{more}",
+                      errors=[d.to_dict() for d in errors])
+
+
+def _listed(out: dict[ResourceKey, str]) -> list[dict[str, str]]:
+    keys = sorted(out)[:MAX_REPORTED]
+    return [{"kind": key.kind.value, "name": key.name, "status": out[key]} for key in keys]
+
+
+def _describe_out(out: dict[ResourceKey, str]) -> str:
+    shown = [f"{kinds.info(k.kind).label} {k.name} {why}" for k, why in sorted(out.items())]
+    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+    return ", ".join(shown[:10]) + more
