@@ -66,6 +66,21 @@ Entry = dict[str, Any]
 Listener = Callable[[LiveState, LiveState, "list[ResourceKey] | None", int], None]
 
 
+class _StopRace(logging.Filter):
+    """watchdog logs an error when its inotify thread reads once more while being stopped:
+    a benign race at shutdown (nothing is lost), dropped so a clean exit logs nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+def quiet_watchdog_stop() -> None:
+    """Install `_StopRace` on watchdog's inotify logger (once)."""
+    target = logging.getLogger("watchdog.observers.inotify")
+    if not any(isinstance(f, _StopRace) for f in target.filters):
+        target.addFilter(_StopRace())
+
+
 class _Snapshot:
     """One consistent view of the registries. Never changed once published, except that
     models are built on first use and remembered (a benign race: both builders agree)."""
@@ -321,6 +336,7 @@ class RegistryManager:
                 if not path.endswith((".tmp", "lock", "lock.info")):
                     wake.set()
 
+        quiet_watchdog_stop()
         observer = Observer()
         observer.daemon = True
         observer.schedule(_Handler(), str(self.registries_path), recursive=True)

@@ -33,7 +33,7 @@ import orjson
 from reconciler import engine
 from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, StalePlan
 from reconciler.fsutil import write_atomically
-from reconciler.library import RegistryManager
+from reconciler.library import RegistryManager, quiet_watchdog_stop
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.resource import MeshState, ResourceKey
@@ -269,6 +269,7 @@ class Controller:
                     if text.endswith(loader.MANIFEST_SUFFIXES):
                         events.put(("file", text))
 
+        quiet_watchdog_stop()
         observer = Observer()
         observer.daemon = True
         for path in self.paths:
