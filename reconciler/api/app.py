@@ -9,9 +9,12 @@ library's, so the engine's rules, commit, lock and history apply to each call (s
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run
 # time, and some are the model classes passed in to `_kind_routes`.
 
+import asyncio
+import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler import web
-from reconciler.api import mesh_routes
+from reconciler.api import mesh_routes, watch_routes
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import ChangeRejected, LockTimeout, PreconditionFailed, StoreError
@@ -36,6 +39,7 @@ from reconciler.model.specs import (
     ToolMetadata,
     WorkflowDefinition,
 )
+from reconciler.watch import Controller
 
 log = logging.getLogger("reconciler.api")
 
@@ -116,13 +120,18 @@ async def _too_large(send: Send) -> None:
 def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
                cors_origins: tuple[str, ...] = (), watch: bool = True,
                manager: RegistryManager | None = None,
-               manifests: str | Path | None = None) -> FastAPI:
+               manifests: str | Path | None = None,
+               controller: Callable[[RegistryManager], Controller] | None = None,
+               webhook_secret: str | None = None) -> FastAPI:
     """The API over the registries in `registries`. Without `tokens` every caller has every
-    role (`meshctl serve` allows that only on loopback)."""
+    role (`meshctl serve` allows that only on loopback). `controller` makes the watch
+    controller the server runs beside it, over the same registry snapshot."""
     registry = manager or RegistryManager(registries, watch=watch, source=SOURCE)
     registry.load_all()
+    running = controller(registry) if controller is not None else None
     app = FastAPI(title="meshctl", version="1", responses=ERRORS,
-                  description="AgentMesh registries, through meshctl's engine.")
+                  description="AgentMesh registries, through meshctl's engine.",
+                  lifespan=_run_beside(running))
     app.state.registry = registry
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
     if cors_origins:
@@ -194,8 +203,11 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
                  viewer, editor)
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
-    mesh_routes.add_routes(app, registry, manifests=Path(manifests) if manifests else None,
+    planned = [str(manifests)] if manifests else (running.paths if running else None)
+    mesh_routes.add_routes(app, registry, manifests=planned,
                            viewer=viewer, admin=admin)
+    watch_routes.add_routes(app, running, registries=registry.registries_path,
+                            webhook_secret=webhook_secret, viewer=viewer, editor=editor)
     web.add_panel(app)
     return app
 
@@ -297,6 +309,27 @@ def _orchestrator_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
         registry.update_agent(ORCHESTRATOR_ID, entry,
                               expected_version=_version_wanted(if_match, entry))
         return _found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
+
+
+def _run_beside(controller: Controller | None) -> Callable[[FastAPI], Any]:
+    """Run the watch controller on a thread for as long as the server runs; on shutdown,
+    let the sync in flight finish."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if controller is not None:
+            worker = threading.Thread(target=controller.run, name="meshctl-watch",
+                                      daemon=True)
+            worker.start()
+        try:
+            yield
+        finally:
+            if controller is not None and worker is not None:
+                controller.stop()
+                await asyncio.to_thread(worker.join, 60)
+
+    return lifespan
 
 
 def _governance_routes(app: FastAPI, registry: RegistryManager, viewer: Any,

@@ -29,7 +29,7 @@ STATUS = {Action.NOOP: "in_sync", Action.UPDATE: "drifted", Action.DELETE: "not_
           Action.CREATE: "missing_live"}
 
 
-def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Path | None,
+def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] | None,
                viewer: Any, admin: Any) -> None:
     meta = registry.registries_path / filestore.META
 
@@ -75,8 +75,8 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Path | Non
     def plan() -> dict[str, Any]:
         """What applying the manifests would change, with each resource's sync status."""
         if manifests is None:
-            raise ApiError(404, "the server was started without --manifests")
-        result = engine.make_plan([manifests], registry.registries_path)
+            raise ApiError(404, "the server was started without --manifests (or --watch)")
+        result = engine.make_plan(manifests, registry.registries_path)
         if result.plan is None:
             raise ApiError(400, "the manifests do not validate: " + "; ".join(
                 d.message for d in result.errors[:10]))

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from reconciler.cli import options
+from reconciler.cli import logs, options, watch_cmd
 from reconciler.errors import UsageError
+from reconciler.library import RegistryManager
+from reconciler.watch import Controller
+
+
+def _webhook_secret(path: Path | None) -> str | None:
+    from reconciler.api.watch_routes import WEBHOOK_SECRET_ENV
+
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip() or None
+    return os.environ.get(WEBHOOK_SECRET_ENV) or None
 
 
 @click.command()
@@ -24,8 +35,23 @@ from reconciler.errors import UsageError
               help="Allow listening beyond loopback without tokens (everyone is admin).")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Allow browser calls from this origin (repeatable). Default: none.")
+@click.option("--watch", "watch", is_flag=True,
+              help="Also run the watch controller (`meshctl watch`) on --manifests or "
+                   "--git-repo, with its status in the API and on the panel.")
+@click.option("--webhook-secret-file", type=click.Path(dir_okay=False, exists=True,
+                                                       path_type=Path), default=None,
+              help="Shared secret for POST /hooks/git (GitHub or GitLab push webhooks); "
+                   "also $MESHCTL_WEBHOOK_SECRET.")
+@click.option("--git-path", "git_paths", multiple=True, metavar="DIR",
+              help="With --git-repo: the manifests' folder inside the repository "
+                   "(repeatable; default: its root).")
+@watch_cmd.controller_options
 def serve(registries: str, manifests: Path | None, host: str, port: int,
-          token_file: Path | None, insecure: bool, cors_origins: tuple[str, ...]) -> None:
+          token_file: Path | None, insecure: bool, cors_origins: tuple[str, ...],
+          watch: bool, webhook_secret_file: Path | None, git_repo: str | None, branch: str,
+          git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
+          no_prune: bool, max_deletes: int, log_format: str,
+          git_paths: tuple[str, ...]) -> None:
     """Serve the registries over HTTP: AgentMesh's registry endpoints, with every write
     going through meshctl's rules, commit and history (source `api`).
 
@@ -37,6 +63,9 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
       meshctl serve --port 9000 --registries /srv/agentmesh/registries
       meshctl serve --host 0.0.0.0 --token-file tokens.txt
       curl -s localhost:8016/registries/agents | jq .total_count
+      meshctl serve --manifests manifests/ --watch --self-heal
+      meshctl serve --watch --git-repo https://git.example.com/mesh.git \\
+          --git-path manifests --webhook-secret-file hook.secret
 
     Exit: 0 when stopped, 1 on a usage error or when the registries cannot be read.
     """
@@ -50,7 +79,25 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
         raise UsageError(f"refusing to serve on {host} without tokens: anyone who can reach "
                          "it could change the registries. Give --token-file (or "
                          f"${auth.TOKENS_ENV}), listen on 127.0.0.1, or pass --insecure")
+    controller = None
+    secret = None
+    if watch:
+        if manifests is None and git_repo is None:
+            raise UsageError("--watch needs the desired state: --manifests DIR or --git-repo")
+        logs.configure(log_format)
+        secret = _webhook_secret(webhook_secret_file)
+        paths = git_paths if git_repo is not None else (str(manifests),)
+
+        def controller(manager: RegistryManager) -> Controller:
+            return watch_cmd.make_controller(
+                paths, root, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
+                self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,
+                no_prune=no_prune, max_deletes=max_deletes, manager=manager)
+    elif webhook_secret_file is not None or git_repo is not None or self_heal or git_paths:
+        raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
+                         "need --watch")
     app = create_app(root, tokens=tokens or None, cors_origins=cors_origins,
-                     manifests=manifests)
+                     manifests=manifests,
+                     controller=controller, webhook_secret=secret)
     # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)

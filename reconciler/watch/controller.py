@@ -218,6 +218,8 @@ class Controller:
         if self._stop.is_set() and not (files or rescan or fetch):
             return
         desired_changed = False
+        if fetch and self.git is None:  # a directory: look at every file again
+            rescan = True
         if fetch and self.git is not None:
             changed = self._fetch_and_checkout()
             if changed is not None:
