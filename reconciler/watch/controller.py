@@ -56,6 +56,7 @@ SAVE_DELAY = 1.0  # seconds of quiet before what is in sync is recorded for a re
 
 # A resource out of sync is one of these (the API's plan uses the same names).
 DRIFTED, NOT_IN_GIT, MISSING_LIVE = "drifted", "not_in_git", "missing_live"
+_ACTION = {DRIFTED: "update", NOT_IN_GIT: "delete", MISSING_LIVE: "create"}  # what a sync does
 
 
 @dataclass(slots=True)
@@ -510,7 +511,7 @@ class Controller:
             "last_good_sync": self._last_good,
             "drifted": _listed(drifted),
             "drifted_count": len(drifted),
-            "pending": _listed(pending),
+            "pending": _listed({key: _ACTION[why] for key, why in pending.items()}),
             "pending_count": len(pending),
             "updated": filestore.now_text(),
         }

@@ -117,7 +117,7 @@ def test_an_invalid_edit_is_not_applied_and_the_status_names_file_and_line(
             f"sync failed: {path}:{error['line']}: ")
         assert found["last_good_sync"]["revision"] == 0
         assert found["pending"] == [{"kind": "Agent", "name": "fraud_agent",
-                                     "status": "drifted"}]
+                                     "status": "update"}]
         # fixing it applies the fix (and only what the manifests now say)
         path.write_text(path.read_text().replace("- fraud_rulez", "- fraud_rules"))
         assert eventually(lambda: status(registries)["last_sync"]["result"] == "in_sync")

@@ -150,5 +150,10 @@ async function graph() {
 }
 
 const pages = {plan, history, graph};
-pages[box.dataset.page]().catch(error => box.replaceChildren(el("p", {class: "error",
-                                                                     text: error.message})));
+function show() {
+  pages[box.dataset.page]().catch(error => box.replaceChildren(el("p", {class: "error",
+                                                                       text: error.message})));
+}
+show();
+// A sync by the watch controller changes what the plan and the history show.
+document.addEventListener("meshctl:synced", () => { if (box.dataset.page !== "graph") show(); });
