@@ -104,7 +104,15 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
                                  no_prune=no_prune, max_deletes=max_deletes)
     if once:
         controller.stop()  # the loop runs the first sync, then sees the stop
-    worker = threading.Thread(target=controller.run, name="meshctl-watch")
+    crashed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            controller.run()
+        except BaseException as error:  # noqa: BLE001 (reported below, exit 1)
+            crashed.append(error)
+
+    worker = threading.Thread(target=run, name="meshctl-watch")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         controller.stop()
@@ -117,6 +125,8 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if crashed:
+        raise crashed[0]
     last = controller.last_report
     if once and (last is None or last.result not in ("synced", "in_sync")):
         raise click.exceptions.Exit(1)

@@ -53,6 +53,7 @@ SYNCED_FILE = "watch-synced.json"
 MAX_REPORTED = 50  # errors and drifted resources listed in the status
 SYNC_ATTEMPTS = 3
 SAVE_DELAY = 1.0  # seconds of quiet before what is in sync is recorded for a restart
+RETRY_DELAY = 5.0  # seconds before a sync that failed for an outside reason is tried again
 
 # A resource out of sync is one of these (the API's plan uses the same names).
 DRIFTED, NOT_IN_GIT, MISSING_LIVE = "drifted", "not_in_git", "missing_live"
@@ -113,6 +114,7 @@ class Controller:
         self._observer: Any = None
         self._revision = 0
         self._last_full = 0.0
+        self._retry_at = float("inf")
         self._synced_dirty = False
         self._reported_drift: frozenset[ResourceKey] = frozenset()
 
@@ -140,7 +142,7 @@ class Controller:
     def _start(self) -> None:
         self._synced = self._load_synced()
         if self.git is not None:
-            self._fetch_and_checkout()
+            self._first_checkout(self.git)
         self.workspace.load()
         self.manager.load_all()
         self.manager.add_listener(self._on_live_change)
@@ -196,7 +198,14 @@ class Controller:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        self._handle(batch)
+        try:
+            self._handle(batch)
+        except Exception as error:  # a bug must not end the loop: report it, go on
+            log.exception("the watch loop failed to handle %d event(s)", len(batch))
+            self._report(SyncReport("manifests", "failed", f"sync failed: internal error: "
+                                    f"{type(error).__name__}: {error}",
+                                    errors=[{"message": str(error)}]))
+            self._retry_soon()
 
     def _handle(self, batch: list[tuple[str, Any]]) -> None:
         files: set[str] = set()
@@ -242,7 +251,12 @@ class Controller:
 
     @property
     def _next_resync(self) -> float:
-        return self._last_full + self.interval
+        return min(self._last_full + self.interval, self._retry_at)
+
+    def _retry_soon(self) -> None:
+        """After a sync that failed for a reason outside the manifests (a lock held too
+        long, an unreadable registry, git unreachable), try a full resync again soon."""
+        self._retry_at = time.monotonic() + min(RETRY_DELAY, self.interval)
 
     # -- events from other threads ------------------------------------------------------
 
@@ -334,6 +348,7 @@ class Controller:
         """Rescan every file and the registries, judge every resource, and check the whole
         desired state with the full plan's rules; then sync what is pending."""
         self._last_full = time.monotonic()
+        self._retry_at = float("inf")
         if self.git is not None and trigger == "resync":
             self._fetch_and_checkout()
         self.workspace.update(None)  # by stat: what changed, appeared or went away
@@ -342,6 +357,7 @@ class Controller:
         except MeshctlError as error:
             self._report(SyncReport(trigger, "failed", f"sync failed: {error}",
                                     errors=[{"message": str(error)}]))
+            self._retry_soon()
             return
         self._judge_all()
         self._sync(trigger, full=True)
@@ -355,9 +371,10 @@ class Controller:
                 self.manager.load_all()
                 self._judge_all()
                 continue
-            except MeshctlError as error:
+            except MeshctlError as error:  # the store, not the manifests: try again soon
                 report = SyncReport(trigger, "failed", f"sync failed: {error}",
                                     errors=[{"message": str(error)}])
+                self._retry_soon()
             break
         else:
             report = SyncReport(trigger, "failed", "sync failed: the registries changed "
@@ -455,6 +472,23 @@ class Controller:
                          extra={"fields": {"event": "drift", "drifted": []}})
 
     # -- git --------------------------------------------------------------------------------
+
+    def _first_checkout(self, git: GitSource) -> None:
+        """Fetch and check out the branch before anything is read. When the fetch fails,
+        a checkout kept from an earlier run is used (and fetched again later); without one
+        there is no desired state at all, and syncing would delete everything: raise."""
+        try:
+            head = git.fetch()
+        except GitError as error:
+            kept = git.current()
+            if kept is None:
+                raise GitError(f"{error}; nothing was synced (no earlier checkout to use)") \
+                    from error
+            log.warning("git fetch failed, using the checkout of %s: %s", kept[:12], error)
+            git.checked_out = self._commit = kept
+            return
+        git.checkout(head)
+        self._commit = head
 
     def _fetch_and_checkout(self) -> list[str] | None:
         """Fetch the branch; check its head out when it moved. The files changed (relative

@@ -92,6 +92,12 @@ class GitSource:
     def files(self) -> list[str]:
         return [name for name in self._git("ls-files", "-z").split("\0") if name]
 
+    def current(self) -> str | None:
+        """The commit checked out in the work tree (from an earlier run too), if any."""
+        if not (self.workdir / ".git").exists():
+            return None
+        return self._head()
+
     def _head(self) -> str | None:
         found = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
         return found or None
