@@ -332,8 +332,11 @@ class RegistryManager:
 
         class _Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                path = str(event.src_path)
-                if not path.endswith((".tmp", "lock", "lock.info")):
+                path = os.fsdecode(event.src_path)
+                # meshctl's own bookkeeping (.meshctl/: journal, history, status) changes
+                # nothing served; a commit also replaces a registry file, which wakes it
+                if not path.endswith((".tmp", "lock", "lock.info")) and \
+                        f"{os.sep}{filestore.META}{os.sep}" not in path:
                     wake.set()
 
         quiet_watchdog_stop()

@@ -59,9 +59,11 @@ class GitSource:
         except subprocess.TimeoutExpired as error:
             raise GitError(f"git {args[0]} took over {GIT_TIMEOUT:.0f} s") from error
         if check and done.returncode != 0:
-            message = (done.stderr or done.stdout).strip().splitlines()
-            raise GitError(f"git {' '.join(args[:2])} failed: "
-                           f"{message[-1] if message else f'exit {done.returncode}'}")
+            said = [line.strip() for line in (done.stderr or done.stdout).splitlines()
+                    if line.strip()]
+            first = next((line for line in said if line.startswith(("fatal:", "error:"))),
+                         said[-1] if said else f"exit {done.returncode}")
+            raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
         return done.stdout
 
     def fetch(self) -> str:

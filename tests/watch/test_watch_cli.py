@@ -120,3 +120,13 @@ def test_watch_help_has_examples() -> None:
     for command in ("watch", "status"):
         done = run(command, "--help")
         assert done.returncode == 0 and "Examples:" in done.stdout
+
+
+def test_an_unreachable_git_repository_syncs_nothing(tmp_path: Path, registries: Path) -> None:
+    before = (registries / "agent_registry.json").read_bytes()
+    done = run("watch", "--once", "--git-repo", str(tmp_path / "no-such-repo"),
+               "--registries", str(registries), "manifests")
+    assert done.returncode == 1
+    assert "git fetch failed" in done.stderr and "nothing was synced" in done.stderr
+    assert (registries / "agent_registry.json").read_bytes() == before
+    assert history.numbers(registries / ".meshctl") == []
