@@ -115,6 +115,7 @@ class Controller:
         self._revision = 0
         self._last_full = 0.0
         self._retry_at = float("inf")
+        self._syncs = 0  # how many syncs were reported: tells a reader a new one happened
         self._synced_dirty = False
         self._reported_drift: frozenset[ResourceKey] = frozenset()
 
@@ -212,7 +213,7 @@ class Controller:
         rescan = fetch = False
         live_keys: set[ResourceKey] = set()
         live_all = False
-        trigger = "manifests"
+        trigger = ""
         for kind, value in batch:
             if kind == "file":
                 files.add(value)
@@ -227,14 +228,10 @@ class Controller:
                 fetch, trigger = True, value
         if self._stop.is_set() and not (files or rescan or fetch):
             return
+        if fetch:  # asked for (a webhook, the API): fetch, look at everything, sync
+            self._full_sync(trigger)
+            return
         desired_changed = False
-        if fetch and self.git is None:  # a directory: look at every file again
-            rescan = True
-        if fetch and self.git is not None:
-            changed = self._fetch_and_checkout()
-            if changed is not None:
-                files.update(changed)
-                desired_changed = True
         touched: set[ResourceKey] = set()
         for wanted in ([None] if rescan else []) + ([files] if files else []):
             read, keys = self.workspace.update(wanted)
@@ -245,7 +242,7 @@ class Controller:
         else:
             self._judge(touched | live_keys)
         if desired_changed:
-            self._sync(trigger if fetch else "manifests")
+            self._sync("manifests")
         elif live_keys or live_all:
             self._on_drift()
 
@@ -349,8 +346,10 @@ class Controller:
         desired state with the full plan's rules; then sync what is pending."""
         self._last_full = time.monotonic()
         self._retry_at = float("inf")
-        if self.git is not None and trigger == "resync":
-            self._fetch_and_checkout()
+        if self.git is not None and trigger != "start":
+            moved = self._fetch_and_checkout()
+            if moved is not None and trigger == "resync":
+                trigger = "git"  # a new commit, found by the periodic fetch
         self.workspace.update(None)  # by stat: what changed, appeared or went away
         try:
             self.manager.load_all()
@@ -509,6 +508,7 @@ class Controller:
 
     def _report(self, report: SyncReport) -> None:
         self._last = report
+        self._syncs += 1
         if report.result in ("synced", "in_sync"):
             self._last_good = {"time": report.time, "revision": report.revision,
                                "commit": report.commit,
@@ -519,7 +519,7 @@ class Controller:
             self._synced_dirty = True
         level = logging.WARNING if report.result in ("failed", "refused") else (
             logging.DEBUG if report.result == "in_sync" and report.trigger not in
-            ("start", "git", "webhook") else logging.INFO)
+            ("start", "git", "webhook", "api") else logging.INFO)
         log.log(level, "%s", report.message, extra={"fields": {
             "event": "sync", **report.to_dict()}})
         self._write_status()
@@ -541,6 +541,7 @@ class Controller:
                 "prune": self.prune, "stopped": self._stop.is_set(),
             },
             "revision": self._revision,
+            "sync_count": self._syncs,
             "last_sync": self._last.to_dict() if self._last else None,
             "last_good_sync": self._last_good,
             "drifted": _listed(drifted),

@@ -35,7 +35,7 @@
 
   function render(status) {
     const {text, good} = summary(status);
-    const seen = (status.last_sync || {}).time;
+    const seen = `${status.controller.started} ${status.sync_count}`;
     if (lastSeen !== null && seen !== lastSeen) {
       document.dispatchEvent(new CustomEvent("meshctl:synced", {detail: status}));
     }
