@@ -277,3 +277,19 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
     assert [r["git_commit"] for r in revisions_by(registries, "watch")] == [good, fixed]
     assert json.loads((registries / ".meshctl" / "status.json").read_text())[
         "last_good_sync"]["commit"] == fixed
+
+
+def test_an_editors_change_to_a_registry_file_is_drift_and_self_heal_reverts_it(
+        watch: Callable[..., Any], registries: Path) -> None:
+    path = registries / "agent_registry.json"
+    wanted = live_entry(registries, Kind.AGENT, "intake_agent")
+    with watch(self_heal=True):
+        data = json.loads(path.read_text())
+        for entry in data["agents"]:
+            if entry["agent_id"] == "intake_agent":
+                entry["description"] = "changed by hand"
+        path.write_text(json.dumps(data, indent=2))  # as an editor saves it: not meshctl
+        assert eventually(lambda: live_entry(registries, Kind.AGENT, "intake_agent") == wanted)
+    [healed] = revisions_by(registries, "watch")
+    assert [(c["name"], c["action"]) for c in healed["changes"]] == [("intake_agent", "update")]
+    assert healed["changes"][0]["before"]["description"] == "changed by hand"
