@@ -38,7 +38,7 @@ from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
-from reconciler.plan import compute
+from reconciler.plan import breaking, compute
 from reconciler.plan.model import Action, Plan
 from reconciler.store import filestore, history
 from reconciler.store.registry_files import LiveState, read_live_state
@@ -232,7 +232,8 @@ class PlanResult:
 def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.PathLike[str], *,
               prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
               use_cache: bool = True, jobs: int | None = None,
-              lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> PlanResult:
+              lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
+              deny_breaking: bool = False) -> PlanResult:
     """Manifests + live registries -> a plan, after validating what would remain live.
 
     The mesh-wide rules run over the state the plan leaves behind: the manifests, plus (with
@@ -245,13 +246,16 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
                               mesh_checks=False, registries=registries,
                               read_live=lambda: load_live(registries, lock_timeout=lock_timeout))
     assert read is not None
-    return plan_from(desired, read, registries=registries, paths=paths, prune=prune)
+    return plan_from(desired, read, registries=registries, paths=paths, prune=prune,
+                     deny_breaking=deny_breaking)
 
 
 def plan_from(desired: DesiredState, live: LiveState, *, registries: str | os.PathLike[str],
-              paths: Sequence[str | os.PathLike[str]], prune: bool = True) -> PlanResult:
+              paths: Sequence[str | os.PathLike[str]], prune: bool = True,
+              deny_breaking: bool = False) -> PlanResult:
     """`make_plan` for manifests already read (`load_desired(..., mesh_checks=False)`, or a
-    watch loop's state kept in memory) and live registries already read."""
+    watch loop's state kept in memory) and live registries already read. Breaking schema
+    changes are warnings, or refusals with `deny_breaking`."""
     timings = dict(desired.timings)
     timings.setdefault("validate", 0.0)
     started = time.perf_counter()
@@ -270,6 +274,8 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str | os.Pa
     plan = compute.compute_plan(desired=desired.state, live=live.state,
                                 live_fingerprint=live.fingerprint, prune=prune,
                                 remaining=remaining, remaining_graph=remaining_graph)
+    plan, found = breaking.assess(plan, remaining, live.state, deny=deny_breaking)
+    diagnostics = sorted(diagnostics + found, key=sort_key)
     warnings = tuple(d for d in diagnostics if not d.is_error)
     meta = {"registries": str(registries), "manifests": [str(p) for p in paths],
             "git_commit": git_commit_of(paths)}

@@ -38,10 +38,11 @@ def approval_options(func: Any) -> Any:
 @options.registries_option
 @options.output_option("text", "json")
 @approval_options
+@options.deny_breaking_option
 @options.loading_options
 def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_deletes: int,
           registries: str, output: str, auto_approve: bool, lock_timeout: float,
-          max_bytes: int, no_cache: bool, jobs: int | None) -> None:
+          deny_breaking: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:
     """Apply the manifests (or a saved plan) to the live registries, all or nothing.
 
     Without --plan: computes the plan, shows it and asks for confirmation on a terminal
@@ -68,7 +69,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
     else:
         result = engine.make_plan(options.manifest_paths(paths), root, prune=not no_prune,
                                   max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs,
-                                  lock_timeout=lock_timeout)
+                                  lock_timeout=lock_timeout, deny_breaking=deny_breaking)
         if result.plan is None:
             report.no_plan(result.diagnostics, as_json=output == "json")
             raise click.exceptions.Exit(1)

@@ -74,3 +74,10 @@ def loading_options(func: F) -> F:
                         help="Ignore and do not write the parse cache (.meshctl-cache/).")(func)
     return click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
                         help="Worker processes for parsing (default: CPU count).")(func)
+
+
+def deny_breaking_option(func: F) -> F:
+    return click.option(
+        "--deny-breaking", is_flag=True,
+        help="Refuse changes that break callers: schema changes (B001) and workflow steps "
+             "left without their inputs (B002). Default: warnings.")(func)

@@ -24,10 +24,11 @@ from reconciler.plan.render import markdown, text
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes and nothing is refused.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
+@options.deny_breaking_option
 @options.loading_options
 def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: bool, output: str,
-         detailed_exitcode: bool, no_color: bool, max_bytes: int, no_cache: bool,
-         jobs: int | None) -> None:
+         detailed_exitcode: bool, no_color: bool, deny_breaking: bool, max_bytes: int,
+         no_cache: bool, jobs: int | None) -> None:
     """Show what applying the manifests would change in the live registries.
 
     The manifests are the whole desired state: live resources no manifest declares are
@@ -40,13 +41,14 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
       meshctl plan --out plan.json            # save the plan data as JSON
       meshctl plan -o markdown > comment.md   # a pull-request comment
       meshctl plan --detailed-exitcode        # CI: 0 no changes, 2 changes, 1 error
+      meshctl plan --deny-breaking            # refuse schema changes that break callers
 
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
     """
     result = engine.make_plan(options.manifest_paths(paths), options.registries_root(registries),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
-                              jobs=jobs)
+                              jobs=jobs, deny_breaking=deny_breaking)
     if result.plan is None:
         report.no_plan(result.diagnostics, as_json=output == "json", no_color=no_color)
         raise click.exceptions.Exit(1)

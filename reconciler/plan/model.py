@@ -85,6 +85,7 @@ class Change:
     impact: tuple[ResourceKey, ...] = ()
     refused: str | None = None
     users: tuple[User, ...] = ()
+    breaking: tuple[str, ...] = ()  # why the change breaks its callers (schemas, workflows)
 
     @property
     def is_refused(self) -> bool:

@@ -10,20 +10,22 @@ graph: the references the pending resources make, and, for a delete, the referen
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler import graph, validate
 from reconciler.errors import Diagnostic, sort_key
 from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.plan import compute
+from reconciler.plan import breaking, compute
 from reconciler.plan.model import Action, Change, Location, Plan
 from reconciler.validate import mesh, usage
 
 
 def plan_keys(*, desired: MeshState, live: MeshState, live_fingerprint: str,
               referrers: graph.Referrers, keys: Iterable[ResourceKey], prune: bool = True,
-              meta: Mapping[str, Any] | None = None) -> tuple[Plan, list[Diagnostic]]:
+              meta: Mapping[str, Any] | None = None, deny_breaking: bool = False
+              ) -> tuple[Plan, list[Diagnostic]]:
     """The plan that brings `keys` to their desired state, with the mesh-wide problems the
     state it leaves would have at those keys (errors mean: do not apply). Every resource
     not in `keys` must be in sync already; `referrers` indexes the live state.
@@ -68,9 +70,11 @@ def plan_keys(*, desired: MeshState, live: MeshState, live_fingerprint: str,
     # Creates and updates: what others refer to first; deletes: what refers to others first.
     ordered = _dependency_order(changes, remaining) + list(
         reversed(_dependency_order(deletes, live)))
+    plan = Plan(live_fingerprint, tuple(ordered), prune, meta=dict(meta or {}))
+    plan, found = breaking.assess(plan, remaining, live, deny=deny_breaking)
+    problems = sorted(problems + found, key=sort_key)
     warnings = tuple(d for d in problems if not d.is_error)
-    return Plan(live_fingerprint, tuple(ordered), prune, warnings, meta=dict(meta or {})), \
-        problems
+    return dataclasses.replace(plan, warnings=warnings), problems
 
 
 def _with_live_only(desired: MeshState, live: MeshState,

@@ -67,6 +67,7 @@ def _change(change: Change) -> dict[str, Any]:
         "refused": change.refused,
         "users": [{**_key(u.key), "path": u.path, "location": _location(u.location)}
                   for u in change.users],
+        "breaking": list(change.breaking),
     })
     return data
 
@@ -113,6 +114,7 @@ def _read_change(data: dict[str, Any]) -> Change:
         refused=data.get("refused"),
         users=tuple(User(_read_key(u), u["path"], _read_location(u.get("location"))
                          or Location(None)) for u in data.get("users", [])),
+        breaking=tuple(str(reason) for reason in data.get("breaking", [])),
     )
 
 

@@ -2,7 +2,7 @@
 
 Codes are stable (documented in docs/validation.md, which a test keeps in step with this
 table). Families: M manifests, L live registries, S schema, R references, W workflows,
-G graph, O orchestrator.
+G graph, O orchestrator, B breaking changes (found by the plan), U usage (deletes the plan refuses).
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("W005", _E, "step_id used twice in a workflow"),
     Rule("G001", _W, "agents invoke each other in a cycle"),
     Rule("O001", _E, "no orchestrator agent"),
+    Rule("B001", _W, "schema change breaks the callers of a tool or an agent"),
+    Rule("B002", _W, "a workflow step's input is no longer produced by an earlier step"),
+    Rule("U001", _E, "delete refused: still in use, or the orchestrator"),
 )}
 
 

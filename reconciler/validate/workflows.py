@@ -37,7 +37,7 @@ def check_workflow(resource: Resource) -> list[Diagnostic]:
                 "give every step its own step_id"))
         else:
             first_index[step_id] = index
-    ordered = sorted(steps, key=lambda item: (_sequence(item[1], item[0]), item[0]))
+    ordered = sorted(steps, key=lambda item: (sequence_of(item[1], item[0]), item[0]))
     # A step_id used twice (W005) stands for its first definition, as everywhere else here.
     position: dict[str, int] = {}
     next_of: dict[str, str] = {}
@@ -71,7 +71,8 @@ def check_workflow(resource: Resource) -> list[Diagnostic]:
     return found
 
 
-def _sequence(step: dict[str, Any], index: int) -> float:
+def sequence_of(step: dict[str, Any], index: int) -> float:
+    """Where a step runs: its `sequence`, else its place in the list."""
     sequence = step.get("sequence")
     return sequence if isinstance(sequence, int | float) and not isinstance(sequence, bool) \
         else float(index)

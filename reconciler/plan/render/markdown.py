@@ -95,6 +95,8 @@ def _update(change: Change) -> str:
         else:
             lines.append(f"  - `~ {_md(field.path)}`: `{_md(common.value(field.old, 40))}` → "
                          f"`{_md(common.value(field.new, 40))}`")
+    for reason in change.breaking:
+        lines.append(f"  - **breaking**: {_md(reason)}")
     if change.impact:
         lines.append(f"  - impact: {common.dependents(len(change.impact))}")
     return "\n".join(lines) + "\n"

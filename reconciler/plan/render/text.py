@@ -49,6 +49,8 @@ def _change(change: Change) -> list[str]:
             lines.append(f"      [yellow]~[/] {escape(field.path)}: "
                          f"{escape(common.value(field.old, 40))} -> "
                          f"{escape(common.value(field.new, 40))}")
+    for reason in change.breaking:
+        lines.append(f"      [bold yellow]breaking:[/] {escape(reason)}")
     if change.impact:
         names = ", ".join(str(key) for key in change.impact[:MAX_IMPACT_NAMES])
         more = len(change.impact) - MAX_IMPACT_NAMES
