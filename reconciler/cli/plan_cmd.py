@@ -8,9 +8,9 @@ import click
 
 from reconciler import engine
 from reconciler.cli import options, report
-from reconciler.errors import PlanError
+from reconciler.errors import PlanError, sort_key
 from reconciler.plan import planfile
-from reconciler.plan.render import markdown, text
+from reconciler.plan.render import ci, common, markdown, text
 
 
 @click.command()
@@ -20,7 +20,7 @@ from reconciler.plan.render import markdown, text
               help="Also save the plan as JSON to FILE (schema: docs/plan.md).")
 @click.option("--no-prune", is_flag=True,
               help="Keep live resources that no manifest declares out of the plan.")
-@options.output_option("text", "json", "markdown")
+@options.output_option("text", "json", "markdown", *report.CI_FORMATS)
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes and nothing is refused.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
@@ -42,6 +42,7 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
       meshctl plan -o markdown > comment.md   # a pull-request comment
       meshctl plan --detailed-exitcode        # CI: 0 no changes, 2 changes, 1 error
       meshctl plan --deny-breaking            # refuse schema changes that break callers
+      meshctl plan -o github                  # warnings and refusals as PR annotations
 
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
@@ -50,7 +51,13 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs, deny_breaking=deny_breaking)
     if result.plan is None:
-        report.no_plan(result.diagnostics, as_json=output == "json", no_color=no_color)
+        if output in report.CI_FORMATS:
+            report.ci_output(output, "meshctl plan", result.diagnostics,
+                             [(str(r.key), r.source.file if r.source else None)
+                              for r in result.desired.state],
+                             f"No plan: {report.summary_line(result.diagnostics)}")
+        else:
+            report.no_plan(result.diagnostics, as_json=output == "json", no_color=no_color)
         raise click.exceptions.Exit(1)
     the_plan = result.plan
     if out is not None:
@@ -59,7 +66,12 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
         except OSError as error:
             message = f"cannot write the plan to {out}: {error.strerror or error}"
             raise PlanError(message) from error
-    if output == "json":
+    if output in report.CI_FORMATS:
+        findings = sorted([*the_plan.warnings, *ci.refusal_findings(the_plan)], key=sort_key)
+        report.ci_output(output, "meshctl plan", findings,
+                         [(str(c.key), c.source.file if c.source else None)
+                          for c in the_plan.changes], common.summary_line(the_plan))
+    elif output == "json":
         click.echo(planfile.dumps(the_plan).decode())
     elif output == "markdown":
         click.echo(markdown.render(the_plan), nl=False)

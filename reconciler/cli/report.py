@@ -56,3 +56,25 @@ def no_plan(diagnostics: list[Diagnostic], *, as_json: bool, no_color: bool = Fa
     err = console(stderr=True, no_color=no_color)
     print_diagnostics(err, diagnostics)
     err.print(f"[bold red]No plan:[/] {summary_line(diagnostics)}")
+
+
+CI_FORMATS = ("github", "junit", "sarif")
+
+
+def ci_output(output: str, suite: str, findings: list[Diagnostic],
+              cases: list[tuple[str, str | None]], summary: str) -> None:
+    """Print `findings` as GitHub annotations, JUnit XML or SARIF (`output`)."""
+    from importlib.metadata import version
+
+    from reconciler.plan.render import ci
+    from reconciler.validate import RULES
+
+    if output == "github":
+        print(ci.github(findings, {code: rule.title for code, rule in RULES.items()},
+                        summary), end="")
+    elif output == "junit":
+        print(ci.junit(suite, cases, findings), end="")
+    else:
+        rules = {code: (rule.title, rule.severity) for code, rule in RULES.items()}
+        print(orjson.dumps(ci.sarif(findings, rules, version=version("meshctl")),
+                           option=orjson.OPT_INDENT_2).decode())

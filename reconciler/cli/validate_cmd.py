@@ -11,7 +11,7 @@ from reconciler.cli import options, report
 
 @click.command()
 @options.paths_argument
-@options.output_option("text", "json")
+@options.output_option("text", "json", *report.CI_FORMATS)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @options.loading_options
@@ -27,13 +27,24 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
       meshctl validate
       meshctl validate teams/claims/ teams/shared/   # several roots, one mesh
       meshctl validate --strict -o json > report.json
+      meshctl validate -o github                      # annotations on a pull request
+      meshctl validate -o sarif > meshctl.sarif       # code scanning
+      meshctl validate -o junit > meshctl.xml         # a test report
 
     Exit: 0 valid (warnings allowed unless --strict), 1 invalid or unreadable.
     """
     desired = engine.load_desired(options.manifest_paths(paths), max_bytes=max_bytes,
                                   use_cache=not no_cache, jobs=jobs)
     failed = bool(desired.errors) or (strict and bool(desired.warnings))
-    if output == "json":
+    if output in report.CI_FORMATS:
+        verdict = "invalid" if failed else "valid"
+        report.ci_output(output, "meshctl validate", desired.diagnostics,
+                         [(str(r.key), r.source.file if r.source else None)
+                          for r in desired.state],
+                         f"{verdict}: {report.count(len(desired.state), 'resource')} in "
+                         f"{report.count(len(desired.files), 'file')}, "
+                         f"{report.summary_line(desired.diagnostics)}")
+    elif output == "json":
         click.echo(orjson.dumps({
             "valid": not failed,
             "errors": len(desired.errors),
