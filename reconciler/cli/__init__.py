@@ -18,6 +18,7 @@ from reconciler.cli import (
     describe_cmd,
     diff_cmd,
     export_cmd,
+    fmt_cmd,
     get_cmd,
     graph_cmd,
     history_cmd,
@@ -74,6 +75,7 @@ cli.add_command(history_cmd.history)
 cli.add_command(history_cmd.rollback)
 cli.add_command(serve_cmd.serve)
 cli.add_command(watch_cmd.watch)
+cli.add_command(fmt_cmd.fmt_command)
 cli.add_command(status_cmd.status)
 
 

@@ -15,8 +15,9 @@ import yaml
 from reconciler.errors import ManifestError
 from reconciler.fsutil import write_atomically
 from reconciler.model import ids, kinds
-from reconciler.model.kinds import API_VERSION
+from reconciler.model.kinds import API_VERSION, Kind
 from reconciler.model.resource import Resource
+from reconciler.model.specs import SPEC_MODELS
 
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -33,21 +34,42 @@ def _represent_str(dumper: Any, value: str) -> Any:
 _ManifestDumper.add_representer(str, _represent_str)
 
 
+# Long strings are never folded over several lines: a one-word edit is then a one-line diff.
+NO_FOLDING = 1 << 30
+
+
+def spec_order(kind: Kind, names: Iterable[str]) -> list[str]:
+    """A spec's keys in the canonical order: the registry's own field order (as the entry
+    models declare it), then any other key as written (`meshctl fmt` uses it too)."""
+    given = list(names)
+    known = [name for name in SPEC_MODELS[kind].model_fields if name in given]
+    return known + [name for name in given if name not in known]
+
+
 def manifest_document(resource: Resource) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": resource.name}
     if resource.labels:
         metadata["labels"] = dict(resource.labels)
     if resource.annotations:
         metadata["annotations"] = dict(resource.annotations)
+    spec = resource.spec
     return {"apiVersion": API_VERSION, "kind": resource.kind.value, "metadata": metadata,
-            "spec": resource.spec}
+            "spec": {name: spec[name] for name in spec_order(resource.kind, spec)}}
 
 
 def render_manifest(resource: Resource) -> str:
     text: str = yaml.dump(manifest_document(resource), Dumper=_ManifestDumper,
                           sort_keys=False, allow_unicode=True, default_flow_style=False,
-                          width=100, indent=2)
+                          width=NO_FOLDING, indent=2)
     return text
+
+
+def scalar_style(value: str) -> str:
+    """The quoting `render_manifest` gives a string value: '' (plain), "'", '"' or '|'."""
+    text: str = yaml.dump(value, Dumper=_ManifestDumper, allow_unicode=True,
+                          width=NO_FOLDING)
+    first = text[:1]
+    return first if first in ("'", '"', "|") else ""
 
 
 def manifest_path(out: Path, resource: Resource) -> Path:

@@ -1,0 +1,65 @@
+"""`meshctl fmt`: rewrite manifests in the canonical layout, keeping comments."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli import options, report
+from reconciler.fsutil import write_atomically
+from reconciler.manifests import fmt, loader
+
+
+@click.command("fmt")
+@options.paths_argument
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 when a file is not formatted (CI, pre-commit).")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; print what would change as a unified diff.")
+def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Rewrite manifests in the layout `meshctl export` writes: key order (apiVersion, kind,
+    metadata, spec in the registry's field order), block style, multi-line strings as
+    literal blocks, strings quoted as export quotes them, no folded lines. Comments are
+    kept. A file with errors is left alone and reported.
+
+    \b
+    Examples:
+      meshctl fmt                        # ./manifests, in place
+      meshctl fmt --check                # CI: exit 1 when something is not formatted
+      meshctl fmt --diff manifests/agents/fraud_agent.yaml
+
+    Exit: 0 formatted (or already), 1 a file would change (--check) or has errors.
+    """
+    names = loader.manifest_file_names(options.manifest_paths(paths))
+    changed: list[str] = []
+    problems = []
+    for name in names:
+        path = Path(name)
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        result = fmt.format_text(text, name)
+        if result.text is None:
+            problems += result.problems
+            continue
+        if result.text == text:
+            continue
+        changed.append(name)
+        if show_diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), result.text.splitlines(keepends=True),
+                f"{name}", f"{name} (formatted)"))
+        elif not check:
+            write_atomically(path, result.text.encode("utf-8"), mode=path.stat().st_mode & 0o777)
+    err = report.console(stderr=True)
+    report.print_diagnostics(err, problems)
+    verb = "would reformat" if check or show_diff else "reformatted"
+    for name in changed if not show_diff else []:
+        click.echo(f"{verb} {name}")
+    click.echo(f"{report.count(len(changed), 'file')} {verb}, "
+               f"{report.count(len(names) - len(changed) - len(problems), 'file')} unchanged"
+               + (f", {report.count(len(problems), 'file')} with errors" if problems else ""),
+               err=True)
+    if problems or (changed and (check or show_diff)):
+        raise click.exceptions.Exit(1)
