@@ -22,6 +22,7 @@ from reconciler.cli import (
     get_cmd,
     graph_cmd,
     history_cmd,
+    init_cmd,
     plan_cmd,
     serve_cmd,
     status_cmd,
@@ -76,6 +77,7 @@ cli.add_command(history_cmd.rollback)
 cli.add_command(serve_cmd.serve)
 cli.add_command(watch_cmd.watch)
 cli.add_command(fmt_cmd.fmt_command)
+cli.add_command(init_cmd.init_command)
 cli.add_command(status_cmd.status)
 
 

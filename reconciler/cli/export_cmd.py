@@ -33,8 +33,9 @@ def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bo
     """Write the live registries as manifests, one file per resource.
 
     Files land in OUT/agents/, tools/, model-profiles/, workflows/ and policies/ as
-    <name>.yaml (an existing file of the same name is replaced). Block style, registry
-    key order, multi-line strings as literal blocks: re-reading gives the same data.
+    <name>.yaml (an existing file of the same name is replaced). The layout `meshctl fmt`
+    keeps: the registry's field order, block style, multi-line strings as literal blocks,
+    no folded lines. Re-reading gives the same data.
     File-level keys of the registries (version, last_updated, _comment) stay in the
     registry files; they are not resources.
 

@@ -50,7 +50,7 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
           token_file: Path | None, insecure: bool, cors_origins: tuple[str, ...],
           watch: bool, webhook_secret_file: Path | None, git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
-          no_prune: bool, max_deletes: int, log_format: str,
+          no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
           git_paths: tuple[str, ...]) -> None:
     """Serve the registries over HTTP: AgentMesh's registry endpoints, with every write
     going through meshctl's rules, commit and history (source `api`).
@@ -92,7 +92,8 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
             return watch_cmd.make_controller(
                 paths, root, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
                 self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,
-                no_prune=no_prune, max_deletes=max_deletes, manager=manager)
+                no_prune=no_prune, max_deletes=max_deletes, deny_breaking=deny_breaking,
+                manager=manager)
     elif webhook_secret_file is not None or git_repo is not None or self_heal or git_paths:
         raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
                          "need --watch")

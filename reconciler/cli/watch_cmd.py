@@ -43,6 +43,7 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
                      help="Refuse a sync deleting more resources (-1: no limit)."),
         click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
                      show_default=True, help="Log lines as text or as JSON objects."),
+        options.deny_breaking_option,
     ]):
         func = option(func)
     return func
@@ -51,7 +52,7 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
 def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None, branch: str,
                     git_workdir: Path | None, self_heal: bool, interval: float,
                     debounce_ms: int, no_prune: bool, max_deletes: int,
-                    **extra: object) -> Controller:
+                    deny_breaking: bool = False, **extra: object) -> Controller:
     git = None
     if git_repo is not None:
         workdir = git_workdir or GitSource.default_workdir(root / filestore.META, git_repo,
@@ -65,7 +66,8 @@ def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None,
             raise UsageError(f"manifests path '{missing[0]}' not found")
     return Controller(chosen, root, git=git, self_heal=self_heal, interval=interval,
                       debounce=debounce_ms / 1000, prune=not no_prune,
-                      max_deletes=max_deletes, **extra)  # type: ignore[arg-type]
+                      max_deletes=max_deletes, deny_breaking=deny_breaking,
+                      **extra)  # type: ignore[arg-type]
 
 
 @click.command()
@@ -75,7 +77,8 @@ def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None,
 @click.option("--once", is_flag=True, help="Sync once and exit (1 when it failed).")
 def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
-          no_prune: bool, max_deletes: int, log_format: str, once: bool) -> None:
+          no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
+          once: bool) -> None:
     """Keep the live registries at the manifests: every change is validated, planned and
     applied as one revision (source `watch`), like Argo CD's automated sync.
 
@@ -101,7 +104,8 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     controller = make_controller(paths, root, git_repo=git_repo, branch=branch,
                                  git_workdir=git_workdir, self_heal=self_heal,
                                  interval=interval, debounce_ms=debounce_ms,
-                                 no_prune=no_prune, max_deletes=max_deletes)
+                                 no_prune=no_prune, max_deletes=max_deletes,
+                                 deny_breaking=deny_breaking)
     if once:
         controller.stop()  # the loop runs the first sync, then sees the stop
     crashed: list[BaseException] = []

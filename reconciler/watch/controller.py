@@ -93,12 +93,13 @@ class Controller:
                  self_heal: bool = False, interval: float = DEFAULT_INTERVAL,
                  debounce: float = DEFAULT_DEBOUNCE, prune: bool = True,
                  max_deletes: int = engine.DEFAULT_MAX_DELETES,
-                 max_bytes: int = loader.DEFAULT_MAX_BYTES) -> None:
+                 max_bytes: int = loader.DEFAULT_MAX_BYTES, deny_breaking: bool = False) -> None:
         self.registries = Path(registries)
         self.git = git
         self.paths = [str(git.workdir / p) for p in (paths or ["."])] if git else list(paths)
         self.self_heal, self.interval, self.debounce = self_heal, interval, debounce
         self.prune, self.max_deletes = prune, max_deletes
+        self.deny_breaking = deny_breaking
         self._owns_manager = manager is None
         self.manager = manager or RegistryManager(self.registries, source=SOURCE)
         self.workspace = DesiredWorkspace(self.paths, max_bytes=max_bytes)
@@ -406,8 +407,11 @@ class Controller:
         plan, problems = partial.plan_keys(desired=state, live=live.state,
                                            live_fingerprint=live.fingerprint,
                                            referrers=referrers, keys=keys, prune=self.prune,
-                                           meta=meta)
+                                           meta=meta, deny_breaking=self.deny_breaking)
         problems += warnings
+        for warning in (d for d in problems if d.code.startswith("B")):
+            log.warning("%s: %s", warning.location or warning.resource, warning.message,
+                        extra={"fields": {"event": "breaking", **warning.to_dict()}})
         if any(d.is_error for d in problems):
             return _failed(trigger, [d for d in problems if d.is_error])
         if plan.refusals:

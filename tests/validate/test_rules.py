@@ -17,6 +17,7 @@ import pytest
 
 from reconciler import engine
 from reconciler.errors import Diagnostic
+from reconciler.plan.render import ci
 from reconciler.validate import RULES
 from tests.conftest import (
     BASE_MESH,
@@ -63,6 +64,30 @@ def two_files(tmp_path: Path) -> list[Diagnostic]:
     write(tmp_path / "base.yaml", BASE_MESH)
     write(tmp_path / "again.yaml", manifest("Tool", "similarity", "name: again"))
     return load(tmp_path).diagnostics
+
+
+def plan_case(before: str, after: str) -> Callable[[Path], list[Diagnostic]]:
+    """A rule of the plan: `before` (beside the base mesh) applied, then the plan to
+    `after`; its warnings and each refusal (as the CI formats report it)."""
+    def run(tmp_path: Path) -> list[Diagnostic]:
+        write(tmp_path / "m" / "base.yaml", BASE_MESH)
+        write(tmp_path / "m" / "case.yaml", before)
+        (tmp_path / "r").mkdir()
+        first = engine.make_plan([str(tmp_path / "m")], tmp_path / "r", use_cache=False)
+        assert first.plan is not None, first.errors
+        engine.apply_plan(first.plan, tmp_path / "r")
+        write(tmp_path / "m" / "case.yaml", after)
+        result = engine.make_plan([str(tmp_path / "m")], tmp_path / "r", use_cache=False)
+        assert result.plan is not None, result.errors
+        return [*result.plan.warnings, *ci.refusal_findings(result.plan)]
+    return run
+
+
+def _agents_in_a_workflow(first_output: str) -> str:
+    return (agent("p1", f"output_schema: {{type: object, properties: {first_output}}}") + "---\n"
+            + agent("p2", "input_schema: {type: object, required: [x]}") + "---\n"
+            + manifest("Workflow", "w1", "name: W\nsteps:\n- {step_id: one, agent_id: p1}\n"
+                       "- {step_id: two, agent_id: p2}\n"))
 
 
 def step_workflow(steps: str) -> str:
@@ -121,6 +146,16 @@ CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
                                          "- {step_id: a, agent_id: fraud_agent}\n")),
     "G001": manifests_case(agent("a2", "allowed_agents: [a2]")),
     "O001": manifests_case(manifest("Tool", "t2"), with_base=False),
+    "B001": plan_case(manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
+                               "input_schema: {type: object}"),
+                      manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
+                               "input_schema: {type: object, required: [claim_id]}")),
+    "B002": plan_case(_agents_in_a_workflow("{x: {type: string}}"),
+                      _agents_in_a_workflow("{y: {type: string}}")),
+    "U001": plan_case(manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
+                               "input_schema: {type: object}") + "---\n"
+                      + agent("a9", "allowed_tools: [t9]"),
+                      agent("a9", "allowed_tools: [t9]")),
 }
 
 
@@ -157,5 +192,5 @@ def test_the_example_registries_pass_every_rule() -> None:
 def test_codes_are_unique_and_well_formed() -> None:
     for code, rule in RULES.items():
         assert code == rule.code
-        assert len(code) == 4 and code[0] in "MLSRWGO" and code[1:].isdigit()
+        assert len(code) == 4 and code[0] in "MLSRWGOBU" and code[1:].isdigit()
         assert rule.title
