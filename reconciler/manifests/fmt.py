@@ -38,19 +38,26 @@ def format_text(text: str, file: str) -> Formatted:
     errors = [d for d in before.diagnostics if d.is_error and d.code.startswith("M")]
     if errors:
         return Formatted(None, errors)
-    yaml = _round_trip()
-    documents = list(yaml.load_all(text))
-    for document in documents:
-        _canonical(document)
-    out = io.StringIO()
-    yaml.dump_all(documents, out)
-    formatted = out.getvalue()
+    if len(before.resources) == 1 and text == export.render_manifest(before.resources[0]):
+        return Formatted(text, [])  # already what export writes (and so no comments either)
+    formatted = reformat(text)
     after = loader.parse_manifest(formatted.encode("utf-8"), file=file)
     if _meaning(after) != _meaning(before):
         problem = Diagnostic("M001", Severity.ERROR, "formatting would change what the file "
                              "declares; it was left as it is (please report this)", file)
         return Formatted(None, [problem])
     return Formatted(formatted, [])
+
+
+def reformat(text: str) -> str:
+    """The round trip itself: `text` (valid YAML) in the canonical layout, comments kept."""
+    yaml = _round_trip()
+    documents = list(yaml.load_all(text))
+    for document in documents:
+        _canonical(document)
+    out = io.StringIO()
+    yaml.dump_all(documents, out)
+    return out.getvalue()
 
 
 def _meaning(result: loader.FileResult) -> list[Any]:
