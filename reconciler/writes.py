@@ -17,6 +17,7 @@ import orjson
 
 from reconciler import engine, graph, validate
 from reconciler.errors import ChangeRejected, Diagnostic, did_you_mean, sort_key
+from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
@@ -108,9 +109,24 @@ def _storable(key: ResourceKey, entry: dict[str, Any]) -> None:
     except TypeError as error:  # orjson: lone surrogates, integers over 64 bits, ...
         raise ChangeRejected(f"{key.describe()} cannot be stored as JSON: {error}; use "
                              "valid UTF-8 text and integers within 64 bits") from error
+    if _depth(entry) > MAX_DEPTH:
+        raise ChangeRejected(f"{key.describe()} is nested deeper than {MAX_DEPTH} levels, "
+                             "as no manifest may be; flatten it")
     if not _finite(entry):  # orjson would write NaN and Infinity as null
         raise ChangeRejected(f"{key.describe()} holds NaN or Infinity, which JSON cannot; "
                              "use a number or null")
+
+
+def _depth(value: Any) -> int:
+    """How deep the containers go (without recursion: the data is the caller's)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        node, level = pending.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in
+                           (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _finite(value: Any) -> bool:

@@ -18,6 +18,8 @@ kill itself (SIGKILL) at the N-th step, for the crash tests; nothing else reads 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -26,14 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reconciler.errors import JournalError
+from reconciler.errors import JournalError, StoreError
 
 JOURNAL = "journal.json"
 TXN = "txn"
 FORMAT = 1
 CRASH_ENV = "MESHCTL_TEST_CRASH_AT"
+ENOSPC_ENV = "MESHCTL_TEST_ENOSPC_AT"  # the N-th write, fsync or rename fails as on a full disk
 
 _steps_taken = 0
+_io_done = 0
 
 
 Data = bytes | tuple[bytes | memoryview, ...] | Callable[[], bytes]
@@ -59,7 +63,45 @@ def step(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _io(what: str) -> None:
+    """A point where the disk-full tests may make an I/O call fail (never otherwise)."""
+    global _io_done
+    wanted = os.environ.get(ENOSPC_ENV)
+    if not wanted:
+        return
+    _io_done += 1
+    if wanted == str(_io_done):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), what)
+
+
 def commit(root: Path, meta: Path, ops: list[Op], audit: dict[str, Any] | None = None) -> None:
+    """Write `ops` as one all-or-nothing commit. A failure before the commit point (a full
+    disk, a read-only folder) leaves nothing behind and raises StoreError: nothing
+    changed. A failure after it leaves the journal, which the next opening of the store
+    finishes: the commit is done, only its last steps wait."""
+    try:
+        entries = _prepare(meta, ops, audit)
+    except OSError as error:
+        _clear_debris(meta)
+        raise StoreError(f"the commit could not be written ({_reason(error)}); nothing "
+                         "changed: free some space (or fix the permissions) and try again") \
+            from error
+    try:
+        _roll_forward(root, meta, entries, audit)
+    except OSError as error:
+        raise StoreError(f"the change is committed, but finishing it failed ({_reason(error)}"
+                         "); the next meshctl command on these registries finishes it") \
+            from error
+
+
+def _reason(error: OSError) -> str:
+    where = f": {error.filename}" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+def _prepare(meta: Path, ops: list[Op], audit: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every new file written and synced beside its target, then the journal: the commit
+    point. Returns the journal's entries."""
     txn = meta / TXN
     txn.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
@@ -77,10 +119,24 @@ def commit(root: Path, meta: Path, ops: list[Op], audit: dict[str, Any] | None =
     body = json.dumps({"format": FORMAT, "ops": entries, "audit": audit}).encode()
     _write_synced(meta / (JOURNAL + ".tmp"), body, 0o644)
     step("journal-temp-written")
+    _io("rename")
     os.replace(meta / (JOURNAL + ".tmp"), meta / JOURNAL)
-    _fsync_dir(meta)
+    try:
+        _fsync_dir(meta)
+    except OSError:
+        pass  # the journal is in place: the commit is made, durable or not (fsync of a dir)
     step("journal-committed")
-    _roll_forward(root, meta, entries, audit)
+    return entries
+
+
+def _clear_debris(meta: Path) -> None:
+    """What a commit that failed before its commit point left: its temporary files."""
+    with contextlib.suppress(OSError):
+        (meta / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+        txn = meta / TXN
+        if txn.is_dir():
+            for leftover in txn.iterdir():
+                leftover.unlink(missing_ok=True)
 
 
 def recover(root: Path, meta: Path) -> bool:
@@ -131,6 +187,7 @@ def _roll_forward(root: Path, meta: Path, entries: list[dict[str, Any]],
         else:
             temp = meta / entry["temp"]
             if temp.exists():
+                _io("rename")
                 os.replace(temp, target)
         folders.add(target.parent)
         step(f"renamed-{number}")
@@ -154,8 +211,10 @@ def append_audit(meta: Path, record: dict[str, Any]) -> None:
     if revision is not None and path.exists() and _last_revision(path) == revision:
         return
     with open(path, "a", encoding="utf-8") as stream:
+        _io("write")
         stream.write(line + "\n")
         stream.flush()
+        _io("fsync")
         os.fsync(stream.fileno())
 
 
@@ -192,9 +251,11 @@ def _write_synced(path: Path, data: Data, mode: int) -> None:
         for piece in (data,) if isinstance(data, bytes) else data:
             view = memoryview(piece)
             while view:
+                _io("write")
                 written = os.write(handle, view)
                 view = view[written:]
         os.fchmod(handle, mode)
+        _io("fsync")
         os.fsync(handle)
     finally:
         os.close(handle)
@@ -203,6 +264,7 @@ def _write_synced(path: Path, data: Data, mode: int) -> None:
 def _fsync_dir(folder: Path) -> None:
     handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        _io("fsync")
         os.fsync(handle)
     finally:
         os.close(handle)

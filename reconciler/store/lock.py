@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reconciler.errors import LockTimeout
+from reconciler.errors import LockTimeout, StoreError
 
 POLL_SECONDS = 0.05
 
@@ -34,9 +34,16 @@ def holder_description(info_path: Path) -> str:
 
 @contextmanager
 def exclusive(folder: Path, *, timeout: float, purpose: str = "") -> Iterator[None]:
-    """Hold the store's write lock; wait up to `timeout` seconds, then raise LockTimeout."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the store's write lock; wait up to `timeout` seconds, then raise LockTimeout.
+    A folder that cannot be written (read-only registries) is a StoreError: nothing can
+    be committed there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StoreError(f"cannot write to the registries: {error.strerror or error}: "
+                         f"{error.filename or folder} (a read-only directory?); nothing "
+                         "changed") from error
     try:
         _acquire(handle, fcntl.LOCK_EX, folder, timeout,
                  f"gave up after {timeout:g} s (raise --lock-timeout, or wait)")

@@ -8,7 +8,6 @@ write can put it back, where the upstream runtime would drop it on its next save
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -194,8 +193,17 @@ class _Reader:
                                            "check its permissions"))
             return None, False
         self.pending[relative] = (self.hasher.submit(_sha256, data), stat, seen_at)
-        with contextlib.suppress(orjson.JSONDecodeError):  # the fast path; else the stdlib's
-            return orjson.loads(data), True
+        try:  # the fast path; else the stdlib's
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            if "depth limit" in str(error):
+                return self._too_deep(path)
+        else:
+            try:  # data this deep breaks every JSON writer meshctl uses (orjson: 255 levels)
+                orjson.dumps(document)  # about an eighth of the read's time
+            except TypeError:
+                return self._too_deep(path)
+            return document, True
         try:  # the stdlib accepts what Python's json.dump writes (NaN), locates errors by line
             lenient = json.loads(data)
             live.diagnostics.append(_error(
@@ -206,6 +214,8 @@ class _Reader:
         except UnicodeDecodeError as error:
             live.diagnostics.append(_error("L001", f"registry file is not UTF-8: {error.reason}",
                                            str(path), None, "save it as UTF-8"))
+        except RecursionError:
+            return self._too_deep(path)
         except json.JSONDecodeError as error:
             live.diagnostics.append(_error(
                 "L001", f"invalid JSON: {error.msg} (column {error.colno})", str(path),
@@ -213,11 +223,21 @@ class _Reader:
                 "it"))
         return None, False
 
+    def _too_deep(self, path: Path) -> tuple[None, bool]:
+        self.live.diagnostics.append(_error(
+            "L001", f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels", str(path), None,
+            "no registry entry needs such depth (manifests stop at 128): restore the file "
+            "from history; nothing was read from it"))
+        return None, False
+
     def finish(self) -> None:
         for relative, (digest, stat, seen_at) in self.pending.items():
             read = FileRead(digest.result(), stat, seen_at)
             self.live.reads[relative] = read
             self.live.file_digests[relative] = read.digest
+
+
+MAX_JSON_DEPTH = 255  # orjson writes no deeper; manifests stop at 128 (M006)
 
 
 def _sha256(data: bytes) -> str:
