@@ -86,6 +86,14 @@ def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | No
     exists = key in state
     if intent is Intent.CREATE and exists:
         raise ChangeRejected(f"{what[0].upper()}{what[1:]} already exists; update it instead")
+    if not exists and entry is not None:
+        folded = key.name.casefold()
+        other = next((name for name in state.of_kind(key.kind) if name.casefold() == folded),
+                     None)
+        if other is not None:
+            raise ChangeRejected(f"{what[0].upper()}{what[1:]} differs only by case from "
+                                 f"'{other}': on case-insensitive file systems their files "
+                                 "would be the same; choose another id")
     if intent in (Intent.UPDATE, Intent.DELETE) and not exists:
         names = list(state.of_kind(key.kind))
         raise ChangeRejected(f"{what[0].upper()}{what[1:]} not found; "

@@ -256,15 +256,36 @@ def merge_results(results: Iterable[FileResult]) -> tuple[MeshState, list[Diagno
     """One state from many files; a name declared twice for a kind is an error naming both."""
     state = MeshState()
     diagnostics: list[Diagnostic] = []
+    folded: dict[tuple[Kind, str], Resource] = {}
     for result in results:
         diagnostics.extend(result.diagnostics)
         for resource in result.resources:
             first = state.get(resource.key)
             if first is None:
                 state.add(resource)
+                same = folded.setdefault(case_key(resource.key), resource)
+                if same is not resource:
+                    diagnostics.append(differs_by_case(same, resource))
                 continue
             diagnostics.append(defined_twice(first, resource))
     return state, diagnostics
+
+
+def case_key(key: ResourceKey) -> tuple[Kind, str]:
+    """Names equal here are one file on a case-insensitive file system (macOS, Windows)."""
+    return key.kind, key.name.casefold()
+
+
+def differs_by_case(first: Resource, again: Resource) -> Diagnostic:
+    """M014 at `again`, whose name is `first`'s but for case."""
+    first_file, first_line = first.where(NAME_LINE)
+    file, line = again.where(NAME_LINE)
+    return Diagnostic(
+        "M014", Severity.ERROR,
+        f"{again.key.describe()} differs only by case from '{first.name}' at "
+        f"{first_file}:{first_line}: on case-insensitive file systems (macOS, Windows) their "
+        "manifest and workflow files would be the same file",
+        file, line, str(again.key), "metadata.name", "rename one of them")
 
 
 def defined_twice(first: Resource, again: Resource) -> Diagnostic:

@@ -36,6 +36,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("M011", _W, "unknown envelope or metadata field"),
     Rule("M012", _E, "spec id field differs from metadata.name"),
     Rule("M013", _E, "manifest file unreadable or not UTF-8"),
+    Rule("M014", _E, "resource name differs only by case from another of its kind"),
     Rule("L001", _E, "registry file is not valid JSON"),
     Rule("L002", _E, "registry file has the wrong shape"),
     Rule("L003", _E, "registry entry without a usable id"),

@@ -21,6 +21,7 @@ import orjson
 from reconciler import engine
 from reconciler.errors import Diagnostic, sort_key
 from reconciler.manifests import loader
+from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 
 RACY_NS = 2_000_000_000  # a stat this close to when it was taken cannot vouch for the file
@@ -42,6 +43,8 @@ class DesiredWorkspace:
         self._declared: dict[ResourceKey, list[tuple[Any, int, Resource]]] = {}
         self._declaring: dict[ResourceKey, list[str]] = {}  # the files defining each key
         self._twice: dict[ResourceKey, list[Diagnostic]] = {}
+        self._folded: dict[tuple[Kind, str], set[ResourceKey]] = {}  # names by case-folding
+        self._cased: dict[tuple[Kind, str], list[Diagnostic]] = {}
         self._order: list[str] | None = None
         self._order_keys: dict[str, tuple[int, tuple[tuple[int, str], ...]]] = {}
         self.state = MeshState()
@@ -157,6 +160,7 @@ class DesiredWorkspace:
             self._order = None
             self.state = MeshState()
             self._declared, self._declaring, self._twice = {}, {}, {}
+            self._folded, self._cased = {}, {}
             for name in self.files:
                 for position, resource in enumerate(self._results[name].resources):
                     self._declared.setdefault(resource.key, []).append(
@@ -177,10 +181,30 @@ class DesiredWorkspace:
                             (self._order_of(name), position, resource))
         for key in touched:
             self._resolve(key)
+        self._recase(touched)
         self.diagnostics = [d for name in self.files for d in self._results[name].diagnostics]
         self.diagnostics += [d for found in self._twice.values() for d in found]
+        self.diagnostics += [d for found in self._cased.values() for d in found]
         self.diagnostics.sort(key=sort_key)
         self._fingerprint = None
+
+    def _recase(self, touched: set[ResourceKey]) -> None:
+        """M014 for the names of `touched`'s case groups: the first definition (in the
+        engine's order) of a name that folds like another's is clean, the later ones not."""
+        for group in {loader.case_key(key) for key in touched}:
+            members = self._folded.setdefault(group, set())
+            members.update(k for k in touched if loader.case_key(k) == group)
+            members.intersection_update(self._declared)
+            if not members:
+                self._folded.pop(group, None)
+            ordered = sorted(members, key=lambda k: min(i[:2] for i in self._declared[k]))
+            first = self.state.get(ordered[0]) if ordered else None
+            found = [loader.differs_by_case(first, resource) for k in ordered[1:]
+                     if first is not None and (resource := self.state.get(k)) is not None]
+            if found:
+                self._cased[group] = found
+            else:
+                self._cased.pop(group, None)
 
     def _resolve(self, key: ResourceKey) -> None:
         """Make `key` in the state the first of its definitions (or absent)."""

@@ -146,6 +146,7 @@ CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
                                          "- {step_id: a, agent_id: fraud_agent}\n")),
     "G001": manifests_case(agent("a2", "allowed_agents: [a2]")),
     "O001": manifests_case(manifest("Tool", "t2"), with_base=False),
+    "M014": manifests_case(agent("Fraud_Agent")),
     "B001": plan_case(manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
                                "input_schema: {type: object}"),
                       manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"

@@ -73,6 +73,9 @@ def apply_step(manifests: Path, step: tuple[str, int, int], kept: dict[str, str]
     elif action == "duplicate":
         path = manifests / "agents" / f"copy_{b % 2}.yaml"
         write(path, agent(name))
+    elif action == "case":
+        path = manifests / "agents" / f"case_{b % 2}.yaml"
+        write(path, agent(name.upper() if b % 2 else name.capitalize()))
     elif action == "drop_duplicate":
         path = manifests / "agents" / f"copy_{b % 2}.yaml"
         path.unlink(missing_ok=True)
@@ -83,7 +86,7 @@ def apply_step(manifests: Path, step: tuple[str, int, int], kept: dict[str, str]
 
 STEPS = st.lists(st.tuples(
     st.sampled_from(["iterations", "tools", "drop_tool", "restore", "new_agent", "drop_new",
-                     "duplicate", "drop_duplicate", "break"]),
+                     "duplicate", "drop_duplicate", "case", "break"]),
     st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=8)
 
 
