@@ -93,20 +93,34 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await _too_large(send)
             return
+        if length is not None:  # the server stops the body at its length
+            await self.app(scope, receive, send)
+            return
+        # No length (chunked): read it here, at most the limit, then hand it over whole.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
             if seen > self.limit:
-                raise ApiError(413, f"request body over {self.limit} bytes")
-            return message
+                await _too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        given = False
 
-        try:
-            await self.app(scope, counted, send)
-        except ApiError:
-            await _too_large(send)
+        async def replay() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _too_large(send: Send) -> None:
