@@ -91,6 +91,9 @@ def test_enospc_at_every_io_point_of_a_commit(tmp_path: Path) -> None:
         shutil.rmtree(registries)
     assert new is not None and failures >= 15, failures  # every point was tried
     assert new != old
+    out = Path(__file__).resolve().parents[1] / "output"
+    out.mkdir(exist_ok=True)
+    (out / "enospc.json").write_text(json.dumps({"io_points_failed": failures}))
 
 
 @pytest.fixture

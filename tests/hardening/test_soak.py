@@ -35,7 +35,7 @@ REST_WRITERS = 3
 
 
 def rest_writer(url: str, worker: int, until: float, acked: dict[str, int | None],
-                problems: list[str]) -> None:
+                problems: list[str], writes: list[int]) -> None:
     rng = random.Random(worker)
     with httpx.Client(base_url=url, timeout=60) as client:
         while time.monotonic() < until:
@@ -59,6 +59,7 @@ def rest_writer(url: str, worker: int, until: float, acked: dict[str, int | None
                 continue  # busy: not acknowledged, nothing to check
             elif answer.status_code == wanted:
                 acked[name] = outcome
+                writes[worker] += 1
             else:
                 problems.append(f"unexpected {answer.status_code}: {answer.text}")
 
@@ -109,6 +110,7 @@ def test_soak(registries: Path, manifests: Path, tmp_path: Path) -> None:
                     "--debounce-ms", "50")
     problems: list[str] = []
     acked: list[dict[str, int | None]] = [{} for _ in range(REST_WRITERS)]
+    writes = [0] * REST_WRITERS
     applied: dict[str, int] = {}
     last_edit = [5]
     try:
@@ -116,7 +118,7 @@ def test_soak(registries: Path, manifests: Path, tmp_path: Path) -> None:
                           .get("last_sync") is not None)
         until = time.monotonic() + SECONDS
         threads = [threading.Thread(target=rest_writer,
-                                    args=(server.url, w, until, acked[w], problems))
+                                    args=(server.url, w, until, acked[w], problems, writes))
                    for w in range(REST_WRITERS)]
         threads += [threading.Thread(target=cli_applier,
                                      args=(registries, tmp_path / "cli", until, applied,
@@ -146,7 +148,13 @@ def test_soak(registries: Path, manifests: Path, tmp_path: Path) -> None:
     for name, value in applied.items():  # the last successful apply of each cli agent
         assert agents[name].entry["max_iterations"] == value
     assert sum(len(owned) for owned in acked) > 0 and applied
-    _history_chains(registries, live.fingerprint)
+    revisions = _history_chains(registries, live.fingerprint)
+    summary = {"seconds": SECONDS, "revisions": revisions,
+               "rest_writes_acknowledged": sum(writes), "cli_applies": revisions.get("cli", 0),
+               "problems": problems}
+    out = Path(__file__).resolve().parents[1] / "output"
+    out.mkdir(exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(summary, indent=2))
 
 
 def _live(registries: Path, name: str) -> Any:
@@ -154,7 +162,8 @@ def _live(registries: Path, name: str) -> Any:
     return resource.entry.get("max_iterations") if resource else None
 
 
-def _history_chains(registries: Path, fingerprint: str) -> None:
+def _history_chains(registries: Path, fingerprint: str) -> dict[str, int]:
+    """Check the history; how many revisions each source made."""
     meta = registries / ".meshctl"
     numbers = history.numbers(meta)
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 10
@@ -169,5 +178,9 @@ def _history_chains(registries: Path, fingerprint: str) -> None:
                (meta / "audit.jsonl").read_text().splitlines()
                if json.loads(line).get("result") == "ok"}
     assert set(numbers) <= audited
-    sources = {history.load(meta, n)["source"] for n in numbers}
-    assert {"api", "cli", "watch"} <= sources
+    by_source: dict[str, int] = {}
+    for number in numbers:
+        source = history.load(meta, number)["source"]
+        by_source[source] = by_source.get(source, 0) + 1
+    assert {"api", "cli", "watch"} <= set(by_source)
+    return by_source
