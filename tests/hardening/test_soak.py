@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.model.kinds import Kind
 from reconciler.store import history
@@ -105,6 +106,7 @@ def reader(url: str, until: float, problems: list[str]) -> None:
                     problems.append(f"GET {path}: {answer.status_code}")
 
 
+@pytest.mark.soak
 def test_soak(registries: Path, manifests: Path, tmp_path: Path) -> None:
     server = Server(registries, "--manifests", str(manifests), "--watch",
                     "--debounce-ms", "50")
