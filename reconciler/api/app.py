@@ -39,7 +39,7 @@ from reconciler.model.specs import (
     ToolMetadata,
     WorkflowDefinition,
 )
-from reconciler.watch import Controller
+from reconciler.watch.controller import Controller
 
 log = logging.getLogger("reconciler.api")
 

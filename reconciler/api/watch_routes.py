@@ -18,8 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from reconciler.api.errors import ApiError
-from reconciler.watch import Controller
 from reconciler.watch import status as status_file
+from reconciler.watch.controller import Controller
 
 WEBHOOK_SECRET_ENV = "MESHCTL_WEBHOOK_SECRET"
 

@@ -14,7 +14,6 @@ from reconciler.cli import options, report
 from reconciler.errors import ManifestError, UsageError
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
-from reconciler.watch import drift
 
 PROGRESS_MIN = 500  # resources; smaller exports finish before a bar is worth drawing
 
@@ -87,6 +86,8 @@ def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bo
 
 def _export_drifted(paths: tuple[str, ...], registries: str, out: str | None,
                     output: str) -> None:
+    from reconciler.watch import drift
+
     chosen = options.manifest_paths(paths)
     live = options.read_live(registries)
     desired = engine.load_desired(chosen, mesh_checks=False)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler.cli import logs, options, watch_cmd
 from reconciler.errors import UsageError
-from reconciler.library import RegistryManager
-from reconciler.watch import Controller
 
 
 def _webhook_secret(path: Path | None) -> str | None:
@@ -88,7 +87,7 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
         secret = _webhook_secret(webhook_secret_file)
         paths = git_paths if git_repo is not None else (str(manifests),)
 
-        def controller(manager: RegistryManager) -> Controller:
+        def controller(manager: Any) -> Any:  # RegistryManager -> Controller
             return watch_cmd.make_controller(
                 paths, root, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
                 self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,

@@ -6,6 +6,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,8 +14,11 @@ from reconciler import engine
 from reconciler.cli import logs, options
 from reconciler.errors import UsageError
 from reconciler.store import filestore
-from reconciler.watch import Controller, GitSource
-from reconciler.watch.controller import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
+
+if TYPE_CHECKING:
+    from reconciler.watch.controller import Controller
+
+DEFAULT_INTERVAL, DEFAULT_DEBOUNCE = 60.0, 0.1  # the controller's (a test holds them equal)
 
 
 def controller_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -53,6 +57,9 @@ def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None,
                     git_workdir: Path | None, self_heal: bool, interval: float,
                     debounce_ms: int, no_prune: bool, max_deletes: int,
                     deny_breaking: bool = False, **extra: object) -> Controller:
+    from reconciler.watch.controller import Controller
+    from reconciler.watch.gitsource import GitSource
+
     git = None
     if git_repo is not None:
         workdir = git_workdir or GitSource.default_workdir(root / filestore.META, git_repo,

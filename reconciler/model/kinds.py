@@ -83,3 +83,11 @@ def kind_by_name(name: str) -> Kind | None:
         if wanted in (kind.value.lower(), kind_info.plural, *kind_info.aliases):
             return kind
     return None
+
+
+# Fields holding a JSON Schema (Draft 7), per kind. (Here, not beside the pydantic models:
+# the plan reads it, and a plan must not pay for importing pydantic.)
+SCHEMA_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.AGENT: ("input_schema", "output_schema"),
+    Kind.TOOL: ("input_schema", "output_schema"),
+}

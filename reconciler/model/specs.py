@@ -115,11 +115,6 @@ SPEC_MODELS: dict[Kind, type[_Entry]] = {
 # Nested lists of models whose unknown keys are worth a warning too.
 NESTED_MODELS: dict[Kind, dict[str, type[_Entry]]] = {Kind.WORKFLOW: {"steps": WorkflowStep}}
 
-# Fields holding a JSON Schema (Draft 7), per kind.
-SCHEMA_FIELDS: dict[Kind, tuple[str, ...]] = {
-    Kind.AGENT: ("input_schema", "output_schema"),
-    Kind.TOOL: ("input_schema", "output_schema"),
-}
 
 
 def known_fields(model: type[BaseModel]) -> tuple[str, ...]:

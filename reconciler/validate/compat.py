@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from reconciler.model.kinds import Kind
-from reconciler.model.specs import SCHEMA_FIELDS
+from reconciler.model.kinds import SCHEMA_FIELDS, Kind
 from reconciler.validate.workflows import sequence_of
 
 Direction = Literal["input", "output"]

@@ -107,7 +107,7 @@ def _unknown(resource: Resource, entry: dict[str, Any], known: tuple[str, ...],
 
 
 def _check_json_schemas(resource: Resource) -> Iterable[Diagnostic]:
-    for field_name in specs.SCHEMA_FIELDS.get(resource.kind, ()):
+    for field_name in kinds.SCHEMA_FIELDS.get(resource.kind, ()):
         schema = resource.entry.get(field_name)
         if not isinstance(schema, dict):
             continue  # absent, or a type error the model check reports

@@ -18,8 +18,9 @@ from reconciler import RegistryManager
 from reconciler.model.kinds import Kind
 from reconciler.store import history
 from reconciler.store.registry_files import read_live_state
-from reconciler.watch import Controller, GitSource
 from reconciler.watch import status as status_file
+from reconciler.watch.controller import Controller
+from reconciler.watch.gitsource import GitSource
 from tests.conftest import FIXTURE_MANIFESTS, agent, copy_tree, line_of, write
 from tests.library.test_following import eventually
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import RegistryManager, engine
-from reconciler.watch import Controller
+from reconciler.watch.controller import Controller
 from reconciler.watch.desired import DesiredWorkspace
 from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, agent, copy_tree, write
 
