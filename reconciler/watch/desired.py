@@ -191,10 +191,12 @@ class DesiredWorkspace:
     def _recase(self, touched: set[ResourceKey]) -> None:
         """M014 for the names of `touched`'s case groups: the first definition (in the
         engine's order) of a name that folds like another's is clean, the later ones not."""
-        for group in {loader.case_key(key) for key in touched}:
-            members = self._folded.setdefault(group, set())
-            members.update(k for k in touched if loader.case_key(k) == group)
-            members.intersection_update(self._declared)
+        by_group: dict[tuple[Kind, str], list[ResourceKey]] = {}
+        for key in touched:
+            by_group.setdefault(loader.case_key(key), []).append(key)
+        for group, keys in by_group.items():
+            members = {k for k in (*self._folded.get(group, ()), *keys) if k in self._declared}
+            self._folded[group] = members  # (a group is small: this costs what it holds)
             if not members:
                 self._folded.pop(group, None)
             ordered = sorted(members, key=lambda k: min(i[:2] for i in self._declared[k]))
