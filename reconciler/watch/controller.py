@@ -17,6 +17,7 @@ manifests change that resource (unlike Argo CD, a sync applies only what git cha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -113,6 +114,8 @@ class Controller:
         self._last_good: dict[str, Any] | None = None
         self._started = filestore.now_text()
         self._observer: Any = None
+        self._handler: Any = None  # the manifest watch's event handler
+        self._root_watches: dict[str, Any] = {}  # each root folder's watch, by path
         self._revision = 0
         self._last_full = 0.0
         self._retry_at = float("inf")
@@ -184,7 +187,7 @@ class Controller:
                 self._full_sync("resync")
             return
         batch = [first]
-        if first[0] in ("file", "rescan"):  # let an editor's burst of writes settle
+        if first[0] in ("file", "rescan", "root"):  # let a burst of writes settle
             give_up = time.monotonic() + MAX_DEBOUNCE_WAIT
             while True:
                 wait = min(self.debounce, give_up - time.monotonic())
@@ -219,6 +222,9 @@ class Controller:
             if kind == "file":
                 files.add(value)
             elif kind == "rescan":
+                rescan = True
+            elif kind == "root":
+                self._rewatch(value)
                 rescan = True
             elif kind == "live":
                 if value is None:
@@ -284,14 +290,47 @@ class Controller:
                     if text.endswith(loader.MANIFEST_SUFFIXES):
                         events.put(("file", text))
 
+        class _RootHandler(FileSystemEventHandler):
+            """A root folder created, removed or moved in its parent (`rm -rf` and a
+            fresh copy, a branch switch): its own watch is gone, so watch it anew."""
+
+            def __init__(self, root: str) -> None:
+                self.root = os.path.abspath(root)
+
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                paths = (event.src_path, getattr(event, "dest_path", ""))
+                if any(os.path.abspath(os.fsdecode(p)) == self.root for p in paths if p):
+                    events.put(("root", self.root))
+
         quiet_watchdog_stop()
         observer = Observer()
         observer.daemon = True
+        self._handler = _Handler()
         for path in self.paths:
-            target = path if os.path.isdir(path) else os.path.dirname(path) or "."
-            observer.schedule(_Handler(), target, recursive=os.path.isdir(path))
+            if os.path.isdir(path):
+                self._root_watches[os.path.abspath(path)] = observer.schedule(
+                    self._handler, path, recursive=True)
+                parent = os.path.dirname(os.path.abspath(path))
+                observer.schedule(_RootHandler(path), parent, recursive=False)
+            else:
+                observer.schedule(self._handler, os.path.dirname(path) or ".",
+                                  recursive=False)
         observer.start()
         self._observer = observer
+
+    def _rewatch(self, root: str) -> None:
+        """Watch `root` again (it was re-created); a root that is gone is left to the
+        rescan, which then finds no files in it."""
+        old = self._root_watches.pop(root, None)
+        if old is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(old)
+        if os.path.isdir(root):
+            try:
+                self._root_watches[root] = self._observer.schedule(self._handler, root,
+                                                                   recursive=True)
+            except OSError as error:
+                log.warning("cannot watch %s again: %s", root, error)
 
     # -- judging: which resources are out of sync, and why -------------------------------
 

@@ -294,3 +294,23 @@ def test_an_editors_change_to_a_registry_file_is_drift_and_self_heal_reverts_it(
     [healed] = revisions_by(registries, "watch")
     assert [(c["name"], c["action"]) for c in healed["changes"]] == [("intake_agent", "update")]
     assert healed["changes"][0]["before"]["description"] == "changed by hand"
+
+
+def test_a_manifests_folder_replaced_whole_is_followed(watch: Callable[..., Any],
+                                                       manifests: Path, registries: Path,
+                                                       tmp_path: Path) -> None:
+    """`rm -rf manifests && cp -r elsewhere manifests` (or a branch switch) removes the
+    folder the watch was on: the parent's watch sees it come back and watches it anew."""
+    import shutil
+
+    with watch():
+        fresh = copy_tree(manifests, tmp_path / "fresh")
+        set_field(fresh / FRAUD, "max_iterations", "27")
+        shutil.rmtree(manifests)
+        shutil.copytree(fresh, manifests)
+        assert eventually(lambda: (live_entry(registries, Kind.AGENT, "fraud_agent") or {})
+                          .get("max_iterations") == 27)
+        set_field(manifests / FRAUD, "max_iterations", "28")  # and edits in it are seen
+        assert eventually(lambda: (live_entry(registries, Kind.AGENT, "fraud_agent") or {})
+                          .get("max_iterations") == 28)
+    assert status(registries)["last_sync"]["trigger"] != "resync"
