@@ -50,8 +50,9 @@ def _print(found: dict[str, object]) -> None:
     out.print(f"Controller: {state} (pid {controller.get('pid')} on {controller.get('host')}, "
               f"since {controller.get('started')})")
     if source.get("type") == "git":
+        subject = f" ({source['commit_subject']})" if source.get("commit_subject") else ""
         out.print(f"Source:     git {source.get('repo')} branch {source.get('branch')} "
-                  f"at {str(source.get('commit') or '?')[:12]}")
+                  f"at {str(source.get('commit') or '?')[:12]}{subject}", markup=False)
     else:
         out.print(f"Source:     {', '.join(map(str, source.get('paths') or []))}")
     out.print(f"Self-heal:  {'on' if controller.get('self_heal') else 'off'}; "

@@ -110,6 +110,7 @@ class Controller:
         self._out: dict[ResourceKey, str] = {}  # out of sync: why
         self._synced: dict[ResourceKey, bytes] | None = None  # desired digest when in sync
         self._commit: str | None = None  # the git commit checked out
+        self._subject: str | None = None  # its first line, for the status
         self._last: SyncReport | None = None
         self._last_good: dict[str, Any] | None = None
         self._started = filestore.now_text()
@@ -531,6 +532,7 @@ class Controller:
             return
         git.checkout(head)
         self._commit = head
+        self._subject = self._subject_of(head)
 
     def _fetch_and_checkout(self) -> list[str] | None:
         """Fetch the branch; check its head out when it moved. The files changed (relative
@@ -545,7 +547,15 @@ class Controller:
             log.warning("git fetch failed: %s", error, extra={"fields": {"event": "git"}})
             return None
         self._commit = head
+        self._subject = self._subject_of(head)
         return [str(self.git.workdir / name) for name in changed]
+
+    def _subject_of(self, sha: str) -> str | None:
+        assert self.git is not None
+        try:
+            return self.git.describe(sha).subject
+        except GitError:
+            return None
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -597,7 +607,8 @@ class Controller:
     def _source_info(self) -> dict[str, Any]:
         if self.git is not None:
             return {"type": "git", "repo": self.git.repo, "branch": self.git.branch,
-                    "commit": self._commit, "paths": self.paths}
+                    "commit": self._commit, "commit_subject": self._subject,
+                    "paths": self.paths}
         return {"type": "directory", "paths": [os.path.abspath(p) for p in self.paths]}
 
     def _write_status(self, *, stopped: bool = False) -> None:
@@ -614,6 +625,7 @@ class Controller:
     def _source_id(self) -> str:
         info = self._source_info()
         info.pop("commit", None)
+        info.pop("commit_subject", None)
         return hashlib.sha256(orjson.dumps(info, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     def _synced_path(self) -> Path:

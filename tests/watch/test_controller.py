@@ -254,6 +254,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         set_field(repo / "manifests" / FRAUD, "max_iterations", "31")
         good = commit_all(repo, "fraud: 31")
         assert eventually(lambda: status(registries)["last_sync"]["commit"] == good)
+        assert status(registries)["controller"]["source"]["commit_subject"] == "fraud: 31"
         assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 31
         [revision] = revisions_by(registries, "watch")
         assert revision["git_commit"] == good
