@@ -439,7 +439,7 @@ class Controller:
         keys = set(pending) | (set(self.drifted()) if self.self_heal else set())
         if not keys:
             self._revision = revision
-            return SyncReport(trigger, "in_sync", f"in sync at rev {revision}",
+            return SyncReport(trigger, "in_sync", self._in_sync_message(revision),
                               revision=revision)
         state = self._after_state(keys, live.state)
         meta = {"registries": str(self.registries), "manifests": self.paths,
@@ -471,7 +471,7 @@ class Controller:
                   "delete": summary.delete}
         if done is None:
             self._revision = revision
-            return SyncReport(trigger, "in_sync", f"in sync at rev {revision}",
+            return SyncReport(trigger, "in_sync", self._in_sync_message(revision),
                               revision=revision)
         self._revision = done.number
         healed = sorted(str(k) for k in keys if k not in pending)
@@ -482,6 +482,14 @@ class Controller:
         if healed:
             message += f" (drift reverted: {', '.join(healed[:10])})"
         return SyncReport(trigger, "synced", message, revision=done.number, summary=counts)
+
+    def _in_sync_message(self, revision: int) -> str:
+        """`in sync at rev 12`, or what is left alone: drift, without self-heal."""
+        drifted = len(self.drifted())
+        if not drifted:
+            return f"in sync at rev {revision}"
+        return (f"nothing to apply at rev {revision}; {drifted} resource(s) drifted, left "
+                "as they are (meshctl status lists them; --self-heal reverts drift)")
 
     def _after_state(self, keys: set[ResourceKey], live: MeshState) -> MeshState:
         """What the registries hold after syncing `keys`: the desired state, except that a
