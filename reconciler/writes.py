@@ -17,6 +17,7 @@ import orjson
 
 from reconciler import engine, graph, validate
 from reconciler.errors import ChangeRejected, Diagnostic, did_you_mean, sort_key
+from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -87,9 +88,9 @@ def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | No
     if intent is Intent.CREATE and exists:
         raise ChangeRejected(f"{what[0].upper()}{what[1:]} already exists; update it instead")
     if not exists and entry is not None:
-        folded = key.name.casefold()
-        other = next((name for name in state.of_kind(key.kind) if name.casefold() == folded),
-                     None)
+        folded = loader.case_key(key)
+        other = next((name for name in state.of_kind(key.kind)
+                      if loader.case_key(ResourceKey(key.kind, name)) == folded), None)
         if other is not None:
             raise ChangeRejected(f"{what[0].upper()}{what[1:]} differs only by case from "
                                  f"'{other}': on case-insensitive file systems their files "

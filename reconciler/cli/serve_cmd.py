@@ -78,7 +78,7 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
         raise UsageError(f"refusing to serve on {host} without tokens: anyone who can reach "
                          "it could change the registries. Give --token-file (or "
                          f"${auth.TOKENS_ENV}), listen on 127.0.0.1, or pass --insecure")
-    controller = None
+    make_controller: Any = None  # RegistryManager -> Controller, with --watch
     secret = None
     if watch:
         if manifests is None and git_repo is None:
@@ -87,7 +87,7 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
         secret = _webhook_secret(webhook_secret_file)
         paths = git_paths if git_repo is not None else (str(manifests),)
 
-        def controller(manager: Any) -> Any:  # RegistryManager -> Controller
+        def make_controller(manager: Any) -> Any:
             return watch_cmd.make_controller(
                 paths, root, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
                 self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,
@@ -98,6 +98,6 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
                          "need --watch")
     app = create_app(root, tokens=tokens or None, cors_origins=cors_origins,
                      manifests=manifests,
-                     controller=controller, webhook_secret=secret)
+                     controller=make_controller, webhook_secret=secret)
     # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)

@@ -14,11 +14,11 @@ from reconciler import engine
 from reconciler.cli import logs, options
 from reconciler.errors import UsageError
 from reconciler.store import filestore
+from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
 
 if TYPE_CHECKING:
     from reconciler.watch.controller import Controller
 
-DEFAULT_INTERVAL, DEFAULT_DEBOUNCE = 60.0, 0.1  # the controller's (a test holds them equal)
 
 
 def controller_options(func: click.decorators.FC) -> click.decorators.FC:

@@ -38,8 +38,9 @@ from reconciler.library import RegistryManager, quiet_watchdog_stop
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.plan import compute, partial
+from reconciler.plan import partial
 from reconciler.store import filestore
+from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL, drift
 from reconciler.watch import status as status_file
 from reconciler.watch.desired import DesiredWorkspace
 from reconciler.watch.gitsource import GitError, GitSource
@@ -47,8 +48,6 @@ from reconciler.watch.gitsource import GitError, GitSource
 log = logging.getLogger("reconciler.watch")
 
 SOURCE = "watch"
-DEFAULT_INTERVAL = 60.0
-DEFAULT_DEBOUNCE = 0.1
 MAX_DEBOUNCE_WAIT = 2.0  # a file rewritten without pause is synced at least this often
 SYNCED_FILE = "watch-synced.json"
 MAX_REPORTED = 50  # errors and drifted resources listed in the status
@@ -56,8 +55,7 @@ SYNC_ATTEMPTS = 3
 SAVE_DELAY = 1.0  # seconds of quiet before what is in sync is recorded for a restart
 RETRY_DELAY = 5.0  # seconds before a sync that failed for an outside reason is tried again
 
-# A resource out of sync is one of these (the API's plan uses the same names).
-DRIFTED, NOT_IN_GIT, MISSING_LIVE = "drifted", "not_in_git", "missing_live"
+DRIFTED, NOT_IN_GIT, MISSING_LIVE = drift.DRIFTED, drift.NOT_IN_GIT, drift.MISSING_LIVE
 _ACTION = {DRIFTED: "update", NOT_IN_GIT: "delete", MISSING_LIVE: "create"}  # what a sync does
 
 
@@ -349,22 +347,17 @@ class Controller:
             self._judge_key(key, desired, live)
 
     def _judge_key(self, key: ResourceKey, desired: MeshState, live: MeshState) -> None:
-        want, have = desired.get(key), live.get(key)
-        if want is None and have is None or (
-                want is not None and have is not None
-                and compute.equivalent(key.kind, have.entry, want.entry)):
-            self._out.pop(key, None)
-            if self._synced is not None:  # seen in sync: remember what was wanted then
-                digest = self.workspace.digest(key)
-                if digest is None:
-                    self._synced.pop(key, None)
-                else:
-                    self._synced[key] = digest
+        why = drift.out_of_sync(key, desired, live)
+        if why is not None:
+            self._out[key] = why
             return
-        if want is None:
-            self._out[key] = NOT_IN_GIT
-        else:
-            self._out[key] = MISSING_LIVE if have is None else DRIFTED
+        self._out.pop(key, None)
+        if self._synced is not None:  # seen in sync: remember what was wanted then
+            digest = self.workspace.digest(key)
+            if digest is None:
+                self._synced.pop(key, None)
+            else:
+                self._synced[key] = digest
 
     def _is_drift(self, key: ResourceKey) -> bool:
         """Out of sync although the desired state is what it was when last in sync."""

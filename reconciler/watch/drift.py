@@ -37,21 +37,25 @@ class DriftExport:
     reasons: dict[ResourceKey, str] = field(default_factory=dict)
 
 
+# How a resource is out of sync (the API's plan uses the same names).
+DRIFTED, NOT_IN_GIT, MISSING_LIVE = "drifted", "not_in_git", "missing_live"
+
+
+def out_of_sync(key: ResourceKey, desired: MeshState, live: MeshState) -> str | None:
+    """How `key`'s live state differs from its desired one; None when they agree."""
+    want, have = desired.get(key), live.get(key)
+    if want is None:
+        return None if have is None else NOT_IN_GIT
+    if have is None:
+        return MISSING_LIVE
+    return None if compute.equivalent(key.kind, have.entry, want.entry) else DRIFTED
+
+
 def drifted(desired: MeshState, live: MeshState, *, prune: bool = True
             ) -> dict[ResourceKey, str]:
     """Every resource whose live state differs from the desired one, and how."""
-    found: dict[ResourceKey, str] = {}
-    for resource in desired:
-        have = live.get(resource.key)
-        if have is None:
-            found[resource.key] = "missing_live"
-        elif not compute.equivalent(resource.kind, have.entry, resource.entry):
-            found[resource.key] = "drifted"
-    if prune:
-        for resource in live:
-            if resource.key not in desired:
-                found[resource.key] = "not_in_git"
-    return found
+    keys = [r.key for r in desired] + [r.key for r in live if prune and r.key not in desired]
+    return {key: why for key in keys if (why := out_of_sync(key, desired, live)) is not None}
 
 
 def write_drifted(desired: MeshState, live: MeshState, *, roots: list[Path],
