@@ -23,11 +23,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import readme  # bench/readme.py, beside this script
+import common  # bench/common.py and bench/readme.py, beside this script
+import readme
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -99,11 +99,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    mesh = args.keep or Path(tempfile.mkdtemp(prefix="meshctl-apply-")) / "mesh"
-    if not (mesh / "manifests").is_dir():
-        subprocess.run([str(PYTHON), str(BENCH / "generate_mesh.py"), "--agents",
-                        str(args.agents), "--out", str(mesh)], check=True,
-                       stdout=subprocess.DEVNULL)
+    mesh = common.mesh(args.keep, args.agents, "meshctl-apply-")
     manifests, registries = str(mesh / "manifests"), str(mesh / "registries")
     targets = sorted((mesh / "manifests" / "agents").glob("*.yaml"))[:10]
     base = [str(MESHCTL), "apply", "--auto-approve", "--registries", registries, manifests]

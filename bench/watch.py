@@ -20,18 +20,17 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import readme  # bench/readme.py, beside this script
+import common  # bench/common.py and bench/readme.py, beside this script
+import readme
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 MESHCTL = ROOT / ".venv" / "bin" / "meshctl"
-PYTHON = ROOT / ".venv" / "bin" / "python"
 HEADING = "## Watch"
 TIMEOUT = 30.0
 
@@ -77,11 +76,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    mesh = args.keep or Path(tempfile.mkdtemp(prefix="meshctl-watch-")) / "mesh"
-    if not (mesh / "manifests").is_dir():
-        subprocess.run([str(PYTHON), str(BENCH / "generate_mesh.py"), "--agents",
-                        str(args.agents), "--out", str(mesh)], check=True,
-                       stdout=subprocess.DEVNULL)
+    mesh = common.mesh(args.keep, args.agents, "meshctl-watch-")
     manifests, registries = mesh / "manifests", mesh / "registries"
     meta = registries / ".meshctl"
     for leftover in ("status.json", "watch-synced.json"):

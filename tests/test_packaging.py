@@ -36,11 +36,3 @@ def test_the_cli_starts_without_the_heavy_imports() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
-
-
-def test_the_watch_defaults_shown_by_the_cli_are_the_controllers() -> None:
-    from reconciler.cli import watch_cmd
-    from reconciler.watch import controller
-
-    assert (watch_cmd.DEFAULT_INTERVAL, watch_cmd.DEFAULT_DEBOUNCE) == (
-        controller.DEFAULT_INTERVAL, controller.DEFAULT_DEBOUNCE)

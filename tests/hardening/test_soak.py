@@ -29,6 +29,7 @@ from reconciler.store.registry_files import read_live_state
 from tests.conftest import agent, write
 from tests.library.test_following import eventually
 from tests.servers import Server
+from tests.watch.test_controller import set_field
 
 SCRIPT = Path(sys.executable).parent / "meshctl"
 SECONDS = float(os.environ.get("MESHCTL_SOAK_SECONDS", "20"))
@@ -88,10 +89,7 @@ def editor(manifests: Path, until: float, last: list[int]) -> None:
     value = 5
     while time.monotonic() < until:
         value = value % 50 + 1
-        text = path.read_text()
-        path.write_text("".join(f"  max_iterations: {value}\n"
-                                if line.startswith("  max_iterations:") else line
-                                for line in text.splitlines(keepends=True)))
+        set_field(path, "max_iterations", str(value))
         last[0] = value
         time.sleep(0.7)
 

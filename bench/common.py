@@ -1,0 +1,20 @@
+"""What the benchmark scripts share: the generated mesh they measure."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PYTHON = BENCH.parent / ".venv" / "bin" / "python"
+
+
+def mesh(keep: Path | None, agents: int, prefix: str) -> Path:
+    """The mesh in `keep` (generated there first when it holds none), else a new one in a
+    temporary folder (bench/generate_mesh.py)."""
+    folder = keep or Path(tempfile.mkdtemp(prefix=prefix)) / "mesh"
+    if not (folder / "manifests").is_dir():
+        subprocess.run([str(PYTHON), str(BENCH / "generate_mesh.py"), "--agents", str(agents),
+                        "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
+    return folder
