@@ -34,7 +34,7 @@ from reconciler.errors import (
 )
 from reconciler.gcpause import gc_paused
 from reconciler.manifests import loader
-from reconciler.model import kinds
+from reconciler.model import fields, kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
@@ -265,7 +265,8 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str | os.Pa
     declared = {str(resource.key) for resource in desired.state}
     mesh = [d for d in validate.check_mesh(remaining, remaining_graph, live.state)
             if d.resource is None or d.file is None or d.resource in declared]
-    diagnostics = sorted(live.diagnostics + desired.diagnostics + mesh, key=sort_key)
+    diagnostics = sorted(live.diagnostics + validate.check_live(live.state)
+                         + desired.diagnostics + mesh, key=sort_key)
     timings["validate"] += time.perf_counter() - started
     if any(d.is_error for d in diagnostics):
         return PlanResult(desired, live, None, diagnostics, timings)
@@ -400,7 +401,8 @@ def rollback_plan(registries: str | os.PathLike[str], number: int, *,
                 target.discard(key)
             else:
                 previous = live.state.get(key)
-                target.add(Resource(key, before, previous.source if previous else None))
+                target.add(Resource(key, fields.complete(key.kind, before),
+                                    previous.source if previous else None))
     diagnostics = [d for d in validate.validate_state(target) if d.is_error]
     empty = DesiredState(target, diagnostics, [])
     if diagnostics:
@@ -440,7 +442,8 @@ def load_live(root: str | os.PathLike[str], *,
 
 def validate_live(live: LiveState) -> list[Diagnostic]:
     """Read problems plus every rule over the live state."""
-    found = live.diagnostics + validate.validate_state(live.state)
+    found = live.diagnostics + validate.check_live(live.state) + validate.validate_state(
+        live.state)
     found.sort(key=sort_key)
     return found
 

@@ -26,6 +26,14 @@ class EdgeType(enum.StrEnum):
     REQUIRES_AGENT = "requires-agent"
     STEP_AGENT = "step-agent"
     POLICY_REF = "policy-ref"
+    HITL_ROLE = "hitl-role"
+
+
+# A HITL checkpoint's `required_role` names a role of this governance policy (`roles[]`).
+HITL_POLICY = "hitl_access_control"
+# References that name something inside their target (a role of a policy), so an update of
+# the target, not only its deletion, can break them: the planners check their users then.
+CONTENT_EDGES = frozenset({EdgeType.HITL_ROLE})
 
 
 class Reference(NamedTuple):
@@ -78,6 +86,10 @@ def references(resource: Resource) -> list[Reference]:
         for index, checkpoint in _items(entry.get("hitl_checkpoints")):
             _scalar(found, key, checkpoint, "agent_id", Kind.AGENT, EdgeType.REQUIRES_AGENT,
                     f"hitl_checkpoints[{index}].")
+            if isinstance(checkpoint.get("required_role"), str):
+                found.append(Reference(key, ResourceKey(Kind.GOVERNANCE_POLICY, HITL_POLICY),
+                                       EdgeType.HITL_ROLE,
+                                       f"hitl_checkpoints[{index}].required_role"))
     elif key.kind is Kind.GOVERNANCE_POLICY:
         _policy_references(found, key, entry, "")
     return found
@@ -342,6 +354,15 @@ class Referrers:
         for target in new - old:
             by_target[target] = by_target.get(target, frozenset()) | {source}
         return Referrers(by_target)
+
+    def content_users(self, key: ResourceKey, state: MeshState) -> Graph:
+        """The references into `key` that depend on what it holds (`CONTENT_EDGES`): the
+        ones an update of `key` can break, which the planners check when `key` changes."""
+        if key.kind is not Kind.GOVERNANCE_POLICY:  # what content edges point to
+            return Graph([key], [])
+        edges = [edge for edge in self.edges_to(key, state).edges
+                 if edge.type in CONTENT_EDGES]
+        return Graph(list(dict.fromkeys([key, *(edge.source for edge in edges)])), edges)
 
     def edges_to(self, key: ResourceKey, state: MeshState,
                  also: Iterable[ResourceKey] = ()) -> Graph:

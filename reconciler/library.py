@@ -27,8 +27,14 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reconciler import engine, graph, writes
-from reconciler.errors import ChangeRejected, PreconditionFailed, StalePlan, StoreError
+from reconciler import engine, graph, validate, writes
+from reconciler.errors import (
+    ChangeRejected,
+    Diagnostic,
+    PreconditionFailed,
+    StalePlan,
+    StoreError,
+)
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds, specs
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
@@ -85,7 +91,8 @@ class _Snapshot:
     """One consistent view of the registries. Never changed once published, except that
     models are built on first use and remembered (a benign race: both builders agree)."""
 
-    __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance")
+    __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance",
+                 "skipped")
 
     def __init__(self, live: LiveState, referrers: graph.Referrers, revision: int,
                  memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
@@ -94,6 +101,13 @@ class _Snapshot:
         self.memo = memo or {kind: {} for kind in Kind}
         self.lists: dict[Kind, list[Any]] = {}
         self.governance: GovernancePolicies | None | Any = _UNSET
+        self.skipped: list[Diagnostic] | None = None
+
+    def unloadable(self) -> list[Diagnostic]:
+        """The live entries the runtime would skip (L007), found once per snapshot."""
+        if self.skipped is None:
+            self.skipped = validate.check_live(self.live.state)
+        return self.skipped
 
     def model(self, kind: Kind, name: str) -> Any:
         memo = self.memo[kind]
@@ -456,6 +470,9 @@ class RegistryManager:
             "revision": snapshot.revision,
             "fingerprint": snapshot.live.fingerprint if self._loaded else None,
             "last_error": self._last_error,
+            # Entries upstream's manager would skip (and this one does not serve either).
+            "unloadable": [{"resource": d.resource, "file": d.file, "message": d.message}
+                           for d in snapshot.unloadable()],
         }
 
     get_stats = stats  # upstream's name

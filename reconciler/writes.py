@@ -19,7 +19,7 @@ from reconciler import engine, graph, validate
 from reconciler.errors import ChangeRejected, Diagnostic, did_you_mean, sort_key
 from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
-from reconciler.model import kinds
+from reconciler.model import fields, kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.plan import compute
@@ -45,6 +45,9 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
     per-resource rules on each new entry, the mesh-wide rules over the references it makes
     in the state it leaves, and the deletion rules over the references into what it
     deletes (`referrers`). Raises ChangeRejected, naming what to do, when one breaks."""
+    # Fields left out that have a default are written out, as for a manifest.
+    changes = {key: (None if entry is None else fields.complete(key.kind, entry), intent)
+               for key, (entry, intent) in changes.items()}
     after = live.state.copy()
     for key, (entry, intent) in changes.items():
         _precondition(live.state, key, entry, intent)
@@ -69,10 +72,12 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         problems += [d for d in validate.check_resource(resource) if d.is_error]
         problems += [d for d in validate.check_mesh(after, graph.Graph(present, edges))
                      if d.is_error and d.resource == str(key)]
-        fields = tuple(compute.field_changes(key.kind, before.entry, entry)) if before else ()
+        problems += [d for d in validate.check_mesh(after, referrers.content_users(key, after))
+                     if d.is_error and d.resource != str(key)]
+        differ = tuple(compute.field_changes(key.kind, before.entry, entry)) if before else ()
         action = Action.CREATE if before is None else (
-            Action.UPDATE if fields else Action.NOOP)
-        steps.append(Change(key, action, before.entry if before else None, entry, fields,
+            Action.UPDATE if differ else Action.NOOP)
+        steps.append(Change(key, action, before.entry if before else None, entry, differ,
                             impact=referrers.dependents(key)))
     if problems:
         problems.sort(key=sort_key)

@@ -7,6 +7,7 @@ are only ever copied, never written.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import textwrap
@@ -45,6 +46,8 @@ spec:
   provider: openai
   model_name: gpt-3.5-turbo
   timeout_seconds: 30
+  description: The default model
+  intended_usage: general
 ---
 apiVersion: agentmesh.io/v1
 kind: ModelProfile
@@ -54,6 +57,8 @@ spec:
   name: GPT-4
   provider: openai
   model_name: gpt-4
+  description: The larger model
+  intended_usage: complex_reasoning
 ---
 apiVersion: agentmesh.io/v1
 kind: Tool
@@ -67,6 +72,7 @@ spec:
     type: object
     properties:
       claim_id: {type: string}
+  output_schema: {type: object}
 ---
 apiVersion: agentmesh.io/v1
 kind: Tool
@@ -77,6 +83,7 @@ spec:
   description: Finds similar claims
   endpoint: /invoke/similarity
   input_schema: {type: object}
+  output_schema: {type: object}
 ---
 apiVersion: agentmesh.io/v1
 kind: Agent
@@ -88,6 +95,8 @@ spec:
   allowed_agents: [fraud_agent, intake_agent]
   model_profile_id: default_gpt35
   max_iterations: 10
+  capabilities: [routing]
+  output_schema: {type: object}
 ---
 apiVersion: agentmesh.io/v1
 kind: Agent
@@ -100,6 +109,8 @@ spec:
   - fraud_rules
   - similarity
   model_profile_id: default_gpt35
+  capabilities: [fraud_detection]
+  output_schema: {type: object}
 ---
 apiVersion: agentmesh.io/v1
 kind: Agent
@@ -109,6 +120,8 @@ spec:
   name: Intake agent
   description: Normalises a claim
   model_profile_id: gpt4
+  capabilities: [intake]
+  output_schema: {type: object}
 """
 
 
@@ -133,10 +146,18 @@ def manifest(kind: str, name: str, spec: str = "") -> str:
     return head + ("spec:\n" + body if body else "spec: {}\n")
 
 
+def unless_given(extra: str, **fields: str) -> str:
+    """Spec lines `name: value` for each field that `extra` does not set at its top level."""
+    given = set(re.findall(r"^(\w+):", dedent(extra), re.MULTILINE))
+    return "".join(f"{name}: {value}\n" for name, value in fields.items() if name not in given)
+
+
 def agent(name: str, extra: str = "", model: str = "default_gpt35") -> str:
-    """An Agent manifest with the required fields, plus `extra` spec lines."""
+    """An Agent manifest with the fields the runtime requires, plus `extra` spec lines."""
     return manifest("Agent", name, f"name: {name}\ndescription: test agent\n"
-                    f"model_profile_id: {model}\n" + dedent(extra))
+                    f"model_profile_id: {model}\n"
+                    + unless_given(extra, capabilities="[testing]",
+                                   output_schema="{type: object}") + dedent(extra))
 
 
 def line_of(source: Path | str, needle: str, occurrence: int = 1) -> int:

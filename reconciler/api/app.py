@@ -207,7 +207,12 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
 
     @app.post("/registries/reload", tags=["meta"], dependencies=[admin])
     def reload() -> dict[str, Any]:
-        return registry.reload()
+        """As upstream answers (`success`, `message`, `timestamp`), with the stats beside."""
+        stats = registry.reload()
+        return {"success": stats["last_error"] is None,
+                "message": "Registries reloaded successfully" if stats["last_error"] is None
+                else f"Registries reloaded; serving the last good state: {stats['last_error']}",
+                "timestamp": _now(), **stats}
 
     _kind_routes(app, registry, Kind.AGENT, "agents", "agents", AgentMetadata, viewer, editor)
     _kind_routes(app, registry, Kind.TOOL, "tools", "tools", ToolMetadata, viewer, editor)

@@ -14,7 +14,7 @@ from reconciler.cli import options, report
 from reconciler.cli.get_cmd import parse_kind
 from reconciler.errors import UsageError, did_you_mean
 from reconciler.manifests import export as exporter
-from reconciler.model import kinds
+from reconciler.model import fields, kinds
 from reconciler.model.resource import ResourceKey
 
 
@@ -45,6 +45,7 @@ def describe(kind: str, name: str, registries: str, manifests: str | None, outpu
         names = list(live.state.of_kind(key.kind))
         raise UsageError(f"{key.describe()} not found in {root}; {did_you_mean(name, names)}"
                          f"see `meshctl get {kinds.info(key.kind).plural}`")
+    options.warn_unloadable(live, {str(key)})
     live_graph = graph.build(live.state)
     declared = _declared_in(key, manifests)
     data: dict[str, Any] = {
@@ -56,6 +57,7 @@ def describe(kind: str, name: str, registries: str, manifests: str | None, outpu
         "refers_to": [_edge(edge.target, edge) for edge in live_graph.outgoing(key)],
         "referred_to_by": [_edge(edge.source, edge) for edge in live_graph.incoming(key)],
         "dependents": [str(k) for k in live_graph.dependents(key, transitive=True)],
+        "runtime_skips": fields.unloadable(key.kind, resource.entry),
     }
     if output == "json":
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from reconciler import engine
+from reconciler import engine, validate
 from reconciler.cli import report
 from reconciler.errors import StoreError
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
@@ -46,6 +46,22 @@ def read_live(registries: str) -> LiveState:
         raise StoreError("the live registries could not be read completely (see above); "
                          "nothing was done")
     return live
+
+
+MAX_LIVE_WARNINGS = 20
+
+
+def warn_unloadable(live: LiveState, only: Collection[str] | None = None) -> None:
+    """Print (to stderr) the live entries the runtime would skip (L007), of `only` those
+    resources when given, at most MAX_LIVE_WARNINGS of them."""
+    found = [d for d in validate.check_live(live.state) if only is None or d.resource in only]
+    if not found:
+        return
+    out = report.console(stderr=True)
+    report.print_diagnostics(out, found[:MAX_LIVE_WARNINGS])
+    if len(found) > MAX_LIVE_WARNINGS:
+        out.print(f"... and {len(found) - MAX_LIVE_WARNINGS} more entries the runtime skips "
+                  "(meshctl plan lists them all)")
 
 
 def paths_argument(func: F) -> F:

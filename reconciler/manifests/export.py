@@ -14,7 +14,7 @@ import yaml
 
 from reconciler.errors import ManifestError
 from reconciler.fsutil import write_atomically
-from reconciler.model import ids, kinds
+from reconciler.model import fields, ids, kinds
 from reconciler.model.kinds import API_VERSION, Kind
 from reconciler.model.resource import Resource
 
@@ -38,12 +38,10 @@ NO_FOLDING = 1 << 30
 
 
 def spec_order(kind: Kind, names: Iterable[str]) -> list[str]:
-    """A spec's keys in the canonical order: the registry's own field order (as the entry
-    models declare it), then any other key as written (`meshctl fmt` uses it too)."""
-    from reconciler.model.specs import SPEC_MODELS  # pydantic: only when writing manifests
-
+    """A spec's keys in the canonical order: the registry's own field order (as
+    `model.fields` declares it), then any other key as written (`meshctl fmt` uses it too)."""
     given = list(names)
-    known = [name for name in SPEC_MODELS[kind].model_fields if name in given]
+    known = [name for name in fields.names(kind) if name in given]
     return known + [name for name in given if name not in known]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.errors import Diagnostic, ManifestError, Severity, did_you_mean
 from reconciler.manifests.yamlparse import ParsedDocument, parse_documents
-from reconciler.model import ids, kinds
+from reconciler.model import fields, ids, kinds
 from reconciler.model.kinds import API_VERSION, Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 
@@ -225,6 +225,10 @@ def _read_document(document: ParsedDocument, file: str, result: FileResult) -> N
             return
         entry = {id_field: name, **{k: v for k, v in spec.items() if k != id_field}}
 
+    # What the manifest leaves out that has a default is written out: the entry applied is
+    # then complete by the runtime's rules (a missing field the runtime requires would make
+    # it skip the entry), and an omitted default still plans as no change.
+    entry = fields.complete(kind, entry)
     field_lines = {path[5:]: line for path, line in lines.items() if path.startswith("spec.")}
     name_line = lines.get("metadata.name", document.line)
     field_lines[NAME_LINE] = name_line

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from reconciler import graph
-from reconciler.model.defaults import DEFAULTS
+from reconciler.model.fields import ABSENT_MEANS
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location, Plan, User
@@ -86,8 +86,9 @@ def user_at(edge: graph.Reference, state: MeshState) -> User:
 
 def field_changes(kind: Kind, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
     """The fields that differ, ignoring noise: key order, `1` vs `1.0`, an omitted optional
-    field vs its default, and `last_updated`. Empty when the entries mean the same (at once
-    when they are one object: the engine's resources from the sync record are live entries)."""
+    field vs what its absence means, and `last_updated`. Empty when the entries mean the
+    same (at once when they are one object: the engine's resources from the sync record are
+    live entries)."""
     if before is after or _same(before, after):
         return []
     old, new = essence(kind, before), essence(kind, after)
@@ -160,8 +161,10 @@ def comparable(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def essence(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
-    """The entry as it means to the runtime: defaults filled in, ignored fields dropped."""
-    return {**DEFAULTS[kind], **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}
+    """The entry as it means to the runtime: omitted optional fields as what their absence
+    means, ignored fields dropped. (A required field missing from a live entry is a change:
+    the runtime skips that entry, and applying the manifest repairs it.)"""
+    return {**ABSENT_MEANS[kind], **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}
 
 
 def _same(a: Any, b: Any) -> bool:

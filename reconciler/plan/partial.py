@@ -57,6 +57,9 @@ def plan_keys(*, desired: MeshState, live: MeshState, live_fingerprint: str,
         problems += [d for d in validate.check_mesh(remaining, graph.Graph(present, edges_out),
                                                     live)
                      if d.resource == str(key)]
+        problems += [d for d in validate.check_mesh(remaining,
+                                                    referrers.content_users(key, remaining))
+                     if d.is_error and d.resource != str(key)]
         source = Location(*resource.where(None))
         if before is None:
             changes.append(Change(key, Action.CREATE, None, resource.entry, source=source))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from reconciler import graph
 from reconciler.errors import Diagnostic
 from reconciler.model.resource import MeshState, Resource
-from reconciler.validate import mesh, references, workflows
+from reconciler.validate import hitl, mesh, references, runtime, workflows
 from reconciler.validate.rules import RULES, Rule
 
-__all__ = ["RULES", "Rule", "check_mesh", "check_resource", "validate_state"]
+__all__ = ["RULES", "Rule", "check_live", "check_mesh", "check_resource", "validate_state"]
 
 
 def check_resource(resource: Resource) -> list[Diagnostic]:
@@ -29,8 +29,14 @@ def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,
     that exist even if `state` drops them, whose removal the deletion rules judge."""
     mesh_graph = mesh_graph or graph.build(state)
     return (references.check_references(state, mesh_graph, known)
+            + hitl.check_checkpoints(state, mesh_graph, known)
             + mesh.check_orchestrator(state, known)
             + mesh.check_cycles(state, mesh_graph))
+
+
+def check_live(state: MeshState) -> list[Diagnostic]:
+    """What reading the live registries should warn of: entries the runtime would skip."""
+    return runtime.unloadable_entries(state)
 
 
 def validate_state(state: MeshState) -> list[Diagnostic]:

@@ -26,8 +26,8 @@ def check_cycles(state: MeshState, mesh_graph: graph.Graph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for group in mesh_graph.cycles():
         resource = state.get(group[0])
-        if resource is None:
-            continue
+        if resource is None or any(key.kind is not Kind.AGENT for key in group):
+            continue  # a policy naming the workflow whose checkpoints use its roles is no loop
         names = " -> ".join([key.name for key in group] + [group[0].name])
         found.append(diagnostic(
             "G001", resource, "allowed_agents",

@@ -25,7 +25,8 @@ def check_references(state: MeshState, mesh_graph: graph.Graph,
     found: list[Diagnostic] = []
     for edge in mesh_graph.dangling():
         source = state.get(edge.source)
-        if source is None or (known is not None and edge.target in known):
+        if source is None or (known is not None and edge.target in known) or \
+                edge.type is graph.EdgeType.HITL_ROLE:  # the HITL rules name the role
             continue
         target_kind = edge.target.kind
         names = [name for name in state.of_kind(target_kind) if name != edge.source.name

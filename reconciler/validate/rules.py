@@ -2,7 +2,8 @@
 
 Codes are stable (documented in docs/validation.md, which a test keeps in step with this
 table). Families: M manifests, L live registries, S schema, R references, W workflows,
-G graph, O orchestrator, B breaking changes (found by the plan), U usage (deletes the plan refuses).
+H HITL checkpoints, G graph, O orchestrator, B breaking changes (found by the plan), U usage
+(deletes the plan refuses).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("L004", _E, "id appears twice in a registry"),
     Rule("L005", _E, "workflow file name differs from its workflow_id"),
     Rule("L006", _E, "registry file unreadable"),
+    Rule("L007", _W, "live entry the AgentMesh runtime does not load (skips)"),
     Rule("S001", _E, "required field missing"),
     Rule("S002", _E, "field has the wrong type"),
     Rule("S003", _E, "value out of bounds"),
@@ -59,6 +61,9 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("W003", _E, "step cannot reach a terminal outcome"),
     Rule("W004", _W, "step unreachable from the first step"),
     Rule("W005", _E, "step_id used twice in a workflow"),
+    Rule("H001", _E, "HITL checkpoint requires a role the hitl_access_control policy lacks"),
+    Rule("H002", _W, "HITL checkpoint follows an agent no step of the workflow runs"),
+    Rule("H003", _W, "HITL checkpoint type not allowed for its role"),
     Rule("G001", _W, "agents invoke each other in a cycle"),
     Rule("O001", _E, "no orchestrator agent"),
     Rule("B001", _W, "schema change breaks the callers of a tool or an agent"),

@@ -97,7 +97,7 @@ def test_hostile_names_are_refused_before_any_file_is_touched(name: str, tmp_pat
     manifests = tmp_path / "m"
     write(manifests / "base.yaml", BASE_MESH)
     quoted = name.replace("\\", "\\\\").replace('"', '\\"').replace("\x00", "\\0")
-    write(manifests / "case.yaml", manifest("Workflow", "PLACEHOLDER", "name: W\nsteps: []")
+    write(manifests / "case.yaml", manifest("Workflow", "PLACEHOLDER", "name: W\ndescription: d\nsteps: []")
           .replace("name: PLACEHOLDER", f'name: "{quoted}"'))
     registries = tmp_path / "r"
     registries.mkdir()

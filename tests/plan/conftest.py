@@ -18,7 +18,13 @@ from reconciler import engine
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.plan.model import Change, Plan
-from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, copy_tree, manifest
+from tests.conftest import (
+    FIXTURE_MANIFESTS,
+    FIXTURE_REGISTRIES,
+    copy_tree,
+    manifest,
+    unless_given,
+)
 
 MANIFESTS = Path("manifests")
 REGISTRIES = Path("registries")
@@ -62,11 +68,13 @@ def live_entry(name: str, collection: str, entry_id: str, root: Path = REGISTRIE
 
 def tool(name: str, extra: str = "") -> str:
     return manifest("Tool", name, f"name: {name}\ndescription: test tool\n"
-                    f"endpoint: /invoke/{name}\ninput_schema: {{type: object}}\n{extra}")
+                    f"endpoint: /invoke/{name}\ninput_schema: {{type: object}}\n"
+                    + unless_given(extra, output_schema="{type: object}") + extra)
 
 
 def profile(name: str) -> str:
-    return manifest("ModelProfile", name, f"name: {name}\nprovider: openai\nmodel_name: gpt-4o\n")
+    return manifest("ModelProfile", name, f"name: {name}\ndescription: test profile\n"
+                    "provider: openai\nmodel_name: gpt-4o\nintended_usage: testing\n")
 
 
 def docs(*documents: str) -> str:

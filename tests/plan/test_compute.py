@@ -207,7 +207,7 @@ def test_one_dependent_is_singular() -> None:
 
 def test_what_others_refer_to_is_created_first(ws: Path) -> None:
     write(MANIFESTS / "new.yaml", docs(
-        manifest("Workflow", "aaa_flow", "name: Flow\nrequired_agents: [aaa_agent]\n"),
+        manifest("Workflow", "aaa_flow", "name: Flow\ndescription: d\nrequired_agents: [aaa_agent]\n"),
         agent("aaa_agent", "allowed_tools: [zzz_tool]\nallowed_agents: [zzz_agent]\n",
               model="zzz_profile"),
         agent("zzz_agent"),

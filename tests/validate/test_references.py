@@ -57,6 +57,7 @@ def test_valid_agent_references_pass(case: Case) -> None:
 
 WORKFLOW = """
 name: W
+description: d
 required_agents: [fraud_agent, req_ghost]
 optional_agents:
 - opt_ghost
@@ -150,7 +151,7 @@ def test_governance_rules_name_agents_tools_profiles_and_workflows(case: Case) -
 
 
 def test_a_policy_whose_names_all_exist_passes(case: Case) -> None:
-    workflow = manifest("Workflow", "claims", "name: C\nsteps:\n- step_id: s\n"
+    workflow = manifest("Workflow", "claims", "name: C\ndescription: d\nsteps:\n- step_id: s\n"
                         "  agent_id: fraud_agent\n")
     text = POLICY
     for wrong, right in (("fraud_agnt", "fraud_agent"), ("frau_rules", "similarity"),

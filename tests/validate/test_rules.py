@@ -86,12 +86,19 @@ def plan_case(before: str, after: str) -> Callable[[Path], list[Diagnostic]]:
 def _agents_in_a_workflow(first_output: str) -> str:
     return (agent("p1", f"output_schema: {{type: object, properties: {first_output}}}") + "---\n"
             + agent("p2", "input_schema: {type: object, required: [x]}") + "---\n"
-            + manifest("Workflow", "w1", "name: W\nsteps:\n- {step_id: one, agent_id: p1}\n"
-                       "- {step_id: two, agent_id: p2}\n"))
+            + manifest("Workflow", "w1", "name: W\ndescription: d\nsteps:\n"
+                       "- {step_id: one, agent_id: p1}\n- {step_id: two, agent_id: p2}\n"))
+
+
+def hitl_case(role: str, checkpoint: str) -> str:
+    """The policy `hitl_access_control` with one role, and a workflow with one checkpoint."""
+    return (manifest("GovernancePolicy", "hitl_access_control", f"roles:\n- {role}\n")
+            + "---\n" + step_workflow("- {step_id: a, agent_id: fraud_agent}\n")
+            + f"  hitl_checkpoints:\n  - checkpoint_id: c1\n    {checkpoint}\n")
 
 
 def step_workflow(steps: str) -> str:
-    return manifest("Workflow", "w1", "name: W\nsteps:\n" + steps)
+    return manifest("Workflow", "w1", "name: W\ndescription: d\nsteps:\n" + steps)
 
 
 CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
@@ -147,21 +154,30 @@ CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
     "G001": manifests_case(agent("a2", "allowed_agents: [a2]")),
     "O001": manifests_case(manifest("Tool", "t2"), with_base=False),
     "M014": manifests_case(agent("Fraud_Agent")),
+    "L007": live_case(edit_json("tool_registry.json",
+                                lambda d: d["tools"][0].pop("output_schema"))),
+    "H001": manifests_case(hitl_case("role_id: reviewer", "required_role: auditor")),
+    "H002": manifests_case(hitl_case("role_id: reviewer", "required_role: reviewer\n"
+                                     "    agent_id: intake_agent")),
+    "H003": manifests_case(hitl_case("role_id: reviewer\n  allowed_checkpoint_types: [input]",
+                                     "required_role: reviewer\n    checkpoint_type: approval")),
     "B001": plan_case(manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
-                               "input_schema: {type: object}"),
+                               "input_schema: {type: object}\noutput_schema: {type: object}"),
                       manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
-                               "input_schema: {type: object, required: [claim_id]}")),
+                               "input_schema: {type: object, required: [claim_id]}\n"
+                               "output_schema: {type: object}")),
     "B002": plan_case(_agents_in_a_workflow("{x: {type: string}}"),
                       _agents_in_a_workflow("{y: {type: string}}")),
     "U001": plan_case(manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
-                               "input_schema: {type: object}") + "---\n"
+                               "input_schema: {type: object}\noutput_schema: {type: object}")
+                      + "---\n"
                       + agent("a9", "allowed_tools: [t9]"),
                       agent("a9", "allowed_tools: [t9]")),
 }
 
 
 # Rules about a whole file or a live registry entry (which has no line to point at).
-NO_LINE = {"M002", "L002", "L003", "L004", "L005", "L006", "S004", "O001"}
+NO_LINE = {"M002", "L002", "L003", "L004", "L005", "L006", "L007", "S004", "O001"}
 
 
 def test_every_rule_has_a_failing_case() -> None:
@@ -180,18 +196,24 @@ def test_the_rule_fires_with_its_severity(code: str, tmp_path: Path) -> None:
         assert all(d.line is not None for d in found)
 
 
+# The real AgentMesh registries hold two checkpoints of a type their role does not allow.
+REAL_WARNINGS = [("H003", "hitl_checkpoints[1].checkpoint_type"),
+                 ("H003", "hitl_checkpoints[2].checkpoint_type")]
+
+
 def test_the_example_manifests_pass_every_rule() -> None:
     desired = load(FIXTURE_MANIFESTS)
-    assert desired.diagnostics == []
+    assert [(d.code, d.path) for d in desired.diagnostics] == REAL_WARNINGS
     assert len(desired.state) == 29
 
 
 def test_the_example_registries_pass_every_rule() -> None:
-    assert engine.validate_live(engine.load_live(FIXTURE_REGISTRIES)) == []
+    found = engine.validate_live(engine.load_live(FIXTURE_REGISTRIES))
+    assert sorted((d.code, d.path) for d in found) == REAL_WARNINGS
 
 
 def test_codes_are_unique_and_well_formed() -> None:
     for code, rule in RULES.items():
         assert code == rule.code
-        assert len(code) == 4 and code[0] in "MLSRWGOBU" and code[1:].isdigit()
+        assert len(code) == 4 and code[0] in "MLSRWHGOBU" and code[1:].isdigit()
         assert rule.title

@@ -23,7 +23,7 @@ def profile(timeout: object) -> str:
 
 
 def workflow(mode: str) -> str:
-    return manifest("Workflow", "w1", f"name: W\nmode: {mode}\nsteps:\n"
+    return manifest("Workflow", "w1", f"name: W\ndescription: d\nmode: {mode}\nsteps:\n"
                     "- step_id: a\n  agent_id: fraud_agent\n")
 
 
@@ -81,7 +81,7 @@ def test_workflow_mode_is_advisory_or_strict(case: Case, mode: str, ok: bool) ->
 def test_missing_required_fields_are_s001(case: Case) -> None:
     path, desired = case(manifest("Tool", "bare", "name: Bare\ndescription: d"))
     found = by_code(desired.diagnostics, "S001")
-    assert sorted(d.path or "" for d in found) == ["endpoint", "input_schema"]
+    assert sorted(d.path or "" for d in found) == ["endpoint", "input_schema", "output_schema"]
     assert all(d.file == str(path) and d.line == 1 for d in found)
     assert "tool 'bare' is missing required field 'endpoint'" in {d.message for d in found}
 
@@ -89,6 +89,7 @@ def test_missing_required_fields_are_s001(case: Case) -> None:
 def test_a_step_without_an_agent_is_s001_at_the_step(case: Case) -> None:
     path, desired = case(manifest("Workflow", "w1", """
         name: W
+        description: d
         steps:
         - step_id: only
           on_success: complete
@@ -224,6 +225,7 @@ def test_unknown_fields_are_s006_warnings_with_did_you_mean(case: Case) -> None:
 def test_unknown_step_fields_are_s006_too(case: Case) -> None:
     path, desired = case(manifest("Workflow", "w1", """
         name: W
+        description: d
         steps:
         - step_id: a
           agent_id: fraud_agent

@@ -18,7 +18,7 @@ Case = Callable[[str], tuple[Path, engine.DesiredState]]
 
 
 def workflow(steps: str) -> str:
-    return manifest("Workflow", "w1", "name: W\nsteps:\n" + dedent(steps))
+    return manifest("Workflow", "w1", "name: W\ndescription: d\nsteps:\n" + dedent(steps))
 
 
 def test_a_linear_workflow_passes(case: Case) -> None:
