@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -172,6 +173,14 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
         headers = error.extra.pop("headers", None)
         return JSONResponse({"detail": error.detail, **error.extra}, error.status,
                             headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        """422 naming each field and what is wrong with it, without echoing the input back
+        (a body may be large, or hold text JSON cannot encode)."""
+        return JSONResponse({"detail": [
+            {"type": item.get("type"), "loc": list(item.get("loc", ())),
+             "msg": item.get("msg")} for item in error.errors()]}, 422)
 
     @app.exception_handler(ChangeRejected)
     async def rejected(_: Request, error: ChangeRejected) -> JSONResponse:

@@ -8,9 +8,12 @@ fit, so "valid" here means "the runtime loads it". Each field is one of:
 - REQUIRED: the runtime needs it and nothing supplies it; a manifest or request must give it.
 - DEFAULTED: the runtime needs it; when left out, meshctl writes the upstream REST API's
   default (the runtime itself has none), so every entry written is complete.
-- OPTIONAL: the runtime reads it when present. When it has a `default` (the API's), that is
-  written too; `absent` is what the runtime takes its absence to mean, so the plan sees an
-  omitted field and that value as no change.
+- OPTIONAL: the runtime reads it when present, and supplies its own default otherwise. Nothing
+  is written for it; its `default` (the API's) or `absent` is what the runtime takes its
+  absence to mean, so the plan sees an omitted field and that value as no change.
+
+So a live entry the runtime loads has every field `complete` would add: an export of it reads
+back as exactly the same entry.
 
 Plain data with no pydantic: the plan and the live-registry check use it on every run.
 """
@@ -57,7 +60,7 @@ class FieldRule:
     name: str
     type: JsonType
     need: Need
-    default: Any = NO_DEFAULT  # written when the field is left out
+    default: Any = NO_DEFAULT  # the API's default: written when a DEFAULTED field is left out
     absent: Any = NO_DEFAULT  # what the runtime takes a missing OPTIONAL field to mean
     minimum: int | None = None
     maximum: int | None = None
@@ -162,10 +165,10 @@ def names(kind: Kind) -> tuple[str, ...]:
 
 
 def complete(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
-    """`entry` with every omitted field that has a default written out (after the fields
-    given, in the registry's order): what meshctl writes, so the runtime finds each field
-    it requires. The same object when nothing is missing."""
-    missing = [r for r in FIELDS[kind] if r.has_default and r.name not in entry]
+    """`entry` with every omitted DEFAULTED field written out with its default (after the
+    fields given, in the registry's order): what meshctl writes, so the runtime finds each
+    field it requires. The same object when nothing is missing."""
+    missing = [r for r in FIELDS[kind] if r.need is Need.DEFAULTED and r.name not in entry]
     if not missing:
         return entry
     filled = dict(entry)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from reconciler.store import filestore, history, lock
-from tests.conftest import CliResult, FileState, agent, files_state, write
+from tests.conftest import CliResult, FileState, agent, files_state, line_of, write
 from tests.plan.conftest import MANIFESTS, REGISTRIES, edit, edit_registry, make_workspace, tool
 from tests.store.test_writer import raw_entries
 
@@ -127,9 +127,11 @@ def test_auto_approve_applies_and_then_there_is_nothing_to_do(
     for args in (("apply",), ("apply", "--auto-approve")):  # nothing to confirm: no terminal needed
         again = meshctl(*args)
         assert again.code == 0, again.output
-        assert again.out == ("No changes. The live registries match the manifests.\n"
-                             "Plan: 0 to create, 0 to update, 0 to delete, 0 refused.\n"
-                             "No changes to apply.\n")
+        lines = again.out.splitlines()
+        assert lines[0] == "No changes. The live registries match the manifests."
+        assert [line.split()[2] for line in lines[1:-2]] == ["H003:", "H003:"]  # real data's
+        assert lines[-2:] == ["Plan: 0 to create, 0 to update, 0 to delete, 0 refused.",
+                              "No changes to apply."]
     assert registry_files() == before
     assert revisions() == [1]
 
@@ -208,7 +210,7 @@ def test_invalid_manifests_write_nothing(ws: Path, meshctl: Run) -> None:
     result = meshctl("apply", "--auto-approve")
     assert result.code == 1
     assert result.out == ""
-    assert f"{path}:9: error S003" in result.err
+    assert f"{path}:{line_of(path, 'max_iterations')}: error S003" in result.err
     assert registry_files() == before
     assert revisions() == []
 
@@ -502,9 +504,10 @@ def test_invalid_manifests_say_no_plan_in_text_and_json(ws: Path, meshctl: Run) 
     before = registry_files()
     text_run = meshctl("apply", "--auto-approve")
     assert text_run.code == 1
-    assert "S003" in text_run.err and "No plan: 1 error, 0 warnings" in text_run.err
+    assert "S003" in text_run.err and "No plan: 1 error, 2 warnings" in text_run.err
     json_run = meshctl("apply", "--auto-approve", "-o", "json")
     assert json_run.code == 1
     body = json.loads(json_run.out)
-    assert body["valid"] is False and [d["code"] for d in body["diagnostics"]] == ["S003"]
+    assert body["valid"] is False
+    assert [d["code"] for d in body["diagnostics"]] == ["S003", "H003", "H003"]
     assert registry_files() == before

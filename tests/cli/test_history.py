@@ -159,7 +159,7 @@ def test_show_is_a_unified_diff_of_what_a_revision_changed(
     assert [line for line in lines if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
         '-  "max_iterations": 5,', '+  "max_iterations": 7,']
     created = meshctl("history", "show", "2").out
-    assert "--- before/Tool/new_tool\n+++ after/Tool/new_tool\n@@ -0,0 +1,9 @@\n+{\n" in created
+    assert "--- before/Tool/new_tool\n+++ after/Tool/new_tool\n@@ -0,0 +1,13 @@\n+{\n" in created
     assert '-  "profile_id": "claude_opus_3",' in created
     assert "+++ after/ModelProfile/claude_opus_3\n@@ -1," in created
 

@@ -149,6 +149,7 @@ def worker_manifests(folder: Path, worker: int, iterations: int) -> Path:
           description: A tool made by concurrent writer {worker}
           endpoint: /invoke/worker{worker}_tool
           input_schema: {{type: object}}
+          output_schema: {{type: object}}
         ---
         apiVersion: agentmesh.io/v1
         kind: Agent
@@ -160,6 +161,8 @@ def worker_manifests(folder: Path, worker: int, iterations: int) -> Path:
           model_profile_id: default_gpt35
           allowed_tools: [worker{worker}_tool]
           max_iterations: {iterations}
+          capabilities: [work]
+          output_schema: {{type: object}}
         """)
     return folder
 

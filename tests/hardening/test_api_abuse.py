@@ -17,7 +17,8 @@ def files_of(registries: Path) -> dict[Path, bytes]:
             if p.is_file() and ".meshctl" not in p.parts}
 
 
-AGENT = b'{"agent_id": "fraud_agent", "description": "d", "model_profile_id": "gpt4"'
+AGENT = (b'{"agent_id": "fraud_agent", "description": "d", "model_profile_id": "gpt4", '
+         b'"capabilities": ["c"], "output_schema": {"type": "object"}')
 BODIES: list[tuple[str, dict[str, str], bytes | None, int]] = [
     ("not JSON", {"Content-Type": "application/json"}, b"{not json", 422),
     ("JSON of the wrong type", {"Content-Type": "application/json"}, b"[1, 2, 3]", 422),
@@ -32,6 +33,10 @@ BODIES: list[tuple[str, dict[str, str], bytes | None, int]] = [
      400),
     ("2 MiB body", {"Content-Type": "application/json"}, b'{"a": "' + b"x" * (2 << 20) + b'"}',
      413),
+    # A missing required field is a 422 naming it, without echoing the body (which may be
+    # large, or hold what JSON cannot encode).
+    ("missing field, lone surrogate", {"Content-Type": "application/json"},
+     b'{"agent_id": "fraud_agent", "name": "\\ud800"}', 422),
 ]
 
 
@@ -45,6 +50,10 @@ def test_bad_bodies_are_refused_clearly(server: Server, registries: Path, name: 
         answer = client.put("/registries/agents/fraud_agent", content=body, headers=headers)
         assert answer.status_code == status, answer.text
         assert answer.json()["detail"]  # says why
+        if status == 422 and name.startswith("missing field"):
+            fields = {tuple(item["loc"]) for item in answer.json()["detail"]}
+            assert ("body", "capabilities") in fields and ("body", "output_schema") in fields
+            assert "input" not in answer.text
         assert client.get("/health").json()["status"] == "ok"
     assert files_of(registries) == before
 

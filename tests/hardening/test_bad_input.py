@@ -97,7 +97,8 @@ def test_hostile_names_are_refused_before_any_file_is_touched(name: str, tmp_pat
     manifests = tmp_path / "m"
     write(manifests / "base.yaml", BASE_MESH)
     quoted = name.replace("\\", "\\\\").replace('"', '\\"').replace("\x00", "\\0")
-    write(manifests / "case.yaml", manifest("Workflow", "PLACEHOLDER", "name: W\ndescription: d\nsteps: []")
+    write(manifests / "case.yaml", manifest("Workflow", "PLACEHOLDER",
+                                            "name: W\ndescription: d\nsteps: []")
           .replace("name: PLACEHOLDER", f'name: "{quoted}"'))
     registries = tmp_path / "r"
     registries.mkdir()
@@ -136,6 +137,7 @@ def test_inputs_built_to_exhaust_are_bounded(case: str, tmp_path: Path) -> None:
         wanted = "M001"
     else:
         write(path, manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t\n"
+                             "output_schema: {type: object}\n"
                              "input_schema:\n  $ref: '#'\n  definitions:\n"
                              "    a: {$ref: '#/definitions/a'}\n"
                              "  properties:\n    x: {$ref: '#/definitions/a'}\n"))

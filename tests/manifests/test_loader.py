@@ -19,6 +19,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from tests.conftest import (
     agent,
+    beyond_fixture,
     by_code,
     codes,
     dedent,
@@ -57,7 +58,8 @@ def test_a_manifest_becomes_a_resource_with_the_id_first() -> None:
     (resource,) = result.resources
     assert resource.key == ResourceKey(Kind.TOOL, "fraud_rules")
     assert list(resource.entry) == ["tool_id", "name", "description", "endpoint",
-                                    "input_schema", "_comment"]
+                                    "input_schema", "_comment", "lineage_tags"]
+    assert resource.entry["lineage_tags"] == []  # required by the runtime: its default
     assert resource.entry["tool_id"] == "fraud_rules"
     assert resource.entry["_comment"] == "keep me"
     assert dict(resource.labels) == {"team": "claims"}
@@ -72,7 +74,7 @@ def test_a_manifest_becomes_a_resource_with_the_id_first() -> None:
 def test_spec_id_field_equal_to_the_name_is_accepted() -> None:
     result = parse(manifest("Tool", "t", "tool_id: t\nname: T"))
     assert result.diagnostics == []
-    assert result.resources[0].entry == {"tool_id": "t", "name": "T"}
+    assert result.resources[0].entry == {"tool_id": "t", "name": "T", "lineage_tags": []}
 
 
 def test_policy_entry_is_its_spec_as_is() -> None:
@@ -298,7 +300,8 @@ def test_unknown_spec_fields_warn_but_stay_in_the_data(mesh: Path) -> None:
     assert resource is not None
     assert resource.entry["futuristic"] == 1
     assert resource.entry["_comment"] == "note"
-    assert list(resource.entry)[-2:] == ["futuristic", "_comment"]
+    assert list(resource.entry)[-5:] == ["futuristic", "_comment", "max_iterations",
+                                         "iteration_timeout_seconds", "context_requirements"]
 
 
 def test_find_manifest_files_is_recursive_sorted_and_skips_hidden(tmp_path: Path) -> None:
@@ -322,7 +325,7 @@ def test_a_missing_path_is_a_manifest_error(tmp_path: Path) -> None:
 
 def test_a_directory_tree_loads_every_resource(manifests: Path) -> None:
     desired = load(manifests)
-    assert desired.diagnostics == []
+    assert beyond_fixture(desired.diagnostics) == []
     assert len(desired.files) == 29
     assert {k.value: n for k, n in desired.state.counts().items()} == {
         "ModelProfile": 6, "Tool": 6, "Agent": 7, "Workflow": 1, "GovernancePolicy": 9}
@@ -338,7 +341,7 @@ def test_a_file_reached_twice_is_read_once(manifests: Path,
     assert len(files) == 29
     assert files[0] == Path("manifests/agents/coverage_agent.yaml")  # as first spelled
     desired = load(*spellings)
-    assert desired.diagnostics == []
+    assert beyond_fixture(desired.diagnostics) == []
     assert len(desired.state) == 29
 
 

@@ -76,7 +76,7 @@ def test_the_json_form(rich_plan: Plan) -> None:
                      "line": line_of(MANIFESTS / "agents" / "fraud_agent.yaml", "- fraud_rules")}}
     assert by_name[("ModelProfile", "gpt4")]["fields"] == [
         {"path": "parameters.top_p", "op": "change", "old": 1.0, "new": 0.5}]
-    assert [w["code"] for w in data["warnings"]] == ["S006"]
+    assert [w["code"] for w in data["warnings"]] == ["S006", "H003", "H003"]
     # Where the plan came from; the workspace is not a git work tree, so no commit.
     assert data["meta"] == {"registries": "registries", "manifests": ["manifests"],
                             "git_commit": None}

@@ -21,7 +21,8 @@ def test_no_changes(ws: Path) -> None:
     assert out.startswith("### meshctl plan\n\n| create | update | delete | refused | impacted |")
     assert "| 0 | 0 | 0 | 0 | 0 |" in out
     assert "No changes: the live registries match the manifests." in out
-    assert "<details>" not in out and "####" not in out
+    # Only the real data's two warnings follow (H003).
+    assert "<details>" not in out and out.count("####") == 1 and "#### Warnings (2)" in out
 
 
 def test_a_summary_table_then_refusals_deletes_and_collapsible_details(ws: Path) -> None:
@@ -137,7 +138,7 @@ def test_warnings_reach_the_comment(ws: Path) -> None:
     edit(MANIFESTS / "agents" / "fraud_agent.yaml", "max_iterations: 5",
          "max_iterations: 5\n  allowed_tool: []")
     plan = the_plan()
-    assert [w.code for w in plan.warnings] == ["S006"]
+    assert [w.code for w in plan.warnings] == ["S006", "H003", "H003"]
     out = markdown.render(plan)
-    assert "#### Warnings (1)" in out
+    assert "#### Warnings (3)" in out  # with the real data's two H003
     assert "S006" in out and "allowed_tool" in out

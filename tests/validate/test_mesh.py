@@ -32,7 +32,8 @@ def test_one_orchestrator_passes(case: Case) -> None:
 
 def test_a_mesh_without_an_orchestrator_is_o001(tmp_path: Path) -> None:
     write(tmp_path / "m.yaml", manifest("ModelProfile", "p", "name: P\nprovider: o\n"
-                                        "model_name: m\ndescription: d\nintended_usage: u") + "---\n" + agent("worker", model="p"))
+                                        "model_name: m\ndescription: d\nintended_usage: u")
+          + "---\n" + agent("worker", model="p"))
     desired = load(tmp_path)
     diagnostic = only(desired.diagnostics, "O001")
     assert diagnostic.severity is Severity.ERROR
