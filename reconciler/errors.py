@@ -118,10 +118,11 @@ class ChangeRejected(MeshctlError, ValueError):
     the upstream RegistryManager raises."""
 
     def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None,
-                 *, not_found: bool = False) -> None:
+                 *, not_found: bool = False, breaking: bool = False) -> None:
         super().__init__(message)
         self.diagnostics = diagnostics or []
         self.not_found = not_found  # the resource named does not exist (HTTP 404, not 400)
+        self.breaking = breaking  # refused as breaking its callers (--deny-breaking; HTTP 409)
 
 
 class PreconditionFailed(ChangeRejected):

@@ -151,8 +151,9 @@ class RegistryManager:
     def __init__(self, registries_path: str | os.PathLike[str] = "/registries", *,
                  watch: bool = True, poll_interval: float = 1.0,
                  lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
-                 source: str = SOURCE) -> None:
+                 source: str = SOURCE, deny_breaking: bool = False) -> None:
         self.registries_path = Path(registries_path)
+        self._deny_breaking = deny_breaking  # refuse writes that break callers (B001/B002)
         self._source = source  # who the revisions are recorded as made by
         self._watch = watch
         self._poll_interval = poll_interval
@@ -645,7 +646,8 @@ class RegistryManager:
                 try:
                     _, revision = writes.commit_changes(
                         self.registries_path, snapshot.live, snapshot.referrers, changes,
-                        source=self._source, lock_timeout=self._lock_timeout)
+                        source=self._source, lock_timeout=self._lock_timeout,
+                        deny_breaking=self._deny_breaking)
                 except StalePlan:
                     self._sync(strict=True)
                     continue

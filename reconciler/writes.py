@@ -22,7 +22,7 @@ from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.plan import compute
+from reconciler.plan import breaking, compute
 from reconciler.plan.model import Action, Change, Plan
 from reconciler.store import filestore
 from reconciler.store.registry_files import LiveState
@@ -39,12 +39,14 @@ class Intent(enum.StrEnum):
 
 
 def plan_changes(live: LiveState, referrers: graph.Referrers,
-                 changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]]) -> Plan:
+                 changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
+                 deny_breaking: bool = False) -> Plan:
     """A plan of a few objects, judged by the same rules as any plan, without building the
     whole mesh's graph: the write's precondition (exists, does not exist, ids agree), the
     per-resource rules on each new entry, the mesh-wide rules over the references it makes
     in the state it leaves, and the deletion rules over the references into what it
-    deletes (`referrers`). Raises ChangeRejected, naming what to do, when one breaks."""
+    deletes (`referrers`), and the breaking-change rules (refusals with `deny_breaking`, as
+    `plan --deny-breaking`). Raises ChangeRejected, naming what to do, when one breaks."""
     # Fields left out that have a default are written out, as for a manifest.
     changes = {key: (None if entry is None else fields.complete(key.kind, entry), intent)
                for key, (entry, intent) in changes.items()}
@@ -82,7 +84,11 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
     if problems:
         problems.sort(key=sort_key)
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
-    return Plan(live.fingerprint, tuple(steps), prune=False)
+    plan, found = breaking.assess(Plan(live.fingerprint, tuple(steps), prune=False), after,
+                                  live.state, deny=deny_breaking)
+    if plan.refusals:
+        raise ChangeRejected("; ".join(_sentence(d) for d in found), found, breaking=True)
+    return plan
 
 
 def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | None,
@@ -166,12 +172,12 @@ def _sentence(diagnostic: Diagnostic) -> str:
 def commit_changes(registries: str | os.PathLike[str], live: LiveState,
                    referrers: graph.Referrers,
                    changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
-                   source: str, lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT
-                   ) -> tuple[Plan, filestore.Revision | None]:
+                   source: str, lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
+                   deny_breaking: bool = False) -> tuple[Plan, filestore.Revision | None]:
     """`plan_changes`, then `apply_plan` against `live`'s fingerprint (StalePlan when the
     registries moved on: re-read and try again). A rejection is audited like a refusal."""
     try:
-        plan = plan_changes(live, referrers, changes)
+        plan = plan_changes(live, referrers, changes, deny_breaking=deny_breaking)
     except ChangeRejected as error:
         who = filestore.default_info(source)
         filestore.FileStore(registries, lock_timeout=lock_timeout).audit({

@@ -137,11 +137,13 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
                manager: RegistryManager | None = None,
                manifests: str | Path | None = None,
                controller: Callable[[RegistryManager], Controller] | None = None,
-               webhook_secret: str | None = None) -> FastAPI:
+               webhook_secret: str | None = None, deny_breaking: bool = False) -> FastAPI:
     """The API over the registries in `registries`. Without `tokens` every caller has every
     role (`meshctl serve` allows that only on loopback). `controller` makes the watch
-    controller the server runs beside it, over the same registry snapshot."""
-    registry = manager or RegistryManager(registries, watch=watch, source=SOURCE)
+    controller the server runs beside it, over the same registry snapshot. `deny_breaking`
+    refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`."""
+    registry = manager or RegistryManager(registries, watch=watch, source=SOURCE,
+                                          deny_breaking=deny_breaking)
     registry.load_all()
     running = controller(registry) if controller is not None else None
     app = FastAPI(title="meshctl", version="1", responses=ERRORS,
@@ -188,6 +190,9 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
             return JSONResponse({"detail": str(error), "current_version":
                                  error.current_version}, 412,
                                 headers={"ETag": f'"{error.current_version}"'})
+        if error.breaking:
+            return JSONResponse({"detail": str(error), "codes": sorted(
+                {d.code for d in error.diagnostics})}, 409)
         return JSONResponse({"detail": str(error)}, 404 if error.not_found else 400)
 
     @app.exception_handler(LockTimeout)

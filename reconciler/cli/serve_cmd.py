@@ -98,6 +98,7 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
                          "need --watch")
     app = create_app(root, tokens=tokens or None, cors_origins=cors_origins,
                      manifests=manifests,
-                     controller=make_controller, webhook_secret=secret)
+                     controller=make_controller, webhook_secret=secret,
+                     deny_breaking=deny_breaking)
     # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from reconciler.store.registry_files import read_live_state
 from tests.servers import Server
+from tests.test_runtime_fidelity import runtime_load
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -175,7 +176,9 @@ def test_the_orchestrator_shows_its_agents_saves_and_cannot_be_deleted(
     ("tools", "Tool", "tool_id", {"name": "OCR", "description": "Reads scans",
                                   "endpoint": "/invoke/ocr"}),
     ("profiles", "ModelProfile", "profile_id", {"name": "Mini", "provider": "openai",
-                                                "model_name": "gpt-4o-mini"}),
+                                                "model_name": "gpt-4o-mini",
+                                                "description": "Small and quick",
+                                                "intended_usage": "general"}),
 ])
 def test_tools_and_model_profiles_are_created_and_deleted(
         page: Page, registries: Path, tab: str, kind: str, id_field: str,
@@ -188,6 +191,7 @@ def test_tools_and_model_profiles_are_created_and_deleted(
     page.click("#editor .save")
     expect(page.locator(f"#panel-{tab} tr[data-id=from_panel]")).to_be_visible()
     assert on_disk(registries, kind, "from_panel") is not None
+    assert runtime_load(registries)[1] == []  # the runtime loads what the panel wrote
     page.click(f"#panel-{tab} tr[data-id=from_panel] button.danger")
     page.click("#confirm button.danger")
     expect(page.locator(f"#panel-{tab} tr[data-id=from_panel]")).to_have_count(0)
@@ -199,12 +203,14 @@ def test_a_workflow_is_created_edited_and_deleted(page: Page, registries: Path) 
     page.click("#panel-workflows button.add")
     page.fill("#field-workflow_id", "panel_flow")
     page.fill("#field-name", "Panel Flow")
+    page.fill("#field-description", "Made in the panel")
     steps = [{"step_id": "one", "agent_id": "intake_agent"}]
     page.fill("#field-steps", json.dumps(steps))
     page.select_option("#field-required_agents", ["intake_agent"])
     page.click("#editor .save")
     expect(page.locator("#panel-workflows tr[data-id=panel_flow]")).to_be_visible()
     assert (registries / "workflows" / "panel_flow.json").exists()
+    assert runtime_load(registries)[1] == []
     page.click("#panel-workflows tr[data-id=panel_flow] button:has-text('Edit')")
     page.fill("#field-name", "Panel Flow 2")
     page.click("#editor .save")
