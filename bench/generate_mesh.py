@@ -312,6 +312,10 @@ class Generator:
                 if "agent_id" in checkpoint:
                     checkpoint["agent_id"] = rng.choice(sequence)
                     checkpoint["checkpoint_id"] = f"{checkpoint['checkpoint_id']}_{index}"
+                if checkpoint.get("required_role") == "fraud_investigator":
+                    # the template's role may not handle 'approval' checkpoints (H003): a
+                    # generated mesh is warning-free, so its fraud reviews are decisions
+                    checkpoint["checkpoint_type"] = "decision"
             if rng.random() < 0.3:
                 del checkpoints[1:]
             out.append(workflow)

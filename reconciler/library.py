@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from reconciler.model.specs import (
     WorkflowDefinition,
 )
 from reconciler.plan.model import Plan
-from reconciler.store import filestore, history
+from reconciler.store import filestore, follower, history
 from reconciler.store.registry_files import (
     FileRead,
     LiveState,
@@ -72,27 +73,12 @@ Entry = dict[str, Any]
 Listener = Callable[[LiveState, LiveState, "list[ResourceKey] | None", int], None]
 
 
-class _StopRace(logging.Filter):
-    """watchdog logs an error when its inotify thread reads once more while being stopped:
-    a benign race at shutdown (nothing is lost), dropped so a clean exit logs nothing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "called when the thread is inactive" not in record.getMessage()
-
-
-def quiet_watchdog_stop() -> None:
-    """Install `_StopRace` on watchdog's inotify logger (once)."""
-    target = logging.getLogger("watchdog.observers.inotify")
-    if not any(isinstance(f, _StopRace) for f in target.filters):
-        target.addFilter(_StopRace())
-
-
 class _Snapshot:
     """One consistent view of the registries. Never changed once published, except that
     models are built on first use and remembered (a benign race: both builders agree)."""
 
     __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance",
-                 "skipped")
+                 "skipped", "__weakref__")
 
     def __init__(self, live: LiveState, referrers: graph.Referrers, revision: int,
                  memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
@@ -143,6 +129,12 @@ def _model_of(kind: Kind, name: str, entry: Entry) -> BaseModel | None:
         return None
 
 
+# The newest snapshot any manager in this process published, per registries folder: another
+# manager of the folder that finds it current adopts it instead of reading the files again
+# (one read per change, however many managers a runtime creates).
+_LATEST: weakref.WeakValueDictionary[Path, _Snapshot] = weakref.WeakValueDictionary()
+
+
 class RegistryManager:
     """The registries under `registries_path`, read and written as the AgentMesh runtime
     does. Call `load_all()` first (as upstream); it also starts watching the files unless
@@ -153,6 +145,7 @@ class RegistryManager:
                  lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
                  source: str = SOURCE, deny_breaking: bool = False) -> None:
         self.registries_path = Path(registries_path)
+        self._folder = self.registries_path.resolve()  # the key of `_LATEST`
         self._deny_breaking = deny_breaking  # refuse writes that break callers (B001/B002)
         self._source = source  # who the revisions are recorded as made by
         self._watch = watch
@@ -164,9 +157,7 @@ class RegistryManager:
         self._load_count = 0
         self._last_error: str | None = None
         self._rejected: LiveState | None = None  # what was on disk when a reload was refused
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[Any] = []
+        self._following: follower.Subscription | None = None
         self._listeners: list[Listener] = []
 
     # -- loading and reloading ----------------------------------------------------------
@@ -176,8 +167,10 @@ class RegistryManager:
         upstream meaning). Only files that changed are read. Raises StoreError, keeping the
         last good snapshot, when what is on disk cannot be read."""
         self._sync(strict=True)
-        if self._watch and not self._threads:
-            self._start_watching()
+        if self._watch and self._following is None:
+            self._following = follower.Follower.subscribe(
+                self.registries_path, self._files_may_have_changed, self,
+                self._poll_interval)
 
     def reload(self) -> dict[str, Any]:
         """`load_all()`, returning `stats()` (upstream's `reload_registries`)."""
@@ -185,14 +178,11 @@ class RegistryManager:
         return self.stats()
 
     def close(self) -> None:
-        """Stop watching the files (the snapshot stays readable)."""
-        self._stop.set()
-        self._wake.set()
-        for worker in self._threads:
-            if hasattr(worker, "stop"):
-                worker.stop()
-            worker.join(timeout=5)
-        self._threads.clear()
+        """Stop following the files (the snapshot stays readable). Optional, as upstream:
+        a manager nobody references stops following by itself."""
+        if self._following is not None:
+            self._following.cancel()
+            self._following = None
 
     def __enter__(self) -> RegistryManager:
         return self
@@ -208,6 +198,12 @@ class RegistryManager:
                 return False
             if not strict and self._rejected is not None and self._is_current(self._rejected):
                 return False  # still the files a reload refused: no need to read them again
+            shared = _LATEST.get(self._folder)
+            if shared is not None and shared is not current and (
+                    not self._loaded or shared.revision >= current.revision) and \
+                    self._is_current(shared.live):
+                self._adopt(current, shared)
+                return True
             store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
             changed: list[ResourceKey] | None = None
             revision: int | None = None
@@ -234,6 +230,15 @@ class RegistryManager:
             self._rejected = None
             self._load_count += 1
             return True
+
+    def _adopt(self, current: _Snapshot, shared: _Snapshot) -> None:
+        """Serve the snapshot another manager of this folder read (it is immutable)."""
+        self._snapshot = shared
+        self._loaded = True
+        self._last_error = None
+        self._rejected = None
+        self._load_count += 1
+        self._notify(current.live, shared.live, None, shared.revision)
 
     def _is_current(self, live: LiveState, verified: frozenset[str] = frozenset()) -> bool:
         """Do the files still hold what `live` was read from? Their stat says so once
@@ -327,50 +332,20 @@ class RegistryManager:
             for key in keys:
                 memo[key.kind].pop(key.name, None)
         self._snapshot = _Snapshot(live, referrers, revision, memo)
+        _LATEST[self._folder] = self._snapshot
+        self._notify(previous.live, live, None if changed is None else keys, revision)
+
+    def _notify(self, before: LiveState, after: LiveState, keys: list[ResourceKey] | None,
+                revision: int) -> None:
         for listener in self._listeners:
             try:
-                listener(previous.live, live, None if changed is None else keys, revision)
+                listener(before, after, keys, revision)
             except Exception:  # a listener's bug must not stop the snapshot being served
                 log.exception("a registry listener failed")
 
-    def _start_watching(self) -> None:
-        poller = threading.Thread(target=self._follow, name="meshctl-registry-follow",
-                                  daemon=True)
-        poller.start()
-        self._threads.append(poller)
-        try:
-            from watchdog.events import FileSystemEvent, FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:  # the stat check alone still follows the files
-            return
-        wake = self._wake
-
-        class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                path = os.fsdecode(event.src_path)
-                # meshctl's own bookkeeping (.meshctl/: journal, history, status) changes
-                # nothing served; a commit also replaces a registry file, which wakes it
-                if not path.endswith((".tmp", "lock", "lock.info")) and \
-                        f"{os.sep}{filestore.META}{os.sep}" not in path:
-                    wake.set()
-
-        quiet_watchdog_stop()
-        observer = Observer()
-        observer.daemon = True
-        observer.schedule(_Handler(), str(self.registries_path), recursive=True)
-        observer.start()
-        self._threads.append(observer)
-
-    def _follow(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._poll_interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self._sync(strict=False)
-            except Exception:  # keep following; the next change tries again
-                log.exception("reloading the registries failed")
+    def _files_may_have_changed(self) -> None:
+        """Called by the folder's follower after a file event, and every poll interval."""
+        self._sync(strict=False)
 
     # -- reads ----------------------------------------------------------------------------
 

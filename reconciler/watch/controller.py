@@ -34,12 +34,13 @@ import orjson
 from reconciler import engine
 from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, StalePlan
 from reconciler.fsutil import write_atomically
-from reconciler.library import RegistryManager, quiet_watchdog_stop
+from reconciler.library import RegistryManager
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan import partial
 from reconciler.store import filestore
+from reconciler.store.follower import quiet_watchdog_stop
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL, drift
 from reconciler.watch import status as status_file
 from reconciler.watch.desired import DesiredWorkspace

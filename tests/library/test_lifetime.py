@@ -1,0 +1,80 @@
+"""A `RegistryManager` nobody references stops following and is freed, with no `close()`
+(upstream's needs none, and runtimes create managers freely); managers of one folder share
+one follower, and one read per change."""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler import RegistryManager
+from reconciler.store.follower import Follower
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gc.collect()
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def edit_description(registries: Path, agent_id: str, text: str) -> None:
+    """A foreign in-place edit, as an editor or a script makes it."""
+    path = registries / "agent_registry.json"
+    data = json.loads(path.read_text())
+    next(a for a in data["agents"] if a["agent_id"] == agent_id)["description"] = text
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=2)
+
+
+def test_dropped_managers_stop_following_and_are_freed(registries: Path) -> None:
+    threads_before = threading.active_count()
+    managers = []
+    for count in range(20):
+        managers.append(RegistryManager(registries, poll_interval=0.1))
+        managers[-1].load_all()
+        if count == 0:
+            one_watch = threading.active_count()
+    assert threading.active_count() == one_watch  # twenty managers, one watch of the folder
+    assert Follower.subscribers(registries) == 20
+    refs = [weakref.ref(manager) for manager in managers]
+    managers.clear()
+    assert eventually(lambda: all(ref() is None for ref in refs))
+    assert eventually(lambda: Follower.subscribers(registries) == 0)
+    assert eventually(lambda: threading.active_count() <= threads_before)
+
+
+def test_managers_of_one_folder_share_the_read_of_a_change(registries: Path) -> None:
+    first = RegistryManager(registries, poll_interval=0.1)
+    second = RegistryManager(registries, poll_interval=0.1)
+    first.load_all()
+    second.load_all()
+    edit_description(registries, "fraud_agent", "edited by hand")
+    first.load_all()  # reads the change
+    second.load_all()  # finds it read already: adopts that snapshot
+    assert second.get_agent("fraud_agent").description == "edited by hand"  # type: ignore
+    assert second.live() is first.live()
+    first.close()
+    second.close()
+
+
+def test_a_kept_manager_still_follows_after_others_are_dropped(registries: Path) -> None:
+    kept = RegistryManager(registries, poll_interval=0.1)
+    kept.load_all()
+    for _ in range(3):
+        RegistryManager(registries, poll_interval=0.1).load_all()
+    gc.collect()
+    edit_description(registries, "intake_agent", "seen while following")
+    assert eventually(lambda: kept.get_agent("intake_agent").description  # type: ignore
+                      == "seen while following")
+    assert Follower.subscribers(registries) == 1
+    kept.close()
+    assert Follower.subscribers(registries) == 0
