@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from reconciler.errors import StalePlan, StoreError
+from reconciler.fsutil import write_atomically
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.resource import ResourceKey
@@ -45,6 +46,9 @@ META = ".meshctl"
 LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registries are kept
 LAYOUTS_FORMAT = 2  # byte offsets
 DEFAULT_LOCK_TIMEOUT = 10.0
+AUDIT = "audit.jsonl"
+METADATA = "meta"  # the metadata area: <registries>/.meshctl/meta/<name>.json
+FEED_POLL = 0.05  # how often a waiting reader of the change feed looks for a new revision
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 
 
@@ -242,6 +246,54 @@ class FileStore:
                 ValueError):
             return {}
 
+    # -- history, the change feed, the audit log and the metadata area (store.base.Store) --
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def revisions(self) -> list[int]:
+        return history.numbers(self.meta)
+
+    def revision(self, number: int) -> dict[str, Any]:
+        return history.load(self.meta, number)
+
+    def revisions_after(self, number: int, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Every revision after `number`, oldest first; when there is none yet, wait up to
+        `wait` seconds for one. A revision's record is written inside its commit's journal,
+        so one that is listed is complete (the recovery of a crashed commit included)."""
+        deadline = time.monotonic() + wait
+        while True:
+            self._recover()
+            newer = [n for n in history.numbers(self.meta) if n > number]
+            if newer or time.monotonic() >= deadline:
+                return [history.load(self.meta, n) for n in newer]
+            time.sleep(min(FEED_POLL, max(deadline - time.monotonic(), 0.0)))
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        try:
+            lines = (self.meta / AUDIT).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [orjson.loads(line) for line in lines if line.strip()]
+
+    def get_meta(self, name: str) -> Any:
+        try:
+            return orjson.loads((self.meta / METADATA / f"{_meta_name(name)}.json").read_bytes())
+        except FileNotFoundError:
+            return None
+        except orjson.JSONDecodeError as error:
+            raise StoreError(f"the store's metadata '{name}' is damaged: {error}") from error
+
+    def put_meta(self, name: str, value: Any) -> None:
+        folder = self.meta / METADATA
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomically(folder / f"{_meta_name(name)}.json", orjson.dumps(value))
+        except OSError as error:
+            raise StoreError(f"cannot write the store's metadata '{name}': "
+                             f"{error.strerror or error}") from error
+
     def audit(self, record: dict[str, Any]) -> None:
         """Record an attempt that changed nothing (refused, failed), best effort."""
         with contextlib.suppress(OSError):  # a read-only store still refuses, just unrecorded
@@ -294,6 +346,12 @@ def _record(number: int, now: str, info: CommitInfo, before_print: str, after_pr
              "after": entry}
             for key, entry in changes.items()],
     }
+
+
+def _meta_name(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise StoreError(f"bad metadata name {name!r}: letters, digits, '-' and '_' only")
+    return name
 
 
 def _touched(changes: ChangeSet) -> set[str]:

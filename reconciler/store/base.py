@@ -1,0 +1,53 @@
+"""The store interface: what the engine, the library, the API and the watch controller may
+ask of wherever the live registries are kept. Only `store/` knows how a store keeps them.
+
+    snapshot()                  the live state, with an opaque revision token (`fingerprint`)
+    commit(changes, expected=)  one atomic revision, refused (StalePlan, naming the revisions
+                                that moved the store on) unless the store is at `expected`
+    audit(record), audit_log()  every attempted change, refused and failed ones included
+    revisions(), revision(n)    the history: what each revision changed, before and after
+    revisions_after(n, wait=)   the change feed: every revision after `n`, oldest first, none
+                                missed or repeated; waits up to `wait` s for the next one
+    get_meta(name), put_meta()  a small area for the watch controller's status and state
+
+A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a memory store
+(`memorystore.MemoryStore`, for tests) implement it; one contract test suite holds both to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from reconciler.model.resource import ResourceKey
+from reconciler.store.history import CommitInfo
+from reconciler.store.registry_files import LiveState
+
+ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
+StaleDetail = Callable[[LiveState, list[dict[str, Any]]], str]
+
+
+class Store(Protocol):
+    @property
+    def location(self) -> str:
+        """Where it is, for messages (never a password)."""
+
+    def snapshot(self) -> LiveState: ...
+
+    def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
+               befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
+               known: LiveState | None = None) -> Any: ...
+
+    def audit(self, record: dict[str, Any]) -> None: ...
+
+    def audit_log(self) -> list[dict[str, Any]]: ...
+
+    def revisions(self) -> list[int]: ...
+
+    def revision(self, number: int) -> dict[str, Any]: ...
+
+    def revisions_after(self, number: int, *, wait: float = 0.0) -> list[dict[str, Any]]: ...
+
+    def get_meta(self, name: str) -> Any: ...
+
+    def put_meta(self, name: str, value: Any) -> None: ...

@@ -1,0 +1,165 @@
+"""The memory store: the live registries in this process's memory, with the same guarantees
+as the file store (atomic commits against an expected revision, history, audit, a change
+feed, a metadata area) and none of its I/O. For tests of everything above the store, and
+for tools that plan against a state they build themselves.
+
+Entries are kept as the JSON they were given (copied on the way in, so a caller's later
+edits change nothing), in registry order: an update keeps an entry's place, a create comes
+last. Headers and entries the reader could not key are kept as they were seeded.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from reconciler.errors import StalePlan, StoreError
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.store import filestore, history
+from reconciler.store.base import ChangeSet, StaleDetail, Store
+from reconciler.store.history import CommitInfo
+from reconciler.store.registry_files import LiveState
+
+
+class MemoryStore:
+    def __init__(self, seed: LiveState | None = None, *, name: str = "memory") -> None:
+        self.location = f"memory:{name}"
+        self._root = Path(self.location)
+        self._condition = threading.Condition()
+        self._records: list[dict[str, Any]] = []
+        self._audit: list[dict[str, Any]] = []
+        self._meta: dict[str, bytes] = {}
+        state = MeshState()
+        headers: dict[Kind, dict[str, Any]] = {}
+        unkeyed: dict[str, list[Any]] = {}
+        if seed is not None:
+            for resource in seed.state:
+                state.add(Resource(resource.key, copy.deepcopy(resource.entry),
+                                   Source(f"{self.location}/{resource.key}")))
+            headers = copy.deepcopy(seed.headers)
+            unkeyed = copy.deepcopy(seed.unkeyed)
+        self._live = self._state_at(state, headers, unkeyed, 0)
+
+    def _state_at(self, state: MeshState, headers: dict[Kind, dict[str, Any]],
+                  unkeyed: dict[str, list[Any]], number: int) -> LiveState:
+        """A snapshot whose revision token names the revision and what it holds."""
+        token = hashlib.sha256(f"{self.location}\0{number}".encode()).hexdigest()
+        return LiveState(self._root, state, headers, unkeyed, {"revision": token})
+
+    def snapshot(self) -> LiveState:
+        with self._condition:
+            return self._live
+
+    def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
+               befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
+               known: LiveState | None = None) -> filestore.Revision:
+        try:  # what a registry file can hold, copied: the caller's objects stay theirs
+            given = {key: None if entry is None else orjson.loads(orjson.dumps(entry))
+                     for key, entry in changes.items()}
+        except TypeError as error:
+            raise StoreError(f"cannot store the change as JSON: {error}") from error
+        with self._condition:
+            live = self._live
+            if live.fingerprint != expected:
+                since = self._since(expected)
+                detail = stale_detail(live, since) if stale_detail else ""
+                raise StalePlan("stale plan: "
+                                f"{detail or 'the live registries changed since it was made'}"
+                                "; re-run plan")
+            state = live.state.copy()
+            before_of: dict[ResourceKey, Any] = {}
+            for key, entry in given.items():
+                previous = state.get(key)
+                before_of[key] = previous.entry if previous is not None else None
+                if entry is None:
+                    state.discard(key)
+                else:
+                    state.add(Resource(key, entry, Source(f"{self.location}/{key}")))
+            number = len(self._records) + 1
+            now = filestore.now_text()
+            headers = dict(live.headers)
+            for kind in {key.kind for key in given}:  # as a save of that registry file does
+                if "last_updated" in headers.get(kind, {}):
+                    headers[kind] = {**headers[kind], "last_updated": now}
+            after = self._state_at(state, headers, live.unkeyed, number)
+            record = {
+                "format": history.FORMAT, "revision": number, "time": now,
+                "user": info.user, "host": info.host, "source": info.source,
+                "git_commit": info.git_commit, "note": info.note,
+                "summary": info.summary or {}, "fingerprint_before": live.fingerprint,
+                "fingerprint_after": after.fingerprint, "files": [], "changes": [
+                    {"kind": key.kind.value, "name": key.name,
+                     "action": _action(before_of[key], entry), "before": before_of[key],
+                     "after": entry} for key, entry in given.items()]}
+            self._records.append(record)
+            self._audit.append({"time": now, "user": info.user, "host": info.host,
+                                "source": info.source, "action": "commit", "result": "ok",
+                                "revision": number, "summary": info.summary or {},
+                                "resources": len(given)})
+            self._live = after
+            self._condition.notify_all()
+        return filestore.Revision(number, live.fingerprint, after.fingerprint, (), record)
+
+    def _since(self, fingerprint: str) -> list[dict[str, Any]]:
+        for index, record in enumerate(self._records):
+            if record["fingerprint_before"] == fingerprint:
+                return copy.deepcopy(self._records[index:])
+        return []
+
+    def audit(self, record: dict[str, Any]) -> None:
+        with self._condition:
+            self._audit.append({"time": filestore.now_text(), **copy.deepcopy(record)})
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        with self._condition:
+            return copy.deepcopy(self._audit)
+
+    def revisions(self) -> list[int]:
+        with self._condition:
+            return [record["revision"] for record in self._records]
+
+    def revision(self, number: int) -> dict[str, Any]:
+        with self._condition:
+            if not 1 <= number <= len(self._records):
+                known = len(self._records)
+                raise StoreError(f"no revision {number}; revisions: "
+                                 f"{f'1..{known}' if known else 'none yet'}")
+            return copy.deepcopy(self._records[number - 1])
+
+    def revisions_after(self, number: int, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + wait
+        with self._condition:
+            while len(self._records) <= number:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                self._condition.wait(left)
+            return copy.deepcopy(self._records[max(number, 0):])
+
+    def get_meta(self, name: str) -> Any:
+        with self._condition:
+            found = self._meta.get(name)
+        return None if found is None else orjson.loads(found)
+
+    def put_meta(self, name: str, value: Any) -> None:
+        data = orjson.dumps(value)
+        with self._condition:
+            self._meta[name] = data
+
+
+def _action(before: Any, entry: Any) -> str:
+    if entry is None:
+        return "delete"
+    return "update" if before is not None else "create"
+
+
+
+if TYPE_CHECKING:  # mypy holds both stores to the interface
+    _STORES: tuple[Store, Store] = (MemoryStore(), filestore.FileStore("."))
