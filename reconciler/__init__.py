@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ToolMetadata": "reconciler.model.specs",
     "WorkflowDefinition": "reconciler.model.specs",
     "WorkflowStep": "reconciler.model.specs",
-    "LiveState": "reconciler.store.registry_files",
+    "LiveState": "reconciler.store",
 }
 
 __all__ = [
@@ -92,7 +92,7 @@ if TYPE_CHECKING:
         WorkflowDefinition,
         WorkflowStep,
     )
-    from reconciler.store.registry_files import LiveState
+    from reconciler.store import LiveState
 
 
 def __getattr__(name: str) -> Any:

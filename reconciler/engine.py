@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from reconciler import graph, validate
+from reconciler import store as store_
 from reconciler.errors import (
     Diagnostic,
     MeshctlError,
@@ -40,8 +41,7 @@ from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
 from reconciler.plan import breaking, compute
 from reconciler.plan.model import Action, Plan
-from reconciler.store import filestore, history
-from reconciler.store.registry_files import LiveState, read_live_state
+from reconciler.store import LiveState, StoreLike
 
 # Below these, worker start-up costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -85,7 +85,7 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
 
 
 def _load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
-          jobs: int | None, mesh_checks: bool, registries: str | os.PathLike[str] | None = None,
+          jobs: int | None, mesh_checks: bool, registries: str | None = None,
           read_live: Callable[[], LiveState] | None = None
           ) -> tuple[DesiredState, LiveState | None]:
     """`load_desired`; with `read_live` (the plan's), also the live registries of
@@ -229,10 +229,10 @@ class PlanResult:
         return [d for d in self.diagnostics if d.is_error]
 
 
-def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.PathLike[str], *,
+def make_plan(paths: Sequence[str | os.PathLike[str]], registries: StoreLike, *,
               prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
               use_cache: bool = True, jobs: int | None = None,
-              lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
+              lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
               deny_breaking: bool = False) -> PlanResult:
     """Manifests + live registries -> a plan, after validating what would remain live.
 
@@ -241,16 +241,17 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: str | os.Path
     stays live only because it is not pruned is valid. Unreadable registries or invalid
     manifests give no plan.
     """
+    store = store_.open_store(registries, lock_timeout=lock_timeout)
     with gc_paused():
         desired, read = _load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
-                              mesh_checks=False, registries=registries,
-                              read_live=lambda: load_live(registries, lock_timeout=lock_timeout))
+                              mesh_checks=False, registries=store.location,
+                              read_live=store.snapshot)
     assert read is not None
-    return plan_from(desired, read, registries=registries, paths=paths, prune=prune,
+    return plan_from(desired, read, registries=store.location, paths=paths, prune=prune,
                      deny_breaking=deny_breaking)
 
 
-def plan_from(desired: DesiredState, live: LiveState, *, registries: str | os.PathLike[str],
+def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
               paths: Sequence[str | os.PathLike[str]], prune: bool = True,
               deny_breaking: bool = False) -> PlanResult:
     """`make_plan` for manifests already read (`load_desired(..., mesh_checks=False)`, or a
@@ -309,11 +310,11 @@ def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> Non
         record.save(fingerprint, files, kept)
 
 
-def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = "cli",
+def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",
                max_deletes: int = DEFAULT_MAX_DELETES,
-               lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
+               lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
                note: str | None = None, planned: PlanResult | None = None,
-               known: LiveState | None = None) -> filestore.Revision | None:
+               known: LiveState | None = None) -> store_.Revision | None:
     """Commit `plan` as one revision, or refuse before writing a byte: when it holds refusals,
     deletes more than `max_deletes` (-1: no limit), or the registries moved on since it was
     computed (stale: the error says what changed, and in which revision). None when the plan
@@ -321,11 +322,11 @@ def apply_plan(plan: Plan, registries: str | os.PathLike[str], *, source: str = 
     plan came from, lets a successful commit record its manifests as in sync; its live state
     (or `known`, the state a plan was made from) spares the commit re-hashing files whose
     stat shows them unchanged since."""
-    store = filestore.FileStore(registries, lock_timeout=lock_timeout)
+    store = store_.open_store(registries, lock_timeout=lock_timeout)
     summary = plan.summary
     counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
-    info = filestore.default_info(source, git_commit=plan.meta.get("git_commit"),
-                                  summary=counts, note=note)
+    info = store_.default_info(source, git_commit=plan.meta.get("git_commit"),
+                               summary=counts, note=note)
     base = {"source": source, "user": info.user, "host": info.host, "action": "apply",
             "summary": counts}
     if plan.refusals:
@@ -383,18 +384,18 @@ def _entry_of(state: MeshState, key: ResourceKey) -> dict[str, Any] | None:
     return resource.entry if resource else None
 
 
-def rollback_plan(registries: str | os.PathLike[str], number: int, *,
-                  lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> PlanResult:
+def rollback_plan(registries: StoreLike, number: int, *,
+                  lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT) -> PlanResult:
     """The plan that returns the registries to their state right after revision `number`:
     every later revision's changes undone, checked by the same rules as any plan."""
-    store = filestore.FileStore(registries, lock_timeout=lock_timeout)
-    known = history.numbers(store.meta)
+    store = store_.open_store(registries, lock_timeout=lock_timeout)
+    known = store.revisions()
     if number not in known:
-        history.load(store.meta, number)  # raises, naming the revisions there are
+        store.revision(number)  # raises, naming the revisions there are
     live = store.snapshot()
     target = live.state.copy()
     for later in reversed([n for n in known if n > number]):
-        for change in history.load(store.meta, later)["changes"]:
+        for change in store.revision(later)["changes"]:
             key = ResourceKey(Kind(change["kind"]), change["name"])
             before = change["before"]
             if before is None:
@@ -410,7 +411,7 @@ def rollback_plan(registries: str | os.PathLike[str], number: int, *,
     plan = compute.compute_plan(desired=target, live=live.state,
                                 live_fingerprint=live.fingerprint, prune=True)
     plan = Plan(plan.live_fingerprint, plan.changes, plan.prune,
-                meta={"registries": str(registries), "rollback_to": number})
+                meta={"registries": store.location, "rollback_to": number})
     return PlanResult(empty, live, plan, [])
 
 
@@ -428,16 +429,16 @@ def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:
     return None
 
 
-def load_live(root: str | os.PathLike[str], *,
-              lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT) -> LiveState:
-    """The live registries under `root`, with the problems found while reading them.
+def load_live(registries: StoreLike, *,
+              lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT) -> LiveState:
+    """The live registries, with the problems found while reading them.
 
     Read through the store: an interrupted commit is finished first, and the read waits for
-    a commit in progress, so no reader ever sees half of one. A missing directory reads as
-    empty (the CLI refuses that before asking)."""
-    if not Path(root).is_dir():
-        return read_live_state(root)
-    return filestore.FileStore(root, lock_timeout=lock_timeout).snapshot()
+    a commit in progress, so no reader ever sees half of one. A directory that does not
+    exist reads as empty (the CLI refuses that before asking)."""
+    if isinstance(registries, str | os.PathLike) and not Path(registries).is_dir():
+        return LiveState(Path(registries))
+    return store_.open_store(registries, lock_timeout=lock_timeout).snapshot()
 
 
 def validate_live(live: LiveState) -> list[Diagnostic]:
@@ -545,8 +546,7 @@ def _caches_for(paths: Sequence[str | os.PathLike[str]]) -> dict[Path, ParseCach
     return {Path(p): ParseCache(Path(p), salt=salt) for p in paths if Path(p).is_dir()}
 
 
-def _records_for(caches: dict[Path, ParseCache],
-                 registries: str | os.PathLike[str]) -> dict[Path, SyncRecord]:
+def _records_for(caches: dict[Path, ParseCache], registries: str) -> dict[Path, SyncRecord]:
     return {root: SyncRecord(root, salt=cache.salt, registries=registries)
             for root, cache in caches.items()}
 

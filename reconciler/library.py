@@ -29,6 +29,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reconciler import engine, graph, validate, writes
+from reconciler import store as store_
 from reconciler.errors import (
     ChangeRejected,
     Diagnostic,
@@ -48,15 +49,7 @@ from reconciler.model.specs import (
     WorkflowDefinition,
 )
 from reconciler.plan.model import Plan
-from reconciler.store import filestore, follower, history
-from reconciler.store.registry_files import (
-    FileRead,
-    LiveState,
-    read_with_stat,
-    registry_file_names,
-    stat_key,
-    with_commit,
-)
+from reconciler.store import LiveState
 from reconciler.writes import Intent
 
 __all__ = ["RegistryManager"]
@@ -132,7 +125,7 @@ def _model_of(kind: Kind, name: str, entry: Entry) -> BaseModel | None:
 # The newest snapshot any manager in this process published, per registries folder: another
 # manager of the folder that finds it current adopts it instead of reading the files again
 # (one read per change, however many managers a runtime creates).
-_LATEST: weakref.WeakValueDictionary[Path, _Snapshot] = weakref.WeakValueDictionary()
+_LATEST: weakref.WeakValueDictionary[str, _Snapshot] = weakref.WeakValueDictionary()
 
 
 class RegistryManager:
@@ -142,10 +135,13 @@ class RegistryManager:
 
     def __init__(self, registries_path: str | os.PathLike[str] = "/registries", *,
                  watch: bool = True, poll_interval: float = 1.0,
-                 lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
-                 source: str = SOURCE, deny_breaking: bool = False) -> None:
-        self.registries_path = Path(registries_path)
-        self._folder = self.registries_path.resolve()  # the key of `_LATEST`
+                 lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
+                 source: str = SOURCE, deny_breaking: bool = False,
+                 store: store_.Store | None = None) -> None:
+        self._store = store if store is not None else store_.open_store(
+            registries_path, lock_timeout=lock_timeout)
+        self.registries_path = Path(self._store.location)
+        self._folder = _store_key(self._store)  # the key of `_LATEST`
         self._deny_breaking = deny_breaking  # refuse writes that break callers (B001/B002)
         self._source = source  # who the revisions are recorded as made by
         self._watch = watch
@@ -157,7 +153,7 @@ class RegistryManager:
         self._load_count = 0
         self._last_error: str | None = None
         self._rejected: LiveState | None = None  # what was on disk when a reload was refused
-        self._following: follower.Subscription | None = None
+        self._following: store_.Following | None = None
         self._listeners: list[Listener] = []
 
     # -- loading and reloading ----------------------------------------------------------
@@ -168,9 +164,8 @@ class RegistryManager:
         last good snapshot, when what is on disk cannot be read."""
         self._sync(strict=True)
         if self._watch and self._following is None:
-            self._following = follower.Follower.subscribe(
-                self.registries_path, self._files_may_have_changed, self,
-                self._poll_interval)
+            self._following = self._store.follow(self._store_may_have_changed, self,
+                                                 self._poll_interval)
 
     def reload(self) -> dict[str, Any]:
         """`load_all()`, returning `stats()` (upstream's `reload_registries`)."""
@@ -191,27 +186,27 @@ class RegistryManager:
         self.close()
 
     def _sync(self, *, strict: bool) -> bool:
-        """Bring the snapshot up to date with the files; True when it changed."""
+        """Bring the snapshot up to date with the store; True when it changed."""
         with self._writing, gc_paused():
             current = self._snapshot
-            if self._loaded and self._is_current(current.live):
+            store = self._store
+            if self._loaded and store.is_current(current.live):
                 return False
-            if not strict and self._rejected is not None and self._is_current(self._rejected):
+            if not strict and self._rejected is not None and store.is_current(self._rejected):
                 return False  # still the files a reload refused: no need to read them again
             shared = _LATEST.get(self._folder)
             if shared is not None and shared is not current and (
                     not self._loaded or shared.revision >= current.revision) and \
-                    self._is_current(shared.live):
+                    store.is_current(shared.live):
                 self._adopt(current, shared)
                 return True
-            store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
             changed: list[ResourceKey] | None = None
-            revision: int | None = None
             if not self._loaded:
+                revision = store.head()
                 live = store.snapshot()
             else:
-                applied = self._applied_revisions(current)
-                live, changed, revision = applied or (store.refresh(current.live), None, None)
+                caught = store.catch_up(current.live, current.revision)
+                live, changed, revision = caught.live, caught.changed, caught.revision
             problems = [d for d in live.diagnostics if d.code in _FILE_PROBLEMS
                         and d not in current.live.diagnostics]
             if problems and (self._loaded or strict):
@@ -240,86 +235,10 @@ class RegistryManager:
         self._load_count += 1
         self._notify(current.live, shared.live, None, shared.revision)
 
-    def _is_current(self, live: LiveState, verified: frozenset[str] = frozenset()) -> bool:
-        """Do the files still hold what `live` was read from? Their stat says so once
-        settled; a file seen too soon after it was written (its stat cannot vouch yet) is
-        hashed again instead, and its read renewed. `verified` files were just checked."""
-        reads = live.reads
-        names = registry_file_names(self.registries_path)
-        if len(names) != len(reads):
-            return False
-        renewed: dict[str, FileRead] = {}
-        for name in names:
-            read = reads.get(name)
-            path = self.registries_path / name
-            try:
-                current = os.stat(path)
-            except OSError:
-                return False
-            if read is None or stat_key(current) != read.stat:
-                return False
-            if name in verified or read.unchanged(current):
-                continue
-            again = _read_checked(path, read.digest)  # same stat; same bytes?
-            if again is None:
-                return False
-            renewed[name] = again
-        if renewed:  # the same content, now seen later: the stat may vouch for it next time
-            live.reads = {**reads, **renewed}
-        return True
-
-    def _applied_revisions(self, snapshot: _Snapshot
-                           ) -> tuple[LiveState, list[ResourceKey], int] | None:
-        """The snapshot with the revisions other meshctl writers committed since applied
-        from their history records, once the files are checked to hold what those records
-        say (their digests); None when that cannot be done exactly (read the files then)."""
-        meta = self.registries_path / filestore.META
-        newer = [n for n in history.numbers(meta) if n > snapshot.revision]
-        if not newer:
-            return None
-        live = snapshot.live
-        final: dict[str, str | None] = {}
-        changed: list[ResourceKey] = []
-        try:
-            for number in newer:
-                record = history.load(meta, number)
-                if record["fingerprint_before"] != live.fingerprint or "digests" not in record:
-                    return None
-                changes = {ResourceKey(Kind(c["kind"]), c["name"]): c["after"]
-                           for c in record["changes"]}
-                digests: dict[str, str | None] = record["digests"]
-                placeholder = {name: None if digest is None else FileRead(digest, (0, 0, 0, 0), 0)
-                               for name, digest in digests.items()}
-                applied = with_commit(live, changes, placeholder, record["time"])
-                if applied is None:
-                    return None
-                live = applied
-                final.update(digests)
-                changed += changes
-        except (StoreError, KeyError, TypeError, ValueError):
-            return None
-        reads = dict(live.reads)
-        for name, digest in final.items():  # the files must hold what the records say
-            path = self.registries_path / name
-            if digest is None:
-                if path.exists():
-                    return None
-                continue
-            read = _read_checked(path, digest)
-            if read is None:
-                return None
-            reads[name] = read
-        live.reads = reads
-        if not self._is_current(live, frozenset(final)):
-            return None  # something else changed too
-        return live, changed, newer[-1]
-
     def _publish(self, previous: _Snapshot, live: LiveState,
-                 changed: Iterable[ResourceKey] | None, revision: int | None = None) -> None:
-        """Swap in the snapshot of `live` at `revision` (default: the last in the history);
-        `changed` (when known) lets the reverse index and the models built so far carry over."""
-        if revision is None:
-            revision = _last_revision(self.registries_path)
+                 changed: Iterable[ResourceKey] | None, revision: int) -> None:
+        """Swap in the snapshot of `live` at `revision`; `changed` (when known) lets the
+        reverse index and the models built so far carry over."""
         if changed is None:
             referrers = graph.Referrers.build(live.state)
             memo = None
@@ -343,8 +262,8 @@ class RegistryManager:
             except Exception:  # a listener's bug must not stop the snapshot being served
                 log.exception("a registry listener failed")
 
-    def _files_may_have_changed(self) -> None:
-        """Called by the folder's follower after a file event, and every poll interval."""
+    def _store_may_have_changed(self) -> None:
+        """Called by the store's follower after a change, and every poll interval."""
         self._sync(strict=False)
 
     # -- reads ----------------------------------------------------------------------------
@@ -453,6 +372,11 @@ class RegistryManager:
 
     get_stats = stats  # upstream's name
 
+    @property
+    def store(self) -> store_.Store:
+        """The store this manager reads and writes (opened once, shared with the server)."""
+        return self._store
+
     def live(self) -> LiveState:
         """The live state served now (immutable: a newer one replaces it whole)."""
         return self._snapshot.live
@@ -469,14 +393,14 @@ class RegistryManager:
         self._listeners.append(listener)
 
     def apply(self, plan: Plan, *, source: str | None = None, note: str | None = None,
-              max_deletes: int = -1) -> filestore.Revision | None:
+              max_deletes: int = -1) -> store_.Revision | None:
         """Commit `plan`, made against `live()` (StalePlan when the registries moved on:
         plan again), as one revision by `source`, and serve what it wrote at once."""
         if not self._loaded:
             self.load_all()
         with self._writing:
             snapshot = self._snapshot
-            revision = engine.apply_plan(plan, self.registries_path,
+            revision = engine.apply_plan(plan, self._store,
                                          source=source or self._source,
                                          max_deletes=max_deletes,
                                          lock_timeout=self._lock_timeout, note=note,
@@ -620,9 +544,8 @@ class RegistryManager:
                 changes = changes_for(snapshot)
                 try:
                     _, revision = writes.commit_changes(
-                        self.registries_path, snapshot.live, snapshot.referrers, changes,
-                        source=self._source, lock_timeout=self._lock_timeout,
-                        deny_breaking=self._deny_breaking)
+                        self._store, snapshot.live, snapshot.referrers, changes,
+                        source=self._source, deny_breaking=self._deny_breaking)
                 except StalePlan:
                     self._sync(strict=True)
                     continue
@@ -639,13 +562,9 @@ class RegistryManager:
                          "attempts to write; nothing was written")
 
     def _committed(self, snapshot: _Snapshot, entries: Mapping[ResourceKey, Entry | None],
-                   revision: filestore.Revision) -> None:
-        live = with_commit(snapshot.live, entries, revision.reads, revision.record["time"])
-        if live is None:  # not exactly derivable: read what the commit wrote
-            store = filestore.FileStore(self.registries_path, lock_timeout=self._lock_timeout)
-            self._publish(snapshot, store.refresh(snapshot.live), None, revision.number)
-        else:
-            self._publish(snapshot, live, entries, revision.number)
+                   revision: store_.Revision) -> None:
+        caught = self._store.after_commit(snapshot.live, entries, revision)
+        self._publish(snapshot, caught.live, caught.changed, caught.revision)
 
 
 def version_of(entry: Any) -> str:
@@ -695,17 +614,6 @@ def _in_order_of(before: Entry | None, after: Entry) -> Entry:
     return ordered
 
 
-def _read_checked(path: Path, digest: str) -> FileRead | None:
-    """The file's read when its bytes have `digest`, else None."""
-    try:
-        data, stat, seen_at = read_with_stat(path)
-    except OSError:
-        return None
-    if hashlib.sha256(data).hexdigest() != digest:
-        return None
-    return FileRead(digest, stat, seen_at)
-
-
-def _last_revision(root: Path) -> int:
-    numbers = history.numbers(root / filestore.META)
-    return numbers[-1] if numbers else 0
+def _store_key(store: store_.Store) -> str:
+    """One key per place a store keeps its data (a folder, however it is spelled)."""
+    return str(Path(store.location).resolve())

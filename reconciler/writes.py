@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import math
-import os
 from typing import Any
 
 import orjson
@@ -24,8 +23,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.plan import breaking, compute
 from reconciler.plan.model import Action, Change, Plan
-from reconciler.store import filestore
-from reconciler.store.registry_files import LiveState
+from reconciler.store import LiveState, Revision, Store, default_info
 from reconciler.validate import usage
 
 
@@ -169,21 +167,18 @@ def _sentence(diagnostic: Diagnostic) -> str:
     return diagnostic.message + (f" ({diagnostic.hint})" if diagnostic.hint else "")
 
 
-def commit_changes(registries: str | os.PathLike[str], live: LiveState,
-                   referrers: graph.Referrers,
+def commit_changes(store: Store, live: LiveState, referrers: graph.Referrers,
                    changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
-                   source: str, lock_timeout: float = filestore.DEFAULT_LOCK_TIMEOUT,
-                   deny_breaking: bool = False) -> tuple[Plan, filestore.Revision | None]:
+                   source: str, deny_breaking: bool = False) -> tuple[Plan, Revision | None]:
     """`plan_changes`, then `apply_plan` against `live`'s fingerprint (StalePlan when the
     registries moved on: re-read and try again). A rejection is audited like a refusal."""
     try:
         plan = plan_changes(live, referrers, changes, deny_breaking=deny_breaking)
     except ChangeRejected as error:
-        who = filestore.default_info(source)
-        filestore.FileStore(registries, lock_timeout=lock_timeout).audit({
+        who = default_info(source)
+        store.audit({
             "source": source, "user": who.user, "host": who.host, "action": "change",
             "resources": [str(key) for key in changes], "result": "refused",
             "reason": str(error)})
         raise
-    return plan, engine.apply_plan(plan, registries, source=source, max_deletes=-1,
-                                   lock_timeout=lock_timeout, known=live)
+    return plan, engine.apply_plan(plan, store, source=source, max_deletes=-1, known=live)

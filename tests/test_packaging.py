@@ -36,3 +36,13 @@ def test_the_cli_starts_without_the_heavy_imports() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_only_the_store_names_its_own_folder() -> None:
+    """Where a store keeps its bookkeeping is the store's business (import-linter checks the
+    imports; this, the folder's name)."""
+    package = Path(__file__).parent.parent / "reconciler"
+    naming = [str(path.relative_to(package)) for path in package.rglob("*.py")
+              if "store" not in path.relative_to(package).parts[:1]
+              and ".meshctl" in path.read_text().replace(".meshctl-cache", "")]
+    assert naming == []

@@ -239,7 +239,7 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
     planned = [str(manifests)] if manifests else (running.paths if running else None)
     mesh_routes.add_routes(app, registry, manifests=planned,
                            viewer=viewer, admin=admin)
-    watch_routes.add_routes(app, running, registries=registry.registries_path,
+    watch_routes.add_routes(app, running, store=registry.store,
                             webhook_secret=webhook_secret, viewer=viewer, editor=editor)
     web.add_panel(app)
     return app

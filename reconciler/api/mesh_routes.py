@@ -3,11 +3,10 @@ plan from the manifests (with `--manifests`), and a server-sent event per revisi
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Header, Request
@@ -21,9 +20,8 @@ from reconciler.library import RegistryManager
 from reconciler.plan import planfile
 from reconciler.plan.model import Action
 from reconciler.plan.render import jsondiff
-from reconciler.store import filestore, history
 
-EVENT_POLL_SECONDS = 0.25
+FEED_WAIT = 0.25  # how long one wait on the change feed lasts (a disconnect is seen then)
 HEARTBEAT_SECONDS = 15.0
 STATUS = {Action.NOOP: "in_sync", Action.UPDATE: "drifted", Action.DELETE: "not_in_git",
           Action.CREATE: "missing_live"}
@@ -31,7 +29,7 @@ STATUS = {Action.NOOP: "in_sync", Action.UPDATE: "drifted", Action.DELETE: "not_
 
 def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] | None,
                viewer: Any, admin: Any) -> None:
-    meta = registry.registries_path / filestore.META
+    store = registry.store
 
     @app.get("/registries/graph", tags=["mesh"], dependencies=[viewer])
     def mesh_graph() -> dict[str, Any]:
@@ -40,13 +38,15 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] 
 
     @app.get("/registries/history", tags=["history"], dependencies=[viewer])
     def revisions() -> dict[str, Any]:
-        found = history.summaries(meta)
+        found = [{key: value for key, value in record.items() if key != "changes"}
+                 | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]}
+                 for record in map(store.revision, store.revisions())]
         return {"revisions": found, "total_count": len(found)}
 
     @app.get("/registries/history/{number}", tags=["history"], dependencies=[viewer])
     def revision(number: int) -> dict[str, Any]:
         try:
-            record = history.load(meta, number)
+            record = store.revision(number)
         except StoreError as error:
             raise ApiError(404, str(error)) from error
         record["diff"] = "".join(  # what `meshctl history show N` prints
@@ -57,13 +57,13 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] 
     @app.post("/registries/rollback/{number}", tags=["history"], dependencies=[admin])
     def rollback(number: int) -> dict[str, Any]:
         """Back to the state right after revision `number`, as a new revision."""
-        if number not in history.numbers(meta):
+        if number not in store.revisions():
             raise ApiError(404, f"no revision {number}")
-        result = engine.rollback_plan(registry.registries_path, number)
+        result = engine.rollback_plan(registry.store, number)
         if result.plan is None:
             raise ApiError(400, "; ".join(d.message for d in result.errors))
         try:
-            done = engine.apply_plan(result.plan, registry.registries_path, source="api",
+            done = engine.apply_plan(result.plan, registry.store, source="api",
                                      max_deletes=-1, note=f"rollback to revision {number}")
         except PlanRefused as error:
             raise ApiError(400, str(error)) from error
@@ -76,7 +76,7 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] 
         """What applying the manifests would change, with each resource's sync status."""
         if manifests is None:
             raise ApiError(404, "the server was started without --manifests (or --watch)")
-        result = engine.make_plan(manifests, registry.registries_path)
+        result = engine.make_plan(manifests, registry.store)
         if result.plan is None:
             raise ApiError(400, "the manifests do not validate: " + "; ".join(
                 d.message for d in result.errors[:10]))
@@ -90,27 +90,29 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] 
         """One server-sent event per committed revision, whoever made it (`id` is the
         revision number; reconnect with Last-Event-ID to miss none)."""
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-        return StreamingResponse(_revisions(request, registry, meta, start),
+        return StreamingResponse(_revisions(request, registry, start),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
 
-async def _revisions(request: Request, registry: RegistryManager, meta: Path,
+async def _revisions(request: Request, registry: RegistryManager,
                      after: int | None) -> AsyncIterator[str]:
-    known = await run_in_threadpool(history.numbers, meta)
-    last = after if after is not None else (known[-1] if known else 0)
+    """The store's change feed as server-sent events: each revision once, in order."""
+    store = registry.store
+    last = after if after is not None else await run_in_threadpool(store.head)
     yield ": meshctl revisions\n\n"
     quiet = 0.0
     while not await request.is_disconnected():
-        for number in [n for n in await run_in_threadpool(history.numbers, meta) if n > last]:
+        records = await run_in_threadpool(functools.partial(store.revisions_after, last,
+                                                            wait=FEED_WAIT))
+        for record in records:
+            number = record["revision"]
             if registry.stats()["revision"] < number:  # so a client that reads on this
                 with contextlib.suppress(StoreError):  # event already sees the change
                     await run_in_threadpool(registry.load_all)
-            record = await run_in_threadpool(history.load, meta, number)
             yield f"id: {number}\nevent: revision\ndata: {json.dumps(_event(record))}\n\n"
             last, quiet = number, 0.0
-        await asyncio.sleep(EVENT_POLL_SECONDS)
-        quiet += EVENT_POLL_SECONDS
+        quiet += 0.0 if records else FEED_WAIT
         if quiet >= HEARTBEAT_SECONDS:  # keeps proxies from closing an idle stream
             yield ": heartbeat\n\n"
             quiet = 0.0

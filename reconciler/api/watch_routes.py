@@ -18,13 +18,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from reconciler.api.errors import ApiError
+from reconciler.store import Store
 from reconciler.watch import status as status_file
 from reconciler.watch.controller import Controller
 
 WEBHOOK_SECRET_ENV = "MESHCTL_WEBHOOK_SECRET"
 
 
-def add_routes(app: FastAPI, controller: Controller | None, *, registries: Any,
+def add_routes(app: FastAPI, controller: Controller | None, *, store: Store,
                webhook_secret: str | None, viewer: Any, editor: Any) -> None:
 
     @app.get("/registries/watch/status", tags=["watch"], dependencies=[viewer])
@@ -33,7 +34,7 @@ def add_routes(app: FastAPI, controller: Controller | None, *, registries: Any,
         (the controller in this server, else the status file another one wrote)."""
         if controller is not None:
             return {"running": True, **controller.status()}
-        found = status_file.read(registries)
+        found = status_file.read(store)
         if found is None:
             raise ApiError(404, "no watch controller runs here: start the server with "
                                 "--watch, or run `meshctl watch`")

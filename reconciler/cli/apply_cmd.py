@@ -15,7 +15,7 @@ from reconciler.errors import UsageError
 from reconciler.plan import planfile
 from reconciler.plan.model import Plan
 from reconciler.plan.render import text
-from reconciler.store.filestore import Revision
+from reconciler.store import Revision, Store
 
 
 def approval_options(func: Any) -> Any:
@@ -60,14 +60,14 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
 
     Exit: 0 applied (or nothing to do), 1 error, refusal, stale plan or not confirmed.
     """
-    root = options.registries_root(registries)
+    store = options.open_store(registries, lock_timeout)
     result: engine.PlanResult | None = None
     if plan_file is not None:
         if paths or no_prune:
             raise UsageError("--plan applies a saved plan: PATH and --no-prune do not apply")
         the_plan = planfile.load(Path(plan_file))
     else:
-        result = engine.make_plan(options.manifest_paths(paths), root, prune=not no_prune,
+        result = engine.make_plan(options.manifest_paths(paths), store, prune=not no_prune,
                                   max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs,
                                   lock_timeout=lock_timeout, deny_breaking=deny_breaking)
         if result.plan is None:
@@ -76,8 +76,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
         the_plan = result.plan
         show_then_confirm(the_plan, output=output, auto_approve=auto_approve,
                           max_deletes=max_deletes)
-    run_apply(the_plan, root, output=output, max_deletes=max_deletes, lock_timeout=lock_timeout,
-              planned=result)
+    run_apply(the_plan, store, output=output, max_deletes=max_deletes, planned=result)
 
 
 def show_then_confirm(the_plan: Plan, *, output: str, auto_approve: bool,
@@ -107,13 +106,13 @@ def confirm(auto_approve: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-def run_apply(the_plan: Plan, root: Path, *, output: str, max_deletes: int,
-              lock_timeout: float, source: str = "cli", note: str | None = None,
+def run_apply(the_plan: Plan, store: Store, *, output: str, max_deletes: int,
+              source: str = "cli", note: str | None = None,
               planned: engine.PlanResult | None = None) -> None:
     err = report.console(stderr=True)
     with err.status("Applying…", spinner="dots") if err.is_terminal else _nothing():
-        revision = engine.apply_plan(the_plan, root, source=source, max_deletes=max_deletes,
-                                     lock_timeout=lock_timeout, note=note, planned=planned)
+        revision = engine.apply_plan(the_plan, store, source=source, max_deletes=max_deletes,
+                                     note=note, planned=planned)
     print_outcome(the_plan, revision, output)
 
 

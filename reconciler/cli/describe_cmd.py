@@ -38,12 +38,13 @@ def describe(kind: str, name: str, registries: str, manifests: str | None, outpu
     Exit: 0 found, 1 unknown kind or name, or unreadable registries.
     """
     key = ResourceKey(parse_kind(kind), name)
-    root = options.registries_root(registries)
-    live = engine.load_live(root)
+    store = options.open_store(registries)
+    live = store.snapshot()
     resource = live.state.get(key)
     if resource is None:
         names = list(live.state.of_kind(key.kind))
-        raise UsageError(f"{key.describe()} not found in {root}; {did_you_mean(name, names)}"
+        raise UsageError(f"{key.describe()} not found in {store.location}; "
+                         f"{did_you_mean(name, names)}"
                          f"see `meshctl get {kinds.info(key.kind).plural}`")
     options.warn_unloadable(live, {str(key)})
     live_graph = graph.build(live.state)

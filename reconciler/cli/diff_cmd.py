@@ -39,7 +39,7 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
     """
     try:
         result = engine.make_plan(options.manifest_paths(paths),
-                                  options.registries_root(registries),
+                                  options.open_store(registries),
                                   prune=not no_prune, max_bytes=max_bytes,
                                   use_cache=not no_cache, jobs=jobs)
     except MeshctlError as error:

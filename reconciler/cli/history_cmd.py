@@ -9,8 +9,6 @@ from rich.table import Table
 from reconciler import engine
 from reconciler.cli import apply_cmd, options, report
 from reconciler.plan.render import jsondiff
-from reconciler.store import filestore
-from reconciler.store import history as revisions
 
 
 @click.group(invoke_without_command=True)
@@ -35,8 +33,10 @@ def history(ctx: click.Context, registries: str, output: str) -> None:
     ctx.obj["registries"] = registries
     if ctx.invoked_subcommand is not None:
         return
-    store = filestore.FileStore(options.registries_root(registries))
-    records = revisions.summaries(store.meta)
+    store = options.open_store(registries)
+    records = [{key: value for key, value in record.items() if key != "changes"}
+               | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]}
+               for record in map(store.revision, store.revisions())]
     if output == "json":
         click.echo(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
         return
@@ -68,8 +68,7 @@ def show(ctx: click.Context, number: int, output: str) -> None:
 
     Exit: 0 shown, 1 no such revision.
     """
-    store = filestore.FileStore(options.registries_root(ctx.obj["registries"]))
-    record = revisions.load(store.meta, number)
+    record = options.open_store(ctx.obj["registries"]).revision(number)
     if output == "json":
         click.echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
         return
@@ -101,12 +100,12 @@ def rollback(number: int, registries: str, output: str, auto_approve: bool,
 
     Exit: 0 rolled back (or nothing to do), 1 error, refusal or not confirmed.
     """
-    root = options.registries_root(registries)
-    result = engine.rollback_plan(root, number, lock_timeout=lock_timeout)
+    store = options.open_store(registries, lock_timeout)
+    result = engine.rollback_plan(store, number)
     if result.plan is None:
         report.no_plan(result.diagnostics, as_json=output == "json")
         raise click.exceptions.Exit(1)
     apply_cmd.show_then_confirm(result.plan, output=output, auto_approve=auto_approve,
                                 max_deletes=-1)
-    apply_cmd.run_apply(result.plan, root, output=output, max_deletes=-1,
-                        lock_timeout=lock_timeout, note=f"rollback to revision {number}")
+    apply_cmd.run_apply(result.plan, store, output=output, max_deletes=-1,
+                        note=f"rollback to revision {number}")

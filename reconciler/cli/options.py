@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from reconciler import engine, validate
+from reconciler import store as store_
+from reconciler import validate
 from reconciler.cli import report
 from reconciler.errors import StoreError
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
-from reconciler.store.registry_files import LiveState
+from reconciler.store import LiveState, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,19 +28,15 @@ def manifest_paths(paths: tuple[str, ...]) -> list[str]:
     return [os.environ.get("MESHCTL_MANIFESTS") or DEFAULT_MANIFESTS]
 
 
-def registries_root(registries: str) -> Path:
-    """The registries directory, which must exist: a typo must never read as an empty mesh
-    (a plan would then create everything)."""
-    root = Path(registries)
-    if not root.is_dir():
-        raise StoreError(f"registries directory '{root}' not found (set --registries "
-                         "or MESHCTL_REGISTRIES)")
-    return root
+def open_store(location: str, lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT) -> Store:
+    """The store the command works on, opened once (a registries directory must exist: a
+    typo must never read as an empty mesh, whose plan would create everything)."""
+    return store_.open_store(location, lock_timeout=lock_timeout)
 
 
 def read_live(registries: str) -> LiveState:
     """The live registries, read completely, or an error after printing what is damaged."""
-    live = engine.load_live(registries_root(registries))
+    live = open_store(registries).snapshot()
     if live.diagnostics:
         report.print_diagnostics(report.console(stderr=True), live.diagnostics)
         raise StoreError("the live registries could not be read completely (see above); "
@@ -70,9 +66,10 @@ def paths_argument(func: F) -> F:
 
 def registries_option(func: F) -> F:
     return click.option(
-        "--registries", "registries", envvar="MESHCTL_REGISTRIES", default=DEFAULT_REGISTRIES,
-        show_default=True, type=click.Path(file_okay=False),
-        help="Live registries directory (env MESHCTL_REGISTRIES).")(func)
+        "--store", "--registries", "registries", envvar=["MESHCTL_STORE", "MESHCTL_REGISTRIES"],
+        default=DEFAULT_REGISTRIES, show_default=True, metavar="LOCATION",
+        help="Where the live registries are: a registries directory (env MESHCTL_STORE or "
+             "MESHCTL_REGISTRIES).")(func)
 
 
 def output_option(*choices: str) -> Callable[[F], F]:

@@ -47,7 +47,7 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
     """
-    result = engine.make_plan(options.manifest_paths(paths), options.registries_root(registries),
+    result = engine.make_plan(options.manifest_paths(paths), options.open_store(registries),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs, deny_breaking=deny_breaking)
     if result.plan is None:

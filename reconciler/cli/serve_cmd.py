@@ -72,7 +72,9 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
 
     from reconciler.api import auth, create_app
 
-    root = options.registries_root(registries)
+    # The watch controller keeps its state beside the registry files (not yet in the
+    # store's metadata area), so these commands need a registries directory.
+    root = Path(options.open_store(registries).location)
     tokens = auth.load_tokens(token_file)
     if not tokens and not auth.is_loopback(host) and not insecure:
         raise UsageError(f"refusing to serve on {host} without tokens: anyone who can reach "

@@ -24,11 +24,11 @@ def status(registries: str, output: str) -> None:
 
     Exit: 0 when the last sync succeeded, 1 when it failed or no controller ever ran here.
     """
-    root = options.registries_root(registries)
-    found = status_file.read(root)
+    store = options.open_store(registries)
+    found = status_file.read(store)
     if found is None:
-        raise StoreError(f"no watch controller has run on '{root}' (no "
-                         f"{status_file.path_of(root)}); start one with `meshctl watch`")
+        raise StoreError(f"no watch controller has run on '{store.location}'; start one with "
+                         "`meshctl watch`")
     found["running"] = status_file.is_running(found)
     last = found.get("last_sync") or {}
     ok = last.get("result") in ("synced", "in_sync")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler import engine
+from reconciler import store as store_
 from reconciler.cli import logs, options
 from reconciler.errors import UsageError
-from reconciler.store import filestore
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option("--branch", default="main", show_default=True,
                      help="The branch to follow with --git-repo."),
         click.option("--git-workdir", type=click.Path(file_okay=False, path_type=Path),
-                     default=None, help="Where the branch is checked out (default: "
-                                        "REGISTRIES/.meshctl/git/<hash>)."),
+                     default=None, help="Where the branch is checked out (default: a "
+                                        "folder beside the registries, git/<hash>)."),
         click.option("--self-heal", is_flag=True,
                      help="Revert drift: live changes the manifests did not make."),
         click.option("--interval", type=click.FloatRange(min=0.1), default=DEFAULT_INTERVAL,
@@ -62,8 +62,8 @@ def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None,
 
     git = None
     if git_repo is not None:
-        workdir = git_workdir or GitSource.default_workdir(root / filestore.META, git_repo,
-                                                           branch)
+        workdir = git_workdir or GitSource.default_workdir(
+            store_.work_folder(store_.open_store(root)), git_repo, branch)
         git = GitSource(git_repo, branch, workdir)
         chosen = list(paths)
     else:
@@ -94,7 +94,7 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     otherwise live stays at the last good state and the errors are logged with file:line.
     Every --interval seconds: a full resync (and, with --git-repo, a fetch). A live change
     the manifests did not make is drift: reported, and reverted with --self-heal. The
-    last sync is in REGISTRIES/.meshctl/status.json: see `meshctl status`.
+    last sync is kept in the store (its metadata area): see `meshctl status`.
     SIGTERM or Ctrl-C finishes the sync in flight, then exits 0.
 
     \b
@@ -107,7 +107,9 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     Exit: 0 when stopped (or --once synced), 1 on a usage error or a failed --once sync.
     """
     logs.configure(log_format)
-    root = options.registries_root(registries)
+    # The watch controller keeps its state beside the registry files (not yet in the
+    # store's metadata area), so these commands need a registries directory.
+    root = Path(options.open_store(registries).location)
     controller = make_controller(paths, root, git_repo=git_repo, branch=branch,
                                  git_workdir=git_workdir, self_heal=self_heal,
                                  interval=interval, debounce_ms=debounce_ms,

@@ -1,0 +1,49 @@
+"""Where the live registries are kept. Everything outside this package holds a `Store`
+(`base.Store`), opened once per process by `open_store`, and never learns how it keeps them
+(files, journal, lock, history folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from reconciler.errors import StoreError
+from reconciler.store.base import CaughtUp, ChangeSet, Following, Revision, Store
+from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_info, now_text
+from reconciler.store.history import CommitInfo
+from reconciler.store.memorystore import MemoryStore
+from reconciler.store.registry_files import LiveState, read_live_state
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
+           "Following", "LiveState", "MemoryStore", "Revision", "Store", "StoreLike",
+           "default_info", "now_text", "open_store", "read_live_state", "work_folder"]
+
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+StoreLike = Store | str | os.PathLike[str]  # a store, or where to open one
+
+
+def work_folder(store: Store) -> Path:
+    """A local folder where a controller of `store` keeps working files (its git clone):
+    meshctl's folder beside the registries for a file store, else the user's cache."""
+    if isinstance(store, FileStore):
+        return store.meta
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshctl"
+    return base / hashlib.sha256(store.location.encode()).hexdigest()[:16]
+
+
+def open_store(location: StoreLike, *,
+               lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Store:
+    """The store at `location`: a directory of AgentMesh registry files (the file store), or
+    a store already opened (returned as it is). The grammar leaves room for database URLs."""
+    if not isinstance(location, str | os.PathLike):
+        return location
+    text = os.fspath(location)
+    if text.startswith(DATABASE_SCHEMES):
+        raise StoreError("this meshctl has no PostgreSQL store yet; use a registries "
+                         "directory")
+    root = Path(text)
+    if not root.is_dir():
+        raise StoreError(f"registries directory '{root}' not found (set --store, "
+                         "--registries or MESHCTL_STORE)")
+    return FileStore(root, lock_timeout=lock_timeout)

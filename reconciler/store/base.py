@@ -10,6 +10,16 @@ ask of wherever the live registries are kept. Only `store/` knows how a store ke
                                 missed or repeated; waits up to `wait` s for the next one
     get_meta(name), put_meta()  a small area for the watch controller's status and state
 
+and, for long-lived readers (`RegistryManager`) that keep a snapshot and follow changes:
+
+    head()                      the number of the newest revision (0: none yet)
+    is_current(live)            does `live` still show the store as it is? (cheap)
+    catch_up(live, revision)    `live` brought up to date: the new snapshot, the keys that
+                                changed (None: not known) and the revision it is at
+    after_commit(live, entries, revision)   the snapshot after this process's own commit
+    follow(method, owner, poll_interval)    call `method` when the store may have changed,
+                                for as long as `owner` lives (held weakly)
+
 A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a memory store
 (`memorystore.MemoryStore`, for tests) implement it; one contract test suite holds both to it.
 """
@@ -17,6 +27,7 @@ A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.model.resource import ResourceKey
@@ -25,6 +36,30 @@ from reconciler.store.registry_files import LiveState
 
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 StaleDetail = Callable[[LiveState, list[dict[str, Any]]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """A snapshot brought up to date: what changed (None: not known, compare all) and the
+    revision the store is at."""
+
+    live: LiveState
+    changed: list[ResourceKey] | None
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    number: int
+    fingerprint_before: str
+    fingerprint_after: str
+    files: tuple[str, ...]
+    record: dict[str, Any]
+    reads: dict[str, Any] = field(default_factory=dict)  # the store's own: what it wrote
+
+
+class Following(Protocol):
+    def cancel(self) -> None: ...
 
 
 class Store(Protocol):
@@ -36,7 +71,7 @@ class Store(Protocol):
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
-               known: LiveState | None = None) -> Any: ...
+               known: LiveState | None = None) -> Revision: ...
 
     def audit(self, record: dict[str, Any]) -> None: ...
 
@@ -51,3 +86,15 @@ class Store(Protocol):
     def get_meta(self, name: str) -> Any: ...
 
     def put_meta(self, name: str, value: Any) -> None: ...
+
+    def head(self) -> int: ...
+
+    def is_current(self, live: LiveState) -> bool: ...
+
+    def catch_up(self, live: LiveState, revision: int) -> CaughtUp: ...
+
+    def after_commit(self, live: LiveState, entries: ChangeSet,
+                     revision: Revision) -> CaughtUp: ...
+
+    def follow(self, method: Callable[[], Any], owner: object,
+               poll_interval: float) -> Following: ...

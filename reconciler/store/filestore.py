@@ -16,9 +16,8 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +28,25 @@ from reconciler.fsutil import write_atomically
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.resource import ResourceKey
-from reconciler.store import history, journal, jsonspans, lock, writer
+from reconciler.store import follower, history, journal, jsonspans, lock, writer
+from reconciler.store.base import CaughtUp, Revision
 from reconciler.store.history import CommitInfo
+from reconciler.store.registry_files import (
+    META as META,
+)
 from reconciler.store.registry_files import (
     WORKFLOWS_DIR,
     FileRead,
     LiveState,
     fingerprint_of,
     read_live_state,
+    read_with_stat,
     refresh_live_state,
     registry_file_names,
     stat_key,
+    with_commit,
 )
 
-META = ".meshctl"
 LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registries are kept
 LAYOUTS_FORMAT = 2  # byte offsets
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -50,16 +54,6 @@ AUDIT = "audit.jsonl"
 METADATA = "meta"  # the metadata area: <registries>/.meshctl/meta/<name>.json
 FEED_POLL = 0.05  # how often a waiting reader of the change feed looks for a new revision
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
-
-
-@dataclass(frozen=True, slots=True)
-class Revision:
-    number: int
-    fingerprint_before: str
-    fingerprint_after: str
-    files: tuple[str, ...]
-    record: dict[str, Any]
-    reads: dict[str, FileRead | None] = field(default_factory=dict)  # written: new reads
 
 
 def default_info(source: str, **extra: Any) -> CommitInfo:
@@ -294,6 +288,104 @@ class FileStore:
             raise StoreError(f"cannot write the store's metadata '{name}': "
                              f"{error.strerror or error}") from error
 
+    # -- following the files (for long-lived readers) ------------------------------------
+
+    def head(self) -> int:
+        numbers = history.numbers(self.meta)
+        return numbers[-1] if numbers else 0
+
+    def is_current(self, live: LiveState, verified: frozenset[str] = frozenset()) -> bool:
+        """Do the files still hold what `live` was read from? Their stat says so once
+        settled; a file seen too soon after it was written (its stat cannot vouch yet) is
+        hashed again instead, and its read renewed. `verified` files were just checked."""
+        reads = live.reads
+        names = registry_file_names(self.root)
+        if len(names) != len(reads):
+            return False
+        renewed: dict[str, FileRead] = {}
+        for name in names:
+            read = reads.get(name)
+            path = self.root / name
+            try:
+                current = os.stat(path)
+            except OSError:
+                return False
+            if read is None or stat_key(current) != read.stat:
+                return False
+            if name in verified or read.unchanged(current):
+                continue
+            again = _read_checked(path, read.digest)  # same stat; same bytes?
+            if again is None:
+                return False
+            renewed[name] = again
+        if renewed:  # the same content, now seen later: the stat may vouch for it next time
+            live.reads = {**reads, **renewed}
+        return True
+
+    def catch_up(self, live: LiveState, revision: int) -> CaughtUp:
+        """`live` (at `revision`) brought up to date: the revisions other meshctl writers
+        committed since are applied from their history records, once the files are checked
+        to hold what those records say; otherwise the files that changed are read again."""
+        applied = self._applied_revisions(live, revision)
+        if applied is not None:
+            return applied
+        return CaughtUp(self.refresh(live), None, self.head())
+
+    def _applied_revisions(self, live: LiveState, revision: int) -> CaughtUp | None:
+        newer = [n for n in history.numbers(self.meta) if n > revision]
+        if not newer:
+            return None
+        final: dict[str, str | None] = {}
+        changed: list[ResourceKey] = []
+        try:
+            for number in newer:
+                record = history.load(self.meta, number)
+                if record["fingerprint_before"] != live.fingerprint or "digests" not in record:
+                    return None
+                changes = {ResourceKey(kinds.Kind(c["kind"]), c["name"]): c["after"]
+                           for c in record["changes"]}
+                digests: dict[str, str | None] = record["digests"]
+                placeholder = {name: None if digest is None else FileRead(digest, (0, 0, 0, 0), 0)
+                               for name, digest in digests.items()}
+                applied = with_commit(live, changes, placeholder, record["time"])
+                if applied is None:
+                    return None
+                live = applied
+                final.update(digests)
+                changed += changes
+        except (StoreError, KeyError, TypeError, ValueError):
+            return None
+        reads = dict(live.reads)
+        for name, digest in final.items():  # the files must hold what the records say
+            path = self.root / name
+            if digest is None:
+                if path.exists():
+                    return None
+                continue
+            read = _read_checked(path, digest)
+            if read is None:
+                return None
+            reads[name] = read
+        live.reads = reads
+        if not self.is_current(live, frozenset(final)):
+            return None  # something else changed too
+        return CaughtUp(live, changed, newer[-1])
+
+    def after_commit(self, live: LiveState, entries: ChangeSet,
+                     revision: Revision) -> CaughtUp:
+        """The snapshot after `revision`, this process's commit of `entries` onto `live`:
+        derived without reading when that is exact, else read (what changed: not known)."""
+        after = with_commit(live, entries, revision.reads, revision.record["time"])
+        if after is None:
+            return CaughtUp(self.refresh(live), None, revision.number)
+        return CaughtUp(after, list(entries), revision.number)
+
+    def follow(self, method: Callable[[], Any], owner: object,
+               poll_interval: float) -> follower.Subscription:
+        """A watch of the folder (shared in this process) calling `method` after each file
+        event and every `poll_interval` seconds, for as long as `owner` lives."""
+        return follower.Follower.subscribe(self.root, method, owner, poll_interval)
+
     def audit(self, record: dict[str, Any]) -> None:
         """Record an attempt that changed nothing (refused, failed), best effort."""
         with contextlib.suppress(OSError):  # a read-only store still refuses, just unrecorded
@@ -346,6 +438,17 @@ def _record(number: int, now: str, info: CommitInfo, before_print: str, after_pr
              "after": entry}
             for key, entry in changes.items()],
     }
+
+
+def _read_checked(path: Path, digest: str) -> FileRead | None:
+    """The file's read when its bytes have `digest`, else None."""
+    try:
+        data, stat_of, seen_at = read_with_stat(path)
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None
+    return FileRead(digest, stat_of, seen_at)
 
 
 def _meta_name(name: str) -> str:

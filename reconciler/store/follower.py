@@ -19,24 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.store.filestore import META
+from reconciler.fsutil import quiet_watchdog_stop
+from reconciler.store.registry_files import META
 
 log = logging.getLogger("reconciler.store.follower")
-
-
-class _StopRace(logging.Filter):
-    """watchdog logs an error when its inotify thread reads once more while being stopped:
-    a benign race at shutdown (nothing is lost), dropped so a clean exit logs nothing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "called when the thread is inactive" not in record.getMessage()
-
-
-def quiet_watchdog_stop() -> None:
-    """Install `_StopRace` on watchdog's inotify logger (once)."""
-    target = logging.getLogger("watchdog.observers.inotify")
-    if not any(isinstance(f, _StopRace) for f in target.filters):
-        target.addFilter(_StopRace())
 
 
 class Subscription:

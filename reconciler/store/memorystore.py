@@ -14,6 +14,9 @@ import copy
 import hashlib
 import threading
 import time
+import uuid
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +26,14 @@ from reconciler.errors import StalePlan, StoreError
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.store import filestore, history
-from reconciler.store.base import ChangeSet, StaleDetail, Store
+from reconciler.store.base import CaughtUp, ChangeSet, Revision, StaleDetail, Store
 from reconciler.store.history import CommitInfo
 from reconciler.store.registry_files import LiveState
 
 
 class MemoryStore:
     def __init__(self, seed: LiveState | None = None, *, name: str = "memory") -> None:
-        self.location = f"memory:{name}"
+        self.location = f"memory:{name}#{uuid.uuid4().hex[:12]}"  # tokens never collide
         self._root = Path(self.location)
         self._condition = threading.Condition()
         self._records: list[dict[str, Any]] = []
@@ -59,7 +62,7 @@ class MemoryStore:
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
-               known: LiveState | None = None) -> filestore.Revision:
+               known: LiveState | None = None) -> Revision:
         try:  # what a registry file can hold, copied: the caller's objects stay theirs
             given = {key: None if entry is None else orjson.loads(orjson.dumps(entry))
                      for key, entry in changes.items()}
@@ -105,7 +108,7 @@ class MemoryStore:
                                 "resources": len(given)})
             self._live = after
             self._condition.notify_all()
-        return filestore.Revision(number, live.fingerprint, after.fingerprint, (), record)
+        return Revision(number, live.fingerprint, after.fingerprint, (), record)
 
     def _since(self, fingerprint: str) -> list[dict[str, Any]]:
         for index, record in enumerate(self._records):
@@ -143,6 +146,32 @@ class MemoryStore:
                 self._condition.wait(left)
             return copy.deepcopy(self._records[max(number, 0):])
 
+    def head(self) -> int:
+        with self._condition:
+            return len(self._records)
+
+    def is_current(self, live: LiveState) -> bool:
+        with self._condition:
+            return live.fingerprint == self._live.fingerprint
+
+    def catch_up(self, live: LiveState, revision: int) -> CaughtUp:
+        with self._condition:
+            newer = self._records[max(revision, 0):]
+            changed: list[ResourceKey] | None = None
+            if newer and newer[0]["fingerprint_before"] == live.fingerprint:
+                changed = [ResourceKey(Kind(c["kind"]), c["name"])
+                           for record in newer for c in record["changes"]]
+            return CaughtUp(self._live, changed, len(self._records))
+
+    def after_commit(self, live: LiveState, entries: ChangeSet,
+                     revision: Revision) -> CaughtUp:
+        return self.catch_up(live, revision.number - 1)
+
+    def follow(self, method: Callable[[], Any], owner: object,
+               poll_interval: float) -> _Following:
+        """Call `method` after each commit (and every `poll_interval` s) while `owner` lives."""
+        return _Following(self, weakref.WeakMethod(method), owner, poll_interval)
+
     def get_meta(self, name: str) -> Any:
         with self._condition:
             found = self._meta.get(name)
@@ -152,6 +181,34 @@ class MemoryStore:
         data = orjson.dumps(value)
         with self._condition:
             self._meta[name] = data
+
+
+class _Following:
+    """A thread that waits on the store's change feed and wakes one reader, held weakly."""
+
+    def __init__(self, store: MemoryStore, method: weakref.WeakMethod[Any], owner: object,
+                 poll_interval: float) -> None:
+        self._stop = threading.Event()
+        weakref.finalize(owner, self._stop.set)
+        thread = threading.Thread(target=self._run, args=(store, method, poll_interval),
+                                  name="meshctl-memory-follow", daemon=True)
+        thread.start()
+
+    def _run(self, store: MemoryStore, method: weakref.WeakMethod[Any],
+             poll_interval: float) -> None:
+        seen = store.head()
+        while not self._stop.is_set():
+            newer = store.revisions_after(seen, wait=poll_interval)
+            if newer:
+                seen = newer[-1]["revision"]
+            bound = method()
+            if bound is None or self._stop.is_set():
+                return
+            bound()
+            del bound
+
+    def cancel(self) -> None:
+        self._stop.set()
 
 
 def _action(before: Any, entry: Any) -> str:

@@ -38,6 +38,8 @@ COARSE_NS = 2_000_000_000
 FINE_NS = 20_000_000
 
 
+META = ".meshctl"  # meshctl's own folder beside the registries (the runtime never reads it)
+
 @dataclass(frozen=True, slots=True)
 class FileRead:
     """One registry file as last read or written: its digest, and its stat at that moment,

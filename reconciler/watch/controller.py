@@ -32,15 +32,14 @@ from typing import Any
 import orjson
 
 from reconciler import engine
-from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, StalePlan
-from reconciler.fsutil import write_atomically
+from reconciler import store as store_
+from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, StalePlan, StoreError
+from reconciler.fsutil import quiet_watchdog_stop
 from reconciler.library import RegistryManager
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan import partial
-from reconciler.store import filestore
-from reconciler.store.follower import quiet_watchdog_stop
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL, drift
 from reconciler.watch import status as status_file
 from reconciler.watch.desired import DesiredWorkspace
@@ -50,7 +49,7 @@ log = logging.getLogger("reconciler.watch")
 
 SOURCE = "watch"
 MAX_DEBOUNCE_WAIT = 2.0  # a file rewritten without pause is synced at least this often
-SYNCED_FILE = "watch-synced.json"
+SYNCED_NAME = "watch-synced"  # in the store's metadata area
 MAX_REPORTED = 50  # errors and drifted resources listed in the status
 SYNC_ATTEMPTS = 3
 SAVE_DELAY = 1.0  # seconds of quiet before what is in sync is recorded for a restart
@@ -73,7 +72,7 @@ class SyncReport:
     commit: str | None = None
     desired: str = ""
     duration_ms: float = 0.0
-    time: str = field(default_factory=filestore.now_text)
+    time: str = field(default_factory=store_.now_text)
 
     def to_dict(self) -> dict[str, Any]:
         return {"time": self.time, "trigger": self.trigger, "result": self.result,
@@ -112,7 +111,7 @@ class Controller:
         self._subject: str | None = None  # its first line, for the status
         self._last: SyncReport | None = None
         self._last_good: dict[str, Any] | None = None
-        self._started = filestore.now_text()
+        self._started = store_.now_text()
         self._observer: Any = None
         self._handler: Any = None  # the manifest watch's event handler
         self._root_watches: dict[str, Any] = {}  # each root folder's watch, by path
@@ -423,7 +422,7 @@ class Controller:
         warnings: list[Diagnostic] = []
         if full and not errors:
             checked = engine.plan_from(self.workspace.as_desired(), live,
-                                       registries=self.registries, paths=self.paths,
+                                       registries=str(self.registries), paths=self.paths,
                                        prune=self.prune)
             errors = checked.errors
             warnings = [d for d in checked.diagnostics if not d.is_error]
@@ -603,7 +602,7 @@ class Controller:
             "drifted_count": len(drifted),
             "pending": _listed({key: _ACTION[why] for key, why in pending.items()}),
             "pending_count": len(pending),
-            "updated": filestore.now_text(),
+            "updated": store_.now_text(),
         }
 
     def _source_info(self) -> dict[str, Any]:
@@ -618,9 +617,9 @@ class Controller:
         if stopped:
             current["controller"]["stopped"] = True
         try:
-            status_file.write(self.registries, current)
-        except OSError as error:
-            log.warning("cannot write the status file: %s", error)
+            status_file.write(self.manager.store, current)
+        except StoreError as error:
+            log.warning("cannot write the watch status: %s", error)
 
     # -- what was last seen in sync survives a restart ---------------------------------
 
@@ -630,17 +629,14 @@ class Controller:
         info.pop("commit_subject", None)
         return hashlib.sha256(orjson.dumps(info, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
-    def _synced_path(self) -> Path:
-        return self.registries / filestore.META / SYNCED_FILE
-
     def _load_synced(self) -> dict[ResourceKey, bytes] | None:
         try:
-            data = orjson.loads(self._synced_path().read_bytes())
-            if data.get("source") != self._source_id():
+            data = self.manager.store.get_meta(SYNCED_NAME)
+            if data is None or data.get("source") != self._source_id():
                 return None
             return {ResourceKey(kinds.Kind(kind), name): bytes.fromhex(digest)
                     for kind, name, digest in data["resources"]}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (StoreError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _save_synced(self) -> None:
@@ -650,10 +646,8 @@ class Controller:
         body = {"source": self._source_id(), "resources": [
             [key.kind.value, key.name, digest.hex()] for key, digest in self._synced.items()]}
         try:
-            path = self._synced_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, orjson.dumps(body))
-        except OSError as error:
+            self.manager.store.put_meta(SYNCED_NAME, body)
+        except StoreError as error:
             log.warning("cannot record what is in sync: %s", error)
 
 

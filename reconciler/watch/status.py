@@ -1,38 +1,29 @@
-"""`.meshctl/status.json`: what the watch controller last did, for `meshctl status`, the API
-and the panel. Replaced whole on each change, so a reader never sees half of one."""
+"""The watch controller's status (what it last did), kept in the store's metadata area under
+`watch-status`, for `meshctl status`, the API and the panel. Replaced whole on each change,
+so a reader never sees half of one."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from reconciler.fsutil import write_atomically
-from reconciler.store import filestore
+from reconciler.errors import StoreError
+from reconciler.store import Store
 
 FORMAT = 1
-STATUS_FILE = "status.json"
+STATUS_NAME = "watch-status"
 
 
-def path_of(registries: str | os.PathLike[str]) -> Path:
-    return Path(registries) / filestore.META / STATUS_FILE
+def write(store: Store, status: dict[str, Any]) -> None:
+    store.put_meta(STATUS_NAME, {"format": FORMAT, **status})
 
 
-def write(registries: str | os.PathLike[str], status: dict[str, Any]) -> None:
-    target = path_of(registries)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(target, orjson.dumps({"format": FORMAT, **status},
-                                          option=orjson.OPT_INDENT_2) + b"\n")
-
-
-def read(registries: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The last status written, or None when no controller ever ran here (or the file is
-    not one this code wrote)."""
+def read(store: Store) -> dict[str, Any] | None:
+    """The last status written, or None when no controller ever ran on this store (or what
+    is there is not one this code wrote)."""
     try:
-        found = orjson.loads(path_of(registries).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        found = store.get_meta(STATUS_NAME)
+    except StoreError:
         return None
     return found if isinstance(found, dict) and found.get("format") == FORMAT else None
 

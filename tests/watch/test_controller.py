@@ -16,7 +16,7 @@ import pytest
 
 from reconciler import RegistryManager
 from reconciler.model.kinds import Kind
-from reconciler.store import history
+from reconciler.store import history, open_store
 from reconciler.store.registry_files import read_live_state
 from reconciler.watch import status as status_file
 from reconciler.watch.controller import Controller
@@ -53,7 +53,7 @@ def set_field(path: Path, field: str, value: str) -> None:
 
 
 def status(registries: Path) -> dict[str, Any]:
-    found = status_file.read(registries)
+    found = status_file.read(open_store(registries))
     assert found is not None
     return found
 
@@ -277,8 +277,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         assert status(registries)["last_sync"]["result"] == "synced"
     assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 32
     assert [r["git_commit"] for r in revisions_by(registries, "watch")] == [good, fixed]
-    assert json.loads((registries / ".meshctl" / "status.json").read_text())[
-        "last_good_sync"]["commit"] == fixed
+    assert status(registries)["last_good_sync"]["commit"] == fixed
 
 
 def test_an_editors_change_to_a_registry_file_is_drift_and_self_heal_reverts_it(

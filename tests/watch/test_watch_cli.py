@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from reconciler.model.kinds import Kind
-from reconciler.store import history
+from reconciler.store import history, open_store
 from reconciler.store.registry_files import read_live_state
+from reconciler.watch import status as status_file
 from tests.library.test_following import eventually
 from tests.watch.test_controller import set_field
 
@@ -32,8 +33,8 @@ def start(manifests: Path, registries: Path, *extra: str) -> subprocess.Popen[st
 
 
 def ready(registries: Path) -> bool:
-    path = registries / ".meshctl" / "status.json"
-    return path.exists() and json.loads(path.read_text()).get("last_sync") is not None
+    found = status_file.read(open_store(registries))
+    return found is not None and found.get("last_sync") is not None
 
 
 def iterations(registries: Path) -> list[int]:
@@ -66,8 +67,8 @@ def test_sigterm_while_syncing_leaves_old_or_new_and_exits_0(
     else:
         [number] = numbers
         assert f"synced rev {number}: 6 updated" in err
-    status = json.loads((registries / ".meshctl" / "status.json").read_text())
-    assert status["controller"]["stopped"] is True
+    status = status_file.read(open_store(registries))
+    assert status is not None and status["controller"]["stopped"] is True
 
 
 def test_json_logs_one_object_per_sync(manifests: Path, registries: Path) -> None:
