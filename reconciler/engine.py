@@ -266,8 +266,7 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
     declared = {str(resource.key) for resource in desired.state}
     mesh = [d for d in validate.check_mesh(remaining, remaining_graph, live.state)
             if d.resource is None or d.file is None or d.resource in declared]
-    diagnostics = sorted(live.diagnostics + validate.check_live(live.state)
-                         + desired.diagnostics + mesh, key=sort_key)
+    diagnostics = sorted(live.diagnostics + desired.diagnostics + mesh, key=sort_key)
     timings["validate"] += time.perf_counter() - started
     if any(d.is_error for d in diagnostics):
         return PlanResult(desired, live, None, diagnostics, timings)
@@ -277,7 +276,7 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
                                 live_fingerprint=live.fingerprint, prune=prune,
                                 remaining=remaining, remaining_graph=remaining_graph)
     plan, found = breaking.assess(plan, remaining, live.state, deny=deny_breaking)
-    diagnostics = sorted(diagnostics + found, key=sort_key)
+    diagnostics = sorted(diagnostics + found + _unloadable_live(plan, live), key=sort_key)
     warnings = tuple(d for d in diagnostics if not d.is_error)
     meta = {"registries": str(registries), "manifests": [str(p) for p in paths],
             "git_commit": git_commit_of(paths)}
@@ -287,6 +286,14 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
         noops = {change.key for change in plan.changes if change.action is Action.NOOP}
         record_in_sync(desired, live.fingerprint, lambda key: key in noops)
     return PlanResult(desired, live, plan, diagnostics, timings, given)
+
+
+def _unloadable_live(plan: Plan, live: LiveState) -> list[Diagnostic]:
+    """The live entries the runtime skips (L007). A noop's live entry means what its
+    manifest does, which the rules passed complete, so only the others are looked at: the
+    check costs what the changes do, not what the mesh does."""
+    in_sync = {change.key for change in plan.changes if change.action is Action.NOOP}
+    return validate.check_live(live.state, skip=in_sync)
 
 
 def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> None:

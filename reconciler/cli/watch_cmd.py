@@ -141,5 +141,5 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     if crashed:
         raise crashed[0]
     last = controller.last_report
-    if once and (last is None or last.result not in ("synced", "in_sync")):
+    if once and (last is None or not last.result.ok):
         raise click.exceptions.Exit(1)

@@ -18,6 +18,7 @@ manifests change that resource (unlike Argo CD, a sync applies only what git cha
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import logging
 import os
@@ -59,12 +60,43 @@ DRIFTED, NOT_IN_GIT, MISSING_LIVE = drift.DRIFTED, drift.NOT_IN_GIT, drift.MISSI
 _ACTION = {DRIFTED: "update", NOT_IN_GIT: "delete", MISSING_LIVE: "create"}  # what a sync does
 
 
+class EventKind(enum.Enum):
+    """What woke the loop; every other thread only queues one of these."""
+
+    FILE = "file"  # a manifest file changed (value: its path)
+    RESCAN = "rescan"  # a folder changed: look at every file again
+    ROOT = "root"  # a manifests root was removed or re-created (value: the root)
+    LIVE = "live"  # the live registries changed (value: the keys, or None: not known)
+    TRIGGER = "trigger"  # a sync was asked for (value: by what: webhook, api, ...)
+    STOP = "stop"
+
+
+MANIFEST_EVENTS = frozenset({EventKind.FILE, EventKind.RESCAN, EventKind.ROOT})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    value: Any = None
+
+
+class SyncResult(enum.StrEnum):
+    SYNCED = "synced"  # changes applied
+    IN_SYNC = "in_sync"  # nothing to apply
+    FAILED = "failed"  # the manifests, the registries or git could not be used
+    REFUSED = "refused"  # the plan holds refusals or breaks a guard
+
+    @property
+    def ok(self) -> bool:
+        return self in (SyncResult.SYNCED, SyncResult.IN_SYNC)
+
+
 @dataclass(slots=True)
 class SyncReport:
     """What one sync did: the line logged, and what `status.json` shows."""
 
     trigger: str
-    result: str  # synced, in_sync, failed, refused
+    result: SyncResult
     message: str
     revision: int | None = None
     summary: dict[str, int] = field(default_factory=dict)
@@ -102,7 +134,7 @@ class Controller:
         self._owns_manager = manager is None
         self.manager = manager or RegistryManager(self.registries, source=SOURCE)
         self.workspace = DesiredWorkspace(self.paths, max_bytes=max_bytes)
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._queue: queue.Queue[Event] = queue.Queue()
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the first sync is done
         self._out: dict[ResourceKey, str] = {}  # out of sync: why
@@ -137,11 +169,11 @@ class Controller:
         """Ask the loop to end once the sync in flight (if any) is committed or refused.
         Safe from a signal handler: it only sets a flag and wakes the loop."""
         self._stop.set()
-        self._queue.put(("stop", None))
+        self._queue.put(Event(EventKind.STOP))
 
     def trigger(self, reason: str = "webhook") -> None:
         """Sync now (a git source fetches first); a burst of triggers makes one sync."""
-        self._queue.put(("trigger", reason))
+        self._queue.put(Event(EventKind.TRIGGER, reason))
 
     def _start(self) -> None:
         self._synced = self._load_synced()
@@ -186,7 +218,7 @@ class Controller:
                 self._full_sync("resync")
             return
         batch = [first]
-        if first[0] in ("file", "rescan", "root"):  # let a burst of writes settle
+        if first.kind in MANIFEST_EVENTS:  # let a burst of writes settle
             give_up = time.monotonic() + MAX_DEBOUNCE_WAIT
             while True:
                 wait = min(self.debounce, give_up - time.monotonic())
@@ -195,7 +227,7 @@ class Controller:
                 except queue.Empty:
                     break
                 batch.append(item)
-                if item[0] == "stop":
+                if item.kind is EventKind.STOP:
                     break
         while True:  # and whatever else is already waiting
             try:
@@ -206,31 +238,32 @@ class Controller:
             self._handle(batch)
         except Exception as error:  # a bug must not end the loop: report it, go on
             log.exception("the watch loop failed to handle %d event(s)", len(batch))
-            self._report(SyncReport("manifests", "failed", f"sync failed: internal error: "
+            self._report(SyncReport("manifests", SyncResult.FAILED, f"sync failed: internal error: "
                                     f"{type(error).__name__}: {error}",
                                     errors=[{"message": str(error)}]))
             self._retry_soon()
 
-    def _handle(self, batch: list[tuple[str, Any]]) -> None:
+    def _handle(self, batch: list[Event]) -> None:
         files: set[str] = set()
         rescan = fetch = False
         live_keys: set[ResourceKey] = set()
         live_all = False
         trigger = ""
-        for kind, value in batch:
-            if kind == "file":
+        for event in batch:
+            kind, value = event.kind, event.value
+            if kind is EventKind.FILE:
                 files.add(value)
-            elif kind == "rescan":
+            elif kind is EventKind.RESCAN:
                 rescan = True
-            elif kind == "root":
+            elif kind is EventKind.ROOT:
                 self._rewatch(value)
                 rescan = True
-            elif kind == "live":
+            elif kind is EventKind.LIVE:
                 if value is None:
                     live_all = True
                 else:
                     live_keys.update(value)
-            elif kind == "trigger":
+            elif kind is EventKind.TRIGGER:
                 fetch, trigger = True, value
         if self._stop.is_set() and not (files or rescan or fetch):
             return
@@ -265,7 +298,7 @@ class Controller:
 
     def _on_live_change(self, before: Any, after: Any, keys: list[ResourceKey] | None,
                         revision: int) -> None:
-        self._queue.put(("live", None if keys is None else list(keys)))
+        self._queue.put(Event(EventKind.LIVE, None if keys is None else list(keys)))
 
     def _watch_manifests(self) -> None:
         try:
@@ -282,12 +315,12 @@ class Controller:
                     return
                 if event.is_directory:
                     if event.event_type != "modified":
-                        events.put(("rescan", None))
+                        events.put(Event(EventKind.RESCAN))
                     return
                 for path in (event.src_path, getattr(event, "dest_path", "")):
                     text = os.fsdecode(path)
                     if text.endswith(loader.MANIFEST_SUFFIXES):
-                        events.put(("file", text))
+                        events.put(Event(EventKind.FILE, text))
 
         class _RootHandler(FileSystemEventHandler):
             """A root folder created, removed or moved in its parent (`rm -rf` and a
@@ -299,7 +332,7 @@ class Controller:
             def on_any_event(self, event: FileSystemEvent) -> None:
                 paths = (event.src_path, getattr(event, "dest_path", ""))
                 if any(os.path.abspath(os.fsdecode(p)) == self.root for p in paths if p):
-                    events.put(("root", self.root))
+                    events.put(Event(EventKind.ROOT, self.root))
 
         quiet_watchdog_stop()
         observer = Observer()
@@ -388,7 +421,7 @@ class Controller:
         try:
             self.manager.load_all()
         except MeshctlError as error:
-            self._report(SyncReport(trigger, "failed", f"sync failed: {error}",
+            self._report(SyncReport(trigger, SyncResult.FAILED, f"sync failed: {error}",
                                     errors=[{"message": str(error)}]))
             self._retry_soon()
             return
@@ -405,12 +438,12 @@ class Controller:
                 self._judge_all()
                 continue
             except MeshctlError as error:  # the store, not the manifests: try again soon
-                report = SyncReport(trigger, "failed", f"sync failed: {error}",
+                report = SyncReport(trigger, SyncResult.FAILED, f"sync failed: {error}",
                                     errors=[{"message": str(error)}])
                 self._retry_soon()
             break
         else:
-            report = SyncReport(trigger, "failed", "sync failed: the registries changed "
+            report = SyncReport(trigger, SyncResult.FAILED, "sync failed: the registries changed "
                                 "under every attempt; trying again at the next change")
         report.duration_ms = (time.perf_counter() - started) * 1000
         report.commit, report.desired = self._commit, self.workspace.fingerprint
@@ -432,7 +465,7 @@ class Controller:
         keys = set(pending) | (set(self.drifted()) if self.self_heal else set())
         if not keys:
             self._revision = revision
-            return SyncReport(trigger, "in_sync", self._in_sync_message(revision),
+            return SyncReport(trigger, SyncResult.IN_SYNC, self._in_sync_message(revision),
                               revision=revision)
         state = self._after_state(keys, live.state)
         meta = {"registries": str(self.registries), "manifests": self.paths,
@@ -449,14 +482,14 @@ class Controller:
             return _failed(trigger, [d for d in problems if d.is_error])
         if plan.refusals:
             reasons = [change.refused or "" for change in plan.refusals]
-            return SyncReport(trigger, "refused", "sync refused: " + "; ".join(reasons),
+            return SyncReport(trigger, SyncResult.REFUSED, "sync refused: " + "; ".join(reasons),
                               errors=[{"message": reason} for reason in reasons])
         note = f"{trigger}: {self._commit[:12]}" if self._commit else trigger
         try:
             done = self.manager.apply(plan, source=SOURCE, note=note,
                                       max_deletes=self.max_deletes)
         except PlanRefused as error:
-            return SyncReport(trigger, "refused", f"sync refused: {error}",
+            return SyncReport(trigger, SyncResult.REFUSED, f"sync refused: {error}",
                               errors=[{"message": str(error)}])
         self._judge(keys)
         summary = plan.summary
@@ -464,7 +497,7 @@ class Controller:
                   "delete": summary.delete}
         if done is None:
             self._revision = revision
-            return SyncReport(trigger, "in_sync", self._in_sync_message(revision),
+            return SyncReport(trigger, SyncResult.IN_SYNC, self._in_sync_message(revision),
                               revision=revision)
         self._revision = done.number
         healed = sorted(str(k) for k in keys if k not in pending)
@@ -474,7 +507,7 @@ class Controller:
         message = f"synced rev {done.number}: {', '.join(words) or 'no changes'}"
         if healed:
             message += f" (drift reverted: {', '.join(healed[:10])})"
-        return SyncReport(trigger, "synced", message, revision=done.number, summary=counts)
+        return SyncReport(trigger, SyncResult.SYNCED, message, revision=done.number, summary=counts)
 
     def _in_sync_message(self, revision: int) -> str:
         """`in sync at rev 12`, or what is left alone: drift, without self-heal."""
@@ -563,7 +596,7 @@ class Controller:
     def _report(self, report: SyncReport) -> None:
         self._last = report
         self._syncs += 1
-        if report.result in ("synced", "in_sync"):
+        if report.result.ok:
             self._last_good = {"time": report.time, "revision": report.revision,
                                "commit": report.commit,
                                "desired_fingerprint": report.desired}
@@ -571,8 +604,8 @@ class Controller:
                 self._synced = {}
                 self._judge_all()
             self._synced_dirty = True
-        level = logging.WARNING if report.result in ("failed", "refused") else (
-            logging.DEBUG if report.result == "in_sync" and report.trigger not in
+        level = logging.WARNING if not report.result.ok else (
+            logging.DEBUG if report.result is SyncResult.IN_SYNC and report.trigger not in
             ("start", "git", "webhook", "api") else logging.INFO)
         log.log(level, "%s", report.message, extra={"fields": {
             "event": "sync", **report.to_dict()}})
@@ -655,7 +688,7 @@ def _failed(trigger: str, errors: list[Diagnostic]) -> SyncReport:
     first = errors[0]
     where = f"{first.location}: " if first.location else ""
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return SyncReport(trigger, "failed", f"sync failed: {where}{first.message}{more}",
+    return SyncReport(trigger, SyncResult.FAILED, f"sync failed: {where}{first.message}{more}",
                       errors=[d.to_dict() for d in errors])
 
 

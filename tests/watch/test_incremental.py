@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import RegistryManager, engine
-from reconciler.watch.controller import Controller
+from reconciler.watch.controller import Controller, Event, EventKind
 from reconciler.watch.desired import DesiredWorkspace
 from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, agent, copy_tree, write
 
@@ -133,8 +133,8 @@ def test_a_partial_sync_decides_as_the_full_plan(steps: list[tuple[str, int, int
                 full.plan.summary.delete <= engine.DEFAULT_MAX_DELETES)
             before = (registries / "agent_registry.json").read_bytes()
             paths = [str(path)] if random.Random(seed).random() < 0.8 else []
-            controller._handle([("file", p) for p in paths] + ([] if paths else
-                                                               [("rescan", None)]))
+            controller._handle([Event(EventKind.FILE, p) for p in paths]
+                               + ([] if paths else [Event(EventKind.RESCAN)]))
             report = controller.last_report
             assert report is not None
             assert (report.result in ("synced", "in_sync")) == ok, (step, report.message,
