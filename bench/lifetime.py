@@ -117,6 +117,14 @@ def table(found: dict[str, float], agents: int) -> str:
         f"| first write after a foreign edit | {ms(found['first_write'])} | < 60 ms: "
         f"{'met' if found['first_write'] < 0.06 else 'missed'} |",
         f"| median of the next ten writes | {ms(found['next_writes'])} | |",
+        "",
+        "Dropped managers leave no thread behind: they are followed through weak references, "
+        "and the twenty share one watch. The RSS stays near its peak after they are dropped "
+        "(Python keeps freed memory for reuse), and while they live it grows little: managers "
+        "of one folder adopt the snapshot one of them read. The first write after a foreign "
+        "edit pays for scanning the edited 28 MB file's layout (where each entry starts and "
+        "ends), which the writer needs to splice; the reload that read the file does not keep "
+        "it yet.",
         ""])
 
 
