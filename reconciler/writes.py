@@ -21,10 +21,9 @@ from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.plan import breaking, compute
-from reconciler.plan.model import Action, Change, Plan
+from reconciler.plan import partial
+from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Revision, Store, default_info
-from reconciler.validate import usage
 
 
 class Intent(enum.StrEnum):
@@ -39,53 +38,40 @@ class Intent(enum.StrEnum):
 def plan_changes(live: LiveState, referrers: graph.Referrers,
                  changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
                  deny_breaking: bool = False) -> Plan:
-    """A plan of a few objects, judged by the same rules as any plan, without building the
-    whole mesh's graph: the write's precondition (exists, does not exist, ids agree), the
-    per-resource rules on each new entry, the mesh-wide rules over the references it makes
-    in the state it leaves, and the deletion rules over the references into what it
-    deletes (`referrers`), and the breaking-change rules (refusals with `deny_breaking`, as
-    `plan --deny-breaking`). Raises ChangeRejected, naming what to do, when one breaks."""
+    """A plan of a few objects, made by the watch loop's planner (`partial.plan_keys`: the
+    same rule functions as a full plan, over the references the changed objects make and
+    the references into what they delete), after the write's own precondition (exists, does
+    not exist, ids agree) and the per-resource rules on each new entry. Breaking changes
+    are refused with `deny_breaking`, as by `plan --deny-breaking`. Raises ChangeRejected,
+    naming what to do, when a rule breaks."""
     # Fields left out that have a default are written out, as for a manifest.
     changes = {key: (None if entry is None else fields.complete(key.kind, entry), intent)
                for key, (entry, intent) in changes.items()}
     after = live.state.copy()
+    problems: list[Diagnostic] = []
     for key, (entry, intent) in changes.items():
         _precondition(live.state, key, entry, intent)
         if entry is None:
             after.discard(key)
-        else:
-            after.add(Resource(key, entry, Source(str(live.root / _file_of(key)))))
-    problems: list[Diagnostic] = []
-    steps: list[Change] = []
-    for key, (entry, _) in changes.items():
-        before = live.state.get(key)
-        if entry is None:
-            refusal = usage.deletion_refusal(key, after, referrers.edges_to(key, after, changes))
-            if refusal is not None:
-                raise ChangeRejected(refusal.reason)
-            steps.append(Change(key, Action.DELETE, before.entry if before else None))
             continue
-        resource = after.get(key)
-        assert resource is not None
-        edges = graph.references(resource)
-        present = [key, *(edge.target for edge in edges if edge.target in after)]
+        resource = Resource(key, entry, Source(str(live.root / _file_of(key))))
+        after.add(resource)
         problems += [d for d in validate.check_resource(resource) if d.is_error]
-        problems += [d for d in validate.check_mesh(after, graph.Graph(present, edges))
-                     if d.is_error and d.resource == str(key)]
-        problems += [d for d in validate.check_mesh(after, referrers.content_users(key, after))
-                     if d.is_error and d.resource != str(key)]
-        differ = tuple(compute.field_changes(key.kind, before.entry, entry)) if before else ()
-        action = Action.CREATE if before is None else (
-            Action.UPDATE if differ else Action.NOOP)
-        steps.append(Change(key, action, before.entry if before else None, entry, differ,
-                            impact=referrers.dependents(key)))
+    if not problems:
+        plan, found = partial.plan_keys(
+            desired=after, live=live.state, live_fingerprint=live.fingerprint,
+            referrers=referrers, keys=changes, deny_breaking=deny_breaking)
+        problems = [d for d in found if d.is_error]
     if problems:
         problems.sort(key=sort_key)
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
-    plan, found = breaking.assess(Plan(live.fingerprint, tuple(steps), prune=False), after,
-                                  live.state, deny=deny_breaking)
-    if plan.refusals:
-        raise ChangeRejected("; ".join(_sentence(d) for d in found), found, breaking=True)
+    refused = [change for change in plan.refusals if change.action is Action.DELETE]
+    if refused:
+        raise ChangeRejected(refused[0].refused or "refused")
+    if plan.refusals:  # breaking changes, with deny_breaking
+        breaking = [d for d in found if d.code.startswith("B")]
+        raise ChangeRejected("; ".join(_sentence(d) for d in breaking), breaking,
+                             breaking=True)
     return plan
 
 

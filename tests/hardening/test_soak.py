@@ -44,6 +44,7 @@ def rest_writer(url: str, worker: int, until: float, acked: dict[str, int | None
             name = f"rest_{worker}_{rng.randrange(6)}"
             value = rng.randint(1, 50)
             body = {"agent_id": name, "name": name, "description": "soak",
+                    "capabilities": ["soak"], "output_schema": {"type": "object"},
                     "model_profile_id": "default_gpt35", "max_iterations": value}
             outcome: int | None = value
             if acked.get(name) is None:  # absent (never made, or deleted): create it
