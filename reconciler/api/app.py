@@ -65,6 +65,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {**_PROBLEM, "description": "The registries are locked or cannot be read"},
 }
 MAX_BODY = 1024 * 1024
+MAX_LOGGED_SKIPPED = 20  # live entries the runtime skips, logged when the server starts
 SOURCE = "api"
 
 
@@ -145,6 +146,8 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
     registry = manager or RegistryManager(registries, watch=watch, source=SOURCE,
                                           deny_breaking=deny_breaking)
     registry.load_all()
+    for skipped in registry.stats()["unloadable"][:MAX_LOGGED_SKIPPED]:  # L007, at start-up
+        log.warning("%s: %s", skipped["file"], skipped["message"])
     running = controller(registry) if controller is not None else None
     app = FastAPI(title="meshctl", version="1", responses=ERRORS,
                   description="AgentMesh registries, through meshctl's engine.",

@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.library import RegistryManager
 from tests.plan.conftest import REGISTRIES, change_of, edit_registry, make_plan
+from tests.servers import Server
 from tests.test_runtime_fidelity import runtime_load
 
 FILE = REGISTRIES / "agent_registry.json"
@@ -64,3 +65,16 @@ def test_the_library_reports_them_in_stats_and_does_not_serve_them(ws: Path) -> 
         assert registry.get_agent("fraud_agent") is None  # as upstream: skipped
         assert registry.get_agent("intake_agent") is not None
         assert registry.get_agent("intake_agent").output_schema  # never None when loaded
+
+
+def test_serve_logs_them_at_start_and_lists_them_in_stats(ws: Path) -> None:
+    edit_registry("agent_registry.json", damage_fraud_agent)
+    server = Server(REGISTRIES.absolute())
+    try:
+        with server.client() as api:
+            [found] = api.get("/registries/stats").json()["unloadable"]
+            assert found["resource"] == "agent/fraud_agent"
+            assert api.get("/registries/agents/fraud_agent").status_code == 200  # kept
+    finally:
+        log = server.stop()
+    assert "agent 'fraud_agent' is not loaded by the AgentMesh runtime" in log
