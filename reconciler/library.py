@@ -138,10 +138,10 @@ class RegistryManager:
                  lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
                  source: str = SOURCE, deny_breaking: bool = False,
                  store: store_.Store | None = None) -> None:
-        self._store = store if store is not None else store_.open_store(
-            registries_path, lock_timeout=lock_timeout)
-        self.registries_path = Path(self._store.location)
-        self._folder = _store_key(self._store)  # the key of `_LATEST`
+        # Opened on first use, as upstream touches nothing before load_all().
+        self._store: store_.Store | None = store
+        self.registries_path = Path(store.location if store is not None else registries_path)
+        self._folder = str(self.registries_path.resolve())  # the key of `_LATEST`
         self._deny_breaking = deny_breaking  # refuse writes that break callers (B001/B002)
         self._source = source  # who the revisions are recorded as made by
         self._watch = watch
@@ -164,7 +164,7 @@ class RegistryManager:
         last good snapshot, when what is on disk cannot be read."""
         self._sync(strict=True)
         if self._watch and self._following is None:
-            self._following = self._store.follow(self._store_may_have_changed, self,
+            self._following = self.store.follow(self._store_may_have_changed, self,
                                                  self._poll_interval)
 
     def reload(self) -> dict[str, Any]:
@@ -189,7 +189,7 @@ class RegistryManager:
         """Bring the snapshot up to date with the store; True when it changed."""
         with self._writing, gc_paused():
             current = self._snapshot
-            store = self._store
+            store = self.store
             if self._loaded and store.is_current(current.live):
                 return False
             if not strict and self._rejected is not None and store.is_current(self._rejected):
@@ -375,6 +375,9 @@ class RegistryManager:
     @property
     def store(self) -> store_.Store:
         """The store this manager reads and writes (opened once, shared with the server)."""
+        if self._store is None:
+            self._store = store_.open_store(self.registries_path,
+                                            lock_timeout=self._lock_timeout)
         return self._store
 
     def live(self) -> LiveState:
@@ -400,7 +403,7 @@ class RegistryManager:
             self.load_all()
         with self._writing:
             snapshot = self._snapshot
-            revision = engine.apply_plan(plan, self._store,
+            revision = engine.apply_plan(plan, self.store,
                                          source=source or self._source,
                                          max_deletes=max_deletes,
                                          lock_timeout=self._lock_timeout, note=note,
@@ -544,7 +547,7 @@ class RegistryManager:
                 changes = changes_for(snapshot)
                 try:
                     _, revision = writes.commit_changes(
-                        self._store, snapshot.live, snapshot.referrers, changes,
+                        self.store, snapshot.live, snapshot.referrers, changes,
                         source=self._source, deny_breaking=self._deny_breaking)
                 except StalePlan:
                     self._sync(strict=True)
@@ -563,7 +566,7 @@ class RegistryManager:
 
     def _committed(self, snapshot: _Snapshot, entries: Mapping[ResourceKey, Entry | None],
                    revision: store_.Revision) -> None:
-        caught = self._store.after_commit(snapshot.live, entries, revision)
+        caught = self.store.after_commit(snapshot.live, entries, revision)
         self._publish(snapshot, caught.live, caught.changed, caught.revision)
 
 
@@ -612,8 +615,3 @@ def _in_order_of(before: Entry | None, after: Entry) -> Entry:
     ordered = {key: after[key] for key in before if key in after}
     ordered.update((key, value) for key, value in after.items() if key not in ordered)
     return ordered
-
-
-def _store_key(store: store_.Store) -> str:
-    """One key per place a store keeps its data (a folder, however it is spelled)."""
-    return str(Path(store.location).resolve())

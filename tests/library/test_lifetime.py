@@ -12,7 +12,9 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler import RegistryManager
+import pytest
+
+from reconciler import RegistryManager, StoreError
 from reconciler.store.follower import Follower
 
 
@@ -78,3 +80,15 @@ def test_a_kept_manager_still_follows_after_others_are_dropped(registries: Path)
     assert Follower.subscribers(registries) == 1
     kept.close()
     assert Follower.subscribers(registries) == 0
+
+
+def test_nothing_is_touched_before_load_all(tmp_path: Path) -> None:
+    """As upstream: a manager may be made before its registries exist; load_all() says."""
+    manager = RegistryManager(tmp_path / "not-yet")
+    assert manager.get_agent("anything") is None
+    with pytest.raises(StoreError, match="not found"):
+        manager.load_all()
+    (tmp_path / "not-yet").mkdir()
+    manager.load_all()
+    assert manager.list_agents() == []
+    manager.close()
