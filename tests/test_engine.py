@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import engine
+from reconciler import engine, loading
 from reconciler.errors import ManifestError
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
@@ -181,7 +181,7 @@ def test_the_cache_folder_is_not_read_as_manifests(broken: Path) -> None:
 
 
 def test_parallel_parsing_gives_the_same_result(tmp_path: Path) -> None:
-    # Above engine.PARALLEL_MIN_BYTES the files are parsed in worker processes.
+    # Above loading.PARALLEL_MIN_BYTES the files are parsed in worker processes.
     description = "x" * 2000
     for number in range(12):
         write(tmp_path / f"f{number:02d}.yaml", "---\n".join(
@@ -189,7 +189,7 @@ def test_parallel_parsing_gives_the_same_result(tmp_path: Path) -> None:
                      "endpoint: /e\ninput_schema: {type: object}\nbogus: 1")
             for n in range(100)))
     total = sum(p.stat().st_size for p in tmp_path.glob("*.yaml"))
-    assert total > engine.PARALLEL_MIN_BYTES
+    assert total > loading.PARALLEL_MIN_BYTES
     serial = load(tmp_path, jobs=1)
     parallel = load(tmp_path, jobs=2)
     assert parallel.diagnostics == serial.diagnostics

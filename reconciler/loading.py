@@ -1,0 +1,378 @@
+"""Loading manifests: files -> parse cache -> worker processes -> one `DesiredState`, and the
+sync record that lets a plan take files it proved in sync from the live registries.
+
+Reading manifests is the expensive step at scale (libyaml composes ~6 MB/s). Each file is
+parsed and checked on its own (`_process_file`: parse + per-resource rules), so unchanged
+files come from the parse cache and the rest are spread over worker processes. The engine
+chains this with the plan; the watch loop keeps its own desired state with the same reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from reconciler import graph, validate
+from reconciler.errors import (
+    Diagnostic,
+    sort_key,
+)
+from reconciler.gcpause import gc_paused
+from reconciler.manifests import loader
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
+from reconciler.store import LiveState
+
+# Below these, worker start-up costs more than it saves.
+PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+PARALLEL_MIN_FILES = 500
+@dataclass(slots=True)
+class DesiredState:
+    """The manifests as read and checked: the state, every diagnostic, and what it cost."""
+
+    state: MeshState
+    diagnostics: list[Diagnostic]
+    files: list[str]  # every manifest file read, as the CLI names them
+    timings: dict[str, float] = field(default_factory=dict)
+    cache_hits: int = 0
+    in_sync: set[str] = field(default_factory=set)  # files served from the sync record
+    file_results: dict[str, loader.FileResult] = field(default_factory=dict)
+    stats: dict[str, os.stat_result] = field(default_factory=dict)
+    records: dict[Path, SyncRecord] = field(default_factory=dict)  # per manifests root
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+
+def load_desired(paths: Sequence[str | os.PathLike[str]], *,
+                 max_bytes: int = loader.DEFAULT_MAX_BYTES, use_cache: bool = True,
+                 jobs: int | None = None, mesh_checks: bool = True) -> DesiredState:
+    """Read, parse and validate the manifests under `paths`. With `mesh_checks=False` the
+    mesh-wide rules (references, orchestrator, cycles) are left to the caller, which may
+    check them over another state (the plan checks what would remain after applying)."""
+    with gc_paused():
+        desired, _ = load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                          mesh_checks=mesh_checks)
+    return desired
+
+
+def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
+          jobs: int | None, mesh_checks: bool, registries: str | None = None,
+          read_live: Callable[[], LiveState] | None = None
+          ) -> tuple[DesiredState, LiveState | None]:
+    """`load_desired`; with `read_live` (the plan's), also the live registries of
+    `registries`, read while the files the parse cache cannot answer are parsed in a worker.
+    Files the sync record proves in sync with what was read are not read at all: their
+    resources are its entries."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    files = loader.manifest_file_names(paths)
+    caches = _caches_for(paths) if use_cache else {}
+    roots = _Roots(caches)
+    records = _records_for(caches, registries) if read_live and registries is not None else {}
+    found = _Found()
+    candidates: list[tuple[str, SyncRecord]] = []
+    for path in files:
+        root = roots.of(path)
+        stat = _stat(path) if root is not None else None
+        if root is None or stat is None:  # nothing to compare: a worker reads it
+            found.misses.append(_Miss(path, None, stat))
+            continue
+        found.stats[path] = stat
+        record = records.get(root)
+        if (record is not None and stat.st_size <= max_bytes
+                and record.in_sync(path, stat, record.fingerprint) is not None):
+            candidates.append((path, record))  # in sync if the live registries are as then
+            continue
+        found.from_cache(path, stat, caches[root], max_bytes)
+    timings["read"] = time.perf_counter() - started
+
+    live: LiveState | None = None
+    in_sync: set[str] = set()
+    with _parsing(found.misses, max_bytes, jobs, background=read_live is not None) as parsed:
+        if read_live is not None:
+            started = time.perf_counter()
+            live = read_live()
+            timings["live"] = time.perf_counter() - started
+            started = time.perf_counter()
+            fingerprint = "" if live.diagnostics else live.fingerprint
+            late: list[str] = []
+            for path, record in candidates:
+                synced = _synced_result(path, record.in_sync(
+                    path, found.stats[path], fingerprint), live.state)
+                if synced is None:  # the registries moved on since: read it after all
+                    late.append(path)
+                    continue
+                found.results[path] = synced
+                in_sync.add(path)
+            late_misses = len(found.misses)
+            for path in late:
+                root = roots.of(path)
+                assert root is not None
+                found.from_cache(path, found.stats[path], caches[root], max_bytes)
+            timings["read"] += time.perf_counter() - started
+        started = time.perf_counter()
+        outcomes = parsed()
+    if read_live is not None and len(found.misses) > late_misses:
+        with _parsing(found.misses[late_misses:], max_bytes, jobs, background=False) as more:
+            outcomes += more()
+    for miss, (digest, encoded) in zip(found.misses, outcomes, strict=True):
+        result = orjson.loads(encoded)
+        if "read_problem" in result:
+            found.read_problems.append(Diagnostic.from_dict(result["read_problem"]))
+            continue
+        found.results[miss.path] = _file_result(result)
+        root = roots.of(miss.path)
+        if root is not None:  # the worker's bytes go into the shard as they are
+            caches[root].put(miss.path, digest, orjson.Fragment(encoded), miss.stat)
+    timings["parse"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    file_results = [found.results[path] for path in files if path in found.results]
+    state, diagnostics = loader.merge_results(file_results)
+    timings["build"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    diagnostics = found.read_problems + diagnostics
+    if mesh_checks:
+        diagnostics += validate.check_mesh(state, graph.build(state))
+    diagnostics.sort(key=sort_key)
+    timings["validate"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for root, cache in caches.items():
+        if not in_sync:  # else most shards were never loaded: the next full run prunes
+            cache.forget_missing({p for p in files if roots.of(p) == root})
+        cache.save()
+    timings["cache"] = time.perf_counter() - started
+    desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
+                           found.results, found.stats, records)
+    return desired, live
+
+
+@dataclass(slots=True)
+class _Found:
+    """What reading the files has found so far: results, the files still to parse, problems."""
+
+    results: dict[str, loader.FileResult] = field(default_factory=dict)
+    stats: dict[str, os.stat_result] = field(default_factory=dict)
+    misses: list[_Miss] = field(default_factory=list)
+    read_problems: list[Diagnostic] = field(default_factory=list)
+    hits: int = 0
+
+    def from_cache(self, path: str, stat: os.stat_result, cache: ParseCache,
+                   max_bytes: int) -> None:
+        """The file's result from the parse cache (unread when its stat is unchanged, else
+        read and looked up by content), or a miss to parse."""
+        unchanged = _cached_result(cache.get_unchanged(path, stat))
+        if unchanged is not None:
+            self.results[path] = unchanged
+            self.hits += 1
+            return
+        if not cache.knows(path):
+            self.misses.append(_Miss(path, None, stat))  # a worker reads it
+            return
+        data = loader.read_manifest_bytes(path, max_bytes)
+        if isinstance(data, Diagnostic):
+            self.read_problems.append(data)
+            return
+        cached = _cached_result(cache.get(path, ParseCache.digest(data)))
+        if cached is None:
+            self.misses.append(_Miss(path, data, stat))
+            return
+        self.results[path] = cached
+        self.hits += 1
+        cache.remember_stat(path, stat)
+
+
+def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> None:
+    """Write the sync record of each manifests root: the files all of whose resources are
+    noops against the live registries at `fingerprint` (after an apply: all of them). Files
+    served from the record keep their recorded entries as they are."""
+    for root, record in desired.records.items():
+        files: dict[str, tuple[os.stat_result, Any, Any]] = {}
+        under = _Roots({root: record})
+        kept = {path for path in desired.in_sync if under.of(path) is not None}
+        for path in desired.file_results.keys() - desired.in_sync:
+            result = desired.file_results[path]
+            stat = desired.stats.get(path)
+            if stat is None or under.of(path) is None or not all(
+                    is_noop(resource.key) for resource in result.resources):
+                continue
+            files[path] = (stat, [
+                [r.kind.value, r.name, r.source.line if r.source else None, dict(r.labels),
+                 dict(r.annotations)] for r in result.resources],
+                [d.to_dict() for d in result.diagnostics])
+        record.save(fingerprint, files, kept)
+
+
+def read_manifest_file(path: str, max_bytes: int = loader.DEFAULT_MAX_BYTES
+                       ) -> loader.FileResult:
+    """One manifest file read, parsed and checked by the per-resource rules, in this
+    process: what the engine caches per file (an unreadable file: its diagnostic)."""
+    data = loader.read_manifest_bytes(path, max_bytes)
+    if isinstance(data, Diagnostic):
+        return loader.FileResult([], [data])
+    return _checked(loader.parse_manifest(data, file=path))
+
+
+def _checked(result: loader.FileResult) -> loader.FileResult:
+    """`result` with the per-resource rules' findings added."""
+    result.diagnostics += [d for resource in result.resources
+                           for d in validate.check_resource(resource)]
+    return result
+
+
+class _Miss(NamedTuple):
+    """A file to parse: its bytes when already read (to compare with the cache), else None."""
+
+    path: str
+    data: bytes | None
+    stat: os.stat_result | None
+
+
+def _process_file(item: tuple[str, bytes | None, int]) -> tuple[str, bytes]:
+    """Read (unless given), hash, parse one manifest file and run the per-resource rules.
+
+    Returns the content digest and the result as JSON bytes, which cross a process boundary
+    far faster than pickled dicts and go into the cache as they are.
+    """
+    path, data, max_bytes = item
+    if data is None:
+        read = loader.read_manifest_bytes(path, max_bytes)
+        if isinstance(read, Diagnostic):
+            return "", orjson.dumps({"read_problem": read.to_dict()})
+        data = read
+    result = _checked(loader.parse_manifest(data, file=path))
+    return ParseCache.digest(data), orjson.dumps({
+        "resources": [r.to_dict() for r in result.resources],
+        "diagnostics": [d.to_dict() for d in result.diagnostics]})
+
+
+@contextlib.contextmanager
+def _parsing(misses: list[_Miss], max_bytes: int, jobs: int | None, *,
+             background: bool) -> Iterator[Callable[[], list[tuple[str, bytes]]]]:
+    """Parse `misses`; the block gets a function returning the results in order.
+
+    Many files are spread over forked workers (`jobs`, default the CPU count); a few are
+    parsed in this process, unless `background`: then in one forked worker, so they are
+    parsed while the block does something else (the plan reads the live registries)."""
+    work = [(miss.path, miss.data, max_bytes) for miss in misses]
+    workers = min(jobs or os.cpu_count() or 1, len(work))
+    few = len(work) < PARALLEL_MIN_FILES and sum(
+        len(data) for _, data, _ in work if data is not None) < PARALLEL_MIN_BYTES
+    if workers < 1 or jobs == 1 or (few or workers == 1) and not background:
+        yield lambda: [_process_file(item) for item in work]
+        return
+    # fork: workers inherit the imported modules, so start-up costs milliseconds, not seconds.
+    context = multiprocessing.get_context("fork")
+    workers = 1 if few else workers
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending = pool.map(_process_file, work, chunksize=max(1, len(work) // (workers * 8)))
+        yield lambda: list(pending)
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _cached_result(cached: Any) -> loader.FileResult | None:
+    """A cached result, or None when absent or not of the shape this code writes (a cache
+    is a file anyone can edit or commit: a damaged entry is a miss, never a crash)."""
+    if cached is None:
+        return None
+    try:
+        return _file_result(cached)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _file_result(data: dict[str, Any]) -> loader.FileResult:
+    return loader.FileResult(
+        [Resource.from_dict(r) for r in data["resources"]],
+        [Diagnostic.from_dict(d) for d in data["diagnostics"]])
+
+
+def _caches_for(paths: Sequence[str | os.PathLike[str]]) -> dict[Path, ParseCache]:
+    salt = keyed_salt(_code_fingerprint())
+    if salt is None:
+        return {}
+    return {Path(p): ParseCache(Path(p), salt=salt) for p in paths if Path(p).is_dir()}
+
+
+def _records_for(caches: dict[Path, ParseCache], registries: str) -> dict[Path, SyncRecord]:
+    return {root: SyncRecord(root, salt=cache.salt, registries=registries)
+            for root, cache in caches.items()}
+
+
+_KINDS = {kind.value: kind for kind in Kind}
+
+
+def _synced_result(file: str, recorded: Any, live: MeshState) -> loader.FileResult | None:
+    """A file proved in sync: its resources are the live entries (equal in meaning, so the
+    plan finds them noops at once), its lines read from the file if a message needs them.
+    None when the record is not of the shape written or a resource is not live."""
+    if recorded is None:
+        return None
+    try:
+        resources = []
+        for kind, name, line, labels, annotations in recorded["resources"]:
+            key = ResourceKey(_KINDS[kind], name)
+            entry = live.get(key)
+            if entry is None:
+                return None
+            source = Source(file, line, loader.LazyFieldLines(file, key))
+            resources.append(Resource(key, entry.entry, source, labels, annotations))
+        return loader.FileResult(resources, [Diagnostic.from_dict(d)
+                                             for d in recorded["diagnostics"]])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+class _Roots:
+    """Which manifests root (a directory given, with a cache) holds a file name. Names are
+    normalized as `Path` writes them, so a prefix test is the same as comparing parts."""
+
+    def __init__(self, roots: dict[Path, Any]) -> None:
+        self._prefixes = [("" if str(root) == "." else str(root).rstrip(os.sep) + os.sep, root)
+                          for root in roots]
+
+    def of(self, name: str) -> Path | None:
+        for prefix, root in self._prefixes:
+            if name.startswith(prefix):
+                return root
+        return None
+
+
+_fingerprint: str | None = None
+
+
+def _code_fingerprint() -> str:
+    """A hash of meshctl's own source: cached results are only reused by the same code."""
+    global _fingerprint
+    if _fingerprint is None:
+        digest = hashlib.sha256()
+        package = Path(__file__).parent
+        for source in sorted(package.rglob("*.py")):
+            digest.update(source.read_bytes())
+        _fingerprint = digest.hexdigest()[:16]
+    return _fingerprint
