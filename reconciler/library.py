@@ -198,7 +198,10 @@ class RegistryManager:
             if shared is not None and shared is not current and (
                     not self._loaded or shared.revision >= current.revision) and \
                     store.is_current(shared.live):
-                self._adopt(current, shared)
+                # Serve the snapshot another manager of this store read (it is immutable).
+                self._snapshot = shared
+                self._notify(current.live, shared.live, None, shared.revision)
+                self._served()
                 return True
             changed: list[ResourceKey] | None = None
             if not self._loaded:
@@ -220,20 +223,15 @@ class RegistryManager:
                                      " the last good state is still served")
                 return False
             self._publish(current, live, changed, revision)
-            self._loaded = True
-            self._last_error = None
-            self._rejected = None
-            self._load_count += 1
+            self._served()
             return True
 
-    def _adopt(self, current: _Snapshot, shared: _Snapshot) -> None:
-        """Serve the snapshot another manager of this folder read (it is immutable)."""
-        self._snapshot = shared
+    def _served(self) -> None:
+        """A load changed what is served: the store is read, and no error stands."""
         self._loaded = True
         self._last_error = None
         self._rejected = None
         self._load_count += 1
-        self._notify(current.live, shared.live, None, shared.revision)
 
     def _publish(self, previous: _Snapshot, live: LiveState,
                  changed: Iterable[ResourceKey] | None, revision: int) -> None:

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from reconciler import engine, graph
+from reconciler import store as store_
 from reconciler.api.errors import ApiError
 from reconciler.errors import PlanRefused, StoreError
 from reconciler.library import RegistryManager
@@ -38,9 +39,7 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] 
 
     @app.get("/registries/history", tags=["history"], dependencies=[viewer])
     def revisions() -> dict[str, Any]:
-        found = [{key: value for key, value in record.items() if key != "changes"}
-                 | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]}
-                 for record in map(store.revision, store.revisions())]
+        found = store_.summaries(store)
         return {"revisions": found, "total_count": len(found)}
 
     @app.get("/registries/history/{number}", tags=["history"], dependencies=[viewer])

@@ -7,6 +7,7 @@ import orjson
 from rich.table import Table
 
 from reconciler import engine
+from reconciler import store as store_
 from reconciler.cli import apply_cmd, options, report
 from reconciler.plan.render import jsondiff
 
@@ -34,9 +35,7 @@ def history(ctx: click.Context, registries: str, output: str) -> None:
     if ctx.invoked_subcommand is not None:
         return
     store = options.open_store(registries)
-    records = [{key: value for key, value in record.items() if key != "changes"}
-               | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]}
-               for record in map(store.revision, store.revisions())]
+    records = store_.summaries(store)
     if output == "json":
         click.echo(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
         return

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import StoreError
+from reconciler.store import history
 from reconciler.store.base import CaughtUp, ChangeSet, Following, Revision, Store
 from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_info, now_text
 from reconciler.store.history import CommitInfo
@@ -17,7 +19,8 @@ from reconciler.store.registry_files import LiveState, read_live_state
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
            "Following", "LiveState", "MemoryStore", "Revision", "Store", "StoreLike",
-           "default_info", "now_text", "open_store", "read_live_state", "work_folder"]
+           "default_info", "now_text", "open_store", "read_live_state", "summaries",
+           "work_folder"]
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 StoreLike = Store | str | os.PathLike[str]  # a store, or where to open one
@@ -30,6 +33,11 @@ def work_folder(store: Store) -> Path:
         return store.meta
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshctl"
     return base / hashlib.sha256(store.location.encode()).hexdigest()[:16]
+
+
+def summaries(store: Store) -> list[dict[str, Any]]:
+    """Every revision of `store` without its entries, oldest first (for listings)."""
+    return [history.summary(store.revision(number)) for number in store.revisions()]
 
 
 def open_store(location: StoreLike, *,

@@ -50,7 +50,6 @@ from reconciler.store.registry_files import (
 LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registries are kept
 LAYOUTS_FORMAT = 2  # byte offsets
 DEFAULT_LOCK_TIMEOUT = 10.0
-AUDIT = "audit.jsonl"
 METADATA = "meta"  # the metadata area: <registries>/.meshctl/meta/<name>.json
 FEED_POLL = 0.05  # how often a waiting reader of the change feed looks for a new revision
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
@@ -190,9 +189,10 @@ class FileStore:
                             new.pop(content.relative, None)
                     written = {content.relative: new.get(content.relative)
                                for content in contents}
-                    settled.update(digests=new, written=written, record=_record(
-                        number, now, info, before_print, fingerprint_of(new), written,
-                        contents, changes, befores))
+                    settled.update(digests=new, written=written, record=history.record(
+                        number, now, info, before_print, fingerprint_of(new), changes,
+                        befores, files=[content.relative for content in contents],
+                        digests=written))
                 return settled
 
             ops = [journal.Op(content.relative, content.pieces, self._mode_of(content.relative))
@@ -202,11 +202,8 @@ class FileStore:
                                   lambda: orjson.dumps(after()["record"])))
             ops.append(journal.Op(LAYOUTS, lambda: _layouts_file(layouts, contents,
                                                                  after()["digests"])))
-            audit = {"time": now, "user": info.user, "host": info.host,
-                     "source": info.source, "action": "commit", "result": "ok",
-                     "revision": number, "summary": info.summary or {},
-                     "resources": len(changes)}
-            journal.commit(self.root, self.meta, ops, audit)
+            journal.commit(self.root, self.meta, ops,
+                           history.commit_audit(number, now, info, len(changes)))
         record = after()["record"]
         return Revision(number, before_print, record["fingerprint_after"],
                         tuple(content.relative for content in contents), record,
@@ -266,7 +263,7 @@ class FileStore:
 
     def audit_log(self) -> list[dict[str, Any]]:
         try:
-            lines = (self.meta / AUDIT).read_text(encoding="utf-8").splitlines()
+            lines = (self.meta / journal.AUDIT).read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
         return [orjson.loads(line) for line in lines if line.strip()]
@@ -421,25 +418,6 @@ def _digest(pieces: tuple[writer.Piece, ...]) -> str:
     return digest.hexdigest()
 
 
-def _record(number: int, now: str, info: CommitInfo, before_print: str, after_print: str,
-            written: dict[str, str | None], contents: list[writer.FileContent],
-            changes: ChangeSet, befores: ChangeSet) -> dict[str, Any]:
-    """The revision record (`.meshctl/history/<n>.json`)."""
-    return {
-        "format": history.FORMAT, "revision": number, "time": now, "user": info.user,
-        "host": info.host, "source": info.source, "git_commit": info.git_commit,
-        "note": info.note, "summary": info.summary or {},
-        "fingerprint_before": before_print, "fingerprint_after": after_print,
-        "files": [content.relative for content in contents],
-        "digests": written,  # each written file's SHA-256 (None: removed)
-        "changes": [
-            {"kind": key.kind.value, "name": key.name,
-             "action": _action(befores.get(key), entry), "before": befores.get(key),
-             "after": entry}
-            for key, entry in changes.items()],
-    }
-
-
 def _read_checked(path: Path, digest: str) -> FileRead | None:
     """The file's read when its bytes have `digest`, else None."""
     try:
@@ -466,10 +444,3 @@ def _touched(changes: ChangeSet) -> set[str]:
 def _before(live: LiveState, key: ResourceKey) -> dict[str, Any] | None:
     resource = live.state.get(key)
     return resource.entry if resource else None
-
-
-def _action(before: dict[str, Any] | None, entry: dict[str, Any] | None) -> str:
-    if entry is None:
-        return "delete"
-    return "update" if before is not None else "create"
-

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StoreError
+from reconciler.model.resource import ResourceKey
 
 FORMAT = 1
 HISTORY = "history"
@@ -68,14 +70,45 @@ def load(meta: Path, number: int) -> dict[str, Any]:
     return record
 
 
-def summaries(meta: Path) -> list[dict[str, Any]]:
-    """Every revision without its entries (for listings)."""
-    out = []
-    for number in numbers(meta):
-        record = load(meta, number)
-        out.append({key: value for key, value in record.items() if key != "changes"}
-                   | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]})
-    return out
+def record(number: int, now: str, info: CommitInfo, before_print: str, after_print: str,
+           changes: Mapping[ResourceKey, dict[str, Any] | None],
+           befores: Mapping[ResourceKey, dict[str, Any] | None], *,
+           files: Sequence[str] = (), digests: dict[str, str | None] | None = None
+           ) -> dict[str, Any]:
+    """A revision's record, as every store keeps it: who, when, from which state to which,
+    and each resource before and after (`digests`: a file store's written files)."""
+    body: dict[str, Any] = {
+        "format": FORMAT, "revision": number, "time": now, "user": info.user,
+        "host": info.host, "source": info.source, "git_commit": info.git_commit,
+        "note": info.note, "summary": info.summary or {},
+        "fingerprint_before": before_print, "fingerprint_after": after_print,
+        "files": list(files)}
+    if digests is not None:
+        body["digests"] = digests  # each written file's SHA-256 (None: removed)
+    body["changes"] = [
+        {"kind": key.kind.value, "name": key.name,
+         "action": _action(befores.get(key), entry), "before": befores.get(key),
+         "after": entry} for key, entry in changes.items()]
+    return body
+
+
+def commit_audit(number: int, now: str, info: CommitInfo, resources: int) -> dict[str, Any]:
+    """The audit line of a revision committed."""
+    return {"time": now, "user": info.user, "host": info.host, "source": info.source,
+            "action": "commit", "result": "ok", "revision": number,
+            "summary": info.summary or {}, "resources": resources}
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """A revision without its entries (for listings)."""
+    return ({key: value for key, value in record.items() if key != "changes"}
+            | {"resources": [f"{c['kind']}/{c['name']}" for c in record["changes"]]})
+
+
+def _action(before: dict[str, Any] | None, entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "delete"
+    return "update" if before is not None else "create"
 
 
 def revisions_since(meta: Path, fingerprint: str) -> list[dict[str, Any]]:

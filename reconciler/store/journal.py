@@ -30,6 +30,8 @@ from typing import Any
 
 from reconciler.errors import JournalError, StoreError
 
+AUDIT = "audit.jsonl"  # one JSON line per attempted change
+
 JOURNAL = "journal.json"
 TXN = "txn"
 FORMAT = 1
@@ -205,7 +207,7 @@ def _roll_forward(root: Path, meta: Path, entries: list[dict[str, Any]],
 def append_audit(meta: Path, record: dict[str, Any]) -> None:
     """One JSON line per attempted change. A recovered commit may already have its line
     (the crash came after the append): a revision is never written twice."""
-    path = meta / "audit.jsonl"
+    path = meta / AUDIT
     line = json.dumps(record, sort_keys=True)
     revision = record.get("revision")
     if revision is not None and path.exists() and _last_revision(path) == revision:

@@ -92,20 +92,10 @@ class MemoryStore:
                 if "last_updated" in headers.get(kind, {}):
                     headers[kind] = {**headers[kind], "last_updated": now}
             after = self._state_at(state, headers, live.unkeyed, number)
-            record = {
-                "format": history.FORMAT, "revision": number, "time": now,
-                "user": info.user, "host": info.host, "source": info.source,
-                "git_commit": info.git_commit, "note": info.note,
-                "summary": info.summary or {}, "fingerprint_before": live.fingerprint,
-                "fingerprint_after": after.fingerprint, "files": [], "changes": [
-                    {"kind": key.kind.value, "name": key.name,
-                     "action": _action(before_of[key], entry), "before": before_of[key],
-                     "after": entry} for key, entry in given.items()]}
+            record = history.record(number, now, info, live.fingerprint, after.fingerprint,
+                                    given, before_of)
             self._records.append(record)
-            self._audit.append({"time": now, "user": info.user, "host": info.host,
-                                "source": info.source, "action": "commit", "result": "ok",
-                                "revision": number, "summary": info.summary or {},
-                                "resources": len(given)})
+            self._audit.append(history.commit_audit(number, now, info, len(given)))
             self._live = after
             self._condition.notify_all()
         return Revision(number, live.fingerprint, after.fingerprint, (), record)
@@ -209,13 +199,6 @@ class _Following:
 
     def cancel(self) -> None:
         self._stop.set()
-
-
-def _action(before: Any, entry: Any) -> str:
-    if entry is None:
-        return "delete"
-    return "update" if before is not None else "create"
-
 
 
 if TYPE_CHECKING:  # mypy holds both stores to the interface
