@@ -123,7 +123,7 @@ def _unloadable_live(plan: Plan, live: LiveState) -> list[Diagnostic]:
     manifest does, which the rules passed complete, so only the others are looked at: the
     check costs what the changes do, not what the mesh does."""
     in_sync = {change.key for change in plan.changes if change.action is Action.NOOP}
-    return validate.check_live(live.state, skip=in_sync)
+    return validate.check_live(r for r in live.state if r.key not in in_sync)
 
 
 def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",

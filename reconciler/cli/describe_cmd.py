@@ -46,7 +46,7 @@ def describe(kind: str, name: str, registries: str, manifests: str | None, outpu
         raise UsageError(f"{key.describe()} not found in {store.location}; "
                          f"{did_you_mean(name, names)}"
                          f"see `meshctl get {kinds.info(key.kind).plural}`")
-    options.warn_unloadable(live, {str(key)})
+    options.warn_unloadable([resource])
     live_graph = graph.build(live.state)
     declared = _declared_in(key, manifests)
     data: dict[str, Any] = {

@@ -49,8 +49,7 @@ def get(kind: str, name: str | None, registries: str, output: str) -> None:
     wanted = list(kinds.KIND_ORDER) if kind == "all" else [parse_kind(kind)]
     live = options.read_live(registries)
     resources = [r for k in wanted for r in live.state.of_kind(k).values()]
-    options.warn_unloadable(live, {str(r.key) for r in resources
-                                   if name is None or r.name == name})
+    options.warn_unloadable(r for r in resources if name is None or r.name == name)
     if name is not None:
         if kind == "all":
             raise UsageError("NAME needs a single KIND, not 'all'")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
@@ -13,6 +13,7 @@ from reconciler import validate
 from reconciler.cli import report
 from reconciler.errors import StoreError
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
+from reconciler.model.resource import Resource
 from reconciler.store import LiveState, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,10 +48,10 @@ def read_live(registries: str) -> LiveState:
 MAX_LIVE_WARNINGS = 20
 
 
-def warn_unloadable(live: LiveState, only: Collection[str] | None = None) -> None:
-    """Print (to stderr) the live entries the runtime would skip (L007), of `only` those
-    resources when given, at most MAX_LIVE_WARNINGS of them."""
-    found = [d for d in validate.check_live(live.state) if only is None or d.resource in only]
+def warn_unloadable(resources: Iterable[Resource]) -> None:
+    """Print (to stderr) which of `resources` the runtime would skip (L007), at most
+    MAX_LIVE_WARNINGS of them."""
+    found = validate.check_live(resources)
     if not found:
         return
     out = report.console(stderr=True)

@@ -8,11 +8,11 @@ run served from the parse cache never pays for them.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Iterable
 
 from reconciler import graph
 from reconciler.errors import Diagnostic
-from reconciler.model.resource import MeshState, Resource, ResourceKey
+from reconciler.model.resource import MeshState, Resource
 from reconciler.validate import hitl, mesh, references, runtime, workflows
 from reconciler.validate.rules import RULES, Rule
 
@@ -36,10 +36,10 @@ def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,
             + mesh.check_cycles(state, mesh_graph))
 
 
-def check_live(state: MeshState, skip: Collection[ResourceKey] = ()) -> list[Diagnostic]:
-    """What reading the live registries should warn of: entries the runtime would skip
-    (all but those in `skip`)."""
-    return runtime.unloadable_entries(state, skip)
+def check_live(resources: Iterable[Resource]) -> list[Diagnostic]:
+    """What reading the live registries should warn of: those of `resources` the runtime
+    would skip."""
+    return runtime.unloadable_entries(resources)
 
 
 def validate_state(state: MeshState) -> list[Diagnostic]:

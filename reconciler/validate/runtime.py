@@ -8,20 +8,17 @@ entry, but a hand edit or an older tool may have. Reported where registries are 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Iterable
 
 from reconciler.errors import Diagnostic
 from reconciler.model import fields, kinds
-from reconciler.model.resource import MeshState, ResourceKey
+from reconciler.model.resource import Resource
 from reconciler.validate.rules import diagnostic
 
 
-def unloadable_entries(state: MeshState,
-                       skip: Collection[ResourceKey] = ()) -> list[Diagnostic]:
+def unloadable_entries(resources: Iterable[Resource]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    for resource in state:
-        if skip and resource.key in skip:
-            continue
+    for resource in resources:
         problems = fields.unloadable(resource.kind, resource.entry)
         if problems:
             file = kinds.info(resource.kind).registry_file
