@@ -253,7 +253,7 @@ def load_live(registries: StoreLike, *,
     a commit in progress, so no reader ever sees half of one. A directory that does not
     exist reads as empty (the CLI refuses that before asking)."""
     if isinstance(registries, str | os.PathLike) and not Path(registries).is_dir():
-        return LiveState(Path(registries))
+        return LiveState()
     return store_.open_store(registries, lock_timeout=lock_timeout).snapshot()
 
 

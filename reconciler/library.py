@@ -147,7 +147,7 @@ class RegistryManager:
         self._watch = watch
         self._poll_interval = poll_interval
         self._lock_timeout = lock_timeout
-        self._snapshot = _Snapshot(LiveState(self.registries_path), graph.Referrers({}), 0)
+        self._snapshot = _Snapshot(LiveState(), graph.Referrers({}), 0)
         self._loaded = False
         self._writing = threading.RLock()  # one writer or reloader at a time in this process
         self._load_count = 0

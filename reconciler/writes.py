@@ -19,7 +19,6 @@ from reconciler.errors import ChangeRejected, Diagnostic, did_you_mean, sort_key
 from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
-from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.plan import partial
 from reconciler.plan.model import Action, Plan
@@ -54,7 +53,7 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         if entry is None:
             after.discard(key)
             continue
-        resource = Resource(key, entry, Source(str(live.root / _file_of(key))))
+        resource = Resource(key, entry, Source(live.source_of(key)))
         after.add(resource)
         problems += [d for d in validate.check_resource(resource) if d.is_error]
     if not problems:
@@ -141,12 +140,6 @@ def _finite(value: Any) -> bool:
     if isinstance(value, list):
         return all(_finite(item) for item in value)
     return True
-
-
-def _file_of(key: ResourceKey) -> str:
-    if key.kind is Kind.WORKFLOW:
-        return f"workflows/{key.name}.json"
-    return kinds.info(key.kind).registry_file
 
 
 def _sentence(diagnostic: Diagnostic) -> str:

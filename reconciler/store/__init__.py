@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StoreError
+from reconciler.model.live import LiveState
 from reconciler.store import history
 from reconciler.store.base import CaughtUp, ChangeSet, Following, Revision, Store
 from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_info, now_text
 from reconciler.store.history import CommitInfo
 from reconciler.store.memorystore import MemoryStore
-from reconciler.store.registry_files import LiveState, read_live_state
+from reconciler.store.registry_files import read_live_state
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
            "Following", "LiveState", "MemoryStore", "Revision", "Store", "StoreLike",

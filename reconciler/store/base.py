@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
 from reconciler.store.history import CommitInfo
-from reconciler.store.registry_files import LiveState
 
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 StaleDetail = Callable[[LiveState, list[dict[str, Any]]], str]

@@ -27,6 +27,7 @@ from reconciler.errors import StalePlan, StoreError
 from reconciler.fsutil import write_atomically
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
+from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
 from reconciler.store import follower, history, journal, jsonspans, lock, writer
 from reconciler.store.base import CaughtUp, Revision
@@ -37,7 +38,7 @@ from reconciler.store.registry_files import (
 from reconciler.store.registry_files import (
     WORKFLOWS_DIR,
     FileRead,
-    LiveState,
+    files_of,
     fingerprint_of,
     read_live_state,
     read_with_stat,
@@ -146,7 +147,7 @@ class FileStore:
         digests: dict[str, str] = {}
         for name in registry_file_names(self.root):
             path = self.root / name
-            read = known.reads.get(name) if known is not None else None
+            read = files_of(known).reads.get(name) if known is not None else None
             if read is not None:
                 try:
                     vouched = read.unchanged(os.stat(path))
@@ -295,7 +296,8 @@ class FileStore:
         """Do the files still hold what `live` was read from? Their stat says so once
         settled; a file seen too soon after it was written (its stat cannot vouch yet) is
         hashed again instead, and its read renewed. `verified` files were just checked."""
-        reads = live.reads
+        files = files_of(live)
+        reads = files.reads
         names = registry_file_names(self.root)
         if len(names) != len(reads):
             return False
@@ -316,7 +318,7 @@ class FileStore:
                 return False
             renewed[name] = again
         if renewed:  # the same content, now seen later: the stat may vouch for it next time
-            live.reads = {**reads, **renewed}
+            files.reads = {**reads, **renewed}
         return True
 
     def catch_up(self, live: LiveState, revision: int) -> CaughtUp:
@@ -352,7 +354,7 @@ class FileStore:
                 changed += changes
         except (StoreError, KeyError, TypeError, ValueError):
             return None
-        reads = dict(live.reads)
+        reads = dict(files_of(live).reads)
         for name, digest in final.items():  # the files must hold what the records say
             path = self.root / name
             if digest is None:
@@ -363,7 +365,7 @@ class FileStore:
             if read is None:
                 return None
             reads[name] = read
-        live.reads = reads
+        files_of(live).reads = reads
         if not self.is_current(live, frozenset(final)):
             return None  # something else changed too
         return CaughtUp(live, changed, newer[-1])

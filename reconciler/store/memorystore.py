@@ -17,24 +17,22 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from reconciler.errors import StalePlan, StoreError
 from reconciler.model.kinds import Kind
+from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.store import filestore, history
 from reconciler.store.base import CaughtUp, ChangeSet, Revision, StaleDetail, Store
 from reconciler.store.history import CommitInfo
-from reconciler.store.registry_files import LiveState
 
 
 class MemoryStore:
     def __init__(self, seed: LiveState | None = None, *, name: str = "memory") -> None:
         self.location = f"memory:{name}#{uuid.uuid4().hex[:12]}"  # tokens never collide
-        self._root = Path(self.location)
         self._condition = threading.Condition()
         self._records: list[dict[str, Any]] = []
         self._audit: list[dict[str, Any]] = []
@@ -54,7 +52,8 @@ class MemoryStore:
                   unkeyed: dict[str, list[Any]], number: int) -> LiveState:
         """A snapshot whose revision token names the revision and what it holds."""
         token = hashlib.sha256(f"{self.location}\0{number}".encode()).hexdigest()
-        return LiveState(self._root, state, headers, unkeyed, {"revision": token})
+        return LiveState(state, headers, unkeyed, fingerprint=token,
+                         place=lambda key: f"{self.location}/{key}")
 
     def snapshot(self) -> LiveState:
         with self._condition:

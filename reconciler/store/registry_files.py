@@ -24,7 +24,8 @@ from reconciler.errors import Diagnostic, Severity
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
-from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.model.live import LiveState
+from reconciler.model.resource import Resource, ResourceKey, Source
 
 WORKFLOWS_DIR = "workflows"
 
@@ -71,24 +72,39 @@ def read_with_stat(path: Path) -> tuple[bytes, tuple[int, int, int, int], int]:
 
 
 @dataclass(slots=True)
-class LiveState:
-    """The live registries as read: resources, per-file headers, problems, and a fingerprint.
-
-    Treated as immutable once built: a newer state (`refresh_live_state`, `with_commit`)
-    shares what did not change."""
+class FileDetail:
+    """A file store's own part of a `LiveState` (its `private`): where the files are, and
+    each file's digest and stat as read, so a later stat can tell what changed."""
 
     root: Path
-    state: MeshState = field(default_factory=MeshState)
-    headers: dict[Kind, dict[str, Any]] = field(default_factory=dict)
-    unkeyed: dict[str, list[Any]] = field(default_factory=dict)
     file_digests: dict[str, str] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
     reads: dict[str, FileRead] = field(default_factory=dict)
 
-    @property
-    def fingerprint(self) -> str:
-        """Content hash of every registry file read (name and bytes), stable across runs."""
-        return fingerprint_of(self.file_digests)
+
+def files_of(live: LiveState) -> FileDetail:
+    """The file detail of a snapshot a file store made."""
+    detail = live.private
+    if not isinstance(detail, FileDetail):
+        raise TypeError("this snapshot was not read from registry files")
+    return detail
+
+
+def new_live(root: Path) -> LiveState:
+    """An empty snapshot of the registries under `root`, to be filled by the reader."""
+    return LiveState(place=lambda key: str(root / file_of(key)), private=FileDetail(root))
+
+
+def file_of(key: ResourceKey) -> str:
+    """The registry file (relative) that holds `key`."""
+    if key.kind is Kind.WORKFLOW:
+        return f"{WORKFLOWS_DIR}/{key.name}.json"
+    return kinds.info(key.kind).registry_file
+
+
+def seal(live: LiveState) -> LiveState:
+    """Set the revision token from the file digests once the reader has finished."""
+    live.fingerprint = fingerprint_of(files_of(live).file_digests)
+    return live
 
 
 def fingerprint_of(file_digests: Mapping[str, str]) -> str:
@@ -114,14 +130,14 @@ def read_live_state(root: str | os.PathLike[str]) -> LiveState:
 
     Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
     decodes: hashlib lets go of the GIL, so on two cores the hashing is free."""
-    return _read(LiveState(Path(root)), None)
+    return _read(new_live(Path(root)), None)
 
 
 def refresh_live_state(previous: LiveState) -> LiveState:
     """`previous` brought up to date with the files as they are now: a file whose stat shows
     it unchanged (`FileRead.unchanged`) keeps what was read from it; the others are read
     again. The result equals a fresh `read_live_state`."""
-    return _read(LiveState(previous.root), previous)
+    return _read(new_live(files_of(previous).root), previous)
 
 
 def _read(live: LiveState, previous: LiveState | None) -> LiveState:
@@ -134,7 +150,7 @@ def _read(live: LiveState, previous: LiveState | None) -> LiveState:
         if not reader.reuse_kind(Kind.GOVERNANCE_POLICY):
             _read_governance(reader)
         reader.finish()
-    return live
+    return seal(live)
 
 
 class _Reader:
@@ -144,28 +160,30 @@ class _Reader:
     def __init__(self, live: LiveState, previous: LiveState | None,
                  hasher: ThreadPoolExecutor) -> None:
         self.live, self.previous, self.hasher = live, previous, hasher
+        self.files = files_of(live)
+        self.root = self.files.root
         self.pending: dict[str, tuple[Future[str], tuple[int, int, int, int], int]] = {}
 
     def unchanged(self, relative: str) -> FileRead | None:
         """The previous read of `relative`, if the file has certainly not changed since."""
         if self.previous is None:
             return None
-        read = self.previous.reads.get(relative)
+        read = files_of(self.previous).reads.get(relative)
         if read is None:
             return None
         try:
-            current = os.stat(self.live.root / relative)
+            current = os.stat(self.root / relative)
         except OSError:
             return None
         return read if read.unchanged(current) else None
 
     def keep(self, relative: str, read: FileRead) -> None:
         assert self.previous is not None
-        self.live.reads[relative] = read
-        self.live.file_digests[relative] = read.digest
+        self.files.reads[relative] = read
+        self.files.file_digests[relative] = read.digest
         if relative in self.previous.unkeyed:
             self.live.unkeyed[relative] = self.previous.unkeyed[relative]
-        path = str(self.live.root / relative)
+        path = str(self.root / relative)
         self.live.diagnostics += [d for d in self.previous.diagnostics if d.file == path]
 
     def reuse_kind(self, kind: Kind) -> bool:
@@ -184,7 +202,7 @@ class _Reader:
     def load_json(self, relative: str) -> tuple[Any, bool]:
         """The parsed file (None, False when absent); a damaged file is a diagnostic."""
         live = self.live
-        path = live.root / relative
+        path = self.root / relative
         try:
             data, stat, seen_at = read_with_stat(path)
         except FileNotFoundError:
@@ -235,8 +253,8 @@ class _Reader:
     def finish(self) -> None:
         for relative, (digest, stat, seen_at) in self.pending.items():
             read = FileRead(digest.result(), stat, seen_at)
-            self.live.reads[relative] = read
-            self.live.file_digests[relative] = read.digest
+            self.files.reads[relative] = read
+            self.files.file_digests[relative] = read.digest
 
 
 MAX_JSON_DEPTH = 255  # orjson writes no deeper; manifests stop at 128 (M006)
@@ -254,7 +272,7 @@ def _read_entry_list(reader: _Reader, kind: Kind) -> None:
     document, found = reader.load_json(relative)
     if not found:
         return
-    file = str(live.root / relative)
+    file = str(reader.root / relative)
     if not isinstance(document, dict) or not isinstance(
         document.get(info.collection_key, []), list
     ):
@@ -279,7 +297,7 @@ def _read_entry_list(reader: _Reader, kind: Kind) -> None:
 
 def _read_workflows(reader: _Reader) -> None:
     live = reader.live
-    folder = live.root / WORKFLOWS_DIR
+    folder = reader.root / WORKFLOWS_DIR
     if not folder.is_dir():
         return
     before = _workflows_by_file(reader.previous) if reader.previous is not None else {}
@@ -315,23 +333,23 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
     reading a byte. Exactly what reading the files would give; None where that could not be
     promised (a touched file holds entries meshctl cannot key, or has problems, or did not
     exist): then read the files instead."""
-    touched = {kinds.info(key.kind).registry_file if key.kind is not Kind.WORKFLOW
-               else f"{WORKFLOWS_DIR}/{key.name}.json" for key in changes}
-    paths = {str(previous.root / relative) for relative in touched}
+    touched = {file_of(key) for key in changes}
+    before = files_of(previous)
+    paths = {str(before.root / relative) for relative in touched}
     if any(relative in previous.unkeyed for relative in touched) or any(
             d.file in paths for d in previous.diagnostics) or any(
             d.file and Path(d.file).parent.name == WORKFLOWS_DIR for d in previous.diagnostics
             if any(key.kind is Kind.WORKFLOW for key in changes)):
         return None
-    live = LiveState(previous.root, previous.state.copy(), dict(previous.headers),
-                     previous.unkeyed, dict(previous.file_digests), previous.diagnostics,
-                     dict(previous.reads))
+    files = FileDetail(before.root, dict(before.file_digests), dict(before.reads))
+    live = LiveState(previous.state.copy(), dict(previous.headers), previous.unkeyed,
+                     previous.diagnostics, place=previous.place, private=files)
     for relative, read in written.items():
         if read is None:
-            live.file_digests.pop(relative, None)
-            live.reads.pop(relative, None)
+            files.file_digests.pop(relative, None)
+            files.reads.pop(relative, None)
         else:
-            live.file_digests[relative], live.reads[relative] = read.digest, read
+            files.file_digests[relative], files.reads[relative] = read.digest, read
     for kind in {key.kind for key in changes}:
         relative = kinds.info(kind).registry_file
         if kind is not Kind.WORKFLOW and relative in written:
@@ -340,15 +358,14 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
                 return None
             if "last_updated" in header:
                 live.headers[kind] = {**header, "last_updated": now}
+    seal(live)
     by_name = {kind: live.state.of_kind(kind) for kind in Kind}
     for key, entry in changes.items():
         if entry is None:
             by_name[key.kind].pop(key.name, None)
             continue
-        relative = (f"{WORKFLOWS_DIR}/{key.name}.json" if key.kind is Kind.WORKFLOW
-                    else kinds.info(key.kind).registry_file)
         existing = by_name[key.kind].get(key.name)
-        source = existing.source if existing else Source(str(previous.root / relative))
+        source = existing.source if existing else Source(str(before.root / file_of(key)))
         by_name[key.kind][key.name] = Resource(key, entry, source)
     flows = by_name[Kind.WORKFLOW]  # read in file-name order
     live.state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
@@ -367,7 +384,7 @@ def _read_governance(reader: _Reader) -> None:
     document, found = reader.load_json(info.registry_file)
     if not found:
         return
-    file = str(live.root / info.registry_file)
+    file = str(reader.root / info.registry_file)
     if not isinstance(document, dict) or not isinstance(document.get("policies", {}), dict):
         live.diagnostics.append(_error(
             "L002", "expected an object with a 'policies' object", file, None,

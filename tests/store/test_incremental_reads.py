@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.model.kinds import Kind
+from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
 from reconciler.store import filestore
 from reconciler.store.registry_files import (
+    FileDetail,
     FileRead,
-    LiveState,
+    files_of,
     read_live_state,
     refresh_live_state,
+    seal,
     stat_key,
     with_commit,
 )
@@ -40,7 +43,7 @@ def view(live: LiveState) -> dict[str, Any]:
                   for kind in Kind},
         "headers": {kind.value: header for kind, header in live.headers.items()},
         "unkeyed": live.unkeyed,
-        "digests": live.file_digests,
+        "digests": files_of(live).file_digests,
         "diagnostics": sorted(str(d) for d in live.diagnostics),
         "fingerprint": live.fingerprint,
     }
@@ -61,7 +64,8 @@ def test_an_unchanged_file_is_not_read_again(registries: Path) -> None:
     assert view(after) == view(read_live_state(registries))
     assert after.state.of_kind(Kind.AGENT) is before.state.of_kind(Kind.AGENT)  # reused
     assert after.state.of_kind(Kind.TOOL) is not before.state.of_kind(Kind.TOOL)
-    assert after.reads["agent_registry.json"] is before.reads["agent_registry.json"]
+    assert (files_of(after).reads["agent_registry.json"]
+            is files_of(before).reads["agent_registry.json"])
 
 
 def test_a_file_written_within_the_racy_window_is_always_read_again(registries: Path) -> None:
@@ -165,10 +169,12 @@ def test_a_commit_trusts_only_digests_its_stat_vouches_for(registries: Path) -> 
     age_all(registries)
     live = read_live_state(registries)
     tools = registries / "tool_registry.json"
-    forged = FileRead("0" * 64, stat_key(tools.stat()), live.reads["tool_registry.json"].seen_at)
-    lying = LiveState(live.root, live.state, live.headers, live.unkeyed,
-                      {**live.file_digests, "tool_registry.json": "0" * 64}, live.diagnostics,
-                      {**live.reads, "tool_registry.json": forged})
+    files = files_of(live)
+    forged = FileRead("0" * 64, stat_key(tools.stat()), files.reads["tool_registry.json"].seen_at)
+    lying = seal(LiveState(live.state, live.headers, live.unkeyed, live.diagnostics,
+                           private=FileDetail(files.root, {**files.file_digests,
+                                                           "tool_registry.json": "0" * 64},
+                                              {**files.reads, "tool_registry.json": forged})))
     key = ResourceKey(Kind.AGENT, "fraud_agent")
     entry = {**live.state.of_kind(Kind.AGENT)["fraud_agent"].entry, "max_iterations": 7}
     # vouched: the commit takes the known digest, so it agrees with the (lying) fingerprint

@@ -10,7 +10,7 @@ from reconciler import engine
 from reconciler.errors import Severity
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
-from reconciler.store.registry_files import read_live_state
+from reconciler.store.registry_files import files_of, read_live_state
 from tests.conftest import FIXTURE_REGISTRIES, beyond_fixture, by_code, codes, only, write
 
 
@@ -74,7 +74,7 @@ def test_missing_registry_files_read_as_empty(tmp_path: Path) -> None:
     dump(tmp_path / "partial" / "model_profiles.json", {"profiles": []})
     partial = read_live_state(tmp_path / "partial")
     assert partial.diagnostics == [] and len(partial.state) == 0
-    assert list(partial.file_digests) == ["model_profiles.json"]
+    assert list(files_of(partial).file_digests) == ["model_profiles.json"]
 
 
 def test_invalid_json_is_l001_with_its_line(registries: Path) -> None:
