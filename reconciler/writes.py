@@ -20,7 +20,7 @@ from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.plan import partial
+from reconciler.plan import planner
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Revision, Store, default_info
 
@@ -37,9 +37,9 @@ class Intent(enum.StrEnum):
 def plan_changes(live: LiveState, referrers: graph.Referrers,
                  changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
                  deny_breaking: bool = False) -> Plan:
-    """A plan of a few objects, made by the watch loop's planner (`partial.plan_keys`: the
-    same rule functions as a full plan, over the references the changed objects make and
-    the references into what they delete), after the write's own precondition (exists, does
+    """A plan of a few objects, made by the one planner (`planner.make`, scoped to their
+    keys: every rule of a full plan, over the references the changed objects make and the
+    references into them), after the write's own precondition (exists, does
     not exist, ids agree) and the per-resource rules on each new entry. Breaking changes
     are refused with `deny_breaking`, as by `plan --deny-breaking`. Raises ChangeRejected,
     naming what to do, when a rule breaks."""
@@ -56,19 +56,20 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         resource = Resource(key, entry, Source(live.source_of(key)))
         after.add(resource)
         problems += [d for d in validate.check_resource(resource) if d.is_error]
-    if not problems:
-        plan, found = partial.plan_keys(
-            desired=after, live=live.state, live_fingerprint=live.fingerprint,
-            referrers=referrers, keys=changes, deny_breaking=deny_breaking)
-        problems = [d for d in found if d.is_error]
     if problems:
         problems.sort(key=sort_key)
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
+    planned = planner.make(desired=after, live=live.state, live_fingerprint=live.fingerprint,
+                           scope=planner.Scope.of(changes, referrers),
+                           deny_breaking=deny_breaking)
+    plan = planned.plan
+    if plan is None:
+        raise ChangeRejected("; ".join(_sentence(d) for d in planned.errors), planned.errors)
     refused = [change for change in plan.refusals if change.action is Action.DELETE]
     if refused:
         raise ChangeRejected(refused[0].refused or "refused")
     if plan.refusals:  # breaking changes, with deny_breaking
-        breaking = [d for d in found if d.code.startswith("B")]
+        breaking = [d for d in planned.diagnostics if d.code.startswith("B")]
         raise ChangeRejected("; ".join(_sentence(d) for d in breaking), breaking,
                              breaking=True)
     return plan

@@ -3,8 +3,8 @@
 One loop thread does everything that changes state, in order; the other threads (the
 manifest watch, the registry follower, webhooks) only put events on its queue. On a
 manifest change it waits for the edits to settle (`debounce`), re-reads just those files,
-and syncs: the resources whose desired state changed are planned (`plan.partial`: the same
-rules as any plan, over what the change touches) and committed through the library's
+and syncs: the resources whose desired state changed are planned (`planner.make` scoped to
+them: the same rules as any plan, over what the change touches) and committed through the library's
 `RegistryManager.apply`, as one revision by source `watch`. Every `interval` seconds it
 rescans everything and judges the whole desired state with `engine.plan_from`, the plan
 `meshctl apply` makes, in case an event was missed.
@@ -40,7 +40,7 @@ from reconciler.library import RegistryManager
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.plan import partial
+from reconciler.plan import planner
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL, drift
 from reconciler.watch import status as status_file
 from reconciler.watch.desired import DesiredWorkspace
@@ -470,15 +470,16 @@ class Controller:
         state = self._after_state(keys, live.state)
         meta = {"registries": str(self.registries), "manifests": self.paths,
                 "git_commit": self._commit}
-        plan, problems = partial.plan_keys(desired=state, live=live.state,
-                                           live_fingerprint=live.fingerprint,
-                                           referrers=referrers, keys=keys, prune=self.prune,
-                                           meta=meta, deny_breaking=self.deny_breaking)
-        problems += warnings
+        planned = planner.make(desired=state, live=live.state,
+                               live_fingerprint=live.fingerprint,
+                               scope=planner.Scope.of(keys, referrers), prune=self.prune,
+                               meta=meta, deny_breaking=self.deny_breaking)
+        problems = planned.diagnostics + warnings
         for warning in (d for d in problems if d.code.startswith("B")):
             log.warning("%s: %s", warning.location or warning.resource, warning.message,
                         extra={"fields": {"event": "breaking", **warning.to_dict()}})
-        if any(d.is_error for d in problems):
+        plan = planned.plan
+        if plan is None or any(d.is_error for d in problems):
             return _failed(trigger, [d for d in problems if d.is_error])
         if plan.refusals:
             reasons = [change.refused or "" for change in plan.refusals]

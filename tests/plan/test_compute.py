@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from reconciler import graph
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.plan import compute
-from reconciler.plan.compute import compute_plan, field_changes
+from reconciler.plan import compute, planner
+from reconciler.plan.compute import field_changes
 from reconciler.plan.model import Action, FieldChange, FieldOp, Location
 from reconciler.plan.render.common import summary_line
 from tests.conftest import agent, line_of, manifest, write
@@ -37,6 +37,7 @@ from tests.plan.conftest import (
     tool,
 )
 
+ORCHESTRATOR = ResourceKey(Kind.AGENT, "orchestrator_agent")
 FRAUD_AGENT = MANIFESTS / "agents" / "fraud_agent.yaml"
 TOOL_ACCESS = MANIFESTS / "policies" / "agent_tool_access.yaml"
 FRAUD_RULES_DEPENDENTS = (
@@ -200,7 +201,10 @@ def test_one_dependent_is_singular() -> None:
     desired.add(Resource(lone, {"tool_id": "lone", "endpoint": "/b"}))
     desired.add(Resource(user, {"agent_id": "user", "allowed_tools": ["lone"]}))
     live.add(Resource(user, {"agent_id": "user", "allowed_tools": ["lone"]}))
-    small = compute_plan(desired=desired, live=live, live_fingerprint="x")
+    for state in (live, desired):
+        state.add(Resource(ORCHESTRATOR, {"agent_id": ORCHESTRATOR.name}))
+    small = planner.make(desired=desired, live=live, live_fingerprint="x").plan
+    assert small is not None
     assert summary_line(small).endswith("Impact: 1 dependent (1 agent).")
 
 
@@ -609,22 +613,46 @@ def test_the_shortcut_leaves_changes_inside_lists_and_objects_to_deepdiff() -> N
         FieldChange("x", FieldOp.CHANGE, 1, 2), FieldChange("y", FieldOp.ADD, None, [1])]
 
 
-# --- compute_plan on its own ----------------------------------------------------------------
+# --- the planner on its own ----------------------------------------------------------------
 
 
-def test_compute_plan_pairs_by_key_and_keeps_sources() -> None:
+def test_the_planner_pairs_by_key_keeps_sources_and_refuses_deleting_what_is_used() -> None:
     source = Source("m.yaml", 3, {"allowed_tools[0]": 9})
     t = ResourceKey(Kind.TOOL, "t")
     a = ResourceKey(Kind.AGENT, "a")
     live, desired = MeshState(), MeshState()
+    for state in (live, desired):
+        state.add(Resource(ORCHESTRATOR, {"agent_id": ORCHESTRATOR.name}))
     live.add(Resource(t, {"tool_id": "t"}, Source("registries/tool_registry.json")))
     desired.add(Resource(a, {"agent_id": "a", "allowed_tools": ["t"]}, source))
-    plan = compute_plan(desired=desired, live=live, live_fingerprint="abc")
-    assert [(str(c.key), c.action) for c in plan.changes] == [
+    pruned = planner.make(desired=desired, live=live, live_fingerprint="abc").plan
+    assert pruned is not None and pruned.live_fingerprint == "abc"
+    assert [(str(c.key), c.action) for c in pruned.changes if c.action is not Action.NOOP] == [
         ("agent/a", Action.CREATE), ("tool/t", Action.DELETE)]
-    deleted = plan.changes[1]
+    deleted = pruned.changes[-1]
     assert deleted.refused == "Cannot delete tool 't': used by agents a (m.yaml:9)"
     assert deleted.users[0].location == Location("m.yaml", 9)
-    assert plan.live_fingerprint == "abc"
-    kept = compute_plan(desired=desired, live=live, live_fingerprint="abc", prune=False)
-    assert [str(c.key) for c in kept.changes] == ["agent/a"] and kept.prune is False
+    kept = planner.make(desired=desired, live=live, live_fingerprint="abc", prune=False).plan
+    assert kept is not None and kept.prune is False
+    assert [(str(c.key), c.action) for c in kept.changes if c.action is not Action.NOOP] == [
+        ("agent/a", Action.CREATE)]
+    assert kept.changes[-1].source == Location("m.yaml", 3)
+
+
+def test_a_scoped_plan_refuses_deleting_what_is_in_use_and_names_the_user() -> None:
+    t = ResourceKey(Kind.TOOL, "t")
+    a = ResourceKey(Kind.AGENT, "a")
+    live = MeshState()
+    live.add(Resource(ORCHESTRATOR, {"agent_id": ORCHESTRATOR.name}))
+    live.add(Resource(t, {"tool_id": "t"}, Source("registries/tool_registry.json")))
+    live.add(Resource(a, {"agent_id": "a", "allowed_tools": ["t"]},
+                      Source("m.yaml", 3, {"allowed_tools[0]": 9})))
+    desired = live.copy()
+    desired.discard(t)
+    planned = planner.make(desired=desired, live=live, live_fingerprint="abc",
+                           scope=planner.Scope.of([t], graph.Referrers.build(live)))
+    assert planned.plan is not None
+    deleted, = planned.plan.changes
+    assert deleted.action is Action.DELETE
+    assert deleted.refused == "Cannot delete tool 't': used by agents a (m.yaml:9)"
+    assert deleted.users[0].location == Location("m.yaml", 9)

@@ -1,7 +1,7 @@
-"""A library or REST write is planned by the same function as the watch loop's partial plan,
-and decides as the full plan would: for random change sets over the real registries, the
-write is accepted exactly when the full plan of the state it leaves is valid and refuses
-nothing, and then changes the same resources."""
+"""A library or REST write is planned by the one planner, scoped to its keys as the watch
+loop's sync is, and decides as the whole-mesh plan would: for random change sets over the
+real registries, the write is accepted exactly when the full plan of the state it leaves is
+valid and refuses nothing, and then changes the same resources."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 - The desired state kept in memory (`DesiredWorkspace`, one file re-read at a time) equals
   what `engine.load_desired` reads from scratch: the same resources, the same first of two
   definitions, the same diagnostics, the same fingerprint.
-- A sync judged by a partial plan (`plan.partial`, over the resources a change touches)
+- A sync judged by a partial plan (`planner.make` scoped to the resources a change touches)
   succeeds exactly when the full plan (`engine.make_plan`, what `meshctl apply` does) is
   valid and refuses nothing, and then leaves nothing for the full plan to do; when it
   fails, the registries are left as they were.
