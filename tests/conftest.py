@@ -24,6 +24,25 @@ from tests.servers import Server
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The slow tier: tests that start real processes (CLI subprocesses, uvicorn servers, Chromium,
+# PostgreSQL), kill them, fill disks or run for seconds on purpose. `pytest -m "not slow"`
+# leaves them out and runs the core (engine, planner, rules, stores, library, API in-process)
+# in well under a minute; `make test` runs everything.
+SLOW = ("tests/web/", "tests/e2e/", "tests/hardening/", "tests/api/test_server.py",
+        "tests/api/test_schema.py", "tests/api/test_deny_breaking.py",
+        "tests/cli/test_ci_docs.py", "tests/watch/test_watch_cli.py",
+        "tests/watch/test_serve_watch.py", "tests/watch/test_controller.py",
+        "tests/watch/test_drift_export.py", "tests/test_packaging.py",
+        "tests/store/test_journal.py", "tests/library/test_following.py",
+        "tests/plan/test_unloadable_live.py", "tests/store/test_postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        if relative.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _private_cache_key(tmp_path_factory: pytest.TempPathFactory,

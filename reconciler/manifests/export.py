@@ -6,6 +6,7 @@ diff of a manifest reads like a diff of prose; re-reading the files gives the sa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,17 @@ class _ManifestDumper(_BaseDumper):  # type: ignore[misc]
     """Safe dumper that writes multi-line strings as literal blocks."""
 
 
+# Plain scalars a YAML 1.2 reader (ruamel, Go's yaml.v3, yq) takes for a number, a boolean or
+# null, where PyYAML's 1.1 rules see a string (`0E0`, `0o17`, `1e3`): quoted, so the
+# manifest means the same string to every reader and to `meshctl fmt`.
+_NOT_A_STRING_IN_YAML_1_2 = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|~|null|Null|NULL|true|True|TRUE|false|False|FALSE")
+
+
 def _represent_str(dumper: Any, value: str) -> Any:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else (
+        "'" if _NOT_A_STRING_IN_YAML_1_2.fullmatch(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

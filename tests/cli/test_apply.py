@@ -152,6 +152,7 @@ def test_json_output(ws: Path, meshctl: Run) -> None:
                      "fingerprint": data["fingerprint"]}
 
 
+@pytest.mark.slow  # a real terminal (pty) and a subprocess
 def test_on_a_terminal_only_yes_applies(ws: Path) -> None:
     bump_fraud()
     before = registry_files()
@@ -177,6 +178,7 @@ def by_agent(data: dict[str, Any], name: str) -> str:
     return json.dumps(next(a for a in data["agents"] if a["agent_id"] == name))
 
 
+@pytest.mark.slow  # a real terminal (pty) and a subprocess
 def test_a_plan_over_max_deletes_is_refused_without_asking(ws: Path) -> None:
     unused_profiles(2)
     before = registry_files()

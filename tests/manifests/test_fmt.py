@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -154,6 +155,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 def test_check_diff_and_write(tmp_path: Path) -> None:
     messy = write(tmp_path / "m" / "agents" / "fraud_agent.yaml", MESSY)
     clean = write(tmp_path / "m" / "agents" / "other.yaml", CANONICAL.replace(
