@@ -56,6 +56,7 @@ class Revision:
     files: tuple[str, ...]
     record: dict[str, Any]
     reads: dict[str, Any] = field(default_factory=dict)  # the store's own: what it wrote
+    written: dict[str, Any] = field(default_factory=dict)  # the store's own: new contents
 
 
 class Following(Protocol):

@@ -37,6 +37,7 @@ from reconciler.store.registry_files import (
 )
 from reconciler.store.registry_files import (
     WORKFLOWS_DIR,
+    FileDetail,
     FileRead,
     files_of,
     fingerprint_of,
@@ -137,7 +138,7 @@ class FileStore:
                     raise StoreError("the live registries could not be read completely ("
                                      f"{first.file}: {first.message}); fix them first")
                 befores = {key: _before(live, key) for key in changes}
-            return self._write(texts, digests, expected, changes, befores, info)
+            return self._write(texts, digests, expected, changes, befores, info, known)
 
     def _current(self, touched: set[str], known: LiveState | None
                  ) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -155,19 +156,25 @@ class FileStore:
                     vouched = False
                 if vouched:
                     digests[name] = read.digest
-                    if name in touched:
-                        texts[name] = path.read_bytes()
+                    if name in touched:  # kept from the read, when it was: else read
+                        assert known is not None
+                        texts[name] = files_of(known).bytes_of(name) or path.read_bytes()
                     continue
             data = path.read_bytes()
-            digests[name] = hashlib.sha256(data).hexdigest()
+            kept = files_of(known).bytes_of(name) if read is not None and known else None
+            # The bytes the read kept are the ones its digest is of: equal bytes (a memcmp)
+            # need no hashing, which a write right after a foreign edit would otherwise pay.
+            digests[name] = read.digest if read is not None and kept == data else \
+                hashlib.sha256(data).hexdigest()
             if name in touched:
                 texts[name] = data
         return texts, digests
 
     def _write(self, texts: dict[str, bytes], digests: dict[str, str], before_print: str,
-               changes: ChangeSet, befores: ChangeSet, info: CommitInfo) -> Revision:
+               changes: ChangeSet, befores: ChangeSet, info: CommitInfo,
+               known: LiveState | None) -> Revision:
         now = now_text()
-        layouts = self._layouts(digests)
+        layouts = {**_layouts_read(known, digests), **self._layouts(digests)}
         contents: list[writer.FileContent] = []
         for kind in kinds.KIND_ORDER:
             of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
@@ -208,7 +215,9 @@ class FileStore:
         record = after()["record"]
         return Revision(number, before_print, record["fingerprint_after"],
                         tuple(content.relative for content in contents), record,
-                        self._reads(after()["written"]))
+                        self._reads(after()["written"]),
+                        {content.relative: content for content in contents
+                         if content.layout is not None and content.pieces is not None})
 
     def _reads(self, written: dict[str, str | None]) -> dict[str, FileRead | None]:
         """What the commit left in each file it wrote, as a reader would record it."""
@@ -313,7 +322,7 @@ class FileStore:
                 return False
             if name in verified or read.unchanged(current):
                 continue
-            again = _read_checked(path, read.digest)  # same stat; same bytes?
+            again = _read_checked(path, read.digest, files.bytes_of(name))  # same bytes?
             if again is None:
                 return False
             renewed[name] = again
@@ -328,7 +337,8 @@ class FileStore:
         applied = self._applied_revisions(live, revision)
         if applied is not None:
             return applied
-        return CaughtUp(self.refresh(live), None, self.head())
+        after = self.refresh(live)
+        return CaughtUp(after, _changed_keys(live, after), self.head())
 
     def _applied_revisions(self, live: LiveState, revision: int) -> CaughtUp | None:
         newer = [n for n in history.numbers(self.meta) if n > revision]
@@ -377,6 +387,9 @@ class FileStore:
         after = with_commit(live, entries, revision.reads, revision.record["time"])
         if after is None:
             return CaughtUp(self.refresh(live), None, revision.number)
+        files = files_of(after)
+        for relative, content in revision.written.items():  # what the next write splices
+            files.layouts[relative], files.data[relative] = content.layout, content.pieces
         return CaughtUp(after, list(entries), revision.number)
 
     def follow(self, method: Callable[[], Any], owner: object,
@@ -397,6 +410,36 @@ class FileStore:
             return stat.S_IMODE((self.root / relative).stat().st_mode)
         except FileNotFoundError:
             return 0o644
+
+
+def _changed_keys(before: LiveState, after: LiveState) -> list[ResourceKey] | None:
+    """The keys whose entries a re-read replaced: the reader keeps the very entry objects
+    of what it did not decode again (unchanged files, entries outside an edit's bytes), so
+    identity tells. None (compare all) when most of a registry was decoded again."""
+    changed: list[ResourceKey] = []
+    for kind in kinds.Kind:
+        old, new = before.state.of_kind(kind), after.state.of_kind(kind)
+        if old is new:
+            continue
+        for name in old.keys() | new.keys():
+            was, now = old.get(name), new.get(name)
+            if was is None or now is None or was.entry is not now.entry:
+                changed.append(ResourceKey(kind, name))
+        if len(changed) > 100 + len(new) // 10:
+            return None
+    return changed
+
+
+def _layouts_read(known: LiveState | None, digests: Mapping[str, str]
+                  ) -> dict[str, jsonspans.ListLayout]:
+    """The layouts the reader found when it read `known`, of the files still as it read them
+    (after a foreign edit the saved layouts are of the old bytes; these are of the new)."""
+    if known is None or not isinstance(known.private, FileDetail):
+        return {}
+    files = known.private
+    return {relative: layout for relative, layout in files.layouts.items()
+            if (read := files.reads.get(relative)) is not None
+            and digests.get(relative) == read.digest}
 
 
 def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
@@ -420,13 +463,14 @@ def _digest(pieces: tuple[writer.Piece, ...]) -> str:
     return digest.hexdigest()
 
 
-def _read_checked(path: Path, digest: str) -> FileRead | None:
-    """The file's read when its bytes have `digest`, else None."""
+def _read_checked(path: Path, digest: str, kept: bytes | None = None) -> FileRead | None:
+    """The file's read when its bytes have `digest` (or are `kept`, bytes known to have
+    it: compared, not hashed), else None."""
     try:
         data, stat_of, seen_at = read_with_stat(path)
     except OSError:
         return None
-    if hashlib.sha256(data).hexdigest() != digest:
+    if data != kept and hashlib.sha256(data).hexdigest() != digest:
         return None
     return FileRead(digest, stat_of, seen_at)
 

@@ -15,6 +15,7 @@ them again.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -64,12 +65,13 @@ def _value_end(text: str, index: int) -> int:
         raise SpanError(str(error)) from error
 
 
-def object_members(text: str, start: int, *,
-                   skip_values: str | None = None) -> tuple[list[Member], int]:
+def object_members(text: str, start: int, *, skip_values: str | None = None,
+                   scan: bool = True) -> tuple[list[Member], int]:
     """Members of the object opening at `text[start]` ('{'), and the offset after its '}'.
 
     The value of member `skip_values` (the big entry list) also gets the span of each of its
-    items, from `list_items`."""
+    items: from its layout when decoding proves it, else from `list_items` (unless not
+    `scan`: then SpanError, for a caller that would rather decode the file whole)."""
     index = _expect(text, start, "{")
     members: list[Member] = []
     index = _skip(text, index)
@@ -93,9 +95,11 @@ def object_members(text: str, start: int, *,
             if proved is not None:
                 spans, decoded, index = proved
                 items, values = tuple(spans), tuple(decoded)
-            else:
+            elif scan:
                 found, index = list_items(text, index)
                 items = tuple(found)
+            else:
+                raise SpanError("the entry list is not laid out one item per block")
         else:
             index = _value_end(text, index)
         members.append(Member(key, key_start, Span(value_start, index), items, values))
@@ -221,6 +225,35 @@ def scan_list_layout(data: bytes, list_key: str, id_field: str) -> ListLayout:
     return _in_bytes(text, layout)
 
 
+def decode_list_registry(data: bytes, list_key: str, id_field: str
+                         ) -> tuple[dict[str, Any], ListLayout] | None:
+    """A list registry decoded together with its layout, in one pass: the entry list's items
+    are decoded one by one where the layout says they are (`items_by_layout`, whose proof is
+    the decoding itself), the other top-level members as they are. What `orjson.loads(data)`
+    gives, plus where everything is, so a write after a foreign edit need not scan the file
+    again. None when the file is not of that shape (then decode it whole)."""
+    try:
+        text = data.decode("utf-8")
+        start = _skip(text, 0)
+        members, end = object_members(text, start, skip_values=list_key, scan=False)
+        if _skip(text, end) != len(text):
+            return None
+        entry_list = next((m for m in reversed(members) if m.key == list_key), None)
+        if entry_list is None or entry_list.items is None or entry_list.values is None:
+            return None
+        values, document = entry_list.values, {}
+        for member in members:
+            document[member.key] = list(values) if member is entry_list else \
+                orjson.loads(text[member.value.start:member.value.end])
+    except (UnicodeDecodeError, SpanError, orjson.JSONDecodeError):
+        return None
+    ids = tuple(id_of(value, id_field) for value in values)
+    bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
+    layout = ListLayout(bare, list_key, tuple(span.start for span in entry_list.items),
+                        tuple(span.end for span in entry_list.items), ids)
+    return document, layout if len(text) == len(data) else _in_bytes(text, layout)
+
+
 def _in_bytes(text: str, layout: ListLayout) -> ListLayout:
     """`layout` of `text` with every offset turned from characters into UTF-8 bytes."""
     offsets = sorted({*layout.starts, *layout.ends, *(n for m in layout.members
@@ -250,3 +283,116 @@ def _scan_text(text: str, list_key: str, id_field: str) -> ListLayout:
     return ListLayout(bare, list_key, tuple(span.start for span in entry_list.items),
                       tuple(span.end for span in entry_list.items), ids)
 
+
+
+_CHUNK = 1 << 16
+
+
+def common_prefix(a: bytes, b: bytes) -> int:
+    """How many leading bytes `a` and `b` share: chunks compared (bytes slices compare by
+    memcmp; memoryviews item by item, ten times slower), then halved."""
+    limit, at = min(len(a), len(b)), 0
+    step = _CHUNK
+    while step:
+        while at + step <= limit and a[at:at + step] == b[at:at + step]:
+            at += step
+        step //= 2
+    return at
+
+
+def common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """How many trailing bytes `a` and `b` share, at most `limit`."""
+    end_a, end_b, at = len(a), len(b), 0
+    step = _CHUNK
+    while step:
+        while at + step <= limit and a[end_a - at - step:end_a - at] == \
+                b[end_b - at - step:end_b - at]:
+            at += step
+        step //= 2
+    return at
+
+
+def redecode_list_registry(old: bytes, layout: ListLayout, values: list[Any], new: bytes,
+                           id_field: str) -> tuple[list[Any], ListLayout] | None:
+    """The entry list of `new`, a rewrite of `old` (whose layout and decoded items are
+    known), decoding only the items in the bytes that differ: an editor's or a script's
+    change of one entry in a 28 MB registry costs what that entry costs. The items before
+    the first differing byte and after the last are `old`'s, moved; the ones between are
+    found and decoded again. None when the difference reaches beyond the entry list (a
+    header changed) or the new items there cannot be proved (then decode the file whole)."""
+    if len(values) != len(layout.starts):
+        return None
+    entry_list = layout.entry_list
+    opening, closing = entry_list.value.start + 1, entry_list.value.end - 1  # after '[', at ']'
+    prefix = common_prefix(old, new)
+    if prefix == len(old) == len(new):
+        return values, layout
+    suffix = common_suffix(old, new, min(len(old), len(new)) - prefix)
+    old_end, delta = len(old) - suffix, len(new) - len(old)
+    if prefix < opening or old_end > closing:
+        return None
+    first = bisect.bisect_right(layout.ends, prefix)  # items wholly before the change
+    last = bisect.bisect_left(layout.starts, old_end)  # items from here on: wholly after it
+    region_start = layout.ends[first - 1] if first else opening
+    region_end = (layout.starts[last] if last < len(layout.starts) else closing) + delta
+    found = _region_items(new, region_start, region_end, leading=first > 0,
+                          trailing=last < len(layout.starts))
+    if found is None:
+        return None
+    spans, decoded = found
+    try:  # as deep as orjson writes, no deeper (the whole-file read checks the same)
+        orjson.dumps(decoded)
+    except TypeError:
+        return None
+    ids = tuple(id_of(value, id_field) for value in decoded)
+    members = tuple(
+        m if m.value.end <= prefix
+        else Member(m.key, m.key_start, Span(m.value.start, m.value.end + delta))
+        if m.value.start < prefix
+        else Member(m.key, m.key_start + delta, Span(m.value.start + delta,
+                                                     m.value.end + delta))
+        for m in layout.members)
+    return (values[:first] + decoded + values[last:], ListLayout(
+        members, layout.list_key,
+        layout.starts[:first] + tuple(s for s, _ in spans)
+        + tuple(offset + delta for offset in layout.starts[last:]),
+        layout.ends[:first] + tuple(e for _, e in spans)
+        + tuple(offset + delta for offset in layout.ends[last:]),
+        layout.ids[:first] + ids + layout.ids[last:]))
+
+
+def _region_items(data: bytes, start: int, end: int, *, leading: bool, trailing: bool
+                  ) -> tuple[list[tuple[int, int]], list[Any]] | None:
+    """The items in `data[start:end]`, a stretch of a list between two kept items (or a
+    bracket): a ',' first when an item precedes it, a ',' last when one follows. Byte spans
+    and values (decoded by orjson, as a whole-file read would)."""
+    try:
+        text = data[start:end].decode("utf-8")
+        index = _skip(text, 0)
+        if leading:
+            if not text.startswith(",", index):
+                return None if trailing or _skip(text, index) != len(text) else ([], [])
+            index = _skip(text, index + 1)
+        spans: list[tuple[int, int]] = []
+        values: list[Any] = []
+        while index < len(text):
+            item_end = _value_end(text, index)
+            values.append(orjson.loads(text[index:item_end]))
+            spans.append((index, item_end))
+            index = _skip(text, item_end)
+            if index < len(text):
+                if text[index] != ",":
+                    return None
+                index = _skip(text, index + 1)
+                if index == len(text) and not trailing:
+                    return None  # a trailing comma before ']'
+            elif trailing:
+                return None  # the kept item after this stretch needs a ',' before it
+    except (UnicodeDecodeError, SpanError, orjson.JSONDecodeError):
+        return None
+    if leading and not spans and not trailing:
+        return None
+    if len(text) != end - start:  # not ASCII: character offsets become byte offsets
+        spans = [(len(text[:s].encode("utf-8")), len(text[:e].encode("utf-8")))
+                 for s, e in spans]
+    return [(start + s, start + e) for s, e in spans], values

@@ -26,6 +26,7 @@ from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
+from reconciler.store import jsonspans
 
 WORKFLOWS_DIR = "workflows"
 
@@ -79,6 +80,20 @@ class FileDetail:
     root: Path
     file_digests: dict[str, str] = field(default_factory=dict)
     reads: dict[str, FileRead] = field(default_factory=dict)
+    # where everything is in a list registry's bytes, when the read found it (for the
+    # writer; valid while the file's digest is the one in `reads`)
+    layouts: dict[str, jsonspans.ListLayout] = field(default_factory=dict)
+    # and those bytes themselves (or the pieces a commit wrote them from, joined when first
+    # needed): the next reload decodes only what an edit changed, a write need not re-read
+    data: dict[str, bytes | tuple[Any, ...]] = field(default_factory=dict)
+
+    def bytes_of(self, relative: str) -> bytes | None:
+        """The bytes of `relative` as read or written, when kept."""
+        kept = self.data.get(relative)
+        if kept is None or isinstance(kept, bytes):
+            return kept
+        joined = self.data[relative] = b"".join(kept)
+        return joined
 
 
 def files_of(live: LiveState) -> FileDetail:
@@ -181,6 +196,11 @@ class _Reader:
         assert self.previous is not None
         self.files.reads[relative] = read
         self.files.file_digests[relative] = read.digest
+        before = files_of(self.previous)
+        if relative in before.layouts:
+            self.files.layouts[relative] = before.layouts[relative]
+        if relative in before.data:
+            self.files.data[relative] = before.data[relative]
         if relative in self.previous.unkeyed:
             self.live.unkeyed[relative] = self.previous.unkeyed[relative]
         path = str(self.root / relative)
@@ -199,8 +219,11 @@ class _Reader:
             self.live.headers[kind] = self.previous.headers[kind]
         return True
 
-    def load_json(self, relative: str) -> tuple[Any, bool]:
-        """The parsed file (None, False when absent); a damaged file is a diagnostic."""
+    def load_json(self, relative: str, entry_list: tuple[Kind, str, str] | None = None
+                  ) -> tuple[Any, bool]:
+        """The parsed file (None, False when absent); a damaged file is a diagnostic. For a
+        list registry (`entry_list`: its list key and id field) its layout is found in the
+        same pass and kept, so the first write after a foreign edit need not scan it."""
         live = self.live
         path = self.root / relative
         try:
@@ -213,8 +236,22 @@ class _Reader:
                                            "check its permissions"))
             return None, False
         self.pending[relative] = (self.hasher.submit(_sha256, data), stat, seen_at)
+        if entry_list is not None:
+            kind, list_key, id_field = entry_list
+            redecoded = self._redecoded(relative, kind, list_key, id_field, data)
+            if redecoded is not None:  # the kept entries passed every check when first read
+                document, self.files.layouts[relative] = redecoded
+                self.files.data[relative] = data
+                return document, True
+            laid_out = jsonspans.decode_list_registry(data, list_key, id_field)
+        else:
+            laid_out = None
         try:  # the fast path; else the stdlib's
-            document = orjson.loads(data)
+            if laid_out is not None:
+                document, self.files.layouts[relative] = laid_out
+                self.files.data[relative] = data
+            else:
+                document = orjson.loads(data)
         except orjson.JSONDecodeError as error:
             if "depth limit" in str(error):
                 return self._too_deep(path)
@@ -243,6 +280,32 @@ class _Reader:
                 "it"))
         return None, False
 
+    def _redecoded(self, relative: str, kind: Kind, list_key: str, id_field: str,
+                   data: bytes) -> tuple[dict[str, Any], jsonspans.ListLayout] | None:
+        """The file decoded from what differs since the previous read (an edit of one entry
+        decodes that entry), when the previous read kept its bytes and layout and keyed
+        every entry; else None."""
+        if self.previous is None or relative in self.previous.unkeyed:
+            return None
+        before = files_of(self.previous)
+        old, layout = before.bytes_of(relative), before.layouts.get(relative)
+        header = self.previous.headers.get(kind)
+        by_name = self.previous.state.of_kind(kind)
+        if old is None or layout is None or header is None or len(by_name) != len(layout.ids):
+            return None
+        path = str(self.root / relative)
+        if any(d.file == path for d in self.previous.diagnostics):
+            return None
+        try:
+            values = [by_name[name].entry for name in layout.ids]  # type: ignore[index]
+        except KeyError:
+            return None
+        found = jsonspans.redecode_list_registry(old, layout, values, data, id_field)
+        if found is None:
+            return None
+        entries, new_layout = found
+        return {**header, list_key: entries}, new_layout
+
     def _too_deep(self, path: Path) -> tuple[None, bool]:
         self.live.diagnostics.append(_error(
             "L001", f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels", str(path), None,
@@ -269,7 +332,7 @@ def _read_entry_list(reader: _Reader, kind: Kind) -> None:
     info = kinds.info(kind)
     assert info.collection_key is not None and info.id_field is not None
     relative = info.registry_file
-    document, found = reader.load_json(relative)
+    document, found = reader.load_json(relative, (kind, info.collection_key, info.id_field))
     if not found:
         return
     file = str(reader.root / relative)
@@ -341,7 +404,11 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
             d.file and Path(d.file).parent.name == WORKFLOWS_DIR for d in previous.diagnostics
             if any(key.kind is Kind.WORKFLOW for key in changes)):
         return None
-    files = FileDetail(before.root, dict(before.file_digests), dict(before.reads))
+    files = FileDetail(before.root, dict(before.file_digests), dict(before.reads),
+                       {relative: layout for relative, layout in before.layouts.items()
+                        if relative not in written},
+                       {relative: data for relative, data in before.data.items()
+                        if relative not in written})
     live = LiveState(previous.state.copy(), dict(previous.headers), previous.unkeyed,
                      previous.diagnostics, place=previous.place, private=files)
     for relative, read in written.items():

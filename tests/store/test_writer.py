@@ -12,12 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.model.kinds import Kind
+from reconciler.model.resource import ResourceKey
 from reconciler.store import jsonspans, writer
+from reconciler.store.filestore import FileStore, default_info
+from reconciler.store.registry_files import files_of
 from reconciler.store.writer import FileContent, WriteError
 from tests.conftest import FIXTURE_REGISTRIES
 
@@ -450,3 +454,85 @@ def test_any_mix_of_changes_gives_what_a_plain_rewrite_would(
                  if json.loads(raw) in expected and json.loads(raw)["agent_id"] not in changes]
     kept = raw_entries(new, "agents")
     assert all(raw in kept for raw in untouched)
+
+
+# --- the reader's layout: found while decoding, equal to a scan ---------------------------------
+
+_LIST_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 5)
+                            | st.text(max_size=4), lambda inner: st.lists(inner, max_size=2)
+                            | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+                            max_leaves=4)
+
+
+@given(entries=st.lists(st.fixed_dictionaries({"agent_id": st.text(max_size=4)},
+                                              optional={"x": _LIST_VALUES}), max_size=4),
+       indent=st.sampled_from([None, 2, 4, "\t"]), ascii_only=st.booleans(),
+       header=st.dictionaries(st.sampled_from(["version", "_comment", "agents"]),
+                              _LIST_VALUES, max_size=2))
+def test_the_layout_found_while_decoding_is_the_scanned_one(
+        entries: list[dict[str, Any]], indent: int | str | None, ascii_only: bool,
+        header: dict[str, Any]) -> None:
+    """`decode_list_registry` (the reader's one pass) gives exactly what decoding the whole
+    file gives and the layout a scan finds, or declines."""
+    data = json.dumps({**header, "agents": entries}, indent=indent,
+                      ensure_ascii=ascii_only).encode()
+    found = jsonspans.decode_list_registry(data, "agents", "agent_id")
+    if found is None:
+        assert indent is None or not entries  # only a file not laid out one item per block
+        return
+    document, layout = found
+    assert document == orjson.loads(data)
+    assert layout == jsonspans.scan_list_layout(data, "agents", "agent_id")
+
+
+def test_a_write_after_a_foreign_edit_uses_the_layout_the_read_found(registries: Path) -> None:
+    """The reload after an editor's rewrite found the new layout; the commit splices with it
+    (the saved one is of the old bytes) and writes what a scan would have."""
+    path = registries / "agent_registry.json"
+    document = json.loads(path.read_text())
+    document["agents"][0]["description"] = "edited by hand, ü"
+    path.write_text(json.dumps(document, indent=4, ensure_ascii=False))
+    store = FileStore(registries)
+    live = store.snapshot()
+    layout = files_of(live).layouts["agent_registry.json"]
+    assert layout == jsonspans.scan_list_layout(path.read_bytes(), "agents", "agent_id")
+    key = ResourceKey(Kind.AGENT, "fraud_agent")
+    entry = {**live.state.of_kind(Kind.AGENT)["fraud_agent"].entry, "max_iterations": 7}
+    store.commit({key: entry}, expected=live.fingerprint, known=live,
+                 info=default_info("library"))
+    after = json.loads(path.read_text())
+    assert after["agents"][0]["description"] == "edited by hand, ü"
+    assert next(a for a in after["agents"] if a["agent_id"] == "fraud_agent")[
+        "max_iterations"] == 7
+
+
+_ENTRIES = st.lists(st.fixed_dictionaries({"agent_id": st.text(max_size=3)},
+                                          optional={"x": _LIST_VALUES}), max_size=5)
+
+
+@given(before=_ENTRIES, after=_ENTRIES, indent=st.sampled_from([2, 4]),
+       ascii_only=st.booleans(), cut=st.integers(0, 5), header=st.booleans())
+def test_a_rewrite_decoded_from_what_differs_equals_a_whole_read(
+        before: list[dict[str, Any]], after: list[dict[str, Any]], indent: int,
+        ascii_only: bool, cut: int, header: bool) -> None:
+    """`redecode_list_registry` (the reload of an edited registry, decoding only what
+    differs) gives the entries and the layout a whole read gives, or declines."""
+    def dumped(entries: list[dict[str, Any]], version: str) -> bytes:
+        return json.dumps({"version": version, "agents": entries, "_comment": "c"},
+                          indent=indent, ensure_ascii=ascii_only).encode()
+
+    old = dumped(before, "1")
+    new_entries = before[:cut] + after + before[cut + 1:]  # items replaced, added, removed
+    new = dumped(new_entries, "2" if header else "1")
+    decoded = jsonspans.decode_list_registry(old, "agents", "agent_id")
+    assert decoded is not None or not before
+    if decoded is None:
+        return
+    document, layout = decoded
+    found = jsonspans.redecode_list_registry(old, layout, document["agents"], new, "agent_id")
+    if found is None:
+        assert header  # only a change beyond the entry list is declined
+        return
+    values, new_layout = found
+    assert values == orjson.loads(new)["agents"]
+    assert new_layout == jsonspans.scan_list_layout(new, "agents", "agent_id")
