@@ -225,13 +225,15 @@ def main() -> int:
 
 
 WHERE = (
-    "Where a write's time goes at 10,000 agents (profiled): reading the 28 MB agent registry,"
+    "Where a write's time goes at 10,000 agents (profiled): the 28 MB agent registry as the "
+    'last read kept it (read again only when its stat cannot vouch for it),'
     ' writing it back as views into those bytes plus the changed entry, hashing the new bytes'
     ' (on a second thread, while they are written) and the fsyncs of the journal protocol; '
     'judging the change by the rules takes about a millisecond. So a write grows with the '
     'size of the one registry file AgentMesh keeps all agents in (linearly: 50,000 agents are'
-    ' a 140 MB file), not with the number of resources. The cold load and the reload after a '
-    'foreign edit are decoding the JSON (orjson) and indexing who refers to whom; the reload '
+    ' a 140 MB file), not with the number of resources. The cold load is decoding the JSON '
+    '(orjson) and indexing who refers to whom; the reload after a foreign edit decodes only '
+    'the entries in the bytes that differ from the last read, and re-indexes those; the reload '
     "after another meshctl writer's commit hashes the files the revision wrote instead of "
     'parsing them. A model is built the first time it is asked for; `get_agent` of a built '
     'one is a dictionary lookup.'

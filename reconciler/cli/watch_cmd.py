@@ -60,10 +60,12 @@ def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None,
     from reconciler.watch.controller import Controller
     from reconciler.watch.gitsource import GitSource
 
+    manager = extra.get("manager")  # serve's: the controller shares its store
+    store = manager.store if manager is not None else store_.open_store(root)  # type: ignore[attr-defined]
     git = None
     if git_repo is not None:
         workdir = git_workdir or GitSource.default_workdir(
-            store_.work_folder(store_.open_store(root)), git_repo, branch)
+            store_.work_folder(store), git_repo, branch)
         git = GitSource(git_repo, branch, workdir)
         chosen = list(paths)
     else:
@@ -71,7 +73,7 @@ def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None,
         missing = [p for p in chosen if not Path(p).exists()]
         if missing:
             raise UsageError(f"manifests path '{missing[0]}' not found")
-    return Controller(chosen, root, git=git, self_heal=self_heal, interval=interval,
+    return Controller(chosen, store, git=git, self_heal=self_heal, interval=interval,
                       debounce=debounce_ms / 1000, prune=not no_prune,
                       max_deletes=max_deletes, deny_breaking=deny_breaking,
                       **extra)  # type: ignore[arg-type]

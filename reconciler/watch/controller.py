@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -115,24 +114,26 @@ class SyncReport:
 
 
 class Controller:
-    """Keeps `registries` at the manifests under `paths` (a directory tree, or `git`'s
-    checkout: then `paths` are relative to the repository). `run()` blocks until `stop()`;
+    """Keeps the live registries of `store` (a `Store`, or where to open one) at the
+    manifests under `paths` (a directory tree, or `git`'s checkout: then `paths` are
+    relative to the repository). `run()` blocks until `stop()`;
     the CLI runs it on a thread of its own, the server beside uvicorn."""
 
-    def __init__(self, paths: Sequence[str], registries: str | os.PathLike[str], *,
+    def __init__(self, paths: Sequence[str], store: store_.StoreLike, *,
                  manager: RegistryManager | None = None, git: GitSource | None = None,
                  self_heal: bool = False, interval: float = DEFAULT_INTERVAL,
                  debounce: float = DEFAULT_DEBOUNCE, prune: bool = True,
                  max_deletes: int = engine.DEFAULT_MAX_DELETES,
                  max_bytes: int = loader.DEFAULT_MAX_BYTES, deny_breaking: bool = False) -> None:
-        self.registries = Path(registries)
+        self.store = manager.store if manager is not None else store_.open_store(store)
+        self.registries = self.store.location  # for messages and plan metadata
         self.git = git
         self.paths = [str(git.workdir / p) for p in (paths or ["."])] if git else list(paths)
         self.self_heal, self.interval, self.debounce = self_heal, interval, debounce
         self.prune, self.max_deletes = prune, max_deletes
         self.deny_breaking = deny_breaking
         self._owns_manager = manager is None
-        self.manager = manager or RegistryManager(self.registries, source=SOURCE)
+        self.manager = manager or RegistryManager(store=self.store, source=SOURCE)
         self.workspace = DesiredWorkspace(self.paths, max_bytes=max_bytes)
         self._queue: queue.Queue[Event] = queue.Queue()
         self._stop = threading.Event()
