@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean postgresql
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "meshctl needs Python 3.11+"'
@@ -37,7 +37,17 @@ $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests (apt-get)"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-unit: $(VENV)/.test-installed $(CHROMIUM)
+# The PostgreSQL store's tests start their own throwaway server with Debian's initdb and
+# pg_ctl (tests/pg.py): installed with apt when they are missing.
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl) $(shell command -v pg_ctl))
+
+postgresql:
+	@if [ -z "$(PG_CTL)" ]; then \
+	  echo "Installing Debian's postgresql for the store tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
+unit: $(VENV)/.test-installed $(CHROMIUM) postgresql
 	$(BIN)/pytest
 
 test: lint typecheck unit

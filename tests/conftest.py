@@ -14,12 +14,14 @@ import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler import engine
 from reconciler.errors import Diagnostic
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
+from tests.pg import PgServer, start_server
 from tests.servers import Server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -323,3 +325,34 @@ def drifted_manifests(manifests: Path) -> Path:
     path = manifests / "agents" / "fraud_agent.yaml"
     path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
     return manifests
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the session (tests/pg.py), started on first use."""
+    server = start_server(tmp_path_factory.mktemp("postgres") / "pg")
+    yield server
+    server.stop("immediate")
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A new, empty database with meshctl's schema: its URL."""
+    from reconciler.store import pgstore
+
+    url = pg_server.database()
+    pgstore.init_schema(url)
+    return url
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Any]:
+    """A PostgreSQL store holding the real AgentMesh registries (imported, revision 1)."""
+    from reconciler.store import pgstore
+    from reconciler.store.filestore import default_info
+    from reconciler.store.registry_files import read_live_state
+
+    store = pgstore.PostgresStore(pg_url)
+    store.import_state(read_live_state(FIXTURE_REGISTRIES), {}, [], default_info("import"))
+    yield store
+    store.close()

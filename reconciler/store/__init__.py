@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StoreError
 from reconciler.model.live import LiveState
-from reconciler.store import history
+from reconciler.store import history, pgstore
 from reconciler.store.base import CaughtUp, ChangeSet, Following, Revision, Store
 from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_info, now_text
 from reconciler.store.history import CommitInfo
@@ -23,7 +24,6 @@ __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileS
            "default_info", "now_text", "open_store", "read_live_state", "summaries",
            "work_folder"]
 
-DATABASE_SCHEMES = ("postgresql://", "postgres://")
 StoreLike = Store | str | os.PathLike[str]  # a store, or where to open one
 
 
@@ -41,16 +41,29 @@ def summaries(store: Store) -> list[dict[str, Any]]:
     return [history.summary(store.revision(number)) for number in store.revisions()]
 
 
+_DATABASES: dict[str, Store] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def _opened_database(url: str) -> Store:
+    """One `PostgresStore` (one pool, one listener) per URL per process."""
+    with _DATABASES_LOCK:
+        found = _DATABASES.get(url)
+        if found is None:
+            found = _DATABASES[url] = pgstore.PostgresStore(url)
+        return found
+
+
 def open_store(location: StoreLike, *,
                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Store:
-    """The store at `location`: a directory of AgentMesh registry files (the file store), or
-    a store already opened (returned as it is). The grammar leaves room for database URLs."""
+    """The store at `location`: a `postgresql://` URL (the PostgreSQL store, one per URL per
+    process), a directory of AgentMesh registry files (the file store), or a store already
+    opened (returned as it is)."""
     if not isinstance(location, str | os.PathLike):
         return location
     text = os.fspath(location)
-    if text.startswith(DATABASE_SCHEMES):
-        raise StoreError("this meshctl has no PostgreSQL store yet; use a registries "
-                         "directory")
+    if pgstore.is_url(text):
+        return _opened_database(text)
     root = Path(text)
     if not root.is_dir():
         raise StoreError(f"registries directory '{root}' not found (set --store, "

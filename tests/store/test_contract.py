@@ -35,9 +35,16 @@ def memory_store(tmp_path: Path) -> Any:
     return MemoryStore(read_live_state(FIXTURE_REGISTRIES))
 
 
-@pytest.fixture(params=[file_store, memory_store], ids=["file", "memory"])
+def postgres_store(tmp_path: Path) -> Any:
+    return None  # made by the fixture below, which needs the session's server
+
+
+@pytest.fixture(params=[file_store, memory_store, postgres_store],
+                ids=["file", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     make: Callable[[Path], Any] = request.param
+    if make is postgres_store:
+        return request.getfixturevalue("pg_store")
     return make(tmp_path)
 
 
@@ -54,12 +61,13 @@ def commit(store: Any, changes: dict[ResourceKey, Any], expected: str | None = N
 
 
 def test_a_commit_is_one_revision_holding_every_change(store: Any) -> None:
+    base = store.head()  # a database store's import is a revision of its own
     before = store.snapshot()
     fraud = dict(before.state.get(FRAUD).entry, description="changed", _note="kept")
     revision = commit(store, {FRAUD: fraud, NEW_TOOL: tool_entry("contract_tool"), OPUS: None})
     after = store.snapshot()
     assert after.fingerprint != before.fingerprint
-    assert revision.number == 1 and revision.fingerprint_after == after.fingerprint
+    assert revision.number == base + 1 and revision.fingerprint_after == after.fingerprint
     assert after.state.get(FRAUD).entry == fraud  # unknown and `_` keys kept, in order
     assert list(after.state.get(FRAUD).entry) == list(fraud)
     assert after.state.get(NEW_TOOL).entry == tool_entry("contract_tool")
@@ -77,12 +85,12 @@ def test_a_commit_is_one_revision_holding_every_change(store: Any) -> None:
         "last_updated"]  # refreshed, as the runtime's own save does
     assert after.headers[Kind.GOVERNANCE_POLICY] == before.headers[Kind.GOVERNANCE_POLICY]
     assert after.unkeyed == before.unkeyed
-    record = store.revision(1)
+    record = store.revision(base + 1)
     assert {(c["kind"], c["name"], c["action"]) for c in record["changes"]} == {
         ("Agent", "fraud_agent", "update"), ("Tool", "contract_tool", "create"),
         ("ModelProfile", "claude_opus_3", "delete")}
     assert record["fingerprint_before"] == before.fingerprint
-    assert store.revisions() == [1]
+    assert store.revisions()[-1] == base + 1 and store.head() == base + 1
 
 
 def test_the_caller_keeps_its_objects(store: Any) -> None:
@@ -93,6 +101,7 @@ def test_the_caller_keeps_its_objects(store: Any) -> None:
 
 
 def test_a_stale_commit_writes_nothing_and_names_the_revision(store: Any) -> None:
+    base = store.head()
     start = store.snapshot().fingerprint
     commit(store, {NEW_TOOL: tool_entry("contract_tool")}, source="first-writer")
     moved = store.snapshot()
@@ -100,39 +109,41 @@ def test_a_stale_commit_writes_nothing_and_names_the_revision(store: Any) -> Non
     def detail(live: Any, since: list[dict[str, Any]]) -> str:
         return "; ".join(f"revision {r['revision']} by {r['source']}" for r in since)
 
-    with pytest.raises(StalePlan, match="revision 1 by first-writer"):
+    with pytest.raises(StalePlan, match=f"revision {base + 1} by first-writer"):
         store.commit({NEW_TOOL: tool_entry("contract_tool", "second")}, expected=start,
                      info=default_info("second-writer"), stale_detail=detail)
     assert store.snapshot().fingerprint == moved.fingerprint
     assert store.snapshot().state.get(NEW_TOOL).entry == tool_entry("contract_tool")
-    assert store.revisions() == [1]
+    assert store.head() == base + 1
 
 
 def test_history_and_audit(store: Any) -> None:
+    base, audited = store.head(), len(store.audit_log())
     commit(store, {NEW_TOOL: tool_entry("contract_tool")}, source="cli")
     commit(store, {NEW_TOOL: None}, source="api")
     store.audit({"source": "library", "action": "change", "result": "refused",
                  "reason": "in use"})
-    assert store.revisions() == [1, 2]
-    assert [store.revision(n)["source"] for n in (1, 2)] == ["cli", "api"]
-    assert store.revision(2)["changes"][0]["before"] == tool_entry("contract_tool")
-    log = store.audit_log()
+    assert store.revisions()[-2:] == [base + 1, base + 2]
+    assert [store.revision(base + n)["source"] for n in (1, 2)] == ["cli", "api"]
+    assert store.revision(base + 2)["changes"][0]["before"] == tool_entry("contract_tool")
+    log = store.audit_log()[audited:]
     assert [(line["action"], line["result"]) for line in log] == [
         ("commit", "ok"), ("commit", "ok"), ("change", "refused")]
-    assert [line.get("revision") for line in log[:2]] == [1, 2]
+    assert [line.get("revision") for line in log[:2]] == [base + 1, base + 2]
     assert all(line["time"] for line in log)
 
 
 def test_the_feed_gives_every_revision_once_in_order(store: Any) -> None:
-    assert store.revisions_after(0) == []
+    base = store.head()
+    assert store.revisions_after(base) == []
     started = time.monotonic()
-    assert store.revisions_after(0, wait=0.2) == []  # waited, then nothing
+    assert store.revisions_after(base, wait=0.2) == []  # waited, then nothing
     assert time.monotonic() - started >= 0.15
     seen: list[int] = []
 
     def follow() -> None:
-        last = 0
-        while last < 6:
+        last = base
+        while last < base + 6:
             for record in store.revisions_after(last, wait=2.0):
                 seen.append(record["revision"])
                 last = record["revision"]
@@ -142,8 +153,8 @@ def test_the_feed_gives_every_revision_once_in_order(store: Any) -> None:
     for number in range(6):
         commit(store, {NEW_TOOL: tool_entry("contract_tool", str(number))})
     reader.join(timeout=30)
-    assert seen == [1, 2, 3, 4, 5, 6]
-    assert [r["revision"] for r in store.revisions_after(4)] == [5, 6]
+    assert seen == [base + n for n in range(1, 7)]
+    assert [r["revision"] for r in store.revisions_after(base + 4)] == [base + 5, base + 6]
 
 
 def test_the_metadata_area(store: Any) -> None:

@@ -1,0 +1,618 @@
+"""The PostgreSQL store: the live registries in a database many hosts share.
+
+Tables (schema `meshctl`, format `FORMAT`, created and migrated by `meshctl store init`):
+
+    head       one row: the revision the store is at, the store's id, the leader epoch
+    entries    (kind, name) -> the entry's exact JSON text and its place (ordinal) in its
+               registry: `jsonb` would reorder keys and drop duplicates, text keeps them
+    headers    kind -> the registry file's own keys (`version`, `_comment`, ...), as JSON text
+    unkeyed    entries the file reader could not key, kept so an export puts them back
+    files      the registry files as imported, so an export splices into the same bytes
+    revisions  revision -> its record (who, when, each resource before and after)
+    audit      every attempted change, refused ones included
+    meta       the watch controller's status and synced state
+
+A commit is one transaction. It takes the head row's lock first (`SELECT ... FOR UPDATE`),
+which orders writers, checks the expected revision under it, writes the entries, the record
+and the audit line, moves the head to the next revision and sends `NOTIFY` with its number.
+Revision numbers therefore follow commit order, which a sequence would not. The change feed
+is the `revisions` table; `NOTIFY` only wakes its readers (`_Notifier`), who then read every
+revision after the last one they saw, and a slow poll stands in for a lost notification.
+
+The revision token (`LiveState.fingerprint`) is `<store id>:<revision>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from reconciler.errors import StalePlan, StoreError
+from reconciler.model.kinds import Kind
+from reconciler.model.live import LiveState
+from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.store import history
+from reconciler.store.base import CaughtUp, ChangeSet, Revision, StaleDetail
+from reconciler.store.history import CommitInfo
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from reconciler.store.base import Store
+
+FORMAT = 1  # the schema's format; an older meshctl refuses a newer one
+CHANNEL = "meshctl_revisions"
+SCHEMES = ("postgresql://", "postgres://")
+POLL_INTERVAL = 2.0  # the change feed's fallback poll, for a notification lost
+
+SCHEMA = [
+    "CREATE SCHEMA IF NOT EXISTS meshctl",
+    "CREATE TABLE IF NOT EXISTS meshctl.schema_format (format integer NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS meshctl.head (
+         one boolean PRIMARY KEY DEFAULT true CHECK (one),
+         revision bigint NOT NULL, store_id text NOT NULL, epoch bigint NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS meshctl.entries (
+         kind text NOT NULL, name text NOT NULL, ordinal bigint NOT NULL, body text NOT NULL,
+         PRIMARY KEY (kind, name))""",
+    "CREATE INDEX IF NOT EXISTS entries_order ON meshctl.entries (kind, ordinal)",
+    "CREATE TABLE IF NOT EXISTS meshctl.headers (kind text PRIMARY KEY, body text NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS meshctl.unkeyed (
+         place text NOT NULL, ordinal integer NOT NULL, body text NOT NULL,
+         PRIMARY KEY (place, ordinal))""",
+    "CREATE TABLE IF NOT EXISTS meshctl.files (relative text PRIMARY KEY, body bytea NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS meshctl.revisions (
+         revision bigint PRIMARY KEY, record text NOT NULL,
+         committed_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS meshctl.audit (
+         id bigserial PRIMARY KEY, record text NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS meshctl.meta (name text PRIMARY KEY, value text NOT NULL)",
+]
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(SCHEMES)
+
+
+def masked(url: str) -> str:
+    """`url` with its password (if any) replaced by `***`: the form every message shows."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _secret_free(text: str, url: str) -> str:
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
+
+
+def _token(store_id: str, revision: int) -> str:
+    return f"{store_id}:{revision}"
+
+
+def _revision_of(token: str, store_id: str) -> int | None:
+    prefix, _, number = token.rpartition(":")
+    return int(number) if prefix == store_id and number.isdigit() else None
+
+
+def init_schema(url: str) -> str:
+    """Create the schema, or migrate it to `FORMAT`; what was done, for the user. Refuses a
+    schema of a newer format (written by a newer meshctl)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=False) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('meshctl schema'))")
+            found = _format_of(conn)
+            if found is not None and found > FORMAT:
+                raise StoreError(_newer(found, masked(url)))
+            for statement in SCHEMA:
+                conn.execute(statement)
+            if found is None:
+                conn.execute("INSERT INTO meshctl.schema_format VALUES (%s)", (FORMAT,))
+                conn.execute("INSERT INTO meshctl.head (revision, store_id) VALUES (0, %s)",
+                             (uuid.uuid4().hex,))
+                return f"created the meshctl schema (format {FORMAT}) in {masked(url)}"
+            if found < FORMAT:
+                conn.execute("UPDATE meshctl.schema_format SET format = %s", (FORMAT,))
+                return f"migrated the meshctl schema from format {found} to {FORMAT}"
+            return f"the meshctl schema in {masked(url)} is up to date (format {FORMAT})"
+    except psycopg.Error as error:
+        raise StoreError(f"cannot initialise the store {masked(url)}: "
+                         f"{_secret_free(_first_line(error), url)}") from error
+
+
+def _format_of(conn: psycopg.Connection[Any]) -> int | None:
+    exists = conn.execute("SELECT to_regclass('meshctl.schema_format')").fetchone()
+    if exists is None or exists[0] is None:
+        return None
+    row = conn.execute("SELECT format FROM meshctl.schema_format").fetchone()
+    return int(row[0]) if row else None
+
+
+def _newer(found: int, location: str) -> str:
+    return (f"the store {location} has schema format {found}, newer than this meshctl's "
+            f"({FORMAT}): upgrade meshctl; nothing was changed")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+class PostgresStore:
+    """The `Store` in a PostgreSQL database (see the module's docstring)."""
+
+    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self._url = url
+        self.location = masked(url)
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, name="meshctl",
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout))})
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except Exception as error:  # PoolTimeout, OperationalError: the server is not there
+            self._pool.close()
+            raise StoreError(f"cannot connect to the store {self.location}: "
+                             f"{_secret_free(_first_line(error), url)}") from error
+        weakref.finalize(self, self._pool.close)
+        with self._connection() as conn:
+            found = _format_of(conn)
+            if found is None:
+                raise StoreError(f"the store {self.location} has no meshctl schema: run "
+                                 "`meshctl store init --store URL` first")
+            if found > FORMAT:
+                raise StoreError(_newer(found, self.location))
+            if found < FORMAT:
+                raise StoreError(f"the store {self.location} has schema format {found}: run "
+                                 "`meshctl store init` to migrate it")
+            row = conn.execute("SELECT store_id FROM meshctl.head").fetchone()
+            assert row is not None
+            self._store_id: str = row[0]
+        self._lock = threading.Lock()
+        self._cached: LiveState | None = None
+        self._cached_revision = -1
+        self._notifier = _Notifier(url, self.location)
+
+    def close(self) -> None:
+        self._notifier.close()
+        self._pool.close()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        import psycopg
+
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as error:
+            raise StoreError(f"the store {self.location} cannot be reached: "
+                             f"{_secret_free(_first_line(error), self._url)}") from error
+
+    # -- the live state --------------------------------------------------------------------
+
+    def head(self) -> int:
+        with self._connection() as conn:
+            row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def snapshot(self) -> LiveState:
+        """The live state; read again only when the store moved on since the last read."""
+        revision = self.head()
+        with self._lock:
+            if self._cached is not None and self._cached_revision == revision:
+                return self._cached
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+            assert row is not None
+            revision = int(row[0])
+            state = MeshState()
+            by_kind: dict[Kind, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in Kind}
+            cursor = conn.cursor()
+            cursor.execute("SELECT kind, name, body FROM meshctl.entries ORDER BY kind, ordinal")
+            for kind_name, name, body in cursor:
+                with contextlib.suppress(ValueError):
+                    by_kind[Kind(kind_name)].append((name, orjson.loads(body)))
+            known = {kind.value for kind in Kind}
+            headers = {Kind(kind): orjson.loads(body) for kind, body in conn.execute(
+                "SELECT kind, body FROM meshctl.headers") if kind in known}
+            unkeyed: dict[str, list[Any]] = {}
+            for place, body in conn.execute(
+                    "SELECT place, body FROM meshctl.unkeyed ORDER BY place, ordinal"):
+                unkeyed.setdefault(place, []).append(orjson.loads(body))
+        for kind, entries in by_kind.items():
+            if kind is Kind.WORKFLOW:  # the file store reads them in file-name order
+                entries.sort(key=lambda item: f"{item[0]}.json")
+            for name, entry in entries:
+                state.add(Resource(ResourceKey(kind, name), entry, self._source(kind, name)))
+        live = self._live(state, headers, unkeyed, revision)
+        with self._lock:
+            if revision >= self._cached_revision:
+                self._cached, self._cached_revision = live, revision
+        return live
+
+    def _source(self, kind: Kind, name: str) -> Source:
+        return Source(f"{self.location}#{kind.value}/{name}")
+
+    def _live(self, state: MeshState, headers: dict[Kind, dict[str, Any]],
+              unkeyed: dict[str, list[Any]], revision: int) -> LiveState:
+        location = self.location
+        return LiveState(state, headers, unkeyed, [], _token(self._store_id, revision),
+                         place=lambda key: f"{location}#{key.kind.value}/{key.name}")
+
+    # -- commit ----------------------------------------------------------------------------
+
+    def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
+               befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
+               known: LiveState | None = None, epoch: int | None = None) -> Revision:
+        """One transaction: the head row locked, the expected revision checked under the
+        lock (and, for a leader, its `epoch`), the entries, the record and the audit line
+        written, the head moved on and a notification sent."""
+        import psycopg
+
+        try:
+            bodies = {key: None if entry is None else orjson.dumps(entry).decode()
+                      for key, entry in changes.items()}
+        except TypeError as error:
+            raise StoreError(f"cannot store the change as JSON: {error}") from error
+        now = _now_text()
+        try:
+            with self._connection() as conn, conn.transaction():
+                row = conn.execute(
+                    "SELECT revision, epoch FROM meshctl.head FOR UPDATE").fetchone()
+                assert row is not None
+                revision, current_epoch = int(row[0]), int(row[1])
+                before_token = _token(self._store_id, revision)
+                if epoch is not None and epoch != current_epoch:
+                    raise StalePlan(f"this controller is no longer the leader (epoch {epoch}, "
+                                    f"the store is at {current_epoch}); nothing was written")
+                if before_token != expected:
+                    since = self._records_after(conn, _revision_of(expected, self._store_id))
+                    detail = stale_detail(self.snapshot(), since) if stale_detail else ""
+                    raise StalePlan("stale plan: "
+                                    f"{detail or 'the live registries changed since it was made'}"
+                                    "; re-run plan")
+                old = self._bodies(conn, list(bodies))
+                for key, body in bodies.items():
+                    self._write_entry(conn, key, body)
+                self._touch_headers(conn, {key.kind for key in bodies}, now)
+                number = revision + 1
+                after_token = _token(self._store_id, number)
+                record = history.record(number, now, info, before_token, after_token,
+                                        changes, {key: old.get(key) for key in bodies})
+                conn.execute("UPDATE meshctl.head SET revision = %s", (number,))
+                conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
+                             (number, orjson.dumps(record).decode()))
+                conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
+                    history.commit_audit(number, now, info, len(bodies))).decode(),))
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
+        except psycopg.Error as error:
+            raise StoreError(f"the commit to {self.location} failed, nothing was written: "
+                             f"{_secret_free(_first_line(error), self._url)}") from error
+        return Revision(number, before_token, after_token, (), record)
+
+    def _bodies(self, conn: psycopg.Connection[Any], keys: list[ResourceKey]
+                ) -> dict[ResourceKey, dict[str, Any]]:
+        found: dict[ResourceKey, dict[str, Any]] = {}
+        for kind in {key.kind for key in keys}:
+            names = [key.name for key in keys if key.kind is kind]
+            for name, body in conn.execute(
+                    "SELECT name, body FROM meshctl.entries WHERE kind = %s AND name = ANY(%s)",
+                    (kind.value, names)):
+                found[ResourceKey(kind, name)] = orjson.loads(body)
+        return found
+
+    @staticmethod
+    def _write_entry(conn: psycopg.Connection[Any], key: ResourceKey, body: str | None) -> None:
+        if body is None:
+            conn.execute("DELETE FROM meshctl.entries WHERE kind = %s AND name = %s",
+                         (key.kind.value, key.name))
+            return
+        conn.execute(  # an update keeps its place; a create goes last, as in the file
+            """INSERT INTO meshctl.entries (kind, name, ordinal, body)
+               VALUES (%(kind)s, %(name)s, (SELECT coalesce(max(ordinal), 0) + 1
+                                            FROM meshctl.entries WHERE kind = %(kind)s),
+                       %(body)s)
+               ON CONFLICT (kind, name) DO UPDATE SET body = EXCLUDED.body""",
+            {"kind": key.kind.value, "name": key.name, "body": body})
+
+    @staticmethod
+    def _touch_headers(conn: psycopg.Connection[Any], touched: set[Kind], now: str) -> None:
+        """`last_updated` moves on in each registry a commit touches, as a save does."""
+        rows = conn.execute("SELECT kind, body FROM meshctl.headers WHERE kind = ANY(%s)",
+                            ([kind.value for kind in touched],)).fetchall()
+        for kind, body in rows:
+            header = orjson.loads(body)
+            if isinstance(header, dict) and "last_updated" in header:
+                header["last_updated"] = now
+                conn.execute("UPDATE meshctl.headers SET body = %s WHERE kind = %s",
+                             (orjson.dumps(header).decode(), kind))
+
+    # -- history, audit, the change feed and the metadata area -----------------------------
+
+    def _records_after(self, conn: psycopg.Connection[Any], number: int | None
+                       ) -> list[dict[str, Any]]:
+        if number is None:
+            return []
+        return [orjson.loads(body) for (body,) in conn.execute(
+            "SELECT record FROM meshctl.revisions WHERE revision > %s ORDER BY revision",
+            (number,))]
+
+    def audit(self, record: dict[str, Any]) -> None:
+        with self._connection() as conn:
+            conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)",
+                         (orjson.dumps({"time": _now_text(), **record}).decode(),))
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        with self._connection() as conn:
+            return [orjson.loads(body) for (body,) in conn.execute(
+                "SELECT record FROM meshctl.audit ORDER BY id")]
+
+    def revisions(self) -> list[int]:
+        with self._connection() as conn:
+            return [int(n) for (n,) in conn.execute(
+                "SELECT revision FROM meshctl.revisions ORDER BY revision")]
+
+    def revision(self, number: int) -> dict[str, Any]:
+        with self._connection() as conn:
+            row = conn.execute("SELECT record FROM meshctl.revisions WHERE revision = %s",
+                               (number,)).fetchone()
+            if row is None:
+                bounds = conn.execute(
+                    "SELECT min(revision), max(revision) FROM meshctl.revisions").fetchone()
+        if row is None:
+            known = f"{bounds[0]}..{bounds[1]}" if bounds and bounds[0] is not None \
+                else "none yet"
+            raise StoreError(f"no revision {number}; revisions: {known}")
+        result: dict[str, Any] = orjson.loads(row[0])
+        return result
+
+    def revisions_after(self, number: int, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Every revision after `number`, oldest first; waits up to `wait` s for one."""
+        deadline = time.monotonic() + wait
+        while True:
+            seen = self._notifier.latest
+            with self._connection() as conn:
+                found = self._records_after(conn, number)
+            left = deadline - time.monotonic()
+            if found or left <= 0:
+                return found
+            self._notifier.wait_beyond(max(seen, number), left)
+
+    def get_meta(self, name: str) -> Any:
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM meshctl.meta WHERE name = %s",
+                               (name,)).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def put_meta(self, name: str, value: Any) -> None:
+        with self._connection() as conn:
+            conn.execute("""INSERT INTO meshctl.meta (name, value) VALUES (%s, %s)
+                            ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""",
+                         (name, orjson.dumps(value).decode()))
+
+    # -- following (for long-lived readers) ------------------------------------------------
+
+    def is_current(self, live: LiveState) -> bool:
+        return live.fingerprint == _token(self._store_id, self.head())
+
+    def catch_up(self, live: LiveState, revision: int) -> CaughtUp:
+        """`live` brought up to date from the records of the revisions since: only the
+        resources they changed are touched (the whole state is read when `live` is not the
+        state the first of them started from)."""
+        with self._connection() as conn:
+            newer = self._records_after(conn, revision)
+        if not newer:
+            return CaughtUp(live, [], revision) if self.is_current(live) else \
+                CaughtUp(self.snapshot(), None, self.head())
+        if newer[0]["fingerprint_before"] != live.fingerprint:
+            return CaughtUp(self.snapshot(), None, self.head())
+        state = live.state.copy()
+        headers = dict(live.headers)
+        changed: list[ResourceKey] = []
+        for record in newer:
+            for change in record["changes"]:
+                key = ResourceKey(Kind(change["kind"]), change["name"])
+                changed.append(key)
+                if change["after"] is None:
+                    state.discard(key)
+                else:
+                    state.add(Resource(key, change["after"], self._source(*key)))
+                header = headers.get(key.kind)
+                if header is not None and "last_updated" in header:
+                    headers[key.kind] = {**header, "last_updated": record["time"]}
+        number = newer[-1]["revision"]
+        return CaughtUp(self._live(_in_order(state), headers, live.unkeyed, number), changed,
+                        number)
+
+    def after_commit(self, live: LiveState, entries: ChangeSet,
+                     revision: Revision) -> CaughtUp:
+        return self.catch_up(live, revision.number - 1)
+
+    def follow(self, method: Callable[[], Any], owner: object,
+               poll_interval: float) -> _Following:
+        """Call `method` after each commit, by any process (and every `poll_interval` s),
+        while `owner` lives."""
+        return _Following(self, weakref.WeakMethod(method), owner, poll_interval)
+
+    # -- import and export -------------------------------------------------------------------
+
+    def import_state(self, live: LiveState, files: Mapping[str, bytes],
+                     earlier: list[dict[str, Any]], info: CommitInfo) -> Revision:
+        """Load a file store's state into an empty store: its earlier revisions as they are,
+        then everything it holds as one revision; the files' bytes are kept so an export
+        splices into them. Refused (nothing written) unless the store is empty."""
+        import psycopg
+
+        now = _now_text()
+        try:
+            with self._connection() as conn, conn.transaction():
+                row = conn.execute("SELECT revision FROM meshctl.head FOR UPDATE").fetchone()
+                assert row is not None
+                count = conn.execute("SELECT count(*) FROM meshctl.entries").fetchone()
+                if int(row[0]) != 0 or (count and count[0]):
+                    raise StoreError(f"the store {self.location} is not empty (revision "
+                                     f"{row[0]}): import only into a new store; nothing was "
+                                     "written")
+                number = 0
+                for record in earlier:
+                    number += 1
+                    conn.execute("INSERT INTO meshctl.revisions (revision, record) "
+                                 "VALUES (%s, %s)", (number, orjson.dumps(
+                                     {**record, "revision": number}).decode()))
+                ordinal = 0
+                changes: dict[ResourceKey, dict[str, Any] | None] = {}
+                for resource in live.state:
+                    ordinal += 1
+                    changes[resource.key] = resource.entry
+                    conn.execute("INSERT INTO meshctl.entries (kind, name, ordinal, body) "
+                                 "VALUES (%s, %s, %s, %s)",
+                                 (resource.kind.value, resource.name, ordinal,
+                                  orjson.dumps(resource.entry).decode()))
+                for kind, header in live.headers.items():
+                    conn.execute("INSERT INTO meshctl.headers (kind, body) VALUES (%s, %s)",
+                                 (kind.value, orjson.dumps(header).decode()))
+                for place, items in live.unkeyed.items():
+                    for index, item in enumerate(items):
+                        conn.execute("INSERT INTO meshctl.unkeyed (place, ordinal, body) "
+                                     "VALUES (%s, %s, %s)",
+                                     (place, index, orjson.dumps(item).decode()))
+                for relative, data in files.items():
+                    conn.execute("INSERT INTO meshctl.files (relative, body) VALUES (%s, %s)",
+                                 (relative, data))
+                number += 1
+                before_token = _token(self._store_id, number - 1)
+                record = history.record(number, now, info, before_token,
+                                        _token(self._store_id, number), changes,
+                                        dict.fromkeys(changes))
+                conn.execute("UPDATE meshctl.head SET revision = %s", (number,))
+                conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
+                             (number, orjson.dumps(record).decode()))
+                conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
+                    history.commit_audit(number, now, info, len(changes))).decode(),))
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
+        except psycopg.Error as error:
+            raise StoreError(f"the import into {self.location} failed, nothing was written: "
+                             f"{_secret_free(_first_line(error), self._url)}") from error
+        return Revision(number, before_token, _token(self._store_id, number), (), record)
+
+    def imported_files(self) -> dict[str, bytes]:
+        """The registry files as imported (an export splices the store's state into them)."""
+        with self._connection() as conn:
+            return {relative: bytes(body) for relative, body in conn.execute(
+                "SELECT relative, body FROM meshctl.files")}
+
+
+def _in_order(state: MeshState) -> MeshState:
+    """Workflows in file-name order, as the file store reads them."""
+    flows = state.of_kind(Kind.WORKFLOW)
+    state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
+        flows, key=lambda name: f"{name}.json")}
+    return state
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _Notifier:
+    """One dedicated autocommit connection per store that LISTENs for new revisions and
+    wakes the waiters. On each connect it LISTENs first and then reads the head, so no
+    revision committed while it was away goes unnoticed; a slow poll of the head stands in
+    for a notification lost. Started on first use."""
+
+    def __init__(self, url: str, location: str) -> None:
+        self._url, self._location = url, location
+        self._condition = threading.Condition()
+        self.latest = 0
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def wait_beyond(self, number: int, timeout: float) -> None:
+        """Wait up to `timeout` s until a revision after `number` may exist."""
+        self._start()
+        with self._condition:
+            self._condition.wait_for(lambda: self.latest > number or self._closed.is_set(),
+                                     timeout)
+
+    def _start(self) -> None:
+        with self._condition:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="meshctl-pg-listen")
+                self._thread.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._condition:
+            self._condition.notify_all()
+
+    def _saw(self, number: int) -> None:
+        with self._condition:
+            if number > self.latest:
+                self.latest = number
+                self._condition.notify_all()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+                    self._saw(int(row[0]) if row else 0)
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=POLL_INTERVAL, stop_after=1):
+                            with contextlib.suppress(ValueError):
+                                self._saw(int(note.payload))
+                        row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+                        self._saw(int(row[0]) if row else 0)
+            except psycopg.Error:
+                self._closed.wait(0.5)  # the server went away: connect again shortly
+
+
+class _Following:
+    """A thread that waits on the change feed and wakes one reader, held weakly."""
+
+    def __init__(self, store: PostgresStore, method: weakref.WeakMethod[Any], owner: object,
+                 poll_interval: float) -> None:
+        self._stop = threading.Event()
+        weakref.finalize(owner, self._stop.set)
+        thread = threading.Thread(target=self._run, args=(store, method, poll_interval),
+                                  name="meshctl-pg-follow", daemon=True)
+        thread.start()
+
+    def _run(self, store: PostgresStore, method: weakref.WeakMethod[Any],
+             poll_interval: float) -> None:
+        notifier = store._notifier
+        seen = notifier.latest
+        while not self._stop.is_set():
+            notifier.wait_beyond(seen, poll_interval)
+            seen = max(seen, notifier.latest)
+            bound = method()
+            if bound is None or self._stop.is_set():
+                return
+            with contextlib.suppress(StoreError):
+                bound()
+            del bound
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+
+if TYPE_CHECKING:  # mypy holds the store to the interface
+    _STORE: Store = PostgresStore("postgresql://")
