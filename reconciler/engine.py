@@ -176,7 +176,8 @@ def load_live(registries: StoreLike, *,
     Read through the store: an interrupted commit is finished first, and the read waits for
     a commit in progress, so no reader ever sees half of one. A directory that does not
     exist reads as empty (the CLI refuses that before asking)."""
-    if isinstance(registries, str | os.PathLike) and not Path(registries).is_dir():
+    if isinstance(registries, str | os.PathLike) and not store_.is_database(
+            os.fspath(registries)) and not Path(registries).is_dir():
         return LiveState()
     return store_.open_store(registries, lock_timeout=lock_timeout).snapshot()
 

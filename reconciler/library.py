@@ -19,7 +19,9 @@ import datetime
 import hashlib
 import logging
 import os
+import random
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -57,7 +59,11 @@ __all__ = ["RegistryManager"]
 log = logging.getLogger("reconciler.library")
 
 SOURCE = "library"
-WRITE_ATTEMPTS = 5  # a write that finds the registries moved on re-reads and tries again
+# A write that finds the registries moved on (another writer committed first) re-reads and
+# tries again, after a short random pause that grows with each attempt, so that writers in
+# many processes on one database take turns instead of colliding again.
+WRITE_ATTEMPTS = 50
+WRITE_BACKOFF = 0.002  # seconds per attempt, at most; capped at 50 ms
 _FILE_PROBLEMS = ("L001", "L002", "L006")  # a file that cannot be read as a whole
 _UNSET: Any = object()
 Entry = dict[str, Any]
@@ -140,8 +146,12 @@ class RegistryManager:
                  store: store_.Store | None = None) -> None:
         # Opened on first use, as upstream touches nothing before load_all().
         self._store: store_.Store | None = store
-        self.registries_path = Path(store.location if store is not None else registries_path)
-        self._folder = str(self.registries_path.resolve())  # the key of `_LATEST`
+        location = store.location if store is not None else os.fspath(registries_path)
+        self._location = location
+        self.registries_path = Path(location)
+        # the key of `_LATEST`: one per store (a database URL, or the folder resolved)
+        self._folder = location if store_.is_database(location) else \
+            str(self.registries_path.resolve())
         self._deny_breaking = deny_breaking  # refuse writes that break callers (B001/B002)
         self._source = source  # who the revisions are recorded as made by
         self._watch = watch
@@ -374,7 +384,7 @@ class RegistryManager:
     def store(self) -> store_.Store:
         """The store this manager reads and writes (opened once, shared with the server)."""
         if self._store is None:
-            self._store = store_.open_store(self.registries_path,
+            self._store = store_.open_store(self._location,
                                             lock_timeout=self._lock_timeout)
         return self._store
 
@@ -539,8 +549,8 @@ class RegistryManager:
         A rejection is final only once the snapshot it was judged on is known current."""
         if not self._loaded:
             self.load_all()
-        with self._writing:
-            for _ in range(WRITE_ATTEMPTS):
+        with self._writing, self.store.write_turn():
+            for attempt in range(WRITE_ATTEMPTS):
                 snapshot = self._snapshot
                 changes = changes_for(snapshot)
                 try:
@@ -548,6 +558,7 @@ class RegistryManager:
                         self.store, snapshot.live, snapshot.referrers, changes,
                         source=self._source, deny_breaking=self._deny_breaking)
                 except StalePlan:
+                    time.sleep(random.uniform(0, min(0.05, WRITE_BACKOFF * (attempt + 1))))
                     self._sync(strict=True)
                     continue
                 except ChangeRejected:  # judged on the files as they are now, or try again

@@ -64,8 +64,8 @@ class PgServer:
         self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
     def restart(self) -> None:
-        """Stop the server (dropping every connection) and start it again."""
-        self.stop("immediate")
+        """Stop the server (dropping every connection, losing no commit) and start it."""
+        self.stop("fast")
         self.start()
 
     def database(self) -> str:

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler import store as store_
 from reconciler import web
 from reconciler.api import mesh_routes, watch_routes
 from reconciler.api.auth import Role, role_of
@@ -133,7 +134,7 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
+def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None = None,
                cors_origins: tuple[str, ...] = (), watch: bool = True,
                manager: RegistryManager | None = None,
                manifests: str | Path | None = None,
@@ -143,8 +144,9 @@ def create_app(registries: str | Path, *, tokens: dict[str, Role] | None = None,
     role (`meshctl serve` allows that only on loopback). `controller` makes the watch
     controller the server runs beside it, over the same registry snapshot. `deny_breaking`
     refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`."""
-    registry = manager or RegistryManager(registries, watch=watch, source=SOURCE,
-                                          deny_breaking=deny_breaking)
+    registry = manager or RegistryManager(watch=watch, source=SOURCE,
+                                          deny_breaking=deny_breaking,
+                                          store=store_.open_store(registries))
     registry.load_all()
     for skipped in registry.stats()["unloadable"][:MAX_LOGGED_SKIPPED]:  # L007, at start-up
         log.warning("%s: %s", skipped["file"], skipped["message"])

@@ -26,6 +26,7 @@ from reconciler.cli import (
     plan_cmd,
     serve_cmd,
     status_cmd,
+    store_cmd,
     validate_cmd,
     watch_cmd,
 )
@@ -79,6 +80,8 @@ cli.add_command(watch_cmd.watch)
 cli.add_command(fmt_cmd.fmt_command)
 cli.add_command(init_cmd.init_command)
 cli.add_command(status_cmd.status)
+cli.add_command(store_cmd.store_group)
+cli.add_command(store_cmd.mirror)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,9 +72,7 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
 
     from reconciler.api import auth, create_app
 
-    # The watch controller keeps its state beside the registry files (not yet in the
-    # store's metadata area), so these commands need a registries directory.
-    root = Path(options.open_store(registries).location)
+    store = options.open_store(registries)  # once: the API, its panel and a controller share it
     tokens = auth.load_tokens(token_file)
     if not tokens and not auth.is_loopback(host) and not insecure:
         raise UsageError(f"refusing to serve on {host} without tokens: anyone who can reach "
@@ -91,14 +89,14 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
 
         def make_controller(manager: Any) -> Any:
             return watch_cmd.make_controller(
-                paths, root, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
+                paths, store, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
                 self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,
                 no_prune=no_prune, max_deletes=max_deletes, deny_breaking=deny_breaking,
                 manager=manager)
     elif webhook_secret_file is not None or git_repo is not None or self_heal or git_paths:
         raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
                          "need --watch")
-    app = create_app(root, tokens=tokens or None, cors_origins=cors_origins,
+    app = create_app(store, tokens=tokens or None, cors_origins=cors_origins,
                      manifests=manifests,
                      controller=make_controller, webhook_secret=secret,
                      deny_breaking=deny_breaking)

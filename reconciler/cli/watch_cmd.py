@@ -53,10 +53,10 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
-def make_controller(paths: tuple[str, ...], root: Path, *, git_repo: str | None, branch: str,
-                    git_workdir: Path | None, self_heal: bool, interval: float,
-                    debounce_ms: int, no_prune: bool, max_deletes: int,
-                    deny_breaking: bool = False, **extra: object) -> Controller:
+def make_controller(paths: tuple[str, ...], root: store_.StoreLike, *,
+                    git_repo: str | None, branch: str, git_workdir: Path | None,
+                    self_heal: bool, interval: float, debounce_ms: int, no_prune: bool,
+                    max_deletes: int, deny_breaking: bool = False, **extra: object) -> Controller:
     from reconciler.watch.controller import Controller
     from reconciler.watch.gitsource import GitSource
 
@@ -109,11 +109,8 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     Exit: 0 when stopped (or --once synced), 1 on a usage error or a failed --once sync.
     """
     logs.configure(log_format)
-    # The watch controller keeps its state beside the registry files (not yet in the
-    # store's metadata area), so these commands need a registries directory.
-    root = Path(options.open_store(registries).location)
-    controller = make_controller(paths, root, git_repo=git_repo, branch=branch,
-                                 git_workdir=git_workdir, self_heal=self_heal,
+    controller = make_controller(paths, options.open_store(registries), git_repo=git_repo,
+                                 branch=branch, git_workdir=git_workdir, self_heal=self_heal,
                                  interval=interval, debounce_ms=debounce_ms,
                                  no_prune=no_prune, max_deletes=max_deletes,
                                  deny_breaking=deny_breaking)

@@ -18,10 +18,12 @@ from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_
 from reconciler.store.history import CommitInfo
 from reconciler.store.memorystore import MemoryStore
 from reconciler.store.registry_files import read_live_state
+from reconciler.store.transfer import Mirrored, export_files, import_files, mirror_once
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
-           "Following", "LiveState", "MemoryStore", "Revision", "Store", "StoreLike",
-           "default_info", "now_text", "open_store", "read_live_state", "summaries",
+           "Following", "LiveState", "Mirrored", "MemoryStore", "Revision", "Store", "StoreLike",
+           "default_info", "export_files", "import_files", "init_database", "is_database",
+           "mirror_once", "now_text", "open_store", "read_live_state", "summaries",
            "work_folder"]
 
 StoreLike = Store | str | os.PathLike[str]  # a store, or where to open one
@@ -52,6 +54,16 @@ def _opened_database(url: str) -> Store:
         if found is None:
             found = _DATABASES[url] = pgstore.PostgresStore(url)
         return found
+
+
+def init_database(url: str) -> str:
+    """Create or migrate meshctl's schema in the database at `url`; what was done."""
+    return pgstore.init_schema(url)
+
+
+def is_database(location: str) -> bool:
+    """Is `location` a database URL (rather than a registries directory)?"""
+    return pgstore.is_url(location)
 
 
 def open_store(location: StoreLike, *,

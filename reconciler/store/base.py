@@ -19,6 +19,7 @@ and, for long-lived readers (`RegistryManager`) that keep a snapshot and follow 
     after_commit(live, entries, revision)   the snapshot after this process's own commit
     follow(method, owner, poll_interval)    call `method` when the store may have changed,
                                 for as long as `owner` lives (held weakly)
+    write_turn()                writers in many processes take turns (a database store)
 
 A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a memory store
 (`memorystore.MemoryStore`, for tests) implement it; one contract test suite holds both to it.
@@ -27,6 +28,7 @@ A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -99,3 +101,7 @@ class Store(Protocol):
 
     def follow(self, method: Callable[[], Any], owner: object,
                poll_interval: float) -> Following: ...
+
+    def write_turn(self) -> AbstractContextManager[None]:
+        """Held by a library or API write around catch-up, plan and commit, so that writers
+        of one store in many processes take turns (a database store) instead of colliding."""

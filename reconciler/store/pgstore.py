@@ -25,6 +25,7 @@ The revision token (`LiveState.fingerprint`) is `<store id>:<revision>`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -49,17 +50,22 @@ if TYPE_CHECKING:
 
     from reconciler.store.base import Store
 
+log = logging.getLogger(__name__)
+
 FORMAT = 1  # the schema's format; an older meshctl refuses a newer one
 CHANNEL = "meshctl_revisions"
 SCHEMES = ("postgresql://", "postgres://")
+WRITE_TURN = 0x6D657368  # the advisory lock writers take turns by ("mesh")
 POLL_INTERVAL = 2.0  # the change feed's fallback poll, for a notification lost
+CONNECTION_WAIT = 10.0  # seconds to wait for a pooled connection before giving up
 
 SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS meshctl",
     "CREATE TABLE IF NOT EXISTS meshctl.schema_format (format integer NOT NULL)",
     """CREATE TABLE IF NOT EXISTS meshctl.head (
          one boolean PRIMARY KEY DEFAULT true CHECK (one),
-         revision bigint NOT NULL, store_id text NOT NULL, epoch bigint NOT NULL DEFAULT 0)""",
+         revision bigint NOT NULL, store_id text NOT NULL, epoch bigint NOT NULL DEFAULT 0,
+         commit_id text NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS meshctl.entries (
          kind text NOT NULL, name text NOT NULL, ordinal bigint NOT NULL, body text NOT NULL,
          PRIMARY KEY (kind, name))""",
@@ -96,13 +102,20 @@ def _secret_free(text: str, url: str) -> str:
     return text.replace(password, "***") if password else text
 
 
-def _token(store_id: str, revision: int) -> str:
-    return f"{store_id}:{revision}"
+def _token(store_id: str, revision: int, commit_id: str) -> str:
+    """The revision token: the store, the revision, and the commit's own id, so that a
+    revision number reused after a crash that lost commits never passes for the old one."""
+    return f"{store_id}:{revision}:{commit_id}"
 
 
 def _revision_of(token: str, store_id: str) -> int | None:
-    prefix, _, number = token.rpartition(":")
-    return int(number) if prefix == store_id and number.isdigit() else None
+    parts = token.split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[0] == store_id and parts[1].isdigit() \
+        else None
+
+
+def _commit_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def init_schema(url: str) -> str:
@@ -191,34 +204,40 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; the server gone (or no connection free within
+        `CONNECTION_WAIT` s) is a StoreError naming the store, never its password."""
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=CONNECTION_WAIT) as conn:
                 yield conn
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, PoolTimeout) as error:
             raise StoreError(f"the store {self.location} cannot be reached: "
                              f"{_secret_free(_first_line(error), self._url)}") from error
 
     # -- the live state --------------------------------------------------------------------
 
     def head(self) -> int:
+        return _revision_of(self._head_token(), self._store_id) or 0
+
+    def _head_token(self) -> str:
         with self._connection() as conn:
-            row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+            row = conn.execute("SELECT revision, commit_id FROM meshctl.head").fetchone()
         assert row is not None
-        return int(row[0])
+        return _token(self._store_id, int(row[0]), row[1])
 
     def snapshot(self) -> LiveState:
         """The live state; read again only when the store moved on since the last read."""
-        revision = self.head()
+        token = self._head_token()
         with self._lock:
-            if self._cached is not None and self._cached_revision == revision:
+            if self._cached is not None and self._cached.fingerprint == token:
                 return self._cached
         with self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+            row = conn.execute("SELECT revision, commit_id FROM meshctl.head").fetchone()
             assert row is not None
-            revision = int(row[0])
+            revision, token = int(row[0]), _token(self._store_id, int(row[0]), row[1])
             state = MeshState()
             by_kind: dict[Kind, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in Kind}
             cursor = conn.cursor()
@@ -238,7 +257,7 @@ class PostgresStore:
                 entries.sort(key=lambda item: f"{item[0]}.json")
             for name, entry in entries:
                 state.add(Resource(ResourceKey(kind, name), entry, self._source(kind, name)))
-        live = self._live(state, headers, unkeyed, revision)
+        live = self._live(state, headers, unkeyed, token)
         with self._lock:
             if revision >= self._cached_revision:
                 self._cached, self._cached_revision = live, revision
@@ -248,9 +267,9 @@ class PostgresStore:
         return Source(f"{self.location}#{kind.value}/{name}")
 
     def _live(self, state: MeshState, headers: dict[Kind, dict[str, Any]],
-              unkeyed: dict[str, list[Any]], revision: int) -> LiveState:
+              unkeyed: dict[str, list[Any]], token: str) -> LiveState:
         location = self.location
-        return LiveState(state, headers, unkeyed, [], _token(self._store_id, revision),
+        return LiveState(state, headers, unkeyed, [], token,
                          place=lambda key: f"{location}#{key.kind.value}/{key.name}")
 
     # -- commit ----------------------------------------------------------------------------
@@ -272,10 +291,10 @@ class PostgresStore:
         try:
             with self._connection() as conn, conn.transaction():
                 row = conn.execute(
-                    "SELECT revision, epoch FROM meshctl.head FOR UPDATE").fetchone()
+                    "SELECT revision, epoch, commit_id FROM meshctl.head FOR UPDATE").fetchone()
                 assert row is not None
                 revision, current_epoch = int(row[0]), int(row[1])
-                before_token = _token(self._store_id, revision)
+                before_token = _token(self._store_id, revision, row[2])
                 if epoch is not None and epoch != current_epoch:
                     raise StalePlan(f"this controller is no longer the leader (epoch {epoch}, "
                                     f"the store is at {current_epoch}); nothing was written")
@@ -289,11 +308,12 @@ class PostgresStore:
                 for key, body in bodies.items():
                     self._write_entry(conn, key, body)
                 self._touch_headers(conn, {key.kind for key in bodies}, now)
-                number = revision + 1
-                after_token = _token(self._store_id, number)
+                number, commit_id = revision + 1, _commit_id()
+                after_token = _token(self._store_id, number, commit_id)
                 record = history.record(number, now, info, before_token, after_token,
                                         changes, {key: old.get(key) for key in bodies})
-                conn.execute("UPDATE meshctl.head SET revision = %s", (number,))
+                conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
+                             (number, commit_id))
                 conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
                              (number, orjson.dumps(record).decode()))
                 conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
@@ -340,6 +360,19 @@ class PostgresStore:
                 header["last_updated"] = now
                 conn.execute("UPDATE meshctl.headers SET body = %s WHERE kind = %s",
                              (orjson.dumps(header).decode(), kind))
+
+    @contextlib.contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """Writers of this store, in every process, one at a time (a session advisory lock,
+        granted in the order asked): a library or API write catches up, plans and commits
+        in its turn, so writers on many hosts take turns instead of colliding. A writer
+        that dies loses its connection, and with it the lock."""
+        with self._connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_TURN,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURN,))
 
     # -- history, audit, the change feed and the metadata area -----------------------------
 
@@ -407,7 +440,7 @@ class PostgresStore:
     # -- following (for long-lived readers) ------------------------------------------------
 
     def is_current(self, live: LiveState) -> bool:
-        return live.fingerprint == _token(self._store_id, self.head())
+        return live.fingerprint == self._head_token()
 
     def catch_up(self, live: LiveState, revision: int) -> CaughtUp:
         """`live` brought up to date from the records of the revisions since: only the
@@ -434,9 +467,9 @@ class PostgresStore:
                 header = headers.get(key.kind)
                 if header is not None and "last_updated" in header:
                     headers[key.kind] = {**header, "last_updated": record["time"]}
-        number = newer[-1]["revision"]
-        return CaughtUp(self._live(_in_order(state), headers, live.unkeyed, number), changed,
-                        number)
+        last = newer[-1]
+        return CaughtUp(self._live(_in_order(state), headers, live.unkeyed,
+                                   last["fingerprint_after"]), changed, last["revision"])
 
     def after_commit(self, live: LiveState, entries: ChangeSet,
                      revision: Revision) -> CaughtUp:
@@ -460,7 +493,8 @@ class PostgresStore:
         now = _now_text()
         try:
             with self._connection() as conn, conn.transaction():
-                row = conn.execute("SELECT revision FROM meshctl.head FOR UPDATE").fetchone()
+                row = conn.execute(
+                    "SELECT revision, commit_id FROM meshctl.head FOR UPDATE").fetchone()
                 assert row is not None
                 count = conn.execute("SELECT count(*) FROM meshctl.entries").fetchone()
                 if int(row[0]) != 0 or (count and count[0]):
@@ -494,11 +528,13 @@ class PostgresStore:
                     conn.execute("INSERT INTO meshctl.files (relative, body) VALUES (%s, %s)",
                                  (relative, data))
                 number += 1
-                before_token = _token(self._store_id, number - 1)
-                record = history.record(number, now, info, before_token,
-                                        _token(self._store_id, number), changes,
+                before_token = _token(self._store_id, 0, row[1])
+                commit_id = _commit_id()
+                after_token = _token(self._store_id, number, commit_id)
+                record = history.record(number, now, info, before_token, after_token, changes,
                                         dict.fromkeys(changes))
-                conn.execute("UPDATE meshctl.head SET revision = %s", (number,))
+                conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
+                             (number, commit_id))
                 conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
                              (number, orjson.dumps(record).decode()))
                 conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
@@ -507,7 +543,7 @@ class PostgresStore:
         except psycopg.Error as error:
             raise StoreError(f"the import into {self.location} failed, nothing was written: "
                              f"{_secret_free(_first_line(error), self._url)}") from error
-        return Revision(number, before_token, _token(self._store_id, number), (), record)
+        return Revision(number, before_token, after_token, (), record)
 
     def imported_files(self) -> dict[str, bytes]:
         """The registry files as imported (an export splices the store's state into them)."""
@@ -606,8 +642,12 @@ class _Following:
             bound = method()
             if bound is None or self._stop.is_set():
                 return
-            with contextlib.suppress(StoreError):
+            try:
                 bound()
+            except Exception:  # the server away, or a bug: keep following all the same
+                log.warning("following %s: catching up failed, trying again", store.location,
+                            exc_info=True)
+                self._stop.wait(min(poll_interval, 1.0))
             del bound
 
     def cancel(self) -> None:

@@ -1,0 +1,157 @@
+"""Moving the live registries between a database store and AgentMesh's files.
+
+- `import_files`: a registries directory (and its meshctl history) into an empty database
+  store, as its first revisions; the files' bytes are kept beside the entries.
+- `export_files`: a database store's state as AgentMesh JSON files in a new directory:
+  the imported files, spliced by the file store's own writer where the state has changed
+  since, so entry order, headers, unknown keys and formatting are the store's, and a store
+  exported right after an import gives the very bytes that were imported.
+- `mirror_once`: a directory kept equal to a store, each change committed by the file
+  store (journal, rename, fsync), so a runtime reading the files never sees half a revision.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import StoreError
+from reconciler.model.live import LiveState
+from reconciler.model.resource import ResourceKey
+from reconciler.store.base import ChangeSet, Revision, Store
+from reconciler.store.filestore import FileStore, default_info
+from reconciler.store.pgstore import PostgresStore
+from reconciler.store.registry_files import META, registry_file_names
+
+
+def import_files(store: Store, folder: str | os.PathLike[str], *,
+                 source: str = "import") -> Revision:
+    """The registries under `folder` as the first revisions of `store` (a database store,
+    empty): the folder's meshctl history as it is, then its state as one revision."""
+    target = _database(store)
+    files = FileStore(folder)
+    live = files.snapshot()
+    if live.diagnostics:
+        first = live.diagnostics[0]
+        raise StoreError(f"the registries in {folder} could not be read completely "
+                         f"({first.file}: {first.message}); fix them first, nothing was "
+                         "imported")
+    root = Path(folder)
+    raw = {name: (root / name).read_bytes() for name in registry_file_names(root)}
+    earlier = [files.revision(number) for number in files.revisions()]
+    return target.import_state(live, raw, earlier, default_info(
+        source, note=f"imported from {Path(folder).resolve()}",
+        summary={"create": len(live.state), "update": 0, "delete": 0}))
+
+
+def export_files(store: Store, folder: str | os.PathLike[str]) -> list[str]:
+    """Write `store`'s state as AgentMesh registry files into `folder`, which must be empty
+    or not exist yet; the files written (relative). Built in a temporary folder beside it,
+    then moved in, so a failure leaves `folder` as it was."""
+    target = Path(folder)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise StoreError(f"'{target}' exists and is not an empty directory: export writes a "
+                         "new registries folder (`meshctl mirror` keeps an existing one in "
+                         "sync)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    live = store.snapshot()
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".meshctl-export-") as work:
+        built = Path(work) / "registries"
+        _build(store, live, built)
+        written = registry_file_names(built)
+        target.mkdir(exist_ok=True)
+        for name in written:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(built / name, target / name)
+    return written
+
+
+def _build(store: Store, live: LiveState, folder: Path) -> None:
+    """`live` as files in `folder`: the imported bytes, then what differs committed."""
+    folder.mkdir(parents=True)
+    templates = _database(store).imported_files() if isinstance(store, PostgresStore) else {}
+    for name, data in templates.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    files = FileStore(folder)
+    _converge(files, live, note="export")
+    shutil.rmtree(folder / META, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Mirrored:
+    """One pass of `mirror_once`: the store's revision now in the folder, how many
+    resources changed, and how long after that revision's commit the folder got it."""
+
+    revision: int
+    changed: int
+    lag_seconds: float | None
+
+
+def mirror_once(store: Store, folder: str | os.PathLike[str]) -> Mirrored:
+    """Make the registries in `folder` equal to `store` now (files created when missing),
+    as one atomic file-store commit; what it did."""
+    root = Path(folder)
+    if not any((root / name).exists() for name in ("agent_registry.json", "tool_registry.json")):
+        root.mkdir(parents=True, exist_ok=True)
+        if not any(root.iterdir()):
+            live = store.snapshot()
+            revision = store.head()
+            export_files(store, root)
+            return Mirrored(revision, len(live.state), _lag(store, revision))
+    revision = store.head()
+    live = store.snapshot()
+    files = FileStore(root)
+    changed = _converge(files, live, note=f"mirror of revision {revision}")
+    files.put_meta("mirror-status", {"revision": revision, "store": store.location,
+                                     "time": time.time()})
+    return Mirrored(revision, changed, _lag(store, revision))
+
+
+def _converge(files: FileStore, live: LiveState, *, note: str) -> int:
+    """Commit to `files` what it needs to hold `live`; the number of resources changed."""
+    have = files.snapshot()
+    changes: dict[ResourceKey, dict[str, Any] | None] = {}
+    for resource in live.state:  # in the store's order: creates are appended in it
+        held = have.state.get(resource.key)
+        if held is None or held.entry != resource.entry:
+            changes[resource.key] = resource.entry
+    for resource in have.state:
+        if resource.key not in live.state:
+            changes[resource.key] = None
+    if changes:
+        _commit(files, have, changes, note)
+    return len(changes)
+
+
+def _commit(files: FileStore, have: LiveState, changes: ChangeSet, note: str) -> None:
+    files.commit(changes, expected=have.fingerprint, known=have,
+                 befores={key: (r.entry if (r := have.state.get(key)) else None)
+                          for key in changes},
+                 info=default_info("mirror", note=note))
+
+
+def _lag(store: Store, revision: int) -> float | None:
+    """Seconds between the revision's commit and now (None: no revision yet)."""
+    if revision <= 0:
+        return None
+    stamp = store.revision(revision).get("time")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        committed = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except ValueError:
+        return None
+    return max(0.0, time.time() - committed)
+
+
+def _database(store: Store) -> PostgresStore:
+    if not isinstance(store, PostgresStore):
+        raise StoreError(f"{store.location} is not a database store: give --store "
+                         "postgresql://...")
+    return store
