@@ -23,7 +23,7 @@ DEFAULT_MAX_DELETES = 50
 
 def commit_plan(plan: Plan, store: Store, *, source: str = "cli",
                 max_deletes: int = DEFAULT_MAX_DELETES, note: str | None = None,
-                known: LiveState | None = None) -> Revision | None:
+                known: LiveState | None = None, epoch: int | None = None) -> Revision | None:
     """Commit `plan` as one revision, or refuse before writing a byte: when it holds refusals,
     deletes more than `max_deletes` (-1: no limit), or the registries moved on since it was
     computed (stale: the error says what changed, and in which revision). None when the plan
@@ -57,7 +57,7 @@ def commit_plan(plan: Plan, store: Store, *, source: str = "cli",
         revision = store.commit(
             changes, expected=plan.live_fingerprint, info=info, befores=befores,
             stale_detail=lambda live, since: _staleness(plan, live, since),
-            known=known)
+            known=known, epoch=epoch)
     except MeshctlError as error:
         store.audit({**base, "result": "failed", "reason": str(error)})
         raise

@@ -109,7 +109,8 @@ def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",
                max_deletes: int = DEFAULT_MAX_DELETES,
                lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
                note: str | None = None, planned: PlanResult | None = None,
-               known: LiveState | None = None) -> store_.Revision | None:
+               known: LiveState | None = None,
+               epoch: int | None = None) -> store_.Revision | None:
     """Commit `plan` as one revision (`applying.commit_plan`: refused before a byte is
     written when it holds refusals, deletes too much, or is stale). `planned`, the result
     the plan came from, lets a successful commit record its manifests as in sync; its live
@@ -118,7 +119,7 @@ def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",
     store = store_.open_store(registries, lock_timeout=lock_timeout)
     revision = applying.commit_plan(
         plan, store, source=source, max_deletes=max_deletes, note=note,
-        known=known or (planned.live if planned is not None else None))
+        known=known or (planned.live if planned is not None else None), epoch=epoch)
     if revision is not None and planned is not None and planned.plan is plan \
             and planned.desired.records:
         # The registries now hold every declared resource as the manifests say.

@@ -404,9 +404,10 @@ class RegistryManager:
         self._listeners.append(listener)
 
     def apply(self, plan: Plan, *, source: str | None = None, note: str | None = None,
-              max_deletes: int = -1) -> store_.Revision | None:
+              max_deletes: int = -1, epoch: int | None = None) -> store_.Revision | None:
         """Commit `plan`, made against `live()` (StalePlan when the registries moved on:
-        plan again), as one revision by `source`, and serve what it wrote at once."""
+        plan again), as one revision by `source`, and serve what it wrote at once. A
+        leader's `epoch` fences the commit: refused once another leader took over."""
         if not self._loaded:
             self.load_all()
         with self._writing:
@@ -415,7 +416,7 @@ class RegistryManager:
                                          source=source or self._source,
                                          max_deletes=max_deletes,
                                          lock_timeout=self._lock_timeout, note=note,
-                                         known=snapshot.live)
+                                         known=snapshot.live, epoch=epoch)
             if revision is not None:
                 self._committed(snapshot, {c.key: c.after for c in plan.actionable}, revision)
             return revision

@@ -13,7 +13,7 @@ from typing import Any
 from reconciler.errors import StoreError
 from reconciler.model.live import LiveState
 from reconciler.store import history, pgstore
-from reconciler.store.base import CaughtUp, ChangeSet, Following, Revision, Store
+from reconciler.store.base import CaughtUp, ChangeSet, Following, Lease, Revision, Store
 from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_info, now_text
 from reconciler.store.history import CommitInfo
 from reconciler.store.memorystore import MemoryStore
@@ -21,7 +21,8 @@ from reconciler.store.registry_files import read_live_state
 from reconciler.store.transfer import Mirrored, export_files, import_files, mirror_once
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
-           "Following", "LiveState", "Mirrored", "MemoryStore", "Revision", "Store", "StoreLike",
+           "Following", "Lease", "LiveState", "Mirrored", "MemoryStore", "Revision", "Store",
+           "StoreLike",
            "default_info", "export_files", "import_files", "init_database", "is_database",
            "mirror_once", "now_text", "open_store", "read_live_state", "summaries",
            "work_folder"]

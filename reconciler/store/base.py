@@ -20,6 +20,8 @@ and, for long-lived readers (`RegistryManager`) that keep a snapshot and follow 
     follow(method, owner, poll_interval)    call `method` when the store may have changed,
                                 for as long as `owner` lives (held weakly)
     write_turn()                writers in many processes take turns (a database store)
+    lead(name)                  leadership among controller replicas, with an epoch that
+                                fences a deposed leader's commits
 
 A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a memory store
 (`memorystore.MemoryStore`, for tests) implement it; one contract test suite holds both to it.
@@ -27,6 +29,7 @@ A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -65,6 +68,28 @@ class Following(Protocol):
     def cancel(self) -> None: ...
 
 
+class Lease(Protocol):
+    """Leadership of one job (the watch controller) among replicas. `epoch` (None: this
+    store does not elect) goes with each commit the leader makes, which the store refuses
+    once another leader has taken over; `lost` is set the moment the lease is gone."""
+
+    epoch: int | None
+    lost: threading.Event
+
+    def release(self) -> None: ...
+
+
+@dataclass
+class SoleLease:
+    """The lease of a store that runs one controller and elects none (the file store)."""
+
+    epoch: int | None = None
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        pass
+
+
 class Store(Protocol):
     @property
     def location(self) -> str:
@@ -74,7 +99,7 @@ class Store(Protocol):
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
-               known: LiveState | None = None) -> Revision: ...
+               known: LiveState | None = None, epoch: int | None = None) -> Revision: ...
 
     def audit(self, record: dict[str, Any]) -> None: ...
 
@@ -101,6 +126,10 @@ class Store(Protocol):
 
     def follow(self, method: Callable[[], Any], owner: object,
                poll_interval: float) -> Following: ...
+
+    def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> Lease | None:
+        """Leadership of `name` if no one else holds it now (None: another replica leads);
+        `on_lost` is called when it is lost."""
 
     def write_turn(self) -> AbstractContextManager[None]:
         """Held by a library or API write around catch-up, plan and commit, so that writers

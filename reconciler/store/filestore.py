@@ -30,7 +30,7 @@ from reconciler.model import kinds
 from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
 from reconciler.store import follower, history, journal, jsonspans, lock, writer
-from reconciler.store.base import CaughtUp, Revision
+from reconciler.store.base import CaughtUp, Revision, SoleLease
 from reconciler.store.history import CommitInfo
 from reconciler.store.registry_files import (
     META as META,
@@ -112,7 +112,7 @@ class FileStore:
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: Any = None,
-               known: LiveState | None = None) -> Revision:
+               known: LiveState | None = None, epoch: int | None = None) -> Revision:
         """Apply `changes` if the live state still has fingerprint `expected`, as one revision.
 
         `befores` (each changed resource's live entry when the plan was made, None for a
@@ -246,6 +246,10 @@ class FileStore:
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
                 ValueError):
             return {}
+
+    def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> SoleLease:
+        """A file store runs one controller (on its host) and elects none."""
+        return SoleLease()
 
     @contextlib.contextmanager
     def write_turn(self) -> Iterator[None]:

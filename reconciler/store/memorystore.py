@@ -27,7 +27,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.store import filestore, history
-from reconciler.store.base import CaughtUp, ChangeSet, Revision, StaleDetail, Store
+from reconciler.store.base import CaughtUp, ChangeSet, Lease, Revision, StaleDetail, Store
 from reconciler.store.history import CommitInfo
 
 
@@ -38,6 +38,8 @@ class MemoryStore:
         self._records: list[dict[str, Any]] = []
         self._audit: list[dict[str, Any]] = []
         self._meta: dict[str, bytes] = {}
+        self._epoch = 0  # moves on with each new leader (`lead`)
+        self._leaders: dict[str, _MemoryLease] = {}
         state = MeshState()
         headers: dict[Kind, dict[str, Any]] = {}
         unkeyed: dict[str, list[Any]] = {}
@@ -62,7 +64,7 @@ class MemoryStore:
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,
-               known: LiveState | None = None) -> Revision:
+               known: LiveState | None = None, epoch: int | None = None) -> Revision:
         try:  # what a registry file can hold, copied: the caller's objects stay theirs
             given = {key: None if entry is None else orjson.loads(orjson.dumps(entry))
                      for key, entry in changes.items()}
@@ -70,6 +72,9 @@ class MemoryStore:
             raise StoreError(f"cannot store the change as JSON: {error}") from error
         with self._condition:
             live = self._live
+            if epoch is not None and epoch != self._epoch:
+                raise StalePlan(f"this controller is no longer the leader (epoch {epoch}, the "
+                                f"store is at {self._epoch}); nothing was written")
             if live.fingerprint != expected:
                 since = self._since(expected)
                 detail = stale_detail(live, since) if stale_detail else ""
@@ -99,6 +104,22 @@ class MemoryStore:
             self._live = after
             self._condition.notify_all()
         return Revision(number, live.fingerprint, after.fingerprint, (), record)
+
+    def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> Lease | None:
+        """Leadership of `name` within this process: the first to ask holds it until it
+        releases it; each new leader moves the epoch on."""
+        with self._condition:
+            if name in self._leaders:
+                return None
+            self._epoch += 1
+            lease = _MemoryLease(self, name, self._epoch, on_lost)
+            self._leaders[name] = lease
+            return lease
+
+    def _release(self, name: str, lease: _MemoryLease) -> None:
+        with self._condition:
+            if self._leaders.get(name) is lease:
+                del self._leaders[name]
 
     @contextlib.contextmanager
     def write_turn(self) -> Iterator[None]:
@@ -176,6 +197,18 @@ class MemoryStore:
         data = orjson.dumps(value)
         with self._condition:
             self._meta[name] = data
+
+
+class _MemoryLease:
+    def __init__(self, store: MemoryStore, name: str, epoch: int,
+                 on_lost: Callable[[], Any] | None) -> None:
+        self.epoch: int | None = epoch
+        self.lost = threading.Event()
+        self._store, self._name, self._on_lost = store, name, on_lost
+
+    def release(self) -> None:
+        self._store._release(self._name, self)
+        self.lost.set()
 
 
 class _Following:

@@ -56,6 +56,8 @@ FORMAT = 1  # the schema's format; an older meshctl refuses a newer one
 CHANNEL = "meshctl_revisions"
 SCHEMES = ("postgresql://", "postgres://")
 WRITE_TURN = 0x6D657368  # the advisory lock writers take turns by ("mesh")
+LEADER_LOCKS = 0x6C656164  # the advisory locks' first key for leaderships ("lead")
+HEARTBEAT = 1.0  # seconds between a leader's checks that its lock connection lives
 POLL_INTERVAL = 2.0  # the change feed's fallback poll, for a notification lost
 CONNECTION_WAIT = 10.0  # seconds to wait for a pooled connection before giving up
 
@@ -374,6 +376,34 @@ class PostgresStore:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURN,))
 
+    def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> _PgLease | None:
+        """Leadership of `name` among every replica on this database: a session advisory
+        lock on a connection of the lease's own, whose loss (the leader's process or host
+        gone, the network cut) releases it. Taking it moves the store's epoch on, so a
+        deposed leader's commits (which carry its epoch) are refused."""
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                   application_name=f"meshctl-leader:{name}")
+        except psycopg.Error as error:
+            raise StoreError(f"the store {self.location} cannot be reached: "
+                             f"{_secret_free(_first_line(error), self._url)}") from error
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                               (LEADER_LOCKS, name)).fetchone()
+            if row is None or not row[0]:
+                conn.close()
+                return None
+            row = conn.execute("UPDATE meshctl.head SET epoch = epoch + 1 RETURNING epoch"
+                               ).fetchone()
+            assert row is not None
+        except psycopg.Error as error:
+            conn.close()
+            raise StoreError(f"the store {self.location}: cannot take the lead: "
+                             f"{_secret_free(_first_line(error), self._url)}") from error
+        return _PgLease(conn, int(row[0]), on_lost)
+
     # -- history, audit, the change feed and the metadata area -----------------------------
 
     def _records_after(self, conn: psycopg.Connection[Any], number: int | None
@@ -619,6 +649,41 @@ class _Notifier:
                         self._saw(int(row[0]) if row else 0)
             except psycopg.Error:
                 self._closed.wait(0.5)  # the server went away: connect again shortly
+
+
+class _PgLease:
+    """A leader's advisory lock and epoch; a heartbeat on the lock's own connection sets
+    `lost` (and calls `on_lost`) the moment it fails: the leader steps down at once."""
+
+    def __init__(self, conn: psycopg.Connection[Any], epoch: int,
+                 on_lost: Callable[[], Any] | None) -> None:
+        self.epoch: int | None = epoch
+        self.lost = threading.Event()
+        self._conn, self._on_lost = conn, on_lost
+        self._released = threading.Event()
+        threading.Thread(target=self._beat, daemon=True, name="meshctl-pg-lease").start()
+
+    def _beat(self) -> None:
+        import psycopg
+
+        while not self._released.wait(HEARTBEAT):
+            try:
+                self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                break
+        self.lost.set()
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        if not self._released.is_set() and self._on_lost is not None:
+            self._on_lost()
+
+    def release(self) -> None:
+        self._released.set()
+        self.lost.set()
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
 
 
 class _Following:

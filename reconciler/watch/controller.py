@@ -113,6 +113,10 @@ class SyncReport:
                 "duration_ms": round(self.duration_ms, 1)}
 
 
+LEADERSHIP = "watch"  # what controller replicas elect a leader for
+LEADER_RETRY = 2.0  # seconds between a standby replica's attempts to take the lead
+
+
 class Controller:
     """Keeps the live registries of `store` (a `Store`, or where to open one) at the
     manifests under `paths` (a directory tree, or `git`'s checkout: then `paths` are
@@ -136,6 +140,8 @@ class Controller:
         self.manager = manager or RegistryManager(store=self.store, source=SOURCE)
         self.workspace = DesiredWorkspace(self.paths, max_bytes=max_bytes)
         self._queue: queue.Queue[Event] = queue.Queue()
+        self._lease: store_.Lease | None = None
+        self._leading = False  # set once this replica took the lead and started
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the first sync is done
         self._out: dict[ResourceKey, str] = {}  # out of sync: why
@@ -158,13 +164,51 @@ class Controller:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Load, sync once, then follow every change until `stop()`."""
+        """Lead (replicas on one database take turns: the others stand by), load, sync
+        once, then follow every change until `stop()`. A leader that loses its lease stops
+        syncing at once and stands by again; its late commits are refused by their epoch."""
         try:
-            self._start()
-            while not self._stop.is_set():
-                self._step()
+            while True:  # once at least: `watch --once` stops before it runs
+                self._lease = self._await_leadership()
+                if self._lease is None:
+                    return
+                if not self._leading:
+                    self._start()
+                else:
+                    self._full_sync("leader")
+                while not self._stop.is_set() and not self._lease.lost.is_set():
+                    self._step()
+                if self._stop.is_set():
+                    return
+                log.warning("lost the lead on %s; standing by", self.registries,
+                            extra={"fields": {"event": "standby"}})
         finally:
+            if self._lease is not None:
+                self._lease.release()
             self._finish()
+
+    def _await_leadership(self) -> store_.Lease | None:
+        """The lease, once no other replica holds it (None: stopped first)."""
+        announced = False
+        while True:
+            try:
+                lease = self.store.lead(LEADERSHIP, on_lost=lambda: self._queue.put(
+                    Event(EventKind.TRIGGER, "leadership lost")))
+            except MeshctlError as error:
+                log.warning("cannot reach the store to take the lead: %s", error)
+                lease = None
+            if lease is not None:
+                if announced or lease.epoch is not None:
+                    log.info("leading on %s (epoch %s)", self.registries, lease.epoch,
+                             extra={"fields": {"event": "leader", "epoch": lease.epoch}})
+                return lease
+            if self._stop.is_set():
+                return None
+            if not announced:
+                log.info("another controller leads on %s; standing by", self.registries,
+                         extra={"fields": {"event": "standby"}})
+                announced = True
+            self._stop.wait(LEADER_RETRY)
 
     def stop(self) -> None:
         """Ask the loop to end once the sync in flight (if any) is committed or refused.
@@ -177,6 +221,7 @@ class Controller:
         self._queue.put(Event(EventKind.TRIGGER, reason))
 
     def _start(self) -> None:
+        self._leading = True
         self._synced = self._load_synced()
         if self.git is not None:
             self._first_checkout(self.git)
@@ -195,6 +240,8 @@ class Controller:
         self.ready.set()
 
     def _finish(self) -> None:
+        if not self._leading:  # a replica that never led leaves the leader's state alone
+            return
         if self._synced_dirty:
             self._save_synced()
         if self._observer is not None:
@@ -489,7 +536,8 @@ class Controller:
         note = f"{trigger}: {self._commit[:12]}" if self._commit else trigger
         try:
             done = self.manager.apply(plan, source=SOURCE, note=note,
-                                      max_deletes=self.max_deletes)
+                                      max_deletes=self.max_deletes,
+                                      epoch=self._lease.epoch if self._lease else None)
         except PlanRefused as error:
             return SyncReport(trigger, SyncResult.REFUSED, f"sync refused: {error}",
                               errors=[{"message": str(error)}])

@@ -21,14 +21,14 @@ import psycopg
 import pytest
 
 from reconciler import RegistryManager
-from reconciler.errors import StoreError
+from reconciler.errors import StalePlan, StoreError
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.store import export_files, import_files, init_database, open_store
 from reconciler.store.filestore import default_info
 from reconciler.store.pgstore import FORMAT, PostgresStore
 from reconciler.store.registry_files import read_live_state, registry_file_names
-from tests.conftest import FIXTURE_REGISTRIES, REPO, copy_tree
+from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, REPO, copy_tree
 from tests.pg import PgServer
 from tests.servers import Server
 
@@ -423,3 +423,65 @@ def test_hostile_entries_go_through_parameters_only(imported: str) -> None:
     assert again is not None and again.entry == entry and list(again.entry) == list(entry)
     assert store.revision(store.head())["source"] == nasty
     assert len(store.snapshot().state.of_kind(Kind.AGENT)) == 7  # the table is still there
+
+
+# --- controller replicas: one leads, a deposed leader cannot commit --------------------------
+
+
+def test_a_standby_controller_takes_over_within_seconds_of_the_leader_dying(
+        imported: str, tmp_path: Path) -> None:
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    logs: list[Any] = []
+
+    def controller(name: str) -> subprocess.Popen[str]:
+        logs.append(open(tmp_path / f"{name}.log", "w"))  # noqa: SIM115 (closed below)
+        return subprocess.Popen([str(SCRIPT), "watch", str(manifests), "--store", imported,
+                                 "--interval", "60", "--debounce-ms", "50"],
+                                stdout=subprocess.DEVNULL, stderr=logs[-1], text=True, env=ENV)
+
+    def log_of(name: str) -> str:
+        return (tmp_path / f"{name}.log").read_text()
+
+    first = controller("first")
+    assert eventually(lambda: "leading on" in log_of("first") or "in sync" in log_of("first"))
+    second = controller("second")
+    try:
+        assert eventually(lambda: "standing by" in log_of("second"))
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate(timeout=30)
+        died = time.monotonic()
+        assert eventually(lambda: "leading on" in log_of("second"), 10)
+        assert time.monotonic() - died < 10
+        agent = manifests / "agents" / "fraud_agent.yaml"
+        agent.write_text(agent.read_text().replace("max_iterations: 5", "max_iterations: 6"))
+        store = PostgresStore(imported)
+        assert eventually(lambda: store.snapshot().state.get(ResourceKey(
+            Kind.AGENT, "fraud_agent")).entry["max_iterations"] == 6, 20)  # type: ignore[union-attr]
+        assert store.revision(store.head())["source"] == "watch"
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=30)
+        for handle in logs:
+            handle.close()
+
+
+def test_a_deposed_leader_s_late_commit_is_refused(imported: str) -> None:
+    store, other = PostgresStore(imported), PostgresStore(imported)
+    lost: list[bool] = []
+    old = store.lead("watch", on_lost=lambda: lost.append(True))
+    assert old is not None and other.lead("watch") is None  # one leader at a time
+    with psycopg.connect(imported, autocommit=True) as admin:  # the leader is cut off
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'meshctl-leader:watch'")
+    assert eventually(lambda: old.lost.is_set(), 10) and lost == [True]
+    new = other.lead("watch")
+    assert new is not None and new.epoch is not None and old.epoch is not None
+    assert new.epoch > old.epoch
+    live = store.snapshot()
+    late = {ResourceKey(Kind.TOOL, "late_tool"): {"tool_id": "late_tool"}}
+    with pytest.raises(StalePlan, match="no longer the leader"):
+        store.commit(late, expected=live.fingerprint, info=default_info("watch"),
+                     epoch=old.epoch)
+    assert ResourceKey(Kind.TOOL, "late_tool") not in store.snapshot().state
+    store.commit(late, expected=live.fingerprint, info=default_info("watch"), epoch=new.epoch)
+    new.release()
