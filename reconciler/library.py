@@ -551,6 +551,7 @@ class RegistryManager:
         if not self._loaded:
             self.load_all()
         with self._writing, self.store.write_turn():
+            self._sync(strict=True)  # in our turn: what the writers before us committed
             for attempt in range(WRITE_ATTEMPTS):
                 snapshot = self._snapshot
                 changes = changes_for(snapshot)

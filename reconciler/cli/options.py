@@ -69,8 +69,9 @@ def registries_option(func: F) -> F:
     return click.option(
         "--store", "--registries", "registries", envvar=["MESHCTL_STORE", "MESHCTL_REGISTRIES"],
         default=DEFAULT_REGISTRIES, show_default=True, metavar="LOCATION",
-        help="Where the live registries are: a registries directory (env MESHCTL_STORE or "
-             "MESHCTL_REGISTRIES).")(func)
+        help="Where the live registries are: a registries directory, or a database URL "
+             "postgresql://USER@HOST:5432/DB (password from PGPASSWORD or ~/.pgpass; never "
+             "printed). Env MESHCTL_STORE or MESHCTL_REGISTRIES.")(func)
 
 
 def output_option(*choices: str) -> Callable[[F], F]:

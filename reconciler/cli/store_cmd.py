@@ -137,6 +137,7 @@ def mirror(url: str, folder: str, once: bool, poll: float, log_format: str) -> N
     """
     logs.configure(log_format)
     store = options.open_store(_url(url))
+    mirrored = store_.Mirror(store, Path(folder))
     stop = threading.Event()
 
     def stopping(signum: int, frame: FrameType | None) -> None:
@@ -147,7 +148,7 @@ def mirror(url: str, folder: str, once: bool, poll: float, log_format: str) -> N
     seen = -1
     while True:
         try:
-            done = store_.mirror_once(store, Path(folder))
+            done = mirrored.sync()
         except StoreError as error:
             if once:
                 raise

@@ -18,11 +18,11 @@ from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_
 from reconciler.store.history import CommitInfo
 from reconciler.store.memorystore import MemoryStore
 from reconciler.store.registry_files import read_live_state
-from reconciler.store.transfer import Mirrored, export_files, import_files, mirror_once
+from reconciler.store.transfer import Mirror, Mirrored, export_files, import_files, mirror_once
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
-           "Following", "Lease", "LiveState", "Mirrored", "MemoryStore", "Revision", "Store",
-           "StoreLike",
+           "Following", "Lease", "LiveState", "Mirror", "Mirrored", "MemoryStore", "Revision",
+           "Store", "StoreLike",
            "default_info", "export_files", "import_files", "init_database", "is_database",
            "mirror_once", "now_text", "open_store", "read_live_state", "summaries",
            "work_folder"]

@@ -302,7 +302,10 @@ class PostgresStore:
                                     f"the store is at {current_epoch}); nothing was written")
                 if before_token != expected:
                     since = self._records_after(conn, _revision_of(expected, self._store_id))
-                    detail = stale_detail(self.snapshot(), since) if stale_detail else ""
+                    # the records name what changed; the state is read only when they do not
+                    cached = self._cached
+                    detail = stale_detail(cached if since and cached is not None
+                                          else self.snapshot(), since) if stale_detail else ""
                     raise StalePlan("stale plan: "
                                     f"{detail or 'the live registries changed since it was made'}"
                                     "; re-run plan")

@@ -96,44 +96,84 @@ class Mirrored:
 def mirror_once(store: Store, folder: str | os.PathLike[str]) -> Mirrored:
     """Make the registries in `folder` equal to `store` now (files created when missing),
     as one atomic file-store commit; what it did."""
-    root = Path(folder)
-    if not any((root / name).exists() for name in ("agent_registry.json", "tool_registry.json")):
-        root.mkdir(parents=True, exist_ok=True)
-        if not any(root.iterdir()):
-            live = store.snapshot()
-            revision = store.head()
-            export_files(store, root)
-            return Mirrored(revision, len(live.state), _lag(store, revision))
-    revision = store.head()
-    live = store.snapshot()
-    files = FileStore(root)
-    changed = _converge(files, live, note=f"mirror of revision {revision}")
-    files.put_meta("mirror-status", {"revision": revision, "store": store.location,
-                                     "time": time.time()})
-    return Mirrored(revision, changed, _lag(store, revision))
+    return Mirror(store, folder).sync()
+
+
+class Mirror:
+    """A folder kept equal to a store, pass after pass. Between passes it keeps the store's
+    state and the folder's, so a pass reads only the revisions since the last one and
+    compares only the resources they changed; a folder changed by hand (its files no longer
+    what the mirror wrote) is read and compared whole, and put right."""
+
+    def __init__(self, store: Store, folder: str | os.PathLike[str]) -> None:
+        self.store, self.root = store, Path(folder)
+        self._live: LiveState | None = None  # the store's state last mirrored
+        self._revision = 0
+        self._files: FileStore | None = None
+        self._have: LiveState | None = None  # the folder's state as last written
+
+    def sync(self) -> Mirrored:
+        """One pass: the store's newest state into the folder, as one commit at most."""
+        if self._files is None:
+            if not any((self.root / name).exists() for name in registry_file_names(self.root)):
+                self.root.mkdir(parents=True, exist_ok=True)
+                if not any(self.root.iterdir()):  # a new folder: the store's files, whole
+                    revision, live = self.store.head(), self.store.snapshot()
+                    export_files(self.store, self.root)
+                    self._live, self._revision = live, revision
+                    return Mirrored(revision, len(live.state), _lag(self.store, revision))
+            self._files = FileStore(self.root)
+        files = self._files
+        if self._live is None:
+            revision, live, changed = self.store.head(), self.store.snapshot(), None
+        else:
+            caught = self.store.catch_up(self._live, self._revision)
+            live, changed, revision = caught.live, caught.changed, caught.revision
+        have = self._have
+        if have is None or not files.is_current(have):
+            have, changed = files.snapshot(), None  # changed by hand, or first pass: all
+        keys = [r.key for r in live.state] + [r.key for r in have.state
+                                              if r.key not in live.state] \
+            if changed is None else changed
+        changes = _differences(live, have, keys)
+        if changes:
+            done = _commit(files, have, changes, f"mirror of revision {revision}")
+            have = files.after_commit(have, changes, done).live
+            files.put_meta("mirror-status", {"revision": revision, "store": self.store.location,
+                                             "time": time.time()})
+        self._live, self._revision, self._have = live, revision, have
+        return Mirrored(revision, len(changes), _lag(self.store, revision))
+
+
+def _differences(live: LiveState, have: LiveState, keys: list[ResourceKey]
+                 ) -> dict[ResourceKey, dict[str, Any] | None]:
+    """What `have` must change at `keys` to hold `live` (creates in the store's order)."""
+    changes: dict[ResourceKey, dict[str, Any] | None] = {}
+    for key in dict.fromkeys(keys):
+        want, held = live.state.get(key), have.state.get(key)
+        if want is None:
+            if held is not None:
+                changes[key] = None
+        elif held is None or held.entry != want.entry:
+            changes[key] = want.entry
+    return changes
 
 
 def _converge(files: FileStore, live: LiveState, *, note: str) -> int:
     """Commit to `files` what it needs to hold `live`; the number of resources changed."""
     have = files.snapshot()
-    changes: dict[ResourceKey, dict[str, Any] | None] = {}
-    for resource in live.state:  # in the store's order: creates are appended in it
-        held = have.state.get(resource.key)
-        if held is None or held.entry != resource.entry:
-            changes[resource.key] = resource.entry
-    for resource in have.state:
-        if resource.key not in live.state:
-            changes[resource.key] = None
+    keys = [r.key for r in live.state] + [r.key for r in have.state if r.key not in live.state]
+    changes = _differences(live, have, keys)
     if changes:
         _commit(files, have, changes, note)
     return len(changes)
 
 
-def _commit(files: FileStore, have: LiveState, changes: ChangeSet, note: str) -> None:
-    files.commit(changes, expected=have.fingerprint, known=have,
-                 befores={key: (r.entry if (r := have.state.get(key)) else None)
-                          for key in changes},
-                 info=default_info("mirror", note=note))
+def _commit(files: FileStore, have: LiveState, changes: ChangeSet, note: str) -> Revision:
+    return files.commit(changes, expected=have.fingerprint, known=have,
+                        befores={key: (r.entry if (r := have.state.get(key)) else None)
+                                 for key in changes},
+                        info=default_info("mirror", note=note))
 
 
 def _lag(store: Store, revision: int) -> float | None:
