@@ -162,6 +162,7 @@ def test_the_password_is_never_printed(pg_server: PgServer, tmp_path: Path) -> N
     for args in (("store", "init", "--store", with_password),
                  ("get", "agents", "--store", with_password),
                  ("history", "--store", with_password),
+                 ("status", "--store", with_password),
                  ("get", "agents", "--store", unreachable),
                  ("store", "export", "--store", with_password, "--to", str(tmp_path / "o"))):
         done = meshctl(*args)
@@ -485,3 +486,28 @@ def test_a_deposed_leader_s_late_commit_is_refused(imported: str) -> None:
     assert ResourceKey(Kind.TOOL, "late_tool") not in store.snapshot().state
     store.commit(late, expected=live.fingerprint, info=default_info("watch"), epoch=new.epoch)
     new.release()
+
+
+def test_a_mirror_puts_right_a_hand_edit_of_its_folder(imported: str, tmp_path: Path) -> None:
+    from reconciler.store import Mirror
+
+    folder = tmp_path / "mirrored"
+    mirror = Mirror(open_store(imported), folder)
+    first = mirror.sync()
+    assert first.revision == 1 and (folder / "agent_registry.json").exists()
+    assert mirror.sync().changed == 0  # nothing new: nothing written
+    agents = folder / "agent_registry.json"
+    document = json.loads(agents.read_text())
+    document["agents"][0]["description"] = "edited by hand"
+    agents.write_text(json.dumps(document, indent=2))
+    again = mirror.sync()
+    assert again.changed == 1
+    assert "edited by hand" not in agents.read_text()
+    store = PostgresStore(imported)
+    live = store.snapshot()
+    store.commit({ResourceKey(Kind.TOOL, "mirrored_tool"): {"tool_id": "mirrored_tool"}},
+                 expected=live.fingerprint, info=default_info("test"))
+    done = mirror.sync()
+    assert done.revision == 2 and done.changed == 1
+    assert "mirrored_tool" in (folder / "tool_registry.json").read_text()
+    assert not (folder / ".meshctl" / "journal").exists()
