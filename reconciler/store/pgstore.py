@@ -242,12 +242,16 @@ class PostgresStore:
             revision, token = int(row[0]), _token(self._store_id, int(row[0]), row[1])
             state = MeshState()
             by_kind: dict[Kind, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in Kind}
-            cursor = conn.cursor()
-            cursor.execute("SELECT kind, name, body FROM meshctl.entries ORDER BY kind, ordinal")
-            for kind_name, name, body in cursor:
-                with contextlib.suppress(ValueError):
-                    by_kind[Kind(kind_name)].append((name, orjson.loads(body)))
             known = {kind.value for kind in Kind}
+            # One JSON array (and one list of names) per kind, decoded in one call: 10,000
+            # rows decoded one by one cost twice as much in Python.
+            for kind_name, names, bodies in conn.execute(
+                    "SELECT kind, array_agg(name ORDER BY ordinal), "
+                    "'[' || string_agg(body, ',' ORDER BY ordinal) || ']' "
+                    "FROM meshctl.entries GROUP BY kind"):
+                if kind_name in known:
+                    by_kind[Kind(kind_name)] = list(zip(names, orjson.loads(bodies),
+                                                        strict=True))
             headers = {Kind(kind): orjson.loads(body) for kind, body in conn.execute(
                 "SELECT kind, body FROM meshctl.headers") if kind in known}
             unkeyed: dict[str, list[Any]] = {}
