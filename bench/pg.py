@@ -290,7 +290,22 @@ def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
             cells = [show(found[label][key]) if key in found[label] else "-"
                      for label in ("file", "postgres")]
             lines.append(f"| {title} | {agents:,} | {cells[0]} | {cells[1]} | {goal} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + NOTES + "\n"
+
+
+NOTES = (
+    "Where the time goes. A PostgreSQL write is a few round trips on one connection (the "
+    "writers' turn, the head row lock, one row, the record, the audit line, NOTIFY) plus the "
+    "one-object plan; at 100,000 agents it is 9 ms, not flat: planning and catching up copy "
+    "the per-kind maps of the snapshot (100,000 entries), the next thing to make "
+    "incremental. Another process's manager sees a commit in milliseconds (NOTIFY, then "
+    "the revision's record applied, nothing re-read). A mirror is a file-store writer: it "
+    "rewrites the one agent registry file AgentMesh keeps all agents in, so its lag is the "
+    "file store's write (65 ms at 10,000 agents, 0.76 s for the 280 MB file at 100,000): "
+    "the goal holds at 10,000 and cannot at 100,000 while the runtime reads one file. The "
+    "cold load decodes every entry (one JSON array per kind) and indexes references; "
+    "`plan` and `apply` at 10,000 agents are within noise of the file store (each opens a "
+    "pool and imports psycopg, about 80 ms), and faster at 100,000.")
 
 
 def main() -> None:

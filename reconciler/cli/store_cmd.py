@@ -126,7 +126,7 @@ def mirror(url: str, folder: str, once: bool, poll: float, log_format: str) -> N
     Follows the store's change feed; each change is committed to DIR the way meshctl
     commits to files (journal, atomic renames, fsync), so a runtime hot-reloading DIR never
     sees half a revision. Each pass logs the revision mirrored and its lag, and records
-    them in DIR/.meshctl/meta/mirror-status.json. SIGTERM or Ctrl-C stops it.
+    them in DIR's metadata area (mirror-status). SIGTERM or Ctrl-C stops it.
 
     \b
     Examples:

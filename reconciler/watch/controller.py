@@ -490,9 +490,10 @@ class Controller:
                                     errors=[{"message": str(error)}])
                 self._retry_soon()
             break
-        else:
+        else:  # other writers kept moving the registries: they may be done now
             report = SyncReport(trigger, SyncResult.FAILED, "sync failed: the registries changed "
-                                "under every attempt; trying again at the next change")
+                                "under every attempt; trying again shortly")
+            self._retry_soon()
         report.duration_ms = (time.perf_counter() - started) * 1000
         report.commit, report.desired = self._commit, self.workspace.fingerprint
         self._report(report)

@@ -132,9 +132,13 @@ def test_soak(registries: Path, manifests: Path, tmp_path: Path) -> None:
         for thread in threads:
             thread.join(SECONDS + 300)
         # the controller catches up with the last edit
-        assert eventually(lambda: _live(registries, "fraud_agent") == last_edit[0], 30)
+        caught_up = eventually(lambda: _live(registries, "fraud_agent") == last_edit[0], 30)
+        status = httpx.get(f"{server.url}/registries/watch/status").json()
     finally:
         log = server.stop()
+    assert caught_up, (f"the controller did not apply the last edit "
+                       f"({last_edit[0]}, live {_live(registries, 'fraud_agent')}); "
+                       f"status {status}; log tail {log[-3000:]}")
     assert problems == []
     assert "Traceback" not in log and " 500 " not in log
     live = read_live_state(registries)
