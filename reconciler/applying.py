@@ -8,6 +8,7 @@ refused and failed ones too, goes to the store's audit log.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from reconciler.errors import MeshctlError, PlanRefused
@@ -59,7 +60,8 @@ def commit_plan(plan: Plan, store: Store, *, source: str = "cli",
             stale_detail=lambda live, since: _staleness(plan, live, since),
             known=known, epoch=epoch)
     except MeshctlError as error:
-        store.audit({**base, "result": "failed", "reason": str(error)})
+        with contextlib.suppress(MeshctlError):  # an audit refused too must not hide why
+            store.audit({**base, "result": "failed", "reason": str(error)})
         raise
     return revision
 

@@ -8,6 +8,7 @@ graph of the changed objects' references, and a reverse index for deletes), so a
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 
 from reconciler import engine, graph, validate
-from reconciler.errors import ChangeRejected, Diagnostic, did_you_mean, sort_key
+from reconciler.errors import ChangeRejected, Diagnostic, MeshctlError, did_you_mean, sort_key
 from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
@@ -156,9 +157,10 @@ def commit_changes(store: Store, live: LiveState, referrers: graph.Referrers,
         plan = plan_changes(live, referrers, changes, deny_breaking=deny_breaking)
     except ChangeRejected as error:
         who = default_info(source)
-        store.audit({
-            "source": source, "user": who.user, "host": who.host, "action": "change",
-            "resources": [str(key) for key in changes], "result": "refused",
-            "reason": str(error)})
+        with contextlib.suppress(MeshctlError):  # a read-only role: the rejection still says why
+            store.audit({
+                "source": source, "user": who.user, "host": who.host, "action": "change",
+                "resources": [str(key) for key in changes], "result": "refused",
+                "reason": str(error)})
         raise
     return plan, engine.apply_plan(plan, store, source=source, max_deletes=-1, known=live)

@@ -205,9 +205,11 @@ class PostgresStore:
         self._pool.close()
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; the server gone (or no connection free within
-        `CONNECTION_WAIT` s) is a StoreError naming the store, never its password."""
+    def _connection(self, doing: str = "read") -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection. Every database error becomes a StoreError naming the store
+        (never its password) and what was being done: the server gone (or no connection
+        free within `CONNECTION_WAIT` s), or the database refusing (a role without the
+        grant: then nothing was written)."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
@@ -217,6 +219,11 @@ class PostgresStore:
         except (psycopg.OperationalError, PoolTimeout) as error:
             raise StoreError(f"the store {self.location} cannot be reached: "
                              f"{_secret_free(_first_line(error), self._url)}") from error
+        except psycopg.Error as error:
+            written = "" if doing == "read" else "; nothing was written"
+            raise StoreError(f"the store {self.location} refused the {doing}: "
+                             f"{_secret_free(_first_line(error), self._url)}{written}"
+                             ) from error
 
     # -- the live state --------------------------------------------------------------------
 
@@ -295,7 +302,7 @@ class PostgresStore:
             raise StoreError(f"cannot store the change as JSON: {error}") from error
         now = _now_text()
         try:
-            with self._connection() as conn, conn.transaction():
+            with self._connection("commit") as conn, conn.transaction():
                 row = conn.execute(
                     "SELECT revision, epoch, commit_id FROM meshctl.head FOR UPDATE").fetchone()
                 assert row is not None
@@ -422,7 +429,7 @@ class PostgresStore:
             (number,))]
 
     def audit(self, record: dict[str, Any]) -> None:
-        with self._connection() as conn:
+        with self._connection("audit line") as conn:
             conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)",
                          (orjson.dumps({"time": _now_text(), **record}).decode(),))
 
@@ -469,7 +476,7 @@ class PostgresStore:
         return None if row is None else orjson.loads(row[0])
 
     def put_meta(self, name: str, value: Any) -> None:
-        with self._connection() as conn:
+        with self._connection("metadata write") as conn:
             conn.execute("""INSERT INTO meshctl.meta (name, value) VALUES (%s, %s)
                             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""",
                          (name, orjson.dumps(value).decode()))
@@ -529,7 +536,7 @@ class PostgresStore:
 
         now = _now_text()
         try:
-            with self._connection() as conn, conn.transaction():
+            with self._connection("import") as conn, conn.transaction():
                 row = conn.execute(
                     "SELECT revision, commit_id FROM meshctl.head FOR UPDATE").fetchone()
                 assert row is not None

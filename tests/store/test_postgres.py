@@ -511,3 +511,24 @@ def test_a_mirror_puts_right_a_hand_edit_of_its_folder(imported: str, tmp_path: 
     assert done.revision == 2 and done.changed == 1
     assert "mirrored_tool" in (folder / "tool_registry.json").read_text()
     assert not (folder / ".meshctl" / "journal").exists()
+
+
+def test_a_read_only_role_serves_a_runtime_and_cannot_write(imported: str) -> None:
+    """What docs/scale-out.md gives a runtime: SELECT on the schema. It loads and follows;
+    a write is refused by the database, and says so."""
+    with psycopg.connect(imported, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS mesh_reader")
+        admin.execute("CREATE ROLE mesh_reader LOGIN")
+        admin.execute("GRANT USAGE ON SCHEMA meshctl TO mesh_reader")
+        admin.execute("GRANT SELECT ON ALL TABLES IN SCHEMA meshctl TO mesh_reader")
+    reader_url = imported.replace("meshctl_admin@", "mesh_reader@")
+    runtime = RegistryManager(reader_url, watch=True, poll_interval=0.2)
+    runtime.load_all()
+    assert runtime.get_agent("fraud_agent") is not None
+    writer = RegistryManager(store=PostgresStore(imported), watch=False)
+    writer.load_all()
+    writer.create_agent({**agent_template(), "agent_id": "seen_by_reader"})
+    assert eventually(lambda: runtime.get_agent("seen_by_reader") is not None)
+    with pytest.raises(StoreError, match="permission denied"):
+        runtime.create_agent({**agent_template(), "agent_id": "not_allowed"})
+    assert ResourceKey(Kind.AGENT, "not_allowed") not in PostgresStore(imported).snapshot().state
