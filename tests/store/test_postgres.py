@@ -532,3 +532,31 @@ def test_a_read_only_role_serves_a_runtime_and_cannot_write(imported: str) -> No
     with pytest.raises(StoreError, match="permission denied"):
         runtime.create_agent({**agent_template(), "agent_id": "not_allowed"})
     assert ResourceKey(Kind.AGENT, "not_allowed") not in PostgresStore(imported).snapshot().state
+
+
+def test_every_command_takes_the_database_url(imported: str, tmp_path: Path) -> None:
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    agent = manifests / "agents" / "fraud_agent.yaml"
+    agent.write_text(agent.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+    runs = {
+        "get": meshctl("get", "agents", "--store", imported, "-o", "json"),
+        "describe": meshctl("describe", "agent", "fraud_agent", "--store", imported),
+        "plan": meshctl("plan", str(manifests), "--store", imported, "--detailed-exitcode"),
+        "diff": meshctl("diff", str(manifests), "--store", imported),
+        "apply": meshctl("apply", str(manifests), "--store", imported, "--auto-approve"),
+        "history": meshctl("history", "--store", imported, "-o", "json"),
+        "export": meshctl("export", "--store", imported, "--out", str(tmp_path / "out")),
+        "rollback": meshctl("rollback", "1", "--store", imported, "--auto-approve"),
+    }
+    codes = {name: done.returncode for name, done in runs.items()}
+    assert codes == {"get": 0, "describe": 0, "plan": 2, "diff": 1, "apply": 0, "history": 0,
+                     "export": 0, "rollback": 0}, {n: d.stderr for n, d in runs.items()}
+    assert "fraud_agent" in runs["get"].stdout and "max_iterations" in runs["diff"].stdout
+    assert [r["revision"] for r in json.loads(runs["history"].stdout)] == [1, 2]
+    assert (tmp_path / "out" / "agents" / "fraud_agent.yaml").exists()
+    store = PostgresStore(imported)
+    assert store.head() == 3 and store.revision(3)["source"] == "cli"
+    fraud = store.snapshot().state.get(ResourceKey(Kind.AGENT, "fraud_agent"))
+    assert fraud is not None and fraud.entry["max_iterations"] == 5  # rolled back
+    status = meshctl("status", "--store", imported)
+    assert status.returncode == 1 and "no watch controller" in status.stderr
