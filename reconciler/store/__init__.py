@@ -8,7 +8,7 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import StoreError
 from reconciler.model.live import LiveState
@@ -82,3 +82,8 @@ def open_store(location: StoreLike, *,
         raise StoreError(f"registries directory '{root}' not found (set --store, "
                          "--registries or MESHCTL_STORE)")
     return FileStore(root, lock_timeout=lock_timeout)
+
+
+if TYPE_CHECKING:  # mypy holds every store to the interface
+    _STORES: tuple[Store, ...] = (FileStore("."), MemoryStore(),
+                                  pgstore.PostgresStore("postgresql://"))

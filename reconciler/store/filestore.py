@@ -10,10 +10,8 @@ the AgentMesh runtime, which reads `*.json` and `workflows/*.json` only.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import os
-import socket
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -57,17 +55,8 @@ FEED_POLL = 0.05  # how often a waiting reader of the change feed looks for a ne
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 
 
-def default_info(source: str, **extra: Any) -> CommitInfo:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return CommitInfo(source=source, user=user, host=socket.gethostname(), **extra)
+default_info, now_text = history.default_info, history.now_text  # where they were
 
-
-def now_text() -> str:
-    """The registries' own timestamp format (`2025-12-22T10:00:00Z`)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class FileStore:

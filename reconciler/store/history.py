@@ -7,8 +7,12 @@ entry before and after: rollback and `history show` need nothing else.
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import re
+import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,3 +132,17 @@ def revisions_since(meta: Path, fingerprint: str) -> list[dict[str, Any]]:
 
 def _ranges(values: list[int]) -> str:
     return f"{values[0]}..{values[-1]}" if len(values) > 1 else str(values[0])
+
+
+def default_info(source: str, **extra: Any) -> CommitInfo:
+    """Who is committing: `source`, this user and this host (every store records them)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return CommitInfo(source=source, user=user, host=socket.gethostname(), **extra)
+
+
+def now_text() -> str:
+    """The registries' own timestamp format (`2025-12-22T10:00:00Z`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

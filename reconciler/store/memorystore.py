@@ -18,7 +18,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -26,8 +26,8 @@ from reconciler.errors import StalePlan, StoreError
 from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.store import filestore, history
-from reconciler.store.base import CaughtUp, ChangeSet, Lease, Revision, StaleDetail, Store
+from reconciler.store import history
+from reconciler.store.base import CaughtUp, ChangeSet, Lease, Revision, StaleDetail
 from reconciler.store.history import CommitInfo
 
 
@@ -91,7 +91,7 @@ class MemoryStore:
                 else:
                     state.add(Resource(key, entry, Source(f"{self.location}/{key}")))
             number = len(self._records) + 1
-            now = filestore.now_text()
+            now = history.now_text()
             headers = dict(live.headers)
             for kind in {key.kind for key in given}:  # as a save of that registry file does
                 if "last_updated" in headers.get(kind, {}):
@@ -134,7 +134,7 @@ class MemoryStore:
 
     def audit(self, record: dict[str, Any]) -> None:
         with self._condition:
-            self._audit.append({"time": filestore.now_text(), **copy.deepcopy(record)})
+            self._audit.append({"time": history.now_text(), **copy.deepcopy(record)})
 
     def audit_log(self) -> list[dict[str, Any]]:
         with self._condition:
@@ -237,7 +237,3 @@ class _Following:
 
     def cancel(self) -> None:
         self._stop.set()
-
-
-if TYPE_CHECKING:  # mypy holds both stores to the interface
-    _STORES: tuple[Store, Store] = (MemoryStore(), filestore.FileStore("."))

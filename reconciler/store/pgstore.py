@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-    from reconciler.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +299,7 @@ class PostgresStore:
                       for key, entry in changes.items()}
         except TypeError as error:
             raise StoreError(f"cannot store the change as JSON: {error}") from error
-        now = _now_text()
+        now = history.now_text()
         try:
             with self._connection("commit") as conn, conn.transaction():
                 row = conn.execute(
@@ -431,7 +430,7 @@ class PostgresStore:
     def audit(self, record: dict[str, Any]) -> None:
         with self._connection("audit line") as conn:
             conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)",
-                         (orjson.dumps({"time": _now_text(), **record}).decode(),))
+                         (orjson.dumps({"time": history.now_text(), **record}).decode(),))
 
     def audit_log(self) -> list[dict[str, Any]]:
         with self._connection() as conn:
@@ -534,7 +533,7 @@ class PostgresStore:
         splices into them. Refused (nothing written) unless the store is empty."""
         import psycopg
 
-        now = _now_text()
+        now = history.now_text()
         try:
             with self._connection("import") as conn, conn.transaction():
                 row = conn.execute(
@@ -602,10 +601,6 @@ def _in_order(state: MeshState) -> MeshState:
     state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
         flows, key=lambda name: f"{name}.json")}
     return state
-
-
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class _Notifier:
@@ -731,7 +726,3 @@ class _Following:
 
     def cancel(self) -> None:
         self._stop.set()
-
-
-if TYPE_CHECKING:  # mypy holds the store to the interface
-    _STORE: Store = PostgresStore("postgresql://")
