@@ -16,7 +16,7 @@ A commit is one transaction. It takes the head row's lock first (`SELECT ... FOR
 which orders writers, checks the expected revision under it, writes the entries, the record
 and the audit line, moves the head to the next revision and sends `NOTIFY` with its number.
 Revision numbers therefore follow commit order, which a sequence would not. The change feed
-is the `revisions` table; `NOTIFY` only wakes its readers (`_Notifier`), who then read every
+is the `revisions` table; `NOTIFY` only wakes its readers (`pglisten`), who then read every
 revision after the last one they saw, and a slow poll stands in for a lost notification.
 
 The revision token (`LiveState.fingerprint`) is `<store id>:<revision>`.
@@ -40,9 +40,10 @@ from reconciler.errors import StalePlan, StoreError
 from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.store import history
+from reconciler.store import history, pglisten
 from reconciler.store.base import CaughtUp, ChangeSet, Revision, StaleDetail
 from reconciler.store.history import CommitInfo
+from reconciler.store.pglisten import CHANNEL
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,12 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # the schema's format; an older meshctl refuses a newer one
-CHANNEL = "meshctl_revisions"
 SCHEMES = ("postgresql://", "postgres://")
 WRITE_TURN = 0x6D657368  # the advisory lock writers take turns by ("mesh")
 LEADER_LOCKS = 0x6C656164  # the advisory locks' first key for leaderships ("lead")
-HEARTBEAT = 1.0  # seconds between a leader's checks that its lock connection lives
-POLL_INTERVAL = 2.0  # the change feed's fallback poll, for a notification lost
 CONNECTION_WAIT = 10.0  # seconds to wait for a pooled connection before giving up
 
 SCHEMA = [
@@ -197,7 +195,7 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._cached: LiveState | None = None
         self._cached_revision = -1
-        self._notifier = _Notifier(url, self.location)
+        self._notifier = pglisten.Notifier(url, self.location)
 
     def close(self) -> None:
         self._notifier.close()
@@ -389,7 +387,7 @@ class PostgresStore:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURN,))
 
-    def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> _PgLease | None:
+    def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> pglisten.PgLease | None:
         """Leadership of `name` among every replica on this database: a session advisory
         lock on a connection of the lease's own, whose loss (the leader's process or host
         gone, the network cut) releases it. Taking it moves the store's epoch on, so a
@@ -415,7 +413,7 @@ class PostgresStore:
             conn.close()
             raise StoreError(f"the store {self.location}: cannot take the lead: "
                              f"{_secret_free(_first_line(error), self._url)}") from error
-        return _PgLease(conn, int(row[0]), on_lost)
+        return pglisten.PgLease(conn, int(row[0]), on_lost)
 
     # -- history, audit, the change feed and the metadata area -----------------------------
 
@@ -519,10 +517,10 @@ class PostgresStore:
         return self.catch_up(live, revision.number - 1)
 
     def follow(self, method: Callable[[], Any], owner: object,
-               poll_interval: float) -> _Following:
+               poll_interval: float) -> pglisten.Following:
         """Call `method` after each commit, by any process (and every `poll_interval` s),
         while `owner` lives."""
-        return _Following(self, weakref.WeakMethod(method), owner, poll_interval)
+        return pglisten.Following(self, weakref.WeakMethod(method), owner, poll_interval)
 
     # -- import and export -------------------------------------------------------------------
 
@@ -601,128 +599,3 @@ def _in_order(state: MeshState) -> MeshState:
     state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
         flows, key=lambda name: f"{name}.json")}
     return state
-
-
-class _Notifier:
-    """One dedicated autocommit connection per store that LISTENs for new revisions and
-    wakes the waiters. On each connect it LISTENs first and then reads the head, so no
-    revision committed while it was away goes unnoticed; a slow poll of the head stands in
-    for a notification lost. Started on first use."""
-
-    def __init__(self, url: str, location: str) -> None:
-        self._url, self._location = url, location
-        self._condition = threading.Condition()
-        self.latest = 0
-        self._thread: threading.Thread | None = None
-        self._closed = threading.Event()
-
-    def wait_beyond(self, number: int, timeout: float) -> None:
-        """Wait up to `timeout` s until a revision after `number` may exist."""
-        self._start()
-        with self._condition:
-            self._condition.wait_for(lambda: self.latest > number or self._closed.is_set(),
-                                     timeout)
-
-    def _start(self) -> None:
-        with self._condition:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="meshctl-pg-listen")
-                self._thread.start()
-
-    def close(self) -> None:
-        self._closed.set()
-        with self._condition:
-            self._condition.notify_all()
-
-    def _saw(self, number: int) -> None:
-        with self._condition:
-            if number > self.latest:
-                self.latest = number
-                self._condition.notify_all()
-
-    def _run(self) -> None:
-        import psycopg
-
-        while not self._closed.is_set():
-            try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
-                    self._saw(int(row[0]) if row else 0)
-                    while not self._closed.is_set():
-                        for note in conn.notifies(timeout=POLL_INTERVAL, stop_after=1):
-                            with contextlib.suppress(ValueError):
-                                self._saw(int(note.payload))
-                        row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
-                        self._saw(int(row[0]) if row else 0)
-            except psycopg.Error:
-                self._closed.wait(0.5)  # the server went away: connect again shortly
-
-
-class _PgLease:
-    """A leader's advisory lock and epoch; a heartbeat on the lock's own connection sets
-    `lost` (and calls `on_lost`) the moment it fails: the leader steps down at once."""
-
-    def __init__(self, conn: psycopg.Connection[Any], epoch: int,
-                 on_lost: Callable[[], Any] | None) -> None:
-        self.epoch: int | None = epoch
-        self.lost = threading.Event()
-        self._conn, self._on_lost = conn, on_lost
-        self._released = threading.Event()
-        threading.Thread(target=self._beat, daemon=True, name="meshctl-pg-lease").start()
-
-    def _beat(self) -> None:
-        import psycopg
-
-        while not self._released.wait(HEARTBEAT):
-            try:
-                self._conn.execute("SELECT 1")
-            except psycopg.Error:
-                break
-        self.lost.set()
-        with contextlib.suppress(psycopg.Error):
-            self._conn.close()
-        if not self._released.is_set() and self._on_lost is not None:
-            self._on_lost()
-
-    def release(self) -> None:
-        self._released.set()
-        self.lost.set()
-        import psycopg
-
-        with contextlib.suppress(psycopg.Error):
-            self._conn.close()
-
-
-class _Following:
-    """A thread that waits on the change feed and wakes one reader, held weakly."""
-
-    def __init__(self, store: PostgresStore, method: weakref.WeakMethod[Any], owner: object,
-                 poll_interval: float) -> None:
-        self._stop = threading.Event()
-        weakref.finalize(owner, self._stop.set)
-        thread = threading.Thread(target=self._run, args=(store, method, poll_interval),
-                                  name="meshctl-pg-follow", daemon=True)
-        thread.start()
-
-    def _run(self, store: PostgresStore, method: weakref.WeakMethod[Any],
-             poll_interval: float) -> None:
-        notifier = store._notifier
-        seen = notifier.latest
-        while not self._stop.is_set():
-            notifier.wait_beyond(seen, poll_interval)
-            seen = max(seen, notifier.latest)
-            bound = method()
-            if bound is None or self._stop.is_set():
-                return
-            try:
-                bound()
-            except Exception:  # the server away, or a bug: keep following all the same
-                log.warning("following %s: catching up failed, trying again", store.location,
-                            exc_info=True)
-                self._stop.wait(min(poll_interval, 1.0))
-            del bound
-
-    def cancel(self) -> None:
-        self._stop.set()
