@@ -290,51 +290,45 @@ class PostgresStore:
         """One transaction: the head row locked, the expected revision checked under the
         lock (and, for a leader, its `epoch`), the entries, the record and the audit line
         written, the head moved on and a notification sent."""
-        import psycopg
-
         try:
             bodies = {key: None if entry is None else orjson.dumps(entry).decode()
                       for key, entry in changes.items()}
         except TypeError as error:
             raise StoreError(f"cannot store the change as JSON: {error}") from error
         now = history.now_text()
-        try:
-            with self._connection("commit") as conn, conn.transaction():
-                row = conn.execute(
-                    "SELECT revision, epoch, commit_id FROM meshctl.head FOR UPDATE").fetchone()
-                assert row is not None
-                revision, current_epoch = int(row[0]), int(row[1])
-                before_token = _token(self._store_id, revision, row[2])
-                if epoch is not None and epoch != current_epoch:
-                    raise StalePlan(f"this controller is no longer the leader (epoch {epoch}, "
-                                    f"the store is at {current_epoch}); nothing was written")
-                if before_token != expected:
-                    since = self._records_after(conn, _revision_of(expected, self._store_id))
-                    # the records name what changed; the state is read only when they do not
-                    cached = self._cached
-                    detail = stale_detail(cached if since and cached is not None
-                                          else self.snapshot(), since) if stale_detail else ""
-                    raise StalePlan("stale plan: "
-                                    f"{detail or 'the live registries changed since it was made'}"
-                                    "; re-run plan")
-                old = self._bodies(conn, list(bodies))
-                for key, body in bodies.items():
-                    self._write_entry(conn, key, body)
-                self._touch_headers(conn, {key.kind for key in bodies}, now)
-                number, commit_id = revision + 1, _commit_id()
-                after_token = _token(self._store_id, number, commit_id)
-                record = history.record(number, now, info, before_token, after_token,
-                                        changes, {key: old.get(key) for key in bodies})
-                conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
-                             (number, commit_id))
-                conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
-                             (number, orjson.dumps(record).decode()))
-                conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
-                    history.commit_audit(number, now, info, len(bodies))).decode(),))
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
-        except psycopg.Error as error:
-            raise StoreError(f"the commit to {self.location} failed, nothing was written: "
-                             f"{_secret_free(_first_line(error), self._url)}") from error
+        with self._connection("commit") as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT revision, epoch, commit_id FROM meshctl.head FOR UPDATE").fetchone()
+            assert row is not None
+            revision, current_epoch = int(row[0]), int(row[1])
+            before_token = _token(self._store_id, revision, row[2])
+            if epoch is not None and epoch != current_epoch:
+                raise StalePlan(f"this controller is no longer the leader (epoch {epoch}, "
+                                f"the store is at {current_epoch}); nothing was written")
+            if before_token != expected:
+                since = self._records_after(conn, _revision_of(expected, self._store_id))
+                # the records name what changed; the state is read only when they do not
+                cached = self._cached
+                detail = stale_detail(cached if since and cached is not None
+                                      else self.snapshot(), since) if stale_detail else ""
+                raise StalePlan("stale plan: "
+                                f"{detail or 'the live registries changed since it was made'}"
+                                "; re-run plan")
+            old = self._bodies(conn, list(bodies))
+            for key, body in bodies.items():
+                self._write_entry(conn, key, body)
+            self._touch_headers(conn, {key.kind for key in bodies}, now)
+            number, commit_id = revision + 1, _commit_id()
+            after_token = _token(self._store_id, number, commit_id)
+            record = history.record(number, now, info, before_token, after_token,
+                                    changes, {key: old.get(key) for key in bodies})
+            conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
+                         (number, commit_id))
+            conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
+                         (number, orjson.dumps(record).decode()))
+            conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
+                history.commit_audit(number, now, info, len(bodies))).decode(),))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
         return Revision(number, before_token, after_token, (), record)
 
     def _bodies(self, conn: psycopg.Connection[Any], keys: list[ResourceKey]
@@ -529,61 +523,55 @@ class PostgresStore:
         """Load a file store's state into an empty store: its earlier revisions as they are,
         then everything it holds as one revision; the files' bytes are kept so an export
         splices into them. Refused (nothing written) unless the store is empty."""
-        import psycopg
-
         now = history.now_text()
-        try:
-            with self._connection("import") as conn, conn.transaction():
-                row = conn.execute(
-                    "SELECT revision, commit_id FROM meshctl.head FOR UPDATE").fetchone()
-                assert row is not None
-                count = conn.execute("SELECT count(*) FROM meshctl.entries").fetchone()
-                if int(row[0]) != 0 or (count and count[0]):
-                    raise StoreError(f"the store {self.location} is not empty (revision "
-                                     f"{row[0]}): import only into a new store; nothing was "
-                                     "written")
-                number = 0
-                for record in earlier:
-                    number += 1
-                    conn.execute("INSERT INTO meshctl.revisions (revision, record) "
-                                 "VALUES (%s, %s)", (number, orjson.dumps(
-                                     {**record, "revision": number}).decode()))
-                ordinal = 0
-                changes: dict[ResourceKey, dict[str, Any] | None] = {}
-                for resource in live.state:
-                    ordinal += 1
-                    changes[resource.key] = resource.entry
-                    conn.execute("INSERT INTO meshctl.entries (kind, name, ordinal, body) "
-                                 "VALUES (%s, %s, %s, %s)",
-                                 (resource.kind.value, resource.name, ordinal,
-                                  orjson.dumps(resource.entry).decode()))
-                for kind, header in live.headers.items():
-                    conn.execute("INSERT INTO meshctl.headers (kind, body) VALUES (%s, %s)",
-                                 (kind.value, orjson.dumps(header).decode()))
-                for place, items in live.unkeyed.items():
-                    for index, item in enumerate(items):
-                        conn.execute("INSERT INTO meshctl.unkeyed (place, ordinal, body) "
-                                     "VALUES (%s, %s, %s)",
-                                     (place, index, orjson.dumps(item).decode()))
-                for relative, data in files.items():
-                    conn.execute("INSERT INTO meshctl.files (relative, body) VALUES (%s, %s)",
-                                 (relative, data))
+        with self._connection("import") as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT revision, commit_id FROM meshctl.head FOR UPDATE").fetchone()
+            assert row is not None
+            count = conn.execute("SELECT count(*) FROM meshctl.entries").fetchone()
+            if int(row[0]) != 0 or (count and count[0]):
+                raise StoreError(f"the store {self.location} is not empty (revision "
+                                 f"{row[0]}): import only into a new store; nothing was "
+                                 "written")
+            number = 0
+            for record in earlier:
                 number += 1
-                before_token = _token(self._store_id, 0, row[1])
-                commit_id = _commit_id()
-                after_token = _token(self._store_id, number, commit_id)
-                record = history.record(number, now, info, before_token, after_token, changes,
-                                        dict.fromkeys(changes))
-                conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
-                             (number, commit_id))
-                conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
-                             (number, orjson.dumps(record).decode()))
-                conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
-                    history.commit_audit(number, now, info, len(changes))).decode(),))
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
-        except psycopg.Error as error:
-            raise StoreError(f"the import into {self.location} failed, nothing was written: "
-                             f"{_secret_free(_first_line(error), self._url)}") from error
+                conn.execute("INSERT INTO meshctl.revisions (revision, record) "
+                             "VALUES (%s, %s)", (number, orjson.dumps(
+                                 {**record, "revision": number}).decode()))
+            ordinal = 0
+            changes: dict[ResourceKey, dict[str, Any] | None] = {}
+            for resource in live.state:
+                ordinal += 1
+                changes[resource.key] = resource.entry
+                conn.execute("INSERT INTO meshctl.entries (kind, name, ordinal, body) "
+                             "VALUES (%s, %s, %s, %s)",
+                             (resource.kind.value, resource.name, ordinal,
+                              orjson.dumps(resource.entry).decode()))
+            for kind, header in live.headers.items():
+                conn.execute("INSERT INTO meshctl.headers (kind, body) VALUES (%s, %s)",
+                             (kind.value, orjson.dumps(header).decode()))
+            for place, items in live.unkeyed.items():
+                for index, item in enumerate(items):
+                    conn.execute("INSERT INTO meshctl.unkeyed (place, ordinal, body) "
+                                 "VALUES (%s, %s, %s)",
+                                 (place, index, orjson.dumps(item).decode()))
+            for relative, data in files.items():
+                conn.execute("INSERT INTO meshctl.files (relative, body) VALUES (%s, %s)",
+                             (relative, data))
+            number += 1
+            before_token = _token(self._store_id, 0, row[1])
+            commit_id = _commit_id()
+            after_token = _token(self._store_id, number, commit_id)
+            record = history.record(number, now, info, before_token, after_token, changes,
+                                    dict.fromkeys(changes))
+            conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
+                         (number, commit_id))
+            conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
+                         (number, orjson.dumps(record).decode()))
+            conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
+                history.commit_audit(number, now, info, len(changes))).decode(),))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
         return Revision(number, before_token, after_token, (), record)
 
     def imported_files(self) -> dict[str, bytes]:
