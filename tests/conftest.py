@@ -11,6 +11,7 @@ import re
 import shutil
 import stat
 import textwrap
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,16 @@ spec:
   capabilities: [intake]
   output_schema: {type: object}
 """
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll `check` until it holds or `timeout` s have passed; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
 
 
 def dedent(text: str) -> str:

@@ -1,8 +1,6 @@
-"""Desired state + live state -> `Plan`. Pure: no files, clocks or environment.
-
-Pair resources by key (gitops-engine's reconcile), compare their normalized "essence"
-(kopf's term), diff the fields of what changed (deepdiff), ask the usage rules about every
-delete, and order the result so what others refer to exists before them and outlives them.
+"""What the planner (`planner.make`) compares with: the state a plan leaves, the fields that
+differ between two entries (their normalized "essence", kopf's term; deepdiff for changes
+inside lists and objects), and who uses a resource. Pure: no files, clocks or environment.
 """
 
 from __future__ import annotations
@@ -15,9 +13,8 @@ import orjson
 from reconciler import graph
 from reconciler.model.fields import ABSENT_MEANS
 from reconciler.model.kinds import Kind
-from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location, Plan, User
-from reconciler.validate import usage
+from reconciler.model.resource import MeshState
+from reconciler.plan.model import FieldChange, FieldOp, Location, User
 
 IGNORED_FIELDS = ("last_updated",)  # rewritten by every save; never a change
 
@@ -33,49 +30,6 @@ def remaining_state(desired: MeshState, live: MeshState, *, prune: bool) -> Mesh
             if resource.key not in remaining:
                 remaining.add(resource)
     return remaining
-
-
-def compute_plan(*, desired: MeshState, live: MeshState, live_fingerprint: str,
-                 prune: bool = True, remaining: MeshState | None = None,
-                 remaining_graph: graph.Graph | None = None) -> Plan:
-    """`remaining` and its graph may be passed in when the caller already built them."""
-    if remaining is None:
-        remaining = remaining_state(desired, live, prune=prune)
-    if remaining_graph is None:
-        remaining_graph = graph.build(remaining)
-    live_only = [resource for resource in live if resource.key not in desired]
-
-    by_key: dict[ResourceKey, Change] = {}
-    for resource in desired:
-        before = live.get(resource.key)
-        source = Location(*resource.where(None))
-        if before is None:
-            by_key[resource.key] = Change(resource.key, Action.CREATE, None, resource.entry,
-                                          source=source)
-            continue
-        fields = field_changes(resource.kind, before.entry, resource.entry)
-        if not fields:
-            by_key[resource.key] = Change(resource.key, Action.NOOP, source=source)
-            continue
-        impact = tuple(remaining_graph.dependents(resource.key, transitive=True))
-        by_key[resource.key] = Change(resource.key, Action.UPDATE, before.entry, resource.entry,
-                                      tuple(fields), source, impact)
-    deletes: dict[ResourceKey, Change] = {}
-    live_graph = graph.build(live) if prune and live_only else remaining_graph
-    if prune:
-        for resource in live_only:
-            refusal = usage.deletion_refusal(resource.key, remaining, remaining_graph)
-            users = tuple(user_at(edge, remaining) for edge in refusal.users) if refusal else ()
-            deletes[resource.key] = Change(
-                resource.key, Action.DELETE, resource.entry, None,
-                source=Location(*resource.where(None)),
-                impact=tuple(live_graph.dependents(resource.key, transitive=True)),
-                refused=refusal.reason if refusal else None, users=users)
-
-    ordered = [by_key[key] for key in remaining_graph.order() if key in by_key]
-    if deletes:
-        ordered += [deletes[key] for key in reversed(live_graph.order()) if key in deletes]
-    return Plan(live_fingerprint, tuple(ordered), prune)
 
 
 def user_at(edge: graph.Reference, state: MeshState) -> User:

@@ -29,7 +29,9 @@ A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a 
 
 from __future__ import annotations
 
+import logging
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ from typing import Any, Protocol
 from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
 from reconciler.store.history import CommitInfo
+
+log = logging.getLogger(__name__)
 
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 StaleDetail = Callable[[LiveState, list[dict[str, Any]]], str]
@@ -68,6 +72,39 @@ class Following(Protocol):
     def cancel(self) -> None: ...
 
 
+class FeedFollowing:
+    """A thread that waits for the store's next revision and wakes one long-lived reader,
+    held weakly: it ends once the reader's owner is gone. `wait(seen, timeout)` blocks up to
+    `timeout` s for a revision after `seen` and returns the newest one it knows of. A wake
+    that fails (the database away, a bug) is logged and the following goes on. Shared by
+    the memory and the PostgreSQL stores (the file store follows its files instead)."""
+
+    def __init__(self, wait: Callable[[int, float], int], seen: int,
+                 method: weakref.WeakMethod[Any], owner: object, poll_interval: float,
+                 name: str) -> None:
+        self._stop = threading.Event()
+        weakref.finalize(owner, self._stop.set)
+        threading.Thread(target=self._run, args=(wait, seen, method, poll_interval, name),
+                         name=name, daemon=True).start()
+
+    def _run(self, wait: Callable[[int, float], int], seen: int,
+             method: weakref.WeakMethod[Any], poll_interval: float, name: str) -> None:
+        while not self._stop.is_set():
+            seen = wait(seen, poll_interval)
+            bound = method()
+            if bound is None or self._stop.is_set():
+                return
+            try:
+                bound()
+            except Exception:  # keep following all the same
+                log.warning("%s: catching up failed, trying again", name, exc_info=True)
+                self._stop.wait(min(poll_interval, 1.0))
+            del bound
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+
 class Lease(Protocol):
     """Leadership of one job (the watch controller) among replicas. `epoch` (None: this
     store does not elect) goes with each commit the leader makes, which the store refuses
@@ -87,7 +124,7 @@ class SoleLease:
     lost: threading.Event = field(default_factory=threading.Event)
 
     def release(self) -> None:
-        pass
+        """Nothing to give back: no other replica waits for it."""
 
 
 class Store(Protocol):

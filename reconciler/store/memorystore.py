@@ -27,7 +27,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.store import history
-from reconciler.store.base import CaughtUp, ChangeSet, Lease, Revision, StaleDetail
+from reconciler.store.base import CaughtUp, ChangeSet, FeedFollowing, Lease, Revision, StaleDetail
 from reconciler.store.history import CommitInfo
 
 
@@ -184,9 +184,14 @@ class MemoryStore:
         return self.catch_up(live, revision.number - 1)
 
     def follow(self, method: Callable[[], Any], owner: object,
-               poll_interval: float) -> _Following:
+               poll_interval: float) -> FeedFollowing:
         """Call `method` after each commit (and every `poll_interval` s) while `owner` lives."""
-        return _Following(self, weakref.WeakMethod(method), owner, poll_interval)
+        def wait(seen: int, timeout: float) -> int:
+            newer = self.revisions_after(seen, wait=timeout)
+            return int(newer[-1]["revision"]) if newer else seen
+
+        return FeedFollowing(wait, self.head(), weakref.WeakMethod(method), owner,
+                             poll_interval, "meshctl-memory-follow")
 
     def get_meta(self, name: str) -> Any:
         with self._condition:
@@ -209,31 +214,3 @@ class _MemoryLease:
     def release(self) -> None:
         self._store._release(self._name, self)
         self.lost.set()
-
-
-class _Following:
-    """A thread that waits on the store's change feed and wakes one reader, held weakly."""
-
-    def __init__(self, store: MemoryStore, method: weakref.WeakMethod[Any], owner: object,
-                 poll_interval: float) -> None:
-        self._stop = threading.Event()
-        weakref.finalize(owner, self._stop.set)
-        thread = threading.Thread(target=self._run, args=(store, method, poll_interval),
-                                  name="meshctl-memory-follow", daemon=True)
-        thread.start()
-
-    def _run(self, store: MemoryStore, method: weakref.WeakMethod[Any],
-             poll_interval: float) -> None:
-        seen = store.head()
-        while not self._stop.is_set():
-            newer = store.revisions_after(seen, wait=poll_interval)
-            if newer:
-                seen = newer[-1]["revision"]
-            bound = method()
-            if bound is None or self._stop.is_set():
-                return
-            bound()
-            del bound
-
-    def cancel(self) -> None:
-        self._stop.set()

@@ -5,8 +5,6 @@
   revision committed while it was away goes unnoticed; a slow poll of the head stands in for
   a notification lost. NOTIFY carries only the revision number: readers then read the
   revisions table.
-- `Following`: a thread that waits on the notifier and wakes one long-lived reader (a
-  `RegistryManager`), held weakly, and keeps going when the server is away.
 - `PgLease`: a leader's advisory lock and epoch, with a heartbeat on the lock's own
   connection.
 """
@@ -16,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -120,36 +117,3 @@ class PgLease:
 
         with contextlib.suppress(psycopg.Error):
             self._conn.close()
-
-
-class Following:
-    """A thread that waits on the change feed and wakes one reader, held weakly."""
-
-    def __init__(self, store: Any, method: weakref.WeakMethod[Any], owner: object,
-                 poll_interval: float) -> None:
-        self._stop = threading.Event()
-        weakref.finalize(owner, self._stop.set)
-        thread = threading.Thread(target=self._run, args=(store, method, poll_interval),
-                                  name="meshctl-pg-follow", daemon=True)
-        thread.start()
-
-    def _run(self, store: Any, method: weakref.WeakMethod[Any],
-             poll_interval: float) -> None:
-        notifier: Notifier = store._notifier
-        seen = notifier.latest
-        while not self._stop.is_set():
-            notifier.wait_beyond(seen, poll_interval)
-            seen = max(seen, notifier.latest)
-            bound = method()
-            if bound is None or self._stop.is_set():
-                return
-            try:
-                bound()
-            except Exception:  # the server away, or a bug: keep following all the same
-                log.warning("following %s: catching up failed, trying again", store.location,
-                            exc_info=True)
-                self._stop.wait(min(poll_interval, 1.0))
-            del bound
-
-    def cancel(self) -> None:
-        self._stop.set()

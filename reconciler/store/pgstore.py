@@ -41,7 +41,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.store import history, pglisten
-from reconciler.store.base import CaughtUp, ChangeSet, Revision, StaleDetail
+from reconciler.store.base import CaughtUp, ChangeSet, FeedFollowing, Revision, StaleDetail
 from reconciler.store.history import CommitInfo
 from reconciler.store.pglisten import CHANNEL
 
@@ -318,17 +318,25 @@ class PostgresStore:
             for key, body in bodies.items():
                 self._write_entry(conn, key, body)
             self._touch_headers(conn, {key.kind for key in bodies}, now)
-            number, commit_id = revision + 1, _commit_id()
-            after_token = _token(self._store_id, number, commit_id)
-            record = history.record(number, now, info, before_token, after_token,
-                                    changes, {key: old.get(key) for key in bodies})
-            conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
-                         (number, commit_id))
-            conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
-                         (number, orjson.dumps(record).decode()))
-            conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
-                history.commit_audit(number, now, info, len(bodies))).decode(),))
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
+            return self._close_revision(conn, revision + 1, before_token, changes,
+                                        {key: old.get(key) for key in bodies}, info, now)
+
+    def _close_revision(self, conn: psycopg.Connection[Any], number: int, before_token: str,
+                        changes: ChangeSet, befores: ChangeSet, info: CommitInfo,
+                        now: str) -> Revision:
+        """The end of every commit, in its transaction: the head moved to `number` with a
+        new commit id, the revision's record and audit line written, readers notified."""
+        commit_id = _commit_id()
+        after_token = _token(self._store_id, number, commit_id)
+        record = history.record(number, now, info, before_token, after_token, changes,
+                                befores)
+        conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
+                     (number, commit_id))
+        conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
+                     (number, orjson.dumps(record).decode()))
+        conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
+            history.commit_audit(number, now, info, len(changes))).decode(),))
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
         return Revision(number, before_token, after_token, (), record)
 
     def _bodies(self, conn: psycopg.Connection[Any], keys: list[ResourceKey]
@@ -511,10 +519,17 @@ class PostgresStore:
         return self.catch_up(live, revision.number - 1)
 
     def follow(self, method: Callable[[], Any], owner: object,
-               poll_interval: float) -> pglisten.Following:
+               poll_interval: float) -> FeedFollowing:
         """Call `method` after each commit, by any process (and every `poll_interval` s),
         while `owner` lives."""
-        return pglisten.Following(self, weakref.WeakMethod(method), owner, poll_interval)
+        notifier = self._notifier
+
+        def wait(seen: int, timeout: float) -> int:
+            notifier.wait_beyond(seen, timeout)
+            return max(seen, notifier.latest)
+
+        return FeedFollowing(wait, notifier.latest, weakref.WeakMethod(method), owner,
+                             poll_interval, f"following {self.location}")
 
     # -- import and export -------------------------------------------------------------------
 
@@ -559,20 +574,8 @@ class PostgresStore:
             for relative, data in files.items():
                 conn.execute("INSERT INTO meshctl.files (relative, body) VALUES (%s, %s)",
                              (relative, data))
-            number += 1
-            before_token = _token(self._store_id, 0, row[1])
-            commit_id = _commit_id()
-            after_token = _token(self._store_id, number, commit_id)
-            record = history.record(number, now, info, before_token, after_token, changes,
-                                    dict.fromkeys(changes))
-            conn.execute("UPDATE meshctl.head SET revision = %s, commit_id = %s",
-                         (number, commit_id))
-            conn.execute("INSERT INTO meshctl.revisions (revision, record) VALUES (%s, %s)",
-                         (number, orjson.dumps(record).decode()))
-            conn.execute("INSERT INTO meshctl.audit (record) VALUES (%s)", (orjson.dumps(
-                history.commit_audit(number, now, info, len(changes))).decode(),))
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
-        return Revision(number, before_token, after_token, (), record)
+            return self._close_revision(conn, number + 1, _token(self._store_id, 0, row[1]),
+                                        changes, dict.fromkeys(changes), info, now)
 
     def imported_files(self) -> dict[str, bytes]:
         """The registry files as imported (an export splices the store's state into them)."""

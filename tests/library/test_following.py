@@ -21,17 +21,13 @@ from reconciler.model.kinds import Kind
 from reconciler.store import history
 from reconciler.store.registry_files import read_live_state
 from tests.conftest import FIXTURE_MANIFESTS, REPO, copy_tree
+from tests.conftest import eventually as polled
 
 SCRIPT = Path(sys.executable).parent / "meshctl"
 
 
 def eventually(check: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
+    return polled(check, timeout)
 
 
 def template(registries: Path) -> dict[str, Any]:

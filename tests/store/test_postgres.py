@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from reconciler.store import export_files, import_files, init_database, open_sto
 from reconciler.store.filestore import default_info
 from reconciler.store.pgstore import FORMAT, PostgresStore
 from reconciler.store.registry_files import read_live_state, registry_file_names
-from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, REPO, copy_tree
+from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, REPO, copy_tree, eventually
 from tests.pg import PgServer
 from tests.servers import Server
 
@@ -40,15 +39,6 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 def meshctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=120,
                           env={**ENV, **(env or {})})
-
-
-def eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def agent_template() -> dict[str, Any]:
