@@ -27,22 +27,35 @@ class EdgeType(enum.StrEnum):
     STEP_AGENT = "step-agent"
     POLICY_REF = "policy-ref"
     HITL_ROLE = "hitl-role"
+    SUMMARY_MODEL = "summary-model"
+    AUTH_PROFILE = "auth-profile"
+    RETRY_POLICY = "retry-policy"
+    STEP_CONNECTOR = "step-connector"
+    STEP_SECURITY_POLICY = "step-security-policy"
 
 
 # A HITL checkpoint's `required_role` names a role of this governance policy (`roles[]`).
 HITL_POLICY = "hitl_access_control"
-# References that name something inside their target (a role of a policy), so an update of
-# the target, not only its deletion, can break them: the planners check their users then.
-CONTENT_EDGES = frozenset({EdgeType.HITL_ROLE})
+# A retry policy named by a connector or an integration step is one of the integration
+# config's `retry_policies[]`.
+RETRY_POLICIES = ResourceKey(Kind.INTEGRATION_CONFIG, kinds.SINGLETON_NAME)
+# References that name something inside their target (a role of a policy, a retry policy of
+# the integration config), so an update of the target, not only its deletion, can break
+# them: the planners check their users then.
+CONTENT_EDGES = frozenset({EdgeType.HITL_ROLE, EdgeType.RETRY_POLICY})
+CONTENT_KINDS = frozenset({Kind.GOVERNANCE_POLICY, Kind.INTEGRATION_CONFIG})
 
 
 class Reference(NamedTuple):
-    """`source` names `target` in the field at `path` (relative to the source's entry)."""
+    """`source` names `target` in the field at `path` (relative to the source's entry).
+    A reference of a switched-off feature (`enforced` False: context compaction's
+    summarization model while summarization is disabled) may dangle with a warning."""
 
     source: ResourceKey
     target: ResourceKey
     type: EdgeType
     path: str
+    enforced: bool = True
 
 
 # Governance rules name other resources through these keys, at any depth of a policy body.
@@ -92,7 +105,43 @@ def references(resource: Resource) -> list[Reference]:
                                        f"hitl_checkpoints[{index}].required_role"))
     elif key.kind is Kind.GOVERNANCE_POLICY:
         _policy_references(found, key, entry, "")
+    elif key.kind is Kind.CONNECTOR:
+        _scalar(found, key, entry, "auth_profile", Kind.AUTH_PROFILE, EdgeType.AUTH_PROFILE, "")
+        if isinstance(entry.get("retry_policy_id"), str):
+            found.append(Reference(key, RETRY_POLICIES, EdgeType.RETRY_POLICY,
+                                   "retry_policy_id"))
+    elif key.kind is Kind.INTEGRATION_WORKFLOW:
+        for index, step in _items(entry.get("steps")):
+            prefix = f"steps[{index}]."
+            _scalar(found, key, step, "connector", Kind.CONNECTOR, EdgeType.STEP_CONNECTOR,
+                    prefix)
+            _scalar(found, key, step, "policy", Kind.SECURITY_POLICY,
+                    EdgeType.STEP_SECURITY_POLICY, prefix)
+            if isinstance(step.get("retry_policy"), str):
+                found.append(Reference(key, RETRY_POLICIES, EdgeType.RETRY_POLICY,
+                                       prefix + "retry_policy"))
+    elif key.kind is Kind.CONTEXT_STRATEGIES:
+        compaction = entry.get("compaction")
+        summary = compaction.get("llm_summarization") if isinstance(compaction, dict) else None
+        if isinstance(summary, dict) and isinstance(summary.get("model_profile_id"), str):
+            found.append(Reference(
+                key, ResourceKey(Kind.MODEL_PROFILE, summary["model_profile_id"]),
+                EdgeType.SUMMARY_MODEL, "compaction.llm_summarization.model_profile_id",
+                summary.get("enabled") is True))
     return found
+
+
+def retry_policy_name(resource: Resource, edge: Reference) -> str | None:
+    """The retry policy id a RETRY_POLICY reference names (its value at `edge.path`)."""
+    value: Any = resource.entry
+    for part in edge.path.replace("[", ".").replace("]", "").split("."):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value if isinstance(value, str) else None
 
 
 def _items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -358,7 +407,7 @@ class Referrers:
     def content_users(self, key: ResourceKey, state: MeshState) -> Graph:
         """The references into `key` that depend on what it holds (`CONTENT_EDGES`): the
         ones an update of `key` can break, which the planners check when `key` changes."""
-        if key.kind is not Kind.GOVERNANCE_POLICY:  # what content edges point to
+        if key.kind not in CONTENT_KINDS:  # what content edges point to
             return Graph([key], [])
         edges = [edge for edge in self.edges_to(key, state).edges
                  if edge.type in CONTENT_EDGES]

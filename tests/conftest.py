@@ -55,6 +55,9 @@ def _private_cache_key(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("MESHCTL_CACHE_KEY_FILE", str(key))
 FIXTURE_REGISTRIES = REPO / "registries"
 FIXTURE_MANIFESTS = REPO / "manifests"
+# The whole of a current AgentMesh checkout's registries: the five above plus system
+# settings, context engineering and the integration fabric (issue 18).
+FULL_REGISTRIES = REPO / "tests" / "fixtures" / "full-registries"
 
 # A small mesh that passes every rule without a single diagnostic. Tests add a second file
 # beside it holding the case under test, so line numbers in assertions are that file's own.

@@ -11,7 +11,7 @@ from reconciler.graph import EdgeType, Reference
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.store.registry_files import read_live_state
-from tests.conftest import FIXTURE_REGISTRIES
+from tests.conftest import FIXTURE_REGISTRIES, FULL_REGISTRIES
 
 ID_FIELD = {Kind.AGENT: "agent_id", Kind.TOOL: "tool_id", Kind.MODEL_PROFILE: "profile_id",
             Kind.WORKFLOW: "workflow_id"}
@@ -96,6 +96,26 @@ def test_a_wildcard_is_only_special_in_policies() -> None:
     assert [e.target for e in graph.references(agent)] == [key(MP, "p"), key(TL, "*")]
 
 
+SETTINGS_EDGES = {EdgeType.SUMMARY_MODEL, EdgeType.AUTH_PROFILE, EdgeType.RETRY_POLICY,
+                  EdgeType.STEP_CONNECTOR, EdgeType.STEP_SECURITY_POLICY}
+
+
+def test_the_full_tree_has_every_settings_edge_and_one_switched_off_dangling_one() -> None:
+    mesh = graph.build(read_live_state(FULL_REGISTRIES).state)
+    assert {e.type for e in mesh.edges} == set(EdgeType)
+    # The real data names a summarization model that does not exist, with summarization off.
+    assert [(str(e.source), str(e.target), e.enforced) for e in mesh.dangling()] == [
+        ("context-strategies/default", "model-profile/summarization_gpt35", False)]
+    used = {str(e.source) for e in mesh.incoming(graph.RETRY_POLICIES)}
+    assert used == {"connector/guidewire_claims", "connector/duckcreek_policy",
+                    "connector/socotra_billing", "connector/mainframe_legacy",
+                    "integration-workflow/billing_sync", "integration-workflow/claim_fnol_sync",
+                    "integration-workflow/claim_status_update",
+                    "integration-workflow/integration_failure_drill"}
+    auth = [str(e.source) for e in mesh.incoming(ResourceKey(Kind.AUTH_PROFILE, "gw_oauth"))]
+    assert auth == ["connector/guidewire_claims"]
+
+
 def test_values_of_the_wrong_type_make_no_edges() -> None:
     agent = res(AG, "a", model_profile_id=3, allowed_tools="t", allowed_agents=[None, "b"])
     assert [e.path for e in graph.references(agent)] == ["allowed_agents[1]"]
@@ -104,7 +124,7 @@ def test_values_of_the_wrong_type_make_no_edges() -> None:
 
 def test_fixture_graph_has_every_edge_type_and_no_dangling_edge() -> None:
     mesh = graph.build(read_live_state(FIXTURE_REGISTRIES).state)
-    assert {e.type for e in mesh.edges} == set(EdgeType)
+    assert {e.type for e in mesh.edges} == set(EdgeType) - SETTINGS_EDGES
     assert mesh.dangling() == []
     # The one loop: a checkpoint's role names the policy, whose rules name the workflow.
     assert mesh.cycles() == [[ResourceKey(Kind.WORKFLOW, "claims_triage"),

@@ -182,6 +182,14 @@ def _read_document(document: ParsedDocument, file: str, result: FileResult) -> N
         return
     metadata = data.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
+    if kinds.is_singleton(kind):  # one document: its name may be left out
+        metadata = metadata if isinstance(metadata, dict) else {}
+        name = kinds.SINGLETON_NAME if name is None else name
+        if name != kinds.SINGLETON_NAME:
+            report("M015", f"{kind.value} is one document, named '{kinds.SINGLETON_NAME}', "
+                   f"not {name!r}", "metadata.name",
+                   f"use 'metadata: {{name: {kinds.SINGLETON_NAME}}}' (or leave the name out)")
+            return
     if not isinstance(metadata, dict) or name is None:
         report("M009", f"{kind.value} has no metadata.name", "metadata",
                "add 'metadata: {name: <id>}'; the name is the registry id")

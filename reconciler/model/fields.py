@@ -39,6 +39,7 @@ class JsonType(enum.StrEnum):
 
     STRING = "string"
     INTEGER = "integer"
+    NUMBER = "number"
     BOOLEAN = "boolean"
     STRING_LIST = "list of strings"
     OBJECT = "object"
@@ -80,7 +81,7 @@ class FieldRule:
 
 
 _R, _D, _O = Need.REQUIRED, Need.DEFAULTED, Need.OPTIONAL
-_S, _I, _B = JsonType.STRING, JsonType.INTEGER, JsonType.BOOLEAN
+_S, _I, _B, _N = JsonType.STRING, JsonType.INTEGER, JsonType.BOOLEAN, JsonType.NUMBER
 _SL, _OB, _ON, _OL = (JsonType.STRING_LIST, JsonType.OBJECT, JsonType.OBJECT_OR_NULL,
                       JsonType.OBJECT_LIST)
 
@@ -143,6 +144,110 @@ FIELDS: dict[Kind, tuple[FieldRule, ...]] = {
         FieldRule("description", _S, _O, absent=""),
         FieldRule("enforcement_level", _S, _O, absent="strict"),
     ),
+    # The one-document kinds. Upstream's system-config API models require the first seven
+    # sections (its GET answers 500 without one), the rest default to {}; the integration
+    # fabric requires `version` and `retry_policies` (without them it drops the whole
+    # config for an empty one). Context strategies: the runtime reads every key with a
+    # default.
+    Kind.SYSTEM_CONFIG: (
+        FieldRule("version", _S, _R),
+        FieldRule("orchestrator", _OB, _R),
+        FieldRule("workflow", _OB, _R),
+        FieldRule("agent", _OB, _R),
+        FieldRule("llm", _OB, _R),
+        FieldRule("governance", _OB, _R),
+        FieldRule("safety", _OB, _R),
+        FieldRule("schema", _OB, _O, absent={}),
+        FieldRule("context_engineering", _OB, _O, absent={}),
+        FieldRule("compaction", _OB, _O, absent={}),
+        FieldRule("memory", _OB, _O, absent={}),
+        FieldRule("artifacts", _OB, _O, absent={}),
+    ),
+    Kind.CONTEXT_STRATEGIES: (
+        FieldRule("version", _S, _D, "1.0.0"),
+        FieldRule("context_compilation", _OB, _O, absent={}),
+        FieldRule("compaction", _OB, _O, absent={}),
+        FieldRule("memory_layer", _OB, _O, absent={}),
+        FieldRule("artifact_management", _OB, _O, absent={}),
+        FieldRule("prefix_caching", _OB, _O, absent={}),
+    ),
+    Kind.CONTEXT_PROCESSOR: (
+        FieldRule("processor_id", _S, _R),
+        FieldRule("name", _S, _O, absent=""),
+        FieldRule("enabled", _B, _O, absent=True),
+        FieldRule("order", _I, _O, absent=999),
+        FieldRule("config", _OB, _O, absent={}),
+    ),
+    Kind.AUTH_PROFILE: (
+        FieldRule("profile_id", _S, _R),
+        FieldRule("name", _S, _R),
+        FieldRule("type", _S, _R),
+        FieldRule("config", _OB, _R),
+        FieldRule("tenant_limits", _OL, _O, absent=[]),
+    ),
+    Kind.SECURITY_POLICY: (
+        FieldRule("policy_id", _S, _R),
+        FieldRule("name", _S, _R),
+        FieldRule("description", _S, _R),
+        FieldRule("rules", _OL, _R),
+    ),
+    Kind.INTEGRATION_CONFIG: (
+        FieldRule("version", _S, _R),
+        FieldRule("retry_policies", _OL, _R),
+        FieldRule("features", _OB, _O, absent={}),
+        FieldRule("throughput_limits", _ON, _O, absent=None),
+        FieldRule("circuit_breaker_defaults", _ON, _O, absent=None),
+        FieldRule("event_channel_policies", _OB, _O, absent={}),
+        FieldRule("observability", _ON, _O, absent=None),
+        FieldRule("idempotency", _ON, _O, absent=None),
+    ),
+    Kind.CONNECTOR: (
+        FieldRule("connector_id", _S, _R),
+        FieldRule("name", _S, _R),
+        FieldRule("description", _S, _R),
+        FieldRule("type", _S, _R),
+        FieldRule("base_url", _S, _R),
+        FieldRule("auth_profile", _S, _O, absent=None),
+        FieldRule("timeout_ms", _I, _O, absent=5000, minimum=1),
+        FieldRule("supports_idempotency", _B, _O, absent=False),
+        FieldRule("simulator_profile", _S, _O, absent=None),
+        FieldRule("tags", _SL, _O, absent=[]),
+        FieldRule("scaling", _ON, _O, absent=None),
+        FieldRule("retry_policy_id", _S, _O, absent=None),
+        FieldRule("circuit_breaker", _ON, _O, absent=None),
+        FieldRule("region_affinity", _ON, _O, absent=None),
+    ),
+    Kind.INTEGRATION_WORKFLOW: (
+        FieldRule("workflow_id", _S, _R),
+        FieldRule("name", _S, _R),
+        FieldRule("description", _S, _R),
+        FieldRule("version", _S, _R),
+        FieldRule("trigger", _S, _R),
+        FieldRule("priority", _S, _O, absent=None),
+        FieldRule("sla", _ON, _O, absent=None),
+        FieldRule("throughput", _ON, _O, absent=None),
+        FieldRule("steps", _OL, _R),
+        FieldRule("metadata", _OB, _O, absent={}),
+    ),
+}
+
+# The items of a list field the runtime models one by one: an item missing one of these (or
+# of the wrong type) fails the whole entry, as a missing field of the entry would.
+ITEM_FIELDS: dict[Kind, dict[str, tuple[FieldRule, ...]]] = {
+    Kind.AUTH_PROFILE: {"tenant_limits": (
+        FieldRule("tenant_id", _S, _R),
+        FieldRule("qps_limit", _I, _O), FieldRule("burst_limit", _I, _O),
+        FieldRule("priority_override", _S, _O))},
+    Kind.SECURITY_POLICY: {"rules": (FieldRule("field", _S, _R), FieldRule("action", _S, _R))},
+    Kind.INTEGRATION_CONFIG: {"retry_policies": (
+        FieldRule("policy_id", _S, _R), FieldRule("max_attempts", _I, _R),
+        FieldRule("backoff_seconds", _N, _R))},
+    Kind.INTEGRATION_WORKFLOW: {"steps": (
+        FieldRule("id", _S, _R), FieldRule("type", _S, _R),
+        FieldRule("connector", _S, _O), FieldRule("operation", _S, _O),
+        FieldRule("policy", _S, _O), FieldRule("idempotency", _B, _O),
+        FieldRule("retry_policy", _S, _O), FieldRule("failure_policy", _S, _O),
+        FieldRule("metadata", _OB, _O))},
 }
 
 WORKFLOW_MODES = ("advisory", "strict")
@@ -198,6 +303,8 @@ def type_problem(field_type: JsonType, value: Any) -> bool:
         if isinstance(value, float):
             return not value.is_integer()
         return not (isinstance(value, str) and value.strip().lstrip("+-").isdigit())
+    if field_type is JsonType.NUMBER:
+        return isinstance(value, bool) or not isinstance(value, int | float)
     if field_type is JsonType.BOOLEAN:
         return not isinstance(value, bool)
     if field_type is JsonType.STRING_LIST:
@@ -212,14 +319,25 @@ def type_problem(field_type: JsonType, value: Any) -> bool:
 def unloadable(kind: Kind, entry: dict[str, Any]) -> list[str]:
     """Why the runtime would skip this entry (a field missing or of the wrong type), in
     field order; empty when it loads it. Cheap: run over every live entry on each read."""
+    problems = _unfit(FIELDS[kind], entry, "")
+    for list_name, item_rules in ITEM_FIELDS.get(kind, {}).items():
+        items = entry.get(list_name)
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                if isinstance(item, dict):
+                    problems += _unfit(item_rules, item, f"{list_name}[{index}].")
+    return problems
+
+
+def _unfit(rules_: tuple[FieldRule, ...], entry: dict[str, Any], prefix: str) -> list[str]:
     problems: list[str] = []
-    for item in FIELDS[kind]:
+    for item in rules_:
         if item.name not in entry:
             if item.runtime_required:
-                problems.append(f"'{item.name}' is missing")
+                problems.append(f"'{prefix}{item.name}' is missing")
         elif type_problem(item.type, entry[item.name]) and not (
                 item.need is Need.OPTIONAL and entry[item.name] is None):
-            problems.append(f"'{item.name}' is not {_article(item.type)}")
+            problems.append(f"'{prefix}{item.name}' is not {_article(item.type)}")
     return problems
 
 

@@ -149,4 +149,7 @@ class MeshState:
         return sum(len(by_name) for by_name in self.resources.values())
 
     def counts(self) -> dict[Kind, int]:
-        return {kind: len(self.resources[kind]) for kind in kinds.KIND_ORDER}
+        """Resources per kind: every one of the first five kinds, the later (opt-in) kinds
+        only when present, so a mesh without them reports as it always did."""
+        return {kind: len(self.resources[kind]) for kind in kinds.KIND_ORDER
+                if self.resources[kind] or not kinds.info(kind).opt_in}

@@ -34,7 +34,6 @@ from reconciler.store.registry_files import (
     META as META,
 )
 from reconciler.store.registry_files import (
-    WORKFLOWS_DIR,
     FileDetail,
     FileRead,
     files_of,
@@ -481,8 +480,7 @@ def _meta_name(name: str) -> str:
 
 def _touched(changes: ChangeSet) -> set[str]:
     """The registry files a change set rewrites (relative)."""
-    return {f"{WORKFLOWS_DIR}/{key.name}.json" if key.kind is kinds.Kind.WORKFLOW
-            else kinds.info(key.kind).registry_file for key in changes}
+    return {kinds.file_of(key.kind, key.name) for key in changes}
 
 
 def _before(live: LiveState, key: ResourceKey) -> dict[str, Any] | None:

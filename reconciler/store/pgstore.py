@@ -37,7 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from reconciler.errors import StalePlan, StoreError
-from reconciler.model.kinds import Kind
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.store import history, pglisten
@@ -263,7 +264,7 @@ class PostgresStore:
                     "SELECT place, body FROM meshctl.unkeyed ORDER BY place, ordinal"):
                 unkeyed.setdefault(place, []).append(orjson.loads(body))
         for kind, entries in by_kind.items():
-            if kind is Kind.WORKFLOW:  # the file store reads them in file-name order
+            if kinds.info(kind).layout is Layout.PER_FILE:  # in file-name order, as read
                 entries.sort(key=lambda item: f"{item[0]}.json")
             for name, entry in entries:
                 state.add(Resource(ResourceKey(kind, name), entry, self._source(kind, name)))
@@ -585,8 +586,10 @@ class PostgresStore:
 
 
 def _in_order(state: MeshState) -> MeshState:
-    """Workflows in file-name order, as the file store reads them."""
-    flows = state.of_kind(Kind.WORKFLOW)
-    state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
-        flows, key=lambda name: f"{name}.json")}
+    """Workflows (each one-file-per-entry kind) in file-name order, as files are read."""
+    for kind in kinds.KIND_ORDER:
+        if kinds.info(kind).layout is Layout.PER_FILE:
+            flows = state.of_kind(kind)
+            state.resources[kind] = {name: flows[name] for name in sorted(
+                flows, key=lambda name: f"{name}.json")}
     return state

@@ -23,7 +23,7 @@ import orjson
 from reconciler.errors import Diagnostic, Severity
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
-from reconciler.model.kinds import Kind
+from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
@@ -111,9 +111,7 @@ def new_live(root: Path) -> LiveState:
 
 def file_of(key: ResourceKey) -> str:
     """The registry file (relative) that holds `key`."""
-    if key.kind is Kind.WORKFLOW:
-        return f"{WORKFLOWS_DIR}/{key.name}.json"
-    return kinds.info(key.kind).registry_file
+    return kinds.file_of(key.kind, key.name)
 
 
 def seal(live: LiveState) -> LiveState:
@@ -131,12 +129,15 @@ def fingerprint_of(file_digests: Mapping[str, str]) -> str:
 
 def registry_file_names(root: Path) -> list[str]:
     """Every file the reader reads (relative), existing ones only: the fingerprint's scope."""
-    names = [kinds.info(kind).registry_file for kind in
-             (Kind.MODEL_PROFILE, Kind.TOOL, Kind.AGENT, Kind.GOVERNANCE_POLICY)]
-    found = [name for name in names if (root / name).is_file()]
-    folder = root / WORKFLOWS_DIR
-    if folder.is_dir():
-        found += [f"{WORKFLOWS_DIR}/{path.name}" for path in sorted(folder.glob("*.json"))]
+    found: list[str] = []
+    for kind in kinds.KIND_ORDER:
+        relative = kinds.info(kind).registry_file
+        if kinds.info(kind).layout is Layout.PER_FILE:
+            folder = root / relative
+            if folder.is_dir():
+                found += [f"{relative}/{path.name}" for path in sorted(folder.glob("*.json"))]
+        elif (root / relative).is_file():
+            found.append(relative)
     return found
 
 
@@ -158,12 +159,12 @@ def refresh_live_state(previous: LiveState) -> LiveState:
 def _read(live: LiveState, previous: LiveState | None) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
         reader = _Reader(live, previous, hasher)
-        for kind in (Kind.MODEL_PROFILE, Kind.TOOL, Kind.AGENT):
-            if not reader.reuse_kind(kind):
-                _read_entry_list(reader, kind)
-        _read_workflows(reader)
-        if not reader.reuse_kind(Kind.GOVERNANCE_POLICY):
-            _read_governance(reader)
+        for kind in kinds.KIND_ORDER:
+            layout = kinds.info(kind).layout
+            if layout is Layout.PER_FILE:
+                _read_per_file(reader, kind)
+            elif not reader.reuse_kind(kind):
+                _READERS[layout](reader, kind)
         reader.finish()
     return seal(live)
 
@@ -358,35 +359,60 @@ def _read_entry_list(reader: _Reader, kind: Kind) -> None:
         _add(live, kind, entry_id, entry, source, where)
 
 
-def _read_workflows(reader: _Reader) -> None:
+def _read_per_file(reader: _Reader, kind: Kind) -> None:
+    """A folder of one-document files (workflows), each file named after its entry's id."""
     live = reader.live
-    folder = reader.root / WORKFLOWS_DIR
+    info = kinds.info(kind)
+    assert info.id_field is not None
+    folder = reader.root / info.registry_file
     if not folder.is_dir():
         return
-    before = _workflows_by_file(reader.previous) if reader.previous is not None else {}
+    before = _by_file(reader.previous, kind) if reader.previous is not None else {}
     for path in sorted(folder.glob("*.json")):
-        relative = f"{WORKFLOWS_DIR}/{path.name}"
+        relative = f"{info.registry_file}/{path.name}"
         kept = before.get(str(path))
         read = reader.unchanged(relative) if kept is not None else None
         if kept is not None and read is not None:  # unchanged: the same entry, checked again
             reader.keep(relative, read)
-            _add(live, Kind.WORKFLOW, kept.name, kept.entry, kept.source or Source(str(path)),
-                 "")
+            _add(live, kind, kept.name, kept.entry, kept.source or Source(str(path)), "")
             continue
         document, found = reader.load_json(relative)
         if not found:
             continue
-        entry_id = document.get("workflow_id") if isinstance(document, dict) else None
+        entry_id = document.get(info.id_field) if isinstance(document, dict) else None
         if not isinstance(entry_id, str):
             _keep_unkeyed(live, relative, document, _error(
-                "L003", "workflow file has no string 'workflow_id'", str(path), None,
-                f"add \"workflow_id\": \"{path.stem}\""))
+                "L003", f"{info.label} file has no string '{info.id_field}'", str(path), None,
+                f"add \"{info.id_field}\": \"{path.stem}\""))
             continue
         if entry_id != path.stem:
             live.diagnostics.append(_error(
-                "L005", f"file name '{path.name}' differs from its workflow_id '{entry_id}'",
-                str(path), None, f"rename the file to {entry_id}.json", f"workflow/{entry_id}"))
-        _add(live, Kind.WORKFLOW, entry_id, document, Source(str(path)), "")
+                "L005", f"file name '{path.name}' differs from its {info.id_field} "
+                f"'{entry_id}'", str(path), None, f"rename the file to {entry_id}.json",
+                str(ResourceKey(kind, entry_id))))
+        _add(live, kind, entry_id, document, Source(str(path)), "")
+
+
+def _read_singleton(reader: _Reader, kind: Kind) -> None:
+    """A one-document kind (system config): the document is the entry, except the
+    `last_updated` stamp, kept as the file's header and refreshed by each write."""
+    live = reader.live
+    info = kinds.info(kind)
+    document, found = reader.load_json(info.registry_file)
+    if not found:
+        return
+    file = str(reader.root / info.registry_file)
+    if not isinstance(document, dict):
+        _keep_unkeyed(live, info.registry_file, document, _error(
+            "L002", "expected a JSON object", file, None,
+            f"the {info.label} file must hold one object"))
+        return
+    live.headers[kind] = {k: v for k, v in document.items() if k in SINGLETON_HEADER}
+    entry = {k: v for k, v in document.items() if k not in SINGLETON_HEADER}
+    _add(live, kind, kinds.SINGLETON_NAME, entry, Source(file), "")
+
+
+SINGLETON_HEADER = ("last_updated",)
 
 
 def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any] | None],
@@ -399,10 +425,11 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
     touched = {file_of(key) for key in changes}
     before = files_of(previous)
     paths = {str(before.root / relative) for relative in touched}
+    folders = {str(before.root / kinds.info(key.kind).registry_file) for key in changes
+               if kinds.info(key.kind).layout is Layout.PER_FILE}
     if any(relative in previous.unkeyed for relative in touched) or any(
             d.file in paths for d in previous.diagnostics) or any(
-            d.file and Path(d.file).parent.name == WORKFLOWS_DIR for d in previous.diagnostics
-            if any(key.kind is Kind.WORKFLOW for key in changes)):
+            d.file and str(Path(d.file).parent) in folders for d in previous.diagnostics):
         return None
     files = FileDetail(before.root, dict(before.file_digests), dict(before.reads),
                        {relative: layout for relative, layout in before.layouts.items()
@@ -419,7 +446,7 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
             files.file_digests[relative], files.reads[relative] = read.digest, read
     for kind in {key.kind for key in changes}:
         relative = kinds.info(kind).registry_file
-        if kind is not Kind.WORKFLOW and relative in written:
+        if kinds.info(kind).layout is not Layout.PER_FILE and relative in written:
             header = previous.headers.get(kind)
             if header is None:  # the file was created: its header is the writer's own
                 return None
@@ -434,18 +461,20 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
         existing = by_name[key.kind].get(key.name)
         source = existing.source if existing else Source(str(before.root / file_of(key)))
         by_name[key.kind][key.name] = Resource(key, entry, source)
-    flows = by_name[Kind.WORKFLOW]  # read in file-name order
-    live.state.resources[Kind.WORKFLOW] = {name: flows[name] for name in sorted(
-        flows, key=lambda name: f"{name}.json")}
+    for kind in {key.kind for key in changes}:
+        if kinds.info(kind).layout is Layout.PER_FILE:  # read in file-name order
+            flows = by_name[kind]
+            live.state.resources[kind] = {name: flows[name] for name in sorted(
+                flows, key=lambda name: f"{name}.json")}
     return live
 
 
-def _workflows_by_file(live: LiveState) -> dict[str, Resource]:
-    return {resource.source.file: resource for resource in live.state.of_kind(Kind.WORKFLOW)
+def _by_file(live: LiveState, kind: Kind) -> dict[str, Resource]:
+    return {resource.source.file: resource for resource in live.state.of_kind(kind)
             .values() if resource.source is not None}
 
 
-def _read_governance(reader: _Reader) -> None:
+def _read_governance(reader: _Reader, kind: Kind = Kind.GOVERNANCE_POLICY) -> None:
     live = reader.live
     info = kinds.info(Kind.GOVERNANCE_POLICY)
     document, found = reader.load_json(info.registry_file)
@@ -466,6 +495,10 @@ def _read_governance(reader: _Reader) -> None:
                 "make it an object with description, enforcement_level and its rules"))
             continue
         _add(live, Kind.GOVERNANCE_POLICY, name, body, source, f"policies.{name}")
+
+
+_READERS = {Layout.LIST: _read_entry_list, Layout.POLICY_MAP: _read_governance,
+            Layout.SINGLETON: _read_singleton}
 
 
 def _add(live: LiveState, kind: Kind, name: str, entry: dict[str, Any], source: Source,

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from reconciler.model import ids, kinds
-from reconciler.model.kinds import Kind
-from reconciler.store import jsonspans
+from reconciler.model.kinds import Kind, Layout
+from reconciler.store import jsonedit, jsonspans
 from reconciler.store.jsonspans import ListLayout, Member, Span
 
 Entry = dict[str, Any]
@@ -51,11 +51,12 @@ class FileContent:
         return None if data is None else data.decode("utf-8")
 
 
-def workflow_path(name: str) -> str:
+def document_path(kind: Kind, name: str) -> str:
+    """The file of one entry of a one-file-per-entry kind (workflows)."""
     problem = ids.id_problem(name)
     if problem is not None:  # validation refuses such ids first; this is the last guard
-        raise WriteError(f"workflow id {name!r} {problem}")
-    return f"workflows/{name}.json"
+        raise WriteError(f"{kinds.info(kind).label} id {name!r} {problem}")
+    return kinds.file_of(kind, name)
 
 
 def render_files(kind: Kind, changes: Changes, read: Any, now: str,
@@ -68,14 +69,23 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str,
         found = read(relative)
         return found.encode("utf-8") if isinstance(found, str) else found
 
-    if kind is Kind.WORKFLOW:
-        contents = [_workflow(name, entry, _text(current(workflow_path(name))))
+    info = kinds.info(kind)
+    if info.layout is Layout.PER_FILE:
+        contents = [_one_document(document_path(kind, name), entry,
+                                  _text(current(document_path(kind, name))))
                     for name, entry in changes.items()]
         return [content for content in contents if content is not None]
-    info = kinds.info(kind)
-    assert info.collection_key is not None
     old = current(info.registry_file)
-    if kind is Kind.GOVERNANCE_POLICY:
+    if info.layout is Layout.SINGLETON:
+        entry = changes.get(kinds.SINGLETON_NAME)
+        before = _text(old)
+        if entry is None:
+            return [FileContent(info.registry_file, None)] if before is not None else []
+        document = _rewrite_document(before, entry, now)
+        return [] if document == before else [FileContent(info.registry_file,
+                                                          (document.encode("utf-8"),))]
+    assert info.collection_key is not None
+    if info.layout is Layout.POLICY_MAP:
         before = _text(old)
         text = _rewrite_object_member(before, info.collection_key, changes, now)
         if text is None or text == before:
@@ -93,19 +103,64 @@ def _text(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8")
 
 
-def dumps(value: Any, indent: str = "") -> str:
-    """JSON with indent 2 (as upstream's json.dump), continued lines shifted by `indent`."""
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-    return text.replace("\n", "\n" + indent) if indent else text
+dumps = jsonedit.dumps
 
 
-def _workflow(name: str, entry: Entry | None, old: str | None) -> FileContent | None:
+def _one_document(relative: str, entry: Entry | None, old: str | None) -> FileContent | None:
     if entry is None:
-        return FileContent(workflow_path(name), None) if old is not None else None
-    if old is not None and _same(entry, orjson.loads(old)):  # unchanged: keep the file
+        return FileContent(relative, None) if old is not None else None
+    if old is None:
+        return FileContent(relative, ((dumps(entry) + "\n").encode("utf-8"),))
+    if _same(entry, orjson.loads(old)):  # unchanged: keep the file
         return None
-    trailing = "\n" if old is None or old.endswith("\n") else ""  # keep the file's habit
-    return FileContent(workflow_path(name), ((dumps(entry) + trailing).encode("utf-8"),))
+    start, end = len(old) - len(old.lstrip()), len(old.rstrip())
+    text = old[:start] + jsonedit.edit(old[start:end], entry) + old[end:]
+    return FileContent(relative, (text.encode("utf-8"),))
+
+
+def _rewrite_document(old: str | None, entry: Entry, now: str) -> str:
+    """A one-document file (system config) holding `entry`: each top-level member whose
+    value is unchanged keeps its bytes, a changed one is written in its place, a new one is
+    appended and a removed one dropped; `last_updated`, when the file has it, is refreshed.
+    So editing one setting changes that setting's section, nothing else."""
+    if old is None:
+        return dumps(entry) + "\n"
+    members = _top_level(old, "")
+    if not members:
+        return dumps(entry) + ("\n" if old.endswith("\n") else "")
+    outer = ""
+    inner = _indent_of(old, members[0].key_start) or "  "
+    last = {m.key: m for m in members}  # a repeated key: the reader keeps the last
+    items: list[str] = []
+    done: set[str] = set()
+    touched = False
+    for member in members:
+        if member.key in done or last[member.key] is not member:
+            touched = True  # an earlier duplicate of a key: dropped
+            continue
+        done.add(member.key)
+        if member.key == "last_updated":
+            items.append(f"{dumps(member.key)}: {dumps(now)}")
+            continue
+        if member.key not in entry:
+            touched = True
+            continue
+        value = entry[member.key]
+        if _same(value, orjson.loads(old[member.value.start:member.value.end])):
+            items.append(old[member.key_start:member.value.end])
+        else:
+            touched = True
+            items.append(old[member.key_start:member.value.start]
+                         + jsonedit.edit(old[member.value.start:member.value.end], value,
+                                         inner))
+    added = [f"{dumps(key)}: {dumps(value, inner)}" for key, value in entry.items()
+             if key not in done]
+    if not touched and not added:
+        return old
+    start = jsonspans._skip(old, 0)
+    end = old.rstrip().rfind("}") + 1
+    body = _container("{", "}", items + added, outer, inner)
+    return old[:start] + body + old[end:]
 
 
 def _new_document(key: str, items: list[Any], now: str) -> str:
@@ -134,7 +189,7 @@ def _indent_at(data: bytes, position: int) -> str:
 
 
 def _same(new: Entry | None, old: Any) -> bool:
-    return new is not None and new == old and orjson.dumps(new) == orjson.dumps(old)
+    return new is not None and jsonedit.same(new, old)
 
 
 def _container(opening: str, closing: str, items: list[str], outer: str, inner: str) -> str:
@@ -172,8 +227,10 @@ def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Ch
     edits: dict[int, bytes | None] = {}
     for name, number in first.items():
         replacement = changes[name]
-        if not _same(replacement, orjson.loads(old[starts[number]:ends[number]])):
-            edits[number] = None if replacement is None else _encoded(replacement, inner)
+        was = bytes(old[starts[number]:ends[number]])
+        if not _same(replacement, orjson.loads(was)):
+            edits[number] = None if replacement is None else jsonedit.edit(
+                was.decode("utf-8"), replacement, inner).encode("utf-8")
     appended = [(jsonspans.id_of(entry, id_field), _encoded(entry, inner))
                 for name, entry in changes.items() if entry is not None and name not in first]
     if not edits and not appended:  # nothing changes: the file stays as it is
@@ -338,7 +395,8 @@ def _rewrite_object_member(old: str | None, key: str, changes: Changes,
                 continue
             touched = True
             if replacement is not None:
-                items.append(f"{dumps(item.key)}: {dumps(replacement, inner)}")
+                items.append(old[item.key_start:item.value.start] + jsonedit.edit(
+                    old[item.value.start:item.value.end], replacement, inner))
         else:
             items.append(old[item.key_start:item.value.end])
     appended = [f"{dumps(name)}: {dumps(entry, inner)}" for name, entry in changes.items()

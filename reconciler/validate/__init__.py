@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from reconciler import graph
 from reconciler.errors import Diagnostic
 from reconciler.model.resource import MeshState, Resource
-from reconciler.validate import hitl, mesh, references, runtime, workflows
+from reconciler.validate import (
+    hitl,
+    integration,
+    mesh,
+    references,
+    runtime,
+    settings,
+    workflows,
+)
 from reconciler.validate.rules import RULES, Rule
 
 __all__ = ["RULES", "Rule", "check_live", "check_mesh", "check_resource", "validate_state"]
@@ -22,7 +30,8 @@ __all__ = ["RULES", "Rule", "check_live", "check_mesh", "check_resource", "valid
 def check_resource(resource: Resource) -> list[Diagnostic]:
     from reconciler.validate import schema
 
-    return schema.check_resource(resource) + workflows.check_workflow(resource)
+    return (schema.check_resource(resource) + workflows.check_workflow(resource)
+            + settings.check_settings(resource))
 
 
 def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,
@@ -32,6 +41,8 @@ def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,
     mesh_graph = mesh_graph or graph.build(state)
     return (references.check_references(state, mesh_graph, known)
             + hitl.check_checkpoints(state, mesh_graph, known)
+            + integration.check_retry_policies(state, mesh_graph, known)
+            + integration.check_processor_order(state, mesh_graph)
             + mesh.check_orchestrator(state, known)
             + mesh.check_cycles(state, mesh_graph))
 

@@ -14,7 +14,11 @@ from reconciler.model.resource import MeshState
 from reconciler.validate.rules import diagnostic
 
 CODE_BY_KIND = {Kind.MODEL_PROFILE: "R001", Kind.TOOL: "R002", Kind.AGENT: "R003",
-                Kind.WORKFLOW: "R004"}
+                Kind.WORKFLOW: "R004", Kind.AUTH_PROFILE: "R005", Kind.CONNECTOR: "R006",
+                Kind.SECURITY_POLICY: "R007"}
+# Edges into the content of their target: their own rules (hitl, integration) name what is
+# missing inside it.
+_CONTENT = frozenset({graph.EdgeType.HITL_ROLE, graph.EdgeType.RETRY_POLICY})
 MAX_LISTED = 12
 
 def check_references(state: MeshState, mesh_graph: graph.Graph,
@@ -26,18 +30,24 @@ def check_references(state: MeshState, mesh_graph: graph.Graph,
     for edge in mesh_graph.dangling():
         source = state.get(edge.source)
         if source is None or (known is not None and edge.target in known) or \
-                edge.type is graph.EdgeType.HITL_ROLE:  # the HITL rules name the role
+                edge.type in _CONTENT:
             continue
         target_kind = edge.target.kind
         names = [name for name in state.of_kind(target_kind) if name != edge.source.name
                  or target_kind is not edge.source.kind]  # never suggest itself
         label = kinds.info(target_kind).label
-        found.append(diagnostic(
-            CODE_BY_KIND[target_kind], source, edge.path,
-            f"{source.key.describe()} refers to unknown {label} '{edge.target.name}' in "
-            f"{edge.path}; {did_you_mean(edge.target.name, names)}available: "
-            f"{_available(names)}",
-            f"declare {label} '{edge.target.name}', or fix the name"))
+        message = (f"{source.key.describe()} refers to unknown {label} "
+                   f"'{edge.target.name}' in {edge.path}; "
+                   f"{did_you_mean(edge.target.name, names)}available: {_available(names)}")
+        if not edge.enforced:
+            found.append(diagnostic(
+                "R009", source, edge.path, f"{message} (the feature is switched off, so "
+                "the runtime does not use it yet)",
+                f"declare {label} '{edge.target.name}' or fix the name before you switch "
+                "the feature on"))
+            continue
+        found.append(diagnostic(CODE_BY_KIND[target_kind], source, edge.path, message,
+                                f"declare {label} '{edge.target.name}', or fix the name"))
     return found
 
 

@@ -2,8 +2,8 @@
 
 Codes are stable (documented in docs/validation.md, which a test keeps in step with this
 table). Families: M manifests, L live registries, S schema, R references, W workflows,
-H HITL checkpoints, G graph, O orchestrator, B breaking changes (found by the plan), U usage
-(deletes the plan refuses).
+H HITL checkpoints, C settings (system, context engineering, integrations), G graph,
+O orchestrator, B breaking changes (found by the plan), U usage (deletes the plan refuses).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("M012", _E, "spec id field differs from metadata.name"),
     Rule("M013", _E, "manifest file unreadable or not UTF-8"),
     Rule("M014", _E, "resource name differs only by case from another of its kind"),
+    Rule("M015", _E, "a one-document kind (system config, ...) named other than 'default'"),
     Rule("L001", _E, "registry file is not valid JSON"),
     Rule("L002", _E, "registry file has the wrong shape"),
     Rule("L003", _E, "registry entry without a usable id"),
@@ -56,6 +57,18 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("R002", _E, "unknown tool"),
     Rule("R003", _E, "unknown agent"),
     Rule("R004", _E, "unknown workflow"),
+    Rule("R005", _E, "unknown auth profile"),
+    Rule("R006", _E, "unknown connector"),
+    Rule("R007", _E, "unknown security policy"),
+    Rule("R008", _E, "unknown retry policy (not in the integration config's retry_policies)"),
+    Rule("R009", _W, "a switched-off feature names an unknown resource"),
+    Rule("C001", _E, "context processor id the runtime does not have"),
+    Rule("C002", _E, "two context processors share an order"),
+    Rule("C003", _E, "token budget percentages do not add up to 100"),
+    Rule("C004", _E, "limit, timeout or threshold that is zero, negative or not a number"),
+    Rule("C005", _W, "integration step type or failure policy the runtime does not know"),
+    Rule("C006", _E, "integration step without the connector or policy its type needs"),
+    Rule("C007", _E, "retry policy id used twice in the integration config"),
     Rule("W001", _E, "step transition to an unknown step or outcome"),
     Rule("W002", _E, "include_prior_outputs names a step that does not run earlier"),
     Rule("W003", _E, "step cannot reach a terminal outcome"),

@@ -43,6 +43,8 @@ def contents() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for kind in Kind:
         info = kinds.info(kind)
+        if info.opt_in:  # the settings kinds: not in these registries
+            continue
         if kind is Kind.WORKFLOW:
             for path in sorted((REGISTRIES / "workflows").glob("*.json")):
                 found[f"workflows/{path.name}"] = json.loads(path.read_text())

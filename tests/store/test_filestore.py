@@ -230,7 +230,7 @@ def test_nothing_meshctl_keeps_is_seen_by_the_runtime(registries: Path) -> None:
     assert not (registries / "workflows" / ".meshctl").exists()
     assert registry_file_names(registries) == [
         "model_profiles.json", "tool_registry.json", "agent_registry.json",
-        "governance_policies.json", "workflows/claims_triage.json"]
+        "workflows/claims_triage.json", "governance_policies.json"]
     meta = sorted(str(p.relative_to(registries / ".meshctl"))
                   for p in (registries / ".meshctl").rglob("*"))
     assert meta == ["audit.jsonl", "history", "history/1.json", "layout.json", "lock",

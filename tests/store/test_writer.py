@@ -92,8 +92,10 @@ def test_an_update_replaces_that_entry_and_the_timestamp_only() -> None:
     entry["max_iterations"] = 9
     new = render_one(Kind.AGENT, {"fraud_agent": entry}, "agent_registry.json", old)
     original = by_id(old, "agents", "agent_id")["fraud_agent"]
-    expected = old.replace(original, pretty(entry, "    ")).replace(OLD_STAMP, NEW_STAMP)
-    assert new == expected
+    edited = original.replace('"max_iterations": 5,', '"max_iterations": 9,')
+    assert edited != original
+    expected = old.replace(original, edited).replace(OLD_STAMP, NEW_STAMP)
+    assert new == expected  # the changed value alone: the entry's other bytes are kept
     assert old.count(original) == 1 and old.count(OLD_STAMP) == 1
 
 

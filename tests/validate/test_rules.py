@@ -101,7 +101,49 @@ def step_workflow(steps: str) -> str:
     return manifest("Workflow", "w1", "name: W\ndescription: d\nsteps:\n" + steps)
 
 
+SYSTEM_SECTIONS = ("version: '1.0.0'\norchestrator: {max_iterations: 10}\nworkflow: {}\n"
+                   "agent: {}\nllm: {}\ngovernance: {}\nsafety: {}\n")
+RETRY = manifest("IntegrationConfig", "default", "version: '1.1'\nretry_policies:\n"
+                 "- {policy_id: standard, max_attempts: 3, backoff_seconds: 0.5}")
+STRATEGIES = "compaction:\n  llm_summarization: {enabled: false, model_profile_id: nope}\n"
+
+
+def processor(name: str, order: int) -> str:
+    return manifest("ContextProcessor", name, f"order: {order}")
+
+
+def connector(name: str, extra: str = "") -> str:
+    return manifest("Connector", name, "name: C\ndescription: d\ntype: REST\n"
+                    "base_url: https://c\n" + extra)
+
+
+def integration_workflow(steps: str) -> str:
+    return manifest("IntegrationWorkflow", "iw", "name: I\ndescription: d\nversion: '1.0'\n"
+                    "trigger: Event\nsteps:\n" + steps)
+
+
 CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
+    "M015": manifests_case(manifest("SystemConfig", "main", SYSTEM_SECTIONS)),
+    "C001": manifests_case(processor("reranker", 1)),
+    "C002": manifests_case(processor("content_selector", 1) + "---\n" + processor("injector", 1)),
+    "C003": manifests_case(manifest("ContextStrategies", "default", (
+        "context_compilation:\n  default_budget_allocation:\n"
+        "    original_input_percentage: 30\n    prior_outputs_percentage: 50\n"
+        "    observations_percentage: 30\n"))),
+    "C004": manifests_case(manifest("SystemConfig", "default", SYSTEM_SECTIONS.replace(
+        "workflow: {}", "workflow: {max_agent_invocations: 0}"))),
+    "C005": manifests_case(integration_workflow("- {id: a, type: teleport}")),
+    "C006": manifests_case(integration_workflow("- {id: a, type: rest_call}")),
+    "C007": manifests_case(manifest("IntegrationConfig", "default", (
+        "version: '1.1'\nretry_policies:\n"
+        "- {policy_id: standard, max_attempts: 3, backoff_seconds: 0.5}\n"
+        "- {policy_id: standard, max_attempts: 5, backoff_seconds: 1}\n"))),
+    "R005": manifests_case(connector("c1", "auth_profile: nope")),
+    "R006": manifests_case(integration_workflow("- {id: a, type: rest_call, connector: nope}")),
+    "R007": manifests_case(integration_workflow(
+        "- {id: a, type: security_transform, policy: nope}")),
+    "R008": manifests_case(RETRY + "---\n" + connector("c1", "retry_policy_id: fast")),
+    "R009": manifests_case(manifest("ContextStrategies", "default", STRATEGIES)),
     "M001": manifests_case("a: [1\n"),
     "M002": manifests_case(manifest("Tool", "big", "description: " + "x" * 400), max_bytes=300,
                            with_base=False),
@@ -215,5 +257,5 @@ def test_the_example_registries_pass_every_rule() -> None:
 def test_codes_are_unique_and_well_formed() -> None:
     for code, rule in RULES.items():
         assert code == rule.code
-        assert len(code) == 4 and code[0] in "MLSRWHGOBU" and code[1:].isdigit()
+        assert len(code) == 4 and code[0] in "MLSRWHCGOBU" and code[1:].isdigit()
         assert rule.title
