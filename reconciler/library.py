@@ -15,6 +15,7 @@ What is on disk but unreadable keeps the last good snapshot, reported in `stats(
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import logging
@@ -510,6 +511,168 @@ class RegistryManager:
 
         self._write(changes)
 
+    # -- any kind, by its table entry: what the REST API and the panel call ---------------
+
+    def create(self, kind: Kind, entry: BaseModel | Mapping[str, Any]) -> None:
+        """Create one entry of a kind listed by id (its id field names it)."""
+        self._create(kind, entry)
+
+    def update(self, kind: Kind, name: str, entry: BaseModel | Mapping[str, Any], *,
+               expected_version: str | None = None) -> None:
+        """Replace an existing entry (a one-document kind's `name` is 'default')."""
+        self._update(kind, name, entry, expected_version)
+
+    def delete(self, kind: Kind, name: str, *, expected_version: str | None = None) -> None:
+        self._delete(kind, name, expected_version)
+
+    def document(self, kind: Kind) -> Entry | None:
+        """A one-document kind's whole document as the runtime reads it (with the
+        `last_updated` stamp a write refreshes), or None when its file does not exist."""
+        resource = self._snapshot.live.state.get(ResourceKey(kind, kinds.SINGLETON_NAME))
+        if resource is None:
+            return None
+        header = self._snapshot.live.headers.get(kind) or {}
+        return copy.deepcopy({**resource.entry, **header})  # the caller's to change
+
+    def put_document(self, kind: Kind, document: BaseModel | Mapping[str, Any], *,
+                     expected_version: str | None = None) -> None:
+        """Write a one-document kind (created when its file does not exist yet), through
+        the same plan as any write; `last_updated` is the store's to set."""
+        assert kinds.is_singleton(kind)
+        key = ResourceKey(kind, kinds.SINGLETON_NAME)
+        new = {k: v for k, v in _entry(document).items()
+               if k not in ("last_updated", "resource_version")}
+
+        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
+            before = snapshot.live.state.get(key)
+            _check_version(key, before.entry if before else None, expected_version)
+            return {key: (_in_order_of(before.entry if before else None, new), Intent.PUT)}
+
+        self._write(changes)
+
+    def _replace_all(self, kind: Kind, entries: Iterable[BaseModel | Mapping[str, Any]]
+                     ) -> None:
+        """The kind's entries become `entries`: each named is created or updated, each
+        not named deleted (upstream's `update_connectors`), as one plan."""
+        id_field = kinds.info(kind).id_field
+        assert id_field is not None
+        wanted = [_entry(item) for item in entries]
+        names = [item.get(id_field) for item in wanted]
+        if not all(isinstance(name, str) for name in names):
+            raise ChangeRejected(f"every {kinds.info(kind).label} needs a string '{id_field}'")
+
+        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
+            live = snapshot.live.state.of_kind(kind)
+            found: dict[ResourceKey, tuple[Entry | None, Intent]] = {}
+            for name, entry in zip(names, wanted, strict=True):
+                before = live.get(str(name))
+                found[ResourceKey(kind, str(name))] = (
+                    _in_order_of(before.entry if before else None, entry), Intent.PUT)
+            for name in live:
+                if name not in names:
+                    found[ResourceKey(kind, name)] = (None, Intent.DELETE)
+            return found
+
+        self._write(changes)
+
+    # -- system settings and context engineering (upstream's orchestrator manager) --------
+
+    def get_system_config(self) -> Entry | None:
+        """`system_config.json` as upstream returns it (a dict), or None without one."""
+        return self.document(Kind.SYSTEM_CONFIG)
+
+    def update_system_config(self, config: specs.SystemConfig | Mapping[str, Any], *,
+                             expected_version: str | None = None) -> None:
+        self.put_document(Kind.SYSTEM_CONFIG, config, expected_version=expected_version)
+
+    def get_context_strategies(self) -> Entry | None:
+        return self.document(Kind.CONTEXT_STRATEGIES)
+
+    def update_context_strategies(self, strategies: specs.ContextStrategies | Mapping[str, Any],
+                                  *, expected_version: str | None = None) -> None:
+        self.put_document(Kind.CONTEXT_STRATEGIES, strategies,
+                          expected_version=expected_version)
+
+    def list_context_processors(self) -> list[specs.ContextProcessor]:
+        """The pipeline's processors in the order the runtime runs them (by `order`)."""
+        found: list[specs.ContextProcessor] = list(self._snapshot.all(Kind.CONTEXT_PROCESSOR))
+        return sorted(found, key=lambda processor: processor.order)
+
+    def get_context_processor(self, processor_id: str) -> specs.ContextProcessor | None:
+        return self._snapshot.model(Kind.CONTEXT_PROCESSOR, processor_id)  # type: ignore[no-any-return]
+
+    def update_context_processor(self, processor_id: str,
+                                 processor: specs.ContextProcessor | Mapping[str, Any], *,
+                                 expected_version: str | None = None) -> None:
+        self._update(Kind.CONTEXT_PROCESSOR, processor_id, processor, expected_version)
+
+    # -- the integration fabric (upstream's integration manager; its workflows and system
+    # config are named integration_* here, beside the orchestrator's) ----------------------
+
+    def list_connectors(self) -> list[specs.ConnectorMetadata]:
+        return list(self._snapshot.all(Kind.CONNECTOR))
+
+    def get_connector(self, connector_id: str) -> specs.ConnectorMetadata | None:
+        return self._snapshot.model(Kind.CONNECTOR, connector_id)  # type: ignore[no-any-return]
+
+    def update_connector(self, connector_id: str,
+                         connector: specs.ConnectorMetadata | Mapping[str, Any], *,
+                         expected_version: str | None = None) -> None:
+        self._update(Kind.CONNECTOR, connector_id, connector, expected_version)
+
+    def update_connectors(self, connectors: Iterable[specs.ConnectorMetadata
+                                                     | Mapping[str, Any]]) -> None:
+        """Upstream's: the connectors become exactly these (one plan; a connector still
+        named by an integration workflow is not deleted)."""
+        self._replace_all(Kind.CONNECTOR, connectors)
+
+    def list_auth_profiles(self) -> list[specs.AuthProfile]:
+        return list(self._snapshot.all(Kind.AUTH_PROFILE))
+
+    def get_auth_profile(self, profile_id: str) -> specs.AuthProfile | None:
+        return self._snapshot.model(Kind.AUTH_PROFILE, profile_id)  # type: ignore[no-any-return]
+
+    def update_auth_profile(self, profile_id: str,
+                            profile: specs.AuthProfile | Mapping[str, Any], *,
+                            expected_version: str | None = None) -> None:
+        self._update(Kind.AUTH_PROFILE, profile_id, profile, expected_version)
+
+    def update_auth_profiles(self, profiles: Iterable[specs.AuthProfile
+                                                      | Mapping[str, Any]]) -> None:
+        """Upstream's: the auth profiles become exactly these (one plan)."""
+        self._replace_all(Kind.AUTH_PROFILE, profiles)
+
+    def list_security_policies(self) -> list[specs.SecurityPolicy]:
+        return list(self._snapshot.all(Kind.SECURITY_POLICY))
+
+    def get_security_policy(self, policy_id: str) -> specs.SecurityPolicy | None:
+        return self._snapshot.model(Kind.SECURITY_POLICY, policy_id)  # type: ignore[no-any-return]
+
+    def update_security_policy(self, policy_id: str,
+                               policy: specs.SecurityPolicy | Mapping[str, Any], *,
+                               expected_version: str | None = None) -> None:
+        self._update(Kind.SECURITY_POLICY, policy_id, policy, expected_version)
+
+    def list_integration_workflows(self) -> list[specs.IntegrationWorkflow]:
+        return list(self._snapshot.all(Kind.INTEGRATION_WORKFLOW))
+
+    def get_integration_workflow(self, workflow_id: str) -> specs.IntegrationWorkflow | None:
+        return self._snapshot.model(Kind.INTEGRATION_WORKFLOW, workflow_id)  # type: ignore[no-any-return]
+
+    def update_integration_workflow(self, workflow_id: str,
+                                    workflow: specs.IntegrationWorkflow | Mapping[str, Any], *,
+                                    expected_version: str | None = None) -> None:
+        """Upstream's `update_workflow` of the integration manager."""
+        self._update(Kind.INTEGRATION_WORKFLOW, workflow_id, workflow, expected_version)
+
+    def get_integration_config(self) -> specs.IntegrationConfig | None:
+        """`integration/system_config.json` (upstream's integration `get_system_config`)."""
+        return self._snapshot.model(Kind.INTEGRATION_CONFIG, kinds.SINGLETON_NAME)  # type: ignore[no-any-return]
+
+    def update_integration_config(self, config: specs.IntegrationConfig | Mapping[str, Any],
+                                  *, expected_version: str | None = None) -> None:
+        self.put_document(Kind.INTEGRATION_CONFIG, config, expected_version=expected_version)
+
     def _create(self, kind: Kind, model: BaseModel | Mapping[str, Any]) -> None:
         entry = _entry(model)
         id_field = kinds.info(kind).id_field
@@ -612,7 +775,7 @@ def _entry(value: BaseModel | Mapping[str, Any]) -> Entry:
     """An entry as the registry stores it: a model's fields (those set, with unknown ones
     kept), or a mapping as it is."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_unset=True)
+        return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
     if isinstance(value, Mapping):
         return dict(value)
     raise ChangeRejected(f"expected a model or a mapping, not {type(value).__name__}")

@@ -11,14 +11,13 @@ library's, so the engine's rules, commit, lock and history apply to each call (s
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -27,12 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler import store as store_
 from reconciler import web
-from reconciler.api import mesh_routes, watch_routes
+from reconciler.api import mesh_routes, resources, settings_routes, watch_routes
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import ChangeRejected, LockTimeout, PreconditionFailed, StoreError
 from reconciler.library import RegistryManager
-from reconciler.model import ids, kinds
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.specs import (
     AgentMetadata,
@@ -68,18 +66,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 MAX_BODY = 1024 * 1024
 MAX_LOGGED_SKIPPED = 20  # live entries the runtime skips, logged when the server starts
 SOURCE = "api"
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _version_wanted(if_match: str | None, body: dict[str, Any] | None) -> str | None:
-    """The version a write was made from: the If-Match header, else `resource_version`."""
-    if if_match:
-        return if_match.strip().removeprefix("W/").strip('"')
-    version = body.pop("resource_version", None) if body is not None else None
-    return str(version) if version is not None else None
 
 
 class _BodyLimit:
@@ -231,16 +217,17 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
         return {"success": stats["last_error"] is None,
                 "message": "Registries reloaded successfully" if stats["last_error"] is None
                 else f"Registries reloaded; serving the last good state: {stats['last_error']}",
-                "timestamp": _now(), **stats}
+                "timestamp": resources.now(), **stats}
 
-    _kind_routes(app, registry, Kind.AGENT, "agents", "agents", AgentMetadata, viewer, editor)
-    _kind_routes(app, registry, Kind.TOOL, "tools", "tools", ToolMetadata, viewer, editor)
-    _kind_routes(app, registry, Kind.MODEL_PROFILE, "model-profiles", "profiles", ModelProfile,
-                 viewer, editor)
-    _kind_routes(app, registry, Kind.WORKFLOW, "workflows", "workflows", WorkflowDefinition,
-                 viewer, editor)
+    for kind, path, list_key, model in (
+            (Kind.AGENT, "agents", "agents", AgentMetadata),
+            (Kind.TOOL, "tools", "tools", ToolMetadata),
+            (Kind.MODEL_PROFILE, "model-profiles", "profiles", ModelProfile),
+            (Kind.WORKFLOW, "workflows", "workflows", WorkflowDefinition)):
+        resources.kind_routes(app, registry, kind, path, list_key, model, viewer, editor)
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
+    settings_routes.add_routes(app, registry, viewer, editor)
     planned = [str(manifests)] if manifests else (running.paths if running else None)
     mesh_routes.add_routes(app, registry, manifests=planned,
                            viewer=viewer, admin=admin)
@@ -250,92 +237,11 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
     return app
 
 
-def _checked_id(kind: Kind, name: str) -> str:
-    problem = ids.id_problem(name)
-    if problem is not None:  # before any file is touched (a workflow id is a file name)
-        raise ApiError(400, f"{kinds.info(kind).label} id {name!r} {problem}")
-    return name
-
-
-def _found(registry: RegistryManager, kind: Kind, name: str, response: Response
-           ) -> dict[str, Any]:
-    entry = registry.entry(kind, _checked_id(kind, name))
-    if entry is None:
-        raise ApiError(404, f"{kinds.info(kind).label} '{name}' not found")
-    version = registry.version(kind, name)
-    response.headers["ETag"] = f'"{version}"'
-    return {**entry, "resource_version": version}
-
-
-def _kind_routes(app: FastAPI, registry: RegistryManager, kind: Kind, path: str, list_key: str,
-                 model: type[BaseModel], viewer: Any, editor: Any) -> None:
-    label = kinds.info(kind).label
-    plural = kinds.info(kind).plural
-    base = f"/registries/{path}"
-    methods = {Kind.AGENT: "agent", Kind.TOOL: "tool", Kind.MODEL_PROFILE: "model_profile",
-               Kind.WORKFLOW: "workflow"}[kind]
-    create: Callable[..., None] = getattr(registry, f"create_{methods}")
-    update: Callable[..., None] = getattr(registry, f"update_{methods}")
-    delete: Callable[..., None] = getattr(registry, f"delete_{methods}")
-
-    def listed(capability: str | None = Query(default=None),
-               exclude_orchestrator: bool = Query(default=False),
-               tag: str | None = Query(default=None)) -> dict[str, Any]:
-        entries = registry.entries(kind)
-        if capability is not None:
-            entries = [e for e in entries if capability in (e.get("capabilities") or [])]
-        if exclude_orchestrator:
-            entries = [e for e in entries if e.get("agent_id") != ORCHESTRATOR_ID]
-        if tag is not None:
-            entries = [e for e in entries if tag in (e.get("lineage_tags") or [])]
-        return {list_key: entries, "total_count": len(entries), "timestamp": _now()}
-
-    app.add_api_route(base, listed, methods=["GET"], tags=[plural], dependencies=[viewer],
-                      summary=f"List {plural}")
-
-    def get_one(name: str, response: Response) -> dict[str, Any]:
-        return _found(registry, kind, name, response)
-
-    app.add_api_route(f"{base}/{{name}}", get_one, methods=["GET"], tags=[plural],
-                      dependencies=[viewer], summary=f"One {label}")
-
-    def create_one(body: model, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]
-        entry = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-        entry.pop("resource_version", None)
-        name = str(entry.get(kinds.info(kind).id_field or "", ""))
-        _checked_id(kind, name)
-        create(entry)
-        response.status_code = 201
-        return _found(registry, kind, name, response)
-
-    app.add_api_route(base, create_one, methods=["POST"], tags=[plural], status_code=201,
-                      dependencies=[editor], summary=f"Create a {label}")
-
-    def update_one(name: str, body: model, response: Response,  # type: ignore[valid-type]
-                   if_match: str | None = Header(default=None)) -> dict[str, Any]:
-        _checked_id(kind, name)
-        entry = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-        update(name, entry, expected_version=_version_wanted(if_match, entry))
-        return _found(registry, kind, name, response)
-
-    app.add_api_route(f"{base}/{{name}}", update_one, methods=["PUT"], tags=[plural],
-                      dependencies=[editor], summary=f"Replace a {label}")
-
-    def delete_one(name: str, if_match: str | None = Header(default=None)) -> dict[str, Any]:
-        _checked_id(kind, name)
-        delete(name, expected_version=_version_wanted(if_match, None))
-        return {"success": True, "message": f"{label.capitalize()} '{name}' deleted",
-                "timestamp": _now()}
-
-    app.add_api_route(f"{base}/{{name}}", delete_one, methods=["DELETE"], tags=[plural],
-                      dependencies=[editor], summary=f"Delete a {label}")
-
-
 def _orchestrator_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
                          editor: Any) -> None:
     @app.get("/registries/orchestrator", tags=["agents"], dependencies=[viewer])
     def orchestrator(response: Response) -> dict[str, Any]:
-        return _found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
+        return resources.found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
 
     @app.put("/registries/orchestrator", tags=["agents"], dependencies=[editor])
     def put_orchestrator(body: AgentMetadata, response: Response,
@@ -345,8 +251,8 @@ def _orchestrator_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
             raise ApiError(400, f"the orchestrator's agent_id must be '{ORCHESTRATOR_ID}'; "
                                  "other agents are changed under /registries/agents")
         registry.update_agent(ORCHESTRATOR_ID, entry,
-                              expected_version=_version_wanted(if_match, entry))
-        return _found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
+                              expected_version=resources.version_wanted(if_match, entry))
+        return resources.found(registry, Kind.AGENT, ORCHESTRATOR_ID, response)
 
 
 def _run_beside(controller: Controller | None) -> Callable[[FastAPI], Any]:
@@ -392,6 +298,6 @@ def _governance_routes(app: FastAPI, registry: RegistryManager, viewer: Any,
                        if_match: str | None = Header(default=None)) -> dict[str, Any]:
         given = body.model_dump(mode="json", exclude_unset=True)
         registry.update_governance_policies(
-            given, expected_version=_version_wanted(if_match, given))
+            given, expected_version=resources.version_wanted(if_match, given))
         return document(response)
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from reconciler import graph
+from reconciler.model import kinds
 from reconciler.model.fields import ABSENT_MEANS
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState
@@ -20,16 +21,25 @@ IGNORED_FIELDS = ("last_updated",)  # rewritten by every save; never a change
 
 
 def remaining_state(desired: MeshState, live: MeshState, *, prune: bool) -> MeshState:
-    """What would be live after applying: the manifests, plus (without pruning) the live
-    resources no manifest declares."""
+    """What would be live after applying: the manifests, plus the live resources no
+    manifest declares that stay (all of them without pruning; else those of the kinds the
+    manifests leave unmanaged)."""
     remaining = MeshState()
     for resource in desired:
         remaining.add(resource)
-    if not prune:
-        for resource in live:
+    kept = unmanaged_kinds(desired) if prune else set(Kind)
+    for kind in kept:
+        for resource in live.of_kind(kind).values():
             if resource.key not in remaining:
                 remaining.add(resource)
     return remaining
+
+
+def unmanaged_kinds(desired: MeshState) -> set[Kind]:
+    """The opt-in kinds (system settings, context engineering, integrations) of which the
+    manifests declare nothing: their live files are not the manifests' to prune, so a
+    deployment whose manifests predate them plans as before."""
+    return {kind for kind in Kind if kinds.info(kind).opt_in and not desired.of_kind(kind)}
 
 
 def user_at(edge: graph.Reference, state: MeshState) -> User:

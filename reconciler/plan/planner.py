@@ -118,7 +118,9 @@ def _whole_mesh_changes(desired: MeshState, live: MeshState, remaining: MeshStat
         impact = tuple(remaining_graph.dependents(resource.key, transitive=True))
         by_key[resource.key] = Change(resource.key, Action.UPDATE, before.entry, resource.entry,
                                       tuple(fields), source, impact)
-    live_only = [resource for resource in live if resource.key not in desired] if prune else []
+    unmanaged = compute.unmanaged_kinds(desired)
+    live_only = [resource for resource in live if resource.key not in desired
+                 and resource.kind not in unmanaged] if prune else []
     live_graph = graph.build(live) if live_only else remaining_graph
     deletes: dict[ResourceKey, Change] = {}
     for resource in live_only:

@@ -68,10 +68,10 @@ def check_processor_order(state: MeshState, mesh_graph: graph.Graph) -> list[Dia
     for order, group in by_order.items():
         if len(group) < 2:
             continue
-        names = ", ".join(f"'{resource.name}'" for resource in group)
-        for resource in group[1:]:
+        for resource in group:  # each is told (a one-key write checks only its own)
+            others = ", ".join(f"'{other.name}'" for other in group if other is not resource)
             found.append(diagnostic(
                 "C002", resource, "order", f"{resource.key.describe()} has order {order}, "
-                f"as do {names}: the pipeline would run them in file order",
+                f"as does {others}: the pipeline would run them in file order",
                 "give each processor its own order"))
     return found

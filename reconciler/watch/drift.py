@@ -54,7 +54,9 @@ def out_of_sync(key: ResourceKey, desired: MeshState, live: MeshState) -> str | 
 def drifted(desired: MeshState, live: MeshState, *, prune: bool = True
             ) -> dict[ResourceKey, str]:
     """Every resource whose live state differs from the desired one, and how."""
-    keys = [r.key for r in desired] + [r.key for r in live if prune and r.key not in desired]
+    unmanaged = compute.unmanaged_kinds(desired)
+    keys = [r.key for r in desired] + [r.key for r in live if prune and r.key not in desired
+                                       and r.kind not in unmanaged]
     return {key: why for key in keys if (why := out_of_sync(key, desired, live)) is not None}
 
 

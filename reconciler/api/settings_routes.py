@@ -1,0 +1,77 @@
+"""Routes of the settings kinds, at upstream's paths: the orchestrator's system config and
+context strategies (`/registries/system-config`, `/registries/context/strategies`), the
+processor pipeline, and the integration fabric, which upstream served from a second
+service (`/registries/connectors` there) and meshctl serves under
+`/registries/integration/...` beside the rest. Every write is the library's: one plan through
+the same rules, ETag/If-Match on each document and entry.
+
+No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run time.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Header, Response
+
+from reconciler.api import resources
+from reconciler.api.errors import ApiError
+from reconciler.library import RegistryManager
+from reconciler.model import kinds, specs
+from reconciler.model.kinds import Kind
+
+INTEGRATION = "/registries/integration"
+
+
+def add_routes(app: FastAPI, registry: RegistryManager, viewer: Any, editor: Any) -> None:
+    _document_routes(app, registry, Kind.SYSTEM_CONFIG, "/registries/system-config", viewer,
+                     editor)
+    _document_routes(app, registry, Kind.CONTEXT_STRATEGIES, "/registries/context/strategies",
+                     viewer, editor)
+    _document_routes(app, registry, Kind.INTEGRATION_CONFIG, f"{INTEGRATION}/system-config",
+                     viewer, editor, wrapped="config")
+    for kind, path, list_key, model in (
+            (Kind.CONTEXT_PROCESSOR, "context/processors", "processors",
+             specs.ContextProcessor),
+            (Kind.CONNECTOR, "integration/connectors", "connectors", specs.ConnectorMetadata),
+            (Kind.AUTH_PROFILE, "integration/auth-profiles", "profiles", specs.AuthProfile),
+            (Kind.SECURITY_POLICY, "integration/security-policies", "policies",
+             specs.SecurityPolicy),
+            (Kind.INTEGRATION_WORKFLOW, "integration/workflows", "workflows",
+             specs.IntegrationWorkflow)):
+        resources.kind_routes(app, registry, kind, path, list_key, model, viewer, editor)
+
+
+def _document_routes(app: FastAPI, registry: RegistryManager, kind: Kind, path: str,
+                     viewer: Any, editor: Any, wrapped: str | None = None) -> None:
+    """GET and PUT of a one-document kind. `wrapped`: the key upstream's answer puts the
+    document under (the integration fabric answers `{"config": {...}}`)."""
+    label = kinds.info(kind).label
+    tag = kinds.info(kind).plural
+
+    def answer(response: Response) -> dict[str, Any]:
+        document = registry.document(kind)
+        if document is None:
+            raise ApiError(404, f"there is no {label} yet; PUT one to create it")
+        version = registry.version(kind, kinds.SINGLETON_NAME)
+        response.headers["ETag"] = f'"{version}"'
+        if wrapped is not None:
+            return {wrapped: document, "resource_version": version}
+        return {**document, "resource_version": version}
+
+    def get_document(response: Response) -> dict[str, Any]:
+        return answer(response)
+
+    app.add_api_route(path, get_document, methods=["GET"], tags=[tag], dependencies=[viewer],
+                      summary=f"The {label}")
+
+    def put_document(response: Response, body: Annotated[dict[str, Any], Body()],
+                     if_match: str | None = Header(default=None)) -> dict[str, Any]:
+        inner = body.get(wrapped) if wrapped is not None else None
+        document: dict[str, Any] = dict(inner if isinstance(inner, dict) else body)
+        expected = resources.version_wanted(if_match, document)
+        if expected is None and isinstance(body.get("resource_version"), str):
+            expected = body["resource_version"]
+        registry.put_document(kind, document, expected_version=expected)
+        return answer(response)
+
+    app.add_api_route(path, put_document, methods=["PUT"], tags=[tag], dependencies=[editor],
+                      summary=f"Replace the {label} (created when there is none)")
