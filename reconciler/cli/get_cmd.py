@@ -24,6 +24,16 @@ COLUMNS: dict[Kind, tuple[tuple[str, str], ...]] = {
     Kind.WORKFLOW: (("MODE", "mode"), ("STEPS", "steps"), ("VERSION", "version")),
     Kind.GOVERNANCE_POLICY: (("ENFORCEMENT", "enforcement_level"),
                              ("DESCRIPTION", "description")),
+    Kind.SYSTEM_CONFIG: (("VERSION", "version"),),
+    Kind.CONTEXT_STRATEGIES: (("VERSION", "version"),),
+    Kind.CONTEXT_PROCESSOR: (("ORDER", "order"), ("ENABLED", "enabled"), ("TITLE", "name")),
+    Kind.AUTH_PROFILE: (("TYPE", "type"), ("TITLE", "name")),
+    Kind.SECURITY_POLICY: (("RULES", "rules"), ("TITLE", "name")),
+    Kind.INTEGRATION_CONFIG: (("VERSION", "version"), ("RETRY_POLICIES", "retry_policies")),
+    Kind.CONNECTOR: (("TYPE", "type"), ("AUTH", "auth_profile"),
+                     ("RETRY", "retry_policy_id"), ("TIMEOUT_MS", "timeout_ms")),
+    Kind.INTEGRATION_WORKFLOW: (("TRIGGER", "trigger"), ("STEPS", "steps"),
+                                ("VERSION", "version")),
 }
 
 
@@ -35,8 +45,10 @@ COLUMNS: dict[Kind, tuple[tuple[str, str], ...]] = {
 def get(kind: str, name: str | None, registries: str, output: str) -> None:
     """Show live resources of KIND (or one, by NAME); KIND `all` lists everything.
 
-    KIND: agents, tools, model-profiles, workflows, policies (singular forms and
-    short aliases such as ag, mp, wf, pol work too).
+    KIND: agents, tools, model-profiles, workflows, policies, system-config,
+    context-strategies, context-processors, auth-profiles, security-policies,
+    integration-config, connectors, integration-workflows (singular forms and short
+    aliases such as ag, mp, wf, pol, conn work too).
 
     \b
     Examples:

@@ -13,7 +13,11 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 
 SHAPES = {Kind.AGENT: "box", Kind.TOOL: "component", Kind.MODEL_PROFILE: "cylinder",
-          Kind.WORKFLOW: "hexagon", Kind.GOVERNANCE_POLICY: "note"}
+          Kind.WORKFLOW: "hexagon", Kind.GOVERNANCE_POLICY: "note",
+          Kind.SYSTEM_CONFIG: "folder", Kind.CONTEXT_STRATEGIES: "folder",
+          Kind.CONTEXT_PROCESSOR: "cds", Kind.AUTH_PROFILE: "septagon",
+          Kind.SECURITY_POLICY: "octagon", Kind.INTEGRATION_CONFIG: "folder",
+          Kind.CONNECTOR: "box3d", Kind.INTEGRATION_WORKFLOW: "hexagon"}
 
 
 @click.command("graph")

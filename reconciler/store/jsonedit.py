@@ -49,6 +49,9 @@ def _edit(text: str, start: int, end: int, old: Any, new: Any, base: str) -> str
             return _edit_list(text, start, end, old, new, base)
     except jsonspans.SpanError:
         pass
+    if isinstance(new, list) and isinstance(old, list) and "\n" not in text[start:end] and all(
+            not isinstance(item, dict | list) for item in new):
+        return "[" + ", ".join(dumps(item) for item in new) + "]"  # an inline list stays so
     return dumps(new, _indent_at(text, start, base))
 
 

@@ -27,7 +27,14 @@ from reconciler.store import export_files, import_files, init_database, open_sto
 from reconciler.store.filestore import default_info
 from reconciler.store.pgstore import FORMAT, PostgresStore
 from reconciler.store.registry_files import read_live_state, registry_file_names
-from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, REPO, copy_tree, eventually
+from tests.conftest import (
+    FIXTURE_MANIFESTS,
+    FIXTURE_REGISTRIES,
+    FULL_REGISTRIES,
+    REPO,
+    copy_tree,
+    eventually,
+)
 from tests.pg import PgServer
 from tests.servers import Server
 
@@ -58,8 +65,8 @@ def imported(pg_url: str) -> str:
 # --- the life cycle: init, import, export --------------------------------------------------
 
 
-@pytest.mark.parametrize("source", [FIXTURE_REGISTRIES, SHARED_FIXTURE],
-                         ids=["registries", "shared-fixture"])
+@pytest.mark.parametrize("source", [FIXTURE_REGISTRIES, FULL_REGISTRIES, SHARED_FIXTURE],
+                         ids=["registries", "full-tree", "shared-fixture"])
 def test_export_after_import_gives_the_same_bytes(pg_url: str, tmp_path: Path,
                                                   source: Path) -> None:
     if not source.is_dir():
@@ -104,6 +111,40 @@ def test_export_after_changes_is_what_the_file_store_would_hold(imported: str,
         assert without_stamp(out / name) == without_stamp(files / name), name
         assert json.loads((out / name).read_text()) .keys() == json.loads(
             (files / name).read_text()).keys()
+
+
+def test_the_settings_kinds_commit_to_the_database_as_to_the_files(pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    """A change to each one-document kind, a list kind and an integration workflow, made
+    in the database and in the files, exports to the same bytes (but `last_updated`)."""
+    files = copy_tree(FULL_REGISTRIES, tmp_path / "files")
+    done = meshctl("store", "import", "--store", pg_url, "--from", str(files))
+    assert done.returncode == 0, done.stderr
+    system = ResourceKey(Kind.SYSTEM_CONFIG, "default")
+    retry = ResourceKey(Kind.INTEGRATION_CONFIG, "default")
+    connector = ResourceKey(Kind.CONNECTOR, "guidewire_claims")
+    flow = ResourceKey(Kind.INTEGRATION_WORKFLOW, "billing_sync")
+    for location in (pg_url, str(files)):
+        store = open_store(location)
+        live = store.snapshot()
+        entries = {key: live.state.get(key) for key in (system, retry, connector, flow)}
+        assert all(entries.values()), location
+        changed = {key: json.loads(json.dumps(resource.entry))
+                   for key, resource in entries.items() if resource is not None}
+        changed[system]["llm"]["max_retries"] = 4
+        changed[retry]["retry_policies"][0]["max_attempts"] = 4
+        changed[connector]["tags"].append("west")
+        changed[flow]["sla"]["timeout_ms"] = 9000
+        store.commit(changed, expected=live.fingerprint, info=default_info("test"))
+    out = tmp_path / "exported"
+    export_files(open_store(pg_url), out)
+    for name in registry_file_names(files):
+        ours = (out / name).read_text().splitlines()
+        theirs = (files / name).read_text().splitlines()
+        assert [a for a, b in zip(ours, theirs, strict=True) if a != b
+                and "last_updated" not in a] == [], name
+    tags = json.loads((out / "integration" / "connectors.json").read_text())
+    assert tags["connectors"][0]["tags"] == ["claims", "guidewire", "west"]
 
 
 def test_init_is_idempotent_and_a_newer_schema_is_refused(pg_url: str) -> None:

@@ -23,7 +23,11 @@ def noun(count: int, kind: Kind) -> str:
     label = kinds.info(kind).label
     if count == 1:
         return f"1 {label}"
-    return f"{count} {'policies' if kind is Kind.GOVERNANCE_POLICY else label + 's'}"
+    if label.endswith(("config", "strategies")):  # one document: no plural
+        return f"{count} {label}"
+    if label.endswith("policy"):
+        return f"{count} {label[:-1]}ies"
+    return f"{count} {label}s"
 
 
 def dependents(count: int) -> str:
