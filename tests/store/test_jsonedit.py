@@ -63,7 +63,8 @@ def test_reordered_keys_are_written_anew() -> None:
     assert list(json.loads(out)) == list(reordered)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=5),
+SCALARS = st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=5)
+JSON = st.recursive(SCALARS,
                     lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(max_size=4), inner, max_size=4), max_leaves=12)
 
