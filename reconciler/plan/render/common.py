@@ -25,6 +25,8 @@ def noun(count: int, kind: Kind) -> str:
         return f"1 {label}"
     if label.endswith(("config", "strategies")):  # one document: no plural
         return f"{count} {label}"
+    if kind is Kind.GOVERNANCE_POLICY:
+        return f"{count} policies"
     if label.endswith("policy"):
         return f"{count} {label[:-1]}ies"
     return f"{count} {label}s"
