@@ -438,8 +438,13 @@ class RegistryManager:
 
     def governance_version(self) -> str:
         """The version of the governance document (its policies)."""
-        policies = self._snapshot.live.state.of_kind(Kind.GOVERNANCE_POLICY)
-        return version_of({name: r.entry for name, r in policies.items()})
+        return self.kind_version(Kind.GOVERNANCE_POLICY)
+
+    def kind_version(self, kind: Kind) -> str:
+        """The version of all the entries of a kind together (the processor pipeline's):
+        it changes whenever one of them does."""
+        entries = self._snapshot.live.state.of_kind(kind)
+        return version_of({name: r.entry for name, r in entries.items()})
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -550,8 +555,8 @@ class RegistryManager:
 
         self._write(changes)
 
-    def _replace_all(self, kind: Kind, entries: Iterable[BaseModel | Mapping[str, Any]]
-                     ) -> None:
+    def _replace_all(self, kind: Kind, entries: Iterable[BaseModel | Mapping[str, Any]],
+                     expected_version: str | None = None) -> None:
         """The kind's entries become `entries`: each named is created or updated, each
         not named deleted (upstream's `update_connectors`), as one plan."""
         id_field = kinds.info(kind).id_field
@@ -563,6 +568,11 @@ class RegistryManager:
 
         def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
             live = snapshot.live.state.of_kind(kind)
+            current = version_of({name: r.entry for name, r in live.items()})
+            if expected_version is not None and expected_version != current:
+                raise PreconditionFailed(f"the {kinds.info(kind).plural.replace('-', ' ')} "
+                                         f"changed since version {expected_version}; read "
+                                         "them again", current)
             found: dict[ResourceKey, tuple[Entry | None, Intent]] = {}
             for name, entry in zip(names, wanted, strict=True):
                 before = live.get(str(name))
@@ -600,6 +610,14 @@ class RegistryManager:
 
     def get_context_processor(self, processor_id: str) -> specs.ContextProcessor | None:
         return self._snapshot.model(Kind.CONTEXT_PROCESSOR, processor_id)  # type: ignore[no-any-return]
+
+    def update_context_processors(self, processors: Iterable[specs.ContextProcessor
+                                                              | Mapping[str, Any]], *,
+                                  expected_version: str | None = None) -> None:
+        """The pipeline becomes exactly these processors, as one plan and one revision (a
+        reorder moves several `order`s at once, which one-by-one writes cannot: no two
+        processors may share an order at any moment). `expected_version`: `kind_version`."""
+        self._replace_all(Kind.CONTEXT_PROCESSOR, processors, expected_version)
 
     def update_context_processor(self, processor_id: str,
                                  processor: specs.ContextProcessor | Mapping[str, Any], *,

@@ -17,6 +17,9 @@ from reconciler.library import RegistryManager
 from reconciler.model import ids, kinds
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 
+# Kinds whose whole list has a PUT (the processor pipeline): their list answers its version.
+WHOLE_LIST_WRITES = frozenset({Kind.CONTEXT_PROCESSOR})
+
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -63,7 +66,7 @@ def kind_routes(app: FastAPI, registry: RegistryManager, kind: Kind, path: str,
     def delete(name: str, expected_version: str | None) -> None:
         registry.delete(kind, name, expected_version=expected_version)
 
-    def listed(capability: str | None = Query(default=None),
+    def listed(response: Response, capability: str | None = Query(default=None),
                exclude_orchestrator: bool = Query(default=False),
                tag: str | None = Query(default=None)) -> dict[str, Any]:
         entries = registry.entries(kind)
@@ -73,7 +76,12 @@ def kind_routes(app: FastAPI, registry: RegistryManager, kind: Kind, path: str,
             entries = [e for e in entries if e.get("agent_id") != ORCHESTRATOR_ID]
         if tag is not None:
             entries = [e for e in entries if tag in (e.get("lineage_tags") or [])]
-        return {list_key: entries, "total_count": len(entries), "timestamp": now()}
+        answer = {list_key: entries, "total_count": len(entries), "timestamp": now()}
+        if kind in WHOLE_LIST_WRITES:  # the list is written whole too: its version
+            version = registry.kind_version(kind)
+            response.headers["ETag"] = f'"{version}"'
+            answer["resource_version"] = version
+        return answer
 
     app.add_api_route(base, listed, methods=["GET"], tags=[plural], dependencies=[viewer],
                       summary=f"List {plural}")

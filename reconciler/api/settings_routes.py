@@ -38,6 +38,28 @@ def add_routes(app: FastAPI, registry: RegistryManager, viewer: Any, editor: Any
             (Kind.INTEGRATION_WORKFLOW, "integration/workflows", "workflows",
              specs.IntegrationWorkflow)):
         resources.kind_routes(app, registry, kind, path, list_key, model, viewer, editor)
+    _pipeline_route(app, registry, editor)
+
+
+def _pipeline_route(app: FastAPI, registry: RegistryManager, editor: Any) -> None:
+    """PUT of the whole processor pipeline: a reorder is one plan and one revision."""
+
+    def put_pipeline(response: Response, body: Annotated[dict[str, Any], Body()],
+                     if_match: str | None = Header(default=None)) -> dict[str, Any]:
+        processors = body.get("processors")
+        if not isinstance(processors, list) or not all(isinstance(p, dict) for p in processors):
+            raise ApiError(400, "the pipeline needs a 'processors' list of objects")
+        expected = resources.version_wanted(if_match, body)
+        registry.update_context_processors(processors, expected_version=expected)
+        version = registry.kind_version(Kind.CONTEXT_PROCESSOR)
+        response.headers["ETag"] = f'"{version}"'
+        entries = registry.entries(Kind.CONTEXT_PROCESSOR)
+        return {"processors": entries, "total_count": len(entries),
+                "resource_version": version}
+
+    app.add_api_route("/registries/context/processors", put_pipeline, methods=["PUT"],
+                      tags=["context-processors"], dependencies=[editor],
+                      summary="Replace the whole pipeline (processors not named are deleted)")
 
 
 def _document_routes(app: FastAPI, registry: RegistryManager, kind: Kind, path: str,

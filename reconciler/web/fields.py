@@ -17,6 +17,7 @@ PICKERS: dict[Kind, dict[str, tuple[Kind, bool]]] = {
     Kind.WORKFLOW: {"required_agents": (Kind.AGENT, True),
                     "optional_agents": (Kind.AGENT, True),
                     "suggested_sequence": (Kind.AGENT, True)},
+    Kind.CONNECTOR: {"auth_profile": (Kind.AUTH_PROFILE, False)},
 }
 LONG_TEXT = ("description", "intended_usage", "goal")
 

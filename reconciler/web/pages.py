@@ -16,9 +16,13 @@ from reconciler.web.fields import form_fields
 HERE = Path(__file__).parent
 NAV = [("/config", "Configuration"), ("/plan", "Plan"), ("/history", "History"),
        ("/graph", "Graph"), ("/docs", "API docs")]
+# Upstream's tabs, in its order (its "Controllability" and "Integration Scalability" named
+# for what they hold).
 TABS = [("orchestrator", "Orchestrator"), ("agents", "Agents"), ("tools", "Tools"),
         ("profiles", "Model Profiles"), ("workflows", "Workflows"),
-        ("governance", "Governance")]
+        ("accountability", "Accountability"), ("governance", "Governance"),
+        ("system", "System settings"), ("context", "Context engineering"),
+        ("integrations", "Integrations")]
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(["html"]))
 

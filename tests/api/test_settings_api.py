@@ -146,3 +146,25 @@ def test_a_missing_document_is_404_and_a_put_creates_it(tmp_path: Path) -> None:
                 "compaction": {"enabled": False}, "version": "1.0.0"}
     finally:
         server.stop()
+
+
+def test_the_whole_pipeline_is_replaced_in_one_revision(full: Path, api: httpx.Client) -> None:
+    listed = api.get("/registries/context/processors")
+    version = listed.headers["ETag"]
+    assert listed.json()["resource_version"] == version.strip('"')
+    processors = listed.json()["processors"]
+    by_id = {p["processor_id"]: p for p in processors}
+    by_id["injector"]["order"], by_id["transformer"]["order"] = 5, 7  # a swap
+    put = api.put("/registries/context/processors", json={"processors": processors},
+                  headers={"If-Match": version})
+    assert put.status_code == 200, put.text
+    saved = json.loads(on_disk(full, "context_processor_pipeline.json"))["processors"]
+    assert [(p["processor_id"], p["order"]) for p in saved][4:] == [
+        ("transformer", 7), ("token_budget_enforcer", 6), ("injector", 5)]
+    assert len(list((full / ".meshctl" / "history").glob("*.json"))) == 1
+    stale = api.put("/registries/context/processors", json={"processors": processors},
+                    headers={"If-Match": version})
+    assert stale.status_code == 412
+    clash = [{**p, "order": 1} for p in saved]
+    refused = api.put("/registries/context/processors", json={"processors": clash})
+    assert refused.status_code == 400 and "order 1" in refused.json()["detail"]

@@ -223,12 +223,13 @@ def test_a_workflow_is_created_edited_and_deleted(page: Page, registries: Path) 
 
 
 def test_governance_saves_as_a_whole(page: Page, registries: Path) -> None:
-    open_tab(page, "governance")
+    open_tab(page, "governance")  # one section per policy; the whole document as JSON below
+    page.click("#panel-governance details.whole summary")
     editor = page.locator("#governance-json")
     document = json.loads(editor.input_value())
     del document["policies"]["context_filtering"]
     editor.fill(json.dumps(document, indent=2))
-    page.click("#panel-governance button.save")
+    page.click("#governance-json-save")
     expect(page.locator("#status")).to_have_text("Saved the governance policies.")
     on_file = json.loads((registries / "governance_policies.json").read_text())
     assert "context_filtering" not in on_file["policies"]

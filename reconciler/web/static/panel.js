@@ -14,6 +14,9 @@ const KINDS = {
               form: "Workflow", manifest: "Workflow"},
 };
 const PICK = {Agent: "agents", Tool: "tools", ModelProfile: "profiles", Workflow: "workflows"};
+// Tabs drawn by their own function (the others are lists of KINDS); settings.js and
+// governance.js add theirs.
+const RENDERERS = {};
 const status = document.getElementById("status");
 let editing = null;  // {kind, id, version} of the open form
 let sync = null;  // "Kind/name" -> in_sync, drifted, not_in_git, missing_live (with --manifests)
@@ -95,8 +98,7 @@ window.addEventListener("hashchange", () => {  // links, and the back and forwar
 
 async function render(name) {
   try {
-    if (name === "orchestrator") return await renderOrchestrator();
-    if (name === "governance") return await renderGovernance();
+    if (RENDERERS[name]) return await RENDERERS[name]();
     return await renderList(name);
   } catch (error) {  // a network error is already said; say the server's own
     if (error.status) say(error.message, "error");
@@ -148,15 +150,18 @@ const rendering = {};  // tab -> the number of its latest render
 
 async function renderList(name) {
   const kind = KINDS[name];
-  const box = content(name);
+  const box = kind.box ? kind.box() : content(name);  // a kind shown inside another tab
+  const plural = kind.plural || kind.list;
   const turn = rendering[name] = (rendering[name] || 0) + 1;
   const {data} = await api("GET", `/registries/${kind.path}`);
   if (sync === null) await syncStatus();
-  if (turn !== rendering[name]) return;  // a newer render of this tab is on its way
-  const filter = el("input", {type: "search", "aria-label": `Filter ${kind.list}`,
+  if (turn !== rendering[name] || !box) return;  // a newer render is on its way
+  const filter = el("input", {type: "search", "aria-label": `Filter ${plural}`,
                               placeholder: "Filter", class: "filter"});
-  const table = el("table", {"aria-label": kind.list});
+  const table = el("table", {"aria-label": plural});
   table.append(el("thead", {}, el("tr", {}, el("th", {text: "Id"}), el("th", {text: "Name"}),
+                                  ...(kind.detail ? [el("th", {text: kind.detailLabel,
+                                                               class: "detail"})] : []),
                                   el("th", {text: "Actions"}))));
   const body = el("tbody");
   for (const entry of data[kind.list]) {
@@ -166,6 +171,7 @@ async function renderList(name) {
       el("td", {}, id, ...(state ? [" ", el("span", {class: `badge ${state}`,
                                                     text: BADGE[state]})] : [])),
       el("td", {text: entry.name || ""}),
+      ...(kind.detail ? [el("td", {class: "detail", text: kind.detail(entry)})] : []),
       el("td", {}, ...(id === "orchestrator_agent"  // updated on its own tab, never deleted
         ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
         : [el("button", {text: "Edit", "aria-label": `Edit ${id}`,
@@ -182,7 +188,7 @@ async function renderList(name) {
   replaceKeepingFocus(box, el("div", {class: "toolbar"}, filter,
                               el("button", {text: `Add ${kind.label}`, class: "add",
                                             onclick: () => openForm(name, null)})),
-                      el("p", {class: "count", text: `${data.total_count} ${kind.list}`}), table);
+                      el("p", {class: "count", text: `${data.total_count} ${plural}`}), table);
   filter.dispatchEvent(new Event("input"));
 }
 
@@ -193,7 +199,7 @@ async function remove(name, id) {
   try {
     await api("DELETE", `/registries/${kind.path}/${encodeURIComponent(id)}`);
     say(`Deleted ${kind.label} '${id}'.`);
-    await renderList(name);
+    await (kind.refresh ? kind.refresh() : renderList(name));
   } catch (error) {
     say(error.message, "error");
   }
@@ -322,10 +328,10 @@ function jsonProblem(text, error) {
   return `Invalid JSON at line ${line}, column ${column}`;
 }
 
-function updateSave() {
-  for (const scope of document.querySelectorAll("#editor-form, [role=tabpanel]")) {
-    const save = scope.querySelector(".save");
-    if (save) save.disabled = Boolean(scope.querySelector("[aria-invalid=true]"));
+function updateSave() {  // a save button is disabled while its form holds invalid JSON
+  for (const save of document.querySelectorAll(".save")) {
+    const scope = save.closest("[data-form], #editor-form, [role=tabpanel]");
+    if (scope) save.disabled = Boolean(scope.querySelector("[aria-invalid=true]"));
   }
 }
 
@@ -349,7 +355,8 @@ function collectFrom(fields, container, base) {
     else if (field.control === "json") value = JSON.parse(input.value);
     else value = input.value;
     if (field.required && (value === "" || value === undefined)) missing.push(field.label);
-    if (value === undefined || (value === "" && !field.required && !(field.name in entry))) {
+    if (value === undefined || (value === "" && !field.required &&
+                                (!(field.name in entry) || field.control === "picker"))) {
       delete entry[field.name];
     } else {
       entry[field.name] = value;
@@ -384,7 +391,7 @@ async function save(name) {
   document.getElementById("editor").close();
   say(`Saved ${kind.label} '${entry[kind.id]}'.`);
   editing = null;
-  await renderList(name);
+  await (kind.refresh ? kind.refresh() : renderList(name));
 }
 
 function copyManifest(name) {
@@ -398,7 +405,9 @@ function copyManifest(name) {
   say("Copied the manifest (YAML accepts this JSON-style spec).");
 }
 
-// -- the orchestrator and governance --------------------------------------------------------
+// -- the orchestrator ------------------------------------------------------------------------
+
+RENDERERS.orchestrator = renderOrchestrator;
 
 async function renderOrchestrator() {
   const box = content("orchestrator");
@@ -437,27 +446,6 @@ async function renderOrchestrator() {
                       list, form, problem, saveButton);
 }
 
-async function renderGovernance() {
-  const box = content("governance");
-  const {data} = await api("GET", "/registries/governance");
-  const version = data.resource_version;
-  delete data.resource_version;
-  const editor = jsonEditor("governance-json", data);
-  const saveButton = el("button", {text: "Save", class: "save", onclick: async () => {
-    try {
-      await api("PUT", "/registries/governance", JSON.parse(editor.querySelector("textarea").value),
-                {"If-Match": `"${version}"`});
-      say("Saved the governance policies.");
-      await renderGovernance();
-    } catch (error) {
-      say(error.status === 412 ? "Someone else changed them meanwhile: reload and retry."
-                               : error.message, "error");
-    }
-  }});
-  box.replaceChildren(el("label", {for: "governance-json", text: "Governance document"}),
-                      editor, saveButton);
-}
-
 // -- live -------------------------------------------------------------------------------------
 
 function revised(revision) {
@@ -465,7 +453,8 @@ function revised(revision) {
   const open = tabs.find(tab => tab.getAttribute("aria-selected") === "true");
   if (editing && editing.id !== null && revision.changes.some(c => c.name === editing.id)) {
     document.querySelector("#editor .changed").hidden = false;
-  } else if (open && !document.getElementById("editor").open) {
+  } else if (open && !document.getElementById("editor").open && !document.querySelector(
+      "dialog.own[open]")) {
     render(open.dataset.tab).catch(() => {});
   }
 }
@@ -500,7 +489,10 @@ async function follow(last = null) {
   setTimeout(() => follow(last), 1000);
 }
 
-show(location.hash.slice(1) || tabs[0].dataset.tab).catch(() => {});
+// After every script of the page has run (settings.js and governance.js add tabs).
+document.addEventListener("DOMContentLoaded", () => {
+  show(location.hash.slice(1) || tabs[0].dataset.tab).catch(() => {});
+});
 // Follow from the revision served when the page loaded (/health needs no token), so a
 // revision made before the stream is connected (or the token typed in) is not missed.
 fetch("/health").then(response => response.json())
