@@ -40,19 +40,26 @@ def edit(text: str, new: Any, indent: str = "") -> str:
 def _edit(text: str, start: int, end: int, old: Any, new: Any, base: str) -> str:
     if same(new, old):
         return text[start:end]
-    try:
-        if isinstance(old, dict) and isinstance(new, dict) and old and new:
-            edited = _edit_object(text, start, end, old, new, base)
-            if edited is not None:
-                return edited
-        if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and old:
-            return _edit_list(text, start, end, old, new, base)
-    except jsonspans.SpanError:
-        pass
+    edited = _in_place(text, start, end, old, new, base)
+    if edited is not None:
+        return edited
     if isinstance(new, list) and isinstance(old, list) and "\n" not in text[start:end] and all(
             not isinstance(item, dict | list) for item in new):
         return "[" + ", ".join(dumps(item) for item in new) + "]"  # an inline list stays so
     return dumps(new, _indent_at(text, start, base))
+
+
+def _in_place(text: str, start: int, end: int, old: Any, new: Any, base: str) -> str | None:
+    """A container edited member by member, or None where that cannot be done (another
+    type, another length of list, text the scanner cannot follow)."""
+    try:
+        if isinstance(old, dict) and isinstance(new, dict) and old and new:
+            return _edit_object(text, start, end, old, new, base)
+        if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and old:
+            return _edit_list(text, start, end, old, new, base)
+    except jsonspans.SpanError:
+        return None
+    return None
 
 
 def _edit_object(text: str, start: int, end: int, old: dict[str, Any], new: dict[str, Any],

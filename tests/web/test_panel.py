@@ -11,44 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from reconciler.store.registry_files import read_live_state
 from tests.servers import Server
 from tests.test_runtime_fidelity import runtime_load
+from tests.web.conftest import SHOTS, open_tab, panel_page
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
 TABS = ["orchestrator", "agents", "tools", "profiles", "workflows", "governance"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.goto(f"{server.url}/")
-    expect(opened.locator("#panel-orchestrator fieldset.allowed")).to_be_visible()
-    yield opened
-    context.close()
-    assert errors == []
-
-
-def open_tab(page: Page, tab: str) -> None:
-    page.click(f"#tab-{tab}")
-    expect(page.locator(f"#panel-{tab}")).to_be_visible()
+    with panel_page(browser, f"{server.url}/") as opened:
+        yield opened
 
 
 def on_disk(registries: Path, kind: str, name: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import FULL_REGISTRIES, copy_tree
 from tests.servers import Server
-from tests.web.test_panel import SHOTS, browser  # noqa: F401  (the module's browser fixture)
+from tests.web.conftest import SHOTS, open_tab, panel_page
 
 NEW_TABS = ["accountability", "governance", "system", "context", "integrations"]
 PROCESSORS = ["content_selector", "compaction_checker", "memory_retriever", "artifact_resolver",
@@ -51,21 +51,9 @@ def full_server(full: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def page(browser: Browser, full_server: Server) -> Iterator[Page]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.goto(f"{full_server.url}/config")
-    expect(opened.locator("#panel-orchestrator fieldset.allowed")).to_be_visible()
-    yield opened
-    context.close()
-    assert errors == []
-
-
-def open_tab(page: Page, tab: str) -> None:
-    page.click(f"#tab-{tab}")
-    expect(page.locator(f"#panel-{tab}")).to_be_visible()
+def page(browser: Browser, full_server: Server) -> Iterator[Page]:
+    with panel_page(browser, f"{full_server.url}/config") as opened:
+        yield opened
 
 
 def read(registries: Path, relative: str) -> Any:
@@ -88,7 +76,7 @@ def api_put(server: Server, path: str, change: Any) -> None:
 
 
 def test_each_new_tab_renders_the_real_registries_at_1280_and_390_px(
-        browser: Browser, full_server: Server) -> None:  # noqa: F811
+        browser: Browser, full_server: Server) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width in (1280, 390):
         context = browser.new_context(viewport={"width": width, "height": 900})
@@ -138,7 +126,7 @@ def test_each_new_tab_renders_the_real_registries_at_1280_and_390_px(
         assert errors == []
 
 
-def test_the_tabs_say_when_the_registries_have_no_settings(browser: Browser,  # noqa: F811
+def test_the_tabs_say_when_the_registries_have_no_settings(browser: Browser,
                                                           server: Server) -> None:
     page = browser.new_page()
     page.goto(f"{server.url}/config#system")

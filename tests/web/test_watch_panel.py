@@ -9,10 +9,10 @@ from playwright.sync_api import Browser, expect
 
 from tests.servers import Server
 from tests.watch.test_controller import set_field
-from tests.web.test_panel import SHOTS, browser  # noqa: F401  (the module's browser fixture)
+from tests.web.conftest import SHOTS
 
 
-def test_the_badge_and_the_plan_page_show_the_controller(browser: Browser,  # noqa: F811
+def test_the_badge_and_the_plan_page_show_the_controller(browser: Browser,
                                                          manifests: Path,
                                                          registries: Path) -> None:
     server = Server(registries, "--manifests", str(manifests), "--watch", "--debounce-ms",

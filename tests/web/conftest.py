@@ -1,0 +1,46 @@
+"""What every browser test shares: Debian's Chromium driven by Playwright (its own browser
+download cannot reach the network), a page on the panel that fails the test on any page
+error, and where screenshots go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=ARGS)
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def panel_page(browser: Browser, url: str) -> Iterator[Page]:
+    """The configuration panel at `url`, loaded (its first tab drawn); no page error may
+    happen while it is open."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(url)
+    expect(opened.locator("#panel-orchestrator fieldset.allowed")).to_be_visible()
+    yield opened
+    context.close()
+    assert errors == []
+
+
+def open_tab(page: Page, tab: str) -> None:
+    page.click(f"#tab-{tab}")
+    expect(page.locator(f"#panel-{tab}")).to_be_visible()
