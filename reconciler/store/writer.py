@@ -119,48 +119,25 @@ def _one_document(relative: str, entry: Entry | None, old: str | None) -> FileCo
 
 
 def _rewrite_document(old: str | None, entry: Entry, now: str) -> str:
-    """A one-document file (system config) holding `entry`: each top-level member whose
-    value is unchanged keeps its bytes, a changed one is written in its place, a new one is
-    appended and a removed one dropped; `last_updated`, when the file has it, is refreshed.
-    So editing one setting changes that setting's section, nothing else."""
+    """A one-document file (system config) holding `entry`, edited in place (`jsonedit`):
+    an unchanged section keeps its bytes, so editing one setting changes that line; the
+    file's key order stays; `last_updated`, when the file has it, is refreshed."""
     if old is None:
         return dumps(entry) + "\n"
-    members = _top_level(old, "")
-    if not members:
-        return dumps(entry) + ("\n" if old.endswith("\n") else "")
-    outer = ""
-    inner = _indent_of(old, members[0].key_start) or "  "
-    last = {m.key: m for m in members}  # a repeated key: the reader keeps the last
-    items: list[str] = []
-    done: set[str] = set()
-    touched = False
-    for member in members:
-        if member.key in done or last[member.key] is not member:
-            touched = True  # an earlier duplicate of a key: dropped
-            continue
-        done.add(member.key)
-        if member.key == "last_updated":
-            items.append(f"{dumps(member.key)}: {dumps(now)}")
-            continue
-        if member.key not in entry:
-            touched = True
-            continue
-        value = entry[member.key]
-        if _same(value, orjson.loads(old[member.value.start:member.value.end])):
-            items.append(old[member.key_start:member.value.end])
-        else:
-            touched = True
-            items.append(old[member.key_start:member.value.start]
-                         + jsonedit.edit(old[member.value.start:member.value.end], value,
-                                         inner))
-    added = [f"{dumps(key)}: {dumps(value, inner)}" for key, value in entry.items()
-             if key not in done]
-    if not touched and not added:
-        return old
-    start = jsonspans._skip(old, 0)
-    end = old.rstrip().rfind("}") + 1
-    body = _container("{", "}", items + added, outer, inner)
-    return old[:start] + body + old[end:]
+    try:
+        before = orjson.loads(old)
+    except orjson.JSONDecodeError as error:
+        raise WriteError(f"cannot read the document: {error}") from error
+    if not isinstance(before, dict):
+        raise WriteError("the file does not hold one JSON object")
+    document = {key: now if key == "last_updated" else entry[key] for key in before
+                if key == "last_updated" or key in entry}
+    document.update((key, value) for key, value in entry.items() if key not in document)
+    if _same({k: v for k, v in document.items() if k != "last_updated"},
+             {k: v for k, v in before.items() if k != "last_updated"}):
+        return old  # nothing but the stamp would change: the file stays as it is
+    start, end = len(old) - len(old.lstrip()), len(old.rstrip())
+    return old[:start] + jsonedit.edit(old[start:end], document) + old[end:]
 
 
 def _new_document(key: str, items: list[Any], now: str) -> str:

@@ -23,13 +23,7 @@ def noun(count: int, kind: Kind) -> str:
     label = kinds.info(kind).label
     if count == 1:
         return f"1 {label}"
-    if label.endswith(("config", "strategies")):  # one document: no plural
-        return f"{count} {label}"
-    if kind is Kind.GOVERNANCE_POLICY:
-        return f"{count} policies"
-    if label.endswith("policy"):
-        return f"{count} {label[:-1]}ies"
-    return f"{count} {label}s"
+    return f"{count} {kinds.info(kind).plural.replace('-', ' ')}"  # "2 auth profiles"
 
 
 def dependents(count: int) -> str:
