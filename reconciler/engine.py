@@ -89,7 +89,7 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
             "git_commit": git_commit_of(paths)}
     planned = planner.make(desired=desired.state, live=live.state,
                            live_fingerprint=live.fingerprint, prune=prune,
-                           deny_breaking=deny_breaking, meta=meta)
+                           deny_breaking=deny_breaking, meta=meta, kept=live.kinds_kept())
     timings["validate"] = timings.get("validate", 0.0) + planned.timings["validate"]
     if "diff" in planned.timings:
         timings["diff"] = planned.timings["diff"]
@@ -152,7 +152,8 @@ def rollback_plan(registries: StoreLike, number: int, *,
     if diagnostics:
         return PlanResult(empty, live, None, diagnostics)
     planned = planner.make(desired=target, live=live.state, live_fingerprint=live.fingerprint,
-                           meta={"registries": store.location, "rollback_to": number})
+                           meta={"registries": store.location, "rollback_to": number},
+                           kept=live.kinds_kept())
     return PlanResult(empty, live, planned.plan, planned.diagnostics)
 
 

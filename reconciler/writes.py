@@ -62,7 +62,7 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
     planned = planner.make(desired=after, live=live.state, live_fingerprint=live.fingerprint,
                            scope=planner.Scope.of(changes, referrers),
-                           deny_breaking=deny_breaking)
+                           deny_breaking=deny_breaking, kept=live.kinds_kept())
     plan = planned.plan
     if plan is None:
         raise ChangeRejected("; ".join(_sentence(d) for d in planned.errors), planned.errors)

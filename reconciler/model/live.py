@@ -35,6 +35,11 @@ class LiveState:
     place: Callable[[ResourceKey], str] = _nowhere  # where a new entry of a key would go
     private: Any = None  # the store's own bookkeeping; nothing outside `store/` reads it
 
+    def kinds_kept(self) -> frozenset[Kind]:
+        """The kinds whose registry is there (its file read, or entries held), even empty."""
+        return frozenset(self.headers) | frozenset(
+            kind for kind, by_name in self.state.resources.items() if by_name)
+
     def source_of(self, key: ResourceKey) -> str:
         """Where `key` is or would be kept, for messages (a file path, a row, ...)."""
         resource = self.state.get(key)

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import graph, validate
 from reconciler.errors import Diagnostic, sort_key
+from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan import breaking, compute
 from reconciler.plan.model import Action, Change, Location, Plan
-from reconciler.validate import mesh, usage
+from reconciler.validate import integration, mesh, usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +60,11 @@ class Planned:
 
 def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
          scope: Scope = WHOLE_MESH, prune: bool = True, deny_breaking: bool = False,
-         meta: Mapping[str, Any] | None = None) -> Planned:
+         meta: Mapping[str, Any] | None = None,
+         kept: Collection[Kind] | None = None) -> Planned:
     """The plan that brings the scope's resources to `desired`, judged by every rule.
+    `kept`: the kinds whose registry exists live (when the caller knows: a plan that creates
+    the integration fabric's first file while another stays missing is warned of).
 
     What is left after it is `desired` plus, without `prune`, the live resources `desired`
     does not declare (a reference to one of those is valid). The rules run over that state;
@@ -94,6 +98,10 @@ def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
     looked_at = live if scope.keys is None else (
         resource for change in plan.changes if (resource := live.get(change.key)) is not None)
     skipped = validate.check_live(r for r in looked_at if r.key not in in_sync)
+    if kept is not None:  # which registries are there: known to callers holding the files
+        created = [resource for change in plan.changes if change.action is Action.CREATE
+                   and (resource := remaining.get(change.key)) is not None]
+        skipped += integration.fabric_files_missing(created, remaining, kept)
     diagnostics = sorted(problems + found + skipped, key=sort_key)
     plan = dataclasses.replace(plan, warnings=tuple(d for d in diagnostics if not d.is_error))
     timings["diff"] = time.perf_counter() - started

@@ -9,8 +9,11 @@ the config against the connectors and workflows that use its policies.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from reconciler import graph
 from reconciler.errors import Diagnostic, did_you_mean
+from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource
 from reconciler.validate.rules import diagnostic
@@ -53,6 +56,33 @@ def check_retry_policies(state: MeshState, mesh_graph: graph.Graph,
                 f"'{name}' in {edge.path}, but {where}",
                 "add it to the IntegrationConfig's retry_policies, or name one it has"))
     return found
+
+
+# The integration fabric opens each of these files when it starts, and fails without one
+# (its workflows folder may be missing: it globs it).
+FABRIC_FILES = (Kind.CONNECTOR, Kind.AUTH_PROFILE, Kind.SECURITY_POLICY,
+                Kind.INTEGRATION_CONFIG)
+FABRIC_KINDS = (*FABRIC_FILES, Kind.INTEGRATION_WORKFLOW)
+
+
+def fabric_files_missing(created: list[Resource], remaining: MeshState,
+                         kept: Collection[Kind]) -> list[Diagnostic]:
+    """A plan that brings the integration fabric's first registry file (`created`: the
+    integration resources it creates) while another of its files stays missing: the
+    fabric will not start. `kept`: the kinds whose registry is there now."""
+    if not any(resource.kind in FABRIC_KINDS for resource in created):
+        return []
+    missing = [kind for kind in FABRIC_FILES
+               if kind not in kept and not remaining.of_kind(kind)]
+    if not missing:
+        return []
+    first = next(resource for resource in created if resource.kind in FABRIC_KINDS)
+    files = ", ".join(kinds.info(kind).registry_file for kind in missing)
+    return [diagnostic(
+        "C008", first, None, "the integration fabric opens each of its registry files "
+        f"when it starts, and fails without one; this plan leaves {files} missing",
+        f"declare at least one {' and one '.join(kinds.info(k).label for k in missing)}, "
+        "or create the file by hand (an empty list under its key)")]
 
 
 def check_processor_order(state: MeshState, mesh_graph: graph.Graph) -> list[Diagnostic]:

@@ -69,6 +69,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("C005", _W, "integration step type or failure policy the runtime does not know"),
     Rule("C006", _E, "integration step without the connector or policy its type needs"),
     Rule("C007", _E, "retry policy id used twice in the integration config"),
+    Rule("C008", _W, "a plan leaves one of the integration fabric's files missing"),
     Rule("W001", _E, "step transition to an unknown step or outcome"),
     Rule("W002", _E, "include_prior_outputs names a step that does not run earlier"),
     Rule("W003", _E, "step cannot reach a terminal outcome"),

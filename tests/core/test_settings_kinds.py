@@ -280,3 +280,26 @@ def test_the_runtime_skip_of_a_settings_entry_is_reported(full: Path, meshctl: R
     path.write_text(json.dumps(data, indent=2))
     result = meshctl("get", "connectors", "--registries", full)
     assert "L007" in result.output or "not loaded" in result.output
+
+
+def test_a_plan_that_leaves_a_fabric_file_missing_warns(tmp_path: Path, meshctl: Run) -> None:
+    """The integration fabric opens its four registry files when it starts: a first
+    connector alone would leave it unable to start."""
+    registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+    mesh = copy_tree(FIXTURE_MANIFESTS, tmp_path / "mesh")
+    write(mesh / "c1.yaml", manifest("Connector", "c1", (
+        "name: C\ndescription: d\ntype: REST\nbase_url: https://c\n")))
+    result = meshctl("plan", mesh, "--registries", registries, "-o", "json")
+    [warning] = [d for d in json.loads(result.out)["warnings"] if d["code"] == "C008"]
+    assert warning["file"] == str(mesh / "c1.yaml") and warning["line"] == 1
+    for name in ("auth_profiles.json", "security_policies.json", "system_config.json"):
+        assert f"integration/{name}" in warning["message"]
+    write(mesh / "rest.yaml", "---\n".join([
+        manifest("AuthProfile", "a1", "name: A\ntype: token\nconfig: {}\n"),
+        manifest("SecurityPolicy", "s1", "name: S\ndescription: d\nrules: []\n"),
+        manifest("IntegrationConfig", "default", "version: '1.0'\nretry_policies: []\n")]))
+    result = meshctl("plan", mesh, "--registries", registries, "-o", "json")
+    assert [d for d in json.loads(result.out)["warnings"] if d["code"] == "C008"] == []
+    assert meshctl("apply", mesh, "--registries", registries, "--auto-approve").code == 0
+    assert sorted(p.name for p in (registries / "integration").iterdir()) == [
+        "auth_profiles.json", "connectors.json", "security_policies.json", "system_config.json"]

@@ -138,6 +138,8 @@ CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
         "version: '1.1'\nretry_policies:\n"
         "- {policy_id: standard, max_attempts: 3, backoff_seconds: 0.5}\n"
         "- {policy_id: standard, max_attempts: 5, backoff_seconds: 1}\n"))),
+    "C008": plan_case(processor("content_selector", 1),
+                      processor("content_selector", 1) + "---\n" + connector("c1")),
     "R005": manifests_case(connector("c1", "auth_profile: nope")),
     "R006": manifests_case(integration_workflow("- {id: a, type: rest_call, connector: nope}")),
     "R007": manifests_case(integration_workflow(
