@@ -497,24 +497,9 @@ class RegistryManager:
         named = document.get("policies")
         if not isinstance(named, dict):
             raise ChangeRejected("the governance document needs a 'policies' object")
-
-        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
-            found: dict[ResourceKey, tuple[Entry | None, Intent]] = {}
-            live = snapshot.live.state.of_kind(Kind.GOVERNANCE_POLICY)
-            current = version_of({name: r.entry for name, r in live.items()})
-            if expected_version is not None and expected_version != current:
-                raise PreconditionFailed("the governance policies changed since version "
-                                         f"{expected_version}; read them again", current)
-            for name, body in named.items():
-                before = live.get(name)
-                found[ResourceKey(Kind.GOVERNANCE_POLICY, name)] = (
-                    _in_order_of(before.entry if before else None, _entry(body)), Intent.PUT)
-            for name in live:
-                if name not in named:
-                    found[ResourceKey(Kind.GOVERNANCE_POLICY, name)] = (None, Intent.DELETE)
-            return found
-
-        self._write(changes)
+        self._replace_kind(Kind.GOVERNANCE_POLICY,
+                           {name: _entry(body) for name, body in named.items()},
+                           expected_version, "the governance policies")
 
     # -- any kind, by its table entry: what the REST API and the panel call ---------------
 
@@ -544,42 +529,39 @@ class RegistryManager:
         """Write a one-document kind (created when its file does not exist yet), through
         the same plan as any write; `last_updated` is the store's to set."""
         assert kinds.is_singleton(kind)
-        key = ResourceKey(kind, kinds.SINGLETON_NAME)
         new = {k: v for k, v in _entry(document).items()
                if k not in ("last_updated", "resource_version")}
-
-        def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
-            before = snapshot.live.state.get(key)
-            _check_version(key, before.entry if before else None, expected_version)
-            return {key: (_in_order_of(before.entry if before else None, new), Intent.PUT)}
-
-        self._write(changes)
+        self._update(kind, kinds.SINGLETON_NAME, new, expected_version, Intent.PUT)
 
     def _replace_all(self, kind: Kind, entries: Iterable[BaseModel | Mapping[str, Any]],
                      expected_version: str | None = None) -> None:
-        """The kind's entries become `entries`: each named is created or updated, each
-        not named deleted (upstream's `update_connectors`), as one plan."""
+        """The kind's entries become `entries` (upstream's `update_connectors`)."""
         id_field = kinds.info(kind).id_field
         assert id_field is not None
         wanted = [_entry(item) for item in entries]
-        names = [item.get(id_field) for item in wanted]
-        if not all(isinstance(name, str) for name in names):
+        if not all(isinstance(item.get(id_field), str) for item in wanted):
             raise ChangeRejected(f"every {kinds.info(kind).label} needs a string '{id_field}'")
+        self._replace_kind(kind, {item[id_field]: item for item in wanted}, expected_version,
+                           f"the {kinds.info(kind).plural.replace('-', ' ')}")
+
+    def _replace_kind(self, kind: Kind, named: Mapping[str, Entry],
+                      expected_version: str | None, what: str) -> None:
+        """As one plan: each entry `named` is created or updated, each live one not named
+        deleted; `expected_version` is the kind's (`kind_version`) when given."""
 
         def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
             live = snapshot.live.state.of_kind(kind)
             current = version_of({name: r.entry for name, r in live.items()})
             if expected_version is not None and expected_version != current:
-                raise PreconditionFailed(f"the {kinds.info(kind).plural.replace('-', ' ')} "
-                                         f"changed since version {expected_version}; read "
-                                         "them again", current)
+                raise PreconditionFailed(f"{what} changed since version {expected_version}; "
+                                         "read them again", current)
             found: dict[ResourceKey, tuple[Entry | None, Intent]] = {}
-            for name, entry in zip(names, wanted, strict=True):
-                before = live.get(str(name))
-                found[ResourceKey(kind, str(name))] = (
+            for name, entry in named.items():
+                before = live.get(name)
+                found[ResourceKey(kind, name)] = (
                     _in_order_of(before.entry if before else None, entry), Intent.PUT)
             for name in live:
-                if name not in names:
+                if name not in named:
                     found[ResourceKey(kind, name)] = (None, Intent.DELETE)
             return found
 
@@ -702,14 +684,15 @@ class RegistryManager:
         self._write(lambda _: {key: (entry, Intent.CREATE)})
 
     def _update(self, kind: Kind, name: str, model: BaseModel | Mapping[str, Any],
-                expected_version: str | None = None) -> None:
+                expected_version: str | None = None, intent: Intent = Intent.UPDATE) -> None:
+        """Replace one entry (`intent` PUT: or create it), keeping its key order."""
         key = ResourceKey(kind, name)
         new = _entry(model)
 
         def changes(snapshot: _Snapshot) -> dict[ResourceKey, tuple[Entry | None, Intent]]:
             before = snapshot.live.state.get(key)
             _check_version(key, before.entry if before else None, expected_version)
-            return {key: (_in_order_of(before.entry if before else None, new), Intent.UPDATE)}
+            return {key: (_in_order_of(before.entry if before else None, new), intent)}
 
         self._write(changes)
 

@@ -28,9 +28,6 @@ from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
 
-WORKFLOWS_DIR = "workflows"
-
-
 # A file's stat can stand for its content only once its mtime is older than the moment it
 # was observed by more than the clock tick of the file system's timestamps: a later write
 # then always shows as a new mtime. Whole-second timestamps (FAT, some network file systems)

@@ -113,9 +113,7 @@ def _one_document(relative: str, entry: Entry | None, old: str | None) -> FileCo
         return FileContent(relative, ((dumps(entry) + "\n").encode("utf-8"),))
     if _same(entry, orjson.loads(old)):  # unchanged: keep the file
         return None
-    start, end = len(old) - len(old.lstrip()), len(old.rstrip())
-    text = old[:start] + jsonedit.edit(old[start:end], entry) + old[end:]
-    return FileContent(relative, (text.encode("utf-8"),))
+    return FileContent(relative, (_edited(old, entry).encode("utf-8"),))
 
 
 def _rewrite_document(old: str | None, entry: Entry, now: str) -> str:
@@ -136,6 +134,12 @@ def _rewrite_document(old: str | None, entry: Entry, now: str) -> str:
     if _same({k: v for k, v in document.items() if k != "last_updated"},
              {k: v for k, v in before.items() if k != "last_updated"}):
         return old  # nothing but the stamp would change: the file stays as it is
+    return _edited(old, document)
+
+
+def _edited(old: str, document: Entry) -> str:
+    """A whole file's one JSON document edited in place; its leading and trailing
+    whitespace (a final newline or none) kept."""
     start, end = len(old) - len(old.lstrip()), len(old.rstrip())
     return old[:start] + jsonedit.edit(old[start:end], document) + old[end:]
 

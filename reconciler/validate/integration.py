@@ -42,7 +42,7 @@ def check_retry_policies(state: MeshState, mesh_graph: graph.Graph,
         resource = state.get(key)
         if resource is None:
             continue
-        for edge in graph.references(resource):
+        for edge in mesh_graph.outgoing(key):
             if edge.type is not graph.EdgeType.RETRY_POLICY:
                 continue
             name = graph.retry_policy_name(resource, edge)

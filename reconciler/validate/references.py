@@ -16,9 +16,6 @@ from reconciler.validate.rules import diagnostic
 CODE_BY_KIND = {Kind.MODEL_PROFILE: "R001", Kind.TOOL: "R002", Kind.AGENT: "R003",
                 Kind.WORKFLOW: "R004", Kind.AUTH_PROFILE: "R005", Kind.CONNECTOR: "R006",
                 Kind.SECURITY_POLICY: "R007"}
-# Edges into the content of their target: their own rules (hitl, integration) name what is
-# missing inside it.
-_CONTENT = frozenset({graph.EdgeType.HITL_ROLE, graph.EdgeType.RETRY_POLICY})
 MAX_LISTED = 12
 
 def check_references(state: MeshState, mesh_graph: graph.Graph,
@@ -30,7 +27,7 @@ def check_references(state: MeshState, mesh_graph: graph.Graph,
     for edge in mesh_graph.dangling():
         source = state.get(edge.source)
         if source is None or (known is not None and edge.target in known) or \
-                edge.type in _CONTENT:
+                edge.type in graph.CONTENT_EDGES:  # their own rules name what is missing
             continue
         target_kind = edge.target.kind
         names = [name for name in state.of_kind(target_kind) if name != edge.source.name
