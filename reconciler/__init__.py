@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "RegistryManager": "reconciler.library",
     "ChangeRejected": "reconciler.errors",
+    "ResourceNotFound": "reconciler.errors",
+    "ResourceInUse": "reconciler.errors",
+    "BreakingChange": "reconciler.errors",
+    "PreconditionFailed": "reconciler.errors",
     "DesiredState": "reconciler.engine",
     "load_desired": "reconciler.engine",
     "load_live": "reconciler.engine",
@@ -41,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AgentMetadata",
+    "BreakingChange",
     "ChangeRejected",
     "DesiredState",
     "Diagnostic",
@@ -52,9 +57,12 @@ __all__ = [
     "MeshState",
     "MeshctlError",
     "ModelProfile",
+    "PreconditionFailed",
     "RegistryManager",
     "Resource",
+    "ResourceInUse",
     "ResourceKey",
+    "ResourceNotFound",
     "Severity",
     "Source",
     "StoreError",
@@ -71,10 +79,14 @@ __all__ = [
 if TYPE_CHECKING:
     from reconciler.engine import DesiredState, load_desired, load_live, validate_live
     from reconciler.errors import (
+        BreakingChange,
         ChangeRejected,
         Diagnostic,
         ManifestError,
         MeshctlError,
+        PreconditionFailed,
+        ResourceInUse,
+        ResourceNotFound,
         Severity,
         StoreError,
         UsageError,

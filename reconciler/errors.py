@@ -13,7 +13,13 @@ so a user fixes every problem in one run. Exceptions are for what stops a comman
     │   ├── PlanFormatError  a saved plan file is damaged or of another format_version
     │   ├── StalePlan        the registries changed since the plan was made (says how)
     │   └── PlanRefused      the plan holds refusals or breaks a guard (--max-deletes)
-    └── UsageError           a command was called with arguments that do not fit
+    ├── ChangeRejected       a one-object write (library, REST, panel) breaks a rule (400)
+    │   ├── ResourceNotFound     the resource it names does not exist (404)
+    │   ├── ResourceInUse        a delete of what others still reference (400, names them)
+    │   ├── BreakingChange       refused as breaking its callers, --deny-breaking (409)
+    │   └── PreconditionFailed   the resource changed since the version named (412)
+    ├── UsageError           a command was called with arguments that do not fit
+    └── ApiError             (reconciler.api.errors) an error that is already an HTTP answer
 """
 
 from __future__ import annotations
@@ -115,14 +121,25 @@ class PlanRefused(PlanError):
 class ChangeRejected(MeshctlError, ValueError):
     """A single-object change (library, API) breaks a rule; nothing was written. The message
     says which rule and what to do; `diagnostics` holds every finding. A `ValueError` too, as
-    the upstream RegistryManager raises."""
+    the upstream RegistryManager raises. The subclasses say why, for callers (the REST API's
+    status codes) that answer each reason differently."""
 
-    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None,
-                 *, not_found: bool = False, breaking: bool = False) -> None:
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:
         super().__init__(message)
         self.diagnostics = diagnostics or []
-        self.not_found = not_found  # the resource named does not exist (HTTP 404, not 400)
-        self.breaking = breaking  # refused as breaking its callers (--deny-breaking; HTTP 409)
+
+
+class ResourceNotFound(ChangeRejected):
+    """The resource a write names (to update or delete it) does not exist."""
+
+
+class ResourceInUse(ChangeRejected):
+    """A delete of a resource that others still reference; the message names each user."""
+
+
+class BreakingChange(ChangeRejected):
+    """Refused as breaking the resource's callers (`--deny-breaking`); `diagnostics` holds
+    the B-rules that judged it."""
 
 
 class PreconditionFailed(ChangeRejected):

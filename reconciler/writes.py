@@ -16,7 +16,16 @@ from typing import Any
 import orjson
 
 from reconciler import engine, graph, validate
-from reconciler.errors import ChangeRejected, Diagnostic, MeshctlError, did_you_mean, sort_key
+from reconciler.errors import (
+    BreakingChange,
+    ChangeRejected,
+    Diagnostic,
+    MeshctlError,
+    ResourceInUse,
+    ResourceNotFound,
+    did_you_mean,
+    sort_key,
+)
 from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
@@ -68,11 +77,11 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         raise ChangeRejected("; ".join(_sentence(d) for d in planned.errors), planned.errors)
     refused = [change for change in plan.refusals if change.action is Action.DELETE]
     if refused:
-        raise ChangeRejected(refused[0].refused or "refused")
+        first = refused[0]
+        raise (ResourceInUse if first.users else ChangeRejected)(first.refused or "refused")
     if plan.refusals:  # breaking changes, with deny_breaking
         breaking = [d for d in planned.diagnostics if d.code.startswith("B")]
-        raise ChangeRejected("; ".join(_sentence(d) for d in breaking), breaking,
-                             breaking=True)
+        raise BreakingChange("; ".join(_sentence(d) for d in breaking), breaking)
     return plan
 
 
@@ -93,9 +102,9 @@ def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | No
                                  "would be the same; choose another id")
     if intent in (Intent.UPDATE, Intent.DELETE) and not exists:
         names = list(state.of_kind(key.kind))
-        raise ChangeRejected(f"{what[0].upper()}{what[1:]} not found; "
-                             f"{did_you_mean(key.name, names)}{len(names)} {info.plural} exist",
-                             not_found=True)
+        raise ResourceNotFound(f"{what[0].upper()}{what[1:]} not found; "
+                               f"{did_you_mean(key.name, names)}{len(names)} {info.plural} "
+                               "exist")
     if entry is not None:
         _storable(key, entry)
     declared = entry.get(info.id_field) if entry is not None and info.id_field else key.name

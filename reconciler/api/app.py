@@ -29,7 +29,14 @@ from reconciler import web
 from reconciler.api import mesh_routes, resources, settings_routes, watch_routes
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
-from reconciler.errors import ChangeRejected, LockTimeout, PreconditionFailed, StoreError
+from reconciler.errors import (
+    BreakingChange,
+    ChangeRejected,
+    LockTimeout,
+    PreconditionFailed,
+    ResourceNotFound,
+    StoreError,
+)
 from reconciler.library import RegistryManager
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.specs import (
@@ -181,10 +188,11 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
             return JSONResponse({"detail": str(error), "current_version":
                                  error.current_version}, 412,
                                 headers={"ETag": f'"{error.current_version}"'})
-        if error.breaking:
+        if isinstance(error, BreakingChange):
             return JSONResponse({"detail": str(error), "codes": sorted(
                 {d.code for d in error.diagnostics})}, 409)
-        return JSONResponse({"detail": str(error)}, 404 if error.not_found else 400)
+        return JSONResponse({"detail": str(error)},
+                            404 if isinstance(error, ResourceNotFound) else 400)
 
     @app.exception_handler(LockTimeout)
     async def busy(_: Request, error: LockTimeout) -> JSONResponse:

@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import ChangeRejected, RegistryManager, engine
+from reconciler import (
+    BreakingChange,
+    ChangeRejected,
+    RegistryManager,
+    ResourceInUse,
+    ResourceNotFound,
+    engine,
+)
 from reconciler.api.app import create_app
 from reconciler.errors import PlanRefused, StalePlan
 from reconciler.manifests import export
@@ -97,10 +104,31 @@ def test_the_library_reads_and_writes_through_the_store(store: MemoryStore) -> N
     stricter["description"] = "changed through the library"
     manager.update_tool("fraud_rules", stricter)
     assert entry(store, FRAUD_RULES)["description"] == "changed through the library"
-    with pytest.raises(ChangeRejected, match="used by"):
+    with pytest.raises(ResourceInUse, match="used by"):
         manager.delete_tool("fraud_rules")
     assert FRAUD_RULES in store.snapshot().state
     assert store.audit_log()[-1]["result"] == "refused"
+
+
+def test_each_reason_for_a_rejection_is_its_own_class(store: MemoryStore) -> None:
+    """A caller tells why a write was refused by the class, as the REST API does."""
+    manager = RegistryManager(store=store, watch=False)
+    with pytest.raises(ResourceNotFound, match="not found"):
+        manager.delete_tool("no_such_tool")
+    with pytest.raises(ResourceInUse, match="used by"):
+        manager.delete_tool("fraud_rules")
+    with pytest.raises(ChangeRejected, match="orchestrator") as caught:
+        manager.delete_agent("orchestrator_agent")
+    assert not isinstance(caught.value, ResourceInUse | ResourceNotFound)
+    strict = RegistryManager(store=store, watch=False, deny_breaking=True)
+    narrowed = entry(store, FRAUD_RULES)
+    narrowed["input_schema"] = {"type": "object", "required": ["brand_new_field"],
+                                "properties": {"brand_new_field": {"type": "string"}}}
+    with pytest.raises(BreakingChange) as breaking:
+        strict.update_tool("fraud_rules", narrowed)
+    assert {d.code for d in breaking.value.diagnostics} <= {"B001", "B002"}
+    assert all(isinstance(error, ChangeRejected) for error in (
+        ResourceNotFound("x"), ResourceInUse("x"), BreakingChange("x")))
 
 
 def test_a_second_manager_of_the_store_follows_its_changes(store: MemoryStore) -> None:
