@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
 import time
 import weakref
@@ -29,12 +30,15 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def edit_description(registries: Path, agent_id: str, text: str) -> None:
-    """A foreign in-place edit, as an editor or a script makes it."""
+    """A foreign edit saved as an editor saves it: a whole new file renamed over the old,
+    so no reader sees half of it (half-written files have tests of their own, in
+    tests/hardening/test_damaged_registries.py)."""
     path = registries / "agent_registry.json"
     data = json.loads(path.read_text())
     next(a for a in data["agents"] if a["agent_id"] == agent_id)["description"] = text
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=2)
+    saved = path.with_name(path.name + ".saving")
+    saved.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(saved, path)
 
 
 def test_dropped_managers_stop_following_and_are_freed(registries: Path) -> None:
@@ -55,8 +59,10 @@ def test_dropped_managers_stop_following_and_are_freed(registries: Path) -> None
 
 
 def test_managers_of_one_folder_share_the_read_of_a_change(registries: Path) -> None:
-    first = RegistryManager(registries, poll_interval=0.1)
-    second = RegistryManager(registries, poll_interval=0.1)
+    # Not following: a follower's own read of the change may come first, and then the two
+    # managers rightly serve two equal snapshots; this is about load_all() sharing one.
+    first = RegistryManager(registries, watch=False)
+    second = RegistryManager(registries, watch=False)
     first.load_all()
     second.load_all()
     edit_description(registries, "fraud_agent", "edited by hand")
