@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli import logs, options, watch_cmd
+from reconciler.cli import listen, logs, options, watch_cmd
 from reconciler.errors import UsageError
 
 
@@ -18,6 +22,29 @@ def _webhook_secret(path: Path | None) -> str | None:
     if path is not None:
         return path.read_text(encoding="utf-8").strip() or None
     return os.environ.get(WEBHOOK_SECRET_ENV) or None
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server, stopped by SIGINT or SIGTERM with exit 0 as documented: uvicorn
+    raises the signal again once it has shut down, which would end the process by the
+    signal (SIGTERM) or as an interrupted command (SIGINT, exit 1)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            stops = (signal.SIGINT, signal.SIGTERM)
+            before = {sig: signal.signal(sig, self.handle_exit) for sig in stops}
+            try:
+                yield
+            finally:
+                for sig, handler in before.items():
+                    signal.signal(sig, handler)
+
+    return Server(config)
 
 
 @click.command()
@@ -66,7 +93,8 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
       meshctl serve --watch --git-repo https://git.example.com/mesh.git \\
           --git-path manifests --webhook-secret-file hook.secret
 
-    Exit: 0 when stopped, 1 on a usage error or when the registries cannot be read.
+    Exit: 0 when stopped, 1 on a usage error, when the port is in use or the address is
+    not this machine's, or when the registries cannot be read.
     """
     import uvicorn
 
@@ -96,9 +124,18 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
     elif webhook_secret_file is not None or git_repo is not None or self_heal or git_paths:
         raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
                          "need --watch")
-    app = create_app(store, tokens=tokens or None, cors_origins=cors_origins,
-                     manifests=manifests,
-                     controller=make_controller, webhook_secret=secret,
-                     deny_breaking=deny_breaking)
-    # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)
+    sockets = listen.bind(host, port)  # before the registries load: a busy port fails fast
+    try:
+        app = create_app(store, tokens=tokens or None, cors_origins=cors_origins,
+                         manifests=manifests,
+                         controller=make_controller, webhook_secret=secret,
+                         deny_breaking=deny_breaking)
+        # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
+        config = uvicorn.Config(app, host=host, port=port, log_level="info",
+                                timeout_graceful_shutdown=2)
+        click.echo(f"meshctl serving on {listen.url(sockets)} (the panel at /config, the API "
+                   "docs at /docs); CTRL+C to stop", err=True)
+        _server(config).run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
