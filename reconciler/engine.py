@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from reconciler import applying, loading, validate
+from reconciler import applying, graph, loading, validate
 from reconciler import store as store_
 from reconciler.errors import (
     Diagnostic,
@@ -28,14 +29,14 @@ from reconciler.loading import DesiredState, load_desired, read_manifest_file, r
 from reconciler.manifests import loader
 from reconciler.model import fields
 from reconciler.model.kinds import Kind
-from reconciler.model.resource import Resource, ResourceKey
+from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.plan import planner
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, StoreLike
 
 __all__ = ["DEFAULT_MAX_DELETES", "DesiredState", "PlanResult", "apply_plan", "git_commit_of",
-           "load_desired", "load_live", "make_plan", "plan_from", "read_manifest_file",
-           "record_in_sync", "rollback_plan", "validate_live"]
+           "load_desired", "load_live", "make_plan", "plan_from", "plan_scope",
+           "read_manifest_file", "record_in_sync", "rollback_plan", "validate_live"]
 
 DEFAULT_MAX_DELETES = applying.DEFAULT_MAX_DELETES
 
@@ -56,10 +57,31 @@ class PlanResult:
         return [d for d in self.diagnostics if d.is_error]
 
 
-def make_plan(paths: Sequence[str | os.PathLike[str]], registries: StoreLike, *,
+def plan_scope(desired: MeshState, live: LiveState, *,
+               keys: Iterable[ResourceKey] | None = None,
+               referrers: graph.Referrers | None = None, prune: bool = True,
+               deny_breaking: bool = False,
+               meta: Mapping[str, Any] | None = None) -> planner.Planned:
+    """The one way a plan is made: `desired` against `live` (a store's read, whose
+    fingerprint the plan is fenced by), over the whole mesh or just `keys` (when every other
+    resource is known to be in sync; `referrers` indexes `live`, built when not given).
+
+    Every caller (the CLI's plan and apply, rollback, the watch loop's sync, the library's
+    and the API's writes) comes through here, so each hands the planner the same inputs:
+    which registries exist live (C008) included, whoever asks."""
+    if keys is None:
+        scope = planner.WHOLE_MESH
+    else:
+        scope = planner.Scope.of(keys, referrers if referrers is not None
+                                 else graph.Referrers.build(live.state))
+    return planner.make(desired=desired, live=live.state, live_fingerprint=live.fingerprint,
+                        scope=scope, prune=prune, deny_breaking=deny_breaking, meta=meta,
+                        kept=live.kinds_kept())
+
+
+def make_plan(paths: Sequence[str | os.PathLike[str]], store: StoreLike, *,
               prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
               use_cache: bool = True, jobs: int | None = None,
-              lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
               deny_breaking: bool = False) -> PlanResult:
     """Manifests + live registries -> a plan, after validating what would remain live.
 
@@ -68,28 +90,27 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], registries: StoreLike, *,
     stays live only because it is not pruned is valid. Unreadable registries or invalid
     manifests give no plan.
     """
-    store = store_.open_store(registries, lock_timeout=lock_timeout)
+    opened = store_.open_store(store)
     with gc_paused():
         desired, read = loading.load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
-                              mesh_checks=False, registries=store.location,
-                              read_live=store.snapshot)
+                                     mesh_checks=False, store_id=store_.identity(opened),
+                                     read_live=opened.snapshot)
     assert read is not None
-    return plan_from(desired, read, registries=store.location, paths=paths, prune=prune,
+    return plan_from(desired, read, location=opened.location, paths=paths, prune=prune,
                      deny_breaking=deny_breaking)
 
 
-def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
+def plan_from(desired: DesiredState, live: LiveState, *, location: str,
               paths: Sequence[str | os.PathLike[str]], prune: bool = True,
               deny_breaking: bool = False) -> PlanResult:
     """`make_plan` for manifests already read (`load_desired(..., mesh_checks=False)`, or a
     watch loop's state kept in memory) and live registries already read. Breaking schema
     changes are warnings, or refusals with `deny_breaking`."""
     timings = dict(desired.timings)
-    meta = {"registries": str(registries), "manifests": [str(p) for p in paths],
+    meta = {"registries": location, "manifests": [str(p) for p in paths],
             "git_commit": git_commit_of(paths)}
-    planned = planner.make(desired=desired.state, live=live.state,
-                           live_fingerprint=live.fingerprint, prune=prune,
-                           deny_breaking=deny_breaking, meta=meta, kept=live.kinds_kept())
+    planned = plan_scope(desired.state, live, prune=prune, deny_breaking=deny_breaking,
+                         meta=meta)
     timings["validate"] = timings.get("validate", 0.0) + planned.timings["validate"]
     if "diff" in planned.timings:
         timings["diff"] = planned.timings["diff"]
@@ -105,10 +126,9 @@ def plan_from(desired: DesiredState, live: LiveState, *, registries: str,
     return PlanResult(desired, live, plan, diagnostics, timings, tuple(str(p) for p in paths))
 
 
-def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",
-               max_deletes: int = DEFAULT_MAX_DELETES,
-               lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
-               note: str | None = None, planned: PlanResult | None = None,
+def apply_plan(plan: Plan, store: StoreLike, *, source: str = "cli",
+               max_deletes: int = DEFAULT_MAX_DELETES, note: str | None = None,
+               planned: PlanResult | None = None,
                known: LiveState | None = None,
                epoch: int | None = None) -> store_.Revision | None:
     """Commit `plan` as one revision (`applying.commit_plan`: refused before a byte is
@@ -116,9 +136,8 @@ def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",
     the plan came from, lets a successful commit record its manifests as in sync; its live
     state (or `known`, the state a plan was made from) spares the store work it already
     did."""
-    store = store_.open_store(registries, lock_timeout=lock_timeout)
     revision = applying.commit_plan(
-        plan, store, source=source, max_deletes=max_deletes, note=note,
+        plan, store_.open_store(store), source=source, max_deletes=max_deletes, note=note,
         known=known or (planned.live if planned is not None else None), epoch=epoch)
     if revision is not None and planned is not None and planned.plan is plan \
             and planned.desired.records:
@@ -127,18 +146,17 @@ def apply_plan(plan: Plan, registries: StoreLike, *, source: str = "cli",
     return revision
 
 
-def rollback_plan(registries: StoreLike, number: int, *,
-                  lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT) -> PlanResult:
+def rollback_plan(store: StoreLike, number: int) -> PlanResult:
     """The plan that returns the registries to their state right after revision `number`:
     every later revision's changes undone, checked by the same rules as any plan."""
-    store = store_.open_store(registries, lock_timeout=lock_timeout)
-    known = store.revisions()
+    opened = store_.open_store(store)
+    known = opened.revisions()
     if number not in known:
-        store.revision(number)  # raises, naming the revisions there are
-    live = store.snapshot()
+        opened.revision(number)  # raises, naming the revisions there are
+    live = opened.snapshot()
     target = live.state.copy()
     for later in reversed([n for n in known if n > number]):
-        for change in store.revision(later)["changes"]:
+        for change in opened.revision(later)["changes"]:
             key = ResourceKey(Kind(change["kind"]), change["name"])
             before = change["before"]
             if before is None:
@@ -151,9 +169,8 @@ def rollback_plan(registries: StoreLike, number: int, *,
     empty = DesiredState(target, diagnostics, [])
     if diagnostics:
         return PlanResult(empty, live, None, diagnostics)
-    planned = planner.make(desired=target, live=live.state, live_fingerprint=live.fingerprint,
-                           meta={"registries": store.location, "rollback_to": number},
-                           kept=live.kinds_kept())
+    planned = plan_scope(target, live,
+                         meta={"registries": opened.location, "rollback_to": number})
     return PlanResult(empty, live, planned.plan, planned.diagnostics)
 
 
@@ -171,17 +188,13 @@ def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:
     return None
 
 
-def load_live(registries: StoreLike, *,
-              lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT) -> LiveState:
+def load_live(store: StoreLike) -> LiveState:
     """The live registries, with the problems found while reading them.
 
     Read through the store: an interrupted commit is finished first, and the read waits for
-    a commit in progress, so no reader ever sees half of one. A directory that does not
-    exist reads as empty (the CLI refuses that before asking)."""
-    if isinstance(registries, str | os.PathLike) and not store_.is_database(
-            os.fspath(registries)) and not Path(registries).is_dir():
-        return LiveState()
-    return store_.open_store(registries, lock_timeout=lock_timeout).snapshot()
+    a commit in progress, so no reader ever sees half of one. A registries folder that does
+    not exist reads as empty (the CLI refuses that before asking)."""
+    return store_.read_live(store)
 
 
 def validate_live(live: LiveState) -> list[Diagnostic]:

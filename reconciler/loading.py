@@ -73,11 +73,12 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
 
 
 def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
-          jobs: int | None, mesh_checks: bool, registries: str | None = None,
+          jobs: int | None, mesh_checks: bool, store_id: str | None = None,
           read_live: Callable[[], LiveState] | None = None
           ) -> tuple[DesiredState, LiveState | None]:
     """`load_desired`; with `read_live` (the plan's), also the live registries of
-    `registries`, read while the files the parse cache cannot answer are parsed in a worker.
+    the store `store_id` names, read while the files the parse cache cannot answer are
+    parsed in a worker.
     Files the sync record proves in sync with what was read are not read at all: their
     resources are its entries."""
     timings: dict[str, float] = {}
@@ -85,7 +86,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     files = loader.manifest_file_names(paths)
     caches = _caches_for(paths) if use_cache else {}
     roots = _Roots(caches)
-    records = _records_for(caches, registries) if read_live and registries is not None else {}
+    records = _records_for(caches, store_id) if read_live and store_id is not None else {}
     found = _Found()
     candidates: list[tuple[str, SyncRecord]] = []
     for path in files:
@@ -319,8 +320,8 @@ def _caches_for(paths: Sequence[str | os.PathLike[str]]) -> dict[Path, ParseCach
     return {Path(p): ParseCache(Path(p), salt=salt) for p in paths if Path(p).is_dir()}
 
 
-def _records_for(caches: dict[Path, ParseCache], registries: str) -> dict[Path, SyncRecord]:
-    return {root: SyncRecord(root, salt=cache.salt, registries=registries)
+def _records_for(caches: dict[Path, ParseCache], store_id: str) -> dict[Path, SyncRecord]:
+    return {root: SyncRecord(root, salt=cache.salt, store_id=store_id)
             for root, cache in caches.items()}
 
 

@@ -139,9 +139,9 @@ class SyncRecord:
     same salt and so the same trust: one file per registries directory.
     """
 
-    def __init__(self, root: Path, *, salt: str, registries: str | os.PathLike[str]) -> None:
-        self.registries = os.path.abspath(registries)
-        name = hashlib.blake2b(self.registries.encode(), digest_size=8).hexdigest()
+    def __init__(self, root: Path, *, salt: str, store_id: str) -> None:
+        self.store_id = store_id  # `store.identity`: one record per store, however named
+        name = hashlib.blake2b(self.store_id.encode(), digest_size=8).hexdigest()
         self.path = root / CACHE_DIR / f"v{FORMAT}" / f"sync-{name}.json"
         self.salt = salt
         self.fingerprint: str | None = None
@@ -149,7 +149,7 @@ class SyncRecord:
         with contextlib.suppress(OSError, orjson.JSONDecodeError, AttributeError):
             body = orjson.loads(self.path.read_bytes())  # absent or damaged: no record
             if (body.get("format") == FORMAT and body.get("salt") == salt
-                    and body.get("registries") == self.registries
+                    and body.get("store") == self.store_id
                     and isinstance(body.get("files"), dict)
                     and isinstance(body.get("fingerprint"), str)):
                 self.fingerprint, self._files = body["fingerprint"], body["files"]
@@ -178,7 +178,7 @@ class SyncRecord:
             return
         recorded.update((key, self._files[key]) for key in kept if key in self._files)
         self.fingerprint, self._files = fingerprint, recorded
-        body = {"format": FORMAT, "salt": self.salt, "registries": self.registries,
+        body = {"format": FORMAT, "salt": self.salt, "store": self.store_id,
                 "fingerprint": fingerprint, "files": recorded}
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)

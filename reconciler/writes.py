@@ -30,7 +30,6 @@ from reconciler.manifests import loader
 from reconciler.manifests.yamlparse import MAX_DEPTH
 from reconciler.model import fields, kinds
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.plan import planner
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Revision, Store, default_info
 
@@ -47,7 +46,7 @@ class Intent(enum.StrEnum):
 def plan_changes(live: LiveState, referrers: graph.Referrers,
                  changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
                  deny_breaking: bool = False) -> Plan:
-    """A plan of a few objects, made by the one planner (`planner.make`, scoped to their
+    """A plan of a few objects, made by the one planner (`engine.plan_scope`, scoped to their
     keys: every rule of a full plan, over the references the changed objects make and the
     references into them), after the write's own precondition (exists, does
     not exist, ids agree) and the per-resource rules on each new entry. Breaking changes
@@ -69,9 +68,8 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
     if problems:
         problems.sort(key=sort_key)
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
-    planned = planner.make(desired=after, live=live.state, live_fingerprint=live.fingerprint,
-                           scope=planner.Scope.of(changes, referrers),
-                           deny_breaking=deny_breaking, kept=live.kinds_kept())
+    planned = engine.plan_scope(after, live, keys=changes, referrers=referrers,
+                                deny_breaking=deny_breaking)
     plan = planned.plan
     if plan is None:
         raise ChangeRejected("; ".join(_sentence(d) for d in planned.errors), planned.errors)

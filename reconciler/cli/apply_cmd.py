@@ -15,13 +15,14 @@ from reconciler.errors import UsageError
 from reconciler.plan import planfile
 from reconciler.plan.model import Plan
 from reconciler.plan.render import text
-from reconciler.store import Revision, Store
+from reconciler.store import DEFAULT_LOCK_TIMEOUT, Revision, Store
 
 
 def approval_options(func: Any) -> Any:
     func = click.option("--auto-approve", is_flag=True,
                         help="Apply without asking (needed when there is no terminal).")(func)
-    func = click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0,
+    func = click.option("--lock-timeout", type=click.FloatRange(min=0),
+                        default=DEFAULT_LOCK_TIMEOUT,
                         show_default=True, metavar="S",
                         help="Seconds to wait for another writer to finish.")(func)
     return func
@@ -69,7 +70,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
     else:
         result = engine.make_plan(options.manifest_paths(paths), store, prune=not no_prune,
                                   max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs,
-                                  lock_timeout=lock_timeout, deny_breaking=deny_breaking)
+                                  deny_breaking=deny_breaking)
         if result.plan is None:
             report.no_plan(result.diagnostics, as_json=output == "json")
             raise click.exceptions.Exit(1)

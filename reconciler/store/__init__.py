@@ -21,13 +21,38 @@ from reconciler.store.registry_files import read_live_state
 from reconciler.store.transfer import Mirror, Mirrored, export_files, import_files, mirror_once
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
-           "Following", "Lease", "LiveState", "Mirror", "Mirrored", "MemoryStore", "Revision",
-           "Store", "StoreLike",
-           "default_info", "export_files", "import_files", "init_database", "is_database",
-           "mirror_once", "now_text", "open_store", "read_live_state", "summaries",
+           "Following", "Lease", "LiveState", "Location", "Mirror", "Mirrored", "MemoryStore",
+           "Revision", "Store", "StoreLike",
+           "default_info", "export_files", "identity", "import_files", "init_database",
+           "is_database", "mirror_once", "now_text", "open_store", "read_live",
+           "read_live_state", "summaries",
            "work_folder"]
 
-StoreLike = Store | str | os.PathLike[str]  # a store, or where to open one
+Location = str | os.PathLike[str]  # where a store is: a registries folder or a database URL
+StoreLike = Store | Location  # a store, or where to open one (`open_store`)
+
+
+def identity(store: StoreLike) -> str:
+    """The same text for every handle of one store, across processes: a database's URL, a
+    registries folder resolved (a path given two ways is one store), a memory store's id.
+    A key for caches and shared reads; never printed (a URL may hold a password)."""
+    if isinstance(store, FileStore):
+        return str(store.root.resolve())
+    if isinstance(store, MemoryStore):
+        return f"memory:{id(store)}"
+    if isinstance(store, str | os.PathLike):
+        text = os.fspath(store)
+        return text if pgstore.is_url(text) else str(Path(text).resolve())
+    return store.location
+
+
+def read_live(store: StoreLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveState:
+    """The live state of `store`; a registries folder that does not exist reads as empty
+    (a new mesh, before its first apply)."""
+    if isinstance(store, str | os.PathLike) and not pgstore.is_url(os.fspath(store)) \
+            and not Path(store).is_dir():
+        return LiveState()
+    return open_store(store, lock_timeout=lock_timeout).snapshot()
 
 
 def work_folder(store: Store) -> Path:

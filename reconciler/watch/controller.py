@@ -3,7 +3,7 @@
 One loop thread does everything that changes state, in order; the other threads (the
 manifest watch, the registry follower, webhooks) only put events on its queue. On a
 manifest change it waits for the edits to settle (`debounce`), re-reads just those files,
-and syncs: the resources whose desired state changed are planned (`planner.make` scoped to
+and syncs: the resources whose desired state changed are planned (`engine.plan_scope` scoped to
 them: the same rules as any plan, over what the change touches) and committed through the library's
 `RegistryManager.apply`, as one revision by source `watch`. Every `interval` seconds it
 rescans everything and judges the whole desired state with `engine.plan_from`, the plan
@@ -39,7 +39,6 @@ from reconciler.library import RegistryManager
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.plan import planner
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL, drift
 from reconciler.watch import status as status_file
 from reconciler.watch.desired import DesiredWorkspace
@@ -504,7 +503,7 @@ class Controller:
         warnings: list[Diagnostic] = []
         if full and not errors:
             checked = engine.plan_from(self.workspace.as_desired(), live,
-                                       registries=str(self.registries), paths=self.paths,
+                                       location=self.store.location, paths=self.paths,
                                        prune=self.prune)
             errors = checked.errors
             warnings = [d for d in checked.diagnostics if not d.is_error]
@@ -519,10 +518,9 @@ class Controller:
         state = self._after_state(keys, live.state)
         meta = {"registries": str(self.registries), "manifests": self.paths,
                 "git_commit": self._commit}
-        planned = planner.make(desired=state, live=live.state,
-                               live_fingerprint=live.fingerprint,
-                               scope=planner.Scope.of(keys, referrers), prune=self.prune,
-                               meta=meta, deny_breaking=self.deny_breaking)
+        planned = engine.plan_scope(state, live, keys=keys, referrers=referrers,
+                                    prune=self.prune, meta=meta,
+                                    deny_breaking=self.deny_breaking)
         problems = planned.diagnostics + warnings
         for warning in (d for d in problems if d.code.startswith("B")):
             log.warning("%s: %s", warning.location or warning.resource, warning.message,

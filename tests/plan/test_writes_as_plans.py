@@ -69,7 +69,7 @@ def full_plan(changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]]) 
     for key, (entry, _) in changes.items():
         if entry is not None:
             desired.add(Resource(key, fields.complete(key.kind, entry), Source("w")))
-    return engine.plan_from(engine.DesiredState(desired, [], []), LIVE, registries="r",
+    return engine.plan_from(engine.DesiredState(desired, [], []), LIVE, location="r",
                             paths=[])
 
 

@@ -1,0 +1,7 @@
+"""The `RegistryManager` library: upstream's registry interface over any store."""
+
+from reconciler.library.cache import Listener
+from reconciler.library.manager import RegistryManager
+from reconciler.library.snapshot import version_of
+
+__all__ = ["Listener", "RegistryManager", "version_of"]

@@ -1,0 +1,133 @@
+"""One consistent, immutable view of the registries, as a `RegistryManager` serves it.
+
+A write or a reload replaces the snapshot whole (`cache.SnapshotCache`), so a reader holds
+one for as long as it likes without a lock and never sees half a change. The models the
+runtime's read methods return are built from it on first use and remembered.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from reconciler import graph, validate
+from reconciler.errors import Diagnostic
+from reconciler.model import specs
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import ResourceKey
+from reconciler.store import LiveState
+
+log = logging.getLogger("reconciler.library")
+
+Entry = dict[str, Any]
+UNSET: Any = object()  # "not looked up yet", where None means "looked up: there is none"
+
+
+class Snapshot:
+    """The live state at one revision, with its reverse reference index. Never changed
+    once published, except that models are built on first use and remembered (a benign
+    race: both builders agree)."""
+
+    __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance",
+                 "skipped", "__weakref__")
+
+    def __init__(self, live: LiveState, referrers: graph.Referrers, revision: int,
+                 memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
+        self.live, self.referrers, self.revision = live, referrers, revision
+        self.loaded_at = datetime.datetime.now(datetime.UTC)
+        self.memo = memo or {kind: {} for kind in Kind}
+        self.lists: dict[Kind, list[Any]] = {}
+        self.governance: Any = UNSET
+        self.skipped: list[Diagnostic] | None = None
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        return cls(LiveState(), graph.Referrers({}), 0)
+
+    def unloadable(self) -> list[Diagnostic]:
+        """The live entries the runtime would skip (L007), found once per snapshot."""
+        if self.skipped is None:
+            self.skipped = validate.check_live(self.live.state)
+        return self.skipped
+
+    def model(self, kind: Kind, name: str) -> Any:
+        """The runtime's model of one entry; None when absent or not loadable."""
+        memo = self.memo[kind]
+        found = memo.get(name, UNSET)
+        if found is UNSET:
+            resource = self.live.state.of_kind(kind).get(name)
+            found = None if resource is None else model_of(kind, name, resource.entry)
+            memo[name] = found
+        return found
+
+    def all(self, kind: Kind) -> list[Any]:
+        """Every loadable entry of a kind as its model, in registry order."""
+        found = self.lists.get(kind)
+        if found is None:
+            models = (self.model(kind, name) for name in self.live.state.of_kind(kind))
+            found = self.lists[kind] = [model for model in models if model is not None]
+        return found
+
+    def policy_rules(self, policy: str) -> list[Any] | None:
+        """The `rules` of a governance policy; None when there is no governance at all."""
+        if Kind.GOVERNANCE_POLICY not in self.live.headers:
+            return None
+        resource = self.live.state.of_kind(Kind.GOVERNANCE_POLICY).get(policy)
+        rules = resource.entry.get("rules") if resource is not None else None
+        return rules if isinstance(rules, list) else []
+
+    def governance_policies(self) -> specs.GovernancePolicies | None:
+        """The whole governance document as the runtime's model; None when there is none
+        (or it is not valid)."""
+        if self.governance is UNSET:
+            header = self.live.headers.get(Kind.GOVERNANCE_POLICY)
+            document = None if header is None else {
+                **header, "policies": {name: resource.entry for name, resource in
+                                       self.live.state.of_kind(Kind.GOVERNANCE_POLICY)
+                                       .items()}}
+            try:
+                self.governance = (None if document is None
+                                   else specs.GovernancePolicies.model_validate(document))
+            except ValidationError as error:
+                log.warning("the governance policies are not valid: %s", error)
+                self.governance = None
+        found: specs.GovernancePolicies | None = self.governance
+        return found
+
+    def kind_version(self, kind: Kind) -> str:
+        """The version of all the entries of a kind together."""
+        entries = self.live.state.of_kind(kind)
+        return version_of({name: r.entry for name, r in entries.items()})
+
+    def successor(self, live: LiveState, changed: list[ResourceKey] | None,
+                  revision: int) -> Snapshot:
+        """The snapshot of `live` at `revision`; `changed` (when known) lets the reverse
+        index and the models built so far carry over."""
+        if changed is None:
+            return Snapshot(live, graph.Referrers.build(live.state), revision)
+        referrers = self.referrers
+        for key in changed:
+            referrers = referrers.changed(self.live.state.get(key), live.state.get(key))
+        memo = {kind: dict(models) for kind, models in self.memo.items()}
+        for key in changed:
+            memo[key.kind].pop(key.name, None)
+        return Snapshot(live, referrers, revision, memo)
+
+
+def model_of(kind: Kind, name: str, entry: Entry) -> BaseModel | None:
+    try:
+        return specs.SPEC_MODELS[kind].model_validate(entry)
+    except ValidationError as error:  # upstream skips such entries too; meshctl keeps them
+        log.warning("%s is not valid and is not served: %s", ResourceKey(kind, name).describe(),
+                    error.errors(include_url=False)[0]["msg"])
+        return None
+
+
+def version_of(entry: Any) -> str:
+    """A short content hash: a resource's version, as the REST API's ETag."""
+    return hashlib.sha256(orjson.dumps(entry)).hexdigest()[:16]

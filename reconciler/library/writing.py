@@ -1,0 +1,164 @@
+"""A library write: the changes it makes, judged and committed against the freshest
+snapshot, again and again while other writers keep committing first.
+
+Each write is a plan of a few objects through the engine (`writes.commit_changes`: the
+same rules, atomic commit and history as any plan). What a write means is a function of the
+snapshot it is judged on (`ChangesFor`), so a retry after another writer's commit judges
+the change anew on what that writer left.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from reconciler import store as store_
+from reconciler import writes
+from reconciler.errors import ChangeRejected, PreconditionFailed, StalePlan, StoreError
+from reconciler.library.cache import SnapshotCache
+from reconciler.library.snapshot import Entry, Snapshot, version_of
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import ResourceKey
+from reconciler.writes import Intent
+
+# A write that finds the registries moved on (another writer committed first) re-reads and
+# tries again, after a short random pause that grows with each attempt, so that writers in
+# many processes on one database take turns instead of colliding again.
+WRITE_ATTEMPTS = 50
+WRITE_BACKOFF = 0.002  # seconds per attempt, at most; capped at 50 ms
+
+Changes = dict[ResourceKey, tuple[Entry | None, Intent]]
+ChangesFor = Callable[[Snapshot], Changes]
+
+
+class Writer:
+    """Commits library writes to `store()` as `source`, serving each at once through
+    `cache`; with `deny_breaking`, a write that breaks its callers is refused."""
+
+    def __init__(self, cache: SnapshotCache, store: Callable[[], store_.Store], *,
+                 source: str, deny_breaking: bool) -> None:
+        self._cache, self._store = cache, store
+        self.source, self.deny_breaking = source, deny_breaking
+
+    def create(self, kind: Kind, model: BaseModel | Mapping[str, Any]) -> None:
+        entry = as_entry(model)
+        id_field = kinds.info(kind).id_field
+        assert id_field is not None
+        name = entry.get(id_field)
+        if not isinstance(name, str):
+            raise ChangeRejected(f"a new {kinds.info(kind).label} needs a string '{id_field}'")
+        key = ResourceKey(kind, name)
+        self.write(lambda _: {key: (entry, Intent.CREATE)})
+
+    def update(self, kind: Kind, name: str, model: BaseModel | Mapping[str, Any],
+               expected_version: str | None = None, intent: Intent = Intent.UPDATE) -> None:
+        """Replace one entry (`intent` PUT: or create it), keeping its key order."""
+        key = ResourceKey(kind, name)
+        new = as_entry(model)
+
+        def changes(snapshot: Snapshot) -> Changes:
+            before = snapshot.live.state.get(key)
+            check_version(key, before.entry if before else None, expected_version)
+            return {key: (in_order_of(before.entry if before else None, new), intent)}
+
+        self.write(changes)
+
+    def delete(self, kind: Kind, name: str, expected_version: str | None = None) -> None:
+        key = ResourceKey(kind, name)
+
+        def changes(snapshot: Snapshot) -> Changes:
+            before = snapshot.live.state.get(key)
+            check_version(key, before.entry if before else None, expected_version)
+            return {key: (None, Intent.DELETE)}
+
+        self.write(changes)
+
+    def replace_kind(self, kind: Kind, named: Mapping[str, Entry],
+                     expected_version: str | None, what: str) -> None:
+        """As one plan: each entry `named` is created or updated, each live one not named
+        deleted; `expected_version` is the kind's (`Snapshot.kind_version`) when given."""
+
+        def changes(snapshot: Snapshot) -> Changes:
+            live = snapshot.live.state.of_kind(kind)
+            current = snapshot.kind_version(kind)
+            if expected_version is not None and expected_version != current:
+                raise PreconditionFailed(f"{what} changed since version {expected_version}; "
+                                         "read them again", current)
+            found: Changes = {}
+            for name, entry in named.items():
+                before = live.get(name)
+                found[ResourceKey(kind, name)] = (
+                    in_order_of(before.entry if before else None, entry), Intent.PUT)
+            for name in live:
+                if name not in named:
+                    found[ResourceKey(kind, name)] = (None, Intent.DELETE)
+            return found
+
+        self.write(changes)
+
+    def write(self, changes_for: ChangesFor) -> None:
+        """Plan and commit `changes_for(snapshot)` against the freshest snapshot; when the
+        registries moved on meanwhile (another process), read what changed and try again.
+        A rejection is final only once the snapshot it was judged on is known current."""
+        cache = self._cache
+        if not cache.loaded:
+            cache.sync(strict=True)
+        store = self._store()
+        with cache.lock, store.write_turn():
+            cache.sync(strict=True)  # in our turn: what the writers before us committed
+            for attempt in range(WRITE_ATTEMPTS):
+                snapshot = cache.current
+                changes = changes_for(snapshot)
+                try:
+                    _, revision = writes.commit_changes(
+                        store, snapshot.live, snapshot.referrers, changes,
+                        source=self.source, deny_breaking=self.deny_breaking)
+                except StalePlan:
+                    time.sleep(random.uniform(0, min(0.05, WRITE_BACKOFF * (attempt + 1))))
+                    cache.sync(strict=True)
+                    continue
+                except ChangeRejected:  # judged on the store as it is now, or try again
+                    cache.sync(strict=True)
+                    if cache.current.live.fingerprint == snapshot.live.fingerprint:
+                        raise
+                    continue
+                if revision is not None:
+                    cache.committed(snapshot, {key: entry for key, (entry, _) in
+                                               changes.items()}, revision)
+                return
+        raise StoreError(f"the registries changed under every one of {WRITE_ATTEMPTS} "
+                         "attempts to write; nothing was written")
+
+
+def check_version(key: ResourceKey, entry: Entry | None, expected: str | None) -> None:
+    if expected is None or entry is None:
+        return  # unconditional (absent: the write's own precondition says so)
+    current = version_of(entry)
+    if current != expected:
+        raise PreconditionFailed(f"{key.describe()} changed since version {expected} (now "
+                                 f"{current}); read it again and reapply the change", current)
+
+
+def as_entry(value: BaseModel | Mapping[str, Any]) -> Entry:
+    """An entry as the registry stores it: a model's fields (those set, with unknown ones
+    kept), or a mapping as it is."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ChangeRejected(f"expected a model or a mapping, not {type(value).__name__}")
+
+
+def in_order_of(before: Entry | None, after: Entry) -> Entry:
+    """`after` with the keys `before` had in `before`'s order, so an update rewrites only
+    what changed (a model lists its fields in its own order)."""
+    if before is None:
+        return after
+    ordered = {key: after[key] for key in before if key in after}
+    ordered.update((key, value) for key, value in after.items() if key not in ordered)
+    return ordered
