@@ -1,0 +1,35 @@
+"""`RegistryManager(store=...)` takes what `--store` takes: a database URL too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import RegistryManager
+from reconciler.store import open_store
+from tests.conftest import FIXTURE_REGISTRIES
+
+
+def test_a_manager_takes_a_database_url_as_its_store(pg_store: Any, pg_url: str) -> None:
+    for manager in (RegistryManager(store=pg_url, watch=False),
+                    RegistryManager(pg_url, watch=False),
+                    RegistryManager(store=open_store(pg_url), watch=False)):
+        manager.load_all()
+        agent = manager.get_agent("fraud_agent")
+        assert agent is not None and agent.agent_id == "fraud_agent"
+
+
+def test_a_manager_takes_a_folder_given_either_way(tmp_path: Path) -> None:
+    for given in (str(FIXTURE_REGISTRIES), FIXTURE_REGISTRIES):
+        manager = RegistryManager(store=given, watch=False)
+        manager.load_all()
+        assert manager.get_agent("fraud_agent") is not None
+
+
+@pytest.mark.parametrize("wrong", [42, None, b"registries", ["registries"]])
+def test_anything_else_is_a_type_error_naming_what_is_taken(wrong: object) -> None:
+    store = wrong if wrong is not None else object()
+    with pytest.raises(TypeError, match="a Store, a registries folder .* postgresql:// URL"):
+        RegistryManager(store=store)  # type: ignore[arg-type]
