@@ -5,6 +5,7 @@ and, with self-heal, reverted; a git repository made here is followed across com
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -126,6 +127,46 @@ def test_an_invalid_edit_is_not_applied_and_the_status_names_file_and_line(
     assert revisions_by(registries, "watch") == []
 
 
+def test_a_good_sync_after_failures_says_it_is_in_sync_again(
+        watch: Callable[..., Any], manifests: Path, registries: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    with watch():
+        path = manifests / FRAUD
+        path.write_text(path.read_text().replace("- fraud_rules", "- fraud_rulez"))
+        assert eventually(lambda: status(registries)["last_sync"]["result"] == "failed")
+        path.write_text(path.read_text().replace("- fraud_rulez", "- fraud_rules"))
+        assert eventually(lambda: status(registries)["last_sync"]["result"] == "in_sync")
+        assert eventually(lambda: any(r.getMessage().startswith("in sync again")
+                                      for r in caplog.records))
+    said = [r for r in caplog.records if r.name == "reconciler.watch"
+            and r.levelno >= logging.INFO and "stopped" not in r.getMessage()]
+    failed = [r for r in said if r.levelno == logging.WARNING]
+    assert failed and failed[-1].getMessage().startswith("sync failed:")
+    recovered = [r for r in said if r.getMessage().startswith("in sync again")]
+    assert [r.getMessage() for r in recovered] == ["in sync again at revision 0 after 1 "
+                                                   "failed sync"]
+    assert said.index(recovered[0]) > said.index(failed[-1])
+
+
+def test_a_sync_warns_as_plan_does_when_the_fabric_would_not_start(
+        watch: Callable[..., Any], manifests: Path, registries: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """C008 (a first connector while the fabric's other files stay missing) fires on a
+    watch sync as on `meshctl plan`: the sync plans through the same inputs."""
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    with watch():
+        write(manifests / "c1.yaml", "apiVersion: agentmesh.io/v1\nkind: Connector\n"
+              "metadata:\n  name: c1\nspec:\n  name: C\n  description: d\n  type: REST\n"
+              "  base_url: https://c\n")
+        assert eventually(lambda: status(registries)["last_sync"]["result"] == "synced")
+        found = status(registries)["last_sync"]
+        [warning] = [w for w in found["warnings"] if w["code"] == "C008"]
+        assert warning["file"] == str(manifests / "c1.yaml") and warning["line"] == 1
+        assert "integration/auth_profiles.json" in warning["message"]
+    assert any("C008" == getattr(r, "fields", {}).get("code") for r in caplog.records)
+
+
 def test_deleting_a_manifest_still_in_use_is_refused_and_reported(
         watch: Callable[..., Any], manifests: Path, registries: Path) -> None:
     with watch():
@@ -217,8 +258,8 @@ def test_the_first_sync_applies_everything_like_apply(manifests: Path,
 
 
 def test_a_missed_event_is_found_by_the_resync(manifests: Path, registries: Path) -> None:
-    controller = Controller([str(manifests)], registries, interval=0.5, debounce=0.05)
-    controller._watch_manifests = lambda: None  # type: ignore[method-assign]  # no events
+    controller = Controller([str(manifests)], registries, interval=0.5, debounce=0.05,
+                            watch_files=False)  # no events
     with running(controller):
         set_field(manifests / FRAUD, "max_iterations", "21")
         assert eventually(lambda: (live_entry(registries, Kind.AGENT, "fraud_agent") or {})

@@ -122,8 +122,7 @@ def test_a_partial_sync_decides_as_the_full_plan(steps: list[tuple[str, int, int
     with mesh() as (manifests, registries):
         manager = RegistryManager(registries, watch=False, source="watch")
         controller = Controller([str(manifests)], registries, manager=manager,
-                                interval=1e9)
-        controller._watch_manifests = lambda: None  # type: ignore[method-assign]
+                                interval=1e9, watch_files=False)
         controller._start()
         kept: dict[str, str] = {}
         for step in steps:
