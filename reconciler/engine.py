@@ -32,7 +32,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.plan import planner
 from reconciler.plan.model import Action, Plan
-from reconciler.store import LiveState, StoreLike
+from reconciler.store import LiveState, Location, Store
 
 __all__ = ["DEFAULT_MAX_DELETES", "DesiredState", "PlanResult", "apply_plan", "git_commit_of",
            "load_desired", "load_live", "make_plan", "plan_from", "plan_scope",
@@ -79,7 +79,7 @@ def plan_scope(desired: MeshState, live: LiveState, *,
                         kept=live.kinds_kept())
 
 
-def make_plan(paths: Sequence[str | os.PathLike[str]], store: StoreLike, *,
+def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, *,
               prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
               use_cache: bool = True, jobs: int | None = None,
               deny_breaking: bool = False) -> PlanResult:
@@ -126,7 +126,7 @@ def plan_from(desired: DesiredState, live: LiveState, *, location: str,
     return PlanResult(desired, live, plan, diagnostics, timings, tuple(str(p) for p in paths))
 
 
-def apply_plan(plan: Plan, store: StoreLike, *, source: str = "cli",
+def apply_plan(plan: Plan, store: Store | Location, *, source: str = "cli",
                max_deletes: int = DEFAULT_MAX_DELETES, note: str | None = None,
                planned: PlanResult | None = None,
                known: LiveState | None = None,
@@ -146,7 +146,7 @@ def apply_plan(plan: Plan, store: StoreLike, *, source: str = "cli",
     return revision
 
 
-def rollback_plan(store: StoreLike, number: int) -> PlanResult:
+def rollback_plan(store: Store | Location, number: int) -> PlanResult:
     """The plan that returns the registries to their state right after revision `number`:
     every later revision's changes undone, checked by the same rules as any plan."""
     opened = store_.open_store(store)
@@ -188,7 +188,7 @@ def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:
     return None
 
 
-def load_live(store: StoreLike) -> LiveState:
+def load_live(store: Store | Location) -> LiveState:
     """The live registries, with the problems found while reading them.
 
     Read through the store: an interrupted commit is finished first, and the read waits for

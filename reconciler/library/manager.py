@@ -58,11 +58,11 @@ class RegistryManager:
     `load_all()` first (as upstream); it also starts following the store unless
     `watch=False`. Thread-safe; safe beside other processes writing the same store."""
 
-    def __init__(self, registries_path: store_.StoreLike = "/registries", *,
+    def __init__(self, registries_path: store_.Store | store_.Location = "/registries", *,
                  watch: bool = True, poll_interval: float = 1.0,
                  lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
                  source: str = SOURCE, deny_breaking: bool = False,
-                 store: store_.StoreLike | None = None) -> None:
+                 store: store_.Store | store_.Location | None = None) -> None:
         self._store = _LazyStore(registries_path if store is None else store, lock_timeout)
         # Upstream's attribute; a database store has no folder (it names the URL).
         self.registries_path = Path(self._store.location)

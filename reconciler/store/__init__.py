@@ -32,7 +32,7 @@ Location = str | os.PathLike[str]  # where a store is: a registries folder or a 
 StoreLike = Store | Location  # a store, or where to open one (`open_store`)
 
 
-def identity(store: StoreLike) -> str:
+def identity(store: Store | Location) -> str:
     """The same text for every handle of one store, across processes: a database's URL, a
     registries folder resolved (a path given two ways is one store), a memory store's id.
     A key for caches and shared reads; never printed (a URL may hold a password)."""
@@ -46,7 +46,7 @@ def identity(store: StoreLike) -> str:
     return store.location
 
 
-def read_live(store: StoreLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveState:
+def read_live(store: Store | Location, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveState:
     """The live state of `store`; a registries folder that does not exist reads as empty
     (a new mesh, before its first apply)."""
     if isinstance(store, str | os.PathLike) and not pgstore.is_url(os.fspath(store)) \
@@ -92,14 +92,14 @@ def is_database(location: str) -> bool:
     return pgstore.is_url(location)
 
 
-def open_store(location: StoreLike, *,
+def open_store(store: Store | Location, *,
                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Store:
-    """The store at `location`: a `postgresql://` URL (the PostgreSQL store, one per URL per
+    """The store at a location: a `postgresql://` URL (the PostgreSQL store, one per URL per
     process), a directory of AgentMesh registry files (the file store), or a store already
     opened (returned as it is)."""
-    if not isinstance(location, str | os.PathLike):
-        return location
-    text = os.fspath(location)
+    if not isinstance(store, str | os.PathLike):
+        return store
+    text = os.fspath(store)
     if pgstore.is_url(text):
         return _opened_database(text)
     root = Path(text)

@@ -56,7 +56,7 @@ class Controller:
     thread of its own, the server beside uvicorn. `watch_files=False` leaves changes to
     the periodic resync (and to tests that hand events in themselves)."""
 
-    def __init__(self, paths: Sequence[str], store: store_.StoreLike, *,
+    def __init__(self, paths: Sequence[str], store: store_.Store | store_.Location, *,
                  manager: RegistryManager | None = None, git: GitSource | None = None,
                  self_heal: bool = False, interval: float = DEFAULT_INTERVAL,
                  debounce: float = DEFAULT_DEBOUNCE, prune: bool = True,
