@@ -28,10 +28,10 @@ def commit_plan(plan: Plan, store: Store, *, source: str = "cli",
     """Commit `plan` as one revision, or refuse before writing a byte: when it holds refusals,
     deletes more than `max_deletes` (-1: no limit), or the registries moved on since it was
     computed (stale: the error says what changed, and in which revision). None when the plan
-    changes nothing. Every attempt is recorded in the audit log. `planned`, the result the
-    plan came from, lets a successful commit record its manifests as in sync; its live state
-    (or `known`, the state a plan was made from) spares the commit re-hashing files whose
-    stat shows them unchanged since."""
+    changes nothing. Every attempt is recorded in the audit log. `known`, the live
+    state the plan was made from, spares the store work it already did (a file store does
+    not re-hash files whose stat shows them unchanged since); a leader's `epoch` fences the
+    commit."""
     summary = plan.summary
     counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
     info = default_info(source, git_commit=plan.meta.get("git_commit"),
