@@ -17,6 +17,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan.model import Plan
+from reconciler.plan.render import common
 from reconciler.store import Revision, Store, default_info
 
 DEFAULT_MAX_DELETES = 50
@@ -41,12 +42,13 @@ def commit_plan(plan: Plan, store: Store, *, source: str = "cli",
     if plan.refusals:
         reasons = "; ".join(change.refused or "" for change in plan.refusals)
         store.audit({**base, "result": "refused", "reason": reasons})
-        raise PlanRefused(f"the plan holds {len(plan.refusals)} refusal(s); nothing was "
-                          f"written: {reasons}")
+        raise PlanRefused(f"the plan holds {common.count(len(plan.refusals), 'refusal')}; "
+                          f"nothing was written: {reasons}")
     if 0 <= max_deletes < summary.delete:
         store.audit({**base, "result": "refused", "reason": "max-deletes"})
         raise PlanRefused(
-            f"the plan deletes {summary.delete} resources, more than --max-deletes "
+            f"the plan deletes {common.count(summary.delete, 'resource')}, more than "
+            "--max-deletes "
             f"{max_deletes} allows; nothing was written. If that is intended, pass "
             f"--max-deletes {summary.delete} (or -1); if not, check that PATH holds all "
             "the manifests")
@@ -74,7 +76,7 @@ def _staleness(plan: Plan, live: LiveState, since: list[dict[str, Any]]) -> str:
         for record in since:
             names = [f"{kinds.info(Kind(c['kind'])).label} {c['name']}"
                      for c in record["changes"] if (c["kind"], c["name"]) in touched]
-            names = names or [f"{len(record['changes'])} other resource(s)"]
+            names = names or [common.count(len(record["changes"]), "other resource")]
             parts.append(f"{', '.join(names[:10])} changed in revision {record['revision']} "
                          f"by {record['source']}")
         return "; ".join(parts)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import orjson
+from rich.console import Console
 
 from reconciler import engine
 from reconciler.cli import options, report
@@ -87,11 +88,15 @@ def show_then_confirm(the_plan: Plan, *, output: str, auto_approve: bool,
     asking = (the_plan.summary.has_changes and not the_plan.refusals
               and not 0 <= max_deletes < the_plan.summary.delete)
     if output == "text":
-        report.console().print(text.render(the_plan), end="")
+        _show(the_plan, report.console())
     elif asking and not auto_approve and sys.stdin.isatty():
-        report.console(stderr=True).print(text.render(the_plan), end="")
+        _show(the_plan, report.console(stderr=True))
     if asking:
         confirm(auto_approve)
+
+
+def _show(the_plan: Plan, out: Console) -> None:
+    out.print(text.render(the_plan, colour=report.shows_colour(out)), end="")
 
 
 def confirm(auto_approve: bool) -> None:

@@ -14,6 +14,7 @@ from reconciler.cli import options, report
 from reconciler.errors import ManifestError, UsageError
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
+from reconciler.plan.render import common
 
 PROGRESS_MIN = 500  # resources; smaller exports finish before a bar is worth drawing
 
@@ -46,7 +47,7 @@ def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bo
 
     \b
     Examples:
-      meshctl export --registries /srv/agentmesh/registries --out manifests/
+      meshctl export --store /srv/agentmesh/registries --out manifests/
       meshctl export -o json | jq '.files | length'
       meshctl export --drifted manifests/ && git diff     # live changes -> a pull request
 
@@ -81,7 +82,7 @@ def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bo
                                 option=orjson.OPT_INDENT_2).decode())
     else:
         detail = ", ".join(f"{n} {plural}" for plural, n in counts.items())  # folder names
-        click.echo(f"Exported {len(written)} resources to {target}/ ({detail})")
+        click.echo(f"Exported {common.count(len(written), 'resource')} to {target}/ ({detail})")
 
 
 def _export_drifted(paths: tuple[str, ...], registries: str, out: str | None,
@@ -114,4 +115,5 @@ def _export_drifted(paths: tuple[str, ...], registries: str, out: str | None,
         click.echo(f"{why:12} {key}")
     for key in done.not_written:
         click.echo(f"note: {key} was deleted live: remove its manifest by hand")
-    click.echo(f"Wrote {len(done.written)} file(s), removed {len(done.removed)}.")
+    click.echo(f"Wrote {common.count(len(done.written), 'file')}, removed "
+               f"{len(done.removed)}.")

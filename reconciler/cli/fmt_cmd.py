@@ -15,6 +15,7 @@ import click
 from reconciler.cli import options, report
 from reconciler.fsutil import write_atomically
 from reconciler.manifests import fmt, loader
+from reconciler.plan.render import common
 
 
 @click.command("fmt")
@@ -59,9 +60,9 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     verb = "would reformat" if check or show_diff else "reformatted"
     for name in changed if not show_diff else []:
         click.echo(f"{verb} {name}")
-    click.echo(f"{report.count(len(changed), 'file')} {verb}, "
-               f"{report.count(len(names) - len(changed) - len(problems), 'file')} unchanged"
-               + (f", {report.count(len(problems), 'file')} with errors" if problems else ""),
+    click.echo(f"{common.count(len(changed), 'file')} {verb}, "
+               f"{common.count(len(names) - len(changed) - len(problems), 'file')} unchanged"
+               + (f", {common.count(len(problems), 'file')} with errors" if problems else ""),
                err=True)
     if problems or (changed and (check or show_diff)):
         raise click.exceptions.Exit(1)

@@ -76,7 +76,8 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
     elif output == "markdown":
         click.echo(markdown.render(the_plan), nl=False)
     else:
-        report.console(no_color=no_color).print(text.render(the_plan), end="")
+        screen = report.console(no_color=no_color)
+        screen.print(text.render(the_plan, colour=report.shows_colour(screen)), end="")
         if out is not None:
             click.echo(f"Saved the plan to {out}.")
     summary = the_plan.summary

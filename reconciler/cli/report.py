@@ -11,14 +11,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from reconciler.errors import Diagnostic
+from reconciler.plan.render import common
 
 
 def console(*, stderr: bool = False, no_color: bool = False) -> Console:
-    """Colour only on a terminal, and never with --no-color or NO_COLOR."""
+    """Colour only on a terminal, and never with --no-color or NO_COLOR. No emoji codes:
+    a value holding `:fire:` prints as written."""
     stream = sys.stderr if stderr else sys.stdout
     plain = no_color or "NO_COLOR" in os.environ or not stream.isatty()
-    return Console(file=stream, highlight=False, soft_wrap=True, no_color=plain,
+    return Console(file=stream, highlight=False, soft_wrap=True, no_color=plain, emoji=False,
                    color_system=None if plain else "auto")
+
+
+def shows_colour(out: Console) -> bool:
+    """Will `out` show styles? (If not, what colour alone would mark needs a marker.)"""
+    return out.color_system is not None
 
 
 def print_diagnostics(out: Console, diagnostics: list[Diagnostic]) -> None:
@@ -32,14 +39,10 @@ def print_diagnostics(out: Console, diagnostics: list[Diagnostic]) -> None:
             out.print(f"    [dim]hint:[/] {escape(d.hint)}")
 
 
-def count(number: int, noun: str) -> str:
-    """`1 resource`, `2 resources`."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
 def summary_line(diagnostics: list[Diagnostic]) -> str:
     errors = sum(1 for d in diagnostics if d.is_error)
-    return f"{count(errors, 'error')}, {count(len(diagnostics) - errors, 'warning')}"
+    return (f"{common.count(errors, 'error')}, "
+            f"{common.count(len(diagnostics) - errors, 'warning')}")
 
 
 def diagnostics_json(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import orjson
 
 from reconciler import engine
 from reconciler.cli import options, report
+from reconciler.plan.render import common
 
 
 @click.command()
@@ -41,8 +42,8 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
         report.ci_output(output, "meshctl validate", desired.diagnostics,
                          [(str(r.key), r.source.file if r.source else None)
                           for r in desired.state],
-                         f"{verdict}: {report.count(len(desired.state), 'resource')} in "
-                         f"{report.count(len(desired.files), 'file')}, "
+                         f"{verdict}: {common.count(len(desired.state), 'resource')} in "
+                         f"{common.count(len(desired.files), 'file')}, "
                          f"{report.summary_line(desired.diagnostics)}")
     elif output == "json":
         click.echo(orjson.dumps({
@@ -57,8 +58,8 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
         out = report.console(no_color=no_color)
         report.print_diagnostics(out, desired.diagnostics)
         verdict = "[bold red]invalid[/]" if failed else "[bold green]valid[/]"
-        out.print(f"{verdict}: {report.count(len(desired.state), 'resource')} in "
-                  f"{report.count(len(desired.files), 'file')}, "
+        out.print(f"{verdict}: {common.count(len(desired.state), 'resource')} in "
+                  f"{common.count(len(desired.files), 'file')}, "
                   f"{report.summary_line(desired.diagnostics)}")
     if failed:
         raise click.exceptions.Exit(1)

@@ -198,7 +198,7 @@ def test_a_refused_plan_is_shown_not_asked_and_writes_nothing(
     result = meshctl("apply")
     assert result.code == 1
     assert "  ! tool/fraud_rules Cannot delete tool 'fraud_rules': used by agents" in result.out
-    assert result.err.startswith("Error: the plan holds 1 refusal(s); nothing was written: "
+    assert result.err.startswith("Error: the plan holds 1 refusal; nothing was written: "
                                  "Cannot delete tool 'fraud_rules': used by agents fraud_agent")
     assert "no terminal" not in result.err
     assert registry_files() == before
@@ -273,7 +273,7 @@ def test_a_saved_plan_with_refusals_writes_nothing(ws: Path, meshctl: Run) -> No
     before = registry_files()
     result = meshctl("apply", "--plan", plan_file)
     assert result.code == 1
-    assert result.err.startswith("Error: the plan holds 1 refusal(s); nothing was written: "
+    assert result.err.startswith("Error: the plan holds 1 refusal; nothing was written: "
                                  "Cannot delete tool 'fraud_rules'")
     assert registry_files() == before
     assert revisions() == []
@@ -307,8 +307,8 @@ def test_a_stale_plan_names_unrelated_revisions_too(ws: Path, meshctl: Run) -> N
     assert meshctl("apply", "--auto-approve").code == 0
     result = meshctl("apply", "--plan", plan_file)
     assert result.code == 1
-    assert result.err == ("Error: stale plan: 1 other resource(s) changed in revision 1 by cli; "
-                          "1 other resource(s) changed in revision 2 by cli; re-run plan\n")
+    assert result.err == ("Error: stale plan: 1 other resource changed in revision 1 by cli; "
+                          "1 other resource changed in revision 2 by cli; re-run plan\n")
 
 
 def test_a_stale_plan_names_a_change_made_outside_meshctl(ws: Path, meshctl: Run) -> None:

@@ -201,6 +201,22 @@ def test_markdown_output(ws: Path, meshctl: Run) -> None:
     assert "<details><summary>Creates (1)</summary>" in result.out
 
 
+def test_a_long_description_shows_what_was_appended(ws: Path, meshctl: Run,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: cut at 40 characters a side, `old -> new` never showed the " (v2)"."""
+    edit(FRAUD_AGENT, "using rule-based and heuristic analysis",
+         "using rule-based and heuristic analysis (v2)")
+    result = meshctl("plan")
+    assert result.code == 0, result.output
+    assert '      ~ description: … and heuristic analysis{+ (v2)+}"' in result.out.splitlines()
+    markdown = meshctl("plan", "-o", "markdown").out
+    assert '  - `~ description`: `… and heuristic analysis{+ (v2)+}"`' in markdown.splitlines()
+    pretend_terminal(monkeypatch)
+    coloured = meshctl("plan").out
+    assert "(v2)" in coloured and "\x1b[" in coloured and "{+" not in coloured  # green
+    assert "{+ (v2)+}" in meshctl("plan", "--no-color").out
+
+
 def test_out_saves_a_plan_that_loads_as_the_computed_one(ws: Path, meshctl: Run) -> None:
     change_something()
     (MANIFESTS / "model-profiles" / "gpt4.yaml").unlink()

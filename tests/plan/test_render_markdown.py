@@ -89,9 +89,10 @@ def shown(out: str) -> int:
 
 
 def left_out(out: str) -> int:
-    found = re.search(r"^> (\d+) change\(s\) left out to stay under 60,000 characters; run "
-                      r"`meshctl plan -o json` for the full plan\.$", out, re.MULTILINE)
+    found = re.search(r"^> (\d+) (change|changes) left out to stay under 60,000 characters; "
+                      r"run `meshctl plan -o json` for the full plan\.$", out, re.MULTILINE)
     assert found, out[-500:]
+    assert (found.group(2) == "change") == (found.group(1) == "1")  # "1 change", "2 changes"
     return int(found.group(1))
 
 
@@ -132,6 +133,7 @@ def test_one_enormous_update_is_cut_whole() -> None:
     assert len(out) < markdown.LIMIT
     assert "- … and 1 more" in out
     assert left_out(out) == 1
+    assert "> 1 change left out" in out
 
 
 def test_warnings_reach_the_comment(ws: Path) -> None:
@@ -142,3 +144,13 @@ def test_warnings_reach_the_comment(ws: Path) -> None:
     out = markdown.render(plan)
     assert "#### Warnings (3)" in out  # with the real data's two H003
     assert "S006" in out and "allowed_tool" in out
+
+
+def test_a_long_changed_value_is_a_word_diff_that_shows_the_change_whole() -> None:
+    old = "Reads a claim and sets its priority from the policy of the line of business"
+    plan = Plan("fp", (Change(ResourceKey(Kind.AGENT, "a"), Action.UPDATE, {}, {}, (
+        FieldChange("description", FieldOp.CHANGE, old, old + " (v2)"),
+        FieldChange("max_iterations", FieldOp.CHANGE, 5, 6),)),))
+    lines = markdown.render(plan).splitlines()
+    assert '  - `~ description`: `… line of business{+ (v2)+}"`' in lines
+    assert "  - `~ max_iterations`: `5` → `6`" in lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.style import Style
 from rich.text import Text
 
 from reconciler.errors import Diagnostic, Severity
@@ -75,18 +76,41 @@ def test_the_markup_carries_colour_per_action() -> None:
     assert "[bold red]![/]" in markup
 
 
-def test_values_are_compact_json_and_long_ones_are_cut() -> None:
+def test_values_are_compact_json_and_long_added_or_removed_ones_are_cut() -> None:
     long = "x" * 200
     plan = Plan("fp", (Change(agent_key("a"), Action.UPDATE, {}, {}, (
-        FieldChange("description", FieldOp.CHANGE, long, "short"),
+        FieldChange("description", FieldOp.CHANGE, "a" * 38, "short"),
         FieldChange("output_schema", FieldOp.ADD, None, {"type": "object", "items": [1, 2]}),
         FieldChange("notes", FieldOp.REMOVE, long, None),
     )),))
     lines = plain(plan).splitlines()
-    cut40 = '"' + "x" * 36 + "..."
-    assert f'      ~ description: {cut40} -> "short"' in lines
+    assert f'      ~ description: "{"a" * 38}" -> "short"' in lines  # 40 a side: whole
     assert '      + output_schema: {"type":"object","items":[1,2]}' in lines
     assert f'      - notes: "{"x" * 76}...' in lines
+
+
+def test_a_long_changed_value_is_a_word_diff_that_shows_the_change_whole() -> None:
+    old = "Reads a claim and sets its priority from the policy of the line of business"
+    plan = Plan("fp", (Change(agent_key("a"), Action.UPDATE, {}, {}, (
+        FieldChange("description", FieldOp.CHANGE, old, old + " (v2)"),
+        FieldChange("notes", FieldOp.CHANGE, "x" * 200, "short"),
+    )),))
+    lines = plain(plan).splitlines()
+    assert '      ~ description: … line of business{+ (v2)+}"' in lines
+    assert f'      ~ notes: "[-{"x" * 200}-]{{+short+}}"' in lines
+
+
+def test_in_colour_a_word_diff_is_red_and_green_without_markers() -> None:
+    old = "Reads a claim and sets its priority from the policy of the line of business."
+    plan = Plan("fp", (Change(agent_key("a"), Action.UPDATE, {}, {}, (
+        FieldChange("description", FieldOp.CHANGE, old, old[:-1] + " (v2)"),)),))
+    shown = Text.from_markup(text.render(plan, colour=True))
+    line = next(line for line in shown.split("\n") if "description" in line.plain)
+    assert line.plain == '      ~ description: … line of business. (v2)"'
+    styled = {line.plain[span.start:span.end]: Style.parse(str(span.style))
+              for span in line.spans if str(span.style) not in ("none", "yellow")}
+    assert styled == {"…": Style.parse("dim"), ".": Style.parse("red strike"),
+                      " (v2)": Style.parse("green underline")}
 
 
 def test_markup_in_names_and_values_is_printed_literally() -> None:

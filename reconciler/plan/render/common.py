@@ -1,4 +1,5 @@
-"""Wording shared by the renderers, so text and markdown say the same thing."""
+"""Wording shared by the renderers, so text and markdown say the same thing (and counts,
+which every command prints through `count`)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,40 @@ from reconciler.model.kinds import Kind
 from reconciler.plan.model import Plan
 
 MAX_VALUE = 80
+# Both sides of a changed value at most this long: `old -> new`; else a word diff.
+MAX_SIDE = 40
+
+
+def json_text(data: Any) -> str:
+    """A field value as compact JSON, whole."""
+    return orjson.dumps(data).decode() if data is not None else "null"
 
 
 def value(data: Any, limit: int = MAX_VALUE) -> str:
-    """A field value as compact JSON, cut to `limit` characters."""
-    text = orjson.dumps(data).decode() if data is not None else "null"
+    """A field value as compact JSON, cut to `limit` characters (an added or removed value:
+    the whole of it is the change, and `meshctl diff` shows it in full)."""
+    text = json_text(data)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def noun(count: int, kind: Kind) -> str:
-    label = kinds.info(kind).label
-    if count == 1:
-        return f"1 {label}"
-    return f"{count} {kinds.info(kind).plural.replace('-', ' ')}"  # "2 auth profiles"
+def is_short(before: str, after: str) -> bool:
+    """Is `before -> after` short enough to show whole on one line?"""
+    return len(before) <= MAX_SIDE and len(after) <= MAX_SIDE
 
 
-def dependents(count: int) -> str:
-    return f"{count} dependent{'' if count == 1 else 's'}"
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """`1 resource`, `2 resources`, `0 entries` (`plural` when adding an s is wrong): every
+    count meshctl prints, so that none says "1 resources"."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def noun(number: int, kind: Kind) -> str:
+    info = kinds.info(kind)
+    return count(number, info.label, info.plural.replace("-", " "))  # "2 auth profiles"
+
+
+def dependents(number: int) -> str:
+    return count(number, "dependent")
 
 
 def summary_line(plan: Plan) -> str:
@@ -37,5 +55,5 @@ def summary_line(plan: Plan) -> str:
     by_kind = plan.impact_by_kind()
     if by_kind:
         detail = ", ".join(noun(n, kind) for kind, n in by_kind.items())
-        line += f" Impact: {s.impacted} dependent{'s' if s.impacted != 1 else ''} ({detail})."
+        line += f" Impact: {dependents(s.impacted)} ({detail})."
     return line

@@ -9,7 +9,7 @@ counted, with a pointer to the full plan (`meshctl plan -o json`).
 from __future__ import annotations
 
 from reconciler.plan.model import Action, Change, FieldOp, Plan
-from reconciler.plan.render import common
+from reconciler.plan.render import common, worddiff
 
 LIMIT = 60_000
 RESERVE = 600  # room kept for the closing note on what was left out
@@ -67,7 +67,8 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
         if len(out) + len(block) <= limit - RESERVE // 2:
             out += block
     if left_out:
-        out += (f"> {left_out} change(s) left out to stay under {limit:,} characters; "
+        out += (f"> {common.count(left_out, 'change')} left out to stay under {limit:,} "
+                "characters; "
                 "run `meshctl plan -o json` for the full plan.\n")
     return out
 
@@ -93,10 +94,18 @@ def _update(change: Change) -> str:
         elif field.op is FieldOp.REMOVE:
             lines.append(f"  - `- {_md(field.path)}`: `{_md(common.value(field.old))}`")
         else:
-            lines.append(f"  - `~ {_md(field.path)}`: `{_md(common.value(field.old, 40))}` → "
-                         f"`{_md(common.value(field.new, 40))}`")
+            lines.append(f"  - `~ {_md(field.path)}`: {_changed(field.old, field.new)}")
     for reason in change.breaking:
         lines.append(f"  - **breaking**: {_md(reason)}")
     if change.impact:
         lines.append(f"  - impact: {common.dependents(len(change.impact))}")
     return "\n".join(lines) + "\n"
+
+
+def _changed(old: object, new: object) -> str:
+    """`old` → `new` when both are short, else a word diff (`[-deleted-]{+inserted+}`, as
+    `git diff --word-diff` writes it) that never cuts a change."""
+    before, after = common.json_text(old), common.json_text(new)
+    if common.is_short(before, after):
+        return f"`{_md(before)}` → `{_md(after)}`"
+    return f"`{_md(worddiff.markers(worddiff.diff(before, after)))}`"
