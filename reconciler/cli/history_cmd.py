@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 import orjson
+from rich.markup import escape
 from rich.table import Table
 
 from reconciler import engine
 from reconciler import store as store_
 from reconciler.cli import apply_cmd, options, report
 from reconciler.plan.render import jsondiff
+
+NO_WIDTH = 10_000
 
 
 @click.group(invoke_without_command=True)
@@ -20,7 +23,8 @@ def history(ctx: click.Context, registries: str, output: str) -> None:
     """List the revisions of the live registries (newest last).
 
     Each apply (CLI, API, library, watch loop) records one: number, time, user, host,
-    source, the manifests' git commit, and a summary.
+    source, the manifests' git commit, a summary, and a note (a rollback says which
+    revision it returned to).
 
     \b
     Examples:
@@ -43,14 +47,17 @@ def history(ctx: click.Context, registries: str, output: str) -> None:
         click.echo("No revisions yet.")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("REV", "TIME", "USER", "SOURCE", "CHANGES", "GIT"):
+    for column in ("REV", "TIME", "USER", "SOURCE", "CHANGES", "GIT", "NOTE"):
         table.add_column(column)
     for record in records:
         s = record.get("summary") or {}
-        table.add_row(str(record["revision"]), record["time"], record["user"],
-                      record["source"], f"+{s.get('create', 0)} ~{s.get('update', 0)} "
-                      f"-{s.get('delete', 0)}", (record.get("git_commit") or "-")[:12])
-    report.console().print(table)
+        table.add_row(str(record["revision"]), record["time"], escape(record["user"]),
+                      escape(record["source"]), f"+{s.get('create', 0)} ~{s.get('update', 0)} "
+                      f"-{s.get('delete', 0)}", (record.get("git_commit") or "-")[:12],
+                      escape(record.get("note") or "-"))
+    out = report.console()
+    # Off a terminal no width applies: a row stays one line (for grep), its note whole.
+    out.print(table, width=None if out.is_terminal else NO_WIDTH)
 
 
 @history.command("show")

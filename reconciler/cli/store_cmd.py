@@ -16,6 +16,7 @@ import orjson
 from reconciler import store as store_
 from reconciler.cli import logs, options
 from reconciler.errors import StoreError, UsageError
+from reconciler.plan.render import common
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,8 @@ def import_command(url: str, folder: str) -> None:
     store = options.open_store(_url(url))
     revision = store_.import_files(store, folder)
     changes = len(revision.record["changes"])
-    click.echo(f"imported {changes} resources from {folder} into {store.location} as "
-               f"revision {revision.number}")
+    click.echo(f"imported {common.count(changes, 'resource')} from {folder} into "
+               f"{store.location} as revision {revision.number}")
 
 
 @store_group.command("export")
@@ -108,7 +109,8 @@ def export_command(url: str, folder: str) -> None:
     """
     store = options.open_store(_url(url))
     written = store_.export_files(store, folder)
-    click.echo(f"wrote {len(written)} registry files to {folder} (revision {store.head()})")
+    click.echo(f"wrote {common.count(len(written), 'registry file')} to {folder} (revision "
+               f"{store.head()})")
 
 
 @click.command("mirror")
@@ -120,7 +122,9 @@ def export_command(url: str, folder: str) -> None:
               help="How long to wait for a change notification before checking anyway.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines as text or JSON.")
-def mirror(url: str, folder: str, once: bool, poll: float, log_format: str) -> None:
+@options.output_option("text", "json")
+def mirror(url: str, folder: str, once: bool, poll: float, log_format: str,
+           output: str) -> None:
     """Keep a registries folder equal to a database store, for runtimes that read files.
 
     Follows the store's change feed; each change is committed to DIR the way meshctl
@@ -132,6 +136,10 @@ def mirror(url: str, folder: str, once: bool, poll: float, log_format: str) -> N
     Examples:
       meshctl mirror --store postgresql://meshctl_ro@db/mesh --to /srv/agentmesh/registries
       meshctl mirror --store "$MESHCTL_STORE" --to registries/ --once
+      meshctl mirror --store "$MESHCTL_STORE" --to registries/ --once -o json
+
+    With --once, what was done is printed on stdout: a sentence, or with -o json
+    {"revision": N, "changed": N}.
 
     Exit: 0 stopped (or --once done); 1 the store or the folder cannot be used.
     """
@@ -157,14 +165,18 @@ def mirror(url: str, folder: str, once: bool, poll: float, log_format: str) -> N
             continue
         if done.revision != seen or done.changed:
             lag = "" if done.lag_seconds is None else f" (lag {done.lag_seconds:.1f} s)"
-            log.info("mirrored revision %s: %s resources changed%s", done.revision,
-                     done.changed, lag, extra={"fields": {
+            log.info("mirrored revision %s: %s changed%s", done.revision,
+                     common.count(done.changed, "resource"), lag, extra={"fields": {
                          "event": "mirrored", "revision": done.revision,
                          "changed": done.changed, "lag_seconds": done.lag_seconds}})
         seen = done.revision
         if once:
-            click.echo(orjson.dumps({"revision": done.revision, "changed": done.changed})
-                       .decode())
+            if output == "json":
+                click.echo(orjson.dumps({"revision": done.revision, "changed": done.changed})
+                           .decode())
+            else:
+                click.echo(f"Mirrored revision {done.revision} to {folder}: "
+                           f"{common.count(done.changed, 'resource')} changed.")
             return
         last_pass = time.monotonic()
         try:  # the next revision, or the poll's time (a hand edit of DIR is put right then)

@@ -96,14 +96,25 @@ def test_history_lists_every_revision(three: list[Any], meshctl: Run) -> None:
     result = meshctl("history")
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0].split() == ["REV", "TIME", "USER", "SOURCE", "CHANGES", "GIT"]
+    assert lines[0].split() == ["REV", "TIME", "USER", "SOURCE", "CHANGES", "GIT", "NOTE"]
     rows = [line.split() for line in lines[1:]]
     assert [r[:1] + r[2:] for r in rows] == [
-        ["1", me.user, "cli", "+0", "~1", "-0", "-"],
-        ["2", me.user, "cli", "+1", "~0", "-2", "-"],
-        ["3", me.user, "cli", "+1", "~1", "-0", "-"]]
+        ["1", me.user, "cli", "+0", "~1", "-0", "-", "-"],
+        ["2", me.user, "cli", "+1", "~0", "-2", "-", "-"],
+        ["3", me.user, "cli", "+1", "~1", "-0", "-", "-"]]
     for row in rows:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[1])
+
+
+def test_history_shows_the_note_of_a_rollback_as_json_does(three: list[Any],
+                                                           meshctl: Run) -> None:
+    assert meshctl("rollback", "1", "--auto-approve").code == 0
+    lines = meshctl("history").out.splitlines()
+    assert len(lines) == 5  # a header and one line a revision, however long the note
+    assert lines[-1].split()[0] == "4"
+    assert lines[-1].rstrip().endswith("  rollback to revision 1")
+    assert json.loads(meshctl("history", "-o", "json").out)[-1]["note"] == \
+        "rollback to revision 1"
 
 
 def test_history_as_json(three: list[Any], meshctl: Run) -> None:
@@ -141,7 +152,7 @@ def test_the_manifests_git_commit_is_recorded(ws: Path, meshctl: Run) -> None:
     apply(meshctl)
     (record,) = json.loads(meshctl("history", "-o", "json").out)
     assert record["git_commit"] == head
-    assert meshctl("history").out.splitlines()[1].split()[-1] == head[:12]
+    assert meshctl("history").out.splitlines()[1].split()[-2:] == [head[:12], "-"]
     assert f"  git {head}" in meshctl("history", "show", "1").out.splitlines()[0]
 
 
