@@ -58,8 +58,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     Exit codes: 0 ok, 1 error (usage errors included), 2 changes present (plan
     --detailed-exitcode). `diff` follows kubectl: 0 none, 1 differences, 2 error.
-    Environment: MESHCTL_MANIFESTS, MESHCTL_REGISTRIES set the default paths; NO_COLOR
-    turns colour off.
+
+    The live registries are --store LOCATION: a registries directory (default ./registries)
+    or a postgresql:// URL; --registries is its older name. Environment: MESHCTL_STORE
+    (older name MESHCTL_REGISTRIES) and MESHCTL_MANIFESTS set the defaults; NO_COLOR turns
+    colour off.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -32,7 +32,7 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
     Examples:
       meshctl diff
       meshctl diff manifests/ | less -R
-      meshctl diff --registries /srv/agentmesh/registries
+      meshctl diff --store /srv/agentmesh/registries
 
     Exit (kubectl's convention, unlike other commands): 0 no differences, 1 differences,
     2 error.

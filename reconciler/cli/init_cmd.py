@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -77,7 +79,8 @@ def init_command(directory: Path, force: bool) -> None:
     """Create a new mesh repository: manifests for an orchestrator, an agent, a tool, a model
     profile, a workflow and a governance policy; an empty registries/ folder; a GitHub
     Actions workflow and a GitLab CI job (validate, plan, apply on merge); a pre-commit
-    config. It validates and plans cleanly at once.
+    config. It validates and plans cleanly at once. The folder becomes a git repository
+    (`git init`) unless it is already inside one or git is not installed.
 
     \b
     Examples:
@@ -102,8 +105,25 @@ def init_command(directory: Path, force: bool) -> None:
                         encoding="utf-8")
         written.append(path)
     click.echo(f"Created a mesh in {directory}/: {len(STARTER)} manifests, registries/, CI "
-               "and pre-commit configuration. Next: meshctl plan --registries "
-               f"{directory / 'registries'} {directory / 'manifests'}")
+               f"and pre-commit configuration. {_git_init(directory)}\nNext: meshctl plan "
+               f"--store {directory / 'registries'} {directory / 'manifests'}")
+
+
+def _git_init(directory: Path) -> str:
+    """Make `directory` a git repository, unless it is inside one already (a nested
+    repository would hide its files from the outer one); a sentence saying what was done."""
+    git = shutil.which("git")
+    if git is None:
+        return "git is not installed: skipped `git init`."
+    inside = subprocess.run([git, "rev-parse", "--show-toplevel"], cwd=directory,
+                            capture_output=True, text=True, check=False)
+    if inside.returncode == 0 and inside.stdout.strip():
+        return f"It is inside the git repository {inside.stdout.strip()}: no new one made."
+    done = subprocess.run([git, "init", "--quiet", str(directory)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        return f"`git init` failed, skipped: {done.stderr.strip()}"
+    return "Initialized a git repository there (git init)."
 
 
 def _id(kind: Kind, name: str) -> dict[str, str]:

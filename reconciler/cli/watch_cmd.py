@@ -101,7 +101,7 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
 
     \b
     Examples:
-      meshctl watch manifests/ --registries /srv/agentmesh/registries
+      meshctl watch manifests/ --store /srv/agentmesh/registries
       meshctl watch --self-heal --log-format json
       meshctl watch --git-repo https://git.example.com/mesh.git --branch main manifests
       meshctl watch --once                      # one sync, then exit (cron, CI)
