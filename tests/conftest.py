@@ -165,6 +165,17 @@ def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
+def save(path: Path, text: str) -> Path:
+    """Save `text` to `path` as an editor or `git checkout` does: a whole new file renamed
+    over the old, so a watch or a follower never reads half of it (in-place rewrites and
+    half-written files have tests of their own: tests/hardening/test_damaged_registries.py,
+    test_a_damaged_file_keeps_the_last_good_snapshot)."""
+    saving = path.with_name(f".{path.name}.saving")
+    saving.write_text(text, encoding="utf-8")
+    os.replace(saving, path)
+    return path
+
+
 def write(path: Path, text: str | bytes) -> Path:
     """Write `text` (dedented) to `path`, creating folders; return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import pytest
 
 from reconciler.store import history
 from reconciler.store.registry_files import read_live_state
+from tests.conftest import save
 from tests.servers import SCRIPT, Server, free_port
 
 ADMIN, EDITOR, VIEWER = "admin-token-0123456789", "editor-token-0123456789", \
@@ -198,7 +199,7 @@ def test_writes_made_elsewhere_are_served(registries: Path, tmp_path: Path,
     path = registries / "tool_registry.json"
     data = json.loads(path.read_text())
     data["tools"][0]["name"] = "Renamed by hand"
-    path.write_text(json.dumps(data, indent=2))
+    save(path, json.dumps(data, indent=2))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if api.get(f"/registries/tools/{data['tools'][0]['tool_id']}").json()[

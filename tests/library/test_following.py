@@ -20,7 +20,7 @@ from reconciler import AgentMetadata, RegistryManager
 from reconciler.model.kinds import Kind
 from reconciler.store import history
 from reconciler.store.registry_files import read_live_state
-from tests.conftest import FIXTURE_MANIFESTS, REPO, copy_tree
+from tests.conftest import FIXTURE_MANIFESTS, REPO, copy_tree, save
 from tests.conftest import eventually as polled
 
 SCRIPT = Path(sys.executable).parent / "meshctl"
@@ -152,7 +152,7 @@ def test_meshctl_apply_is_picked_up(registries: Path, tmp_path: Path,
                                     following: RegistryManager) -> None:
     manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
     path = manifests / "agents" / "fraud_agent.yaml"
-    path.write_text(path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
+    save(path, path.read_text().replace("max_iterations: 5", "max_iterations: 7"))
     done = subprocess.run([str(SCRIPT), "apply", "--auto-approve", "--registries",
                            str(registries), str(manifests)], capture_output=True, text=True,
                           timeout=120)
@@ -165,13 +165,13 @@ def test_an_editor_s_save_is_picked_up_and_load_all_serves_the_files(
     path = registries / "tool_registry.json"
     data = json.loads(path.read_text())
     data["tools"][0]["name"] = "Renamed by hand"
-    path.write_text(json.dumps(data, indent=2))
+    save(path, json.dumps(data, indent=2))
     assert eventually(lambda: following.get_tool(data["tools"][0]["tool_id"]).name  # type: ignore[union-attr]
                       == "Renamed by hand")
     with RegistryManager(registries, watch=False) as still:
         still.load_all()
         data["tools"][1]["name"] = "Second edit"
-        path.write_text(json.dumps(data, indent=2))
+        save(path, json.dumps(data, indent=2))
         still.load_all()  # no watching: load_all alone brings it up to date
         assert still.get_tool(data["tools"][1]["tool_id"]).name == "Second edit"  # type: ignore[union-attr]
 
@@ -223,7 +223,7 @@ def test_writes_into_a_registry_holding_unkeyed_entries(registries: Path) -> Non
     data = json.loads(path.read_text())
     data["agents"].append({"no_id": True})
     data["agents"].append({**data["agents"][3]})  # a duplicate id, set aside by the reader
-    path.write_text(json.dumps(data, indent=2))
+    save(path, json.dumps(data, indent=2))
     with RegistryManager(registries, watch=False) as manager:
         manager.load_all()
         manager.create_agent({**template(registries), "agent_id": "beside_unkeyed"})

@@ -22,7 +22,7 @@ from reconciler.store.registry_files import read_live_state
 from reconciler.watch import status as status_file
 from reconciler.watch.controller import Controller
 from reconciler.watch.gitsource import GitSource
-from tests.conftest import FIXTURE_MANIFESTS, agent, copy_tree, line_of, write
+from tests.conftest import FIXTURE_MANIFESTS, agent, copy_tree, line_of, save, write
 from tests.library.test_following import eventually
 
 FRAUD = "agents/fraud_agent.yaml"
@@ -49,8 +49,8 @@ def live_entry(registries: Path, kind: Kind, name: str) -> dict[str, Any] | None
 def set_field(path: Path, field: str, value: str) -> None:
     lines = path.read_text().splitlines(keepends=True)
     assert any(line.startswith(f"  {field}:") for line in lines), field
-    path.write_text("".join(f"  {field}: {value}\n" if line.startswith(f"  {field}:") else line
-                            for line in lines))
+    save(path, "".join(f"  {field}: {value}\n" if line.startswith(f"  {field}:") else line
+                       for line in lines))
 
 
 def status(registries: Path) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def test_an_invalid_edit_is_not_applied_and_the_status_names_file_and_line(
     before = (registries / "agent_registry.json").read_bytes()
     with watch():
         path = manifests / FRAUD
-        path.write_text(path.read_text().replace("- fraud_rules", "- fraud_rulez"))
+        save(path, path.read_text().replace("- fraud_rules", "- fraud_rulez"))
         assert eventually(lambda: status(registries)["last_sync"]["result"] == "failed")
         found = status(registries)
         [error] = found["last_sync"]["errors"]
@@ -121,7 +121,7 @@ def test_an_invalid_edit_is_not_applied_and_the_status_names_file_and_line(
         assert found["pending"] == [{"kind": "Agent", "name": "fraud_agent",
                                      "status": "update"}]
         # fixing it applies the fix (and only what the manifests now say)
-        path.write_text(path.read_text().replace("- fraud_rulez", "- fraud_rules"))
+        save(path, path.read_text().replace("- fraud_rulez", "- fraud_rules"))
         assert eventually(lambda: status(registries)["last_sync"]["result"] == "in_sync")
     assert (registries / "agent_registry.json").read_bytes() == before
     assert revisions_by(registries, "watch") == []
@@ -133,9 +133,9 @@ def test_a_good_sync_after_failures_says_it_is_in_sync_again(
     caplog.set_level(logging.INFO, logger="reconciler.watch")
     with watch():
         path = manifests / FRAUD
-        path.write_text(path.read_text().replace("- fraud_rules", "- fraud_rulez"))
+        save(path, path.read_text().replace("- fraud_rules", "- fraud_rulez"))
         assert eventually(lambda: status(registries)["last_sync"]["result"] == "failed")
-        path.write_text(path.read_text().replace("- fraud_rulez", "- fraud_rules"))
+        save(path, path.read_text().replace("- fraud_rulez", "- fraud_rules"))
         assert eventually(lambda: status(registries)["last_sync"]["result"] == "in_sync")
         assert eventually(lambda: any(r.getMessage().startswith("in sync again")
                                       for r in caplog.records))
@@ -301,7 +301,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         assert revision["git_commit"] == good
         # a commit that fails validation is not applied; the good one stays live
         path = repo / "manifests" / FRAUD
-        path.write_text(path.read_text().replace("- fraud_rules", "- nope"))
+        save(path, path.read_text().replace("- fraud_rules", "- nope"))
         bad = commit_all(repo, "broken")
         assert eventually(lambda: status(registries)["last_sync"]["commit"] == bad)
         found = status(registries)
@@ -311,7 +311,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         assert live_entry(registries, Kind.AGENT, "fraud_agent")["allowed_tools"][0] == \
             "fraud_rules"
         # the next good commit is applied
-        path.write_text(path.read_text().replace("- nope", "- fraud_rules"))
+        save(path, path.read_text().replace("- nope", "- fraud_rules"))
         set_field(path, "max_iterations", "32")
         fixed = commit_all(repo, "fixed")
         assert eventually(lambda: status(registries)["last_sync"]["commit"] == fixed)
@@ -330,7 +330,7 @@ def test_an_editors_change_to_a_registry_file_is_drift_and_self_heal_reverts_it(
         for entry in data["agents"]:
             if entry["agent_id"] == "intake_agent":
                 entry["description"] = "changed by hand"
-        path.write_text(json.dumps(data, indent=2))  # as an editor saves it: not meshctl
+        save(path, json.dumps(data, indent=2))  # as an editor saves it: not meshctl
         assert eventually(lambda: live_entry(registries, Kind.AGENT, "intake_agent") == wanted)
     [healed] = revisions_by(registries, "watch")
     assert [(c["name"], c["action"]) for c in healed["changes"]] == [("intake_agent", "update")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from reconciler import RegistryManager
 from reconciler.watch.controller import Controller
-from tests.conftest import FULL_REGISTRIES, copy_tree, eventually
+from tests.conftest import FULL_REGISTRIES, copy_tree, eventually, save
 from tests.watch.test_controller import revisions_by, running, status
 
 
@@ -27,7 +27,7 @@ def test_a_settings_edit_is_synced_and_a_foreign_change_is_healed(tmp_path: Path
                             self_heal=True)) as controller:
         assert controller.last_report.result == "in_sync"
         path = manifests / "connectors" / "guidewire_claims.yaml"
-        path.write_text(path.read_text().replace("qps_limit: 25", "qps_limit: 35"))
+        save(path, path.read_text().replace("qps_limit: 25", "qps_limit: 35"))
         assert eventually(lambda: json.loads(connectors.read_text())["connectors"][0][
             "scaling"]["qps_limit"] == 35)
         manager = RegistryManager(registries, watch=False)
