@@ -161,4 +161,4 @@ class ValidationFailed(MeshctlError):
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
         errors = sum(1 for d in diagnostics if d.is_error)
-        super().__init__(f"{errors} error(s) found")
+        super().__init__(f"{errors} error{'' if errors == 1 else 's'} found")

@@ -14,6 +14,7 @@ from reconciler.cli import report
 from reconciler.errors import StoreError
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
 from reconciler.model.resource import Resource
+from reconciler.plan.render import common
 from reconciler.store import LiveState, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,8 +58,8 @@ def warn_unloadable(resources: Iterable[Resource]) -> None:
     out = report.console(stderr=True)
     report.print_diagnostics(out, found[:MAX_LIVE_WARNINGS])
     if len(found) > MAX_LIVE_WARNINGS:
-        out.print(f"... and {len(found) - MAX_LIVE_WARNINGS} more entries the runtime skips "
-                  "(meshctl plan lists them all)")
+        more = common.count(len(found) - MAX_LIVE_WARNINGS, "more entry", "more entries")
+        out.print(f"... and {more} the runtime skips (meshctl plan lists them all)")
 
 
 def paths_argument(func: F) -> F:

@@ -98,14 +98,14 @@ def _enum(old: dict[str, Any], new: dict[str, Any], direction: Direction,
         if isinstance(old_enum, list) and isinstance(new_enum, list):
             removed = [v for v in old_enum if v not in new_enum]
             if removed:
-                return [f"enum value(s) removed{where}: {', '.join(map(repr, removed))}"]
+                return [f"{_values(removed)} removed{where}: {', '.join(map(repr, removed))}"]
         return []
     if isinstance(old_enum, list) and not isinstance(new_enum, list):
         return [f"enum dropped{where}: any value may come back"]
     if isinstance(old_enum, list) and isinstance(new_enum, list):
         added = [v for v in new_enum if v not in old_enum]
         if added:
-            return [f"enum value(s) added{where}: {', '.join(map(repr, added))}"]
+            return [f"{_values(added)} added{where}: {', '.join(map(repr, added))}"]
     return []
 
 
@@ -190,3 +190,6 @@ def step_inputs_unmet(workflow: dict[str, Any],
             provided.update(props)
     return unmet
 
+
+def _values(values: list[Any]) -> str:
+    return "enum value" if len(values) == 1 else "enum values"

@@ -169,7 +169,8 @@ class Controller:
         try:
             self._handle(batch)
         except Exception as error:  # a bug must not end the loop: report it, go on
-            log.exception("the watch loop failed to handle %d event(s)", len(batch))
+            log.exception("the watch loop failed to handle %d event%s", len(batch),
+                          "" if len(batch) == 1 else "s")
             self._report(SyncReport(
                 "manifests", SyncResult.FAILED,
                 f"sync failed: internal error: {type(error).__name__}: {error}",

@@ -41,7 +41,7 @@ INPUT_BREAKS = [
     (lambda s: s["properties"]["amount"].update(type="integer"),
      "type narrowed at amount: number -> integer"),
     (lambda s: s["properties"]["channel"]["enum"].remove("phone"),
-     "enum value(s) removed at channel: 'phone'"),
+     "enum value removed at channel: 'phone'"),
     (lambda s: s.update(additionalProperties=False), "additionalProperties closed"),
     (lambda s: s["properties"]["claim_id"].update(minLength=5),
      "minLength tightened at claim_id: 3 -> 5"),
@@ -66,7 +66,7 @@ OUTPUT_BREAKS = [
     (lambda s: s["properties"]["amount"].update(type=["number", "null"]),
      "type widened at amount: number -> null|number"),
     (lambda s: s["properties"]["channel"]["enum"].append("email"),
-     "enum value(s) added at channel: 'email'"),
+     "enum value added at channel: 'email'"),
     (lambda s: s["properties"]["amount"].pop("maximum"),
      "maximum loosened at amount: 100000 -> None"),
 ]
