@@ -37,13 +37,13 @@ def approval_options(func: Any) -> Any:
               help="Keep live resources that no manifest declares.")
 @click.option("--max-deletes", type=click.IntRange(min=-1), default=engine.DEFAULT_MAX_DELETES,
               show_default=True, help="Refuse a plan deleting more resources (-1: no limit).")
-@options.registries_option
+@options.store_option
 @options.output_option("text", "json")
 @approval_options
 @options.deny_breaking_option
 @options.loading_options
 def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_deletes: int,
-          registries: str, output: str, auto_approve: bool, lock_timeout: float,
+          location: str, output: str, auto_approve: bool, lock_timeout: float,
           deny_breaking: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:
     """Apply the manifests (or a saved plan) to the live registries, all or nothing.
 
@@ -62,7 +62,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
 
     Exit: 0 applied (or nothing to do), 1 error, refusal, stale plan or not confirmed.
     """
-    store = options.open_store(registries, lock_timeout)
+    store = options.open_store(location, lock_timeout)
     result: engine.PlanResult | None = None
     if plan_file is not None:
         if paths or no_prune:

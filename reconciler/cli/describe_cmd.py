@@ -21,12 +21,12 @@ from reconciler.model.resource import ResourceKey
 @click.command()
 @click.argument("kind")
 @click.argument("name")
-@options.registries_option
+@options.store_option
 @click.option("--manifests", "manifests", type=click.Path(), default=None,
               help="Where to look for its manifest (default $MESHCTL_MANIFESTS or "
                    "./manifests, when it exists).")
 @options.output_option("text", "json")
-def describe(kind: str, name: str, registries: str, manifests: str | None, output: str) -> None:
+def describe(kind: str, name: str, location: str, manifests: str | None, output: str) -> None:
     """Describe one live resource: fields, references, users, and where it is declared.
 
     \b
@@ -38,7 +38,7 @@ def describe(kind: str, name: str, registries: str, manifests: str | None, outpu
     Exit: 0 found, 1 unknown kind or name, or unreadable registries.
     """
     key = ResourceKey(parse_kind(kind), name)
-    store = options.open_store(registries)
+    store = options.open_store(location)
     live = store.snapshot()
     resource = live.state.get(key)
     if resource is None:

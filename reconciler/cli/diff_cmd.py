@@ -16,10 +16,10 @@ EXIT_DIFFERENCES, EXIT_TROUBLE = 1, 2  # kubectl diff's convention
 
 @click.command()
 @options.paths_argument
-@options.registries_option
+@options.store_option
 @click.option("--no-prune", is_flag=True, help="Leave out live resources no manifest declares.")
 @options.loading_options
-def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int,
+def diff(paths: tuple[str, ...], location: str, no_prune: bool, max_bytes: int,
          no_cache: bool, jobs: int | None) -> None:
     """Show a unified diff of live vs desired JSON for every resource that would change.
 
@@ -39,7 +39,7 @@ def diff(paths: tuple[str, ...], registries: str, no_prune: bool, max_bytes: int
     """
     try:
         result = engine.make_plan(options.manifest_paths(paths),
-                                  options.open_store(registries),
+                                  options.open_store(location),
                                   prune=not no_prune, max_bytes=max_bytes,
                                   use_cache=not no_cache, jobs=jobs)
     except MeshctlError as error:

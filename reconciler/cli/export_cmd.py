@@ -21,14 +21,14 @@ PROGRESS_MIN = 500  # resources; smaller exports finish before a bar is worth dr
 
 @click.command()
 @options.paths_argument
-@options.registries_option
+@options.store_option
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Where to write manifests (default $MESHCTL_MANIFESTS or ./manifests).")
 @click.option("--drifted", is_flag=True,
               help="Only the resources whose live state differs from the manifests in PATH, "
                    "written where their manifests live (under --out if given).")
 @options.output_option("text", "json")
-def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bool,
+def export(paths: tuple[str, ...], location: str, out: str | None, drifted: bool,
            output: str) -> None:
     """Write the live registries as manifests, one file per resource.
 
@@ -55,11 +55,11 @@ def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bo
     cannot be read (nothing is written).
     """
     if drifted:
-        _export_drifted(paths, registries, out, output)
+        _export_drifted(paths, location, out, output)
         return
     if paths:
         raise UsageError("PATH is for --drifted: a full export writes to --out")
-    live = options.read_live(registries)
+    live = options.read_live(location)
     err = report.console(stderr=True)
     findings = engine.validate_live(live)
     report.print_diagnostics(err, findings)
@@ -85,12 +85,12 @@ def export(paths: tuple[str, ...], registries: str, out: str | None, drifted: bo
         click.echo(f"Exported {common.count(len(written), 'resource')} to {target}/ ({detail})")
 
 
-def _export_drifted(paths: tuple[str, ...], registries: str, out: str | None,
+def _export_drifted(paths: tuple[str, ...], location: str, out: str | None,
                     output: str) -> None:
     from reconciler.watch import drift
 
     chosen = options.manifest_paths(paths)
-    live = options.read_live(registries)
+    live = options.read_live(location)
     desired = engine.load_desired(chosen, mesh_checks=False)
     unreadable = [d for d in desired.errors if d.code.startswith("M")]
     if unreadable:

@@ -40,9 +40,9 @@ COLUMNS: dict[Kind, tuple[tuple[str, str], ...]] = {
 @click.command()
 @click.argument("kind")
 @click.argument("name", required=False)
-@options.registries_option
+@options.store_option
 @options.output_option("table", "json", "yaml")
-def get(kind: str, name: str | None, registries: str, output: str) -> None:
+def get(kind: str, name: str | None, location: str, output: str) -> None:
     """Show live resources of KIND (or one, by NAME); KIND `all` lists everything.
 
     KIND: agents, tools, model-profiles, workflows, policies, system-config,
@@ -59,7 +59,7 @@ def get(kind: str, name: str | None, registries: str, output: str) -> None:
     Exit: 0 found, 1 unknown kind or name, or unreadable registries.
     """
     wanted = list(kinds.KIND_ORDER) if kind == "all" else [parse_kind(kind)]
-    live = options.read_live(registries)
+    live = options.read_live(location)
     resources = [r for k in wanted for r in live.state.of_kind(k).values()]
     options.warn_unloadable(r for r in resources if name is None or r.name == name)
     if name is not None:
@@ -69,7 +69,7 @@ def get(kind: str, name: str | None, registries: str, output: str) -> None:
         if found is None:
             names = list(live.state.of_kind(wanted[0]))
             raise UsageError(f"{kinds.info(wanted[0]).label} '{name}' not found in "
-                             f"{registries}; {did_you_mean(name, names)}"
+                             f"{location}; {did_you_mean(name, names)}"
                              f"see `meshctl get {kinds.info(wanted[0]).plural}`")
         resources = [found]
     if output == "json":

@@ -26,9 +26,9 @@ SHAPES = {Kind.AGENT: "box", Kind.TOOL: "component", Kind.MODEL_PROFILE: "cylind
 @click.option("--focus", "focus", multiple=True, metavar="NAME",
               help="Only NAME (or KIND/NAME), what it depends on and what depends on it.")
 @click.option("--live", is_flag=True, help="Draw the live registries instead of manifests.")
-@options.registries_option
+@options.store_option
 def graph_command(paths: tuple[str, ...], output: str, focus: tuple[str, ...], live: bool,
-                  registries: str) -> None:
+                  location: str) -> None:
     """Print the dependency graph of the manifests (or, with --live, the registries).
 
     Edges point from a resource to what it names: uses-model, may-use-tool, may-invoke,
@@ -43,7 +43,7 @@ def graph_command(paths: tuple[str, ...], output: str, focus: tuple[str, ...], l
     Exit: 0 printed, 1 unreadable input or unknown --focus name.
     """
     if live:
-        state = options.read_live(registries).state
+        state = options.read_live(location).state
     else:
         desired = engine.load_desired(options.manifest_paths(paths), mesh_checks=False)
         # Rule findings still draw (dangling references show as missing nodes), but a file

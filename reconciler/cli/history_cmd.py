@@ -16,10 +16,10 @@ NO_WIDTH = 10_000
 
 
 @click.group(invoke_without_command=True)
-@options.registries_option
+@options.store_option
 @options.output_option("text", "json")
 @click.pass_context
-def history(ctx: click.Context, registries: str, output: str) -> None:
+def history(ctx: click.Context, location: str, output: str) -> None:
     """List the revisions of the live registries (newest last).
 
     Each apply (CLI, API, library, watch loop) records one: number, time, user, host,
@@ -35,10 +35,10 @@ def history(ctx: click.Context, registries: str, output: str) -> None:
     Exit: 0 listed, 1 unreadable history.
     """
     ctx.ensure_object(dict)
-    ctx.obj["registries"] = registries
+    ctx.obj["location"] = location
     if ctx.invoked_subcommand is not None:
         return
-    store = options.open_store(registries)
+    store = options.open_store(location)
     records = store_.summaries(store)
     if output == "json":
         click.echo(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
@@ -74,7 +74,7 @@ def show(ctx: click.Context, number: int, output: str) -> None:
 
     Exit: 0 shown, 1 no such revision.
     """
-    record = options.open_store(ctx.obj["registries"]).revision(number)
+    record = options.open_store(ctx.obj["location"]).revision(number)
     if output == "json":
         click.echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
         return
@@ -89,10 +89,10 @@ def show(ctx: click.Context, number: int, output: str) -> None:
 
 @click.command()
 @click.argument("number", type=int)
-@options.registries_option
+@options.store_option
 @options.output_option("text", "json")
 @apply_cmd.approval_options
-def rollback(number: int, registries: str, output: str, auto_approve: bool,
+def rollback(number: int, location: str, output: str, auto_approve: bool,
              lock_timeout: float) -> None:
     """Return the live registries to their state right after revision NUMBER.
 
@@ -106,7 +106,7 @@ def rollback(number: int, registries: str, output: str, auto_approve: bool,
 
     Exit: 0 rolled back (or nothing to do), 1 error, refusal or not confirmed.
     """
-    store = options.open_store(registries, lock_timeout)
+    store = options.open_store(location, lock_timeout)
     result = engine.rollback_plan(store, number)
     if result.plan is None:
         report.no_plan(result.diagnostics, as_json=output == "json")

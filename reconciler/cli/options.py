@@ -20,7 +20,7 @@ from reconciler.store import LiveState, Store
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_MANIFESTS = "manifests"
-DEFAULT_REGISTRIES = "registries"
+DEFAULT_STORE = "registries"  # a registries folder in the working directory
 
 
 def manifest_paths(paths: tuple[str, ...]) -> list[str]:
@@ -36,9 +36,9 @@ def open_store(location: str, lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT)
     return store_.open_store(location, lock_timeout=lock_timeout)
 
 
-def read_live(registries: str) -> LiveState:
+def read_live(location: str) -> LiveState:
     """The live registries, read completely, or an error after printing what is damaged."""
-    live = open_store(registries).snapshot()
+    live = open_store(location).snapshot()
     if live.diagnostics:
         report.print_diagnostics(report.console(stderr=True), live.diagnostics)
         raise StoreError("the live registries could not be read completely (see above); "
@@ -66,13 +66,17 @@ def paths_argument(func: F) -> F:
     return click.argument("paths", nargs=-1, type=click.Path())(func)
 
 
-def registries_option(func: F) -> F:
+def store_option(func: F) -> F:
+    """`--store LOCATION` (older name `--registries`): where the live registries are."""
     return click.option(
-        "--store", "--registries", "registries", envvar=["MESHCTL_STORE", "MESHCTL_REGISTRIES"],
-        default=DEFAULT_REGISTRIES, show_default=True, metavar="LOCATION",
+        "--store", "--registries", "location", envvar=["MESHCTL_STORE", "MESHCTL_REGISTRIES"],
+        default=DEFAULT_STORE, show_default=True, metavar="LOCATION",
         help="Where the live registries are: a registries directory, or a database URL "
              "postgresql://USER@HOST:5432/DB (password from PGPASSWORD or ~/.pgpass; never "
              "printed). Env MESHCTL_STORE or MESHCTL_REGISTRIES.")(func)
+
+
+registries_option = store_option  # the older name, until every command uses store_option
 
 
 def output_option(*choices: str) -> Callable[[F], F]:

@@ -15,7 +15,7 @@ from reconciler.plan.render import ci, common, markdown, text
 
 @click.command()
 @options.paths_argument
-@options.registries_option
+@options.store_option
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Also save the plan as JSON to FILE (schema: docs/plan.md).")
 @click.option("--no-prune", is_flag=True,
@@ -26,7 +26,7 @@ from reconciler.plan.render import ci, common, markdown, text
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @options.deny_breaking_option
 @options.loading_options
-def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: bool, output: str,
+def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool, output: str,
          detailed_exitcode: bool, no_color: bool, deny_breaking: bool, max_bytes: int,
          no_cache: bool, jobs: int | None) -> None:
     """Show what applying the manifests would change in the live registries.
@@ -47,7 +47,7 @@ def plan(paths: tuple[str, ...], registries: str, out: str | None, no_prune: boo
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
     """
-    result = engine.make_plan(options.manifest_paths(paths), options.open_store(registries),
+    result = engine.make_plan(options.manifest_paths(paths), options.open_store(location),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs, deny_breaking=deny_breaking)
     if result.plan is None:

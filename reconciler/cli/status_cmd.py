@@ -11,9 +11,9 @@ from reconciler.watch import status as status_file
 
 
 @click.command()
-@options.registries_option
+@options.store_option
 @options.output_option("text", "json")
-def status(registries: str, output: str) -> None:
+def status(location: str, output: str) -> None:
     """Show the watch controller's last sync: when, what it synced (commit or manifests
     fingerprint), the revision, the result and its errors, and the drifted resources.
 
@@ -24,7 +24,7 @@ def status(registries: str, output: str) -> None:
 
     Exit: 0 when the last sync succeeded, 1 when it failed or no controller ever ran here.
     """
-    store = options.open_store(registries)
+    store = options.open_store(location)
     found = status_file.read(store)
     if found is None:
         raise StoreError(f"no watch controller has run on '{store.location}'; start one with "

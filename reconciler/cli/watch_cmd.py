@@ -17,6 +17,7 @@ from reconciler.errors import UsageError
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
 
 if TYPE_CHECKING:
+    from reconciler.library import RegistryManager
     from reconciler.watch.controller import Controller
 
 
@@ -53,15 +54,17 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
-def make_controller(paths: tuple[str, ...], root: store_.StoreLike, *,
+def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Location, *,
                     git_repo: str | None, branch: str, git_workdir: Path | None,
                     self_heal: bool, interval: float, debounce_ms: int, no_prune: bool,
-                    max_deletes: int, deny_breaking: bool = False, **extra: object) -> Controller:
+                    max_deletes: int, deny_breaking: bool = False,
+                    manager: RegistryManager | None = None) -> Controller:
+    """The controller `watch` runs, and `serve --watch` beside its server (sharing its
+    `manager`, and so its store)."""
     from reconciler.watch.controller import Controller
     from reconciler.watch.gitsource import GitSource
 
-    manager = extra.get("manager")  # serve's: the controller shares its store
-    store = manager.store if manager is not None else store_.open_store(root)  # type: ignore[attr-defined]
+    store = manager.store if manager is not None else store_.open_store(store)
     git = None
     if git_repo is not None:
         workdir = git_workdir or GitSource.default_workdir(
@@ -75,16 +78,15 @@ def make_controller(paths: tuple[str, ...], root: store_.StoreLike, *,
             raise UsageError(f"manifests path '{missing[0]}' not found")
     return Controller(chosen, store, git=git, self_heal=self_heal, interval=interval,
                       debounce=debounce_ms / 1000, prune=not no_prune,
-                      max_deletes=max_deletes, deny_breaking=deny_breaking,
-                      **extra)  # type: ignore[arg-type]
+                      max_deletes=max_deletes, deny_breaking=deny_breaking, manager=manager)
 
 
 @click.command()
 @options.paths_argument
-@options.registries_option
+@options.store_option
 @controller_options
 @click.option("--once", is_flag=True, help="Sync once and exit (1 when it failed).")
-def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch: str,
+def watch(paths: tuple[str, ...], location: str, git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
           no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
           once: bool) -> None:
@@ -109,7 +111,7 @@ def watch(paths: tuple[str, ...], registries: str, git_repo: str | None, branch:
     Exit: 0 when stopped (or --once synced), 1 on a usage error or a failed --once sync.
     """
     logs.configure(log_format)
-    controller = make_controller(paths, options.open_store(registries), git_repo=git_repo,
+    controller = make_controller(paths, options.open_store(location), git_repo=git_repo,
                                  branch=branch, git_workdir=git_workdir, self_heal=self_heal,
                                  interval=interval, debounce_ms=debounce_ms,
                                  no_prune=no_prune, max_deletes=max_deletes,
