@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler import store as store_
 from reconciler import web
-from reconciler.api import mesh_routes, resources, settings_routes, watch_routes
+from reconciler.api import hosts, mesh_routes, resources, settings_routes, watch_routes
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import (
@@ -61,9 +61,11 @@ class Problem(BaseModel):
 
 _PROBLEM = {"model": Problem}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {**_PROBLEM, "description": "A rule the change breaks (the engine's message)"},
+    400: {**_PROBLEM, "description": "A rule the change breaks (the engine's message), or "
+                                      "a Host header that does not name this server"},
     401: {**_PROBLEM, "description": "No valid bearer token"},
-    403: {**_PROBLEM, "description": "The token's role may not do this"},
+    403: {**_PROBLEM, "description": "The token's role may not do this, or a write from "
+                                      "another site's page (Origin)"},
     404: {**_PROBLEM, "description": "No such resource"},
     412: {**_PROBLEM, "description": "The resource changed since the version given"},
     413: {**_PROBLEM, "description": "Request body over 1 MiB"},
@@ -132,11 +134,15 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
                manager: RegistryManager | None = None,
                manifests: str | Path | None = None,
                controller: Callable[[RegistryManager], Controller] | None = None,
-               webhook_secret: str | None = None, deny_breaking: bool = False) -> FastAPI:
+               webhook_secret: str | None = None, deny_breaking: bool = False,
+               listen: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
     """The API over the registries in `registries`. Without `tokens` every caller has every
     role (`meshctl serve` allows that only on loopback). `controller` makes the watch
     controller the server runs beside it, over the same registry snapshot. `deny_breaking`
-    refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`."""
+    refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`.
+    Requests are answered only when addressed to `listen` (where the server listens), a
+    loopback name or one of `allowed_hosts` (hosts.py: DNS rebinding)."""
+    policy = hosts.HostPolicy.serving(listen, allowed_hosts, cors_origins)
     registry = manager or RegistryManager(watch=watch, source=SOURCE,
                                           deny_breaking=deny_breaking,
                                           store=store_.open_store(registries))
@@ -152,6 +158,7 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(hosts.HostGuard, policy=policy)  # the last added runs first
 
     def allow(role: Role) -> Callable[[str | None], None]:
         def check(authorization: str | None = Header(default=None)) -> None:

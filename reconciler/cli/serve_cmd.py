@@ -48,7 +48,7 @@ def _server(config: Any) -> Any:
 
 
 @click.command()
-@options.registries_option
+@options.store_option
 @click.option("--manifests", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=None, help="Manifests to plan from for GET /registries/plan.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -61,6 +61,12 @@ def _server(config: Any) -> Any:
               help="Allow listening beyond loopback without tokens (everyone is admin).")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Allow browser calls from this origin (repeatable). Default: none.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              envvar="MESHCTL_ALLOWED_HOSTS", show_envvar=True,
+              help="Also answer requests addressed to this host name (repeatable; "
+                   "localhost, loopback addresses and --host are always answered, every "
+                   "address with --host 0.0.0.0). * answers any: only behind a proxy that "
+                   "checks Host itself.")
 @click.option("--watch", "watch", is_flag=True,
               help="Also run the watch controller (`meshctl watch`) on --manifests or "
                    "--git-repo, with its status in the API and on the panel.")
@@ -72,9 +78,10 @@ def _server(config: Any) -> Any:
               help="With --git-repo: the manifests' folder inside the repository "
                    "(repeatable; default: its root).")
 @watch_cmd.controller_options
-def serve(registries: str, manifests: Path | None, host: str, port: int,
+def serve(location: str, manifests: Path | None, host: str, port: int,
           token_file: Path | None, insecure: bool, cors_origins: tuple[str, ...],
-          watch: bool, webhook_secret_file: Path | None, git_repo: str | None, branch: str,
+          allowed_hosts: tuple[str, ...], watch: bool, webhook_secret_file: Path | None,
+          git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
           no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
           git_paths: tuple[str, ...]) -> None:
@@ -86,8 +93,8 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
     \b
     Examples:
       meshctl serve
-      meshctl serve --port 9000 --registries /srv/agentmesh/registries
-      meshctl serve --host 0.0.0.0 --token-file tokens.txt
+      meshctl serve --port 9000 --store /srv/agentmesh/registries
+      meshctl serve --host 0.0.0.0 --token-file tokens.txt --allowed-host mesh.example.com
       curl -s localhost:8016/registries/agents | jq .total_count
       meshctl serve --manifests manifests/ --watch --self-heal
       meshctl serve --watch --git-repo https://git.example.com/mesh.git \\
@@ -98,14 +105,15 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
     """
     import uvicorn
 
-    from reconciler.api import auth, create_app
+    from reconciler.api import auth, create_app, hosts
 
-    store = options.open_store(registries)  # once: the API, its panel and a controller share it
+    store = options.open_store(location)  # once: the API, its panel and a controller share it
     tokens = auth.load_tokens(token_file)
     if not tokens and not auth.is_loopback(host) and not insecure:
         raise UsageError(f"refusing to serve on {host} without tokens: anyone who can reach "
                          "it could change the registries. Give --token-file (or "
                          f"${auth.TOKENS_ENV}), listen on 127.0.0.1, or pass --insecure")
+    allowed = hosts.parse_allowed(allowed_hosts)
     make_controller: Any = None  # RegistryManager -> Controller, with --watch
     secret = None
     if watch:
@@ -129,12 +137,16 @@ def serve(registries: str, manifests: Path | None, host: str, port: int,
         app = create_app(store, tokens=tokens or None, cors_origins=cors_origins,
                          manifests=manifests,
                          controller=make_controller, webhook_secret=secret,
-                         deny_breaking=deny_breaking)
+                         deny_breaking=deny_breaking, listen=host,
+                         allowed_hosts=allowed)
         # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
         config = uvicorn.Config(app, host=host, port=port, log_level="info",
                                 timeout_graceful_shutdown=2)
         click.echo(f"meshctl serving on {listen.url(sockets)} (the panel at /config, the API "
                    "docs at /docs); CTRL+C to stop", err=True)
+        if not allowed and hosts.HostPolicy.serving(host).any_address:
+            click.echo("Answering requests addressed to an IP address or localhost; name "
+                       "others with --allowed-host (docs/api.md#security)", err=True)
         _server(config).run(sockets=sockets)
     finally:
         for sock in sockets:

@@ -157,7 +157,7 @@ def test_the_api_judges_a_breaking_write_as_a_plan(store: MemoryStore, deny: boo
         *stricter["input_schema"].get("required", []), "rule_version"]}
     async def calls() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mesh") as api:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as api:
             answer = await api.put("/registries/tools/fraud_rules", json=stricter)
             history = await api.get("/registries/history")
             return answer, history, await api.delete("/registries/tools/fraud_rules")
