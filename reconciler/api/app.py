@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler import store as store_
 from reconciler import web
-from reconciler.api import hosts, mesh_routes, resources, settings_routes, watch_routes
+from reconciler.api import docs_pages, hosts, mesh_routes, resources, settings_routes, watch_routes
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import (
@@ -152,7 +152,8 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
     running = controller(registry) if controller is not None else None
     app = FastAPI(title="meshctl", version="1", responses=ERRORS,
                   description="AgentMesh registries, through meshctl's engine.",
-                  lifespan=_run_beside(running))
+                  lifespan=_run_beside(running), docs_url=None, redoc_url=None)
+    docs_pages.add_pages(app)  # FastAPI's own load their scripts from a CDN
     app.state.registry = registry
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
     if cors_origins:
