@@ -8,17 +8,21 @@ other's data; `restart()` stops and starts the server, for the tests that need i
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 SUPERUSER = "meshctl_admin"
 
@@ -65,7 +69,7 @@ class PgServer:
 
     def restart(self) -> None:
         """Stop the server (dropping every connection, losing no commit) and start it."""
-        self.stop("fast")
+        self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
         self.start()
 
     def database(self) -> str:
@@ -75,13 +79,50 @@ class PgServer:
             admin.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def role_with_password(self, role: str, password: str) -> bool:
+        """A login role that must give `password` (scram-sha-256 on the socket; every other
+        role keeps trust). False when this server's pg_hba.conf cannot be changed."""
+        hba = self.data / "pg_hba.conf"
+        try:
+            rules = hba.read_text()
+            if f"local all {role} scram-sha-256" not in rules:  # the first match wins
+                hba.write_text(f"local all {role} scram-sha-256\n{rules}")
+        except OSError:
+            return False
+        with psycopg.connect(self.url(), autocommit=True) as admin:
+            admin.execute("SET password_encryption = 'scram-sha-256'")
+            exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                   (role,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            admin.execute(sql.SQL(f"{verb} ROLE {{}} LOGIN PASSWORD {{}}").format(
+                sql.Identifier(role), sql.Literal(password)))
+            admin.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the reload is asynchronous: wait for it
+            try:
+                psycopg.connect(self.url(user=role), connect_timeout=2).close()
+            except psycopg.OperationalError:
+                return True  # no password given: refused, so the rule is in force
+            time.sleep(0.05)
+        return False
+
+    def log(self) -> str:
+        """What the server logged so far (one line per refused connection, among others)."""
+        return (self.base / "server.log").read_text(errors="replace")
+
     def _run(self, *command: str, check: bool = True) -> None:
-        subprocess.run([*self.as_user, *command], check=check, capture_output=True,
-                       timeout=120)
+        done = subprocess.run([*self.as_user, *command], capture_output=True, text=True,
+                              timeout=120)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:1])} {command[-1]} failed "
+                               f"({done.returncode}): {done.stdout}{done.stderr}")
 
 
 def start_server(base: Path) -> PgServer:
-    """A new server under `base` (which must not exist yet), started."""
+    """A new server under `base` (which must not exist yet), started. Under root the server
+    runs as `postgres` in a folder of its own under the system's temporary folder instead
+    (removed at exit): pytest makes its own base folder private (0700) again whenever a
+    session starts, which would lock `postgres` out of `base` and fail `pg_ctl stop`."""
     initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise RuntimeError("PostgreSQL's initdb/pg_ctl are missing: `make test` installs "
@@ -90,15 +131,23 @@ def start_server(base: Path) -> PgServer:
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root: the server runs as `postgres`
         owner = pwd.getpwnam("postgres")
-        for path in (base, *base.parents):
-            if path == Path("/"):
-                break
-            os.chmod(path, os.stat(path).st_mode | 0o011)  # traversable by that user
+        own = Path(tempfile.mkdtemp(prefix="meshctl-pg-"))
+        os.chmod(own, 0o711)  # traversable by that user
+        base = own / "pg"
+        base.mkdir()
         os.chown(base, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     server = PgServer(base, pg_ctl, as_user)
-    server._run(*as_user[:0], "mkdir", "-p", str(server.socket_dir))
+    if as_user:
+        atexit.register(_remove, server, base.parent)
+    server._run("mkdir", "-p", str(server.socket_dir))
     server._run(initdb, "-D", str(server.data), "-U", SUPERUSER, "--auth=trust",
                 "-E", "UTF8", "--locale=C", "--no-sync")
     server.start()
     return server
+
+
+def _remove(server: PgServer, folder: Path) -> None:
+    """The server stopped (if the session did not), and its folder gone."""
+    server.stop("immediate")
+    shutil.rmtree(folder, ignore_errors=True)
