@@ -23,8 +23,13 @@ and, for long-lived readers (`RegistryManager`) that keep a snapshot and follow 
     lead(name)                  leadership among controller replicas, with an epoch that
                                 fences a deposed leader's commits
 
-A file store (`filestore.FileStore`, AgentMesh's JSON files, the default) and a memory store
-(`memorystore.MemoryStore`, for tests) implement it; one contract test suite holds both to it.
+Three stores implement it, and one contract test suite (`tests/store/test_contract.py`)
+holds each to it: the file store (`filestore.FileStore`, AgentMesh's JSON files, the
+default), the PostgreSQL store (`pgstore.PostgresStore`, a database many hosts share) and a
+memory store (`memorystore.MemoryStore`, for tests). A store that holds connections
+(PostgreSQL) also has `close()`: it stops its followings before its connections, so that
+no follower wakes to a closed store; it runs by itself when the store is freed or the
+process exits.
 """
 
 from __future__ import annotations
@@ -74,35 +79,53 @@ class Following(Protocol):
 
 class FeedFollowing:
     """A thread that waits for the store's next revision and wakes one long-lived reader,
-    held weakly: it ends once the reader's owner is gone. `wait(seen, timeout)` blocks up to
-    `timeout` s for a revision after `seen` and returns the newest one it knows of. A wake
-    that fails (the database away, a bug) is logged and the following goes on. Shared by
-    the memory and the PostgreSQL stores (the file store follows its files instead)."""
+    held weakly: it ends once the reader's owner is gone, or it is cancelled, or the store
+    is `closed` (an event the store sets when its owner closes it). `wait(seen, timeout)`
+    blocks up to `timeout` s for a revision after `seen` and returns the newest one it
+    knows of. A wake that fails (the database away, a bug) is logged and the following
+    goes on; one that fails because the following ended meanwhile (the store closed under
+    it) is not an error, and ends it quietly. Shared by the memory and the PostgreSQL
+    stores (the file store follows its files instead)."""
 
     def __init__(self, wait: Callable[[int, float], int], seen: int,
                  method: weakref.WeakMethod[Any], owner: object, poll_interval: float,
-                 name: str) -> None:
+                 name: str, *, closed: threading.Event | None = None) -> None:
         self._stop = threading.Event()
+        self._closed = closed if closed is not None else threading.Event()
         weakref.finalize(owner, self._stop.set)
-        threading.Thread(target=self._run, args=(wait, seen, method, poll_interval, name),
-                         name=name, daemon=True).start()
+        self._thread = threading.Thread(target=self._run,
+                                        args=(wait, seen, method, poll_interval, name),
+                                        name=name, daemon=True)
+        self._thread.start()
+
+    def _ended(self) -> bool:
+        return self._stop.is_set() or self._closed.is_set()
 
     def _run(self, wait: Callable[[int, float], int], seen: int,
              method: weakref.WeakMethod[Any], poll_interval: float, name: str) -> None:
-        while not self._stop.is_set():
+        while not self._ended():
             seen = wait(seen, poll_interval)
             bound = method()
-            if bound is None or self._stop.is_set():
+            if bound is None or self._ended():
                 return
             try:
                 bound()
-            except Exception:  # keep following all the same
+            except Exception:
+                if self._ended():  # cancelled, or the store closed, during the wake
+                    return
                 log.warning("%s: catching up failed, trying again", name, exc_info=True)
                 self._stop.wait(min(poll_interval, 1.0))
             del bound
 
     def cancel(self) -> None:
+        """No more wakes (one in progress finishes; it is not waited for)."""
         self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the thread to end after a cancel: a wake in progress
+        finishes first (not waited for when called from that wake itself)."""
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
 
 
 class Lease(Protocol):

@@ -1,10 +1,10 @@
 """The file store: live registries in AgentMesh's layout, changed by atomic, locked,
 journaled commits.
 
-The engine talks to a store through four calls (`snapshot`, `fingerprint`, `commit`,
-`history`); a database-backed store would offer the same. Everything meshctl keeps for
-itself lives in `<registries>/.meshctl/` (lock, journal, history, audit), out of the sight of
-the AgentMesh runtime, which reads `*.json` and `workflows/*.json` only.
+It implements the `Store` interface (`store/base.py`), as the PostgreSQL and memory stores
+do, and is the default. Everything meshctl keeps for itself lives in `<registries>/.meshctl/`
+(lock, journal, history, audit, metadata, layouts), out of the sight of the AgentMesh
+runtime, which reads `*.json` and `workflows/*.json` only.
 """
 
 from __future__ import annotations

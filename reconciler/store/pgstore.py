@@ -19,7 +19,12 @@ Revision numbers therefore follow commit order, which a sequence would not. The 
 is the `revisions` table; `NOTIFY` only wakes its readers (`pglisten`), who then read every
 revision after the last one they saw, and a slow poll stands in for a lost notification.
 
-The revision token (`LiveState.fingerprint`) is `<store id>:<revision>`.
+The revision token (`LiveState.fingerprint`) is `<store id>:<revision>:<commit id>`.
+
+Opening takes one connection first (`pgconnect`): a store that cannot be reached for good
+(no such database or role, a wrong password, a bad URL) says why at once, and only a server
+that is down or starting is waited for. Closing (`close()`, or at exit) stops the followers
+before the pool, so no follower wakes to a closed store.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -41,7 +45,7 @@ from reconciler.model import kinds
 from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.store import history, pglisten
+from reconciler.store import history, pgconnect, pglisten
 from reconciler.store.base import CaughtUp, ChangeSet, FeedFollowing, Revision, StaleDetail
 from reconciler.store.history import CommitInfo
 from reconciler.store.pglisten import CHANNEL
@@ -58,6 +62,8 @@ SCHEMES = ("postgresql://", "postgres://")
 WRITE_TURN = 0x6D657368  # the advisory lock writers take turns by ("mesh")
 LEADER_LOCKS = 0x6C656164  # the advisory locks' first key for leaderships ("lead")
 CONNECTION_WAIT = 10.0  # seconds to wait for a pooled connection before giving up
+CONNECT_WAIT = 10.0  # seconds to wait out a server that is down or starting, at open
+FOLLOWERS_WAIT = 5.0  # seconds a close waits for the followers' wakes in progress
 
 SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS meshctl",
@@ -88,20 +94,6 @@ def is_url(location: str) -> bool:
     return location.startswith(SCHEMES)
 
 
-def masked(url: str) -> str:
-    """`url` with its password (if any) replaced by `***`: the form every message shows."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def _secret_free(text: str, url: str) -> str:
-    password = urlsplit(url).password
-    return text.replace(password, "***") if password else text
-
-
 def _token(store_id: str, revision: int, commit_id: str) -> str:
     """The revision token: the store, the revision, and the commit's own id, so that a
     revision number reused after a crash that lost commits never passes for the old one."""
@@ -118,31 +110,33 @@ def _commit_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def init_schema(url: str) -> str:
+def init_schema(url: str, *, connect_timeout: float = CONNECT_WAIT) -> str:
     """Create the schema, or migrate it to `FORMAT`; what was done, for the user. Refuses a
     schema of a newer format (written by a newer meshctl)."""
     import psycopg
 
+    location = pgconnect.masked(url)
     try:
-        with psycopg.connect(url, autocommit=False) as conn, conn.transaction():
+        with pgconnect.connect(url, wait=connect_timeout, autocommit=False) as conn, \
+                conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('meshctl schema'))")
             found = _format_of(conn)
             if found is not None and found > FORMAT:
-                raise StoreError(_newer(found, masked(url)))
+                raise StoreError(_newer(found, location))
             for statement in SCHEMA:
                 conn.execute(statement)
             if found is None:
                 conn.execute("INSERT INTO meshctl.schema_format VALUES (%s)", (FORMAT,))
                 conn.execute("INSERT INTO meshctl.head (revision, store_id) VALUES (0, %s)",
                              (uuid.uuid4().hex,))
-                return f"created the meshctl schema (format {FORMAT}) in {masked(url)}"
+                return f"created the meshctl schema (format {FORMAT}) in {location}"
             if found < FORMAT:
                 conn.execute("UPDATE meshctl.schema_format SET format = %s", (FORMAT,))
                 return f"migrated the meshctl schema from format {found} to {FORMAT}"
-            return f"the meshctl schema in {masked(url)} is up to date (format {FORMAT})"
+            return f"the meshctl schema in {location} is up to date (format {FORMAT})"
     except psycopg.Error as error:
-        raise StoreError(f"cannot initialise the store {masked(url)}: "
-                         f"{_secret_free(_first_line(error), url)}") from error
+        raise StoreError(f"cannot initialise the store {location}: "
+                         f"{pgconnect.reason(error, url)}") from error
 
 
 def _format_of(conn: psycopg.Connection[Any]) -> int | None:
@@ -158,29 +152,41 @@ def _newer(found: int, location: str) -> str:
             f"({FORMAT}): upgrade meshctl; nothing was changed")
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
 class PostgresStore:
-    """The `Store` in a PostgreSQL database (see the module's docstring)."""
+    """The `Store` in a PostgreSQL database (see the module's docstring). `close()` (also
+    run when the store is freed, and at the process's exit) stops what follows it first,
+    then its connections."""
 
-    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4,
+                 connect_timeout: float = CONNECT_WAIT) -> None:
         from psycopg_pool import ConnectionPool
 
         self._url = url
-        self.location = masked(url)
-        self._pool: ConnectionPool[Any] = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, name="meshctl",
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout))})
+        self.location = pgconnect.masked(url)
+        # One connection first, to say at once why the store cannot be opened (a pool only
+        # logs each failure and times out); the pool fills while it checks the schema.
+        with pgconnect.connect(url, wait=connect_timeout) as first:
+            self._pool: ConnectionPool[Any] = ConnectionPool(
+                url, min_size=1, max_size=pool_size, open=False, name="meshctl",
+                kwargs={"autocommit": True, "connect_timeout": max(2, int(connect_timeout))})
+            self._pool.open(wait=False)
+            try:
+                self._store_id = self._checked(first)
+            except StoreError:
+                self._pool.close()
+                raise
+        self._lock = threading.Lock()
+        self._cached: LiveState | None = None
+        self._cached_revision = -1
+        self._notifier = pglisten.Notifier(url, self.location)
+        self._shutdown = _Shutdown(self._pool, self._notifier)
+        self._closing = weakref.finalize(self, self._shutdown)
+
+    def _checked(self, conn: psycopg.Connection[Any]) -> str:
+        """The store's id, once its schema is known to be this meshctl's format."""
+        import psycopg
+
         try:
-            self._pool.open(wait=True, timeout=connect_timeout)
-        except Exception as error:  # PoolTimeout, OperationalError: the server is not there
-            self._pool.close()
-            raise StoreError(f"cannot connect to the store {self.location}: "
-                             f"{_secret_free(_first_line(error), url)}") from error
-        weakref.finalize(self, self._pool.close)
-        with self._connection() as conn:
             found = _format_of(conn)
             if found is None:
                 raise StoreError(f"the store {self.location} has no meshctl schema: run "
@@ -191,16 +197,20 @@ class PostgresStore:
                 raise StoreError(f"the store {self.location} has schema format {found}: run "
                                  "`meshctl store init` to migrate it")
             row = conn.execute("SELECT store_id FROM meshctl.head").fetchone()
-            assert row is not None
-            self._store_id: str = row[0]
-        self._lock = threading.Lock()
-        self._cached: LiveState | None = None
-        self._cached_revision = -1
-        self._notifier = pglisten.Notifier(url, self.location)
+        except psycopg.Error as error:
+            raise StoreError(f"the store {self.location} refused the read: "
+                             f"{pgconnect.reason(error, self._url)}") from error
+        assert row is not None
+        return str(row[0])
 
     def close(self) -> None:
-        self._notifier.close()
-        self._pool.close()
+        """Stop following the store, then close its connections. Idempotent; reads and
+        writes afterwards raise StoreError, and no follower logs an error for it."""
+        self._closing()
+
+    @property
+    def closed(self) -> bool:
+        return self._shutdown.closed.is_set()
 
     @contextlib.contextmanager
     def _connection(self, doing: str = "read") -> Iterator[psycopg.Connection[Any]]:
@@ -211,16 +221,20 @@ class PostgresStore:
         import psycopg
         from psycopg_pool import PoolTimeout
 
+        if self.closed:
+            raise StoreError(f"the store {self.location} is closed")
         try:
             with self._pool.connection(timeout=CONNECTION_WAIT) as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as error:
+            if self.closed:  # closed while this waited for, or used, a connection
+                raise StoreError(f"the store {self.location} is closed") from error
             raise StoreError(f"the store {self.location} cannot be reached: "
-                             f"{_secret_free(_first_line(error), self._url)}") from error
+                             f"{pgconnect.reason(error, self._url)}") from error
         except psycopg.Error as error:
             written = "" if doing == "read" else "; nothing was written"
             raise StoreError(f"the store {self.location} refused the {doing}: "
-                             f"{_secret_free(_first_line(error), self._url)}{written}"
+                             f"{pgconnect.reason(error, self._url)}{written}"
                              ) from error
 
     # -- the live state --------------------------------------------------------------------
@@ -402,7 +416,7 @@ class PostgresStore:
                                    application_name=f"meshctl-leader:{name}")
         except psycopg.Error as error:
             raise StoreError(f"the store {self.location} cannot be reached: "
-                             f"{_secret_free(_first_line(error), self._url)}") from error
+                             f"{pgconnect.reason(error, self._url)}") from error
         try:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                                (LEADER_LOCKS, name)).fetchone()
@@ -415,7 +429,7 @@ class PostgresStore:
         except psycopg.Error as error:
             conn.close()
             raise StoreError(f"the store {self.location}: cannot take the lead: "
-                             f"{_secret_free(_first_line(error), self._url)}") from error
+                             f"{pgconnect.reason(error, self._url)}") from error
         return pglisten.PgLease(conn, int(row[0]), on_lost)
 
     # -- history, audit, the change feed and the metadata area -----------------------------
@@ -529,8 +543,11 @@ class PostgresStore:
             notifier.wait_beyond(seen, timeout)
             return max(seen, notifier.latest)
 
-        return FeedFollowing(wait, notifier.latest, weakref.WeakMethod(method), owner,
-                             poll_interval, f"following {self.location}")
+        following = FeedFollowing(wait, notifier.latest, weakref.WeakMethod(method), owner,
+                                  poll_interval, f"following {self.location}",
+                                  closed=self._shutdown.closed)
+        self._shutdown.followings.add(following)
+        return following
 
     # -- import and export -------------------------------------------------------------------
 
@@ -583,6 +600,29 @@ class PostgresStore:
         with self._connection() as conn:
             return {relative: bytes(body) for relative, body in conn.execute(
                 "SELECT relative, body FROM meshctl.files")}
+
+
+class _Shutdown:
+    """A store's close, in order: its followers stopped (each wake in progress waited for,
+    so none is left reading), the listener stopped, and only then the pool closed. Kept
+    apart from the store so that its finalizer, which also runs at the process's exit,
+    holds no reference to it; runs once."""
+
+    def __init__(self, pool: ConnectionPool[Any], notifier: pglisten.Notifier) -> None:
+        self.closed = threading.Event()
+        self.followings: weakref.WeakSet[FeedFollowing] = weakref.WeakSet()
+        self._pool, self._notifier = pool, notifier
+
+    def __call__(self) -> None:
+        self.closed.set()
+        followings = list(self.followings)
+        for following in followings:
+            following.cancel()
+        self._notifier.close()  # wakes the followers that wait for a notification
+        deadline = time.monotonic() + FOLLOWERS_WAIT
+        for following in followings:
+            following.join(max(0.0, deadline - time.monotonic()))
+        self._pool.close()
 
 
 def _in_order(state: MeshState) -> MeshState:
