@@ -5,7 +5,9 @@
 - `export_files`: a database store's state as AgentMesh JSON files in a new directory:
   the imported files, spliced by the file store's own writer where the state has changed
   since, so entry order, headers, unknown keys and formatting are the store's, and a store
-  exported right after an import gives the very bytes that were imported.
+  exported right after an import gives the very bytes that were imported. A registry
+  rewritten is stamped with the time of its last change, never the export's: two exports
+  of one revision are the same bytes, those the file store holds after the same commits.
 - `mirror_once`: a directory kept equal to a store, each change committed by the file
   store (journal, rename, fsync), so a runtime reading the files never sees half a revision.
 """
@@ -13,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StoreError
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
+from reconciler.store import history, writer
 from reconciler.store.base import ChangeSet, Revision, Store
 from reconciler.store.filestore import FileStore, default_info
 from reconciler.store.pgstore import PostgresStore
-from reconciler.store.registry_files import META, registry_file_names
+from reconciler.store.registry_files import read_live_state, registry_file_names
 
 
 def import_files(store: Store, folder: str | os.PathLike[str], *,
@@ -72,15 +76,63 @@ def export_files(store: Store, folder: str | os.PathLike[str]) -> list[str]:
 
 
 def _build(store: Store, live: LiveState, folder: Path) -> None:
-    """`live` as files in `folder`: the imported bytes, then what differs committed."""
+    """`live` as files in `folder`: the imported bytes, and what differs from them written
+    by the file store's writer. Each registry rewritten is stamped (`last_updated`) with the
+    time of the last revision that changed it, as the file store holds it after the same
+    commits, never with the time of the export: two exports of one revision are the same
+    bytes."""
     folder.mkdir(parents=True)
     templates = _database(store).imported_files() if isinstance(store, PostgresStore) else {}
     for name, data in templates.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    files = FileStore(folder)
-    _converge(files, live, note="export")
-    shutil.rmtree(folder / META, ignore_errors=True)
+    have = read_live_state(folder)
+    keys = [r.key for r in live.state] + [r.key for r in have.state if r.key not in live.state]
+    changes = _differences(live, have, keys)
+    stamps = _stamps(store, live, {key.kind for key in changes})
+
+    def current(relative: str) -> bytes | None:
+        path = folder / relative
+        return path.read_bytes() if path.is_file() else None
+
+    for kind in kinds.KIND_ORDER:
+        of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
+        if not of_kind:
+            continue
+        try:
+            contents = writer.render_files(kind, of_kind, current, stamps[kind])
+        except writer.WriteError as error:
+            raise StoreError(f"cannot export the {kinds.info(kind).label} registry: "
+                             f"{error}; nothing was written") from error
+        for content in contents:
+            path = folder / content.relative
+            if content.pieces is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"".join(content.pieces))
+
+
+def _stamps(store: Store, live: LiveState, touched: set[Kind]) -> dict[Kind, str]:
+    """The `last_updated` each registry in `touched` had after its last change: the
+    store's header keeps it for a registry that has one; else (a registry first written
+    after the import) it is the time of the newest revision that changed the kind."""
+    stamps: dict[Kind, str] = {}
+    for kind in touched:
+        stamp = live.headers.get(kind, {}).get("last_updated")
+        if isinstance(stamp, str):
+            stamps[kind] = stamp
+    missing = touched - set(stamps)
+    for number in reversed(store.revisions() if missing else []):
+        record = store.revision(number)
+        for change in record.get("changes", ()):
+            kind = Kind(change["kind"])
+            if kind in missing and isinstance(record.get("time"), str):
+                stamps[kind] = record["time"]
+                missing.discard(kind)
+        if not missing:
+            break
+    return stamps | dict.fromkeys(missing, history.now_text())  # no revision: none to keep
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,16 +209,6 @@ def _differences(live: LiveState, have: LiveState, keys: list[ResourceKey]
         elif held is None or held.entry != want.entry:
             changes[key] = want.entry
     return changes
-
-
-def _converge(files: FileStore, live: LiveState, *, note: str) -> int:
-    """Commit to `files` what it needs to hold `live`; the number of resources changed."""
-    have = files.snapshot()
-    keys = [r.key for r in live.state] + [r.key for r in have.state if r.key not in live.state]
-    changes = _differences(live, have, keys)
-    if changes:
-        _commit(files, have, changes, note)
-    return len(changes)
 
 
 def _commit(files: FileStore, have: LiveState, changes: ChangeSet, note: str) -> Revision:
