@@ -69,15 +69,16 @@ def summaries(store: Store) -> list[dict[str, Any]]:
     return [history.summary(store.revision(number)) for number in store.revisions()]
 
 
-_DATABASES: dict[str, Store] = {}
+_DATABASES: dict[str, pgstore.PostgresStore] = {}
 _DATABASES_LOCK = threading.Lock()
 
 
 def _opened_database(url: str) -> Store:
-    """One `PostgresStore` (one pool, one listener) per URL per process."""
+    """One `PostgresStore` (one pool, one listener) per URL per process; opened again
+    when its owner closed it."""
     with _DATABASES_LOCK:
         found = _DATABASES.get(url)
-        if found is None:
+        if found is None or found.closed:
             found = _DATABASES[url] = pgstore.PostgresStore(url)
         return found
 

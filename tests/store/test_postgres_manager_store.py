@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler import RegistryManager
+from reconciler.model.kinds import Kind
 from reconciler.store import open_store
 from tests.conftest import FIXTURE_REGISTRIES
 
@@ -33,3 +34,11 @@ def test_anything_else_is_a_type_error_naming_what_is_taken(wrong: object) -> No
     store = wrong if wrong is not None else object()
     with pytest.raises(TypeError, match="a Store, a registries folder .* postgresql:// URL"):
         RegistryManager(store=store)  # type: ignore[arg-type]
+
+
+def test_a_closed_database_store_is_opened_again(pg_store: Any, pg_url: str) -> None:
+    first = open_store(pg_url)
+    first.close()  # type: ignore[attr-defined]
+    again = open_store(pg_url)
+    assert again is not first
+    assert again.snapshot().state.of_kind(Kind.AGENT).get("fraud_agent") is not None
