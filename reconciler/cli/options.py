@@ -76,9 +76,6 @@ def store_option(func: F) -> F:
              "printed). Env MESHCTL_STORE or MESHCTL_REGISTRIES.")(func)
 
 
-registries_option = store_option  # the older name, until every command uses store_option
-
-
 def output_option(*choices: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         return click.option("-o", "--output", "output", type=click.Choice(choices),

@@ -23,17 +23,17 @@ log = logging.getLogger(__name__)
 
 def _database_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
-        "--store", "url", envvar="MESHCTL_STORE", required=True, metavar="URL",
+        "--store", "location", envvar="MESHCTL_STORE", required=True, metavar="URL",
         help="The database: postgresql://USER@HOST:5432/DB (env MESHCTL_STORE). The "
              "password comes from the URL, PGPASSWORD or ~/.pgpass, and is never "
              "printed.")(func)
 
 
-def _url(url: str) -> str:
-    if not store_.is_database(url):
-        raise UsageError(f"--store must be a postgresql:// URL here, not '{url}' (a "
+def _database(location: str) -> str:
+    if not store_.is_database(location):
+        raise UsageError(f"--store must be a postgresql:// URL here, not '{location}' (a "
                          "registries directory needs no init, import or export)")
-    return url
+    return location
 
 
 @click.group("store")
@@ -50,7 +50,7 @@ def store_group() -> None:
 
 @store_group.command("init")
 @_database_option
-def init(url: str) -> None:
+def init(location: str) -> None:
     """Create the meshctl schema in the database, or migrate it to this meshctl's format.
 
     Safe to run again: an up-to-date schema is left as it is. A schema written by a newer
@@ -63,7 +63,7 @@ def init(url: str) -> None:
 
     Exit: 0 created, migrated or up to date; 1 the database refused or is newer.
     """
-    click.echo(store_.init_database(_url(url)))
+    click.echo(store_.init_database(_database(location)))
 
 
 @store_group.command("import")
@@ -71,7 +71,7 @@ def init(url: str) -> None:
 @click.option("--from", "folder", required=True, metavar="DIR",
               type=click.Path(file_okay=False, exists=True),
               help="The AgentMesh registries folder to load.")
-def import_command(url: str, folder: str) -> None:
+def import_command(location: str, folder: str) -> None:
     """Load AgentMesh registry files into an empty database store.
 
     The folder's meshctl history (if any) becomes the store's first revisions, and its
@@ -84,7 +84,7 @@ def import_command(url: str, folder: str) -> None:
 
     Exit: 0 imported; 1 the folder could not be read or the store is not empty.
     """
-    store = options.open_store(_url(url))
+    store = options.open_store(_database(location))
     revision = store_.import_files(store, folder)
     changes = len(revision.record["changes"])
     click.echo(f"imported {common.count(changes, 'resource')} from {folder} into "
@@ -95,7 +95,7 @@ def import_command(url: str, folder: str) -> None:
 @_database_option
 @click.option("--to", "folder", required=True, metavar="DIR", type=click.Path(),
               help="A new (or empty) folder for the registry files.")
-def export_command(url: str, folder: str) -> None:
+def export_command(location: str, folder: str) -> None:
     """Write the store's state as AgentMesh registry files the runtime reads.
 
     Entries keep the store's order, headers and unknown keys. DIR must be new or empty;
@@ -107,7 +107,7 @@ def export_command(url: str, folder: str) -> None:
 
     Exit: 0 written; 1 DIR is not empty or the store cannot be read.
     """
-    store = options.open_store(_url(url))
+    store = options.open_store(_database(location))
     written = store_.export_files(store, folder)
     click.echo(f"wrote {common.count(len(written), 'registry file')} to {folder} (revision "
                f"{store.head()})")
@@ -123,7 +123,7 @@ def export_command(url: str, folder: str) -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Log lines as text or JSON.")
 @options.output_option("text", "json")
-def mirror(url: str, folder: str, once: bool, poll: float, log_format: str,
+def mirror(location: str, folder: str, once: bool, poll: float, log_format: str,
            output: str) -> None:
     """Keep a registries folder equal to a database store, for runtimes that read files.
 
@@ -144,7 +144,7 @@ def mirror(url: str, folder: str, once: bool, poll: float, log_format: str,
     Exit: 0 stopped (or --once done); 1 the store or the folder cannot be used.
     """
     logs.configure(log_format)
-    store = options.open_store(_url(url))
+    store = options.open_store(_database(location))
     mirrored = store_.Mirror(store, Path(folder))
     stop = threading.Event()
 
