@@ -58,6 +58,33 @@ class Reference(NamedTuple):
     enforced: bool = True
 
 
+class FieldReference(NamedTuple):
+    """A top-level field of an entry that holds the id (or, `many`, a list of ids) of a
+    resource of kind `target`."""
+
+    field: str
+    target: Kind
+    many: bool
+    type: EdgeType
+
+
+# The references an entry makes in its own top-level fields, per kind, in field order. The
+# panel's forms make these fields pickers of the target's ids; `references` follows them
+# first, then the references nested deeper (workflow steps, policy rules, ...).
+FIELD_REFERENCES: dict[Kind, tuple[FieldReference, ...]] = {
+    Kind.AGENT: (
+        FieldReference("model_profile_id", Kind.MODEL_PROFILE, False, EdgeType.USES_MODEL),
+        FieldReference("allowed_tools", Kind.TOOL, True, EdgeType.MAY_USE_TOOL),
+        FieldReference("allowed_agents", Kind.AGENT, True, EdgeType.MAY_INVOKE),
+    ),
+    Kind.WORKFLOW: tuple(
+        FieldReference(name, Kind.AGENT, True, EdgeType.REQUIRES_AGENT)
+        for name in ("required_agents", "optional_agents", "suggested_sequence")),
+    Kind.CONNECTOR: (
+        FieldReference("auth_profile", Kind.AUTH_PROFILE, False, EdgeType.AUTH_PROFILE),
+    ),
+}
+
 # Governance rules name other resources through these keys, at any depth of a policy body.
 _POLICY_SCALAR_KEYS: dict[str, Kind] = {
     "agent_id": Kind.AGENT,
@@ -81,14 +108,10 @@ def references(resource: Resource) -> list[Reference]:
     yielded: a 12,000-resource graph is built on every plan.)"""
     entry, key = resource.entry, resource.key
     found: list[Reference] = []
-    if key.kind is Kind.AGENT:
-        _scalar(found, key, entry, "model_profile_id", Kind.MODEL_PROFILE,
-                EdgeType.USES_MODEL, "")
-        _listed(found, key, entry, "allowed_tools", Kind.TOOL, EdgeType.MAY_USE_TOOL, "")
-        _listed(found, key, entry, "allowed_agents", Kind.AGENT, EdgeType.MAY_INVOKE, "")
-    elif key.kind is Kind.WORKFLOW:
-        for name in ("required_agents", "optional_agents", "suggested_sequence"):
-            _listed(found, key, entry, name, Kind.AGENT, EdgeType.REQUIRES_AGENT, "")
+    for top in FIELD_REFERENCES.get(key.kind, ()):
+        (_listed if top.many else _scalar)(found, key, entry, top.field, top.target, top.type,
+                                           "")
+    if key.kind is Kind.WORKFLOW:
         for index, step in _items(entry.get("steps")):
             _scalar(found, key, step, "agent_id", Kind.AGENT, EdgeType.STEP_AGENT,
                     f"steps[{index}].")
@@ -106,7 +129,6 @@ def references(resource: Resource) -> list[Reference]:
     elif key.kind is Kind.GOVERNANCE_POLICY:
         _policy_references(found, key, entry, "")
     elif key.kind is Kind.CONNECTOR:
-        _scalar(found, key, entry, "auth_profile", Kind.AUTH_PROFILE, EdgeType.AUTH_PROFILE, "")
         if isinstance(entry.get("retry_policy_id"), str):
             found.append(Reference(key, RETRY_POLICIES, EdgeType.RETRY_POLICY,
                                    "retry_policy_id"))

@@ -26,7 +26,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler import store as store_
 from reconciler import web
-from reconciler.api import docs_pages, hosts, mesh_routes, resources, settings_routes, watch_routes
+from reconciler.api import (
+    docs_pages,
+    hosts,
+    kind_paths,
+    mesh_routes,
+    resources,
+    settings_routes,
+    watch_routes,
+)
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import (
@@ -42,9 +50,6 @@ from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.specs import (
     AgentMetadata,
     GovernancePolicies,
-    ModelProfile,
-    ToolMetadata,
-    WorkflowDefinition,
 )
 from reconciler.watch.controller import Controller
 
@@ -235,12 +240,9 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
                 else f"Registries reloaded; serving the last good state: {stats['last_error']}",
                 "timestamp": resources.now(), **stats}
 
-    for kind, path, list_key, model in (
-            (Kind.AGENT, "agents", "agents", AgentMetadata),
-            (Kind.TOOL, "tools", "tools", ToolMetadata),
-            (Kind.MODEL_PROFILE, "model-profiles", "profiles", ModelProfile),
-            (Kind.WORKFLOW, "workflows", "workflows", WorkflowDefinition)):
-        resources.kind_routes(app, registry, kind, path, list_key, model, viewer, editor)
+    for listed in kind_paths.LISTED:
+        resources.kind_routes(app, registry, listed.kind, listed.path, listed.list_key,
+                              listed.model, viewer, editor)
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
     settings_routes.add_routes(app, registry, viewer, editor)
@@ -249,7 +251,7 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
                            viewer=viewer, admin=admin)
     watch_routes.add_routes(app, running, store=registry.store,
                             webhook_secret=webhook_secret, viewer=viewer, editor=editor)
-    web.add_panel(app)
+    web.add_panel(app, kind_paths.routes())
     return app
 
 

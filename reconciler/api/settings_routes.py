@@ -1,9 +1,10 @@
-"""Routes of the settings kinds, at upstream's paths: the orchestrator's system config and
-context strategies (`/registries/system-config`, `/registries/context/strategies`), the
-processor pipeline, and the integration fabric, which upstream served from a second
-service (`/registries/connectors` there) and meshctl serves under
-`/registries/integration/...` beside the rest. Every write is the library's: one plan through
-the same rules, ETag/If-Match on each document and entry.
+"""Routes of the settings documents, at upstream's paths: the orchestrator's system config
+and context strategies (`/registries/system-config`, `/registries/context/strategies`), the
+integration fabric's config (upstream served the fabric from a second service; meshctl
+serves it under `/registries/integration/...` beside the rest), and the PUT of the whole
+processor pipeline. The settings kinds listed by id (processors, connectors, ...) get their
+five routes from `kind_paths.LISTED`, as every listed kind does. Every write is the
+library's: one plan through the same rules, ETag/If-Match on each document and entry.
 
 No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run time.
 """
@@ -15,7 +16,7 @@ from fastapi import Body, FastAPI, Header, Response
 from reconciler.api import resources
 from reconciler.api.errors import ApiError
 from reconciler.library import RegistryManager
-from reconciler.model import kinds, specs
+from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 
 INTEGRATION = "/registries/integration"
@@ -28,16 +29,6 @@ def add_routes(app: FastAPI, registry: RegistryManager, viewer: Any, editor: Any
                      viewer, editor)
     _document_routes(app, registry, Kind.INTEGRATION_CONFIG, f"{INTEGRATION}/system-config",
                      viewer, editor, wrapped="config")
-    for kind, path, list_key, model in (
-            (Kind.CONTEXT_PROCESSOR, "context/processors", "processors",
-             specs.ContextProcessor),
-            (Kind.CONNECTOR, "integration/connectors", "connectors", specs.ConnectorMetadata),
-            (Kind.AUTH_PROFILE, "integration/auth-profiles", "profiles", specs.AuthProfile),
-            (Kind.SECURITY_POLICY, "integration/security-policies", "policies",
-             specs.SecurityPolicy),
-            (Kind.INTEGRATION_WORKFLOW, "integration/workflows", "workflows",
-             specs.IntegrationWorkflow)):
-        resources.kind_routes(app, registry, kind, path, list_key, model, viewer, editor)
     _pipeline_route(app, registry, editor)
 
 

@@ -1,23 +1,20 @@
 """The panel's forms, derived from the registry models: one field per model field, with
 its control (text, number, checkbox, list, picker of existing ids, JSON editor), whether it
-is required, and its bounds. Which fields name other resources comes from the graph module's
-knowledge, so a form's pickers always match what validation checks."""
+is required, and its bounds. Which fields name other resources is the graph module's table
+(`graph.FIELD_REFERENCES`), so a form's pickers are the references validation checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from reconciler import graph
 from reconciler.model import specs
 from reconciler.model.kinds import Kind
 
 # Fields holding ids of other resources: (kind of the target, many?)
 PICKERS: dict[Kind, dict[str, tuple[Kind, bool]]] = {
-    Kind.AGENT: {"model_profile_id": (Kind.MODEL_PROFILE, False),
-                 "allowed_tools": (Kind.TOOL, True), "allowed_agents": (Kind.AGENT, True)},
-    Kind.WORKFLOW: {"required_agents": (Kind.AGENT, True),
-                    "optional_agents": (Kind.AGENT, True),
-                    "suggested_sequence": (Kind.AGENT, True)},
-    Kind.CONNECTOR: {"auth_profile": (Kind.AUTH_PROFILE, False)},
+    kind: {ref.field: (ref.target, ref.many) for ref in refs}
+    for kind, refs in graph.FIELD_REFERENCES.items()
 }
 LONG_TEXT = ("description", "intended_usage", "goal")
 

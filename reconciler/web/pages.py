@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.web.fields import form_fields
 
@@ -23,6 +25,13 @@ TABS = [("orchestrator", "Orchestrator"), ("agents", "Agents"), ("tools", "Tools
         ("accountability", "Accountability"), ("governance", "Governance"),
         ("system", "System settings"), ("context", "Context engineering"),
         ("integrations", "Integrations")]
+# The kinds the panel lists (in a tab, or a part of one), by the panel's name for each.
+LISTS: dict[str, Kind] = {
+    "agents": Kind.AGENT, "tools": Kind.TOOL, "profiles": Kind.MODEL_PROFILE,
+    "workflows": Kind.WORKFLOW, "processors": Kind.CONTEXT_PROCESSOR,
+    "connectors": Kind.CONNECTOR, "auth-profiles": Kind.AUTH_PROFILE,
+    "security-policies": Kind.SECURITY_POLICY, "integration-workflows": Kind.INTEGRATION_WORKFLOW,
+}
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(["html"]))
 
@@ -32,9 +41,21 @@ def page(name: str, active: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(body)
 
 
-def add_panel(app: FastAPI) -> None:
+def listed_kinds(routes: Mapping[Kind, tuple[str, str]]) -> dict[str, dict[str, str | None]]:
+    """What the panel's script knows of each kind it lists, from the server's tables: the
+    API's path and list key (`routes`, the API's own) and the kinds table's id field and
+    label. Rendered into the page, so the script keeps no copy of its own."""
+    return {name: {"kind": kind.value, "path": routes[kind][0], "list": routes[kind][1],
+                   "id": kinds.info(kind).id_field, "label": kinds.info(kind).label}
+            for name, kind in LISTS.items()}
+
+
+def add_panel(app: FastAPI, routes: Mapping[Kind, tuple[str, str]]) -> None:
+    """The panel's pages on `app`; `routes` is where the API serves each listed kind
+    (path under /registries, list key)."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     forms = {kind.value: form_fields(kind) for kind in Kind}
+    listed = listed_kinds(routes)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -42,7 +63,8 @@ def add_panel(app: FastAPI) -> None:
 
     @app.get("/config", include_in_schema=False)
     def config() -> HTMLResponse:
-        return page("config.html", "/config", title="Configuration", tabs=TABS, forms=forms)
+        return page("config.html", "/config", title="Configuration", tabs=TABS, forms=forms,
+                    kinds=listed)
 
     @app.get("/plan", include_in_schema=False)
     def plan_page() -> HTMLResponse:

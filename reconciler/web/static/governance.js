@@ -145,18 +145,19 @@ const accountability = {picked: null, signature: null, workflow: null, version: 
                         roles: [], limits: {}};
 
 RENDERERS.accountability = () => renderAccountability(false);
+const WORKFLOWS = KINDS.workflows;  // the server's path, list key and id field
 
 async function renderAccountability(force) {
   const box = content("accountability");
-  const {data: listed} = await api("GET", "/registries/workflows");
-  const ids = listed.workflows.map(workflow => workflow.workflow_id);
+  const {data: listed} = await api("GET", `/registries/${WORKFLOWS.path}`);
+  const ids = listed[WORKFLOWS.list].map(workflow => workflow[WORKFLOWS.id]);
   if (!ids.length) {
     box.replaceChildren(el("p", {class: "empty", text: "There are no workflows."}));
     return;
   }
   const picked = ids.includes(accountability.picked) ? accountability.picked : ids[0];
   const [{data: workflow}, policies] = await Promise.all([
-    api("GET", `/registries/workflows/${encodeURIComponent(picked)}`),
+    api("GET", `/registries/${WORKFLOWS.path}/${encodeURIComponent(picked)}`),
     api("GET", "/registries/governance").then(({data}) => data, () => null)]);
   const version = workflow.resource_version;
   delete workflow.resource_version;
@@ -429,7 +430,8 @@ async function deleteCheckpoint(index) {
 async function putCheckpoints(list, problem) {
   const {workflow, version} = accountability;
   try {
-    await api("PUT", `/registries/workflows/${encodeURIComponent(workflow.workflow_id)}`,
+    const id = encodeURIComponent(workflow[WORKFLOWS.id]);
+    await api("PUT", `/registries/${WORKFLOWS.path}/${id}`,
               {...workflow, hitl_checkpoints: list}, {"If-Match": `"${version}"`});
     return true;
   } catch (error) {

@@ -3,17 +3,12 @@
 "use strict";
 
 const FORMS = JSON.parse(document.getElementById("forms").textContent);
-const KINDS = {
-  agents: {path: "agents", list: "agents", id: "agent_id", label: "agent", form: "Agent",
-           manifest: "Agent"},
-  tools: {path: "tools", list: "tools", id: "tool_id", label: "tool", form: "Tool",
-          manifest: "Tool"},
-  profiles: {path: "model-profiles", list: "profiles", id: "profile_id",
-             label: "model profile", form: "ModelProfile", manifest: "ModelProfile"},
-  workflows: {path: "workflows", list: "workflows", id: "workflow_id", label: "workflow",
-              form: "Workflow", manifest: "Workflow"},
-};
-const PICK = {Agent: "agents", Tool: "tools", ModelProfile: "profiles", Workflow: "workflows"};
+// The kinds the panel lists, by its name for each: {kind, path, list, id, label}, the API's
+// path and list key and the kinds table's id field and label, rendered into the page by the
+// server from its own tables (no copy here). settings.js adds what it shows of its kinds.
+const KINDS = JSON.parse(document.getElementById("kinds").textContent);
+// The panel's name of each kind, for pickers of its ids ("Agent" -> "agents").
+const PICK = Object.fromEntries(Object.entries(KINDS).map(([name, kind]) => [kind.kind, name]));
 // Tabs drawn by their own function (the others are lists of KINDS); settings.js and
 // governance.js add theirs.
 const RENDERERS = {};
@@ -166,7 +161,7 @@ async function renderList(name) {
   const body = el("tbody");
   for (const entry of data[kind.list]) {
     const id = entry[kind.id];
-    const state = sync[`${kind.manifest}/${id}`];
+    const state = sync[`${kind.kind}/${id}`];
     body.append(el("tr", {"data-id": id},
       el("td", {}, id, ...(state ? [" ", el("span", {class: `badge ${state}`,
                                                     text: BADGE[state]})] : [])),
@@ -239,7 +234,7 @@ async function openForm(name, id) {
   form.querySelector(".error").hidden = true;
   const box = form.querySelector(".fields");
   box.replaceChildren();
-  for (const field of FORMS[kind.form]) {
+  for (const field of FORMS[kind.kind]) {
     box.append(await control(field, entry[field.name], id !== null && field.name === kind.id));
   }
   form.onsubmit = event => { event.preventDefault(); save(name); };
@@ -336,7 +331,7 @@ function updateSave() {  // a save button is disabled while its form holds inval
 }
 
 function collect(name) {
-  return collectFrom(FORMS[KINDS[name].form], document.getElementById("editor"),
+  return collectFrom(FORMS[KINDS[name].kind], document.getElementById("editor"),
                      (editing && editing.entry) || {});
 }
 
@@ -399,7 +394,7 @@ function copyManifest(name) {
   const {entry} = collect(name);
   const spec = {...entry};
   delete spec[kind.id];
-  const text = `apiVersion: agentmesh.io/v1\nkind: ${kind.manifest}\nmetadata:\n` +
+  const text = `apiVersion: agentmesh.io/v1\nkind: ${kind.kind}\nmetadata:\n` +
     `  name: ${entry[kind.id]}\nspec: ${JSON.stringify(spec, null, 2).replace(/\n/g, "\n  ")}\n`;
   navigator.clipboard?.writeText(text);
   say("Copied the manifest (YAML accepts this JSON-style spec).");

@@ -459,23 +459,22 @@ RENDERERS.context = async () => {
                      renderPipeline(pipeline)]);
 };
 
-KINDS.processors = {path: "context/processors", list: "processors", id: "processor_id",
-                    label: "context processor", form: "ContextProcessor",
-                    manifest: "ContextProcessor",
-                    refresh: () => renderPipeline(part(content("context"), "pipeline"), true)};
+KINDS.processors.refresh = () => renderPipeline(part(content("context"), "pipeline"), true);
+const PROCESSORS = `/registries/${KINDS.processors.path}`;
 
 let pipelineShown = null;  // what the table shows: ids and versions, in order
 let pipelineVersion = null;  // the whole pipeline's version, for a reorder's If-Match
 
 async function renderPipeline(box, force = false) {
-  const {data} = await api("GET", "/registries/context/processors");
+  const {data} = await api("GET", PROCESSORS);
   pipelineVersion = data.resource_version;
-  const rows = (await Promise.all(data.processors.map(processor => api(
-    "GET", `/registries/context/processors/${encodeURIComponent(processor.processor_id)}`))))
+  const {list, id} = KINDS.processors;
+  const rows = (await Promise.all(data[list].map(processor => api(
+    "GET", `${PROCESSORS}/${encodeURIComponent(processor[id])}`))))
     .map(({data: entry}) => {
       const version = entry.resource_version;
       delete entry.resource_version;
-      return {id: entry.processor_id, version, entry};
+      return {id: entry[id], version, entry};
     });
   const order = row => (typeof row.entry.order === "number" ? row.entry.order : 999);
   rows.sort((a, b) => order(a) - order(b));
@@ -528,7 +527,7 @@ async function renderPipeline(box, force = false) {
 }
 
 async function putProcessor(row, changes) {
-  const {data} = await api("PUT", `/registries/context/processors/${encodeURIComponent(row.id)}`,
+  const {data} = await api("PUT", `${PROCESSORS}/${encodeURIComponent(row.id)}`,
                            {...row.entry, ...changes}, {"If-Match": `"${row.version}"`});
   row.version = data.resource_version;
   delete data.resource_version;
@@ -554,7 +553,7 @@ async function move(box, rows, index, step) {
   const processors = rows.map(row => (row.id in swapped
     ? {...row.entry, order: swapped[row.id]} : row.entry));
   try {
-    await api("PUT", "/registries/context/processors", {processors},
+    await api("PUT", PROCESSORS, {processors},
               {"If-Match": `"${pipelineVersion}"`});
     say(`Moved '${first.id}' ${step < 0 ? "up" : "down"}.`);
   } catch (error) {
@@ -566,33 +565,25 @@ async function move(box, rows, index, step) {
 
 // -- integrations -------------------------------------------------------------------------------
 
+// What the integrations tab shows of its lists beyond the server's table (KINDS): a plural
+// for the count and a column of what matters.
 const INTEGRATION_LISTS = {
-  connectors: {path: "integration/connectors", list: "connectors", id: "connector_id",
-               label: "connector", form: "Connector", manifest: "Connector",
-               detailLabel: "Type · auth profile",
+  connectors: {detailLabel: "Type · auth profile",
                detail: entry => [entry.type, entry.auth_profile].filter(Boolean).join(" · ")},
-  "auth-profiles": {path: "integration/auth-profiles", list: "profiles", id: "profile_id",
-                    plural: "auth profiles", label: "auth profile", form: "AuthProfile",
-                    manifest: "AuthProfile", detailLabel: "Type", detail: entry => entry.type},
-  "security-policies": {path: "integration/security-policies", list: "policies",
-                        id: "policy_id", plural: "security policies", label: "security policy",
-                        form: "SecurityPolicy", manifest: "SecurityPolicy",
-                        detailLabel: "Rules", detail: entry => (entry.rules || [])
+  "auth-profiles": {plural: "auth profiles", detailLabel: "Type", detail: entry => entry.type},
+  "security-policies": {plural: "security policies", detailLabel: "Rules",
+                        detail: entry => (entry.rules || [])
                           .map(rule => `${rule.field} → ${rule.action}`).join(", ")},
-  "integration-workflows": {path: "integration/workflows", list: "workflows",
-                            id: "workflow_id", plural: "integration workflows",
-                            label: "integration workflow", form: "IntegrationWorkflow",
-                            manifest: "IntegrationWorkflow", detailLabel: "Trigger · steps",
+  "integration-workflows": {plural: "integration workflows", detailLabel: "Trigger · steps",
                             detail: entry => `${entry.trigger} · ${(entry.steps || []).length}`},
 };
 const INTEGRATION_TITLES = {connectors: "Connectors", "auth-profiles": "Auth profiles",
                             "security-policies": "Security policies",
                             "integration-workflows": "Integration workflows"};
-for (const [name, kind] of Object.entries(INTEGRATION_LISTS)) {
-  KINDS[name] = {...kind, box: () => content("integrations")
-    .querySelector(`[data-part="${name}"]`)};
+for (const [name, shown] of Object.entries(INTEGRATION_LISTS)) {
+  Object.assign(KINDS[name], shown, {box: () => content("integrations")
+    .querySelector(`[data-part="${name}"]`)});
 }
-PICK.AuthProfile = "auth-profiles";
 
 const INTEGRATION = {key: "integration", path: "/registries/integration/system-config",
                      wrapped: "config", label: "Integration config",
