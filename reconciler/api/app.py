@@ -7,7 +7,7 @@ library's, so the engine's rules, commit, lock and history apply to each call (s
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run
-# time, and some are the model classes passed in to `_kind_routes`.
+# time (the orchestrator's and governance's body models, for two).
 
 import asyncio
 import contextlib

@@ -91,3 +91,26 @@ def test_hostile_path_ids_never_reach_a_file(server: Server, registries: Path,
             assert 300 <= answer.status_code < 500, (method, url, answer.status_code)
     assert files_of(registries) == before
     assert not (registries.parent / "etc").exists()
+
+
+HOSTS = ["evil.example", "x" * 5000, "localhost:abc", "[::1", "localhost@evil.example",
+         "127.0.0.1.evil.example", "localhost:8016:8016", "%6c%6f%63%61%6c%68%6f%73%74",
+         "local host", "[evil.example]:80"]
+
+
+@pytest.mark.parametrize("host", HOSTS, ids=lambda host: host[:30])
+def test_hostile_host_headers_are_refused_and_change_nothing(server: Server, registries: Path,
+                                                             host: str) -> None:
+    """A Host that is not this server's (or not a host at all) is a 400 that says why,
+    never a 500, for a read and a write alike (a server or proxy may also refuse it first,
+    as long as it is a 4xx)."""
+    before = files_of(registries)
+    with server.client() as client:
+        for method in ("GET", "DELETE"):
+            answer = client.request(method, "/registries/tools/fraud_rules",
+                                    headers={"Host": host})
+            assert 400 <= answer.status_code < 500, (method, answer.status_code)
+            if answer.headers.get("content-type") == "application/json":
+                assert "Host" in answer.json()["detail"]
+        assert client.get("/health").json()["status"] == "ok"
+    assert files_of(registries) == before
