@@ -157,9 +157,11 @@ def _rules_at(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
         problems += [d for d in validate.check_mesh(remaining, graph.Graph(present, edges_out),
                                                     live)
                      if d.resource == str(key)]
+        # What the change makes of the resources whose content names it (a workflow's HITL
+        # roles in a policy): warnings too, as the whole-mesh plan finds them.
         problems += [d for d in validate.check_mesh(remaining,
                                                     referrers.content_users(key, remaining))
-                     if d.is_error and d.resource != str(key)]
+                     if d.resource != str(key)]
     return problems + mesh.check_orchestrator(remaining, live)
 
 

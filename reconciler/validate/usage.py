@@ -31,8 +31,11 @@ def deletion_refusal(key: ResourceKey, remaining: MeshState,
     if key == ResourceKey(Kind.AGENT, ORCHESTRATOR_ID):
         return Refusal(f"Cannot delete {key.describe()}: the orchestrator can be updated, "
                        "never deleted")
-    users = [edge for edge in remaining_graph.incoming(key)
-             if edge.source != key and edge.source in remaining]
+    # Named in one order whoever asks (a graph's edges into a key come from a set when the
+    # plan is of a few keys): by kind, then name, then field.
+    users = sorted((edge for edge in remaining_graph.incoming(key)
+                    if edge.source != key and edge.source in remaining),
+                   key=lambda edge: (graph.node_order(edge.source), edge.path))
     if not users:
         return None
     return Refusal(f"Cannot delete {key.describe()}: used by {describe_users(users, remaining)}",

@@ -51,10 +51,10 @@ def test_a_resource_still_used_is_refused_naming_users_by_kind_with_locations() 
     )
     found = refusal(TOOL, remaining)
     assert found is not None
-    assert found.reason == ("Cannot delete tool 'scorer': used by agents fraud (agents.yaml:7), "
-                            "cover (agents.yaml:20); policies access (policies.yaml:12)")
+    assert found.reason == ("Cannot delete tool 'scorer': used by agents cover (agents.yaml:20), "
+                            "fraud (agents.yaml:7); policies access (policies.yaml:12)")
     assert [(str(e.source), e.path) for e in found.users] == [
-        ("agent/fraud", "allowed_tools[1]"), ("agent/cover", "allowed_tools[0]"),
+        ("agent/cover", "allowed_tools[0]"), ("agent/fraud", "allowed_tools[1]"),
         ("governance-policy/access", "rules[0].allowed_tools[0]"),
         ("governance-policy/access", "rules[1].denied_tools[0]")]
 
