@@ -134,14 +134,14 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None = None,
+def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role] | None = None,
                cors_origins: tuple[str, ...] = (), watch: bool = True,
                manager: RegistryManager | None = None,
                manifests: str | Path | None = None,
                controller: Callable[[RegistryManager], Controller] | None = None,
                webhook_secret: str | None = None, deny_breaking: bool = False,
                listen: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
-    """The API over the registries in `registries`. Without `tokens` every caller has every
+    """The API over the registries of `store`. Without `tokens` every caller has every
     role (`meshctl serve` allows that only on loopback). `controller` makes the watch
     controller the server runs beside it, over the same registry snapshot. `deny_breaking`
     refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`.
@@ -150,7 +150,7 @@ def create_app(registries: store_.StoreLike, *, tokens: dict[str, Role] | None =
     policy = hosts.HostPolicy.serving(listen, allowed_hosts, cors_origins)
     registry = manager or RegistryManager(watch=watch, source=SOURCE,
                                           deny_breaking=deny_breaking,
-                                          store=store_.open_store(registries))
+                                          store=store_.open_store(store))
     registry.load_all()
     for skipped in registry.stats()["unloadable"][:MAX_LOGGED_SKIPPED]:  # L007, at start-up
         log.warning("%s: %s", skipped["file"], skipped["message"])

@@ -22,14 +22,13 @@ from reconciler.store.transfer import Mirror, Mirrored, export_files, import_fil
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
            "Following", "Lease", "LiveState", "Location", "Mirror", "Mirrored", "MemoryStore",
-           "Revision", "Store", "StoreLike",
+           "Revision", "Store",
            "default_info", "export_files", "identity", "import_files", "init_database",
            "is_database", "mirror_once", "now_text", "open_store", "read_live",
            "read_live_state", "summaries",
            "work_folder"]
 
 Location = str | os.PathLike[str]  # where a store is: a registries folder or a database URL
-StoreLike = Store | Location  # a store, or where to open one (`open_store`)
 
 
 def identity(store: Store | Location) -> str:

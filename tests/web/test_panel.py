@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from reconciler import RegistryManager
 from reconciler.store.registry_files import read_live_state
 from tests.servers import Server
 from tests.test_runtime_fidelity import runtime_load
@@ -232,6 +233,16 @@ def test_the_plan_history_and_graph_pages(browser: Browser, registries: Path,
         expect(page.locator("#dependents")).to_contain_text("agent/fraud_agent")
         page.goto(f"{server.url}/history")
         expect(page.locator("#page")).to_contain_text("0 revisions")
+        manager = RegistryManager(registries, watch=False)
+        manager.load_all()
+        agent = manager.get_agent("intake_agent")
+        assert agent is not None
+        manager.update_agent("intake_agent", agent.model_copy(update={"max_iterations": 9}))
+        page.reload()
+        expect(page.locator("#page > p").first).to_have_text("1 revision")
+        page.goto(f"{server.url}/graph")
+        page.click("svg text[data-id='model-profile/gpt4']")
+        expect(page.locator("#dependents")).to_have_text("model-profile/gpt4: 0 dependents")
         page.close()
     finally:
         server.stop()

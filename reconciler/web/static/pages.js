@@ -21,6 +21,11 @@ async function get(path, method = "GET") {
   return data;
 }
 
+/** "1 revision", "2 revisions": no page says "1 revisions". */
+function count(number, singular, plural = `${singular}s`) {
+  return `${number} ${number === 1 ? singular : plural}`;
+}
+
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) {
@@ -85,7 +90,7 @@ async function history() {
                        }}))));
   }
   table.append(body);
-  box.replaceChildren(el("p", {text: `${data.total_count} revisions`}), table, detail);
+  box.replaceChildren(el("p", {text: count(data.total_count, "revision")}), table, detail);
 }
 
 const COLUMNS = ["model-profile", "tool", "agent", "workflow", "governance-policy"];
@@ -139,7 +144,7 @@ async function graph() {
       dependents.delete(node.id);
       for (const line of lines) line.classList.toggle("lit", dependents.has(line.dataset.from) &&
         (dependents.has(line.dataset.to) || line.dataset.to === node.id));
-      picked.textContent = `${node.id}: ${dependents.size} dependents` +
+      picked.textContent = `${node.id}: ${count(dependents.size, "dependent")}` +
         (dependents.size ? ` (${[...dependents].join(", ")})` : "");
     };
     text.addEventListener("click", pick);
