@@ -10,7 +10,11 @@ const governance = {version: null, document: null, root: null, notice: null, dir
 
 RENDERERS.governance = () => renderGovernance(false);
 
-async function renderGovernance(force) {
+function renderGovernance(force) {
+  return inTurn("governance", () => drawGovernance(force));
+}
+
+async function drawGovernance(force) {
   const box = content("governance");
   let data;
   try {
@@ -117,7 +121,6 @@ async function saveGovernance(build, done, where) {
       ? "Someone else changed the governance policies meanwhile: reload and retry."
       : error.message);
   }
-  say(done);
   if (where) {  // the other sections keep what is being edited in them
     governance.dirty.delete(where.name);
     const kept = new Set(governance.dirty);
@@ -134,6 +137,7 @@ async function saveGovernance(build, done, where) {
   } else {
     await renderGovernance(true);
   }
+  say(done);  // once the page shows what was saved
 }
 
 // -- accountability: the HITL checkpoints of a workflow ----------------------------------------
@@ -147,7 +151,11 @@ const accountability = {picked: null, signature: null, workflow: null, version: 
 RENDERERS.accountability = () => renderAccountability(false);
 const WORKFLOWS = KINDS.workflows;  // the server's path, list key and id field
 
-async function renderAccountability(force) {
+function renderAccountability(force) {
+  return inTurn("accountability", () => drawAccountability(force));
+}
+
+async function drawAccountability(force) {
   const box = content("accountability");
   const {data: listed} = await api("GET", `/registries/${WORKFLOWS.path}`);
   const ids = listed[WORKFLOWS.list].map(workflow => workflow[WORKFLOWS.id]);
@@ -176,7 +184,7 @@ async function renderAccountability(force) {
   });
   const checkpoints = workflow.hitl_checkpoints || [];
   const body = el("tbody");
-  checkpoints.forEach((checkpoint, index) => {
+  checkpoints.forEach(checkpoint => {
     const id = checkpoint.checkpoint_id;
     const timeout = checkpoint.timeout_config || {};
     body.append(el("tr", {"data-id": id},
@@ -188,10 +196,10 @@ async function renderAccountability(force) {
                                          `${timeout.on_timeout || "auto_approve"}` : "none"}),
       el("td", {},
          el("button", {type: "button", text: "Edit", "aria-label": `Edit checkpoint ${id}`,
-                       onclick: () => openCheckpoint(index)}),
+                       onclick: reported(() => editCheckpoint(id))}),
          el("button", {type: "button", text: "Delete", class: "danger",
                        "aria-label": `Delete checkpoint ${id}`,
-                       onclick: () => deleteCheckpoint(index)}))));
+                       onclick: reported(() => deleteCheckpoint(id))}))));
   });
   const roles = accountability.roles.map(role => el("li", {},
     el("code", {text: role.role_id}), ` ${role.role_name || ""}: `,
@@ -200,7 +208,7 @@ async function renderAccountability(force) {
     el("div", {class: "toolbar"},
        el("label", {for: "hitl-workflow", text: "Workflow"}), select,
        el("button", {type: "button", class: "add", text: "Add checkpoint",
-                     onclick: () => openCheckpoint(null)})),
+                     onclick: reported(() => editCheckpoint(null))})),
     el("p", {class: "count", text: `${checkpoints.length} checkpoints in ${picked}`}),
     el("div", {class: "scroll"},
        el("table", {class: "checkpoints all-columns", "aria-label": "HITL checkpoints"},
@@ -250,8 +258,34 @@ function picker(id, values, current, describe = value => value, empty = null) {
   return select;
 }
 
-function openCheckpoint(index) {
-  const {workflow, roles, limits} = accountability;
+// A click handler running `action`, whose failure is said in the status line.
+function reported(action) {
+  return () => action().catch(error => say(error.message, "error"));
+}
+
+// What the table showed when an action began, once any render under way has drawn: the
+// action finds its checkpoint by id in it, and writes against its version (so a change made
+// meanwhile by someone else is a 412, and the user's own last save is not).
+async function shownCheckpoints(id) {
+  await settled("accountability");
+  const {workflow, version} = accountability;
+  const index = id === null ? null
+    : (workflow.hitl_checkpoints || []).findIndex(item => item.checkpoint_id === id);
+  if (index === -1) {
+    say(`Checkpoint '${id}' is no longer in workflow '${workflow.workflow_id}'.`, "error");
+    return null;
+  }
+  return {workflow, version, index};
+}
+
+async function editCheckpoint(id) {
+  const shown = await shownCheckpoints(id);
+  if (shown) openCheckpoint(shown);
+}
+
+function openCheckpoint(shown) {
+  const {roles, limits} = accountability;
+  const {workflow, index} = shown;
   const checkpoints = workflow.hitl_checkpoints || [];
   const original = index === null ? {} : checkpoints[index];
   const dialog = checkpointDialog();
@@ -331,14 +365,14 @@ function openCheckpoint(index) {
   problem.hidden = true;
   form.onsubmit = event => {
     event.preventDefault();
-    saveCheckpoint(index, original, inputs, problem).catch(error => say(error.message, "error"));
+    saveCheckpoint(shown, original, inputs, problem).catch(error => say(error.message, "error"));
   };
   updateSave();
   dialog.showModal();
 }
 
-function readCheckpoint(index, original, inputs) {
-  const {workflow, limits} = accountability;
+function readCheckpoint({workflow, index}, original, inputs) {
+  const {limits} = accountability;
   const checkpoint = {...original};
   const set = (key, value) => {
     if (value === "" && !(key in original)) delete checkpoint[key];
@@ -392,43 +426,42 @@ function readCheckpoint(index, original, inputs) {
   return checkpoint;
 }
 
-async function saveCheckpoint(index, original, inputs, problem) {
+async function saveCheckpoint(shown, original, inputs, problem) {
+  const {workflow, index} = shown;
   let checkpoint;
   try {
-    checkpoint = readCheckpoint(index, original, inputs);
+    checkpoint = readCheckpoint(shown, original, inputs);
   } catch (error) {
     if (!(error instanceof Invalid)) throw error;
     problem.textContent = error.message;
     problem.hidden = false;
     return;
   }
-  const list = [...(accountability.workflow.hitl_checkpoints || [])];
+  const list = [...(workflow.hitl_checkpoints || [])];
   if (index === null) list.push(checkpoint);
   else list[index] = checkpoint;
-  const saved = await putCheckpoints(list, problem);
+  const saved = await putCheckpoints(shown, list, problem);
   if (!saved) return;
   document.getElementById("checkpoint-editor").close();
-  say(`Saved checkpoint '${checkpoint.checkpoint_id}' of workflow ` +
-      `'${accountability.workflow.workflow_id}'.`);
-  await renderAccountability(true);
+  await renderAccountability(true);  // "Saved" once the table shows it
+  say(`Saved checkpoint '${checkpoint.checkpoint_id}' of workflow '${workflow.workflow_id}'.`);
 }
 
-async function deleteCheckpoint(index) {
-  const {workflow} = accountability;
-  const id = workflow.hitl_checkpoints[index].checkpoint_id;
+async function deleteCheckpoint(id) {
+  const shown = await shownCheckpoints(id);
+  if (!shown) return;
+  const {workflow, index} = shown;
   if (!await confirmed(`Delete checkpoint '${id}' of workflow '${workflow.workflow_id}'?`)) {
     return;
   }
   const list = workflow.hitl_checkpoints.filter((_, at) => at !== index);
-  if (await putCheckpoints(list, null)) {
-    say(`Deleted checkpoint '${id}' of workflow '${workflow.workflow_id}'.`);
-  }
+  const deleted = await putCheckpoints(shown, list, null);
   await renderAccountability(true);
+  if (deleted) say(`Deleted checkpoint '${id}' of workflow '${workflow.workflow_id}'.`);
 }
 
 // PUT the workflow with `list` as its checkpoints, from the version shown (If-Match).
-async function putCheckpoints(list, problem) {
-  const {workflow, version} = accountability;
+async function putCheckpoints({workflow, version}, list, problem) {
   try {
     const id = encodeURIComponent(workflow[WORKFLOWS.id]);
     await api("PUT", `/registries/${WORKFLOWS.path}/${id}`,

@@ -142,6 +142,22 @@ const BADGE = {in_sync: "in sync", drifted: "drifted from git", not_in_git: "not
                missing_live: "not live"};
 
 const rendering = {};  // tab -> the number of its latest render
+const turns = {};  // view -> its render under way (or the last one)
+
+// Renders of a view with a form run one after another (a save's own render, and the one the
+// change feed asks for, may overlap): each reads after the one before has drawn, so an older
+// answer never replaces a newer one, and a form never keeps a version it did not show (its
+// next save would be refused with 412).
+// The view's render under way (if any) has drawn: what the view shows is what was read last.
+function settled(view) {
+  return (turns[view] || Promise.resolve()).catch(() => {});
+}
+
+function inTurn(view, draw) {
+  const turn = (turns[view] || Promise.resolve()).catch(() => {}).then(draw);
+  turns[view] = turn;
+  return turn;
+}
 
 async function renderList(name) {
   const kind = KINDS[name];
@@ -193,8 +209,8 @@ async function remove(name, id) {
                        "(meshctl rollback can).")) return;
   try {
     await api("DELETE", `/registries/${kind.path}/${encodeURIComponent(id)}`);
-    say(`Deleted ${kind.label} '${id}'.`);
     await (kind.refresh ? kind.refresh() : renderList(name));
+    say(`Deleted ${kind.label} '${id}'.`);
   } catch (error) {
     say(error.message, "error");
   }
@@ -384,9 +400,9 @@ async function save(name) {
     return;
   }
   document.getElementById("editor").close();
-  say(`Saved ${kind.label} '${entry[kind.id]}'.`);
   editing = null;
   await (kind.refresh ? kind.refresh() : renderList(name));
+  say(`Saved ${kind.label} '${entry[kind.id]}'.`);
 }
 
 function copyManifest(name) {
@@ -404,7 +420,11 @@ function copyManifest(name) {
 
 RENDERERS.orchestrator = renderOrchestrator;
 
-async function renderOrchestrator() {
+function renderOrchestrator() {
+  return inTurn("orchestrator", drawOrchestrator);
+}
+
+async function drawOrchestrator() {
   const box = content("orchestrator");
   const {data} = await api("GET", "/registries/orchestrator");
   const version = data.resource_version;
@@ -430,8 +450,8 @@ async function renderOrchestrator() {
     entry.allowed_agents = [...list.querySelectorAll("input:checked")].map(i => i.value);
     try {
       await api("PUT", "/registries/orchestrator", entry, {"If-Match": `"${version}"`});
-      say("Saved the orchestrator.");
       await renderOrchestrator();
+      say("Saved the orchestrator.");
     } catch (error) {
       say(error.status === 412 ? "Someone else changed it meanwhile: reload and retry."
                                : error.message, "error");

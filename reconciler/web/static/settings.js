@@ -304,7 +304,11 @@ const DOCUMENTS = {};  // def.key -> {version, dirty, form, notice} of the form 
 // Render the document `def` names into `box`. Again on a change anywhere (the event stream)
 // only when the document changed: an unsaved edit is never lost to someone else's change,
 // which is announced instead.
-async function renderDocument(def, box, spec, force = false) {
+function renderDocument(def, box, spec, force = false) {
+  return inTurn(`document:${def.key}`, () => drawDocument(def, box, spec, force));
+}
+
+async function drawDocument(def, box, spec, force) {
   let data;
   try {
     ({data} = await api("GET", def.path));
@@ -381,8 +385,8 @@ async function saveDocument(def, box, spec, state, fields, problem) {
       ? `Someone else changed ${def.noun} meanwhile: Reset loads theirs (dropping your ` +
         "changes); then make yours again." : error.message);
   }
+  await renderDocument(def, box, spec, true);  // "Saved" once the form shows what was saved
   say(`Saved ${def.noun}.`);
-  await renderDocument(def, box, spec, true);
 }
 
 // What upstream's orchestrator reads from system_config.json, with its default for a
@@ -465,7 +469,11 @@ const PROCESSORS = `/registries/${KINDS.processors.path}`;
 let pipelineShown = null;  // what the table shows: ids and versions, in order
 let pipelineVersion = null;  // the whole pipeline's version, for a reorder's If-Match
 
-async function renderPipeline(box, force = false) {
+function renderPipeline(box, force = false) {
+  return inTurn("pipeline", () => drawPipeline(box, force));
+}
+
+async function drawPipeline(box, force) {
   const {data} = await api("GET", PROCESSORS);
   pipelineVersion = data.resource_version;
   const {list, id} = KINDS.processors;
@@ -535,14 +543,15 @@ async function putProcessor(row, changes) {
 }
 
 async function changeProcessor(box, row, changes, done) {
+  let said = [done];
   try {
     await putProcessor(row, changes);
-    say(done);
   } catch (error) {
-    say(error.status === 412 ? `Someone else changed '${row.id}' meanwhile: shown again ` +
-        "as it is now." : error.message, "error");
+    said = [error.status === 412 ? `Someone else changed '${row.id}' meanwhile: shown ` +
+            "again as it is now." : error.message, "error"];
   }
-  await renderPipeline(box, true);
+  await renderPipeline(box, true);  // said once the pipeline shows it
+  say(...said);
 }
 
 // Swap two processors' orders: the whole pipeline in one PUT, so the swap is one plan and
@@ -552,15 +561,16 @@ async function move(box, rows, index, step) {
   const swapped = {[first.id]: second.entry.order, [second.id]: first.entry.order};
   const processors = rows.map(row => (row.id in swapped
     ? {...row.entry, order: swapped[row.id]} : row.entry));
+  let said = [`Moved '${first.id}' ${step < 0 ? "up" : "down"}.`];
   try {
     await api("PUT", PROCESSORS, {processors},
               {"If-Match": `"${pipelineVersion}"`});
-    say(`Moved '${first.id}' ${step < 0 ? "up" : "down"}.`);
   } catch (error) {
-    say(error.status === 412 ? "Someone else changed the pipeline meanwhile: shown again as " +
-        "it is now." : error.message, "error");
+    said = [error.status === 412 ? "Someone else changed the pipeline meanwhile: shown again " +
+            "as it is now." : error.message, "error"];
   }
-  await renderPipeline(box, true);
+  await renderPipeline(box, true);  // said once the pipeline shows it
+  say(...said);
 }
 
 // -- integrations -------------------------------------------------------------------------------
