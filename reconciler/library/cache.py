@@ -38,8 +38,10 @@ class SnapshotCache:
     """One manager's current snapshot of `store()` (the store is opened on first use, as
     upstream touches nothing before `load_all()`), its listeners and its following."""
 
-    def __init__(self, store: Callable[[], store_.Store], *, poll_interval: float) -> None:
+    def __init__(self, store: Callable[[], store_.Store], *, watch: bool,
+                 poll_interval: float) -> None:
         self._store = store
+        self._watch = watch  # follow the store from the first load on
         self._poll_interval = poll_interval
         self.current = Snapshot.empty()
         self.loaded = False
@@ -50,9 +52,11 @@ class SnapshotCache:
         self._following: store_.Following | None = None
         self._listeners: list[Listener] = []
 
-    def follow(self) -> None:
-        """Follow the store's changes from now on (idempotent)."""
-        if self._following is None:
+    def load(self) -> None:
+        """`RegistryManager.load_all()`: a strict sync, then following (when watching),
+        whether a read or a write of the manager comes first."""
+        self.sync(strict=True)
+        if self._watch and self._following is None:
             self._following = self._store().follow(self.store_may_have_changed, self,
                                                    self._poll_interval)
 

@@ -66,8 +66,7 @@ class RegistryManager:
         self._store = _LazyStore(registries_path if store is None else store, lock_timeout)
         # Upstream's attribute; a database store has no folder (it names the URL).
         self.registries_path = Path(self._store.location)
-        self._watch = watch
-        self._cache = SnapshotCache(self._store, poll_interval=poll_interval)
+        self._cache = SnapshotCache(self._store, watch=watch, poll_interval=poll_interval)
         self._writer = Writer(self._cache, self._store, source=source,
                               deny_breaking=deny_breaking)
 
@@ -77,9 +76,7 @@ class RegistryManager:
         """Make what this serves match the store, whoever changed it (the upstream
         meaning). Only what changed is read. Raises StoreError, keeping the last good
         snapshot, when what is there cannot be read."""
-        self._cache.sync(strict=True)
-        if self._watch:
-            self._cache.follow()
+        self._cache.load()
 
     def reload(self) -> dict[str, Any]:
         """`load_all()`, returning `stats()` (upstream's `reload_registries`)."""

@@ -107,7 +107,7 @@ class Writer:
         A rejection is final only once the snapshot it was judged on is known current."""
         cache = self._cache
         if not cache.loaded:
-            cache.sync(strict=True)
+            cache.load()  # as upstream's load_all(): following starts here too
         store = self._store()
         with cache.lock, store.write_turn():
             cache.sync(strict=True)  # in our turn: what the writers before us committed

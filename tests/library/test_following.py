@@ -235,3 +235,12 @@ def test_writes_into_a_registry_holding_unkeyed_entries(registries: Path) -> Non
         assert manager.stats()["fingerprint"] == fresh.fingerprint
         assert [r.entry for r in manager.live().state.of_kind(Kind.AGENT).values()] == [
             r.entry for r in fresh.state.of_kind(Kind.AGENT).values()]
+
+
+def test_a_write_before_load_all_starts_following_as_load_all_does(registries: Path) -> None:
+    """As upstream, a write loads the registries first: following starts there too."""
+    with RegistryManager(registries, poll_interval=0.05) as writer:
+        writer.create_agent({**template(registries), "agent_id": "written_first"})
+        with RegistryManager(registries, watch=False) as other:
+            other.create_agent({**template(registries), "agent_id": "seen_by_following"})
+        assert eventually(lambda: writer.get_agent("seen_by_following") is not None)
