@@ -60,8 +60,8 @@ def test_no_such_role(pg_server: PgServer) -> None:
 
 
 def test_a_wrong_password(pg_server: PgServer, pg_url: str) -> None:
-    if not pg_server.role_with_password(ROLE, "the-right-one"):
-        pytest.skip("this server's pg_hba.conf cannot be changed to require a password")
+    assert pg_server.role_with_password(ROLE, "the-right-one"), \
+        "the suite's own server must take a role that needs a password"
     url = with_password(pg_url, ROLE)
     err = refused_at_once(pg_server, url, f'password authentication failed for user "{ROLE}"')
     assert f'password authentication failed for user "{ROLE}"' in err
