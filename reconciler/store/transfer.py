@@ -86,9 +86,7 @@ def _build(store: Store, live: LiveState, folder: Path) -> None:
     for name, data in templates.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    have = read_live_state(folder)
-    keys = [r.key for r in live.state] + [r.key for r in have.state if r.key not in live.state]
-    changes = _differences(live, have, keys)
+    changes = _differences(live, read_live_state(folder))
     stamps = _stamps(store, live, {key.kind for key in changes})
 
     def current(relative: str) -> bytes | None:
@@ -184,10 +182,7 @@ class Mirror:
         have = self._have
         if have is None or not files.is_current(have):
             have, changed = files.snapshot(), None  # changed by hand, or first pass: all
-        keys = [r.key for r in live.state] + [r.key for r in have.state
-                                              if r.key not in live.state] \
-            if changed is None else changed
-        changes = _differences(live, have, keys)
+        changes = _differences(live, have, changed)
         if changes:
             done = _commit(files, have, changes, f"mirror of revision {revision}")
             have = files.after_commit(have, changes, done).live
@@ -197,9 +192,13 @@ class Mirror:
         return Mirrored(revision, len(changes), _lag(self.store, revision))
 
 
-def _differences(live: LiveState, have: LiveState, keys: list[ResourceKey]
+def _differences(live: LiveState, have: LiveState, keys: list[ResourceKey] | None = None
                  ) -> dict[ResourceKey, dict[str, Any] | None]:
-    """What `have` must change at `keys` to hold `live` (creates in the store's order)."""
+    """What `have` must change at `keys` (None: every key of either) to hold `live`
+    (creates in the store's order)."""
+    if keys is None:
+        keys = [r.key for r in live.state] + [r.key for r in have.state
+                                              if r.key not in live.state]
     changes: dict[ResourceKey, dict[str, Any] | None] = {}
     for key in dict.fromkeys(keys):
         want, held = live.state.get(key), have.state.get(key)

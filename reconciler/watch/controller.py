@@ -31,6 +31,7 @@ from reconciler.errors import MeshctlError
 from reconciler.library import RegistryManager
 from reconciler.manifests import loader
 from reconciler.model.resource import ResourceKey
+from reconciler.plan.render import common
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL, leadership
 from reconciler.watch.desired import DesiredWorkspace
 from reconciler.watch.events import Event, EventKind, Inbox
@@ -169,8 +170,8 @@ class Controller:
         try:
             self._handle(batch)
         except Exception as error:  # a bug must not end the loop: report it, go on
-            log.exception("the watch loop failed to handle %d event%s", len(batch),
-                          "" if len(batch) == 1 else "s")
+            log.exception("the watch loop failed to handle %s",
+                          common.count(len(batch), "event"))
             self._report(SyncReport(
                 "manifests", SyncResult.FAILED,
                 f"sync failed: internal error: {type(error).__name__}: {error}",

@@ -15,6 +15,7 @@ from reconciler import store as store_
 from reconciler.errors import Diagnostic, StoreError
 from reconciler.model import kinds
 from reconciler.model.resource import ResourceKey
+from reconciler.plan.render import common
 from reconciler.watch import status as status_file
 from reconciler.watch.source import DesiredSource
 from reconciler.watch.sync_state import ACTION, SyncState
@@ -121,8 +122,8 @@ class Reporter:
         if not report.result.ok:
             self._failing += 1
         elif self._failing:
-            log.info("in sync again at revision %s after %d failed sync%s", report.revision,
-                     self._failing, "" if self._failing == 1 else "s",
+            log.info("in sync again at revision %s after %s", report.revision,
+                     common.count(self._failing, "failed sync"),
                      extra={"fields": {"event": "recovered", "revision": report.revision,
                                        "failed_syncs": self._failing}})
             self._failing = 0

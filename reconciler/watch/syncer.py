@@ -14,6 +14,7 @@ import time
 from reconciler import engine
 from reconciler.errors import Diagnostic, MeshctlError, PlanRefused, StalePlan
 from reconciler.library import RegistryManager
+from reconciler.plan.render import common
 from reconciler.watch.desired import DesiredWorkspace
 from reconciler.watch.reporting import SyncReport, SyncResult
 from reconciler.watch.source import DesiredSource
@@ -121,8 +122,8 @@ class Syncer:
         """`in sync at rev 12`, or what is left alone: drift, without self-heal."""
         drifted = len(self._state.drifted())
         message = f"in sync at rev {revision}" if not drifted else (
-            f"nothing to apply at rev {revision}; {drifted} resource"
-            f"{'' if drifted == 1 else 's'} drifted, left as "
+            f"nothing to apply at rev {revision}; {common.count(drifted, 'resource')} "
+            "drifted, left as "
             f"{'it is' if drifted == 1 else 'they are'} (meshctl status lists them; "
             "--self-heal reverts drift)")
         return SyncReport(trigger, SyncResult.IN_SYNC, message, revision=revision,
