@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reconciler import store as store_
 from reconciler import web
 from reconciler.api import (
+    access_routes,
     docs_pages,
     hosts,
     kind_paths,
@@ -249,6 +250,7 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     planned = [str(manifests)] if manifests else (running.paths if running else None)
     mesh_routes.add_routes(app, registry, manifests=planned,
                            viewer=viewer, admin=admin)
+    access_routes.add_routes(app, registry, viewer=viewer, editor=editor)
     watch_routes.add_routes(app, running, store=registry.store,
                             webhook_secret=webhook_secret, viewer=viewer, editor=editor)
     web.add_panel(app, kind_paths.routes())

@@ -3,5 +3,6 @@
 from reconciler.library.cache import Listener
 from reconciler.library.manager import RegistryManager
 from reconciler.library.snapshot import version_of
+from reconciler.library.writing import EntryChange
 
-__all__ = ["Listener", "RegistryManager", "version_of"]
+__all__ = ["EntryChange", "Listener", "RegistryManager", "version_of"]

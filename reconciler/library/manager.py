@@ -9,7 +9,6 @@ the package's other modules:
   among the managers of one store;
 - `writing`: a write as a plan through the engine's rules, retried while other writers
   commit first;
-- `governance`: the runtime's allow/deny decision.
 
 Reads never take a lock, never wait for a reload and never see half a change.
 """
@@ -24,13 +23,12 @@ from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 
-from reconciler import engine, graph
+from reconciler import access, engine, graph
 from reconciler import store as store_
 from reconciler.errors import ChangeRejected
-from reconciler.library import governance
 from reconciler.library.cache import Listener, SnapshotCache
 from reconciler.library.snapshot import UNSET, Entry, version_of
-from reconciler.library.writing import Writer, as_entry
+from reconciler.library.writing import EntryChange, Writer, as_entry
 from reconciler.model import kinds, specs
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.resource import ResourceKey
@@ -154,17 +152,26 @@ class RegistryManager:
         return self._cache.current.governance_policies()
 
     def is_agent_invocation_allowed(self, invoker_agent_id: str, target_agent_id: str) -> bool:
-        """As upstream: allowed when there are no governance policies; else the first rule
-        of `agent_invocation_access` for the invoker that names the target decides (denied
-        wins within a rule); no such rule denies. Ids compare literally ("*" is an id)."""
-        return governance.decide(self._cache.current.policy_rules("agent_invocation_access"),
-                                 invoker_agent_id, target_agent_id, "allowed_agents",
-                                 "denied_agents")
+        """As upstream: allowed when no governance is loaded; else the first rule of
+        `agent_invocation_access` for the invoker that names the target decides (denied
+        wins within a rule); no such rule denies. Ids compare literally ("*" is an id).
+        `access_decision` says why."""
+        return self.access_decision(invoker_agent_id, access.Verb.INVOKE,
+                                    target_agent_id).allowed
 
     def is_tool_access_allowed(self, agent_id: str, tool_id: str) -> bool:
         """As `is_agent_invocation_allowed`, with `agent_tool_access` and its tool lists."""
-        return governance.decide(self._cache.current.policy_rules("agent_tool_access"),
-                                 agent_id, tool_id, "allowed_tools", "denied_tools")
+        return self.access_decision(agent_id, access.Verb.USE, tool_id).allowed
+
+    def access_view(self) -> tuple[LiveState, access.Governance]:
+        """The live state served now and its access model, from one snapshot."""
+        snapshot = self._cache.current
+        return snapshot.live, snapshot.access()
+
+    def access_decision(self, subject: str, verb: access.Verb, target: str
+                        ) -> access.Decision:
+        """The runtime's decision with its reason (meshctl's one access model)."""
+        return self._cache.current.access().decide(subject, verb, target)
 
     def stats(self) -> dict[str, Any]:
         """Counts, when the snapshot was loaded, how many loads, the last revision seen,
@@ -312,6 +319,12 @@ class RegistryManager:
 
     def delete(self, kind: Kind, name: str, *, expected_version: str | None = None) -> None:
         self._writer.delete(kind, name, expected_version)
+
+    def change(self, items: Iterable[EntryChange], *, dry_run: bool = False) -> Plan:
+        """Write several entries (an agent and the access policy that lets it run, say) as
+        one plan and one revision, judged by every rule together; `dry_run` returns the
+        plan without committing it (what the panel shows before Save)."""
+        return self._writer.batch(items, dry_run=dry_run)
 
     def document(self, kind: Kind) -> Entry | None:
         """A one-document kind's whole document as the runtime reads it (with the

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reconciler import graph, validate
+from reconciler import access, graph, validate
 from reconciler.errors import Diagnostic
 from reconciler.model import specs
 from reconciler.model.kinds import Kind
@@ -34,7 +34,7 @@ class Snapshot:
     race: both builders agree)."""
 
     __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance",
-                 "skipped", "__weakref__")
+                 "skipped", "compiled_access", "__weakref__")
 
     def __init__(self, live: LiveState, referrers: graph.Referrers, revision: int,
                  memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
@@ -44,6 +44,7 @@ class Snapshot:
         self.lists: dict[Kind, list[Any]] = {}
         self.governance: Any = UNSET
         self.skipped: list[Diagnostic] | None = None
+        self.compiled_access: access.Governance | None = None
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -73,13 +74,15 @@ class Snapshot:
             found = self.lists[kind] = [model for model in models if model is not None]
         return found
 
-    def policy_rules(self, policy: str) -> list[Any] | None:
-        """The `rules` of a governance policy; None when there is no governance at all."""
-        if Kind.GOVERNANCE_POLICY not in self.live.headers:
-            return None
-        resource = self.live.state.of_kind(Kind.GOVERNANCE_POLICY).get(policy)
-        rules = resource.entry.get("rules") if resource is not None else None
-        return rules if isinstance(rules, list) else []
+    def access(self) -> access.Governance:
+        """The access model over this snapshot, built once: governed, as upstream's
+        runtime is, when the governance document loads as its model (a string `version`;
+        its policies are free-form to the runtime)."""
+        if self.compiled_access is None:
+            header = self.live.headers.get(Kind.GOVERNANCE_POLICY)
+            self.compiled_access = access.Governance.of(
+                self.live.state, header is not None and isinstance(header.get("version"), str))
+        return self.compiled_access
 
     def governance_policies(self) -> specs.GovernancePolicies | None:
         """The whole governance document as the runtime's model; None when there is none

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,6 +25,7 @@ from reconciler.library.snapshot import Entry, Snapshot, version_of
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
+from reconciler.plan.model import Plan
 from reconciler.writes import Intent
 
 # A write that finds the registries moved on (another writer committed first) re-reads and
@@ -34,6 +36,17 @@ WRITE_BACKOFF = 0.002  # seconds per attempt, at most; capped at 50 ms
 
 Changes = dict[ResourceKey, tuple[Entry | None, Intent]]
 ChangesFor = Callable[[Snapshot], Changes]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryChange:
+    """One entry of a batch: written whole (`entry`), or deleted (None); `expected_version`
+    (the version it was read at) makes it conditional."""
+
+    kind: Kind
+    name: str
+    entry: Entry | None
+    expected_version: str | None = None
 
 
 class Writer:
@@ -101,7 +114,39 @@ class Writer:
 
         self.write(changes)
 
-    def write(self, changes_for: ChangesFor) -> None:
+    def batch(self, items: Iterable[EntryChange], *, dry_run: bool = False) -> Plan:
+        """Several entries written (or deleted) as one plan and one revision; `dry_run`
+        plans them against the current snapshot and commits nothing."""
+        chosen = list(items)
+
+        def changes(snapshot: Snapshot) -> Changes:
+            found: Changes = {}
+            for item in chosen:
+                key = ResourceKey(item.kind, item.name)
+                if key in found:
+                    raise ChangeRejected(f"{key.describe()} is named twice in one change")
+                before = snapshot.live.state.get(key)
+                check_version(key, before.entry if before else None, item.expected_version)
+                found[key] = ((None, Intent.DELETE) if item.entry is None else
+                              (in_order_of(before.entry if before else None, item.entry),
+                               Intent.PUT))
+            return found
+
+        if dry_run:
+            return self.preview(changes)
+        return self.write(changes)
+
+    def preview(self, changes_for: ChangesFor) -> Plan:
+        """The plan a write would commit, judged on the current snapshot; nothing written."""
+        cache = self._cache
+        if not cache.loaded:
+            cache.load()
+        cache.sync(strict=True)
+        snapshot = cache.current
+        return writes.plan_changes(snapshot.live, snapshot.referrers, changes_for(snapshot),
+                                   deny_breaking=self.deny_breaking)
+
+    def write(self, changes_for: ChangesFor) -> Plan:
         """Plan and commit `changes_for(snapshot)` against the freshest snapshot; when the
         registries moved on meanwhile (another process), read what changed and try again.
         A rejection is final only once the snapshot it was judged on is known current."""
@@ -115,7 +160,7 @@ class Writer:
                 snapshot = cache.current
                 changes = changes_for(snapshot)
                 try:
-                    _, revision = writes.commit_changes(
+                    plan, revision = writes.commit_changes(
                         store, snapshot.live, snapshot.referrers, changes,
                         source=self.source, deny_breaking=self.deny_breaking)
                 except StalePlan:
@@ -130,7 +175,7 @@ class Writer:
                 if revision is not None:
                     cache.committed(snapshot, {key: entry for key, (entry, _) in
                                                changes.items()}, revision)
-                return
+                return plan
         raise StoreError(f"the registries changed under every one of {WRITE_ATTEMPTS} "
                          "attempts to write; nothing was written")
 

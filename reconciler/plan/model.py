@@ -93,6 +93,31 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessChange:
+    """A change in what an agent may effectively do (asks for, and governance grants):
+    `verb` "invoke" or "use"; `allowed` after the plan (True: access widens); `reason` the
+    deciding rule or the ask that changed; `rule` where that rule is written; `cause` the
+    resource whose change brought it (the agent, or the access policy)."""
+
+    subject: str
+    verb: str
+    object: str
+    allowed: bool
+    reason: str
+    rule: Location | None = None
+    cause: ResourceKey | None = None
+
+    @property
+    def widens(self) -> bool:
+        return self.allowed
+
+    def sentence(self) -> str:
+        """'orchestrator_agent may now invoke history_agent'."""
+        return (f"{self.subject} may {'now' if self.allowed else 'no longer'} "
+                f"{self.verb} {self.object}")
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     create: int = 0
     update: int = 0
@@ -117,6 +142,11 @@ class Plan:
     warnings: tuple[Diagnostic, ...] = ()
     format_version: int = FORMAT_VERSION
     meta: dict[str, Any] = field(default_factory=dict)
+    access_changes: tuple[AccessChange, ...] = ()
+
+    @property
+    def widens_access(self) -> bool:
+        return any(granted.widens for granted in self.access_changes)
 
     @property
     def summary(self) -> Summary:

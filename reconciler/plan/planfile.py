@@ -17,6 +17,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.plan.model import (
     FORMAT_VERSION,
+    AccessChange,
     Action,
     Change,
     FieldChange,
@@ -41,7 +42,23 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "changes": [_change(change) for change in plan.changes],
         "warnings": [d.to_dict() for d in plan.warnings],
         "meta": plan.meta,
+        "access_changes": [_access_change(granted) for granted in plan.access_changes],
     }
+
+
+def _access_change(granted: AccessChange) -> dict[str, Any]:
+    return {"subject": granted.subject, "verb": granted.verb, "object": granted.object,
+            "allowed": granted.allowed, "widens": granted.widens, "reason": granted.reason,
+            "rule": _location(granted.rule),
+            "cause": None if granted.cause is None else _key(granted.cause)}
+
+
+def _read_access_change(data: dict[str, Any]) -> AccessChange:
+    cause = data.get("cause")
+    return AccessChange(str(data["subject"]), str(data["verb"]), str(data["object"]),
+                        bool(data["allowed"]), str(data.get("reason") or ""),
+                        _read_location(data.get("rule")),
+                        None if cause is None else _read_key(cause))
 
 
 def _key(key: ResourceKey) -> dict[str, str]:
@@ -88,6 +105,8 @@ def from_dict(data: Any) -> Plan:
             warnings=tuple(Diagnostic.from_dict(d) for d in data.get("warnings", [])),
             format_version=version,
             meta=dict(data.get("meta") or {}),
+            access_changes=tuple(_read_access_change(item)
+                                 for item in data.get("access_changes") or []),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise PlanFormatError(f"damaged plan file: {error!r}") from error

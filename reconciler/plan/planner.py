@@ -20,13 +20,13 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler import graph, validate
+from reconciler import access, graph, validate
 from reconciler.errors import Diagnostic, sort_key
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan import breaking, compute
-from reconciler.plan.model import Action, Change, Location, Plan
-from reconciler.validate import integration, mesh, usage
+from reconciler.plan.model import AccessChange, Action, Change, Location, Plan
+from reconciler.validate import access_rules, integration, mesh, usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class Planned:
 
 def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
          scope: Scope = WHOLE_MESH, prune: bool = True, deny_breaking: bool = False,
-         meta: Mapping[str, Any] | None = None,
+         deny_access_widening: bool = False, meta: Mapping[str, Any] | None = None,
          kept: Collection[Kind] | None = None) -> Planned:
     """The plan that brings the scope's resources to `desired`, judged by every rule.
     `kept`: the kinds whose registry exists live (when the caller knows: a plan that creates
@@ -68,19 +68,29 @@ def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
 
     What is left after it is `desired` plus, without `prune`, the live resources `desired`
     does not declare (a reference to one of those is valid). The rules run over that state;
-    a finding about a live-only resource is not the manifests' to fix and is left out."""
+    a finding about a live-only resource is not the manifests' to fix and is left out.
+
+    Access: the plan lists what it changes of what agents may effectively do (asked for
+    and granted); with `deny_access_widening` a change that grants more is refused."""
     started = time.perf_counter()
+    governs = kept is not None and Kind.GOVERNANCE_POLICY in kept
+    before = access.Governance.of(live, governs or None)
     if scope.keys is None:
         remaining = compute.remaining_state(desired, live, prune=prune)
         remaining_graph = graph.build(remaining)
+        after = access.Governance.of(remaining, governs or None)
         declared = {str(resource.key) for resource in desired}
-        problems = [d for d in validate.check_mesh(remaining, remaining_graph, live)
+        problems = [d for d in validate.check_mesh(remaining, remaining_graph, live,
+                                                   governance=after)
                     if d.resource is None or d.file is None or d.resource in declared]
     else:
         assert scope.referrers is not None, "a plan of some keys needs the live referrers"
         pending = sorted(scope.keys, key=graph.node_order)
         remaining = desired if prune else _with_live_only(desired, live, pending)
-        problems = _rules_at(pending, remaining, live, scope.referrers)
+        after = access.Governance.of(remaining, governs or None)
+        problems = _rules_at(pending, remaining, live, scope.referrers) + access_rules.check(
+            remaining, after, access_rules.focus_of(pending, remaining, live, before, after,
+                                                    scope.referrers))
     timings = {"validate": time.perf_counter() - started}
     if any(d.is_error for d in problems):
         return Planned(None, sorted(problems, key=sort_key), timings)
@@ -90,8 +100,12 @@ def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
     else:
         assert scope.referrers is not None
         changes = _changes_at(pending, remaining, live, scope.referrers)
-    plan = Plan(live_fingerprint, tuple(changes), prune, meta=dict(meta or {}))
+    granted = _access_changes(changes, live, remaining, before, after)
+    plan = Plan(live_fingerprint, tuple(changes), prune, meta=dict(meta or {}),
+                access_changes=tuple(granted))
     plan, found = breaking.assess(plan, remaining, live, deny=deny_breaking)
+    if deny_access_widening:
+        plan = _refuse_widening(plan)
     in_sync = {change.key for change in plan.changes if change.action is Action.NOOP}
     # Live entries the runtime skips (L007): a noop's live entry means what its desired one
     # does, which the rules passed, so only the others are looked at.
@@ -154,15 +168,60 @@ def _rules_at(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
             continue  # a delete: judged by the usage rules in `_changes_at`
         edges_out = graph.references(resource)
         present = [key, *(edge.target for edge in edges_out if edge.target in remaining)]
-        problems += [d for d in validate.check_mesh(remaining, graph.Graph(present, edges_out),
-                                                    live)
+        problems += [d for d in validate.check_graph(remaining,
+                                                     graph.Graph(present, edges_out), live)
                      if d.resource == str(key)]
         # What the change makes of the resources whose content names it (a workflow's HITL
         # roles in a policy): warnings too, as the whole-mesh plan finds them.
-        problems += [d for d in validate.check_mesh(remaining,
-                                                    referrers.content_users(key, remaining))
+        problems += [d for d in validate.check_graph(remaining,
+                                                     referrers.content_users(key, remaining))
                      if d.resource != str(key)]
     return problems + mesh.check_orchestrator(remaining, live)
+
+
+def _access_changes(changes: list[Change], live: MeshState, remaining: MeshState,
+                    before: access.Governance, after: access.Governance
+                    ) -> list[AccessChange]:
+    """What the plan changes of effective access, each with the rule that decides now."""
+    agents = [change.key.name for change in changes
+              if change.key.kind is Kind.AGENT and change.action.is_change]
+    if not any(change.key.kind is Kind.GOVERNANCE_POLICY and change.action.is_change
+               for change in changes) and before.governed == after.governed:
+        before = after  # no policy changes: only the changed agents' asks can
+    found = []
+    for granted in access.changes(live, remaining, before, after, agents):
+        rule = granted.now.rule
+        where = None
+        if rule is not None and granted.asked_now:
+            policy = remaining.get(ResourceKey(Kind.GOVERNANCE_POLICY, granted.verb.policy))
+            if policy is not None:
+                where = Location(*policy.where(rule.path))
+        culprit = ResourceKey(Kind.AGENT, granted.subject)
+        if granted.asked_now == granted.asked_before:
+            culprit = ResourceKey(Kind.GOVERNANCE_POLICY, granted.verb.policy)
+        found.append(AccessChange(granted.subject, granted.verb.value, granted.object,
+                                  granted.widens, granted.reason(), where, culprit))
+    return found
+
+
+def _refuse_widening(plan: Plan) -> Plan:
+    """`--deny-access-widening`: each change that grants more access is refused."""
+    widened: dict[ResourceKey, list[AccessChange]] = {}
+    for granted in plan.access_changes:
+        if granted.widens and granted.cause is not None:
+            widened.setdefault(granted.cause, []).append(granted)
+    if not widened:
+        return plan
+    updated = []
+    for change in plan.changes:
+        given = widened.get(change.key)
+        if given and change.refused is None and change.action.is_change:
+            more = f" (and {len(given) - 1} more)" if len(given) > 1 else ""
+            change = dataclasses.replace(
+                change, refused="widens access, refused by --deny-access-widening: "
+                f"{given[0].sentence()}{more}")
+        updated.append(change)
+    return dataclasses.replace(plan, changes=tuple(updated))
 
 
 def _changes_at(pending: list[ResourceKey], remaining: MeshState, live: MeshState,

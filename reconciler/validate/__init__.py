@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reconciler import graph
+from reconciler import access, graph
 from reconciler.errors import Diagnostic
 from reconciler.model.resource import MeshState, Resource
 from reconciler.validate import (
+    access_rules,
     hitl,
     integration,
     mesh,
@@ -24,7 +25,8 @@ from reconciler.validate import (
 )
 from reconciler.validate.rules import RULES, Rule
 
-__all__ = ["RULES", "Rule", "check_live", "check_mesh", "check_resource", "validate_state"]
+__all__ = ["RULES", "Rule", "check_graph", "check_live", "check_mesh", "check_resource",
+           "validate_state"]
 
 
 def check_resource(resource: Resource) -> list[Diagnostic]:
@@ -35,10 +37,21 @@ def check_resource(resource: Resource) -> list[Diagnostic]:
 
 
 def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,
-               known: MeshState | None = None) -> list[Diagnostic]:
+               known: MeshState | None = None, *,
+               governance: access.Governance | None = None) -> list[Diagnostic]:
     """Mesh-wide rules over `state`; `known` (the live state, when planning) holds resources
-    that exist even if `state` drops them, whose removal the deletion rules judge."""
+    that exist even if `state` drops them, whose removal the deletion rules judge.
+    `governance`: the state's (built from it when not given; a caller that knows whether
+    the governance document exists says so through it)."""
     mesh_graph = mesh_graph or graph.build(state)
+    return (check_graph(state, mesh_graph, known)
+            + access_rules.check(state, governance or access.Governance.of(state)))
+
+
+def check_graph(state: MeshState, mesh_graph: graph.Graph,
+                known: MeshState | None = None) -> list[Diagnostic]:
+    """The mesh-wide rules that follow the graph's references (all but the access rules,
+    which a plan of a few keys scopes by `access_rules.focus_of`)."""
     return (references.check_references(state, mesh_graph, known)
             + hitl.check_checkpoints(state, mesh_graph, known)
             + integration.check_retry_policies(state, mesh_graph, known)

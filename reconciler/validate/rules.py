@@ -3,7 +3,8 @@
 Codes are stable (documented in docs/validation.md, which a test keeps in step with this
 table). Families: M manifests, L live registries, S schema, R references, W workflows,
 H HITL checkpoints, C settings (system, context engineering, integrations), G graph,
-O orchestrator, B breaking changes (found by the plan), U usage (deletes the plan refuses).
+O orchestrator, B breaking changes (found by the plan), U usage (deletes the plan refuses),
+A access (what governance lets the runtime do).
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("B001", _W, "schema change breaks the callers of a tool or an agent"),
     Rule("B002", _W, "a workflow step's input is no longer produced by an earlier step"),
     Rule("U001", _E, "delete refused: still in use, or the orchestrator"),
+    Rule("A001", _E, "the orchestrator lists an agent governance will not let it invoke"),
+    Rule("A002", _E, "a workflow runs an agent the orchestrator may not invoke"),
+    Rule("A003", _E, "an agent lists a tool governance will not let it use"),
+    Rule("A004", _W, "'*' in an access rule, which the runtime reads as a name"),
+    Rule("A005", _W, "a workflow's model_usage rule does not allow a step agent's profile"),
+    Rule("A006", _E, "an access rule the runtime cannot read"),
 )}
 
 

@@ -66,11 +66,12 @@ def two_files(tmp_path: Path) -> list[Diagnostic]:
     return load(tmp_path).diagnostics
 
 
-def plan_case(before: str, after: str) -> Callable[[Path], list[Diagnostic]]:
+def plan_case(before: str, after: str, base: str = BASE_MESH
+              ) -> Callable[[Path], list[Diagnostic]]:
     """A rule of the plan: `before` (beside the base mesh) applied, then the plan to
     `after`; its warnings and each refusal (as the CI formats report it)."""
     def run(tmp_path: Path) -> list[Diagnostic]:
-        write(tmp_path / "m" / "base.yaml", BASE_MESH)
+        write(tmp_path / "m" / "base.yaml", base)
         write(tmp_path / "m" / "case.yaml", before)
         (tmp_path / "r").mkdir()
         first = engine.make_plan([str(tmp_path / "m")], tmp_path / "r", use_cache=False)
@@ -211,7 +212,26 @@ CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
                                "input_schema: {type: object, required: [claim_id]}\n"
                                "output_schema: {type: object}")),
     "B002": plan_case(_agents_in_a_workflow("{x: {type: string}}"),
-                      _agents_in_a_workflow("{y: {type: string}}")),
+                      _agents_in_a_workflow("{y: {type: string}}"),
+                      BASE_MESH.replace("allowed_agents: [fraud_agent, intake_agent]",
+                                        "allowed_agents: [fraud_agent, intake_agent, p1, p2]")),
+    "A001": manifests_case(manifest("GovernancePolicy", "agent_invocation_access",
+                                    "rules:\n- {agent_id: orchestrator_agent, "
+                                    "allowed_agents: [intake_agent]}")),
+    "A002": manifests_case(agent("p9") + "---\n"
+                           + step_workflow("- {step_id: a, agent_id: p9}\n")),
+    "A003": manifests_case(manifest("GovernancePolicy", "agent_tool_access",
+                                    "rules:\n- {agent_id: fraud_agent, allowed_tools: "
+                                    "[fraud_rules], denied_tools: [similarity]}")),
+    "A004": manifests_case(manifest("GovernancePolicy", "agent_tool_access",
+                                    "rules:\n- {agent_id: fraud_agent, allowed_tools: "
+                                    "['*']}")),
+    "A005": manifests_case(manifest("GovernancePolicy", "model_usage",
+                                    "rules:\n- {workflow_id: w1, allowed_profiles: [gpt4]}")
+                           + "---\n" + step_workflow("- {step_id: a, agent_id: fraud_agent}\n")),
+    "A006": manifests_case(manifest("GovernancePolicy", "agent_tool_access",
+                                    "rules:\n- {agent_id: fraud_agent, allowed_tools: "
+                                    "fraud_rules}")),
     "U001": plan_case(manifest("Tool", "t9", "name: T\ndescription: d\nendpoint: /t9\n"
                                "input_schema: {type: object}\noutput_schema: {type: object}")
                       + "---\n"
@@ -259,5 +279,5 @@ def test_the_example_registries_pass_every_rule() -> None:
 def test_codes_are_unique_and_well_formed() -> None:
     for code, rule in RULES.items():
         assert code == rule.code
-        assert len(code) == 4 and code[0] in "MLSRWHCGOBU" and code[1:].isdigit()
+        assert len(code) == 4 and code[0] in "MLSRWHCGOBUA" and code[1:].isdigit()
         assert rule.title

@@ -1,0 +1,425 @@
+"""Effective access: what the AgentMesh runtime's governance lets an agent do.
+
+The one access model of meshctl. The library's `is_agent_invocation_allowed` and
+`is_tool_access_allowed`, the A rules, the plan's access changes, `meshctl access` and the
+REST and panel views all ask `Governance.decide`, which walks the rules as upstream's
+`RegistryManager` does:
+
+- no governance document loaded: allowed;
+- else the `rules` of the verb's policy, in order; a rule whose `agent_id` is the subject
+  denies when its denied list names the object, allows when its allowed list does, and
+  otherwise the walk goes on; no rule decided: denied. Names compare literally (`"*"` is a
+  name, not a wildcard), and a list that is a string matches substrings, as Python's `in`
+  does for the runtime.
+
+What a rule the runtime cannot read does (a rule that is not a mapping, a list that is
+`null` or a number) is a crash of the runtime's check: `Basis.BROKEN`, a denial here.
+
+An agent *asks* for what its entry lists (`allowed_tools`; the orchestrator's
+`allowed_agents`: the runtime offers it only those) and *gets* what governance decides.
+Effective access is both.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
+from reconciler.model.resource import MeshState, Resource, ResourceKey
+
+
+class Verb(enum.StrEnum):
+    INVOKE = "invoke"
+    USE = "use"
+
+    @property
+    def policy(self) -> str:
+        return "agent_invocation_access" if self is Verb.INVOKE else "agent_tool_access"
+
+    @property
+    def allowed_list(self) -> str:
+        return "allowed_agents" if self is Verb.INVOKE else "allowed_tools"
+
+    @property
+    def denied_list(self) -> str:
+        return "denied_agents" if self is Verb.INVOKE else "denied_tools"
+
+    @property
+    def asks(self) -> str:
+        """The agent's own field that lists what it asks for."""
+        return self.allowed_list
+
+    @property
+    def object_kind(self) -> Kind:
+        return Kind.AGENT if self is Verb.INVOKE else Kind.TOOL
+
+    @property
+    def phrase(self) -> str:
+        return "invoke" if self is Verb.INVOKE else "use"
+
+
+POLICIES = frozenset(verb.policy for verb in Verb)
+MODEL_USAGE = "model_usage"
+
+
+class Basis(enum.StrEnum):
+    """Why a decision came out as it did."""
+
+    NO_GOVERNANCE = "no-governance"  # allowed: no governance document is loaded
+    ALLOWED = "allowed"              # a rule's allowed list names the object
+    DENIED = "denied"                # a rule's denied list names the object
+    DEFAULT = "default"              # no rule decided: denied by default
+    BROKEN = "broken"                # the walk reaches a rule the runtime cannot read
+
+
+@dataclass(frozen=True, slots=True)
+class RuleAt:
+    """A rule of an access policy: its index in `rules`, and the list that decided."""
+
+    policy: str
+    index: int
+    list_name: str | None = None  # allowed_tools, denied_agents, ... (None: the rule itself)
+    position: int | None = None   # the object's index in that list, when it is a list
+
+    @property
+    def path(self) -> str:
+        path = f"rules[{self.index}]"
+        if self.list_name is not None:
+            path += f".{self.list_name}"
+            if self.position is not None:
+                path += f"[{self.position}]"
+        return path
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    subject: str
+    verb: Verb
+    object: str
+    allowed: bool
+    basis: Basis
+    rule: RuleAt | None = None
+
+    def reason(self) -> str:
+        """Why, in a sentence's second half: "rule 2 of agent_tool_access denies it"."""
+        if self.basis is Basis.NO_GOVERNANCE:
+            return "no governance is loaded, so the runtime allows everything"
+        if self.basis is Basis.DEFAULT:
+            return (f"no rule of {self.verb.policy} for '{self.subject}' names "
+                    f"'{self.object}', and the runtime denies by default")
+        assert self.rule is not None
+        if self.basis is Basis.BROKEN:
+            return (f"{self.verb.policy} {self.rule.path} is not a rule the runtime can "
+                    "read: its check fails")
+        verb = "allows" if self.allowed else "denies"
+        return f"{self.verb.policy} {self.rule.path} {verb} it"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One readable rule, its lists ready for membership tests."""
+
+    index: int
+    agent_id: Any
+    allowed: Container[Any] | None  # None: a value `in` cannot test (the runtime fails)
+    denied: Container[Any] | None
+    raw_allowed: Any
+    raw_denied: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """A rule that is not a mapping: the runtime's walk fails when it reaches one."""
+
+    index: int
+
+
+def _container(value: Any) -> Container[Any] | None:
+    """What `x in value` means to the runtime, ready for many tests."""
+    if isinstance(value, list):
+        return frozenset(item for item in value if isinstance(item, str))
+    if isinstance(value, dict):
+        return frozenset(value)
+    if isinstance(value, str):
+        return value  # substring matching, as the runtime's `in` does
+    return None
+
+
+class _Policy:
+    """A verb's rules, indexed by subject (when every rule is a mapping)."""
+
+    def __init__(self, verb: Verb, body: Mapping[str, Any] | None) -> None:
+        self.verb = verb
+        raw = body.get("rules", []) if body is not None else []
+        self.fails_outright = not isinstance(raw, (list, dict, str)) or (
+            not isinstance(raw, list) and bool(raw))  # `for rule in rules` fails at once
+        self.walk: list[_Rule | _Unreadable] = []
+        if isinstance(raw, list):
+            for index, rule in enumerate(raw):
+                if not isinstance(rule, dict):
+                    self.walk.append(_Unreadable(index))
+                    continue
+                allowed = rule.get(verb.allowed_list, [])
+                denied = rule.get(verb.denied_list, [])
+                self.walk.append(_Rule(index, rule.get("agent_id"), _container(allowed),
+                                       _container(denied), allowed, denied))
+        self.by_subject: dict[str, list[_Rule]] | None = None
+        if all(isinstance(rule, _Rule) for rule in self.walk):
+            self.by_subject = {}
+            for rule in self.walk:
+                assert isinstance(rule, _Rule)
+                if isinstance(rule.agent_id, str):
+                    self.by_subject.setdefault(rule.agent_id, []).append(rule)
+
+    def rules_of(self, subject: str) -> list[_Rule | _Unreadable]:
+        """The rules the runtime's walk for `subject` looks at, in order."""
+        if self.by_subject is not None:
+            return list(self.by_subject.get(subject, ()))
+        return [rule for rule in self.walk
+                if not isinstance(rule, _Rule) or rule.agent_id == subject]
+
+    def decide(self, subject: str, target: str) -> Decision:
+        verb = self.verb
+        if self.fails_outright:
+            return Decision(subject, verb, target, False, Basis.BROKEN,
+                            RuleAt(verb.policy, 0))
+        rules: Iterable[_Rule | _Unreadable] = (
+            self.by_subject.get(subject, ()) if self.by_subject is not None else self.walk)
+        for rule in rules:
+            if isinstance(rule, _Unreadable):
+                return Decision(subject, verb, target, False, Basis.BROKEN,
+                                RuleAt(verb.policy, rule.index))
+            if rule.agent_id != subject:
+                continue
+            for allows, found, raw, name in (
+                    (False, rule.denied, rule.raw_denied, verb.denied_list),
+                    (True, rule.allowed, rule.raw_allowed, verb.allowed_list)):
+                if found is None:
+                    return Decision(subject, verb, target, False, Basis.BROKEN,
+                                    RuleAt(verb.policy, rule.index, name))
+                if target in found:
+                    position = raw.index(target) if isinstance(raw, list) else None
+                    return Decision(subject, verb, target, allows,
+                                    Basis.ALLOWED if allows else Basis.DENIED,
+                                    RuleAt(verb.policy, rule.index, name, position))
+        return Decision(subject, verb, target, False, Basis.DEFAULT)
+
+    def signature(self, subject: str) -> tuple[Any, ...]:
+        """What decides `subject`'s access: equal signatures, equal decisions."""
+        if self.fails_outright:
+            return ("fails",)
+        return tuple((rule.raw_denied, rule.raw_allowed) if isinstance(rule, _Rule)
+                     else ("unreadable", rule.index) for rule in self.rules_of(subject))
+
+    def granted(self, subject: str) -> list[str]:
+        """The names the allowed lists of `subject`'s rules hold, in order."""
+        found: dict[str, None] = {}
+        for rule in self.rules_of(subject):
+            if isinstance(rule, _Rule) and isinstance(rule.raw_allowed, list):
+                found.update((name, None) for name in rule.raw_allowed if isinstance(name, str))
+        return list(found)
+
+    def subjects(self) -> set[str]:
+        return {rule.agent_id for rule in self.walk
+                if isinstance(rule, _Rule) and isinstance(rule.agent_id, str)}
+
+
+class Governance:
+    """The access policies of a mesh, as the runtime reads them.
+
+    `policies`: the governance document's policies by name (None: no governance document
+    is loaded, and the runtime allows everything). Each verb's rules are indexed on first
+    use, so asking about one agent costs what that agent's rules cost."""
+
+    def __init__(self, policies: Mapping[str, Mapping[str, Any]] | None) -> None:
+        self.policies = policies
+        self._compiled: dict[Verb, _Policy] = {}
+
+    @classmethod
+    def of(cls, state: MeshState, governed: bool | None = None) -> Governance:
+        """The governance of `state`; `governed` says whether a governance document exists
+        (None: when `state` holds any policy; the store's header knows better)."""
+        resources = state.of_kind(Kind.GOVERNANCE_POLICY)
+        if governed is None:
+            governed = bool(resources)
+        if not governed:
+            return cls(None)
+        return cls(_Entries(resources))
+
+    @property
+    def governed(self) -> bool:
+        return self.policies is not None
+
+    def policy(self, verb: Verb) -> _Policy:
+        found = self._compiled.get(verb)
+        if found is None:
+            body = None if self.policies is None else self.policies.get(verb.policy)
+            found = self._compiled[verb] = _Policy(
+                verb, body if isinstance(body, Mapping) else None)
+        return found
+
+    def decide(self, subject: str, verb: Verb, target: str) -> Decision:
+        if self.policies is None:
+            return Decision(subject, verb, target, True, Basis.NO_GOVERNANCE)
+        return self.policy(verb).decide(subject, target)
+
+    def allows(self, subject: str, verb: Verb, target: str) -> bool:
+        return self.decide(subject, verb, target).allowed
+
+    def signature(self, subject: str, verb: Verb) -> tuple[Any, ...]:
+        if self.policies is None:
+            return ("ungoverned",)
+        return self.policy(verb).signature(subject)
+
+    def granted(self, subject: str, verb: Verb) -> list[str]:
+        """What `subject`'s rules name in their allowed lists (with no governance,
+        everything is allowed and nothing is named)."""
+        return [] if self.policies is None else self.policy(verb).granted(subject)
+
+    def subjects(self, verb: Verb) -> set[str]:
+        """Every subject some rule of the verb's policy names."""
+        return set() if self.policies is None else self.policy(verb).subjects()
+
+
+class _Entries(Mapping[str, Mapping[str, Any]]):
+    """A state's governance policies as the name -> body mapping `Governance` reads."""
+
+    def __init__(self, resources: Mapping[str, Resource]) -> None:
+        self.resources = resources
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        return self.resources[name].entry
+
+    def __iter__(self) -> Any:
+        return iter(self.resources)
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+
+def asked(agent: Resource | None, verb: Verb) -> list[str]:
+    """What an agent asks for: the names its entry lists (the orchestrator alone invokes
+    agents, so only its `allowed_agents` ask)."""
+    if agent is None or (verb is Verb.INVOKE and agent.name != ORCHESTRATOR_ID):
+        return []
+    values = agent.entry.get(verb.asks)
+    if not isinstance(values, list):
+        return []
+    return [value for value in values if isinstance(value, str)]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One thing an agent asks for, and what governance decides about it."""
+
+    asked: str
+    position: int  # its index in the agent's list
+    decision: Decision
+
+
+def grants(agent: Resource, verb: Verb, governance: Governance) -> list[Grant]:
+    """Each name `agent` asks for under `verb`, decided."""
+    if verb is Verb.INVOKE and agent.name != ORCHESTRATOR_ID:
+        return []
+    values = agent.entry.get(verb.asks)
+    if not isinstance(values, list):
+        return []
+    return [Grant(value, index, governance.decide(agent.name, verb, value))
+            for index, value in enumerate(values) if isinstance(value, str)]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A (subject, verb, object) whose effective access differs between two states."""
+
+    subject: str
+    verb: Verb
+    object: str
+    now: Decision   # the decision after (allowed means: asked for and allowed)
+    asked_now: bool
+    asked_before: bool
+
+    @property
+    def widens(self) -> bool:
+        return self.asked_now and self.now.allowed
+
+    def reason(self) -> str:
+        if self.widens:
+            return self.now.reason()
+        if not self.asked_now:
+            return (f"'{self.subject}' no longer lists '{self.object}' in "
+                    f"{self.verb.asks}")
+        return self.now.reason()
+
+
+def changes(before: MeshState, after: MeshState, gov_before: Governance,
+            gov_after: Governance, agents: Iterable[str]) -> list[Change]:
+    """The effective-access changes between two states, looking at `agents` (those whose
+    entries changed) and at every agent whose rules differ between the two governances.
+    A decision can change only where an agent's asks or its rules did, so nothing else
+    needs a look."""
+    subjects = set(agents)
+    for verb in Verb:
+        if gov_before.governed != gov_after.governed:
+            subjects |= {*before.of_kind(Kind.AGENT), *after.of_kind(Kind.AGENT)}
+            break
+        if gov_before.policies is None or gov_after.policies is None:
+            continue
+        if gov_before.policies.get(verb.policy) == gov_after.policies.get(verb.policy):
+            continue
+        for subject in gov_before.subjects(verb) | gov_after.subjects(verb):
+            if gov_before.signature(subject, verb) != gov_after.signature(subject, verb):
+                subjects.add(subject)
+    found: list[Change] = []
+    for subject in sorted(subjects):
+        key = ResourceKey(Kind.AGENT, subject)
+        was, now = before.get(key), after.get(key)
+        for verb in Verb:
+            asked_before, asked_now = set(asked(was, verb)), set(asked(now, verb))
+            for target in sorted(asked_before | asked_now):
+                then = target in asked_before and gov_before.allows(subject, verb, target)
+                decision = gov_after.decide(subject, verb, target)
+                if then != (target in asked_now and decision.allowed):
+                    found.append(Change(subject, verb, target, decision,
+                                        target in asked_now, target in asked_before))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the access matrix: what an agent asks for, what it gets."""
+
+    subject: str
+    verb: Verb
+    object: str
+    asked: bool
+    decision: Decision
+
+    @property
+    def effective(self) -> bool:
+        return self.asked and self.decision.allowed
+
+    @property
+    def differs(self) -> bool:
+        """Asked for but denied (a call that fails at runtime), or granted but not asked."""
+        return self.asked != self.decision.allowed
+
+
+def matrix(state: MeshState, governance: Governance, subject: str | None = None
+           ) -> list[Row]:
+    """For each agent (or `subject` alone), each name it asks for and each name its rules
+    grant, decided."""
+    agents = state.of_kind(Kind.AGENT)
+    rows: list[Row] = []
+    for name in [subject] if subject is not None else list(agents):
+        agent = agents.get(name)
+        for verb in Verb:
+            wanted = asked(agent, verb)
+            listed = set(wanted)
+            for target in dict.fromkeys(wanted + governance.granted(name, verb)):
+                rows.append(Row(name, verb, target, target in listed,
+                                governance.decide(name, verb, target)))
+    return rows

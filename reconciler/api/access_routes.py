@@ -1,0 +1,117 @@
+"""Effective access over REST (the `kubectl auth can-i` of the mesh), and writes of several
+entries as one plan: what the panel uses to show whether an agent can run, and to add the
+governance rule it needs in the same save.
+
+The answers come from the library's snapshot and meshctl's one access model
+(`reconciler.access`), the same that judges every plan.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
+
+from typing import Any
+
+from fastapi import FastAPI, Query
+from pydantic import BaseModel, Field
+
+from reconciler import access
+from reconciler.api.errors import ApiError
+from reconciler.errors import did_you_mean
+from reconciler.library import EntryChange, RegistryManager
+from reconciler.model import kinds
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import MeshState, ResourceKey
+from reconciler.plan import planfile
+
+
+class ChangeItem(BaseModel):
+    kind: str = Field(description="The kind: Agent, GovernancePolicy, tools, ...")
+    name: str
+    entry: dict[str, Any] | None = Field(
+        default=None, description="The whole entry to write; null deletes the resource.")
+    resource_version: str | None = Field(
+        default=None, description="The version it was read at: the write is refused (412) "
+                                  "when it changed since.")
+
+
+class ChangeBatch(BaseModel):
+    changes: list[ChangeItem] = Field(min_length=1, max_length=100)
+    dry_run: bool = Field(default=False, description="Plan only; commit nothing.")
+
+
+def decision_to_dict(decision: access.Decision, state: MeshState,
+                     asked: bool | None = None) -> dict[str, Any]:
+    """A decision as JSON, with where its deciding rule is written."""
+    rule = None
+    if decision.rule is not None:
+        policy = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, decision.rule.policy))
+        file, line = policy.where(decision.rule.path) if policy is not None else (None, None)
+        rule = {"policy": decision.rule.policy, "index": decision.rule.index,
+                "path": decision.rule.path, "file": file, "line": line}
+    found = {"subject": decision.subject, "verb": decision.verb.value,
+             "object": decision.object, "allowed": decision.allowed,
+             "basis": decision.basis.value, "reason": decision.reason(), "rule": rule}
+    if asked is not None:
+        found["asked"] = asked
+        found["effective"] = asked and decision.allowed
+    return found
+
+
+def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: Any) -> None:
+
+    @app.get("/registries/access/check", tags=["access"], dependencies=[viewer])
+    def check(subject: str = Query(description="The agent that asks"),
+              verb: str = Query(description="invoke (an agent) or use (a tool)",
+                                pattern="^(invoke|use)$"),
+              object: str = Query(description="The agent or tool it asks for")
+              ) -> dict[str, Any]:
+        """Whether the runtime lets `subject` invoke or use `object`, and which rule (or the
+        default) decides: upstream's `is_agent_invocation_allowed`/`is_tool_access_allowed`,
+        with the reason."""
+        action = access.Verb(verb)
+        live, governance = registry.access_view()
+        state = live.state
+        _known(state, Kind.AGENT, subject)
+        _known(state, action.object_kind, object)
+        agent = state.get(ResourceKey(Kind.AGENT, subject))
+        asked = object in access.asked(agent, action)
+        return decision_to_dict(governance.decide(subject, action, object), state, asked)
+
+    @app.get("/registries/access", tags=["access"], dependencies=[viewer])
+    def matrix(as_agent: str | None = Query(default=None, alias="as",
+                                            description="One agent's rows only"),
+               differs: bool = Query(default=False,
+                                     description="Only rows where asks and grants differ")
+               ) -> dict[str, Any]:
+        """What each agent asks for (its allowed_tools; the orchestrator's allowed_agents)
+        and what governance grants it, each decided, with the rule that decides."""
+        live, governance = registry.access_view()
+        state = live.state
+        if as_agent is not None:
+            _known(state, Kind.AGENT, as_agent)
+        rows = [row for row in access.matrix(state, governance, as_agent)
+                if row.differs or not differs]
+        return {"governed": governance.governed,
+                "rows": [decision_to_dict(row.decision, state, row.asked) for row in rows],
+                "total_count": len(rows)}
+
+    @app.post("/registries/changes", tags=["mesh"], dependencies=[editor])
+    def change(batch: ChangeBatch) -> dict[str, Any]:
+        """Several entries written as one plan and one revision (or, with `dry_run`, the
+        plan alone): every rule judges them together, so an agent and the governance rule
+        that lets it run are saved at once."""
+        items = []
+        for item in batch.changes:
+            kind = kinds.kind_by_name(item.kind)
+            if kind is None:
+                raise ApiError(400, f"unknown kind {item.kind!r}")
+            items.append(EntryChange(kind, item.name, item.entry, item.resource_version))
+        plan = registry.change(items, dry_run=batch.dry_run)
+        return {"committed": not batch.dry_run, "plan": planfile.to_dict(plan),
+                "revision": None if batch.dry_run else registry.stats()["revision"]}
+
+
+def _known(state: MeshState, kind: Kind, name: str) -> None:
+    names = state.of_kind(kind)
+    if name not in names:
+        raise ApiError(404, f"no {kinds.info(kind).label} '{name}'; "
+                            f"{did_you_mean(name, names)}".rstrip("; "))
