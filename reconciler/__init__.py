@@ -16,6 +16,8 @@ _EXPORTS: dict[str, str] = {
     "ResourceNotFound": "reconciler.errors",
     "ResourceInUse": "reconciler.errors",
     "BreakingChange": "reconciler.errors",
+    "AccessWidening": "reconciler.errors",
+    "EntryChange": "reconciler.library",
     "PreconditionFailed": "reconciler.errors",
     "DesiredState": "reconciler.engine",
     "load_desired": "reconciler.engine",
@@ -44,11 +46,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AccessWidening",
     "AgentMetadata",
     "BreakingChange",
     "ChangeRejected",
     "DesiredState",
     "Diagnostic",
+    "EntryChange",
     "GovernancePolicies",
     "GovernancePolicy",
     "Kind",
@@ -79,6 +83,7 @@ __all__ = [
 if TYPE_CHECKING:
     from reconciler.engine import DesiredState, load_desired, load_live, validate_live
     from reconciler.errors import (
+        AccessWidening,
         BreakingChange,
         ChangeRejected,
         Diagnostic,
@@ -92,7 +97,7 @@ if TYPE_CHECKING:
         UsageError,
         ValidationFailed,
     )
-    from reconciler.library import RegistryManager
+    from reconciler.library import EntryChange, RegistryManager
     from reconciler.model.kinds import Kind
     from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
     from reconciler.model.specs import (

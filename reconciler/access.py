@@ -27,8 +27,10 @@ from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import did_you_mean
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
+from reconciler.store import LiveState
 
 
 class Verb(enum.StrEnum):
@@ -249,6 +251,13 @@ class Governance:
             return cls(None)
         return cls(_Entries(resources))
 
+    @classmethod
+    def of_live(cls, live: LiveState) -> Governance:
+        """The governance the runtime loads from live registries: governed when the
+        document reads as its model (a string `version`; the policies are free-form)."""
+        header = live.headers.get(Kind.GOVERNANCE_POLICY)
+        return cls.of(live.state, header is not None and isinstance(header.get("version"), str))
+
     @property
     def governed(self) -> bool:
         return self.policies is not None
@@ -423,3 +432,38 @@ def matrix(state: MeshState, governance: Governance, subject: str | None = None
                 rows.append(Row(name, verb, target, target in listed,
                                 governance.decide(name, verb, target)))
     return rows
+
+
+def rule_location(decision: Decision, state: MeshState) -> tuple[str | None, int | None]:
+    """Where the deciding rule is written (the policy's manifest or registry file)."""
+    if decision.rule is None:
+        return None, None
+    policy = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, decision.rule.policy))
+    return policy.where(decision.rule.path) if policy is not None else (None, None)
+
+
+def to_dict(decision: Decision, state: MeshState, asked: bool | None = None) -> dict[str, Any]:
+    """A decision as JSON (the CLI's `-o json` and the REST API's answers), with where its
+    rule is written and, given `asked`, whether the subject asks for it."""
+    rule = None
+    if decision.rule is not None:
+        file, line = rule_location(decision, state)
+        rule = {"policy": decision.rule.policy, "index": decision.rule.index,
+                "path": decision.rule.path, "file": file, "line": line}
+    found: dict[str, Any] = {
+        "subject": decision.subject, "verb": decision.verb.value, "object": decision.object,
+        "allowed": decision.allowed, "basis": decision.basis.value,
+        "reason": decision.reason(), "rule": rule}
+    if asked is not None:
+        found["asked"] = asked
+        found["effective"] = asked and decision.allowed
+    return found
+
+
+def unknown(state: MeshState, kind: Kind, name: str) -> str | None:
+    """Why `name` cannot be asked about (no agent or tool of that name), or None."""
+    names = state.of_kind(kind)
+    if name in names:
+        return None
+    label = "agent" if kind is Kind.AGENT else "tool"
+    return f"no {label} '{name}'; {did_you_mean(name, names)}".rstrip("; ")

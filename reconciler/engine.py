@@ -10,6 +10,7 @@ it with the live read, the plan and the commit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import applying, graph, loading, validate
+from reconciler import access, applying, graph, loading, validate
 from reconciler import store as store_
 from reconciler.errors import (
     Diagnostic,
+    MeshctlError,
     sort_key,
 )
 from reconciler.gcpause import gc_paused
@@ -30,13 +32,13 @@ from reconciler.manifests import loader
 from reconciler.model import fields
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
-from reconciler.plan import planner
+from reconciler.plan import compute, planner
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Location, Store
 
-__all__ = ["DEFAULT_MAX_DELETES", "DesiredState", "PlanResult", "apply_plan", "git_commit_of",
-           "load_desired", "load_live", "make_plan", "plan_from", "plan_scope",
-           "read_manifest_file", "record_in_sync", "rollback_plan", "validate_live"]
+__all__ = ["DEFAULT_MAX_DELETES", "AccessView", "DesiredState", "PlanResult", "access_view",
+           "apply_plan", "git_commit_of", "load_desired", "load_live", "make_plan", "plan_from",
+           "plan_scope", "read_manifest_file", "record_in_sync", "rollback_plan", "validate_live"]
 
 DEFAULT_MAX_DELETES = applying.DEFAULT_MAX_DELETES
 
@@ -60,7 +62,7 @@ class PlanResult:
 def plan_scope(desired: MeshState, live: LiveState, *,
                keys: Iterable[ResourceKey] | None = None,
                referrers: graph.Referrers | None = None, prune: bool = True,
-               deny_breaking: bool = False,
+               deny_breaking: bool = False, deny_access_widening: bool = False,
                meta: Mapping[str, Any] | None = None) -> planner.Planned:
     """The one way a plan is made: `desired` against `live` (a store's read, whose
     fingerprint the plan is fenced by), over the whole mesh or just `keys` (when every other
@@ -75,14 +77,15 @@ def plan_scope(desired: MeshState, live: LiveState, *,
         scope = planner.Scope.of(keys, referrers if referrers is not None
                                  else graph.Referrers.build(live.state))
     return planner.make(desired=desired, live=live.state, live_fingerprint=live.fingerprint,
-                        scope=scope, prune=prune, deny_breaking=deny_breaking, meta=meta,
+                        scope=scope, prune=prune, deny_breaking=deny_breaking,
+                        deny_access_widening=deny_access_widening, meta=meta,
                         kept=live.kinds_kept())
 
 
 def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, *,
               prune: bool = True, max_bytes: int = loader.DEFAULT_MAX_BYTES,
               use_cache: bool = True, jobs: int | None = None,
-              deny_breaking: bool = False) -> PlanResult:
+              deny_breaking: bool = False, deny_access_widening: bool = False) -> PlanResult:
     """Manifests + live registries -> a plan, after validating what would remain live.
 
     The mesh-wide rules run over the state the plan leaves behind: the manifests, plus (with
@@ -97,19 +100,21 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
                                      read_live=opened.snapshot)
     assert read is not None
     return plan_from(desired, read, location=opened.location, paths=paths, prune=prune,
-                     deny_breaking=deny_breaking)
+                     deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
 
 
 def plan_from(desired: DesiredState, live: LiveState, *, location: str,
               paths: Sequence[str | os.PathLike[str]], prune: bool = True,
-              deny_breaking: bool = False) -> PlanResult:
+              deny_breaking: bool = False, deny_access_widening: bool = False) -> PlanResult:
     """`make_plan` for manifests already read (`load_desired(..., mesh_checks=False)`, or a
     watch loop's state kept in memory) and live registries already read. Breaking schema
-    changes are warnings, or refusals with `deny_breaking`."""
+    changes are warnings, or refusals with `deny_breaking`; so are changes that widen
+    access, with `deny_access_widening`."""
     timings = dict(desired.timings)
     meta = {"registries": location, "manifests": [str(p) for p in paths],
             "git_commit": git_commit_of(paths)}
     planned = plan_scope(desired.state, live, prune=prune, deny_breaking=deny_breaking,
+                         deny_access_widening=deny_access_widening,
                          meta=meta)
     timings["validate"] = timings.get("validate", 0.0) + planned.timings["validate"]
     if "diff" in planned.timings:
@@ -172,6 +177,43 @@ def rollback_plan(store: Store | Location, number: int) -> PlanResult:
     planned = plan_scope(target, live,
                          meta={"registries": opened.location, "rollback_to": number})
     return PlanResult(empty, live, planned.plan, planned.diagnostics)
+
+
+@dataclass(slots=True)
+class AccessView:
+    """A state to ask access questions of, its governance, and what it was read from."""
+
+    state: MeshState
+    governance: access.Governance
+    source: str  # "manifests" or "live"
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def access_view(paths: Sequence[str | os.PathLike[str]] | None,
+                store: Store | Location | None) -> AccessView:
+    """What `meshctl access` judges: the live registries (`paths` None), or the manifests
+    as applying them would leave the mesh (kinds no manifest declares stay as they are
+    live, governance included, when the store can be read). `diagnostics`: why the
+    manifests give no state (errors), if they do not."""
+    if paths is None:
+        assert store is not None
+        registries = store_.read_live(store)
+        return AccessView(registries.state, access.Governance.of_live(registries), "live",
+                          [d for d in registries.diagnostics if d.is_error])
+    desired = load_desired(paths, mesh_checks=False)
+    errors = [d for d in desired.diagnostics if d.is_error]
+    state = desired.state
+    governed: bool | None = None
+    if store is not None and not errors:
+        live: LiveState | None = None
+        with contextlib.suppress(MeshctlError):  # no store to read: the manifests alone
+            live = store_.read_live(store)
+        if live is not None and not live.diagnostics:
+            state = compute.remaining_state(desired.state, live.state, prune=True)
+            if not desired.state.of_kind(Kind.GOVERNANCE_POLICY):
+                governed = access.Governance.of_live(live).governed
+    governance = access.Governance.of(state, governed)
+    return AccessView(state, governance, "manifests", errors)
 
 
 def git_commit_of(paths: Sequence[str | os.PathLike[str]]) -> str | None:

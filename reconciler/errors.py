@@ -17,6 +17,7 @@ so a user fixes every problem in one run. Exceptions are for what stops a comman
     │   ├── ResourceNotFound     the resource it names does not exist (404)
     │   ├── ResourceInUse        a delete of what others still reference (400, names them)
     │   ├── BreakingChange       refused as breaking its callers, --deny-breaking (409)
+    │   ├── AccessWidening       refused as widening access, --deny-access-widening (409)
     │   └── PreconditionFailed   the resource changed since the version named (412)
     ├── UsageError           a command was called with arguments that do not fit
     └── ApiError             (reconciler.api.errors) an error that is already an HTTP answer
@@ -140,6 +141,10 @@ class ResourceInUse(ChangeRejected):
 class BreakingChange(ChangeRejected):
     """Refused as breaking the resource's callers (`--deny-breaking`); `diagnostics` holds
     the B-rules that judged it."""
+
+
+class AccessWidening(ChangeRejected):
+    """Refused as granting an agent access it did not have (`--deny-access-widening`)."""
 
 
 class PreconditionFailed(ChangeRejected):

@@ -17,6 +17,7 @@ import orjson
 
 from reconciler import engine, graph, validate
 from reconciler.errors import (
+    AccessWidening,
     BreakingChange,
     ChangeRejected,
     Diagnostic,
@@ -45,7 +46,7 @@ class Intent(enum.StrEnum):
 
 def plan_changes(live: LiveState, referrers: graph.Referrers,
                  changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
-                 deny_breaking: bool = False) -> Plan:
+                 deny_breaking: bool = False, deny_access_widening: bool = False) -> Plan:
     """A plan of a few objects, made by the one planner (`engine.plan_scope`, scoped to their
     keys: every rule of a full plan, over the references the changed objects make and the
     references into them), after the write's own precondition (exists, does
@@ -69,7 +70,8 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
         problems.sort(key=sort_key)
         raise ChangeRejected("; ".join(_sentence(d) for d in problems), problems)
     planned = engine.plan_scope(after, live, keys=changes, referrers=referrers,
-                                deny_breaking=deny_breaking)
+                                deny_breaking=deny_breaking,
+                                deny_access_widening=deny_access_widening)
     plan = planned.plan
     if plan is None:
         raise ChangeRejected("; ".join(_sentence(d) for d in planned.errors), planned.errors)
@@ -77,9 +79,11 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
     if refused:
         first = refused[0]
         raise (ResourceInUse if first.users else ChangeRejected)(first.refused or "refused")
-    if plan.refusals:  # breaking changes, with deny_breaking
+    if plan.refusals:  # breaking changes or wider access, with deny_breaking/_access_widening
         breaking = [d for d in planned.diagnostics if d.code.startswith("B")]
-        raise BreakingChange("; ".join(_sentence(d) for d in breaking), breaking)
+        if breaking:
+            raise BreakingChange("; ".join(_sentence(d) for d in breaking), breaking)
+        raise AccessWidening("; ".join(change.refused or "" for change in plan.refusals))
     return plan
 
 
@@ -157,11 +161,13 @@ def _sentence(diagnostic: Diagnostic) -> str:
 
 def commit_changes(store: Store, live: LiveState, referrers: graph.Referrers,
                    changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
-                   source: str, deny_breaking: bool = False) -> tuple[Plan, Revision | None]:
+                   source: str, deny_breaking: bool = False,
+                   deny_access_widening: bool = False) -> tuple[Plan, Revision | None]:
     """`plan_changes`, then `apply_plan` against `live`'s fingerprint (StalePlan when the
     registries moved on: re-read and try again). A rejection is audited like a refusal."""
     try:
-        plan = plan_changes(live, referrers, changes, deny_breaking=deny_breaking)
+        plan = plan_changes(live, referrers, changes, deny_breaking=deny_breaking,
+                            deny_access_widening=deny_access_widening)
     except ChangeRejected as error:
         who = default_info(source)
         with contextlib.suppress(MeshctlError):  # a read-only role: the rejection still says why

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from reconciler import access
 from reconciler.api.errors import ApiError
-from reconciler.errors import did_you_mean
 from reconciler.library import EntryChange, RegistryManager
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -38,24 +37,6 @@ class ChangeBatch(BaseModel):
     dry_run: bool = Field(default=False, description="Plan only; commit nothing.")
 
 
-def decision_to_dict(decision: access.Decision, state: MeshState,
-                     asked: bool | None = None) -> dict[str, Any]:
-    """A decision as JSON, with where its deciding rule is written."""
-    rule = None
-    if decision.rule is not None:
-        policy = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, decision.rule.policy))
-        file, line = policy.where(decision.rule.path) if policy is not None else (None, None)
-        rule = {"policy": decision.rule.policy, "index": decision.rule.index,
-                "path": decision.rule.path, "file": file, "line": line}
-    found = {"subject": decision.subject, "verb": decision.verb.value,
-             "object": decision.object, "allowed": decision.allowed,
-             "basis": decision.basis.value, "reason": decision.reason(), "rule": rule}
-    if asked is not None:
-        found["asked"] = asked
-        found["effective"] = asked and decision.allowed
-    return found
-
-
 def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: Any) -> None:
 
     @app.get("/registries/access/check", tags=["access"], dependencies=[viewer])
@@ -74,7 +55,7 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: 
         _known(state, action.object_kind, object)
         agent = state.get(ResourceKey(Kind.AGENT, subject))
         asked = object in access.asked(agent, action)
-        return decision_to_dict(governance.decide(subject, action, object), state, asked)
+        return access.to_dict(governance.decide(subject, action, object), state, asked)
 
     @app.get("/registries/access", tags=["access"], dependencies=[viewer])
     def matrix(as_agent: str | None = Query(default=None, alias="as",
@@ -91,7 +72,7 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: 
         rows = [row for row in access.matrix(state, governance, as_agent)
                 if row.differs or not differs]
         return {"governed": governance.governed,
-                "rows": [decision_to_dict(row.decision, state, row.asked) for row in rows],
+                "rows": [access.to_dict(row.decision, state, row.asked) for row in rows],
                 "total_count": len(rows)}
 
     @app.post("/registries/changes", tags=["mesh"], dependencies=[editor])
@@ -111,7 +92,6 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: 
 
 
 def _known(state: MeshState, kind: Kind, name: str) -> None:
-    names = state.of_kind(kind)
-    if name not in names:
-        raise ApiError(404, f"no {kinds.info(kind).label} '{name}'; "
-                            f"{did_you_mean(name, names)}".rstrip("; "))
+    problem = access.unknown(state, kind, name)
+    if problem is not None:
+        raise ApiError(404, problem)

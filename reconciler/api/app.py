@@ -39,6 +39,7 @@ from reconciler.api import (
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import (
+    AccessWidening,
     BreakingChange,
     ChangeRejected,
     LockTimeout,
@@ -141,16 +142,20 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
                manifests: str | Path | None = None,
                controller: Callable[[RegistryManager], Controller] | None = None,
                webhook_secret: str | None = None, deny_breaking: bool = False,
+               deny_access_widening: bool = False,
                listen: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
     """The API over the registries of `store`. Without `tokens` every caller has every
     role (`meshctl serve` allows that only on loopback). `controller` makes the watch
     controller the server runs beside it, over the same registry snapshot. `deny_breaking`
-    refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`.
+    refuses writes that break their callers (409, B001/B002), as `plan --deny-breaking`;
+    `deny_access_widening` those that grant an agent more (409), as
+    `plan --deny-access-widening`.
     Requests are answered only when addressed to `listen` (where the server listens), a
     loopback name or one of `allowed_hosts` (hosts.py: DNS rebinding)."""
     policy = hosts.HostPolicy.serving(listen, allowed_hosts, cors_origins)
     registry = manager or RegistryManager(watch=watch, source=SOURCE,
                                           deny_breaking=deny_breaking,
+                                          deny_access_widening=deny_access_widening,
                                           store=store_.open_store(store))
     registry.load_all()
     for skipped in registry.stats()["unloadable"][:MAX_LOGGED_SKIPPED]:  # L007, at start-up
@@ -202,6 +207,8 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
             return JSONResponse({"detail": str(error), "current_version":
                                  error.current_version}, 412,
                                 headers={"ETag": f'"{error.current_version}"'})
+        if isinstance(error, AccessWidening):
+            return JSONResponse({"detail": str(error)}, 409)
         if isinstance(error, BreakingChange):
             return JSONResponse({"detail": str(error), "codes": sorted(
                 {d.code for d in error.diagnostics})}, 409)

@@ -14,6 +14,7 @@ import traceback
 import click
 
 from reconciler.cli import (
+    access_cmd,
     apply_cmd,
     describe_cmd,
     diff_cmd,
@@ -85,6 +86,7 @@ cli.add_command(init_cmd.init_command)
 cli.add_command(status_cmd.status)
 cli.add_command(store_cmd.store_group)
 cli.add_command(store_cmd.mirror)
+cli.add_command(access_cmd.access_group)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,8 @@ def approval_options(func: Any) -> Any:
 @options.loading_options
 def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_deletes: int,
           location: str, output: str, auto_approve: bool, lock_timeout: float,
-          deny_breaking: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:
+          deny_breaking: bool, deny_access_widening: bool, max_bytes: int, no_cache: bool,
+          jobs: int | None) -> None:
     """Apply the manifests (or a saved plan) to the live registries, all or nothing.
 
     Without --plan: computes the plan, shows it and asks for confirmation on a terminal
@@ -71,7 +72,8 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
     else:
         result = engine.make_plan(options.manifest_paths(paths), store, prune=not no_prune,
                                   max_bytes=max_bytes, use_cache=not no_cache, jobs=jobs,
-                                  deny_breaking=deny_breaking)
+                                  deny_breaking=deny_breaking,
+                                  deny_access_widening=deny_access_widening)
         if result.plan is None:
             report.no_plan(result.diagnostics, as_json=output == "json")
             raise click.exceptions.Exit(1)

@@ -64,6 +64,11 @@ STARTER: list[tuple[Kind, str, dict[str, Any]]] = [
                    "sequence": 1, "timeout_seconds": 60, "on_success": "complete",
                    "on_failure": "terminate_with_error"}],
         "required_agents": ["triage_agent"], "metadata": {"owner": "claims"}}),
+    (Kind.GOVERNANCE_POLICY, "agent_invocation_access", {
+        "description": "Which agents the orchestrator may invoke",
+        "enforcement_level": "strict",
+        "rules": [{"agent_id": ORCHESTRATOR_ID, "allowed_agents": ["triage_agent"],
+                   "denied_agents": [ORCHESTRATOR_ID]}]}),
     (Kind.GOVERNANCE_POLICY, "agent_tool_access", {
         "description": "Which tools each agent may use", "enforcement_level": "strict",
         "rules": [{"agent_id": "triage_agent", "allowed_tools": ["claim_lookup"],
@@ -77,7 +82,7 @@ STARTER: list[tuple[Kind, str, dict[str, Any]]] = [
                                              "of the same name are replaced).")
 def init_command(directory: Path, force: bool) -> None:
     """Create a new mesh repository: manifests for an orchestrator, an agent, a tool, a model
-    profile, a workflow and a governance policy; an empty registries/ folder; a GitHub
+    profile, a workflow and the two access policies that let them run; an empty registries/ folder; a GitHub
     Actions workflow and a GitLab CI job (validate, plan, apply on merge); a pre-commit
     config. It validates and plans cleanly at once. The folder becomes a git repository
     (`git init`) unless it is already inside one or git is not installed.

@@ -94,6 +94,10 @@ def loading_options(func: F) -> F:
 
 
 def deny_breaking_option(func: F) -> F:
+    func = click.option(
+        "--deny-access-widening", is_flag=True,
+        help="Refuse changes that let an agent invoke an agent or use a tool it could not "
+             "before (the plan's access changes marked +). For protected branches.")(func)
     return click.option(
         "--deny-breaking", is_flag=True,
         help="Refuse changes that break callers: schema changes (B001) and workflow steps "

@@ -27,13 +27,15 @@ from reconciler.plan.render import ci, common, markdown, text
 @options.deny_breaking_option
 @options.loading_options
 def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool, output: str,
-         detailed_exitcode: bool, no_color: bool, deny_breaking: bool, max_bytes: int,
-         no_cache: bool, jobs: int | None) -> None:
+         detailed_exitcode: bool, no_color: bool, deny_breaking: bool,
+         deny_access_widening: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:
     """Show what applying the manifests would change in the live registries.
 
     The manifests are the whole desired state: live resources no manifest declares are
     planned for deletion, unless --no-prune. Deleting what something still uses, or the
-    orchestrator, is refused (shown with `!`).
+    orchestrator, is refused (shown with `!`). What the plan changes of what agents may
+    do at runtime (invoke an agent, use a tool: asked for and granted by governance) is
+    listed under "Access changes".
 
     \b
     Examples:
@@ -42,6 +44,7 @@ def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool,
       meshctl plan -o markdown > comment.md   # a pull-request comment
       meshctl plan --detailed-exitcode        # CI: 0 no changes, 2 changes, 1 error
       meshctl plan --deny-breaking            # refuse schema changes that break callers
+      meshctl plan --deny-access-widening     # refuse changes that grant more access
       meshctl plan -o github                  # warnings and refusals as PR annotations
 
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
@@ -49,7 +52,8 @@ def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool,
     """
     result = engine.make_plan(options.manifest_paths(paths), options.open_store(location),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
-                              jobs=jobs, deny_breaking=deny_breaking)
+                              jobs=jobs, deny_breaking=deny_breaking,
+                              deny_access_widening=deny_access_widening)
     if result.plan is None:
         if output in report.CI_FORMATS:
             report.ci_output(output, "meshctl plan", result.diagnostics,

@@ -84,7 +84,7 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
           git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
           no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
-          git_paths: tuple[str, ...]) -> None:
+          deny_access_widening: bool, git_paths: tuple[str, ...]) -> None:
     """Serve the registries over HTTP: AgentMesh's registry endpoints, with every write
     going through meshctl's rules, commit and history (source `api`).
 
@@ -128,7 +128,7 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
                 paths, store, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
                 self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,
                 no_prune=no_prune, max_deletes=max_deletes, deny_breaking=deny_breaking,
-                manager=manager)
+                deny_access_widening=deny_access_widening, manager=manager)
     elif webhook_secret_file is not None or git_repo is not None or self_heal or git_paths:
         raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
                          "need --watch")
@@ -137,7 +137,8 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
         app = create_app(store, tokens=tokens or None, cors_origins=cors_origins,
                          manifests=manifests,
                          controller=make_controller, webhook_secret=secret,
-                         deny_breaking=deny_breaking, listen=host,
+                         deny_breaking=deny_breaking,
+                         deny_access_widening=deny_access_widening, listen=host,
                          allowed_hosts=allowed)
         # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
         config = uvicorn.Config(app, host=host, port=port, log_level="info",

@@ -58,6 +58,7 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
                     git_repo: str | None, branch: str, git_workdir: Path | None,
                     self_heal: bool, interval: float, debounce_ms: int, no_prune: bool,
                     max_deletes: int, deny_breaking: bool = False,
+                    deny_access_widening: bool = False,
                     manager: RegistryManager | None = None) -> Controller:
     """The controller `watch` runs, and `serve --watch` beside its server (sharing its
     `manager`, and so its store)."""
@@ -78,7 +79,8 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
             raise UsageError(f"manifests path '{missing[0]}' not found")
     return Controller(chosen, store, git=git, self_heal=self_heal, interval=interval,
                       debounce=debounce_ms / 1000, prune=not no_prune,
-                      max_deletes=max_deletes, deny_breaking=deny_breaking, manager=manager)
+                      max_deletes=max_deletes, deny_breaking=deny_breaking,
+                      deny_access_widening=deny_access_widening, manager=manager)
 
 
 @click.command()
@@ -89,7 +91,7 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
 def watch(paths: tuple[str, ...], location: str, git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
           no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
-          once: bool) -> None:
+          deny_access_widening: bool, once: bool) -> None:
     """Keep the live registries at the manifests: every change is validated, planned and
     applied as one revision (source `watch`), like Argo CD's automated sync.
 
@@ -115,7 +117,8 @@ def watch(paths: tuple[str, ...], location: str, git_repo: str | None, branch: s
                                  branch=branch, git_workdir=git_workdir, self_heal=self_heal,
                                  interval=interval, debounce_ms=debounce_ms,
                                  no_prune=no_prune, max_deletes=max_deletes,
-                                 deny_breaking=deny_breaking)
+                                 deny_breaking=deny_breaking,
+                                 deny_access_widening=deny_access_widening)
     if once:
         controller.stop()  # the loop runs the first sync, then sees the stop
     crashed: list[BaseException] = []

@@ -60,13 +60,15 @@ class RegistryManager:
                  watch: bool = True, poll_interval: float = 1.0,
                  lock_timeout: float = store_.DEFAULT_LOCK_TIMEOUT,
                  source: str = SOURCE, deny_breaking: bool = False,
+                 deny_access_widening: bool = False,
                  store: store_.Store | store_.Location | None = None) -> None:
         self._store = _LazyStore(registries_path if store is None else store, lock_timeout)
         # Upstream's attribute; a database store has no folder (it names the URL).
         self.registries_path = Path(self._store.location)
         self._cache = SnapshotCache(self._store, watch=watch, poll_interval=poll_interval)
         self._writer = Writer(self._cache, self._store, source=source,
-                              deny_breaking=deny_breaking)
+                              deny_breaking=deny_breaking,
+                              deny_access_widening=deny_access_widening)
 
     # -- loading and reloading ----------------------------------------------------------
 

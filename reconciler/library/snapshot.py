@@ -75,13 +75,9 @@ class Snapshot:
         return found
 
     def access(self) -> access.Governance:
-        """The access model over this snapshot, built once: governed, as upstream's
-        runtime is, when the governance document loads as its model (a string `version`;
-        its policies are free-form to the runtime)."""
+        """The access model over this snapshot, built once."""
         if self.compiled_access is None:
-            header = self.live.headers.get(Kind.GOVERNANCE_POLICY)
-            self.compiled_access = access.Governance.of(
-                self.live.state, header is not None and isinstance(header.get("version"), str))
+            self.compiled_access = access.Governance.of_live(self.live)
         return self.compiled_access
 
     def governance_policies(self) -> specs.GovernancePolicies | None:

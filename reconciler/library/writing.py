@@ -54,9 +54,10 @@ class Writer:
     `cache`; with `deny_breaking`, a write that breaks its callers is refused."""
 
     def __init__(self, cache: SnapshotCache, store: Callable[[], store_.Store], *,
-                 source: str, deny_breaking: bool) -> None:
+                 source: str, deny_breaking: bool, deny_access_widening: bool = False) -> None:
         self._cache, self._store = cache, store
         self.source, self.deny_breaking = source, deny_breaking
+        self.deny_access_widening = deny_access_widening
 
     def create(self, kind: Kind, model: BaseModel | Mapping[str, Any]) -> None:
         entry = as_entry(model)
@@ -144,7 +145,8 @@ class Writer:
         cache.sync(strict=True)
         snapshot = cache.current
         return writes.plan_changes(snapshot.live, snapshot.referrers, changes_for(snapshot),
-                                   deny_breaking=self.deny_breaking)
+                                   deny_breaking=self.deny_breaking,
+                                   deny_access_widening=self.deny_access_widening)
 
     def write(self, changes_for: ChangesFor) -> Plan:
         """Plan and commit `changes_for(snapshot)` against the freshest snapshot; when the
@@ -162,7 +164,8 @@ class Writer:
                 try:
                     plan, revision = writes.commit_changes(
                         store, snapshot.live, snapshot.referrers, changes,
-                        source=self.source, deny_breaking=self.deny_breaking)
+                        source=self.source, deny_breaking=self.deny_breaking,
+                        deny_access_widening=self.deny_access_widening)
                 except StalePlan:
                     time.sleep(random.uniform(0, min(0.05, WRITE_BACKOFF * (attempt + 1))))
                     cache.sync(strict=True)

@@ -63,7 +63,7 @@ class Controller:
                  debounce: float = DEFAULT_DEBOUNCE, prune: bool = True,
                  max_deletes: int = engine.DEFAULT_MAX_DELETES,
                  max_bytes: int = loader.DEFAULT_MAX_BYTES, deny_breaking: bool = False,
-                 watch_files: bool = True) -> None:
+                 deny_access_widening: bool = False, watch_files: bool = True) -> None:
         self.store = manager.store if manager is not None else store_.open_store(store)
         self._owns_manager = manager is None
         self.manager = manager or RegistryManager(store=self.store, source=SOURCE)
@@ -75,7 +75,8 @@ class Controller:
         self.state = SyncState(self.workspace, prune=prune)
         self.syncer = Syncer(self.manager, self.workspace, self.state, self.source,
                              self_heal=self_heal, prune=prune, max_deletes=max_deletes,
-                             deny_breaking=deny_breaking)
+                             deny_breaking=deny_breaking,
+                             deny_access_widening=deny_access_widening)
         self.reporter = Reporter(self.store, self.source, self.state,
                                  Settings(self_heal, interval, debounce, prune))
         self._inbox = Inbox()

@@ -31,11 +31,13 @@ class Syncer:
 
     def __init__(self, manager: RegistryManager, workspace: DesiredWorkspace,
                  state: SyncState, source: DesiredSource, *, self_heal: bool, prune: bool,
-                 max_deletes: int, deny_breaking: bool) -> None:
+                 max_deletes: int, deny_breaking: bool,
+                 deny_access_widening: bool = False) -> None:
         self._manager, self._workspace, self._state = manager, workspace, state
         self._source = source
         self.self_heal, self.prune = self_heal, prune
         self.max_deletes, self.deny_breaking = max_deletes, deny_breaking
+        self.deny_access_widening = deny_access_widening
         self.retry_soon = False  # the last sync failed for a reason outside the manifests
 
     def sync(self, trigger: str, *, full: bool, epoch: int | None) -> SyncReport:
@@ -81,7 +83,8 @@ class Syncer:
                 "git_commit": self._source.commit}
         planned = engine.plan_scope(self._state.after_state(keys, live.state), live,
                                     keys=keys, referrers=referrers, prune=self.prune,
-                                    meta=meta, deny_breaking=self.deny_breaking)
+                                    meta=meta, deny_breaking=self.deny_breaking,
+                                    deny_access_widening=self.deny_access_widening)
         found = [d for d in planned.diagnostics if not d.is_error]
         for warning in found:  # what this change brings: said once, as `plan` says it
             log.warning("%s: %s", warning.location or warning.resource, warning.message,

@@ -9,7 +9,7 @@ import orjson
 
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
-from reconciler.plan.model import Plan
+from reconciler.plan.model import AccessChange, Plan
 
 MAX_VALUE = 80
 # Both sides of a changed value at most this long: `old -> new`; else a word diff.
@@ -56,4 +56,14 @@ def summary_line(plan: Plan) -> str:
     if by_kind:
         detail = ", ".join(noun(n, kind) for kind, n in by_kind.items())
         line += f" Impact: {dependents(s.impacted)} ({detail})."
+    if plan.access_changes:
+        widened = sum(1 for granted in plan.access_changes if granted.widens)
+        line += (f" Access: {widened} widened, {len(plan.access_changes) - widened} "
+                 "narrowed.")
     return line
+
+
+def access_line(granted: AccessChange) -> str:
+    """`orchestrator_agent may now invoke history_agent: <the deciding rule> (file:line)`."""
+    where = f" ({granted.rule})" if granted.rule is not None and granted.rule.file else ""
+    return f"{granted.sentence()}: {granted.reason}{where}"

@@ -14,6 +14,7 @@ from reconciler.plan.render import common, worddiff
 LIMIT = 60_000
 RESERVE = 600  # room kept for the closing note on what was left out
 MAX_WARNINGS = 20
+MAX_ACCESS = 50  # access changes listed in full (the JSON plan has them all)
 
 
 def render(plan: Plan, limit: int = LIMIT) -> str:
@@ -33,6 +34,15 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
     out = "\n".join(head) + "\n"
     budget = limit - RESERVE
     left_out = 0
+    if plan.access_changes:
+        block = "".join(f"- `{'+' if granted.widens else '-'}` "
+                        f"{_md(common.access_line(granted))}\n"
+                        for granted in plan.access_changes[:MAX_ACCESS])
+        if len(plan.access_changes) > MAX_ACCESS:
+            block += f"- … and {len(plan.access_changes) - MAX_ACCESS} more\n"
+        block = f"#### Access changes ({len(plan.access_changes)})\n\n{block}\n"
+        if len(out) + len(block) <= budget:
+            out += block
     sections = [
         ("Refused", [c for c in plan.changes if c.is_refused], _refusal, False),
         ("Deletes", [c for c in plan.changes if c.action is Action.DELETE and not c.is_refused],

@@ -32,6 +32,12 @@ def render(plan: Plan, *, colour: bool = False) -> str:
         for change in changes:
             lines.extend(_change(change, colour))
         lines.append("")
+    if plan.access_changes:
+        lines.append("Access changes (what agents may do at runtime):")
+        for granted in plan.access_changes:
+            sign = "[green]+[/]" if granted.widens else "[red]-[/]"
+            lines.append(f"  {sign} {literal(common.access_line(granted))}")
+        lines.append("")
     for warning in plan.warnings:
         lines.append(f"[yellow]warning[/] {literal(warning.location)} {warning.code}: "
                      f"{literal(warning.message)}")
