@@ -82,8 +82,9 @@ STARTER: list[tuple[Kind, str, dict[str, Any]]] = [
                                              "of the same name are replaced).")
 def init_command(directory: Path, force: bool) -> None:
     """Create a new mesh repository: manifests for an orchestrator, an agent, a tool, a model
-    profile, a workflow and the two access policies that let them run; an empty registries/ folder; a GitHub
-    Actions workflow and a GitLab CI job (validate, plan, apply on merge); a pre-commit
+    profile, a workflow and the two access policies that let them run; an empty registries/
+    folder; a GitHub Actions workflow and a GitLab CI job (validate, plan, apply on merge);
+    a pre-commit
     config. It validates and plans cleanly at once. The folder becomes a git repository
     (`git init`) unless it is already inside one or git is not installed.
 
