@@ -4,8 +4,9 @@ write changes nothing, in memory or on disk."""
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,15 +143,23 @@ def test_create_update_delete_every_kind(registries: Path, manager: RegistryMana
     manager.create_workflow({**flow, "workflow_id": "second"})
     manager.update_workflow("second", {**flow, "workflow_id": "second", "name": "Second"})
     on_disk = read_live_state(registries)
-    assert on_disk.state.get(key("Agent", "triage_agent")).entry["max_iterations"] == 9
-    assert on_disk.state.get(key("Tool", "ocr")).entry["name"] == "OCR v2"
-    assert on_disk.state.get(key("ModelProfile", "small")).entry["timeout_seconds"] == 60
+
+    def entry_of(kind: str, name: str) -> dict[str, Any]:
+        resource = on_disk.state.get(key(kind, name))
+        assert resource is not None
+        return resource.entry
+
+    assert entry_of("Agent", "triage_agent")["max_iterations"] == 9
+    assert entry_of("Tool", "ocr")["name"] == "OCR v2"
+    assert entry_of("ModelProfile", "small")["timeout_seconds"] == 60
     assert (registries / "workflows" / "second.json").exists()
     assert manager.get_workflow("second").name == "Second"  # type: ignore[union-attr]
-    for delete in (lambda: manager.delete_workflow("second"),
-                   lambda: manager.delete_agent("triage_agent"),
-                   lambda: manager.delete_tool("ocr"),
-                   lambda: manager.delete_model_profile("small")):
+    deletes: tuple[Callable[[], None], ...] = (
+        lambda: manager.delete_workflow("second"),
+        lambda: manager.delete_agent("triage_agent"),
+        lambda: manager.delete_tool("ocr"),
+        lambda: manager.delete_model_profile("small"))
+    for delete in deletes:
         delete()
     assert not (registries / "workflows" / "second.json").exists()
     assert manager.get_agent("triage_agent") is None and manager.get_tool("ocr") is None
@@ -166,16 +175,28 @@ def test_governance_update_replaces_the_policies(registries: Path,
     current = manager.get_governance_policies()
     assert current is not None
     document = current.model_dump(mode="json", exclude_unset=True)
-    document["policies"]["agent_invocation_access"]["rules"][0]["allowed_agents"].remove(
-        "fraud_agent")
+    # The access policies stay what the mesh needs (every agent the orchestrator and the
+    # workflow run, every tool an agent lists, granted: A001-A003); the change is a grant
+    # no agent asks for yet, and one policy left out.
+    rules = document["policies"]["agent_tool_access"]["rules"]
+    severity = next(rule for rule in rules if rule["agent_id"] == "severity_agent")
+    assert not manager.is_tool_access_allowed("severity_agent", "schema_validator")
+    severity["allowed_tools"].append("schema_validator")
     del document["policies"]["context_filtering"]
     manager.update_governance_policies(document)
-    assert not manager.is_agent_invocation_allowed("orchestrator_agent", "fraud_agent")
+    assert manager.is_tool_access_allowed("severity_agent", "schema_validator")
     on_disk = raw(registries, "governance_policies.json")
     assert "context_filtering" not in on_disk["policies"]
     assert on_disk["version"] == document["version"]
-    assert "fraud_agent" not in on_disk["policies"]["agent_invocation_access"]["rules"][0][
-        "allowed_agents"]
+    assert "schema_validator" in next(
+        rule for rule in on_disk["policies"]["agent_tool_access"]["rules"]
+        if rule["agent_id"] == "severity_agent")["allowed_tools"]
+    # A revocation takes effect too (made on a fresh copy of the document).
+    document = copy.deepcopy(document)
+    next(rule for rule in document["policies"]["agent_tool_access"]["rules"]
+         if rule["agent_id"] == "severity_agent")["allowed_tools"].remove("schema_validator")
+    manager.update_governance_policies(document)
+    assert not manager.is_tool_access_allowed("severity_agent", "schema_validator")
 
 
 def test_an_update_keeps_the_entrys_key_order_and_unknown_keys(
