@@ -342,34 +342,43 @@ def grants(agent: Resource, verb: Verb, governance: Governance) -> list[Grant]:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A (subject, verb, object) whose effective access differs between two states."""
+    """A (subject, verb, object) whose access differs between two states: what governance
+    decides about it, or what the subject effectively gets (asks for, and is granted)."""
 
     subject: str
     verb: Verb
     object: str
-    now: Decision   # the decision after (allowed means: asked for and allowed)
+    now: Decision       # governance's decision after
     asked_now: bool
     asked_before: bool
+    allowed_before: bool
+
+    @property
+    def effective(self) -> bool:
+        return self.asked_now and self.now.allowed
 
     @property
     def widens(self) -> bool:
-        return self.asked_now and self.now.allowed
+        """Granted what it was not, or effectively gets what it did not."""
+        return (self.now.allowed and not self.allowed_before) or (
+            self.effective and not (self.asked_before and self.allowed_before))
 
     def reason(self) -> str:
-        if self.widens:
+        """The deciding rule now, and what changed of the ask when the rule did not."""
+        if self.now.allowed != self.allowed_before:
             return self.now.reason()
-        if not self.asked_now:
-            return (f"'{self.subject}' no longer lists '{self.object}' in "
-                    f"{self.verb.asks}")
-        return self.now.reason()
+        if self.asked_now:
+            return f"'{self.subject}' now lists it in {self.verb.asks}; {self.now.reason()}"
+        still = "; governance still allows it" if self.now.allowed else ""
+        return f"'{self.subject}' no longer lists it in {self.verb.asks}{still}"
 
 
 def changes(before: MeshState, after: MeshState, gov_before: Governance,
             gov_after: Governance, agents: Iterable[str]) -> list[Change]:
-    """The effective-access changes between two states, looking at `agents` (those whose
-    entries changed) and at every agent whose rules differ between the two governances.
-    A decision can change only where an agent's asks or its rules did, so nothing else
-    needs a look."""
+    """The access changes between two states, looking at `agents` (those whose entries
+    changed) and at every agent whose rules differ between the two governances, over what
+    each asks for and what its rules grant. A decision changes only where an agent's asks
+    or its rules did, so nothing else needs a look."""
     subjects = set(agents)
     for verb in Verb:
         if gov_before.governed != gov_after.governed:
@@ -388,12 +397,17 @@ def changes(before: MeshState, after: MeshState, gov_before: Governance,
         was, now = before.get(key), after.get(key)
         for verb in Verb:
             asked_before, asked_now = set(asked(was, verb)), set(asked(now, verb))
-            for target in sorted(asked_before | asked_now):
-                then = target in asked_before and gov_before.allows(subject, verb, target)
+            named = dict.fromkeys([*sorted(asked_before | asked_now),
+                                   *gov_before.granted(subject, verb),
+                                   *gov_after.granted(subject, verb)])
+            for target in named:
+                allowed_before = gov_before.allows(subject, verb, target)
                 decision = gov_after.decide(subject, verb, target)
-                if then != (target in asked_now and decision.allowed):
-                    found.append(Change(subject, verb, target, decision,
-                                        target in asked_now, target in asked_before))
+                then = target in asked_before and allowed_before
+                if decision.allowed != allowed_before or then != (
+                        target in asked_now and decision.allowed):
+                    found.append(Change(subject, verb, target, decision, target in asked_now,
+                                        target in asked_before, allowed_before))
     return found
 
 

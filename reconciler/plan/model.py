@@ -94,27 +94,34 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class AccessChange:
-    """A change in what an agent may effectively do (asks for, and governance grants):
-    `verb` "invoke" or "use"; `allowed` after the plan (True: access widens); `reason` the
-    deciding rule or the ask that changed; `rule` where that rule is written; `cause` the
+    """A change in what an agent may do at runtime: what governance grants it (`granted`,
+    after the plan) or what it effectively gets (`asked` for and granted). `verb` is
+    "invoke" or "use"; `widens` when it is granted or gets what it did not; `reason` the
+    deciding rule, or the ask that changed; `rule` where that rule is written; `cause` the
     resource whose change brought it (the agent, or the access policy)."""
 
     subject: str
     verb: str
     object: str
-    allowed: bool
+    widens: bool
+    asked: bool
+    granted: bool
     reason: str
     rule: Location | None = None
     cause: ResourceKey | None = None
 
     @property
-    def widens(self) -> bool:
-        return self.allowed
+    def allowed(self) -> bool:
+        """Effective after the plan: asked for and granted."""
+        return self.asked and self.granted
 
     def sentence(self) -> str:
-        """'orchestrator_agent may now invoke history_agent'."""
-        return (f"{self.subject} may {'now' if self.allowed else 'no longer'} "
-                f"{self.verb} {self.object}")
+        """'orchestrator_agent may now invoke history_agent' (and, when the ask and the
+        grant disagree, which)."""
+        if self.widens:
+            note = "" if self.asked else f" (granted; {self.subject} does not ask for it)"
+            return f"{self.subject} may now {self.verb} {self.object}{note}"
+        return f"{self.subject} may no longer {self.verb} {self.object}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
 
 def _access_change(granted: AccessChange) -> dict[str, Any]:
     return {"subject": granted.subject, "verb": granted.verb, "object": granted.object,
-            "allowed": granted.allowed, "widens": granted.widens, "reason": granted.reason,
+            "widens": granted.widens, "asked": granted.asked, "granted": granted.granted,
+            "allowed": granted.allowed, "reason": granted.reason,
             "rule": _location(granted.rule),
             "cause": None if granted.cause is None else _key(granted.cause)}
 
@@ -56,7 +57,8 @@ def _access_change(granted: AccessChange) -> dict[str, Any]:
 def _read_access_change(data: dict[str, Any]) -> AccessChange:
     cause = data.get("cause")
     return AccessChange(str(data["subject"]), str(data["verb"]), str(data["object"]),
-                        bool(data["allowed"]), str(data.get("reason") or ""),
+                        bool(data["widens"]), bool(data["asked"]), bool(data["granted"]),
+                        str(data.get("reason") or ""),
                         _read_location(data.get("rule")),
                         None if cause is None else _read_key(cause))
 

@@ -190,26 +190,29 @@ def _access_changes(changes: list[Change], live: MeshState, remaining: MeshState
         before = after  # no policy changes: only the changed agents' asks can
     found = []
     for granted in access.changes(live, remaining, before, after, agents):
-        rule = granted.now.rule
-        where = None
-        if rule is not None and granted.asked_now:
-            policy = remaining.get(ResourceKey(Kind.GOVERNANCE_POLICY, granted.verb.policy))
-            if policy is not None:
-                where = Location(*policy.where(rule.path))
+        file, line = access.rule_location(granted.now, remaining)
         culprit = ResourceKey(Kind.AGENT, granted.subject)
-        if granted.asked_now == granted.asked_before:
+        if granted.now.allowed != granted.allowed_before:
             culprit = ResourceKey(Kind.GOVERNANCE_POLICY, granted.verb.policy)
-        found.append(AccessChange(granted.subject, granted.verb.value, granted.object,
-                                  granted.widens, granted.reason(), where, culprit))
+        found.append(AccessChange(
+            granted.subject, granted.verb.value, granted.object, granted.widens,
+            granted.asked_now, granted.now.allowed, granted.reason(),
+            Location(file, line) if file is not None else None, culprit))
     return found
 
 
 def _refuse_widening(plan: Plan) -> Plan:
     """`--deny-access-widening`: each change that grants more access is refused."""
     widened: dict[ResourceKey, list[AccessChange]] = {}
+    changed = [change.key for change in plan.changes if change.action.is_change]
     for granted in plan.access_changes:
-        if granted.widens and granted.cause is not None:
-            widened.setdefault(granted.cause, []).append(granted)
+        if granted.widens:
+            blamed = [key for key in (granted.cause, ResourceKey(Kind.AGENT, granted.subject),
+                                      ResourceKey(Kind.GOVERNANCE_POLICY,
+                                                  access.Verb(granted.verb).policy))
+                      if key in changed] or changed[:1]
+            if blamed:
+                widened.setdefault(blamed[0], []).append(granted)
     if not widened:
         return plan
     updated = []
