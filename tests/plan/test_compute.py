@@ -22,6 +22,8 @@ from reconciler.plan.compute import field_changes
 from reconciler.plan.model import Action, FieldChange, FieldOp, Location
 from reconciler.plan.render.common import summary_line
 from tests.conftest import agent, line_of, manifest, write
+from tests.grants import INVOCATION_ACCESS, grant_in_manifests
+from tests.grants import TOOL_ACCESS as TOOL_ACCESS_POLICY
 from tests.plan.conftest import (
     MANIFESTS,
     actions,
@@ -110,8 +112,10 @@ def test_update_lists_each_changed_field_with_path_old_and_new(ws: Path) -> None
     edit(FRAUD_AGENT, "  - anomaly_detection\n", "")
     edit(FRAUD_AGENT, "max_context_tokens: 6000", "max_context_tokens: 7000")
     edit(FRAUD_AGENT, "    memory_enabled: false\n", "")
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS_POLICY, "fraud_agent", "schema_validator")
     plan = the_plan()
-    assert actions(plan) == {"agent/fraud_agent": "update"}
+    assert actions(plan) == {"agent/fraud_agent": "update",
+                             "governance-policy/agent_tool_access": "update"}
     change = change_of(plan, "agent/fraud_agent")
     assert change.fields == (
         FieldChange("allowed_tools[2]", FieldOp.ADD, None, "schema_validator"),
@@ -225,11 +229,15 @@ def test_what_others_refer_to_is_created_first(ws: Path) -> None:
     ))
     edit(MANIFESTS / "agents" / "orchestrator_agent.yaml", "  - explainability_agent\n",
          "  - explainability_agent\n  - zzz_agent\n")
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS_POLICY, "aaa_agent", "zzz_tool")
+    grant_in_manifests(MANIFESTS, INVOCATION_ACCESS, ORCHESTRATOR.name, "zzz_agent")
     plan = the_plan()
     assert actions(plan) == {
         "workflow/aaa_flow": "create", "agent/aaa_agent": "create", "agent/zzz_agent": "create",
         "tool/zzz_tool": "create", "model-profile/zzz_profile": "create",
-        "governance-policy/aaa_policy": "create", "agent/orchestrator_agent": "update"}
+        "governance-policy/aaa_policy": "create", "agent/orchestrator_agent": "update",
+        "governance-policy/agent_tool_access": "update",
+        "governance-policy/agent_invocation_access": "update"}
     at = {text: position(plan, text) for text in actions(plan)}
     assert at["model-profile/zzz_profile"] < at["agent/aaa_agent"]
     assert at["tool/zzz_tool"] < at["agent/aaa_agent"]
@@ -280,6 +288,7 @@ def test_deleting_a_resource_with_all_of_its_users_is_allowed(ws: Path) -> None:
 def test_the_plan_is_deterministic(ws: Path) -> None:
     add_live_only()
     write(MANIFESTS / "new.yaml", docs(tool("t1"), tool("t2"), agent("a1", "allowed_tools: [t2]")))
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS_POLICY, "a1", "t2")
     assert the_plan() == the_plan()
 
 
@@ -478,6 +487,7 @@ def test_a_value_other_than_the_default_is_a_change(ws: Path) -> None:
          "json_mode: true")
     edit(MANIFESTS / "agents" / "explainability_agent.yaml", "  allowed_tools: []\n",
          "  allowed_tools: [similarity]\n")
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS_POLICY, "explainability_agent", "similarity")
     plan = the_plan()
     assert change_of(plan, "model-profile/claude_haiku_3").fields == (
         FieldChange("json_mode", FieldOp.CHANGE, False, True),)
