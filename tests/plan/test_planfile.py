@@ -12,6 +12,7 @@ from reconciler.errors import PlanFormatError
 from reconciler.plan import planfile
 from reconciler.plan.model import FORMAT_VERSION, Plan
 from tests.conftest import agent, line_of, write
+from tests.grants import TOOL_ACCESS, grant_in_manifests
 from tests.plan.conftest import MANIFESTS, docs, edit, the_plan, tool
 
 
@@ -24,6 +25,7 @@ def rich_plan(ws: Path) -> Plan:
     edit(fraud, "max_iterations: 5", "max_iterations: 7")
     edit(fraud, "  - similarity\n", "  - similarity\n  - new_tool\n")
     edit(fraud, "  - anomaly_detection\n", "")
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS, "fraud_agent", "new_tool")  # as the runtime needs
     edit(MANIFESTS / "model-profiles" / "gpt4.yaml", "top_p: 1.0", "top_p: 0.5")
     (MANIFESTS / "model-profiles" / "gpt4_turbo.yaml").unlink()
     (MANIFESTS / "tools" / "fraud_rules.yaml").unlink()

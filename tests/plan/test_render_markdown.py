@@ -13,6 +13,7 @@ from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location
 from reconciler.plan.render import markdown
 from reconciler.plan.render.common import summary_line
 from tests.conftest import write
+from tests.grants import TOOL_ACCESS, grant_in_manifests
 from tests.plan.conftest import MANIFESTS, edit, the_plan, tool
 
 
@@ -31,27 +32,31 @@ def test_a_summary_table_then_refusals_deletes_and_collapsible_details(ws: Path)
     edit(fraud, "max_iterations: 5", "max_iterations: 7")
     edit(fraud, "  - similarity\n", "  - similarity\n  - new_tool\n")
     edit(fraud, "  - anomaly_detection\n", "")
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS, "fraud_agent", "new_tool")  # as the runtime needs
     (MANIFESTS / "model-profiles" / "gpt4.yaml").unlink()
     (MANIFESTS / "tools" / "fraud_rules.yaml").unlink()
     plan = the_plan()
     out = markdown.render(plan)
     s = plan.summary
-    assert (s.create, s.update, s.delete, s.refused) == (1, 1, 2, 1)
-    assert f"| 1 | 1 | 2 | 1 | {s.impacted} |" in out
+    assert (s.create, s.update, s.delete, s.refused) == (1, 2, 2, 1)
+    assert f"| 1 | 2 | 2 | 1 | {s.impacted} |" in out
     assert summary_line(plan) in out
     assert "#### Refused (1)\n\n- `!` `tool/fraud_rules`: Cannot delete tool 'fraud_rules': " \
            "used by agents fraud_agent (manifests/agents/fraud_agent.yaml:" in out
     assert "#### Deletes (1)\n\n- `-` `model-profile/gpt4` — `registries/model_profiles.json`" \
            in out
-    assert "<details><summary>Updates (1)</summary>\n\n" \
+    assert "<details><summary>Updates (2)</summary>\n\n" \
            "- `~` `agent/fraud_agent` — `manifests/agents/fraud_agent.yaml:1`\n" \
            "  - `+ allowed_tools[2]`: `\"new_tool\"`\n" \
            "  - `- capabilities[3]`: `\"anomaly_detection\"`\n" \
            "  - `~ max_iterations`: `5` → `7`\n" \
-           "  - impact: 8 dependents\n\n</details>" in out
+           "  - impact: 8 dependents\n" \
+           "- `~` `governance-policy/agent_tool_access` — " \
+           "`manifests/policies/agent_tool_access.yaml:1`\n" \
+           "  - `+ rules[2].allowed_tools[2]`: `\"new_tool\"`\n\n</details>" in out
     assert "<details><summary>Creates (1)</summary>\n\n" \
            "- `+` `tool/new_tool` — `manifests/new.yaml:1`\n\n</details>" in out
-    order = [out.index(h) for h in ("#### Refused", "#### Deletes", "Updates (1)", "Creates (1)")]
+    order = [out.index(h) for h in ("#### Refused", "#### Deletes", "Updates (2)", "Creates (1)")]
     assert order == sorted(order)
     assert "left out" not in out
 

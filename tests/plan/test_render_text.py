@@ -13,6 +13,7 @@ from reconciler.model.resource import ResourceKey
 from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Location, Plan
 from reconciler.plan.render import text
 from tests.conftest import write
+from tests.grants import TOOL_ACCESS, grant_in_manifests
 from tests.plan.conftest import MANIFESTS, edit, the_plan, tool
 
 
@@ -38,6 +39,7 @@ def test_every_action_with_its_symbol_fields_and_summary(ws: Path) -> None:
     edit(fraud, "max_iterations: 5", "max_iterations: 7")
     edit(fraud, "  - similarity\n", "  - similarity\n  - new_tool\n")
     edit(fraud, "  - anomaly_detection\n", "")
+    grant_in_manifests(MANIFESTS, TOOL_ACCESS, "fraud_agent", "new_tool")  # as the runtime needs
     (MANIFESTS / "model-profiles" / "gpt4.yaml").unlink()
     (MANIFESTS / "tools" / "decision_rules.yaml").unlink()
     out = plain(the_plan())
@@ -51,13 +53,15 @@ def test_every_action_with_its_symbol_fields_and_summary(ws: Path) -> None:
     impact = next(line for line in lines if "impact:" in line)
     assert impact.startswith("      impact: 8 dependents: agent/orchestrator_agent, "
                              "workflow/claims_triage, governance-policy/agent_invocation_access")
+    assert "  ~ governance-policy/agent_tool_access  manifests/policies/agent_tool_access.yaml:1" \
+        in lines
     assert "  - model-profile/gpt4  registries/model_profiles.json" in lines
     refusal = next(line for line in lines if line.startswith("  ! "))
     assert refusal.startswith("  ! tool/decision_rules Cannot delete tool 'decision_rules': "
                               "used by agents recommendation_agent (manifests/agents/"
                               "recommendation_agent.yaml:")
     assert lines[-1].startswith(
-        "Plan: 1 to create, 1 to update, 2 to delete, 1 refused. Impact: ")
+        "Plan: 1 to create, 2 to update, 2 to delete, 1 refused. Impact: ")
     # the order on screen is the plan's order: creates and updates, then deletes
     assert lines.index("  + tool/new_tool  manifests/new.yaml:1") < lines.index(
         "  - model-profile/gpt4  registries/model_profiles.json")
