@@ -175,9 +175,9 @@ def _profiles_not_allowed(workflow: Resource, rule: _UsageRule,
         found.append(diagnostic(
             "A005", workflow, path,
             f"{workflow.key.describe()} runs agent '{name}', whose model profile "
-            f"'{profile}' its model_usage rule does not allow (rules[{rule.index}]{where}: "
-            f"{', '.join(rule.allowed) or 'none'}); upstream does not enforce model_usage "
-            "at runtime yet, so the agent runs anyway",
+            f"'{profile}' its model_usage rule does not allow (model_usage "
+            f"rules[{rule.index}]{where} allows {', '.join(rule.allowed) or 'none'}); "
+            "upstream does not enforce model_usage at runtime yet, so the agent runs anyway",
             f"add '{profile}' to the rule's allowed_profiles, or give '{name}' an allowed "
             "profile"))
     return found
@@ -213,7 +213,13 @@ def _a006(policy: Resource, path: str, problem: str) -> Diagnostic:
 
 
 def _kind_of(value: Any) -> str:
-    return "null" if value is None else f"a {type(value).__name__}"
+    """How a JSON value's type reads in a sentence."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "a string", dict: "a mapping", list: "a list", int: "a number",
+            float: "a number"}.get(type(value), f"a {type(value).__name__}")
 
 
 def _wildcards(policy: Resource, governance: Governance) -> list[Diagnostic]:
@@ -233,13 +239,15 @@ def _wildcards(policy: Resource, governance: Governance) -> list[Diagnostic]:
                 continue
             if not allows and not _allows_anything(policy, verb, subject):
                 continue
-            effect = ("grants only a name '*', not everything" if allows else
-                      "denies only a name '*', so another rule's allowed list still allows")
+            thing = verb.object_kind.value.lower()
+            effect = (f"grants nothing but a {thing} named '*'" if allows else
+                      f"denies only a {thing} named '*', not what {subject}'s rules allow")
             found.append(diagnostic(
                 "A004", policy, f"rules[{index}].{name}[{values.index(WILDCARD)}]",
                 f"{policy.key.describe()} rules[{index}] ('{subject}') {name} holds '*': "
                 f"the runtime compares names literally, so it {effect}",
-                f"list the {verb.object_kind.value.lower()}s by name"))
+                f"list the {thing}s by name" if allows else
+                "name what to deny (what no rule allows is denied already)"))
     return found
 
 
@@ -273,9 +281,9 @@ def _fix(decision: Decision, instead: str | None = None) -> str:
     verb, subject, target = decision.verb, decision.subject, decision.object
     instead = instead or f"remove '{target}' from the agent's {verb.asks}"
     if decision.basis is Basis.DENIED and decision.rule is not None:
-        return (f"remove '{target}' from {verb.policy} rules[{decision.rule.index}]."
-                f"{decision.rule.list_name} if '{subject}' should {verb.phrase} it, or "
-                f"{instead}")
+        return (f"move '{target}' from {decision.rule.list_name} to {verb.allowed_list} in "
+                f"{verb.policy} rules[{decision.rule.index}] if '{subject}' should "
+                f"{verb.phrase} it, or {instead}")
     if decision.basis is Basis.BROKEN:
         return f"fix the rules of {verb.policy} (see A006)"
     return (f"add '{target}' to {verb.allowed_list} in the {verb.policy} rule for "
