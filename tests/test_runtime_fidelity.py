@@ -137,11 +137,15 @@ MINIMAL = [
              "model_profile_id: p1\nallowed_tools: [t1]\noutput_schema: {type: object}\n"),
     manifest("Workflow", "w1", "name: W1\ndescription: a workflow\nsteps:\n"
              "  - step_id: s1\n    agent_id: a1\n"),
+    # Governance denies by default: the two access policies grant what a1 and the
+    # orchestrator ask for (A001-A003).
     manifest("GovernancePolicy", "agent_tool_access", "description: who may use what\n"
-             "rules: []\n"),
+             "rules:\n  - agent_id: a1\n    allowed_tools: [t1]\n"),
+    manifest("GovernancePolicy", "agent_invocation_access", "description: who may invoke whom\n"
+             "rules:\n  - agent_id: orchestrator_agent\n    allowed_agents: [a1]\n"),
 ]
 EXPECTED = {"model_profiles.json": 1, "tool_registry.json": 1, "agent_registry.json": 2,
-            "workflows": 1, "policies": 1}
+            "workflows": 1, "policies": 2}
 
 
 def minimal_mesh(folder: Path) -> Path:
@@ -174,8 +178,9 @@ def test_the_init_scaffold_is_loaded_whole(tmp_path: Path, meshctl: Any) -> None
     assert result.code == 0, result.err
     loaded, skipped = runtime_load(tmp_path / "mesh/registries")
     assert skipped == []
+    # The scaffold ships both access policies its orchestrator and agent need.
     assert loaded == {"model_profiles.json": 1, "tool_registry.json": 1,
-                      "agent_registry.json": 2, "workflows": 1, "policies": 1}
+                      "agent_registry.json": 2, "workflows": 1, "policies": 2}
 
 
 def test_rollback_writes_complete_entries(tmp_path: Path, meshctl: Any) -> None:
@@ -211,9 +216,10 @@ def test_rest_creates_are_complete_and_a_missing_field_is_a_422(
                     "agent_id": "a2", "name": "A2", "description": "d",
                     "capabilities": ["work"], "model_profile_id": "p2",
                     "output_schema": {"type": "object"}}),
+                # a1: the agent the orchestrator lists and may invoke (A002)
                 api.post("/registries/workflows", json={
                     "workflow_id": "w2", "name": "W2", "description": "d",
-                    "steps": [{"step_id": "s1", "agent_id": "a2"}]}),
+                    "steps": [{"step_id": "s1", "agent_id": "a1"}]}),
             ]
             assert [r.status_code for r in created] == [201] * 4, [r.text for r in created]
             before = {p.name: p.read_bytes() for p in registries.glob("*.json")}
@@ -230,7 +236,7 @@ def test_rest_creates_are_complete_and_a_missing_field_is_a_422(
     loaded, skipped = runtime_load(registries)
     assert skipped == []
     assert loaded == {"model_profiles.json": 2, "tool_registry.json": 2,
-                      "agent_registry.json": 3, "workflows": 2, "policies": 1}
+                      "agent_registry.json": 3, "workflows": 2, "policies": 2}
 
 
 def kind_label(kind: str, space: str = "-") -> str:
