@@ -62,3 +62,36 @@ def grant_live(registries: Path, policy: str, subject: str, *names: str) -> None
     document = json.loads(path.read_text(encoding="utf-8"))
     grant(document["policies"][policy], policy, subject, *names)
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+
+# What the small mesh of tests.conftest.BASE_MESH asks for, granted: its orchestrator invokes
+# fraud_agent and intake_agent, fraud_agent uses fraud_rules and similarity. BASE_MESH has no
+# policy; a test that adds one makes the mesh governed, and writes these beside it.
+BASE_MESH_ACCESS = f"""\
+apiVersion: agentmesh.io/v1
+kind: GovernancePolicy
+metadata:
+  name: {TOOL_ACCESS}
+spec:
+  description: Which tools each agent may use
+  rules:
+  - agent_id: fraud_agent
+    allowed_tools: [fraud_rules, similarity]
+---
+apiVersion: agentmesh.io/v1
+kind: GovernancePolicy
+metadata:
+  name: {INVOCATION_ACCESS}
+spec:
+  description: Which agents the orchestrator may invoke
+  rules:
+  - agent_id: {ORCHESTRATOR}
+    allowed_agents: [fraud_agent, intake_agent]
+"""
+
+
+def grant_base_mesh(mesh: Path) -> Path:
+    """Write BASE_MESH_ACCESS as `access.yaml` in the folder of the base mesh."""
+    path = mesh / "access.yaml"
+    path.write_text(BASE_MESH_ACCESS, encoding="utf-8")
+    return path

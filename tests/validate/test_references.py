@@ -9,6 +9,7 @@ from reconciler import engine
 from reconciler.errors import Severity
 from reconciler.validate import references
 from tests.conftest import agent, by_code, line_of, manifest, only
+from tests.grants import grant_base_mesh
 
 Case = Callable[[str], tuple[Path, engine.DesiredState]]
 
@@ -120,7 +121,9 @@ roles:
 """
 
 
-def test_governance_rules_name_agents_tools_profiles_and_workflows(case: Case) -> None:
+def test_governance_rules_name_agents_tools_profiles_and_workflows(case: Case,
+                                                                   mesh: Path) -> None:
+    grant_base_mesh(mesh)  # a policy makes the mesh governed: grant what it asks for
     path, desired = case(manifest("GovernancePolicy", "pol", POLICY))
     found = {(d.code, d.path): d for d in desired.diagnostics}
     assert set(found) == {
@@ -150,7 +153,8 @@ def test_governance_rules_name_agents_tools_profiles_and_workflows(case: Case) -
     assert found[("R003", "agent_overrides[0].agent_id")].line == line_of(path, "ghost")
 
 
-def test_a_policy_whose_names_all_exist_passes(case: Case) -> None:
+def test_a_policy_whose_names_all_exist_passes(case: Case, mesh: Path) -> None:
+    grant_base_mesh(mesh)  # a policy makes the mesh governed: grant what it asks for
     workflow = manifest("Workflow", "claims", "name: C\ndescription: d\nsteps:\n- step_id: s\n"
                         "  agent_id: fraud_agent\n")
     text = POLICY

@@ -13,6 +13,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.validate import schema, validate_state
 from tests.conftest import agent, by_code, line_of, manifest, only
+from tests.grants import grant_base_mesh
 
 Case = Callable[[str], tuple[Path, engine.DesiredState]]
 
@@ -238,7 +239,8 @@ def test_unknown_step_fields_are_s006_too(case: Case) -> None:
     assert diagnostic.hint is not None and "did you mean 'on_success'?" in diagnostic.hint
 
 
-def test_policies_never_warn_about_their_free_form_rules(case: Case) -> None:
+def test_policies_never_warn_about_their_free_form_rules(case: Case, mesh: Path) -> None:
+    grant_base_mesh(mesh)  # a policy makes the mesh governed: grant what it asks for
     _, desired = case(manifest("GovernancePolicy", "p", "description: d\nanything: 1\n"
                                "nested: {what: ever}"))
     assert desired.diagnostics == []
