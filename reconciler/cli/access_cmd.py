@@ -40,6 +40,11 @@ def access_group() -> None:
     AgentMesh's governance denies by default: an agent's allowed_tools and the
     orchestrator's allowed_agents are what it asks for; the rules of the policies
     agent_tool_access and agent_invocation_access are what it gets (docs/access.md).
+
+    \b
+    Examples:
+      meshctl access check fraud_agent use similarity
+      meshctl access list --differs
     """
 
 
