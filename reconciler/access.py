@@ -153,9 +153,15 @@ def _container(value: Any) -> Container[Any] | None:
 class _Policy:
     """A verb's rules, indexed by subject (when every rule is a mapping)."""
 
-    def __init__(self, verb: Verb, body: Mapping[str, Any] | None) -> None:
+    def __init__(self, verb: Verb, body: Any, present: bool = True) -> None:
+        """`body`: the policy (`present` False: there is none, and so no rules)."""
         self.verb = verb
-        raw = body.get("rules", []) if body is not None else []
+        if not present:
+            raw: Any = []
+        elif isinstance(body, Mapping):
+            raw = body.get("rules", [])
+        else:
+            raw = None  # the runtime's `policy.get("rules")` fails at once
         self.fails_outright = not isinstance(raw, (list, dict, str)) or (
             not isinstance(raw, list) and bool(raw))  # `for rule in rules` fails at once
         self.walk: list[_Rule | _Unreadable] = []
@@ -265,9 +271,9 @@ class Governance:
     def policy(self, verb: Verb) -> _Policy:
         found = self._compiled.get(verb)
         if found is None:
-            body = None if self.policies is None else self.policies.get(verb.policy)
-            found = self._compiled[verb] = _Policy(
-                verb, body if isinstance(body, Mapping) else None)
+            present = self.policies is not None and verb.policy in self.policies
+            body = self.policies[verb.policy] if present and self.policies is not None else None
+            found = self._compiled[verb] = _Policy(verb, body, present)
         return found
 
     def decide(self, subject: str, verb: Verb, target: str) -> Decision:
