@@ -90,6 +90,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (
     Rule("A004", _W, "'*' in an access rule, which the runtime reads as a name"),
     Rule("A005", _W, "a workflow's model_usage rule does not allow a step agent's profile"),
     Rule("A006", _E, "an access rule the runtime cannot read"),
+    Rule("A007", _E, "a change that widens access, refused by --deny-access-widening"),
 )}
 
 

@@ -66,8 +66,8 @@ def two_files(tmp_path: Path) -> list[Diagnostic]:
     return load(tmp_path).diagnostics
 
 
-def plan_case(before: str, after: str, base: str = BASE_MESH
-              ) -> Callable[[Path], list[Diagnostic]]:
+def plan_case(before: str, after: str, base: str = BASE_MESH,
+              deny_access_widening: bool = False) -> Callable[[Path], list[Diagnostic]]:
     """A rule of the plan: `before` (beside the base mesh) applied, then the plan to
     `after`; its warnings and each refusal (as the CI formats report it)."""
     def run(tmp_path: Path) -> list[Diagnostic]:
@@ -78,7 +78,8 @@ def plan_case(before: str, after: str, base: str = BASE_MESH
         assert first.plan is not None, first.errors
         engine.apply_plan(first.plan, tmp_path / "r")
         write(tmp_path / "m" / "case.yaml", after)
-        result = engine.make_plan([str(tmp_path / "m")], tmp_path / "r", use_cache=False)
+        result = engine.make_plan([str(tmp_path / "m")], tmp_path / "r", use_cache=False,
+                                  deny_access_widening=deny_access_widening)
         assert result.plan is not None, result.errors
         return [*result.plan.warnings, *ci.refusal_findings(result.plan)]
     return run
@@ -122,6 +123,14 @@ def integration_workflow(steps: str) -> str:
     return manifest("IntegrationWorkflow", "iw", "name: I\ndescription: d\nversion: '1.0'\n"
                     "trigger: Event\nsteps:\n" + steps)
 
+
+# The base mesh governed: the orchestrator may invoke its agents, fraud_agent use its tools.
+GOVERNED = (manifest("GovernancePolicy", "agent_invocation_access",
+                     "rules:\n- {agent_id: orchestrator_agent, allowed_agents: "
+                     "[fraud_agent, intake_agent]}") + "---\n"
+            + manifest("GovernancePolicy", "agent_tool_access",
+                       "rules:\n- {agent_id: fraud_agent, allowed_tools: "
+                       "[fraud_rules, similarity]}\n"))
 
 CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
     "M015": manifests_case(manifest("SystemConfig", "main", SYSTEM_SECTIONS)),
@@ -229,6 +238,8 @@ CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
     "A005": manifests_case(manifest("GovernancePolicy", "model_usage",
                                     "rules:\n- {workflow_id: w1, allowed_profiles: [gpt4]}")
                            + "---\n" + step_workflow("- {step_id: a, agent_id: fraud_agent}\n")),
+    "A007": plan_case(GOVERNED, GOVERNED + "  - {agent_id: intake_agent, allowed_tools: "
+                      "[fraud_rules]}\n", deny_access_widening=True),
     "A006": manifests_case(manifest("GovernancePolicy", "agent_tool_access",
                                     "rules:\n- {agent_id: fraud_agent, allowed_tools: "
                                     "fraud_rules}")),

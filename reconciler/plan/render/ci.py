@@ -13,20 +13,28 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.errors import Diagnostic, Severity
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Action, Change, Plan
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def refusal_findings(plan: Plan) -> list[Diagnostic]:
-    """Each refused change as a U001 error, at the first reference that keeps it (where a
-    reviewer can act), else at the resource's own manifest."""
+    """Each refused change as an error with the code of its guard, at the first reference
+    that keeps it (where a reviewer can act), else at the resource's own manifest: a
+    delete's U001, a breaking change's B001 (--deny-breaking), a widening's A007
+    (--deny-access-widening)."""
     found = []
     for change in plan.refusals:
         file, line = _where(change)
-        found.append(Diagnostic("U001", Severity.ERROR, change.refused or "refused", file, line,
-                                str(change.key), None,
-                                "remove the references first, or keep the resource"))
+        if change.action is Action.DELETE:
+            code, hint = "U001", "remove the references first, or keep the resource"
+        elif change.breaking:
+            code, hint = "B001", "keep the old contract working, or drop --deny-breaking"
+        else:
+            code, hint = "A007", ("widen access in a reviewed change of its own, or drop "
+                                  "--deny-access-widening")
+        found.append(Diagnostic(code, Severity.ERROR, change.refused or "refused", file, line,
+                                str(change.key), None, hint))
     return found
 
 
