@@ -14,6 +14,7 @@ from reconciler.plan.render import common, worddiff
 
 STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 MAX_IMPACT_NAMES = 8
+MAX_ACCESS_LINES = 200  # a first apply of a large mesh grants every ask: the JSON has all
 # A word diff's changes in colour: struck and underlined too, so a changed space shows.
 PIECE_STYLE = {worddiff.Part.SAME: "none", worddiff.Part.DELETED: "red strike",
                worddiff.Part.INSERTED: "green underline", worddiff.Part.ELIDED: "dim"}
@@ -34,9 +35,13 @@ def render(plan: Plan, *, colour: bool = False) -> str:
         lines.append("")
     if plan.access_changes:
         lines.append("Access changes (what agents may do at runtime):")
-        for granted in plan.access_changes:
+        for granted in plan.access_changes[:MAX_ACCESS_LINES]:
             sign = "[green]+[/]" if granted.widens else "[red]-[/]"
             lines.append(f"  {sign} {literal(common.access_line(granted))}")
+        more = len(plan.access_changes) - MAX_ACCESS_LINES
+        if more > 0:
+            lines.append(f"  ... and {common.count(more, 'more access change')} "
+                         "(meshctl plan -o json lists them all)")
         lines.append("")
     for warning in plan.warnings:
         lines.append(f"[yellow]warning[/] {literal(warning.location)} {warning.code}: "
