@@ -46,6 +46,12 @@ def live_entry(registries: Path, kind: Kind, name: str) -> dict[str, Any] | None
     return resource.entry if resource is not None else None
 
 
+def live_field(registries: Path, kind: Kind, name: str, field: str) -> Any:
+    entry = live_entry(registries, kind, name)
+    assert entry is not None, f"no live {kind.value} {name}"
+    return entry[field]
+
+
 def set_field(path: Path, field: str, value: str) -> None:
     lines = path.read_text().splitlines(keepends=True)
     assert any(line.startswith(f"  {field}:") for line in lines), field
@@ -209,12 +215,12 @@ def test_drift_is_reported_and_left_alone_without_self_heal(watch: Callable[...,
         # an edit elsewhere syncs that edit, and leaves the drifted agent as it is
         set_field(manifests / "agents" / "intake_agent.yaml", "max_iterations", "9")
         assert eventually(lambda: status(registries)["last_sync"]["result"] == "synced")
-        assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 3
+        assert live_field(registries, Kind.AGENT, "fraud_agent", "max_iterations") == 3
         assert status(registries)["drifted_count"] == 1
         # a change of the drifted resource in the manifests wins
         set_field(manifests / FRAUD, "max_iterations", "12")
-        assert eventually(lambda: live_entry(registries, Kind.AGENT, "fraud_agent")[
-            "max_iterations"] == 12)
+        assert eventually(lambda: live_field(registries, Kind.AGENT, "fraud_agent",
+                                             "max_iterations") == 12)
         assert eventually(lambda: status(registries)["drifted"] == [])
 
 
@@ -222,6 +228,7 @@ def test_self_heal_reverts_drift_recorded_as_source_watch(watch: Callable[..., A
                                                           manifests: Path,
                                                           registries: Path) -> None:
     wanted = live_entry(registries, Kind.AGENT, "fraud_agent")
+    assert wanted is not None
     with watch(self_heal=True):
         _drift(registries, 3)
         assert eventually(lambda: live_entry(registries, Kind.AGENT, "fraud_agent") == wanted)
@@ -229,7 +236,9 @@ def test_self_heal_reverts_drift_recorded_as_source_watch(watch: Callable[..., A
         # a resource created elsewhere is not in git: self-heal prunes it
         manager = RegistryManager(registries, watch=False)
         manager.load_all()
-        manager.create_agent({**wanted, "agent_id": "rogue_agent", "name": "Rogue"})
+        # no tools: governance grants fraud_agent's to fraud_agent alone (A003)
+        manager.create_agent({**wanted, "agent_id": "rogue_agent", "name": "Rogue",
+                              "allowed_tools": []})
         assert eventually(lambda: live_entry(registries, Kind.AGENT, "rogue_agent") is None)
     [healed, pruned] = revisions_by(registries, "watch")
     assert [(c["name"], c["action"]) for c in healed["changes"]] == [("fraud_agent", "update")]
@@ -246,15 +255,15 @@ def test_drift_survives_a_restart_without_being_reverted(watch: Callable[..., An
     with watch():
         assert status(registries)["drifted"] == [
             {"kind": "Agent", "name": "fraud_agent", "status": "drifted"}]
-    assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 4
+    assert live_field(registries, Kind.AGENT, "fraud_agent", "max_iterations") == 4
 
 
 def test_the_first_sync_applies_everything_like_apply(manifests: Path,
                                                       registries: Path) -> None:
     _drift(registries, 44)  # no controller ever ran here: the manifests are the truth
     with running(Controller([str(manifests)], registries, interval=300, debounce=0.05)) as c:
-        assert c.last_report.result == "synced"
-    assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 5
+        assert c.last_report is not None and c.last_report.result == "synced"
+    assert live_field(registries, Kind.AGENT, "fraud_agent", "max_iterations") == 5
 
 
 def test_a_missed_event_is_found_by_the_resync(manifests: Path, registries: Path) -> None:
@@ -296,7 +305,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         good = commit_all(repo, "fraud: 31")
         assert eventually(lambda: status(registries)["last_sync"]["commit"] == good)
         assert status(registries)["controller"]["source"]["commit_subject"] == "fraud: 31"
-        assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 31
+        assert live_field(registries, Kind.AGENT, "fraud_agent", "max_iterations") == 31
         [revision] = revisions_by(registries, "watch")
         assert revision["git_commit"] == good
         # a commit that fails validation is not applied; the good one stays live
@@ -308,7 +317,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         assert found["last_sync"]["result"] == "failed"
         assert found["last_good_sync"]["commit"] == good
         assert found["last_sync"]["errors"][0]["file"].endswith(FRAUD)
-        assert live_entry(registries, Kind.AGENT, "fraud_agent")["allowed_tools"][0] == \
+        assert live_field(registries, Kind.AGENT, "fraud_agent", "allowed_tools")[0] == \
             "fraud_rules"
         # the next good commit is applied
         save(path, path.read_text().replace("- nope", "- fraud_rules"))
@@ -316,7 +325,7 @@ def test_a_git_branch_is_followed_across_commits_and_a_bad_commit_skipped(
         fixed = commit_all(repo, "fixed")
         assert eventually(lambda: status(registries)["last_sync"]["commit"] == fixed)
         assert status(registries)["last_sync"]["result"] == "synced"
-    assert live_entry(registries, Kind.AGENT, "fraud_agent")["max_iterations"] == 32
+    assert live_field(registries, Kind.AGENT, "fraud_agent", "max_iterations") == 32
     assert [r["git_commit"] for r in revisions_by(registries, "watch")] == [good, fixed]
     assert status(registries)["last_good_sync"]["commit"] == fixed
 

@@ -24,7 +24,9 @@ def drift(registries: Path) -> None:
     fraud = manager.entry(Kind.AGENT, "fraud_agent")
     assert fraud is not None
     manager.update_agent("fraud_agent", {**fraud, "max_iterations": 3})
-    manager.create_agent({**fraud, "agent_id": "panel_agent", "name": "Made in the panel"})
+    # no tools: governance grants fraud_agent's to fraud_agent alone (A003)
+    manager.create_agent({**fraud, "agent_id": "panel_agent", "name": "Made in the panel",
+                          "allowed_tools": []})
     manager.delete_model_profile("claude_opus_3")
 
 
