@@ -23,6 +23,7 @@ import pytest
 from reconciler.store import history, journal
 from reconciler.store.registry_files import read_live_state
 from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, copy_tree, write
+from tests.grants import TOOL_ACCESS, grant_live
 
 SCRIPT = Path(sys.executable).parent / "meshctl"
 WORKERS = 4
@@ -167,6 +168,14 @@ def worker_manifests(folder: Path, worker: int, iterations: int) -> Path:
     return folder
 
 
+def grant_workers(registries: Path, workers: int) -> None:
+    """Let each worker's agent use its tool, live, before the workers start: governance
+    denies by default (A003), and a worker applying the shared agent_tool_access policy
+    would undo the others' grants."""
+    for worker in range(workers):
+        grant_live(registries, TOOL_ACCESS, f"worker{worker}_agent", f"worker{worker}_tool")
+
+
 @pytest.fixture
 def registries(tmp_path: Path) -> Path:
     return copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
@@ -194,6 +203,7 @@ def test_concurrent_applies_serialise_and_lose_no_update(registries: Path,
     """4 processes at once, each creating its own agent and tool, then updating its agent,
     each planned against the state it read (--no-prune: the others' resources stay). A
     plan overtaken by another commit is refused as stale, clearly, and re-run."""
+    grant_workers(registries, WORKERS)
     initial = read_live_state(registries)
     rounds = {w: [worker_manifests(tmp_path / f"w{w}r{r}", w, 3 + r) for r in range(ROUNDS)]
               for w in range(WORKERS)}
@@ -273,6 +283,7 @@ def test_concurrent_applies_serialise_and_lose_no_update(registries: Path,
 
 def test_two_applies_of_plans_made_from_the_same_state_one_wins(registries: Path,
                                                                   tmp_path: Path) -> None:
+    grant_workers(registries, 2)
     plans = []
     for worker in range(2):
         plan = tmp_path / f"plan{worker}.json"
