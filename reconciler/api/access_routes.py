@@ -8,7 +8,7 @@ The answers come from the library's snapshot and meshctl's one access model
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from reconciler import access
 from reconciler.api.errors import ApiError
 from reconciler.library import EntryChange, RegistryManager
+from reconciler.library.snapshot import version_of
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
@@ -74,6 +75,31 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: 
         return {"governed": governance.governed,
                 "rows": [access.to_dict(row.decision, state, row.asked) for row in rows],
                 "total_count": len(rows)}
+
+    @app.get("/registries/access/policy", tags=["access"], dependencies=[viewer])
+    def policy(verb: str = Query(description="invoke (agents) or use (tools)",
+                                 pattern="^(invoke|use)$"),
+               subject: str | None = Query(default=None, description=(
+                   "An agent, existing or not yet created")),
+               objects: Annotated[list[str] | None, Query(alias="object", description=(
+                   "Names to decide for `subject` (repeatable)"))] = None) -> dict[str, Any]:
+        """The access policy of `verb` as a change writes it (its entry, or null, its
+        version, which a batch adding a rule to it beside an agent names, and the names of
+        its rules' lists) and, for `subject`, the decision on each `object`. Unlike `check`,
+        the names need not exist: the panel asks about an agent it is creating."""
+        action = access.Verb(verb)
+        live, governance = registry.access_view()
+        state = live.state
+        found = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, action.policy))
+        decisions = [] if subject is None else [
+            access.to_dict(governance.decide(subject, action, name), state)
+            for name in dict.fromkeys(objects or [])]
+        return {"verb": action.value, "policy": action.policy,
+                "allowed_list": action.allowed_list, "denied_list": action.denied_list,
+                "governed": governance.governed,
+                "entry": None if found is None else found.entry,
+                "resource_version": None if found is None else version_of(found.entry),
+                "decisions": decisions}
 
     @app.post("/registries/changes", tags=["mesh"], dependencies=[editor])
     def change(batch: ChangeBatch) -> dict[str, Any]:

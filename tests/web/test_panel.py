@@ -66,7 +66,7 @@ def test_agents_are_listed_and_filtered(page: Page, registries: Path) -> None:
     expect(page.locator("#panel-agents tbody tr:visible")).to_have_count(1)
 
 
-def test_create_edit_and_delete_an_agent(page: Page, registries: Path) -> None:
+def test_create_edit_and_delete_an_agent(page: Page, registries: Path, server: Server) -> None:
     open_tab(page, "agents")
     page.click("#panel-agents button.add")
     expect(page.locator("#editor")).to_be_visible()
@@ -76,9 +76,14 @@ def test_create_edit_and_delete_an_agent(page: Page, registries: Path) -> None:
     page.fill("#field-capabilities", "triage\nrouting")
     page.select_option("#field-model_profile_id", "gpt4")
     page.select_option("#field-allowed_tools", ["fraud_rules", "similarity"])
-    page.click("#editor .save")
+    # Governance denies a new agent every tool, and its rule cannot name an agent that does
+    # not exist yet: the tools are granted in the same save (test_access_panel.py has more).
+    expect(page.locator("#editor li[data-tool=similarity].denied")).to_be_visible()
+    page.click("#editor button.grant")
+    page.click("#editor button.commit")
     expect(page.locator("#panel-agents tr[data-id=panel_agent]")).to_be_visible()
-    expect(page.locator("#status")).to_have_text("Saved agent 'panel_agent'.")
+    expect(page.locator("#status")).to_have_text(
+        "Saved agent 'panel_agent' and policy 'agent_tool_access' in one revision (revision 1).")
     stored = on_disk(registries, "Agent", "panel_agent")
     assert stored is not None and stored["capabilities"] == ["triage", "routing"]
     assert stored["allowed_tools"] == ["fraud_rules", "similarity"]
@@ -92,9 +97,12 @@ def test_create_edit_and_delete_an_agent(page: Page, registries: Path) -> None:
     assert on_disk(registries, "Agent", "panel_agent")["max_iterations"] == 9  # type: ignore
     page.click("#panel-agents tr[data-id=panel_agent] button.danger")
     expect(page.locator("#confirm-text")).to_contain_text("Delete agent 'panel_agent'?")
+    expect(page.locator("#confirm-text")).to_contain_text(  # a policy naming it would keep it
+        "its rules in agent_tool_access go with it, in the same revision")
     page.click("#confirm button.danger")
     expect(page.locator("#panel-agents tr[data-id=panel_agent]")).to_have_count(0)
     assert on_disk(registries, "Agent", "panel_agent") is None
+    assert "panel_agent" not in (registries / "governance_policies.json").read_text()
 
 
 def test_deleting_an_agent_in_use_shows_the_servers_message(page: Page,
@@ -131,16 +139,38 @@ def test_the_json_editor_rejects_invalid_json(page: Page) -> None:
     expect(page.locator("#editor .save")).to_be_enabled()
 
 
+def list_a_spare_agent(server: Server) -> None:
+    """An agent the orchestrator lists (and governance lets it invoke) that no workflow runs,
+    so that the orchestrator may stop listing it (A002 refuses to unlist an agent a workflow
+    runs, and every example agent is run by claims_triage). One change, through the API."""
+    with server.client() as api:
+        agent = api.get("/registries/agents/explainability_agent").json()
+        del agent["resource_version"]
+        orchestrator = api.get("/registries/orchestrator").json()
+        del orchestrator["resource_version"]
+        orchestrator["allowed_agents"].append("spare_agent")
+        policy = api.get("/registries/access/policy", params={"verb": "invoke"}).json()
+        policy["entry"]["rules"][0]["allowed_agents"].append("spare_agent")
+        done = api.post("/registries/changes", json={"changes": [
+            {"kind": "Agent", "name": "spare_agent",
+             "entry": {**agent, "agent_id": "spare_agent", "name": "Spare Agent"}},
+            {"kind": "Agent", "name": "orchestrator_agent", "entry": orchestrator},
+            {"kind": "GovernancePolicy", "name": policy["policy"], "entry": policy["entry"]}]})
+        assert done.status_code == 200, done.text
+
+
 def test_the_orchestrator_shows_its_agents_saves_and_cannot_be_deleted(
-        page: Page, registries: Path) -> None:
+        page: Page, registries: Path, server: Server) -> None:
+    list_a_spare_agent(server)
+    page.reload()
     allowed = page.locator("#panel-orchestrator fieldset.allowed input:checked")
     listed = on_disk(registries, "Agent", "orchestrator_agent")["allowed_agents"]  # type: ignore
     expect(allowed).to_have_count(len([a for a in listed if a != "orchestrator_agent"]))
-    page.uncheck("#allow-explainability_agent")
+    page.uncheck("#allow-spare_agent")
     page.click("#panel-orchestrator button.save")
     expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
-    assert "explainability_agent" not in on_disk(registries, "Agent",  # type: ignore
-                                                 "orchestrator_agent")["allowed_agents"]
+    assert "spare_agent" not in on_disk(registries, "Agent",  # type: ignore
+                                        "orchestrator_agent")["allowed_agents"]
     expect(page.locator("#panel-orchestrator button:has-text('Delete')")).to_have_count(0)
     open_tab(page, "agents")  # no delete anywhere: its row leads to its own tab
     row = page.locator("#panel-agents tr[data-id=orchestrator_agent]")

@@ -165,6 +165,9 @@ async function renderList(name) {
   const plural = kind.plural || kind.list;
   const turn = rendering[name] = (rendering[name] || 0) + 1;
   const {data} = await api("GET", `/registries/${kind.path}`);
+  // A column of its own answer (access.js: whether each agent can run), asked for once the
+  // table is drawn and filled in when it comes: the table is drawn as soon as without it.
+  const column = kind.column;
   if (sync === null) await syncStatus();
   if (turn !== rendering[name] || !box) return;  // a newer render is on its way
   const filter = el("input", {type: "search", "aria-label": `Filter ${plural}`,
@@ -173,16 +176,21 @@ async function renderList(name) {
   table.append(el("thead", {}, el("tr", {}, el("th", {text: "Id"}), el("th", {text: "Name"}),
                                   ...(kind.detail ? [el("th", {text: kind.detailLabel,
                                                                class: "detail"})] : []),
+                                  ...(column ? [el("th", {text: column.label,
+                                                          class: column.class})] : []),
                                   el("th", {text: "Actions"}))));
   const body = el("tbody");
+  const cells = new Map();  // id -> its cell of `column`
   for (const entry of data[kind.list]) {
     const id = entry[kind.id];
     const state = sync[`${kind.kind}/${id}`];
+    if (column) cells.set(id, el("td", {class: column.class, text: "…"}));
     body.append(el("tr", {"data-id": id},
       el("td", {}, id, ...(state ? [" ", el("span", {class: `badge ${state}`,
                                                     text: BADGE[state]})] : [])),
       el("td", {text: entry.name || ""}),
       ...(kind.detail ? [el("td", {class: "detail", text: kind.detail(entry)})] : []),
+      ...(column ? [cells.get(id)] : []),
       el("td", {}, ...(id === "orchestrator_agent"  // updated on its own tab, never deleted
         ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
         : [el("button", {text: "Edit", "aria-label": `Edit ${id}`,
@@ -201,16 +209,35 @@ async function renderList(name) {
                                             onclick: () => openForm(name, null)})),
                       el("p", {class: "count", text: `${data.total_count} ${plural}`}), table);
   filter.dispatchEvent(new Event("input"));
+  if (column) {
+    await column.read().then(answer => column.fill(cells, data[kind.list], answer),
+                             error => column.failed(cells, error));
+    if (filter.value) filter.dispatchEvent(new Event("input"));  // it reads the column too
+  }
 }
 
 async function remove(name, id) {
   const kind = KINDS[name];
-  if (!await confirmed(`Delete ${kind.label} '${id}'? This cannot be undone here ` +
-                       "(meshctl rollback can).")) return;
+  // What else goes in the same change (access.js: the governance rules naming an agent,
+  // which would keep it), said in the question.
+  let also = {changes: [], note: ""};
   try {
-    await api("DELETE", `/registries/${kind.path}/${encodeURIComponent(id)}`);
+    if (kind.alsoRemove) also = await kind.alsoRemove(id);
+  } catch (error) {
+    say(error.message, "error");
+    return;
+  }
+  if (!await confirmed(`Delete ${kind.label} '${id}'? This cannot be undone here ` +
+                       `(meshctl rollback can).${also.note}`)) return;
+  try {
+    if (also.changes.length) {  // one plan, one revision
+      await api("POST", "/registries/changes", {dry_run: false, changes: [
+        {kind: kind.kind, name: id, entry: null}, ...also.changes]});
+    } else {
+      await api("DELETE", `/registries/${kind.path}/${encodeURIComponent(id)}`);
+    }
     await (kind.refresh ? kind.refresh() : renderList(name));
-    say(`Deleted ${kind.label} '${id}'.`);
+    say(`Deleted ${kind.label} '${id}'${also.changes.length ? " and its governance rules" : ""}.`);
   } catch (error) {
     say(error.message, "error");
   }
@@ -256,6 +283,7 @@ async function openForm(name, id) {
   form.onsubmit = event => { event.preventDefault(); save(name); };
   form.querySelector(".cancel").onclick = () => dialog.close();
   form.querySelector(".copy").onclick = () => copyManifest(name);
+  if (kind.extend) kind.extend(box, editing);  // access.js: what the agent may do
   dialog.showModal();
 }
 
