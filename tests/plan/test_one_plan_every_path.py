@@ -14,11 +14,12 @@ their manifests), and holds every path to the CLI's answer:
   and so are the warnings the change brings (C008, B001, H003 ...) where the path shows them:
   the CLI's plan, the watch loop's report and the library's plan (`writes.plan_changes`,
   what `RegistryManager`'s writes commit);
-- when refused: the same errors (code, resource, field path, message, hint) from the CLI, the
-  watch loop and the library, REST answering the library's message as its detail (or, for a
-  body its schema rejects, 422 naming the same fields); the same refusal (the deletion rule's
-  sentence, its `file:line`s aside: the manifests for the CLI and the watch loop, the registry
-  files for the library); and not a byte written anywhere.
+- when refused: the same errors (code, resource, field path, message, hint; the `file:line`
+  of an access rule a message names aside) from the CLI, the watch loop and the library, REST
+  answering the library's message as its detail (or, for a body its schema rejects, 422
+  naming the same fields); the same refusal (the deletion rule's sentence, its `file:line`s
+  aside: the manifests for the CLI and the watch loop, the registry files for the library);
+  and not a byte written anywhere.
 
 The CLI's answer is itself held to what each kind of change must give (`Expect`), so a rule
 dropped from `plan_scope` itself, which every path would then agree on, fails too.
@@ -134,10 +135,32 @@ def _tool_update(name: str, description: str | None, breaking: bool) -> Change:
                   f"description={description!r} breaking={breaking}")
 
 
+TOOL_RULES = _entry(ResourceKey(Kind.GOVERNANCE_POLICY, "agent_tool_access"))["rules"]
+
+
+def _denied_a_tool(agent: str, tools: list[str]) -> bool:
+    """Whether the example's agent_tool_access denies `agent` one of `tools` (A003): the
+    runtime walks the agent's rules in order, the first naming the tool decides (denied
+    before allowed), and none denies. A ghost tool is R002's."""
+
+    def granted(tool: str) -> bool:
+        for rule in TOOL_RULES:
+            if rule.get("agent_id") == agent:
+                if tool in rule.get("denied_tools", []):
+                    return False
+                if tool in rule.get("allowed_tools", []):
+                    return True
+        return False
+
+    return any(tool != GHOST_TOOL and not granted(tool) for tool in tools)
+
+
 def _agent_tools(name: str, tools: list[str]) -> Change:
     key = ResourceKey(Kind.AGENT, name)
     entry = {**_entry(key), "allowed_tools": tools}
-    return Change(key, entry, Intent.UPDATE, Expect(errors=_codes((GHOST_TOOL in tools, "R002"))),
+    return Change(key, entry, Intent.UPDATE,
+                  Expect(errors=_codes((GHOST_TOOL in tools, "R002"),
+                                       (_denied_a_tool(name, tools), "A003"))),
                   f"allowed_tools={tools}")
 
 
@@ -158,14 +181,22 @@ def _new_agent(number: int, profile: str, tools: list[str]) -> Change:
              "model_profile_id": profile, "output_schema": {"type": "object"}}
     return Change(ResourceKey(Kind.AGENT, name), entry, Intent.CREATE,
                   Expect(errors=_codes((profile == GHOST_PROFILE, "R001"),
-                                       (GHOST_TOOL in tools, "R002"))),
+                                       (GHOST_TOOL in tools, "R002"),
+                                       (_denied_a_tool(name, tools), "A003"))),
                   f"model_profile_id={profile} allowed_tools={tools}")
+
+
+# Governance denies by default: without its access policy, what the example's agents ask for
+# (their tools; the orchestrator's agents, which the workflow runs) is denied.
+ACCESS_LOST = {ResourceKey(Kind.GOVERNANCE_POLICY, "agent_tool_access"): {"A003"},
+               ResourceKey(Kind.GOVERNANCE_POLICY, "agent_invocation_access"): {"A001", "A002"}}
 
 
 def _delete(key: ResourceKey) -> Change:
     used = bool(REFERRERS.users(key) - {key})
     return Change(key, None, Intent.DELETE,
-                  Expect(refused=used or key.name == ORCHESTRATOR_ID), "delete")
+                  Expect(refused=used or key.name == ORCHESTRATOR_ID,
+                         errors=frozenset(ACCESS_LOST.get(key, ()))), "delete")
 
 
 def _step_agent(step: int, agent: str) -> Change:
@@ -274,9 +305,18 @@ class Outcome:
     detail: Any = None  # REST: the answer's detail
 
 
+def _without_files(text: str | None) -> str | None:
+    """A message without the `(file:line)` of a resource it names (an access rule's, say):
+    the manifests for the CLI and the watch loop (each in its own copy), the registry files
+    for the library."""
+    return None if text is None else re.sub(r" \([^()\s]+\.(?:yaml|json)(?::\d+)?\)", "", text)
+
+
 def _diag(found: dict[str, Any]) -> Diag:
-    return (found["code"], found.get("resource"), found.get("path"), found["message"],
-            found.get("hint"))
+    message = _without_files(found["message"])
+    assert message is not None
+    return (found["code"], found.get("resource"), found.get("path"), message,
+            _without_files(found.get("hint")))
 
 
 def _beyond_fixture(found: list[dict[str, Any]]) -> frozenset[tuple[str, str | None, str | None]]:
@@ -553,6 +593,8 @@ def _as_expected(change: Change, cli: Outcome) -> None:
 @example(change=_delete(ResourceKey(Kind.MODEL_PROFILE, "default_gpt35")))  # 7 agents use it
 @example(change=_role_types("approver", ["decision"]))  # a policy change warns of a workflow
 @example(change=_new_agent(0, GHOST_PROFILE, [GHOST_TOOL]))  # two errors at once
+@example(change=_agent_tools("coverage_agent", ["decision_rules"]))  # A003: a rule denies it
+@example(change=_delete(ResourceKey(Kind.GOVERNANCE_POLICY, "agent_invocation_access")))
 def test_the_same_change_gets_the_same_plan_through_every_path(
         change: Change, tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("change")
