@@ -95,6 +95,8 @@ async function readOrchestrator() {
   }
 }
 
+let listening = null;  // the open form's listeners on the editor (the form outlives it)
+
 AGENTS.extend = (box, editing) => {
   const tools = box.querySelector('[data-field="allowed_tools"]');
   const idInput = box.querySelector(`[data-field="${AGENTS.id}"] input`);
@@ -119,7 +121,9 @@ AGENTS.extend = (box, editing) => {
                  el("legend", {text: "What the runtime will let it do"}),
                  view.invoke, el("p", {class: "caption", text: "Allowed tools:"}), view.tools,
                  offer, el("div", {class: "buttons"}, view.grant), view.problem, view.plan));
-  const redraw = () => inTurn("agent-access", () => drawAccess(view));
+  const redraw = () => inTurn("agent-access", () => drawAccess(view)).catch(error => {
+    view.invoke.textContent = `What governance decides cannot be read now: ${error.message}`;
+  });
   let typing = null;
   view.select.addEventListener("change", redraw);
   idInput.addEventListener("input", () => {
@@ -129,8 +133,11 @@ AGENTS.extend = (box, editing) => {
   view.wantInvoke.addEventListener("change", () => showGrant(view));
   view.grant.addEventListener("click", () => reviewGrant(view));
   // A plan is of the form as it was: any edit makes it stale, so it goes.
-  box.closest("form").addEventListener("input", () => dropPlan(view));
-  box.closest("form").addEventListener("change", () => dropPlan(view));
+  listening?.abort();
+  listening = new AbortController();
+  const form = box.closest("form");
+  form.addEventListener("input", () => dropPlan(view), {signal: listening.signal});
+  form.addEventListener("change", () => dropPlan(view), {signal: listening.signal});
   redraw();
 };
 
@@ -242,14 +249,14 @@ async function reviewGrant(view) {
     problem.hidden = false;
     return;
   }
-  const want = wanted(view);
   const subject = entry[AGENTS.id];
   const editing = view.editing;
   try {
-    // Read afresh what the grant edits, with the versions the save names.
+    // Read afresh what the grant edits, with the versions the save names, and decide again
+    // what the form holds now.
     const [use, invoke, orchestrator] = await Promise.all([
-      accessPolicy("use", subject, want.tools), accessPolicy("invoke", ORCHESTRATOR, [subject]),
-      readOrchestrator()]);
+      accessPolicy("use", subject, selectedTools(view)),
+      accessPolicy("invoke", ORCHESTRATOR, [subject]), readOrchestrator()]);
     const changes = [{kind: AGENTS.kind, name: subject, entry,
                       resource_version: editing.version}];
     const grants = [];  // [verb, subject, object] the plan must make allowed
@@ -258,12 +265,14 @@ async function reviewGrant(view) {
       changes.push({kind: POLICY_KIND, name: use.policy, entry: withGrant(use, subject, tools),
                     resource_version: use.resource_version});
     }
-    grants.push(...want.tools.map(tool => ["use", subject, tool]));
-    if (want.invoke && orchestrator) {
-      const listed = orchestrator.entry.allowed_agents || [];
+    grants.push(...tools.map(tool => ["use", subject, tool]));
+    const listed = orchestrator?.entry.allowed_agents || [];
+    if (view.wantInvoke.checked && orchestrator &&
+        !(listed.includes(subject) && invoke.decisions[0].allowed)) {
       if (!listed.includes(subject)) {
-        changes.push({kind: AGENTS.kind, name: ORCHESTRATOR, resource_version: orchestrator.version,
-                      entry: {...orchestrator.entry, allowed_agents: [...listed, subject]}});
+        changes.push({kind: AGENTS.kind, name: ORCHESTRATOR,
+                      entry: {...orchestrator.entry, allowed_agents: [...listed, subject]},
+                      resource_version: orchestrator.version});
       }
       if (!invoke.decisions[0].allowed) {
         changes.push({kind: POLICY_KIND, name: invoke.policy,
