@@ -1,8 +1,8 @@
 """Write one `## ` section of bench/README.md, leaving the others as they are.
 
 Each benchmark script owns one section (`run.py` "## Results", `apply.py` "## Apply",
-`library.py` "## Library", `watch.py` "## Watch", `lifetime.py` "## Lifetime") and replaces
-only it, so they can run in any order.
+`library.py` "## Library", `watch.py` "## Watch", `lifetime.py` "## Lifetime", `access.py`
+"## Access rules (issue 24)") and replaces only it, so they can run in any order.
 """
 
 from __future__ import annotations
