@@ -9,6 +9,7 @@ the change anew on what that writer left.
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -129,8 +130,8 @@ class Writer:
                 before = snapshot.live.state.get(key)
                 check_version(key, before.entry if before else None, item.expected_version)
                 found[key] = ((None, Intent.DELETE) if item.entry is None else
-                              (in_order_of(before.entry if before else None, item.entry),
-                               Intent.PUT))
+                              (in_order_of(before.entry if before else None,
+                                           as_entry(item.entry)), Intent.PUT))
             return found
 
         if dry_run:
@@ -197,8 +198,8 @@ def as_entry(value: BaseModel | Mapping[str, Any]) -> Entry:
     kept), or a mapping as it is."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
-    if isinstance(value, Mapping):
-        return dict(value)
+    if isinstance(value, Mapping):  # a copy: the caller's nested lists stay the caller's
+        return copy.deepcopy(dict(value))
     raise ChangeRejected(f"expected a model or a mapping, not {type(value).__name__}")
 
 

@@ -21,6 +21,7 @@ from reconciler import (
     ToolMetadata,
     WorkflowDefinition,
 )
+from reconciler.model.kinds import Kind
 from reconciler.store import history
 from reconciler.store.registry_files import read_live_state
 from tests.conftest import files_state
@@ -293,3 +294,30 @@ def test_entries_json_cannot_hold_are_refused(registries: Path,
         assert says in rejected(registries, manager,
                                 lambda e=extra: manager.create_tool(
                                     {**tool, "tool_id": "t_bad", **e}))
+
+
+def test_what_a_caller_changes_after_a_write_never_reaches_the_snapshot(
+        registries: Path) -> None:
+    """A write keeps its own copy of the entry: appending to the caller's nested lists
+    afterwards changes nothing served (and the next write of them is a real change)."""
+    manager = RegistryManager(registries, watch=False)
+    manager.load_all()
+    document = manager.get_governance_policies()
+    assert document is not None
+    body = document.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    rules = body["policies"]["agent_tool_access"]["rules"]
+    severity = next(rule for rule in rules if rule["agent_id"] == "severity_agent")
+    severity["allowed_tools"].append("schema_validator")
+    manager.update_governance_policies(body)
+    assert manager.is_tool_access_allowed("severity_agent", "schema_validator")
+    severity["allowed_tools"].remove("schema_validator")
+    assert manager.is_tool_access_allowed("severity_agent", "schema_validator")
+    manager.update_governance_policies(body)  # now a change: the grant is revoked
+    assert not manager.is_tool_access_allowed("severity_agent", "schema_validator")
+    agent = manager.entry(Kind.AGENT, "severity_agent")
+    assert agent is not None
+    manager.update_agent("severity_agent", agent)
+    agent["capabilities"].append("mutated")
+    served = manager.get_agent("severity_agent")
+    assert served is not None and "mutated" not in served.capabilities
+    manager.close()
