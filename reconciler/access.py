@@ -140,9 +140,14 @@ class _Unreadable:
 
 
 def _container(value: Any) -> Container[Any] | None:
-    """What `x in value` means to the runtime, ready for many tests."""
+    """What `x in value` means to the runtime, ready for many tests (a list: each name's
+    first index, so a decision names its place without searching the list again)."""
     if isinstance(value, list):
-        return frozenset(item for item in value if isinstance(item, str))
+        positions: dict[str, int] = {}
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                positions.setdefault(item, index)
+        return positions
     if isinstance(value, dict):
         return frozenset(value)
     if isinstance(value, str):
@@ -209,11 +214,26 @@ class _Policy:
                     return Decision(subject, verb, target, False, Basis.BROKEN,
                                     RuleAt(verb.policy, rule.index, name))
                 if target in found:
-                    position = raw.index(target) if isinstance(raw, list) else None
+                    position = found.get(target) if isinstance(found, dict) else None
                     return Decision(subject, verb, target, allows,
                                     Basis.ALLOWED if allows else Basis.DENIED,
                                     RuleAt(verb.policy, rule.index, name, position))
         return Decision(subject, verb, target, False, Basis.DEFAULT)
+
+    def allows(self, subject: str, target: str) -> bool:
+        """`decide(...).allowed`, without building the decision: the rules ask this of
+        every name a mesh asks for, and explain only the denials."""
+        if self.by_subject is None or self.fails_outright:
+            return self.decide(subject, target).allowed
+        for rule in self.by_subject.get(subject, ()):
+            denied, allowed = rule.denied, rule.allowed
+            if denied is None or target in denied:
+                return False
+            if allowed is None:
+                return False
+            if target in allowed:
+                return True
+        return False
 
     def signature(self, subject: str) -> tuple[Any, ...]:
         """What decides `subject`'s access: equal signatures, equal decisions."""
@@ -282,7 +302,7 @@ class Governance:
         return self.policy(verb).decide(subject, target)
 
     def allows(self, subject: str, verb: Verb, target: str) -> bool:
-        return self.decide(subject, verb, target).allowed
+        return self.policies is None or self.policy(verb).allows(subject, target)
 
     def signature(self, subject: str, verb: Verb) -> tuple[Any, ...]:
         if self.policies is None:
@@ -335,15 +355,18 @@ class Grant:
     decision: Decision
 
 
-def grants(agent: Resource, verb: Verb, governance: Governance) -> list[Grant]:
-    """Each name `agent` asks for under `verb`, decided."""
+def grants(agent: Resource, verb: Verb, governance: Governance, *,
+           denied_only: bool = False) -> list[Grant]:
+    """Each name `agent` asks for under `verb`, decided (`denied_only`: those denied)."""
     if verb is Verb.INVOKE and agent.name != ORCHESTRATOR_ID:
         return []
     values = agent.entry.get(verb.asks)
     if not isinstance(values, list):
         return []
-    return [Grant(value, index, governance.decide(agent.name, verb, value))
-            for index, value in enumerate(values) if isinstance(value, str)]
+    name = agent.name
+    return [Grant(value, index, governance.decide(name, verb, value))
+            for index, value in enumerate(values) if isinstance(value, str)
+            and not (denied_only and governance.allows(name, verb, value))]
 
 
 @dataclass(frozen=True, slots=True)

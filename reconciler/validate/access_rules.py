@@ -82,8 +82,8 @@ def _denied_asks(agent: Resource, verb: Verb, governance: Governance,
     """A001 (the orchestrator's agents) and A003 (an agent's tools)."""
     found = []
     objects = state.of_kind(verb.object_kind)
-    for grant in access.grants(agent, verb, governance):
-        if grant.decision.allowed or grant.asked not in objects:
+    for grant in access.grants(agent, verb, governance, denied_only=True):
+        if grant.asked not in objects:
             continue  # an unknown name is the reference rules' (R002, R003)
         path = f"{verb.asks}[{grant.position}]"
         if verb is Verb.INVOKE:
