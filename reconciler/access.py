@@ -207,9 +207,8 @@ class _Policy:
                                 RuleAt(verb.policy, rule.index))
             if rule.agent_id != subject:
                 continue
-            for allows, found, raw, name in (
-                    (False, rule.denied, rule.raw_denied, verb.denied_list),
-                    (True, rule.allowed, rule.raw_allowed, verb.allowed_list)):
+            for allows, found, name in ((False, rule.denied, verb.denied_list),
+                                        (True, rule.allowed, verb.allowed_list)):
                 if found is None:
                     return Decision(subject, verb, target, False, Basis.BROKEN,
                                     RuleAt(verb.policy, rule.index, name))
