@@ -61,17 +61,18 @@ def check(state: MeshState, governance: Governance, focus: Focus = EVERYTHING
     names = agents if focus.agents is None else focus.agents
     for name in sorted(names):
         agent = agents.get(name)
-        if agent is not None:
+        if agent is not None and agent.entry.get(Verb.USE.asks):  # most ask for none
             found += _denied_asks(agent, Verb.USE, governance, state)
     workflows = state.of_kind(Kind.WORKFLOW)
     chosen = workflows if focus.workflows is None else focus.workflows
     usage = _model_usage(state)
+    listed = set(access.asked(orchestrator, Verb.INVOKE))
     for name in sorted(chosen):
         workflow = workflows.get(name)
         if workflow is None:
             continue
         if orchestrator is not None:
-            found += _uninvocable_steps(workflow, orchestrator, governance, state)
+            found += _uninvocable_steps(workflow, listed, governance, state)
         if name in usage:
             found += _profiles_not_allowed(workflow, usage[name], state)
     return found
@@ -98,10 +99,10 @@ def _denied_asks(agent: Resource, verb: Verb, governance: Governance,
     return found
 
 
-def _uninvocable_steps(workflow: Resource, orchestrator: Resource, governance: Governance,
+def _uninvocable_steps(workflow: Resource, listed: set[str], governance: Governance,
                        state: MeshState) -> list[Diagnostic]:
-    """A002: each step (and required executed agent) the orchestrator cannot run."""
-    listed = set(access.asked(orchestrator, Verb.INVOKE))
+    """A002: each step (and required executed agent) the orchestrator cannot run; `listed`:
+    the agents the orchestrator lists."""
     agents = state.of_kind(Kind.AGENT)
     found = []
     for path, name in _agents_run(workflow.entry):
