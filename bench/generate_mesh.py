@@ -44,7 +44,7 @@ from reconciler.store.registry_files import read_live_state  # noqa: E402
 FIXTURE = ROOT / "registries"
 MARKER = "generated-mesh.json"  # written into DIR; marks it as ours (safe to regenerate)
 LAST_UPDATED = "2025-12-22T10:00:00Z"
-ORCHESTRATED = 50  # agents the orchestrator may invoke
+ORCHESTRATED = 50  # agents the orchestrator lists beside those the workflows run
 
 Json = dict[str, Any]
 
@@ -429,6 +429,30 @@ class Generator:
 # -- writing -----------------------------------------------------------------------------------
 
 
+def allow_what_runs(agents: list[Json], workflows: list[Json], document: Json) -> None:
+    """Make the mesh one the runtime lets run (the access rules, A001-A003): the
+    orchestrator lists, and its agent_invocation_access rule allows, every agent a workflow
+    runs; every agent that asks for tools gets a rule of agent_tool_access granting them
+    (after the orchestrated agents' own rules, which also deny some)."""
+    orchestrator = agents[0]
+    run: set[str] = set()
+    for workflow in workflows:
+        run.update(step["agent_id"] for step in workflow["steps"])
+        run.update(workflow["completion_criteria"].get("required_agents_executed", []))
+    invoked = list(dict.fromkeys([*orchestrator["allowed_agents"],
+                                  *sorted(run - {ORCHESTRATOR_ID})]))
+    orchestrator["allowed_agents"] = invoked
+    policies = document["policies"]
+    [invocation] = [rule for rule in policies["agent_invocation_access"]["rules"]
+                    if rule["agent_id"] == ORCHESTRATOR_ID]
+    invocation["allowed_agents"] = list(invoked)
+    tool_rules = policies["agent_tool_access"]["rules"]
+    granted = {rule["agent_id"] for rule in tool_rules}
+    tool_rules += [{"agent_id": agent["agent_id"], "allowed_tools": list(agent["allowed_tools"])}
+                   for agent in agents
+                   if agent.get("allowed_tools") and agent["agent_id"] not in granted]
+
+
 def _dump(path: Path, data: Any) -> int:
     """Write JSON as the upstream files are written (indent=2, ASCII); return the size."""
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
@@ -493,6 +517,7 @@ def generate(spec: MeshSpec, out: Path, *, verbose: bool = True) -> Json:
     agents = gen.agents(tools, profiles)
     workflows = gen.workflows(agents)
     policies = gen.policies(agents, tools, workflows)
+    allow_what_runs(agents, workflows, policies)
     registries = out / "registries"
 
     def header(file: Json, key: str, items: Any) -> Json:
