@@ -31,6 +31,7 @@ class ChangeItem(BaseModel):
     resource_version: str | None = Field(
         default=None, description="The version it was read at: the write is refused (412) "
                                   "when it changed since.")
+    create: bool = Field(default=False, description="It must not exist yet (400 if it does).")
 
 
 class ChangeBatch(BaseModel):
@@ -111,7 +112,8 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: 
             kind = kinds.kind_by_name(item.kind)
             if kind is None:
                 raise ApiError(400, f"unknown kind {item.kind!r}")
-            items.append(EntryChange(kind, item.name, item.entry, item.resource_version))
+            items.append(EntryChange(kind, item.name, item.entry, item.resource_version,
+                                     item.create))
         plan = registry.change(items, dry_run=batch.dry_run)
         return {"committed": not batch.dry_run, "plan": planfile.to_dict(plan),
                 "revision": None if batch.dry_run else registry.stats()["revision"]}

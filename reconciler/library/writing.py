@@ -42,12 +42,14 @@ ChangesFor = Callable[[Snapshot], Changes]
 @dataclass(frozen=True, slots=True)
 class EntryChange:
     """One entry of a batch: written whole (`entry`), or deleted (None); `expected_version`
-    (the version it was read at) makes it conditional."""
+    (the version it was read at) makes it conditional, and `create` requires that it does
+    not exist yet (a form adding one never replaces one made meanwhile)."""
 
     kind: Kind
     name: str
     entry: Entry | None
     expected_version: str | None = None
+    create: bool = False
 
 
 class Writer:
@@ -131,7 +133,8 @@ class Writer:
                 check_version(key, before.entry if before else None, item.expected_version)
                 found[key] = ((None, Intent.DELETE) if item.entry is None else
                               (in_order_of(before.entry if before else None,
-                                           as_entry(item.entry)), Intent.PUT))
+                                           as_entry(item.entry)),
+                               Intent.CREATE if item.create else Intent.PUT))
             return found
 
         if dry_run:

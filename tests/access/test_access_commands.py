@@ -177,3 +177,21 @@ def test_rest_answers_the_same_model_and_saves_an_agent_with_its_grant(
             assert (after["allowed"], after["effective"]) == (True, True)
     finally:
         server.stop()
+
+
+def test_a_batch_item_marked_create_never_replaces_an_existing_entry(registries: Path) -> None:
+    before = (registries / "agent_registry.json").read_bytes()
+    server = Server(registries)
+    try:
+        with server.client() as api:
+            entry = fraud_agent_entry(registries, ["fraud_rules"])
+            answer = api.post("/registries/changes", json={"changes": [
+                {"kind": "agents", "name": "fraud_agent", "entry": entry, "create": True}]})
+            assert answer.status_code == 400, answer.text
+            assert "already exists" in answer.json()["detail"]
+            unknown = api.post("/registries/changes", json={"changes": [
+                {"kind": "gadgets", "name": "x", "entry": {}}]})
+            assert unknown.status_code == 400 and "unknown kind" in unknown.json()["detail"]
+    finally:
+        server.stop()
+    assert (registries / "agent_registry.json").read_bytes() == before

@@ -258,7 +258,7 @@ async function reviewGrant(view) {
       accessPolicy("use", subject, selectedTools(view)),
       accessPolicy("invoke", ORCHESTRATOR, [subject]), readOrchestrator()]);
     const changes = [{kind: AGENTS.kind, name: subject, entry,
-                      resource_version: editing.version}];
+                      resource_version: editing.version, create: editing.id === null}];
     const grants = [];  // [verb, subject, object] the plan must make allowed
     const tools = use.decisions.filter(d => !d.allowed).map(d => d.object);
     if (tools.length) {
