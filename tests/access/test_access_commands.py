@@ -195,3 +195,21 @@ def test_a_batch_item_marked_create_never_replaces_an_existing_entry(registries:
     finally:
         server.stop()
     assert (registries / "agent_registry.json").read_bytes() == before
+
+
+def test_serve_with_deny_access_widening_answers_409_to_a_grant(registries: Path) -> None:
+    governance = json.loads((registries / "governance_policies.json").read_text())
+    tool_policy = governance["policies"]["agent_tool_access"]
+    tool_policy["rules"][2]["allowed_tools"].append("schema_validator")
+    before = (registries / "governance_policies.json").read_bytes()
+    server = Server(registries, "--deny-access-widening")
+    try:
+        with server.client() as api:
+            answer = api.post("/registries/changes", json={"changes": [
+                {"kind": "GovernancePolicy", "name": "agent_tool_access",
+                 "entry": tool_policy}]})
+    finally:
+        server.stop()
+    assert answer.status_code == 409, answer.text
+    assert "fraud_agent may now use schema_validator" in answer.json()["detail"]
+    assert (registries / "governance_policies.json").read_bytes() == before
