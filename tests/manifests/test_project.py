@@ -3,7 +3,6 @@ found, and every mistake named with its file and line."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
