@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import did_you_mean
+from reconciler.model import kinds
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.store import LiveState
@@ -57,10 +58,6 @@ class Verb(enum.StrEnum):
     @property
     def object_kind(self) -> Kind:
         return Kind.AGENT if self is Verb.INVOKE else Kind.TOOL
-
-    @property
-    def phrase(self) -> str:
-        return "invoke" if self is Verb.INVOKE else "use"
 
 
 POLICIES = frozenset(verb.policy for verb in Verb)
@@ -106,7 +103,8 @@ class Decision:
     rule: RuleAt | None = None
 
     def reason(self) -> str:
-        """Why, in a sentence's second half: "rule 2 of agent_tool_access denies it"."""
+        """Why, in a sentence's second half: "agent_tool_access rules[2].denied_tools[0]
+        denies it"."""
         if self.basis is Basis.NO_GOVERNANCE:
             return "no governance is loaded, so the runtime allows everything"
         if self.basis is Basis.DEFAULT:
@@ -408,17 +406,15 @@ def changes(before: MeshState, after: MeshState, gov_before: Governance,
     each asks for and what its rules grant. A decision changes only where an agent's asks
     or its rules did, so nothing else needs a look."""
     subjects = set(agents)
-    for verb in Verb:
-        if gov_before.governed != gov_after.governed:
-            subjects |= {*before.of_kind(Kind.AGENT), *after.of_kind(Kind.AGENT)}
-            break
-        if gov_before.policies is None or gov_after.policies is None:
-            continue
-        if gov_before.policies.get(verb.policy) == gov_after.policies.get(verb.policy):
-            continue
-        for subject in gov_before.subjects(verb) | gov_after.subjects(verb):
-            if gov_before.signature(subject, verb) != gov_after.signature(subject, verb):
-                subjects.add(subject)
+    if gov_before.governed != gov_after.governed:  # every decision may change
+        subjects |= {*before.of_kind(Kind.AGENT), *after.of_kind(Kind.AGENT)}
+    elif gov_before.policies is not None and gov_after.policies is not None:
+        for verb in Verb:
+            if gov_before.policies.get(verb.policy) == gov_after.policies.get(verb.policy):
+                continue
+            for subject in gov_before.subjects(verb) | gov_after.subjects(verb):
+                if gov_before.signature(subject, verb) != gov_after.signature(subject, verb):
+                    subjects.add(subject)
     found: list[Change] = []
     for subject in sorted(subjects):
         key = ResourceKey(Kind.AGENT, subject)
@@ -476,12 +472,26 @@ def matrix(state: MeshState, governance: Governance, subject: str | None = None
     return rows
 
 
+def policy_location(state: MeshState, policy: str, path: str
+                    ) -> tuple[str | None, int | None]:
+    """Where a field of a governance policy is written (its manifest or registry file)."""
+    resource = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, policy))
+    return resource.where(path) if resource is not None else (None, None)
+
+
 def rule_location(decision: Decision, state: MeshState) -> tuple[str | None, int | None]:
-    """Where the deciding rule is written (the policy's manifest or registry file)."""
+    """Where the deciding rule is written."""
     if decision.rule is None:
         return None, None
-    policy = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, decision.rule.policy))
-    return policy.where(decision.rule.path) if policy is not None else (None, None)
+    return policy_location(state, decision.rule.policy, decision.rule.path)
+
+
+def written_at(state: MeshState, policy: str, path: str) -> str:
+    """` (file:line)` of a policy's field, for a message; empty when not known."""
+    file, line = policy_location(state, policy, path)
+    if file is None:
+        return ""
+    return f" ({file}:{line})" if line is not None else f" ({file})"
 
 
 def to_dict(decision: Decision, state: MeshState, asked: bool | None = None) -> dict[str, Any]:
@@ -507,5 +517,4 @@ def unknown(state: MeshState, kind: Kind, name: str) -> str | None:
     names = state.of_kind(kind)
     if name in names:
         return None
-    label = "agent" if kind is Kind.AGENT else "tool"
-    return f"no {label} '{name}'; {did_you_mean(name, names)}".rstrip("; ")
+    return f"no {kinds.info(kind).label} '{name}'; {did_you_mean(name, names)}".rstrip("; ")

@@ -86,7 +86,7 @@ def check(subject: str, verb: str, target: str, paths: tuple[str, ...], location
         out = report.console()
         verdict = "[green]yes[/]" if decision.allowed else "[red]no[/]"
         may = "may" if decision.allowed else "may not"
-        out.print(f"{verdict}: {escape(subject)} {may} {action.phrase} {escape(target)}")
+        out.print(f"{verdict}: {escape(subject)} {may} {action.value} {escape(target)}")
         out.print(f"  {escape(decision.reason())}{escape(_where(decision, view.state))}")
         if not asked and action is Verb.USE:
             out.print(f"  note: {escape(subject)} does not list {escape(target)} in "
@@ -178,10 +178,9 @@ def _known(state: MeshState, kind: Kind, name: str) -> None:
 
 
 def _where(decision: Decision, state: MeshState) -> str:
-    file, line = access.rule_location(decision, state)
-    if file is None:
+    if decision.rule is None:
         return ""
-    return f" ({file}:{line})" if line is not None else f" ({file})"
+    return access.written_at(state, decision.rule.policy, decision.rule.path)
 
 
 def _decided_by(decision: Decision, state: MeshState) -> str:

@@ -165,7 +165,7 @@ def _profiles_not_allowed(workflow: Resource, rule: _UsageRule,
                           state: MeshState) -> list[Diagnostic]:
     """A005: a step's agent uses a profile the workflow's model_usage rule does not allow."""
     agents = state.of_kind(Kind.AGENT)
-    where = _policy_location(state, access.MODEL_USAGE, f"rules[{rule.index}]")
+    where = access.written_at(state, access.MODEL_USAGE, f"rules[{rule.index}]")
     found = []
     for path, name in _agents_run(workflow.entry):
         agent = agents.get(name)
@@ -262,19 +262,9 @@ def _allows_anything(policy: Resource, verb: Verb, subject: Any) -> bool:
 
 def _why(decision: Decision, state: MeshState) -> str:
     """The decision's reason, with the deciding rule's file:line when it has one."""
-    where = "" if decision.rule is None else _policy_location(
+    where = "" if decision.rule is None else access.written_at(
         state, decision.verb.policy, decision.rule.path)
     return decision.reason() + where
-
-
-def _policy_location(state: MeshState, policy: str, path: str) -> str:
-    resource = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, policy))
-    if resource is None:
-        return ""
-    file, line = resource.where(path)
-    if file is None:
-        return ""
-    return f" ({file}:{line})" if line is not None else f" ({file})"
 
 
 def _fix(decision: Decision, instead: str | None = None) -> str:
@@ -284,7 +274,7 @@ def _fix(decision: Decision, instead: str | None = None) -> str:
     if decision.basis is Basis.DENIED and decision.rule is not None:
         return (f"move '{target}' from {decision.rule.list_name} to {verb.allowed_list} in "
                 f"{verb.policy} rules[{decision.rule.index}] if '{subject}' should "
-                f"{verb.phrase} it, or {instead}")
+                f"{verb.value} it, or {instead}")
     if decision.basis is Basis.BROKEN:
         return f"fix the rules of {verb.policy} (see A006)"
     return (f"add '{target}' to {verb.allowed_list} in the {verb.policy} rule for "
@@ -331,30 +321,20 @@ def focus_of(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
                     ORCHESTRATOR_ID, Verb.INVOKE) != after.signature(ORCHESTRATOR_ID,
                                                                      Verb.INVOKE):
                 orchestrator = True
-                runs({name for name in _named(live, remaining, key)
+                runs({name for name in _named(Kind.AGENT, key, live, remaining)
                       if before.allows(ORCHESTRATOR_ID, Verb.INVOKE, name)
                       != after.allows(ORCHESTRATOR_ID, Verb.INVOKE, name)})
             elif key.name == access.MODEL_USAGE:
-                workflows.update(_named_workflows(live, remaining, key))
+                workflows.update(_named(Kind.WORKFLOW, key, live, remaining))
     return Focus(frozenset(agents), orchestrator, frozenset(workflows), frozenset(policies))
 
 
-def _named(live: MeshState, remaining: MeshState, key: ResourceKey) -> set[str]:
-    """Every agent an invocation policy names, before or after."""
+def _named(kind: Kind, policy: ResourceKey, *states: MeshState) -> set[str]:
+    """Every resource of `kind` the policy names in any of `states` (before and after)."""
     found: set[str] = set()
-    for state in (live, remaining):
-        policy = state.get(key)
-        if policy is not None:
-            found.update(edge.target.name for edge in graph.references(policy)
-                         if edge.target.kind is Kind.AGENT)
-    return found
-
-
-def _named_workflows(live: MeshState, remaining: MeshState, key: ResourceKey) -> set[str]:
-    found: set[str] = set()
-    for state in (live, remaining):
-        policy = state.get(key)
-        if policy is not None:
-            found.update(edge.target.name for edge in graph.references(policy)
-                         if edge.target.kind is Kind.WORKFLOW)
+    for state in states:
+        resource = state.get(policy)
+        if resource is not None:
+            found.update(edge.target.name for edge in graph.references(resource)
+                         if edge.target.kind is kind)
     return found
