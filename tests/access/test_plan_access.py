@@ -36,6 +36,14 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def edit_fraud_rule(manifests: Path, old: str, new: str) -> None:
+    """Replace the first `old` in fraud_agent's rule of agent_tool_access (its manifest)."""
+    policy = manifests / "policies" / "agent_tool_access.yaml"
+    text = policy.read_text()
+    start = text.index(old, text.index("- agent_id: fraud_agent"))
+    policy.write_text(text[:start] + new + text[start + len(old):])
+
+
 def line_after(path: Path, anchor: str, needle: str) -> int:
     """The line of the first `needle` after the line holding `anchor`."""
     lines = path.read_text().splitlines()
@@ -133,11 +141,8 @@ def test_a_new_agent_needs_the_orchestrators_grant(
 def test_a_governance_grant_nobody_asks_for_yet_is_listed(
         meshctl: Run, mesh: tuple[Path, Path]) -> None:
     manifests, registries = mesh
-    policy = manifests / "policies" / "agent_tool_access.yaml"
-    text = policy.read_text()
-    at = text.index("- agent_id: fraud_agent")
-    grants = text.index("    - similarity\n", at) + len("    - similarity\n")
-    policy.write_text(text[:grants] + "    - schema_validator\n" + text[grants:])
+    edit_fraud_rule(manifests, "    - similarity\n",
+                    "    - similarity\n    - schema_validator\n")
     result = plan_json(meshctl, manifests, registries)
     assert result.code == 0, result.err
     [change] = json.loads(result.out)["access_changes"]
@@ -155,11 +160,7 @@ def test_a_governance_grant_nobody_asks_for_yet_is_listed(
 def test_revoking_a_grant_an_agent_still_asks_for_is_refused(
         meshctl: Run, mesh: tuple[Path, Path]) -> None:
     manifests, registries = mesh
-    policy = manifests / "policies" / "agent_tool_access.yaml"
-    text = policy.read_text()
-    at = text.index("- agent_id: fraud_agent")
-    start = text.index("    - similarity\n", at)
-    policy.write_text(text[:start] + text[start + len("    - similarity\n"):])
+    edit_fraud_rule(manifests, "    - similarity\n", "")
     result = meshctl("plan", manifests, "--store", registries)
     assert result.code == 1
     assert "error A003 agent/fraud_agent: agent 'fraud_agent' lists tool 'similarity'" \
