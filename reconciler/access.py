@@ -332,15 +332,20 @@ class _Entries(Mapping[str, Mapping[str, Any]]):
         return len(self.resources)
 
 
-def asked(agent: Resource | None, verb: Verb) -> list[str]:
-    """What an agent asks for: the names its entry lists (the orchestrator alone invokes
-    agents, so only its `allowed_agents` ask)."""
+def _listed(agent: Resource | None, verb: Verb) -> list[tuple[int, str]]:
+    """(index, name) of each name an agent's entry lists under `verb` (the orchestrator
+    alone invokes agents, so only its `allowed_agents` ask)."""
     if agent is None or (verb is Verb.INVOKE and agent.name != ORCHESTRATOR_ID):
         return []
     values = agent.entry.get(verb.asks)
     if not isinstance(values, list):
         return []
-    return [value for value in values if isinstance(value, str)]
+    return [(index, value) for index, value in enumerate(values) if isinstance(value, str)]
+
+
+def asked(agent: Resource | None, verb: Verb) -> list[str]:
+    """What an agent asks for: the names its entry lists."""
+    return [name for _, name in _listed(agent, verb)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,15 +360,10 @@ class Grant:
 def grants(agent: Resource, verb: Verb, governance: Governance, *,
            denied_only: bool = False) -> list[Grant]:
     """Each name `agent` asks for under `verb`, decided (`denied_only`: those denied)."""
-    if verb is Verb.INVOKE and agent.name != ORCHESTRATOR_ID:
-        return []
-    values = agent.entry.get(verb.asks)
-    if not isinstance(values, list):
-        return []
     name = agent.name
     return [Grant(value, index, governance.decide(name, verb, value))
-            for index, value in enumerate(values) if isinstance(value, str)
-            and not (denied_only and governance.allows(name, verb, value))]
+            for index, value in _listed(agent, verb)
+            if not (denied_only and governance.allows(name, verb, value))]
 
 
 @dataclass(frozen=True, slots=True)
