@@ -71,7 +71,9 @@ def cli_applier(registries: Path, folder: Path, until: float, applied: dict[str,
                 problems: list[str]) -> None:
     rng = random.Random(99)
     round_number = 0
-    while time.monotonic() < until:
+    # Under CPU load every apply may lose its race with the REST writers (a stale plan,
+    # retried, then given up): it goes on once they stop, until one apply has gone through.
+    while time.monotonic() < until or (not applied and time.monotonic() < until + 120):
         round_number += 1
         values = {f"cli_{i}": rng.randint(1, 50) for i in range(3)}
         for name, value in values.items():
