@@ -28,7 +28,7 @@ from reconciler.errors import (
 )
 from reconciler.gcpause import gc_paused
 from reconciler.loading import DesiredState, load_desired, read_manifest_file, record_in_sync
-from reconciler.manifests import loader
+from reconciler.manifests import layers, loader
 from reconciler.model import fields
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
@@ -119,8 +119,10 @@ def plan_from(desired: DesiredState, live: LiveState, *, location: str,
     timings["validate"] = timings.get("validate", 0.0) + planned.timings["validate"]
     if "diff" in planned.timings:
         timings["diff"] = planned.timings["diff"]
-    diagnostics = sorted(live.diagnostics + desired.diagnostics + planned.diagnostics,
-                         key=sort_key)
+    found = planned.diagnostics
+    if layers.layered(paths):
+        found = layers.note_base(found, desired.state)
+    diagnostics = sorted(live.diagnostics + desired.diagnostics + found, key=sort_key)
     plan = planned.plan
     if plan is None or any(d.is_error for d in diagnostics):
         return PlanResult(desired, live, None, diagnostics, timings)

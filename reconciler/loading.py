@@ -28,7 +28,7 @@ from reconciler.errors import (
     sort_key,
 )
 from reconciler.gcpause import gc_paused
-from reconciler.manifests import loader
+from reconciler.manifests import layers, loader
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
@@ -83,6 +83,12 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     resources are its entries."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    stack = layers.layered(paths)
+    overlays = layers.read_overlays(stack.overlays, max_bytes) if stack else None
+    if stack is not None and overlays is not None:
+        paths = stack[:1]  # the base goes through the cache; the small later layers not
+        if store_id is not None:  # files in sync with the store are so under these overlays
+            store_id = f"{store_id}#layers:{overlays.digest}"
     files = loader.manifest_file_names(paths)
     caches = _caches_for(paths) if use_cache else {}
     roots = _Roots(caches)
@@ -147,12 +153,17 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     started = time.perf_counter()
     file_results = [found.results[path] for path in files if path in found.results]
     state, diagnostics = loader.merge_results(file_results)
+    if overlays is not None:
+        applied = apply_layers(state, diagnostics, overlays)
+        state, diagnostics = applied.state, applied.diagnostics
     timings["build"] = time.perf_counter() - started
 
     started = time.perf_counter()
     diagnostics = found.read_problems + diagnostics
     if mesh_checks:
         diagnostics += validate.check_mesh(state, graph.build(state))
+    if overlays is not None:
+        diagnostics = layers.note_base(diagnostics, state)
     diagnostics.sort(key=sort_key)
     timings["validate"] = time.perf_counter() - started
 
@@ -165,6 +176,24 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
                            found.results, found.stats, records)
     return desired, live
+
+
+# What merging the base's files finds about names, kept whatever a later layer does.
+_MERGE_CODES = frozenset({"M010", "M014"})
+
+
+def apply_layers(base: MeshState, diagnostics: list[Diagnostic], overlays: layers.Overlays
+                 ) -> layers.Applied:
+    """The environment's state: `overlays` over the `base` state, whose per-resource
+    `diagnostics` are replaced by the merged resources' for what the layers changed
+    (the result's diagnostics are all of them)."""
+    applied = layers.apply(base, overlays)
+    changed = {str(key) for key in applied.changed}
+    kept = [d for d in diagnostics if d.resource not in changed or d.code in _MERGE_CODES]
+    checked = [d for resource in applied.changed.values() if resource is not None
+               for d in validate.check_resource(resource)]
+    applied.diagnostics = kept + overlays.diagnostics + applied.diagnostics + checked
+    return applied
 
 
 @dataclass(slots=True)

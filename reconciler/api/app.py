@@ -48,6 +48,7 @@ from reconciler.errors import (
     StoreError,
 )
 from reconciler.library import RegistryManager
+from reconciler.manifests.layers import Layers
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.specs import (
     AgentMetadata,
@@ -254,7 +255,8 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
     settings_routes.add_routes(app, registry, viewer, editor)
-    planned = [str(manifests)] if manifests else (running.paths if running else None)
+    planned = (manifests if isinstance(manifests, Layers) else [str(manifests)]) if manifests \
+        else (running.paths if running else None)
     mesh_routes.add_routes(app, registry, manifests=planned,
                            viewer=viewer, admin=admin)
     access_routes.add_routes(app, registry, viewer=viewer, editor=editor)

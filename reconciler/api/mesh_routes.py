@@ -6,7 +6,7 @@ plan from the manifests (with `--manifests`), and a server-sent event per revisi
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Header, Request
@@ -28,7 +28,7 @@ STATUS = {Action.NOOP: "in_sync", Action.UPDATE: "drifted", Action.DELETE: "not_
           Action.CREATE: "missing_live"}
 
 
-def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: list[str] | None,
+def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[str] | None,
                viewer: Any, admin: Any) -> None:
     store = registry.store
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from reconciler import access, engine
 from reconciler.access import Decision, Verb
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import MeshctlError
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -54,6 +54,7 @@ def access_group() -> None:
 @click.argument("target", metavar="OBJECT")
 @_source_options
 @options.output_option("text", "json")
+@environment.environment_options
 def check(subject: str, verb: str, target: str, paths: tuple[str, ...], location: str,
           live: bool, output: str) -> None:
     """May SUBJECT invoke (an agent) or use (a tool) OBJECT at runtime? Says which rule
@@ -105,6 +106,7 @@ def check(subject: str, verb: str, target: str, paths: tuple[str, ...], location
               help="Only where what an agent asks for and what it gets differ.")
 @_source_options
 @options.output_option("table", "json")
+@environment.environment_options
 def list_command(subject: str | None, differs: bool, paths: tuple[str, ...], location: str,
                  live: bool, output: str) -> None:
     """The access matrix: for each agent, each tool (and, for the orchestrator, each

@@ -11,8 +11,9 @@ import orjson
 from rich.console import Console
 
 from reconciler import engine
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import UsageError
+from reconciler.manifests.layers import Layers
 from reconciler.plan import planfile
 from reconciler.plan.model import Plan
 from reconciler.plan.render import text
@@ -33,8 +34,7 @@ def approval_options(func: Any) -> Any:
 @options.paths_argument
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Apply exactly this saved plan (from `plan --out`), without asking.")
-@click.option("--no-prune", is_flag=True,
-              help="Keep live resources that no manifest declares.")
+@options.no_prune_option
 @click.option("--max-deletes", type=click.IntRange(min=-1), default=engine.DEFAULT_MAX_DELETES,
               show_default=True, help="Refuse a plan deleting more resources (-1: no limit).")
 @options.store_option
@@ -42,6 +42,7 @@ def approval_options(func: Any) -> Any:
 @approval_options
 @options.deny_breaking_option
 @options.loading_options
+@environment.environment_options
 def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_deletes: int,
           location: str, output: str, auto_approve: bool, lock_timeout: float,
           deny_breaking: bool, deny_access_widening: bool, max_bytes: int, no_cache: bool,
@@ -66,7 +67,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
     store = options.open_store(location, lock_timeout)
     result: engine.PlanResult | None = None
     if plan_file is not None:
-        if paths or no_prune:
+        if (paths and not isinstance(paths, Layers)) or options.given("no_prune"):
             raise UsageError("--plan applies a saved plan: PATH and --no-prune do not apply")
         the_plan = planfile.load(Path(plan_file))
     else:

@@ -10,10 +10,11 @@ import orjson
 from rich.markup import escape
 
 from reconciler import engine, graph
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.cli.get_cmd import parse_kind
 from reconciler.errors import UsageError, did_you_mean
 from reconciler.manifests import export as exporter
+from reconciler.manifests.layers import Layers
 from reconciler.model import fields, kinds
 from reconciler.model.resource import ResourceKey
 
@@ -26,6 +27,7 @@ from reconciler.model.resource import ResourceKey
               help="Where to look for its manifest (default $MESHCTL_MANIFESTS or "
                    "./manifests, when it exists).")
 @options.output_option("text", "json")
+@environment.environment_options
 def describe(kind: str, name: str, location: str, manifests: str | None, output: str) -> None:
     """Describe one live resource: fields, references, users, and where it is declared.
 
@@ -83,8 +85,9 @@ def _edge(other: ResourceKey, edge: graph.Reference) -> dict[str, str]:
     return {"type": edge.type.value, "resource": str(other), "path": edge.path}
 
 
-def _declared_in(key: ResourceKey, manifests: str | None) -> str | None:
-    paths = [manifests] if manifests else options.manifest_paths(())
+def _declared_in(key: ResourceKey, manifests: str | Layers | None) -> str | None:
+    paths = manifests if isinstance(manifests, Layers) else \
+        [manifests] if manifests else options.manifest_paths(())
     if not all(Path(p).exists() for p in paths):
         return None
     desired = engine.load_desired(paths, mesh_checks=False)

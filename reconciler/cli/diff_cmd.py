@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler import engine
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import MeshctlError
 from reconciler.plan import compute
 from reconciler.plan.model import Change
@@ -17,8 +17,9 @@ EXIT_DIFFERENCES, EXIT_TROUBLE = 1, 2  # kubectl diff's convention
 @click.command()
 @options.paths_argument
 @options.store_option
-@click.option("--no-prune", is_flag=True, help="Leave out live resources no manifest declares.")
+@options.no_prune_option
 @options.loading_options
+@environment.environment_options
 def diff(paths: tuple[str, ...], location: str, no_prune: bool, max_bytes: int,
          no_cache: bool, jobs: int | None) -> None:
     """Show a unified diff of live vs desired JSON for every resource that would change.

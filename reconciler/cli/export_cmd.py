@@ -10,7 +10,7 @@ import orjson
 from rich.progress import Progress
 
 from reconciler import engine
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import ManifestError, UsageError
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
@@ -28,6 +28,7 @@ PROGRESS_MIN = 500  # resources; smaller exports finish before a bar is worth dr
               help="Only the resources whose live state differs from the manifests in PATH, "
                    "written where their manifests live (under --out if given).")
 @options.output_option("text", "json")
+@environment.environment_options
 def export(paths: tuple[str, ...], location: str, out: str | None, drifted: bool,
            output: str) -> None:
     """Write the live registries as manifests, one file per resource.

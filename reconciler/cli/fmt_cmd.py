@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.fsutil import write_atomically
 from reconciler.manifests import fmt, loader
 from reconciler.plan.render import common
@@ -24,6 +24,7 @@ from reconciler.plan.render import common
               help="Write nothing; exit 1 when a file is not formatted (CI, pre-commit).")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Write nothing; print what would change as a unified diff.")
+@environment.environment_options
 def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Rewrite manifests in the layout `meshctl export` writes: key order (apiVersion, kind,
     metadata, spec in the registry's field order), block style, multi-line strings as

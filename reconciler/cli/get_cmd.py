@@ -8,7 +8,7 @@ import click
 import orjson
 from rich.table import Table
 
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import UsageError, did_you_mean
 from reconciler.manifests import export as exporter
 from reconciler.model import kinds
@@ -42,6 +42,7 @@ COLUMNS: dict[Kind, tuple[tuple[str, str], ...]] = {
 @click.argument("name", required=False)
 @options.store_option
 @options.output_option("table", "json", "yaml")
+@environment.environment_options
 def get(kind: str, name: str | None, location: str, output: str) -> None:
     """Show live resources of KIND (or one, by NAME); KIND `all` lists everything.
 

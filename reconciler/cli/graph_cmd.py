@@ -6,7 +6,7 @@ import click
 import orjson
 
 from reconciler import engine, graph
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import ManifestError, UsageError, did_you_mean
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -27,6 +27,7 @@ SHAPES = {Kind.AGENT: "box", Kind.TOOL: "component", Kind.MODEL_PROFILE: "cylind
               help="Only NAME (or KIND/NAME), what it depends on and what depends on it.")
 @click.option("--live", is_flag=True, help="Draw the live registries instead of manifests.")
 @options.store_option
+@environment.environment_options
 def graph_command(paths: tuple[str, ...], output: str, focus: tuple[str, ...], live: bool,
                   location: str) -> None:
     """Print the dependency graph of the manifests (or, with --live, the registries).

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from reconciler import engine
 from reconciler import store as store_
-from reconciler.cli import apply_cmd, options, report
+from reconciler.cli import apply_cmd, environment, options, report
 from reconciler.plan.render import jsondiff
 
 NO_WIDTH = 10_000
@@ -19,6 +19,7 @@ NO_WIDTH = 10_000
 @options.store_option
 @options.output_option("text", "json")
 @click.pass_context
+@environment.environment_options
 def history(ctx: click.Context, location: str, output: str) -> None:
     """List the revisions of the live registries (newest last).
 
@@ -92,6 +93,7 @@ def show(ctx: click.Context, number: int, output: str) -> None:
 @options.store_option
 @options.output_option("text", "json")
 @apply_cmd.approval_options
+@environment.environment_options
 def rollback(number: int, location: str, output: str, auto_approve: bool,
              lock_timeout: float) -> None:
     """Return the live registries to their state right after revision NUMBER.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -12,6 +12,7 @@ from reconciler import store as store_
 from reconciler import validate
 from reconciler.cli import report
 from reconciler.errors import StoreError
+from reconciler.manifests.layers import Layers
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
 from reconciler.model.resource import Resource
 from reconciler.plan.render import common
@@ -23,8 +24,11 @@ DEFAULT_MANIFESTS = "manifests"
 DEFAULT_STORE = "registries"  # a registries folder in the working directory
 
 
-def manifest_paths(paths: tuple[str, ...]) -> list[str]:
-    """The PATH arguments, else $MESHCTL_MANIFESTS, else ./manifests."""
+def manifest_paths(paths: Sequence[str]) -> Sequence[str]:
+    """The PATH arguments (an environment's layers, as they are), else $MESHCTL_MANIFESTS,
+    else ./manifests."""
+    if isinstance(paths, Layers):
+        return paths
     if paths:
         return list(paths)
     return [os.environ.get("MESHCTL_MANIFESTS") or DEFAULT_MANIFESTS]
@@ -62,6 +66,21 @@ def warn_unloadable(resources: Iterable[Resource]) -> None:
         out.print(f"... and {more} the runtime skips (meshctl plan lists them all)")
 
 
+def given(parameter: str) -> bool:
+    """Whether the running command's `parameter` was given on the command line."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source is ParameterSource.COMMANDLINE
+
+
+def no_prune_option(func: F) -> F:
+    return click.option(
+        "--no-prune/--prune", "no_prune", default=False,
+        help="Keep live resources that no manifest declares (--prune deletes them, the "
+             "default, where an environment says 'prune: false').")(func)
+
+
 def paths_argument(func: F) -> F:
     return click.argument("paths", nargs=-1, type=click.Path())(func)
 
@@ -95,10 +114,10 @@ def loading_options(func: F) -> F:
 
 def deny_breaking_option(func: F) -> F:
     func = click.option(
-        "--deny-access-widening", is_flag=True,
+        "--deny-access-widening/--allow-access-widening", default=False,
         help="Refuse changes that let an agent invoke an agent or use a tool it could not "
              "before (the plan's access changes marked +). For protected branches.")(func)
     return click.option(
-        "--deny-breaking", is_flag=True,
+        "--deny-breaking/--allow-breaking", default=False,
         help="Refuse changes that break callers: schema changes (B001) and workflow steps "
              "left without their inputs (B002). Default: warnings.")(func)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler import engine
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import PlanError, sort_key
 from reconciler.plan import planfile
 from reconciler.plan.render import ci, common, markdown, text
@@ -18,14 +18,14 @@ from reconciler.plan.render import ci, common, markdown, text
 @options.store_option
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Also save the plan as JSON to FILE (schema: docs/plan.md).")
-@click.option("--no-prune", is_flag=True,
-              help="Keep live resources that no manifest declares out of the plan.")
+@options.no_prune_option
 @options.output_option("text", "json", "markdown", *report.CI_FORMATS)
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes and nothing is refused.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @options.deny_breaking_option
 @options.loading_options
+@environment.environment_options
 def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool, output: str,
          detailed_exitcode: bool, no_color: bool, deny_breaking: bool,
          deny_access_widening: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
-from reconciler.cli import listen, logs, options, watch_cmd
+from reconciler.cli import environment, listen, logs, options, watch_cmd
 from reconciler.errors import UsageError
+from reconciler.manifests.layers import Layers
 
 
 def _webhook_secret(path: Path | None) -> str | None:
@@ -78,6 +79,7 @@ def _server(config: Any) -> Any:
               help="With --git-repo: the manifests' folder inside the repository "
                    "(repeatable; default: its root).")
 @watch_cmd.controller_options
+@environment.environment_options
 def serve(location: str, manifests: Path | None, host: str, port: int,
           token_file: Path | None, insecure: bool, cors_origins: tuple[str, ...],
           allowed_hosts: tuple[str, ...], watch: bool, webhook_secret_file: Path | None,
@@ -121,7 +123,8 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
             raise UsageError("--watch needs the desired state: --manifests DIR or --git-repo")
         logs.configure(log_format)
         secret = _webhook_secret(webhook_secret_file)
-        paths = git_paths if git_repo is not None else (str(manifests),)
+        paths = git_paths if git_repo is not None else \
+            manifests if isinstance(manifests, Layers) else (str(manifests),)
 
         def make_controller(manager: Any) -> Any:
             return watch_cmd.make_controller(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.errors import StoreError
 from reconciler.watch import status as status_file
 
@@ -13,6 +13,7 @@ from reconciler.watch import status as status_file
 @click.command()
 @options.store_option
 @options.output_option("text", "json")
+@environment.environment_options
 def status(location: str, output: str) -> None:
     """Show the watch controller's last sync: when, what it synced (commit or manifests
     fingerprint), the revision, the result and its errors, and the drifted resources.

@@ -6,7 +6,7 @@ import click
 import orjson
 
 from reconciler import engine
-from reconciler.cli import options, report
+from reconciler.cli import environment, options, report
 from reconciler.plan.render import common
 
 
@@ -16,6 +16,7 @@ from reconciler.plan.render import common
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @options.loading_options
+@environment.environment_options
 def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
              max_bytes: int, no_cache: bool, jobs: int | None) -> None:
     """Validate manifests: schema, references and the dependency graph.

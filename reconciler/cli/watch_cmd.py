@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ import click
 
 from reconciler import engine
 from reconciler import store as store_
-from reconciler.cli import logs, options
+from reconciler.cli import environment, logs, options
 from reconciler.errors import UsageError
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
 
@@ -41,8 +42,9 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option("--debounce-ms", type=click.IntRange(min=0),
                      default=int(DEFAULT_DEBOUNCE * 1000), show_default=True,
                      help="Wait this long after a file event for more before syncing."),
-        click.option("--no-prune", is_flag=True,
-                     help="Keep live resources that no manifest declares."),
+        click.option("--no-prune/--prune", "no_prune", default=False,
+                     help="Keep live resources that no manifest declares (--prune: delete "
+                          "them, the default, even where the environment says no)."),
         click.option("--max-deletes", type=click.IntRange(min=-1),
                      default=engine.DEFAULT_MAX_DELETES, show_default=True,
                      help="Refuse a sync deleting more resources (-1: no limit)."),
@@ -71,7 +73,7 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
         workdir = git_workdir or GitSource.default_workdir(
             store_.work_folder(store), git_repo, branch)
         git = GitSource(git_repo, branch, workdir)
-        chosen = list(paths)
+        chosen: Sequence[str] = list(paths)
     else:
         chosen = options.manifest_paths(paths)
         missing = [p for p in chosen if not Path(p).exists()]
@@ -88,6 +90,7 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
 @options.store_option
 @controller_options
 @click.option("--once", is_flag=True, help="Sync once and exit (1 when it failed).")
+@environment.environment_options
 def watch(paths: tuple[str, ...], location: str, git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
           no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,

@@ -22,6 +22,7 @@ from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 ENVELOPE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
+PATCH_FIELDS = ("patches", "$patch")  # an overlay layer's document only (manifests.layers)
 METADATA_FIELDS = ("name", "labels", "annotations")
 NAME_LINE = "@metadata.name"  # field_lines key for the line of metadata.name
 
@@ -145,21 +146,37 @@ def parse_manifest(data: bytes, *, file: str) -> FileResult:
         return result
     documents, problem = parse_documents(text)
     for document in documents:
-        _read_document(document, file, result)
+        if isinstance(document.data, dict) and any(k in document.data for k in PATCH_FIELDS):
+            at = next(k for k in PATCH_FIELDS if k in document.data)
+            result.diagnostics.append(Diagnostic(
+                "M016", Severity.ERROR, f"'{at}' belongs in an overlay layer (it edits a "
+                "resource an earlier layer declares), but this file is not in one", file,
+                document.lines.get(at, document.line), None, at,
+                "list this file's folder after the base folder in an environment's "
+                "'manifests' in meshctl.yaml, and use --env (docs/environments.md)"))
+            continue
+        read_document(document, file, result)
     if problem is not None:
         result.diagnostics.append(_problem(problem.code, problem.message, file, problem.line,
                                            problem.hint))
     return result
 
 
-def _read_document(document: ParsedDocument, file: str, result: FileResult) -> None:
+def read_document(document: ParsedDocument, file: str, result: FileResult,
+                  files: Mapping[str, str] | None = None) -> None:
+    """One document -> a resource in `result`, or the diagnostics saying why not.
+
+    `files`: for a document merged from an environment's layers (manifests.layers), the
+    layer file of each path a later layer set; `file` declared the resource first."""
     data, lines = document.data, document.lines
+    files = files or {}
 
     def report(code: str, message: str, path: str | None, hint: str | None,
                severity: Severity = Severity.ERROR, resource: str | None = None) -> None:
         line = lines.get(path, document.line) if path else document.line
+        where = files.get(path, file) if path else file
         result.diagnostics.append(
-            Diagnostic(code, severity, message, file, line, resource, path, hint))
+            Diagnostic(code, severity, message, where, line, resource, path, hint))
 
     if not isinstance(data, dict):
         report("M005", f"a manifest document must be a mapping, not {_type_name(data)}", None,
@@ -171,7 +188,7 @@ def _read_document(document: ParsedDocument, file: str, result: FileResult) -> N
         report("M007", f"apiVersion {found}", "apiVersion" if api_version else None,
                f"use 'apiVersion: {API_VERSION}'")
         return
-    kind = _read_kind(data.get("kind"))
+    kind = read_kind(data.get("kind"))
     if kind is None:
         raw = data.get("kind")
         names = [k.value for k in kinds.KIND_ORDER]
@@ -238,15 +255,17 @@ def _read_document(document: ParsedDocument, file: str, result: FileResult) -> N
     # it skip the entry), and an omitted default still plans as no change.
     entry = fields.complete(kind, entry)
     field_lines = {path[5:]: line for path, line in lines.items() if path.startswith("spec.")}
+    field_files = {path[5:]: name for path, name in files.items()
+                   if path.startswith("spec.") and name != file}
     name_line = lines.get("metadata.name", document.line)
     field_lines[NAME_LINE] = name_line
     if id_field is not None:
         field_lines.setdefault(id_field, name_line)
-    result.resources.append(
-        Resource(key, entry, Source(file, document.line, field_lines), labels, annotations))
+    result.resources.append(Resource(key, entry, Source(file, document.line, field_lines,
+                                                        field_files), labels, annotations))
 
 
-def _read_kind(raw: object) -> Kind | None:
+def read_kind(raw: object) -> Kind | None:
     if isinstance(raw, str):
         for kind in Kind:
             if raw == kind.value:

@@ -17,6 +17,7 @@ naming the file and line and what to do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,18 @@ class Environment:
     manifests: tuple[str, ...]  # the layers, in order, as paths from the working directory
     store: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    file: str = ""  # the project file, and the line of each layer in it
+    layer_lines: tuple[int, ...] = ()
+
+    def check_layers(self) -> None:
+        """Each layer must be a folder: a typo must never read as an empty layer."""
+        for index, layer in enumerate(self.manifests):
+            if not Path(layer).is_dir():
+                line = self.layer_lines[index] if index < len(self.layer_lines) else None
+                what = "is not a folder" if Path(layer).exists() else "does not exist"
+                raise ProjectError(
+                    f"{self.file}:{line}: environment '{self.name}': layer '{layer}' {what}; "
+                    "each layer is a folder of manifests (base first)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +142,21 @@ def load(path: Path) -> Project:
                     raise fail(f"{at}.{key}", f"environment '{name}': '{key}' must be "
                                f"{'true or false' if kind is bool else 'a whole number'}")
                 options[key] = value
+        layer_lines = tuple(lines.get(f"{at}.manifests[{i}]", document.line)
+                            for i in range(len(layers)))
         environments[name] = Environment(
             name, tuple(_relative(folder, layer) for layer in layers),
-            None if store is None else _store(folder, store), options)
+            None if store is None else _store(folder, store), options, str(path), layer_lines)
     return Project(path, environments)
 
 
 def _relative(folder: Path, layer: str) -> str:
+    """`layer` from the working directory: as the user would type it, so messages name
+    `manifests/base/...` rather than a long absolute path."""
     candidate = Path(layer)
-    return str(candidate if candidate.is_absolute() else folder / candidate)
+    if candidate.is_absolute():
+        return str(candidate)
+    return os.path.relpath(folder / candidate)
 
 
 def _store(folder: Path, store: str) -> str:

@@ -36,12 +36,15 @@ class Source:
     """Where a resource was declared: a manifest file and line, or a registry file.
 
     `field_lines` maps a field path relative to the entry (`allowed_tools[1]`,
-    `steps[0].agent_id`) to its line in the manifest.
+    `steps[0].agent_id`) to its line in the manifest. In an environment whose later layers
+    patch the resource, `field_files` names the layer's file of each path they set (the
+    lines are then that file's); `file` stays the file that declared the resource first.
     """
 
     file: str
     line: int | None = None
     field_lines: Mapping[str, int] = field(default_factory=dict)
+    field_files: Mapping[str, str] = field(default_factory=dict)
 
     def line_of(self, path: str | None) -> int | None:
         """The line of `path`, or of its nearest recorded parent, or of the resource."""
@@ -52,12 +55,26 @@ class Source:
             path = parent_path(path)
         return self.line
 
+    def file_of(self, path: str | None) -> str:
+        """The file that set `path` (or its nearest recorded parent): a layer's, or `file`."""
+        if self.field_files:
+            while path:
+                if path in self.field_lines:
+                    return self.field_files.get(path, self.file)
+                path = parent_path(path)
+        return self.file
+
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "field_lines": dict(self.field_lines)}
+        data: dict[str, Any] = {"file": self.file, "line": self.line,
+                                "field_lines": dict(self.field_lines)}
+        if self.field_files:
+            data["field_files"] = dict(self.field_files)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Source:
-        return cls(data["file"], data.get("line"), data.get("field_lines") or {})
+        return cls(data["file"], data.get("line"), data.get("field_lines") or {},
+                   data.get("field_files") or {})
 
 
 def parent_path(path: str) -> str:
@@ -112,7 +129,7 @@ class Resource:
     def where(self, path: str | None = None) -> tuple[str | None, int | None]:
         if self.source is None:
             return None, None
-        return self.source.file, self.source.line_of(path)
+        return self.source.file_of(path), self.source.line_of(path)
 
 
 @dataclass(slots=True)

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from reconciler import engine
+from reconciler import engine, loading
 from reconciler.errors import Diagnostic, sort_key
-from reconciler.manifests import loader
+from reconciler.manifests import layers, loader
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 
@@ -32,7 +32,16 @@ class DesiredWorkspace:
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]], *,
                  max_bytes: int = loader.DEFAULT_MAX_BYTES) -> None:
-        self.paths = [str(p) for p in paths]
+        stack = layers.layered(paths)
+        # An environment's later layers are re-read whole when one of their files changes
+        # (they are small); the base is kept file by file, as without layers.
+        self._overlay_folders = [os.path.abspath(p) for p in stack.overlays] if stack else []
+        self._layers: tuple[str, ...] = stack.overlays if stack else ()
+        self._overlays: layers.Overlays | None = None
+        self._layered: set[ResourceKey] = set()  # keys the later layers changed
+        self._base = MeshState()  # with later layers: the state the base alone declares
+        self._base_diagnostics: list[Diagnostic] = []
+        self.paths = [str(p) for p in (stack[:1] if stack else paths)]
         self.max_bytes = max_bytes
         self._roots = [Path(p) for p in self.paths]
         self._results: dict[str, loader.FileResult] = {}
@@ -68,17 +77,32 @@ class DesiredWorkspace:
             assert problem.file is not None
             self._results.setdefault(problem.file, loader.FileResult([], []))
             self._results[problem.file].diagnostics.append(problem)
+        if self._layers:
+            self._overlays = layers.read_overlays(self._layers, self.max_bytes)
         self._merge(None)
+        if self._layers:
+            self._base, self._base_diagnostics = self.state, self.diagnostics
+            self._apply_layers()
 
     def update(self, files: Iterable[str] | None) -> tuple[list[str], set[ResourceKey]]:
         """Re-read `files` (names as events give them; None: every file whose stat changed,
         and the files that appeared or went away). Returns the manifest files read again
         and the keys declared, before or after, in them."""
+        layered_before = set(self._layered)
+        relayer = False
         if files is None:
             candidates = self._rescan()
+            relayer = bool(self._layers)
         else:
+            files = list(files)
+            relayer = any(self._in_overlay(f) for f in files)
             candidates = {self._name_of(f) for f in files}
             candidates.discard(None)
+        if relayer:
+            overlays = layers.read_overlays(self._layers, self.max_bytes)
+            relayer = self._overlays is None or overlays.digest != self._overlays.digest \
+                or overlays.files != self._overlays.files
+            self._overlays = overlays
         names = [c for c in candidates if c is not None
                  and (c in self._results or self._wanted(c))]
         touched: set[ResourceKey] = set()
@@ -99,8 +123,42 @@ class DesiredWorkspace:
             self._stats[name], self._seen_at[name] = _stat_key(stat), seen_at
             touched.update(r.key for r in result.resources)
         if names:
+            self.state = self._base if self._layers else self.state
             self._merge(touched, names)
+            self._base, self._base_diagnostics = self.state, self.diagnostics
+        if self._layers and (names or relayer):
+            self._apply_layers()
+            touched |= layered_before | self._layered
+            if relayer:
+                names = [*names, *self._overlays.files] if self._overlays else names
         return names, touched
+
+    def _in_overlay(self, name: str) -> bool:
+        path = os.path.abspath(name)
+        return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+                   for folder in self._overlay_folders)
+
+    def _apply_layers(self) -> None:
+        """The later layers over the base state `_merge` built: the state, its digests and
+        its diagnostics become the environment's."""
+        if self._overlays is None:
+            return
+        applied = loading.apply_layers(self._base, list(self._base_diagnostics),
+                                       self._overlays)
+        before, self._layered = self._layered, set(applied.changed)
+        for key in before | self._layered:
+            old = self._digests.pop(key, None)
+            if old is not None:
+                self._sum -= _term(key, old)
+            resource = applied.state.get(key)
+            if resource is not None:
+                digest = hashlib.sha256(orjson.dumps(resource.entry)).digest()
+                self._digests[key] = digest
+                self._sum += _term(key, digest)
+        self.state = applied.state
+        self.diagnostics = sorted(layers.note_base(applied.diagnostics, applied.state),
+                                  key=sort_key)
+        self._fingerprint = None
 
     def _rescan(self) -> set[str | None]:
         """Files that appeared, went away, or whose stat changed (or cannot vouch yet)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from reconciler.manifests.layers import Layers
 from reconciler.watch.gitsource import GitError, GitSource
 
 log = logging.getLogger("reconciler.watch")
@@ -25,7 +26,9 @@ class DesiredSource:
 
     def __init__(self, paths: Sequence[str], git: GitSource | None) -> None:
         self.git = git
-        self.paths = [str(git.workdir / p) for p in (paths or ["."])] if git else list(paths)
+        found = [str(git.workdir / p) for p in (paths or ["."])] if git else list(paths)
+        # An environment's layers stay layers (the workspace patches later over earlier).
+        self.paths: list[str] | Layers = Layers(found) if isinstance(paths, Layers) else found
         self.commit: str | None = None  # the git commit checked out
         self.subject: str | None = None  # its first line, for the status
 
