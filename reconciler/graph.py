@@ -391,6 +391,14 @@ class Referrers:
                 found.setdefault(edge.target, set()).add(edge.source)
         return cls({target: frozenset(sources) for target, sources in found.items()})
 
+    @classmethod
+    def of(cls, mesh_graph: Graph) -> Referrers:
+        """The index of a graph already built (its edges are the references)."""
+        found: dict[ResourceKey, set[ResourceKey]] = {}
+        for edge in mesh_graph.edges:
+            found.setdefault(edge.target, set()).add(edge.source)
+        return cls({target: frozenset(sources) for target, sources in found.items()})
+
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
         return self.by_target.get(key, frozenset())
 

@@ -10,6 +10,7 @@ chains this with the plan; the watch loop keeps its own desired state with the s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from reconciler import graph, validate
+from reconciler import access, graph, validate
 from reconciler.errors import (
     Diagnostic,
     sort_key,
@@ -33,6 +34,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
 from reconciler.store import LiveState
+from reconciler.validate import changes
 
 # Below these, worker start-up costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -176,6 +178,58 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
                            found.results, found.stats, records)
     return desired, live
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """A base layer read and checked once, for every environment built on it."""
+
+    desired: DesiredState
+    mesh_graph: graph.Graph
+    found: list[Diagnostic]  # its mesh-wide findings
+    referrers: graph.Referrers
+    governance: access.Governance
+
+
+def load_environments(stacks: Sequence[Sequence[str]], *,
+                      max_bytes: int = loader.DEFAULT_MAX_BYTES, use_cache: bool = True,
+                      jobs: int | None = None) -> list[DesiredState]:
+    """`load_desired` of several environments (each a list of layers, base first) at the
+    cost of about one: a base they share is read and checked once, and each environment
+    re-checks only what its overlays change (`validate.changes`)."""
+    shared: dict[str, _Base] = {}
+    loaded: list[DesiredState] = []
+    with gc_paused():
+        for stack in stacks:
+            base_path = str(stack[0])
+            if base_path not in shared:
+                base, _ = load([base_path], max_bytes=max_bytes, use_cache=use_cache,
+                               jobs=jobs, mesh_checks=False)
+                started = time.perf_counter()
+                base_graph = graph.build(base.state)
+                governance = access.Governance.of(base.state)
+                found = validate.check_mesh(base.state, base_graph, governance=governance)
+                base.timings["validate"] += time.perf_counter() - started
+                shared[base_path] = _Base(base, base_graph, found,
+                                          graph.Referrers.of(base_graph), governance)
+            checked = shared[base_path]
+            base = checked.desired
+            if len(stack) == 1:
+                loaded.append(dataclasses.replace(
+                    base, diagnostics=sorted(base.diagnostics + checked.found, key=sort_key)))
+                continue
+            started = time.perf_counter()
+            overlays = layers.read_overlays(stack[1:], max_bytes)
+            applied = apply_layers(base.state, base.diagnostics, overlays)
+            mesh_found = changes.check_mesh_changed(
+                applied.state, base.state, checked.mesh_graph, checked.found, list(applied.changed),
+                checked.referrers, checked.governance)
+            diagnostics = sorted(layers.note_base(applied.diagnostics + mesh_found,
+                                                  applied.state), key=sort_key)
+            timings = {**base.timings, "layers": time.perf_counter() - started}
+            loaded.append(DesiredState(applied.state, diagnostics,
+                                       [*base.files, *overlays.files], timings))
+    return loaded
 
 
 # What merging the base's files finds about names, kept whatever a later layer does.

@@ -25,6 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_VARIABLE = "MESHCTL_ENV"
 _META = "meshctl.environment"
+_PROJECT = "meshctl.project"
 
 # A command's parameter -> the environment setting it takes when not given on the line.
 _FLAGS = {"deny_breaking": "deny_breaking", "deny_access_widening": "deny_access_widening",
@@ -50,6 +51,13 @@ def chosen() -> Environment | None:
     return found if isinstance(found, Environment) else None
 
 
+def project_given() -> str | None:
+    """The --project FILE given without --env (for --all-envs)."""
+    context = click.get_current_context(silent=True)
+    found = context.meta.get(_PROJECT) if context is not None else None
+    return found if isinstance(found, str) else None
+
+
 def environment_options(func: F) -> F:
     """Adds `--env` and `--project`; before the command runs, the chosen environment fills
     in the manifests, store and options the command line left out."""
@@ -62,8 +70,13 @@ def environment_options(func: F) -> F:
             context.meta[_META] = environment
             fill(context, environment, kwargs)
         elif project is not None:
-            raise UsageError("--project needs --env NAME (or $MESHCTL_ENV): which of its "
-                             "environments?")
+            if "all_envs" not in kwargs:
+                raise UsageError("--project needs --env NAME (or $MESHCTL_ENV): which of "
+                                 "its environments?")
+            click.get_current_context().meta[_PROJECT] = project
+        if env is not None and kwargs.get("all_envs"):
+            raise UsageError("--all-envs works on every environment: leave out --env (and "
+                             f"${ENV_VARIABLE})")
         return func(*args, **kwargs)
 
     wrapper = click.option(

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from reconciler import engine
+from reconciler.cli import all_envs as all_envs_
 from reconciler.cli import environment, options, report
-from reconciler.errors import PlanError, sort_key
+from reconciler.errors import PlanError, UsageError, sort_key
 from reconciler.plan import planfile
 from reconciler.plan.render import ci, common, markdown, text
 
@@ -23,11 +24,14 @@ from reconciler.plan.render import ci, common, markdown, text
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes and nothing is refused.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
+@click.option("--all-envs", is_flag=True,
+              help="Plan every environment of meshctl.yaml against its store, one section "
+                   "each (CI; -o text, json or markdown).")
 @options.deny_breaking_option
 @options.loading_options
 @environment.environment_options
 def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool, output: str,
-         detailed_exitcode: bool, no_color: bool, deny_breaking: bool,
+         detailed_exitcode: bool, no_color: bool, all_envs: bool, deny_breaking: bool,
          deny_access_widening: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:
     """Show what applying the manifests would change in the live registries.
 
@@ -47,9 +51,28 @@ def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool,
       meshctl plan --deny-access-widening     # refuse changes that grant more access
       meshctl plan -o github                  # warnings and refusals as PR annotations
 
+      meshctl plan --env prod                 # an environment of meshctl.yaml
+      meshctl plan --all-envs -o markdown     # every environment, one section each
+
     Exit: 0 success; 1 error (invalid manifests, unreadable registries, any refusal,
     usage error); with --detailed-exitcode, 2 when there are changes and none is refused.
+    With --all-envs the same over every environment: 1 when any fails, else 2 when any
+    has changes (with --detailed-exitcode).
     """
+    if all_envs:
+        if paths or out is not None:
+            raise UsageError("--all-envs plans each environment's manifests: leave out "
+                             "PATHS and --out")
+        flags = {name: value for name, value in (
+            ("deny_breaking", deny_breaking), ("deny_access_widening", deny_access_widening),
+            ("prune", not no_prune)) if options.given(
+                "no_prune" if name == "prune" else name)}
+        all_envs_.plan_all(environment.project_given(),
+                           location=location if options.given("location") else None,
+                           output=output, detailed_exitcode=detailed_exitcode,
+                           no_color=no_color, flags=flags, max_bytes=max_bytes,
+                           no_cache=no_cache, jobs=jobs)
+        return
     result = engine.make_plan(options.manifest_paths(paths), options.open_store(location),
                               prune=not no_prune, max_bytes=max_bytes, use_cache=not no_cache,
                               jobs=jobs, deny_breaking=deny_breaking,

@@ -6,7 +6,9 @@ import click
 import orjson
 
 from reconciler import engine
+from reconciler.cli import all_envs as all_envs_
 from reconciler.cli import environment, options, report
+from reconciler.errors import UsageError
 from reconciler.plan.render import common
 
 
@@ -14,11 +16,13 @@ from reconciler.plan.render import common
 @options.paths_argument
 @options.output_option("text", "json", *report.CI_FORMATS)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--all-envs", is_flag=True,
+              help="Validate every environment of meshctl.yaml, one section each (CI).")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @options.loading_options
 @environment.environment_options
-def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
-             max_bytes: int, no_cache: bool, jobs: int | None) -> None:
+def validate(paths: tuple[str, ...], output: str, strict: bool, all_envs: bool,
+             no_color: bool, max_bytes: int, no_cache: bool, jobs: int | None) -> None:
     """Validate manifests: schema, references and the dependency graph.
 
     PATHS are manifest files or directories, read recursively (*.yaml, *.yml);
@@ -32,9 +36,19 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, no_color: bool,
       meshctl validate -o github                      # annotations on a pull request
       meshctl validate -o sarif > meshctl.sarif       # code scanning
       meshctl validate -o junit > meshctl.xml         # a test report
+      meshctl validate --env prod                     # one environment of meshctl.yaml
+      meshctl validate --all-envs -o github           # every environment, for CI
 
-    Exit: 0 valid (warnings allowed unless --strict), 1 invalid or unreadable.
+    Exit: 0 valid (warnings allowed unless --strict), 1 invalid or unreadable (with
+    --all-envs: 1 when any environment is).
     """
+    if all_envs:
+        if paths:
+            raise UsageError("--all-envs reads each environment's manifests: leave out PATHS")
+        all_envs_.validate_all(environment.project_given(), output=output, strict=strict,
+                               no_color=no_color, max_bytes=max_bytes, no_cache=no_cache,
+                               jobs=jobs)
+        return
     desired = engine.load_desired(options.manifest_paths(paths), max_bytes=max_bytes,
                                   use_cache=not no_cache, jobs=jobs)
     failed = bool(desired.errors) or (strict and bool(desired.warnings))

@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.errors import Diagnostic, Severity
 from reconciler.manifests import export, loader
+from reconciler.manifests.yamlparse import parse_documents
 from reconciler.model.kinds import Kind
 
 TOP = ("apiVersion", "kind", "metadata", "spec")
@@ -35,14 +36,15 @@ def format_text(text: str, file: str) -> Formatted:
     """`text` in the canonical layout. Files with errors are left alone (their problems
     are returned), as is a file whose formatting would change its meaning."""
     before = loader.parse_manifest(text.encode("utf-8"), file=file)
-    errors = [d for d in before.diagnostics if d.is_error and d.code.startswith("M")]
+    # An overlay's patch (M016 outside a layered load) is formatted like any document.
+    errors = [d for d in before.diagnostics
+              if d.is_error and d.code.startswith("M") and d.code != "M016"]
     if errors:
         return Formatted(None, errors)
     if len(before.resources) == 1 and text == export.render_manifest(before.resources[0]):
         return Formatted(text, [])  # already what export writes (and so no comments either)
     formatted = reformat(text)
-    after = loader.parse_manifest(formatted.encode("utf-8"), file=file)
-    if _meaning(after) != _meaning(before):
+    if _meaning(formatted) != _meaning(text):
         problem = Diagnostic("M001", Severity.ERROR, "formatting would change what the file "
                              "declares; it was left as it is (please report this)", file)
         return Formatted(None, [problem])
@@ -60,8 +62,10 @@ def reformat(text: str) -> str:
     return out.getvalue()
 
 
-def _meaning(result: loader.FileResult) -> list[Any]:
-    return [(r.key, r.entry, dict(r.labels), dict(r.annotations)) for r in result.resources]
+def _meaning(text: str) -> list[Any]:
+    """What the documents hold, as data (key order aside): formatting must keep it."""
+    documents, _ = parse_documents(text)
+    return [document.data for document in documents]
 
 
 def _round_trip() -> Any:

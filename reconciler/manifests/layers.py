@@ -25,7 +25,7 @@ from reconciler.errors import Diagnostic, Severity, did_you_mean
 from reconciler.manifests import loader, overlay
 from reconciler.manifests.yamlparse import ParsedDocument, parse_documents
 from reconciler.model import ids, kinds
-from reconciler.model.kinds import API_VERSION, Kind
+from reconciler.model.kinds import API_VERSION
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 
 OVERLAY_FIELDS = (*loader.ENVELOPE_FIELDS, *loader.PATCH_FIELDS)
@@ -329,8 +329,9 @@ def _merged(current: Document, patch: Patch) -> Document | Diagnostic:
                 f"patches[{index}] ({operation.get('op')} {operation.get('path')})"
             return _error("M018", f"{what} does not apply to {patch.key.describe()}: {reason}",
                           patch.file, patch.at(f"patches[{index}]"), str(patch.key),
-                          "check the path against the merged document (meshctl render "
-                          "--env shows it); list indices count from 0", f"patches[{index}]")
+                          "check the path against the resource as the earlier layers "
+                          "leave it (paths start at the document's root, /spec/...; list "
+                          "indices count from 0)", f"patches[{index}]")
         if _key_of(patched) != patch.key or patched.get("apiVersion") != API_VERSION:
             return _error("M018", f"patches[{index}] changes the apiVersion, kind or name of "
                           f"{patch.key.describe()}", patch.file, patch.at(f"patches[{index}]"),
@@ -476,7 +477,8 @@ def note_base(diagnostics: Iterable[Diagnostic], state: MeshState) -> list[Diagn
     file: the reader sees which layer to fix, and where the resource comes from."""
     noted: list[Diagnostic] = []
     for diagnostic in diagnostics:
-        resource = _resource_named(state, diagnostic.resource)
+        key = ResourceKey.parse(diagnostic.resource)
+        resource = state.get(key) if key is not None else None
         source = resource.source if resource is not None else None
         if source is not None and source.field_files and diagnostic.file != source.file \
                 and "declared at" not in diagnostic.message:
@@ -488,14 +490,4 @@ def note_base(diagnostics: Iterable[Diagnostic], state: MeshState) -> list[Diagn
                 diagnostic.resource, diagnostic.path, diagnostic.hint)
         noted.append(diagnostic)
     return noted
-
-
-def _resource_named(state: MeshState, name: str | None) -> Resource | None:
-    if not name or "/" not in name:
-        return None
-    resource_name = name.partition("/")[2]
-    for kind in Kind:
-        if str(ResourceKey(kind, resource_name)) == name:
-            return state.get(ResourceKey(kind, resource_name))
-    return None
 

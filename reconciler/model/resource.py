@@ -30,6 +30,18 @@ class ResourceKey(NamedTuple):
         """`agent 'fraud_agent'`: how messages name a resource."""
         return f"{kinds.info(self.kind).label} '{self.name}'"
 
+    @classmethod
+    def parse(cls, text: str | None) -> ResourceKey | None:
+        """The key whose `str()` is `text` (how findings name their resource), if any."""
+        if not text or "/" not in text:
+            return None
+        name = text.partition("/")[2]
+        for kind in Kind:
+            key = cls(kind, name)
+            if str(key) == text:
+                return key
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Source:

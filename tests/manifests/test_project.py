@@ -28,9 +28,11 @@ environments:
 def test_environments_with_their_layers_store_and_options(tmp_path: Path) -> None:
     project = load(write(tmp_path / "meshctl.yaml", GOOD))
     dev, prod = project.environment("dev"), project.environment("prod")
-    assert dev.manifests == (str(tmp_path / "manifests/base"),
-                             str(tmp_path / "manifests/overlays/dev"))
-    assert dev.store == str(tmp_path / "registries-dev") and dev.options == {}
+    # paths from the working directory, as the user would type them (for messages)
+    assert [Path(p).resolve() for p in dev.manifests] == [
+        tmp_path / "manifests/base", tmp_path / "manifests/overlays/dev"]
+    assert dev.store is not None and Path(dev.store).resolve() == tmp_path / "registries-dev"
+    assert dev.options == {}
     assert prod.store == "postgresql://meshctl@db.internal/mesh"
     assert prod.options == {"deny_breaking": True, "max_deletes": 5}
     with pytest.raises(ProjectError, match="no environment 'prd'; did you mean 'prod'"):
@@ -70,3 +72,20 @@ def test_each_mistake_is_named_at_its_line(tmp_path: Path, text: str, needle: st
     assert message in str(failed.value)
     if "syntax" not in message:
         assert str(failed.value).startswith(f"{path}:{line_of(path, needle)}:")
+
+
+def test_a_layer_that_is_not_a_folder_names_its_line(tmp_path: Path) -> None:
+    project = load(write(tmp_path / "meshctl.yaml", GOOD))
+    dev = project.environment("dev")
+    (tmp_path / "manifests" / "base").mkdir(parents=True)
+    write(tmp_path / "manifests" / "overlays" / "dev", "not a folder\n")
+    with pytest.raises(ProjectError) as raised:
+        dev.check_layers()
+    line = line_of(tmp_path / "meshctl.yaml", "manifests/overlays/dev")
+    assert f"meshctl.yaml:{line}: environment 'dev': layer" in str(raised.value)
+    assert "is not a folder" in str(raised.value)
+    (tmp_path / "manifests" / "overlays" / "dev").unlink()
+    with pytest.raises(ProjectError, match="does not exist"):
+        dev.check_layers()
+    (tmp_path / "manifests" / "overlays" / "dev").mkdir()
+    dev.check_layers()

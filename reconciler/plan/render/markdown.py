@@ -17,10 +17,10 @@ MAX_WARNINGS = 20
 MAX_ACCESS = 50  # access changes listed in full (the JSON plan has them all)
 
 
-def render(plan: Plan, limit: int = LIMIT) -> str:
+def render(plan: Plan, limit: int = LIMIT, title: str = "meshctl plan") -> str:
     s = plan.summary
     head = [
-        "### meshctl plan",
+        f"### {title}",
         "",
         "| create | update | delete | refused | impacted |",
         "|---:|---:|---:|---:|---:|",
