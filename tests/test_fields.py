@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic_core import PydanticUndefined
 
-from reconciler.model import fields, kinds, specs
+from reconciler.model import entrydiff, fields, kinds, specs
 from reconciler.model.fields import Need
 from reconciler.model.kinds import Kind
-from reconciler.plan import compute
 
 MANIFESTS_MD = Path(__file__).parent.parent / "docs" / "manifests.md"
 
@@ -48,11 +47,11 @@ def test_complete_writes_defaults_after_the_given_fields_and_keeps_the_rest() ->
 
 def test_an_omitted_optional_field_and_its_meaning_are_no_change() -> None:
     live = {"agent_id": "a", "name": "A"}  # as the real orchestrator: no allowed_tools
-    assert compute.field_changes(Kind.AGENT, live, fields.complete(Kind.AGENT, live)) != []
+    assert entrydiff.field_changes(Kind.AGENT, live, fields.complete(Kind.AGENT, live)) != []
     given = {**live, "max_iterations": 10, "iteration_timeout_seconds": 60,
              "context_requirements": {}}
-    assert compute.field_changes(Kind.AGENT, given, fields.complete(Kind.AGENT, given)) == []
-    assert compute.field_changes(Kind.AGENT, {**given, "allowed_agents": []}, given) == []
+    assert entrydiff.field_changes(Kind.AGENT, given, fields.complete(Kind.AGENT, given)) == []
+    assert entrydiff.field_changes(Kind.AGENT, {**given, "allowed_agents": []}, given) == []
 
 
 @pytest.mark.parametrize(("value", "bad"), [

@@ -16,6 +16,7 @@ import click
 from reconciler.cli import (
     access_cmd,
     apply_cmd,
+    compare_cmd,
     describe_cmd,
     diff_cmd,
     export_cmd,
@@ -25,6 +26,7 @@ from reconciler.cli import (
     history_cmd,
     init_cmd,
     plan_cmd,
+    render_cmd,
     serve_cmd,
     status_cmd,
     store_cmd,
@@ -48,6 +50,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       meshctl validate                      # check ./manifests
       meshctl plan --detailed-exitcode      # what merging would change (CI gate)
       meshctl diff                          # the same as a unified JSON diff
+      meshctl compare dev prod              # how two environments differ
       meshctl apply                         # make it so, as one revision
       meshctl history                       # revisions; `meshctl rollback N` undoes
       meshctl export --out manifests/       # live registries -> manifests
@@ -71,10 +74,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 cli.add_command(validate_cmd.validate)
 cli.add_command(export_cmd.export)
+cli.add_command(render_cmd.render)
 cli.add_command(get_cmd.get)
 cli.add_command(describe_cmd.describe)
 cli.add_command(plan_cmd.plan)
 cli.add_command(diff_cmd.diff)
+cli.add_command(compare_cmd.compare_command)
 cli.add_command(graph_cmd.graph_command)
 cli.add_command(apply_cmd.apply)
 cli.add_command(history_cmd.history)

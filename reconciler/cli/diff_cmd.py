@@ -7,7 +7,7 @@ import click
 from reconciler import engine
 from reconciler.cli import environment, options, report
 from reconciler.errors import MeshctlError
-from reconciler.plan import compute
+from reconciler.model import entrydiff
 from reconciler.plan.model import Change
 from reconciler.plan.render.jsondiff import json_diff
 
@@ -60,6 +60,6 @@ def unified(change: Change) -> str:
     name = str(change.key)
     before, after = change.before, change.after
     if before is not None and after is not None:  # an update: compare as the plan does
-        before = compute.comparable(change.key.kind, before)
-        after = compute.comparable(change.key.kind, after)
+        before = entrydiff.comparable(change.key.kind, before)
+        after = entrydiff.comparable(change.key.kind, after)
     return json_diff(before, after, f"live/{name}", f"desired/{name}")

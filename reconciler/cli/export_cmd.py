@@ -13,6 +13,7 @@ from reconciler import engine
 from reconciler.cli import environment, options, report
 from reconciler.errors import ManifestError, UsageError
 from reconciler.manifests import export as exporter
+from reconciler.manifests.layers import Layers
 from reconciler.model import kinds
 from reconciler.plan.render import common
 
@@ -58,7 +59,7 @@ def export(paths: tuple[str, ...], location: str, out: str | None, drifted: bool
     if drifted:
         _export_drifted(paths, location, out, output)
         return
-    if paths:
+    if paths and not isinstance(paths, Layers):  # (an environment's: for --drifted)
         raise UsageError("PATH is for --drifted: a full export writes to --out")
     live = options.read_live(location)
     err = report.console(stderr=True)

@@ -25,6 +25,7 @@ ENVELOPE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 PATCH_FIELDS = ("patches", "$patch")  # an overlay layer's document only (manifests.layers)
 METADATA_FIELDS = ("name", "labels", "annotations")
 NAME_LINE = "@metadata.name"  # field_lines key for the line of metadata.name
+_METADATA_MAPS = ("metadata.labels", "metadata.annotations")  # their lines: "@" + path
 
 
 @dataclass(slots=True)
@@ -257,6 +258,14 @@ def read_document(document: ParsedDocument, file: str, result: FileResult,
     field_lines = {path[5:]: line for path, line in lines.items() if path.startswith("spec.")}
     field_files = {path[5:]: name for path, name in files.items()
                    if path.startswith("spec.") and name != file}
+    # Labels and annotations are not entry fields: their lines are kept as
+    # `@metadata.labels.tier` (as the name's is), so `meshctl compare` can say who set each.
+    if labels or annotations:
+        for path, line in lines.items():
+            if path.startswith(_METADATA_MAPS):
+                field_lines["@" + path] = line
+                if files.get(path, file) != file:
+                    field_files["@" + path] = files[path]
     name_line = lines.get("metadata.name", document.line)
     field_lines[NAME_LINE] = name_line
     if id_field is not None:

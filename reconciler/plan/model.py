@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import Diagnostic
+
+# A change's fields are the one field diff's records (`model.entrydiff`), named here too.
+from reconciler.model.entrydiff import FieldChange as FieldChange
+from reconciler.model.entrydiff import FieldOp as FieldOp
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 
@@ -32,22 +36,6 @@ class Action(enum.StrEnum):
     @property
     def is_change(self) -> bool:
         return self is not Action.NOOP
-
-
-class FieldOp(enum.StrEnum):
-    ADD = "add"
-    REMOVE = "remove"
-    CHANGE = "change"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One field of an entry: `path` like `allowed_tools[1]` or `parameters.temperature`."""
-
-    path: str
-    op: FieldOp
-    old: Any = None
-    new: Any = None
 
 
 @dataclass(frozen=True, slots=True)

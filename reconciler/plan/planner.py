@@ -22,6 +22,7 @@ from typing import Any
 
 from reconciler import access, graph, validate
 from reconciler.errors import Diagnostic, sort_key
+from reconciler.model import entrydiff
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.plan import breaking, compute
@@ -133,7 +134,7 @@ def _whole_mesh_changes(desired: MeshState, live: MeshState, remaining: MeshStat
             by_key[resource.key] = Change(resource.key, Action.CREATE, None, resource.entry,
                                           source=source)
             continue
-        fields = compute.field_changes(resource.kind, before.entry, resource.entry)
+        fields = entrydiff.field_changes(resource.kind, before.entry, resource.entry)
         if not fields:
             by_key[resource.key] = Change(resource.key, Action.NOOP, source=source)
             continue
@@ -245,7 +246,7 @@ def _changes_at(pending: list[ResourceKey], remaining: MeshState, live: MeshStat
         if before is None:
             changes.append(Change(key, Action.CREATE, None, resource.entry, source=source))
             continue
-        fields = compute.field_changes(key.kind, before.entry, resource.entry)
+        fields = entrydiff.field_changes(key.kind, before.entry, resource.entry)
         if fields:
             changes.append(Change(key, Action.UPDATE, before.entry, resource.entry,
                                   tuple(fields), source, referrers.dependents(key)))

@@ -19,7 +19,7 @@ from pathlib import Path
 from reconciler.errors import ManifestError
 from reconciler.fsutil import write_atomically
 from reconciler.manifests import export
-from reconciler.model import ids
+from reconciler.model import entrydiff, ids
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.plan import compute
 
@@ -48,7 +48,7 @@ def out_of_sync(key: ResourceKey, desired: MeshState, live: MeshState) -> str | 
         return None if have is None else NOT_IN_GIT
     if have is None:
         return MISSING_LIVE
-    return None if compute.equivalent(key.kind, have.entry, want.entry) else DRIFTED
+    return None if entrydiff.equivalent(key.kind, have.entry, want.entry) else DRIFTED
 
 
 def drifted(desired: MeshState, live: MeshState, *, prune: bool = True

@@ -1,7 +1,8 @@
 """What docs/ci.md shows, run: `meshctl init` makes a repository that validates and plans
 cleanly against empty registries; the GitHub workflow's and the GitLab job's commands pass
 on it (plan with changes, apply, plan without); the pre-commit hooks run as pre-commit would
-run them; shell completion scripts come out for bash, zsh and fish."""
+run them; shell completion scripts come out for bash, zsh and fish. The jobs `init --envs`
+writes run the same way over every environment."""
 
 from __future__ import annotations
 
@@ -144,3 +145,56 @@ def test_shell_completion(shell_name: str, marker: str, tmp_path: Path) -> None:
                            env={**os.environ, "_MESHCTL_COMPLETE": "bash_complete",
                                 "COMP_WORDS": "meshctl wat", "COMP_CWORD": "1"})
     assert "plain,watch" in words.stdout.splitlines()
+
+
+# `meshctl init --envs`: the same jobs over every environment (issue 25)
+
+@pytest.fixture
+def envs_repo(tmp_path: Path) -> Path:
+    done = meshctl(tmp_path, "init", "mesh", "--envs", "dev,prod")
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "mesh"
+
+
+def test_the_environments_github_workflow_runs(envs_repo: Path, tmp_path: Path) -> None:
+    workflow = yaml.safe_load((envs_repo / ".github/workflows/meshctl.yml").read_text())
+    env = {key: str(value) for key, value in workflow["env"].items()}
+
+    def run_job(job: str, extra: dict[str, str]) -> dict[str, str]:
+        output = tmp_path / f"{job}.out"
+        output.write_text("")
+        for step in workflow["jobs"][job]["steps"]:
+            if "run" not in step or step.get("name") in SKIPPED:
+                continue
+            done = shell(envs_repo, step["run"], {**env, **extra, "GITHUB_OUTPUT": str(output)})
+            assert done.returncode == 0, (job, step.get("name"), done.stdout, done.stderr)
+        return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+    assert run_job("plan", {}) == {"changes": "yes"}
+    assert (envs_repo / "plan.md").read_text().count("Plan: 7 to create") == 2
+    for name in workflow["jobs"]["apply"]["strategy"]["matrix"]["env"]:
+        run_job("apply", {"MESHCTL_ENV": name})  # what each job of the matrix runs
+        assert (envs_repo / f"registries-{name}" / "agent_registry.json").is_file()
+    assert run_job("plan", {}) == {"changes": "no"}
+    # an overlay whose JSON Patch no longer applies fails the plan job, naming its line
+    overlay = envs_repo / "manifests" / "overlays" / "prod" / "triage_agent.yaml"
+    overlay.write_text(overlay.read_text().replace("/spec/capabilities/0",
+                                                   "/spec/capabilities/7"))
+    [validate] = [s for s in workflow["jobs"]["plan"]["steps"] if s.get("name") == "Validate"]
+    done = shell(envs_repo, validate["run"], env)
+    assert done.returncode == 1
+    assert "manifests/overlays/prod/triage_agent.yaml:21: error M018" in done.stdout + done.stderr
+
+
+def test_the_environments_gitlab_jobs_run(envs_repo: Path) -> None:
+    pipeline = yaml.safe_load((envs_repo / ".gitlab-ci.yml").read_text())
+    env = {key: str(value) for key, value in pipeline["variables"].items()}
+    for line in pipeline["meshctl-plan"]["script"]:
+        done = shell(envs_repo, line, env)
+        assert done.returncode == 0, (line, done.stderr)
+    [matrix] = pipeline["meshctl-apply"]["parallel"]["matrix"]
+    for name in matrix["MESHCTL_ENV"]:
+        for line in pipeline["meshctl-apply"]["script"]:
+            done = shell(envs_repo, line, {**env, "MESHCTL_ENV": name})
+            assert done.returncode == 0, (name, line, done.stderr)
+        assert meshctl(envs_repo, "plan", "--env", name, "--detailed-exitcode").returncode == 0

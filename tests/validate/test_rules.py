@@ -17,6 +17,7 @@ import pytest
 
 from reconciler import engine
 from reconciler.errors import Diagnostic
+from reconciler.manifests.layers import Layers
 from reconciler.plan.render import ci
 from reconciler.validate import RULES
 from tests.conftest import (
@@ -40,6 +41,16 @@ def manifests_case(text: str | bytes, *, max_bytes: int = 1_000_000,
             write(tmp_path / "base.yaml", BASE_MESH)
         write(tmp_path / "case.yaml", text)
         return load(tmp_path, max_bytes=max_bytes).diagnostics
+    return run
+
+
+def overlay_case(text: str) -> Callable[[Path], list[Diagnostic]]:
+    """`text` as an environment's overlay over the base mesh (issue 25)."""
+    def run(tmp_path: Path) -> list[Diagnostic]:
+        write(tmp_path / "base" / "base.yaml", BASE_MESH)
+        write(tmp_path / "overlay" / "case.yaml", text)
+        return engine.load_desired(Layers([str(tmp_path / "base"), str(tmp_path / "overlay")]),
+                                   use_cache=False, jobs=1).diagnostics
     return run
 
 
@@ -134,6 +145,15 @@ GOVERNED = (manifest("GovernancePolicy", "agent_invocation_access",
 
 CASES: dict[str, Callable[[Path], list[Diagnostic]]] = {
     "M015": manifests_case(manifest("SystemConfig", "main", SYSTEM_SECTIONS)),
+    "M016": manifests_case("apiVersion: agentmesh.io/v1\nkind: ModelProfile\n"
+                           "metadata: {name: default_gpt35}\n$patch: delete\n"),
+    "M017": overlay_case("apiVersion: agentmesh.io/v1\nkind: ModelProfile\n"
+                         "metadata: {name: default_gpt53}\n$patch: delete\n"),
+    "M018": overlay_case("apiVersion: agentmesh.io/v1\nkind: ModelProfile\n"
+                         "metadata: {name: default_gpt35}\n"
+                         "patches: [{op: remove, path: /spec/nothing}]\n"),
+    "M019": overlay_case("apiVersion: agentmesh.io/v1\nkind: ModelProfile\n"
+                         "metadata: {name: default_gpt35}\n$patch: replace\n"),
     "C001": manifests_case(processor("reranker", 1)),
     "C002": manifests_case(processor("content_selector", 1) + "---\n" + processor("injector", 1)),
     "C003": manifests_case(manifest("ContextStrategies", "default", (
