@@ -70,7 +70,7 @@ def environment_options(func: F) -> F:
             context.meta[_META] = environment
             fill(context, environment, kwargs)
         elif project is not None:
-            if "all_envs" not in kwargs:
+            if not kwargs.get("all_envs"):
                 raise UsageError("--project needs --env NAME (or $MESHCTL_ENV): which of "
                                  "its environments?")
             click.get_current_context().meta[_PROJECT] = project
