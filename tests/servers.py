@@ -23,15 +23,19 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, registries: Path, *extra: str, env: dict[str, str] | None = None
-                 ) -> None:
+    """`meshctl serve --registries REGISTRIES --port P EXTRA...`, run in `cwd` (default:
+    the tests' own); without `registries` the store is left to the options (`--env`)."""
+
+    def __init__(self, registries: Path | None, *extra: str, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115
+        store = ["--registries", str(registries)] if registries is not None else []
         self.process = subprocess.Popen(  # the log goes to a file: a full pipe would block it
-            [str(SCRIPT), "serve", "--registries", str(registries), "--port", str(self.port),
-             *extra], stdout=self.log, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})})
+            [str(SCRIPT), "serve", *store, "--port", str(self.port), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})}, cwd=cwd)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

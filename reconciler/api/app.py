@@ -140,11 +140,12 @@ async def _too_large(send: Send) -> None:
 def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role] | None = None,
                cors_origins: tuple[str, ...] = (), watch: bool = True,
                manager: RegistryManager | None = None,
-               manifests: str | Path | None = None,
+               manifests: str | Path | Layers | None = None,
                controller: Callable[[RegistryManager], Controller] | None = None,
                webhook_secret: str | None = None, deny_breaking: bool = False,
                deny_access_widening: bool = False,
-               listen: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
+               listen: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = (),
+               environment: str | None = None) -> FastAPI:
     """The API over the registries of `store`. Without `tokens` every caller has every
     role (`meshctl serve` allows that only on loopback). `controller` makes the watch
     controller the server runs beside it, over the same registry snapshot. `deny_breaking`
@@ -152,7 +153,9 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     `deny_access_widening` those that grant an agent more (409), as
     `plan --deny-access-widening`.
     Requests are answered only when addressed to `listen` (where the server listens), a
-    loopback name or one of `allowed_hosts` (hosts.py: DNS rebinding)."""
+    loopback name or one of `allowed_hosts` (hosts.py: DNS rebinding).
+    `environment` names the environment of meshctl.yaml served (`serve --env`), shown in
+    /health and in the panel's header: several servers, one per environment, look alike."""
     policy = hosts.HostPolicy.serving(listen, allowed_hosts, cors_origins)
     registry = manager or RegistryManager(watch=watch, source=SOURCE,
                                           deny_breaking=deny_breaking,
@@ -234,7 +237,8 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     def health() -> dict[str, Any]:
         stats = registry.stats()
         return {"status": "ok" if stats["last_error"] is None else "degraded",
-                "revision": stats["revision"], "last_error": stats["last_error"]}
+                "revision": stats["revision"], "last_error": stats["last_error"],
+                "environment": environment}
 
     @app.get("/registries/stats", tags=["meta"], dependencies=[viewer])
     def stats() -> dict[str, Any]:
@@ -262,7 +266,7 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     access_routes.add_routes(app, registry, viewer=viewer, editor=editor)
     watch_routes.add_routes(app, running, store=registry.store,
                             webhook_secret=webhook_secret, viewer=viewer, editor=editor)
-    web.add_panel(app, kind_paths.routes())
+    web.add_panel(app, kind_paths.routes(), environment=environment)
     return app
 
 

@@ -96,7 +96,8 @@ def fill(context: click.Context, environment: Environment, kwargs: dict[str, Any
     def given(name: str) -> bool:
         return context.get_parameter_source(name) is ParameterSource.COMMANDLINE
 
-    environment.check_layers()
+    if "paths" in kwargs or "manifests" in kwargs:  # (status, get, history: the store only)
+        environment.check_layers()
     layers = Layers(environment.manifests)
     if "paths" in kwargs and not kwargs["paths"]:
         kwargs["paths"] = layers

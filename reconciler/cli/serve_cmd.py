@@ -99,6 +99,7 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
       meshctl serve --host 0.0.0.0 --token-file tokens.txt --allowed-host mesh.example.com
       curl -s localhost:8016/registries/agents | jq .total_count
       meshctl serve --manifests manifests/ --watch --self-heal
+      meshctl serve --env prod --watch          # meshctl.yaml's prod: its layers and store
       meshctl serve --watch --git-repo https://git.example.com/mesh.git \\
           --git-path manifests --webhook-secret-file hook.secret
 
@@ -123,8 +124,11 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
             raise UsageError("--watch needs the desired state: --manifests DIR or --git-repo")
         logs.configure(log_format)
         secret = _webhook_secret(webhook_secret_file)
-        paths = git_paths if git_repo is not None else \
-            manifests if isinstance(manifests, Layers) else (str(manifests),)
+        # An environment's layers are folders of the repository with --git-repo, as
+        # `watch --env` reads them (unless --git-path names others).
+        layers = manifests if isinstance(manifests, Layers) else None
+        paths = (git_paths or layers or ()) if git_repo is not None else \
+            layers or (str(manifests),)
 
         def make_controller(manager: Any) -> Any:
             return watch_cmd.make_controller(
@@ -136,13 +140,15 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
         raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
                          "need --watch")
     sockets = listen.bind(host, port)  # before the registries load: a busy port fails fast
+    chosen = environment.chosen()
     try:
         app = create_app(store, tokens=tokens or None, cors_origins=cors_origins,
                          manifests=manifests,
                          controller=make_controller, webhook_secret=secret,
                          deny_breaking=deny_breaking,
                          deny_access_widening=deny_access_widening, listen=host,
-                         allowed_hosts=allowed)
+                         allowed_hosts=allowed,
+                         environment=chosen.name if chosen is not None else None)
         # Open event streams never end by themselves: on SIGTERM, give them 2 s, then close.
         config = uvicorn.Config(app, host=host, port=port, log_level="info",
                                 timeout_graceful_shutdown=2)

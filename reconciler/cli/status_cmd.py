@@ -64,7 +64,9 @@ def _print(found: dict[str, object]) -> None:
         out.print(f"Last sync:  {last.get('time')} [{colour}]{last.get('result')}[/] "
                   f"({last.get('trigger')}): {last.get('message')}")
         for error in (last.get("errors") or [])[:20]:
-            where = f"{error.get('file')}:{error.get('line')}: " if error.get("file") else ""
+            where = ":".join(str(error[k]) for k in ("file", "line")
+                             if error.get(k) is not None)  # a folder has no line
+            where = f"{where}: " if error.get("file") else ""
             out.print(f"  {where}{error.get('message')}", markup=False)
     good = found.get("last_good_sync")
     if isinstance(good, dict):

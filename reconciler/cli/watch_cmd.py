@@ -15,6 +15,7 @@ from reconciler import engine
 from reconciler import store as store_
 from reconciler.cli import environment, logs, options
 from reconciler.errors import UsageError
+from reconciler.manifests.layers import Layers
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
         workdir = git_workdir or GitSource.default_workdir(
             store_.work_folder(store), git_repo, branch)
         git = GitSource(git_repo, branch, workdir)
-        chosen: Sequence[str] = list(paths)
+        # folders of the checkout; an environment's stay layers (base first), not one tree
+        chosen: Sequence[str] = paths if isinstance(paths, Layers) else list(paths)
     else:
         chosen = options.manifest_paths(paths)
         missing = [p for p in chosen if not Path(p).exists()]

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from reconciler import engine, loading
-from reconciler.errors import Diagnostic, sort_key
+from reconciler.errors import Diagnostic, ManifestError, Severity, sort_key
 from reconciler.manifests import layers, loader
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
@@ -78,7 +78,7 @@ class DesiredWorkspace:
             self._results.setdefault(problem.file, loader.FileResult([], []))
             self._results[problem.file].diagnostics.append(problem)
         if self._layers:
-            self._overlays = layers.read_overlays(self._layers, self.max_bytes)
+            self._overlays = self._read_overlays()
         self._merge(None)
         if self._layers:
             self._base, self._base_diagnostics = self.state, self.diagnostics
@@ -98,10 +98,14 @@ class DesiredWorkspace:
             relayer = any(self._in_overlay(f) for f in files)
             candidates = {self._name_of(f) for f in files}
             candidates.discard(None)
+        overlay_files: list[str] = []  # read, or gone since the last read
         if relayer:
-            overlays = layers.read_overlays(self._layers, self.max_bytes)
-            relayer = self._overlays is None or overlays.digest != self._overlays.digest \
-                or overlays.files != self._overlays.files
+            overlays = self._read_overlays()
+            previous = self._overlays
+            relayer = previous is None or overlays.digest != previous.digest \
+                or overlays.files != previous.files
+            overlay_files = list(dict.fromkeys([*(previous.files if previous else ()),
+                                                *overlays.files]))
             self._overlays = overlays
         names = [c for c in candidates if c is not None
                  and (c in self._results or self._wanted(c))]
@@ -129,9 +133,26 @@ class DesiredWorkspace:
         if self._layers and (names or relayer):
             self._apply_layers()
             touched |= layered_before | self._layered
-            if relayer:
-                names = [*names, *self._overlays.files] if self._overlays else names
+            if relayer:  # (a layer that is gone has no files: the caller must still act)
+                names = [*names, *(overlay_files or self._layers)]
         return names, touched
+
+    def _read_overlays(self) -> layers.Overlays:
+        """The later layers, read again. A layer folder that is gone (removed, replaced
+        whole, a branch switch under way) is an error of the desired state, as a broken
+        file is: nothing syncs until it is back, and the loop goes on to see it come back."""
+        try:
+            return layers.read_overlays(self._layers, self.max_bytes)
+        except ManifestError as error:
+            gone: list[str | None] = [f for f in self._layers if not os.path.isdir(f)]
+            found = layers.Overlays(digest=f"gone:{error}")
+            found.diagnostics += [Diagnostic(
+                "M013", Severity.ERROR, "this layer of the environment is not a folder (any "
+                "more): nothing is synced until it is back" if folder else str(error),
+                folder, hint="restore the folder (git keeps no empty folder: a .gitkeep "
+                "in it does), or change the environment's layers in meshctl.yaml and "
+                "restart") for folder in gone or [None]]
+            return found
 
     def _in_overlay(self, name: str) -> bool:
         path = os.path.abspath(name)

@@ -41,7 +41,7 @@ class DesiredSource:
         if self.git is not None:
             return {"type": "git", "repo": self.git.repo, "branch": self.git.branch,
                     "commit": self.commit, "commit_subject": self.subject,
-                    "paths": self.paths}
+                    "paths": list(self.paths)}  # (JSON has no tuple subclasses: Layers)
         return {"type": "directory", "paths": [os.path.abspath(p) for p in self.paths]}
 
     def id(self) -> str:

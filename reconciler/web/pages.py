@@ -36,8 +36,10 @@ _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(["html"]))
 
 
-def page(name: str, active: str, **context: Any) -> HTMLResponse:
-    body = _templates.get_template(name).render(nav=NAV, active=active, **context)
+def page(name: str, active: str, *, environment: str | None = None,
+         **context: Any) -> HTMLResponse:
+    body = _templates.get_template(name).render(nav=NAV, active=active,
+                                                environment=environment, **context)
     return HTMLResponse(body)
 
 
@@ -50,12 +52,17 @@ def listed_kinds(routes: Mapping[Kind, tuple[str, str]]) -> dict[str, dict[str, 
             for name, kind in LISTS.items()}
 
 
-def add_panel(app: FastAPI, routes: Mapping[Kind, tuple[str, str]]) -> None:
+def add_panel(app: FastAPI, routes: Mapping[Kind, tuple[str, str]], *,
+              environment: str | None = None) -> None:
     """The panel's pages on `app`; `routes` is where the API serves each listed kind
-    (path under /registries, list key)."""
+    (path under /registries, list key); `environment`, the one served (`serve --env`), is
+    named in every page's header."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     forms = {kind.value: form_fields(kind) for kind in Kind}
     listed = listed_kinds(routes)
+
+    def show(name: str, active: str, **context: Any) -> HTMLResponse:
+        return page(name, active, environment=environment, **context)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -63,17 +70,17 @@ def add_panel(app: FastAPI, routes: Mapping[Kind, tuple[str, str]]) -> None:
 
     @app.get("/config", include_in_schema=False)
     def config() -> HTMLResponse:
-        return page("config.html", "/config", title="Configuration", tabs=TABS, forms=forms,
+        return show("config.html", "/config", title="Configuration", tabs=TABS, forms=forms,
                     kinds=listed)
 
     @app.get("/plan", include_in_schema=False)
     def plan_page() -> HTMLResponse:
-        return page("page.html", "/plan", title="Plan", kind="plan")
+        return show("page.html", "/plan", title="Plan", kind="plan")
 
     @app.get("/history", include_in_schema=False)
     def history_page() -> HTMLResponse:
-        return page("page.html", "/history", title="History", kind="history")
+        return show("page.html", "/history", title="History", kind="history")
 
     @app.get("/graph", include_in_schema=False)
     def graph_page() -> HTMLResponse:
-        return page("page.html", "/graph", title="Graph", kind="graph")
+        return show("page.html", "/graph", title="Graph", kind="graph")
