@@ -40,7 +40,7 @@ SLOW = ("tests/web/", "tests/e2e/", "tests/hardening/", "tests/api/test_server.p
         "tests/plan/test_unloadable_live.py", "tests/store/test_postgres",
         "tests/api/test_settings_api.py", "tests/watch/test_settings_watch.py",
         "tests/plan/test_one_plan_every_path.py", "tests/access/test_every_way_in.py",
-        "tests/watch/test_watch_envs.py")
+        "tests/watch/test_watch_envs.py", "tests/api/test_serve_env.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
