@@ -27,7 +27,14 @@ from reconciler.errors import (
     sort_key,
 )
 from reconciler.gcpause import gc_paused
-from reconciler.loading import DesiredState, load_desired, read_manifest_file, record_in_sync
+from reconciler.loading import (
+    DesiredState,
+    Validated,
+    load_desired,
+    read_manifest_file,
+    record_in_sync,
+    validate_files,
+)
 from reconciler.manifests import layers, loader
 from reconciler.model import fields
 from reconciler.model.kinds import Kind
@@ -36,9 +43,10 @@ from reconciler.plan import compute, planner
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Location, Store
 
-__all__ = ["DEFAULT_MAX_DELETES", "AccessView", "DesiredState", "PlanResult", "access_view",
-           "apply_plan", "git_commit_of", "load_desired", "load_live", "make_plan", "plan_from",
-           "plan_scope", "read_manifest_file", "record_in_sync", "rollback_plan", "validate_live"]
+__all__ = ["DEFAULT_MAX_DELETES", "AccessView", "DesiredState", "PlanResult", "Validated",
+           "access_view", "apply_plan", "git_commit_of", "load_desired", "load_live",
+           "make_plan", "plan_from", "plan_scope", "read_manifest_file", "record_in_sync",
+           "rollback_plan", "validate_files", "validate_live"]
 
 DEFAULT_MAX_DELETES = applying.DEFAULT_MAX_DELETES
 

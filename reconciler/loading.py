@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -32,7 +33,13 @@ from reconciler.gcpause import gc_paused
 from reconciler.manifests import layers, loader
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.parsecache import ParseCache, SyncRecord, keyed_salt
+from reconciler.parsecache import (
+    ParseCache,
+    SyncRecord,
+    ValidationIndex,
+    extra_digest,
+    keyed_salt,
+)
 from reconciler.store import LiveState
 from reconciler.validate import changes
 
@@ -91,7 +98,8 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         paths = stack[:1]  # the base goes through the cache; the small later layers not
         if store_id is not None:  # files in sync with the store are so under these overlays
             store_id = f"{store_id}#layers:{overlays.digest}"
-    files = loader.manifest_file_names(paths)
+    listed = loader.scan_manifest_files(paths)  # with each file's stat, taken in passing
+    files = list(listed)
     caches = _caches_for(paths) if use_cache else {}
     roots = _Roots(caches)
     records = _records_for(caches, store_id) if read_live and store_id is not None else {}
@@ -99,7 +107,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     candidates: list[tuple[str, SyncRecord]] = []
     for path in files:
         root = roots.of(path)
-        stat = _stat(path) if root is not None else None
+        stat = listed[path] if root is not None else None
         if root is None or stat is None:  # nothing to compare: a worker reads it
             found.misses.append(_Miss(path, None, stat))
             continue
@@ -175,9 +183,118 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
             cache.forget_missing({p for p in files if roots.of(p) == root})
         cache.save()
     timings["cache"] = time.perf_counter() - started
+    if overlays is not None:
+        files = [*files, *overlays.files]
+        found.stats.update(overlays.stats)
     desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
                            found.results, found.stats, records)
     return desired, live
+
+
+@dataclass(slots=True)
+class Validated:
+    """What validating manifests found: every diagnostic, how many files and resources, and
+    each resource with the file that declares it (as `validate -o junit` lists them),
+    decoded only when asked for: a warm `validate` of 100,000 files does not need them."""
+
+    diagnostics: list[Diagnostic]
+    file_count: int
+    resource_count: int
+    _declared: Callable[[], list[tuple[str, str | None]]]
+    from_index: bool = False
+
+    @property
+    def declared(self) -> list[tuple[str, str | None]]:
+        """(resource, the file that declares it), in the state's order."""
+        return self._declared()
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+
+def validate_files(paths: Sequence[str | os.PathLike[str]], *,
+                   max_bytes: int = loader.DEFAULT_MAX_BYTES, use_cache: bool = True,
+                   jobs: int | None = None) -> Validated:
+    """`load_desired`'s findings, answered by the validation index when no file changed
+    since the last full validation (then nothing is decoded or checked: the cost is the
+    listing and a stat of every file), else by loading, which records the index again."""
+    index = _index_for(paths, max_bytes) if use_cache else None
+    if index is not None:
+        stats = _stats_of(paths)
+        recorded = index.lookup(stats) if stats is not None else None
+        found = _validated(recorded, index, lambda: validate_files(
+            paths, max_bytes=max_bytes, use_cache=False, jobs=jobs).declared)
+        if found is not None:
+            return found
+    desired = load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs)
+    declared = [(str(r.key), r.source.file if r.source else None) for r in desired.state]
+    validated = Validated(desired.diagnostics, len(desired.files), len(declared),
+                          lambda: declared)
+    if index is not None and all(name in desired.stats for name in desired.files):
+        packed = orjson.dumps(declared)  # beside the index: read only when asked for
+        index.save({name: desired.stats[name] for name in desired.files}, {
+            "diagnostics": [d.to_dict() for d in validated.diagnostics],
+            "file_count": validated.file_count, "resource_count": validated.resource_count,
+            "declared": extra_digest(packed)}, packed)
+    return validated
+
+
+def _index_for(paths: Sequence[str | os.PathLike[str]], max_bytes: int
+               ) -> ValidationIndex | None:
+    """The index of validating exactly these paths (an environment's layers included)."""
+    roots = [Path(p) for p in paths]
+    salt = keyed_salt(_code_fingerprint())
+    if salt is None or not roots or not all(root.is_dir() for root in roots):
+        return None
+    key = orjson.dumps({"paths": [os.path.abspath(p) for p in roots],
+                        "layered": layers.layered(paths) is not None,
+                        "max_bytes": max_bytes}).decode()
+    return ValidationIndex(roots[0], salt=salt, key=key)
+
+
+def _stats_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, os.stat_result] | None:
+    """Every manifest file under `paths` (in the order loading lists them) with its stat;
+    None when one cannot be stat-ed (it is gone: loading reports it)."""
+    stack = layers.layered(paths)
+    groups = [[stack[0]], *([layer] for layer in stack.overlays)] if stack else [list(paths)]
+    stats: dict[str, os.stat_result] = {}
+    for group in groups:
+        for name, stat in loader.scan_manifest_files(group).items():
+            if stat is None:
+                return None
+            stats[name] = stat
+    return stats
+
+
+def _validated(recorded: Any, index: ValidationIndex,
+               again: Callable[[], list[tuple[str, str | None]]]) -> Validated | None:
+    """A recorded result, or None when it is not of the shape written. Its list of
+    resources is read when asked for (`again` finds it by loading, should it be gone)."""
+    if recorded is None:
+        return None
+    try:
+        digest = recorded["declared"]
+        if not isinstance(digest, str):
+            return None
+
+        @functools.cache
+        def declared() -> list[tuple[str, str | None]]:
+            packed = index.extra(digest)
+            if packed is None:  # gone or damaged since: the manifests say it again
+                index.forget()
+                return again()
+            return [(str(r), f) for r, f in orjson.loads(packed)]
+
+        return Validated([Diagnostic.from_dict(d) for d in recorded["diagnostics"]],
+                         int(recorded["file_count"]), int(recorded["resource_count"]),
+                         declared, from_index=True)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,13 +487,6 @@ def _parsing(misses: list[_Miss], max_bytes: int, jobs: int | None, *,
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending = pool.map(_process_file, work, chunksize=max(1, len(work) // (workers * 8)))
         yield lambda: list(pending)
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
 
 
 def _cached_result(cached: Any) -> loader.FileResult | None:

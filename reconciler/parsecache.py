@@ -9,13 +9,15 @@ The cache is plain JSON, never pickle, and it is trusted only on the machine tha
 its salt is keyed with a random secret kept outside the repository (`machine_key`). A cache
 committed by a hostile pull request can therefore neither run code nor pass off invalid
 manifests as checked in CI. Sharded so a small change rewrites a few small files; safe to
-delete at any time.
+delete at any time. Beside it: the sync record (files proved in sync with a store) and the
+validation index (what validating the whole set of files found).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import time
 from pathlib import Path
@@ -186,6 +188,100 @@ class SyncRecord:
             if not ignore.exists():
                 ignore.write_text("*\n")
             write_atomically(self.path, orjson.dumps(body))
+
+
+class ValidationIndex:
+    """What the last full validation of a set of manifest files found: their diagnostics and
+    the resources they declare, valid while the same files have the same stats.
+
+    `meshctl validate` with nothing changed then costs a listing and a stat of every file
+    (the floor) instead of decoding every cached result and running every mesh-wide rule
+    again. The files' names and stats are kept as one digest; any file added, removed or
+    touched, another `key` (the manifest paths and options), another salt (meshctl's code,
+    this machine), or a file modified within the racy window, and the index does not answer.
+    The body is authenticated with the machine key: a damaged or edited index is ignored and
+    rewritten, never believed."""
+
+    def __init__(self, root: Path, *, salt: str, key: str) -> None:
+        name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        self.path = root / CACHE_DIR / f"v{FORMAT}" / f"validated-{name}.json"
+        self.extra_path = self.path.with_suffix(".extra")  # the bulky part, read on demand
+        self.salt, self.key = salt, key
+
+    def forget(self) -> None:
+        """Drop the index (found damaged): the next full validation writes it again."""
+        for path in (self.path, self.extra_path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def extra(self, digest: str) -> bytes | None:
+        """The bulky part saved with the result (`save(extra=...)`), if it is the one whose
+        digest the result recorded; None when it is gone or not that one."""
+        try:
+            data = self.extra_path.read_bytes()
+        except OSError:
+            return None
+        return data if _digest(data) == digest else None
+
+    def lookup(self, stats: dict[str, os.stat_result]) -> Any | None:
+        """The recorded result when `stats` (every file, as listed) match it, else None."""
+        secret = machine_key()
+        try:
+            raw = self.path.read_bytes()
+        except OSError:
+            return None
+        mac, _, body = raw.partition(b"\n")
+        if secret is None or not hmac.compare_digest(mac, _mac(body, secret)):
+            return None
+        try:
+            found = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not (isinstance(found, dict) and found.get("format") == FORMAT
+                and found.get("salt") == self.salt and found.get("key") == self.key
+                and found.get("files") == files_digest(stats)):
+            return None
+        return found.get("result")
+
+    def save(self, stats: dict[str, os.stat_result], result: Any,
+             extra: bytes = b"") -> None:
+        """Record `result` for files with these `stats` (taken before they were read), and
+        `extra` bytes beside it, which the result can name by `extra_digest`. Not when a
+        file was modified within the racy window: its stat cannot stand for it."""
+        secret = machine_key()
+        if secret is None or not all(_settled(stat) for stat in stats.values()):
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # an older index must not outlive what it vouched for
+            return
+        body = orjson.dumps({"format": FORMAT, "salt": self.salt, "key": self.key,
+                             "files": files_digest(stats), "result": result})
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.path.parent.parent / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n")
+            write_atomically(self.extra_path, extra)
+            write_atomically(self.path, _mac(body, secret) + b"\n" + body)
+
+
+def extra_digest(data: bytes) -> str:
+    """What a result records to name the extra bytes saved with it."""
+    return _digest(data)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def files_digest(stats: dict[str, os.stat_result]) -> str:
+    """One hash of every file's name and stat (size, mtime, inode), in order."""
+    listed = [(name, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+              for name, stat in stats.items()]
+    return hashlib.blake2b(orjson.dumps(listed), digest_size=16).hexdigest()
+
+
+def _mac(body: bytes, secret: bytes) -> bytes:
+    return hashlib.blake2b(body, key=secret[:64], digest_size=16).hexdigest().encode()
 
 
 def machine_key() -> bytes | None:

@@ -60,7 +60,7 @@ def test_no_documented_rule_is_unknown() -> None:
 
 def _commands() -> list[str]:
     assert isinstance(cli, click.Group)
-    return sorted(cli.commands)
+    return sorted(cli.all_commands())
 
 
 @pytest.mark.parametrize("name", _commands())
@@ -70,7 +70,7 @@ def test_command_is_in_the_readme(name: str) -> None:
 
 @pytest.mark.parametrize("name", _commands())
 def test_command_help_has_examples(name: str) -> None:
-    command = cli.commands[name]
+    command = cli.all_commands()[name]
     with click.Context(cli, info_name="meshctl") as parent:
         with click.Context(command, info_name=name, parent=parent) as ctx:
             text = command.get_help(ctx)

@@ -49,32 +49,30 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, all_envs: bool,
                                no_color=no_color, max_bytes=max_bytes, no_cache=no_cache,
                                jobs=jobs)
         return
-    desired = engine.load_desired(options.manifest_paths(paths), max_bytes=max_bytes,
-                                  use_cache=not no_cache, jobs=jobs)
+    desired = engine.validate_files(options.manifest_paths(paths), max_bytes=max_bytes,
+                                    use_cache=not no_cache, jobs=jobs)
     failed = bool(desired.errors) or (strict and bool(desired.warnings))
     if output in report.CI_FORMATS:
         verdict = "invalid" if failed else "valid"
-        report.ci_output(output, "meshctl validate", desired.diagnostics,
-                         [(str(r.key), r.source.file if r.source else None)
-                          for r in desired.state],
-                         f"{verdict}: {common.count(len(desired.state), 'resource')} in "
-                         f"{common.count(len(desired.files), 'file')}, "
+        report.ci_output(output, "meshctl validate", desired.diagnostics, desired.declared,
+                         f"{verdict}: {common.count(desired.resource_count, 'resource')} in "
+                         f"{common.count(desired.file_count, 'file')}, "
                          f"{report.summary_line(desired.diagnostics)}")
     elif output == "json":
         click.echo(orjson.dumps({
             "valid": not failed,
             "errors": len(desired.errors),
             "warnings": len(desired.warnings),
-            "files": len(desired.files),
-            "resources": len(desired.state),
+            "files": desired.file_count,
+            "resources": desired.resource_count,
             "diagnostics": report.diagnostics_json(desired.diagnostics),
         }, option=orjson.OPT_INDENT_2).decode())
     else:
         out = report.console(no_color=no_color)
         report.print_diagnostics(out, desired.diagnostics)
         verdict = "[bold red]invalid[/]" if failed else "[bold green]valid[/]"
-        out.print(f"{verdict}: {common.count(len(desired.state), 'resource')} in "
-                  f"{common.count(len(desired.files), 'file')}, "
+        out.print(f"{verdict}: {common.count(desired.resource_count, 'resource')} in "
+                  f"{common.count(desired.file_count, 'file')}, "
                   f"{report.summary_line(desired.diagnostics)}")
     if failed:
         raise click.exceptions.Exit(1)

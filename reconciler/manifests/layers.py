@@ -15,7 +15,9 @@ rules, the planner, the stores) sees one desired state, as without environments.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +100,7 @@ class Overlays:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     digest: str = ""
+    stats: dict[str, os.stat_result] = field(default_factory=dict)  # taken before reading
 
 
 def read_overlays(folders: Sequence[str], max_bytes: int = loader.DEFAULT_MAX_BYTES
@@ -109,6 +112,8 @@ def read_overlays(folders: Sequence[str], max_bytes: int = loader.DEFAULT_MAX_BY
     for layer, folder in enumerate(folders, start=1):
         for name in loader.manifest_file_names([folder]):
             found.files.append(name)
+            with contextlib.suppress(OSError):
+                found.stats[name] = os.stat(name)
             data = loader.read_manifest_bytes(name, max_bytes)
             if isinstance(data, Diagnostic):
                 found.diagnostics.append(data)
