@@ -1,0 +1,159 @@
+"""Benchmark how `meshctl validate` scales with the mesh (issue 26: cost follows the change).
+
+    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--keep DIR] [--repeat 5]
+        [--no-readme]
+
+For each size, bench/generate_mesh.py's mesh (in DIR/mesh-N, reused when there; 10 tools
+per 50 agents, 20 profiles, a workflow per 50 agents) and, in fresh CLI processes:
+
+* validate, warm, nothing changed: the validation index answers (median of `--repeat`);
+* validate, warm, 10 agent manifests edited: each run edits 10 files, then validates
+  (median of `--repeat`; the index and the parse cache answer for the rest);
+* the floor: listing and stat-ing every manifest file (`loader.scan_manifest_files`),
+  and Python's start with meshctl's imports.
+
+Then where a warm full load's time goes (`engine.load_desired` phases, in-process), the
+cost the index saves. `--max-bytes` is raised to 64 MiB: at 100,000 agents the
+`agent_tool_access` policy is one manifest of 12 MB, over the 10 MiB default (M002).
+Replaces the "## Scale (issue 26)" section of bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+
+from bench import common, readme  # noqa: E402
+
+MESHCTL = BENCH.parent / ".venv" / "bin" / "meshctl"
+HEADING = "## Scale (issue 26)"
+MAX_BYTES = str(64 * 1024 * 1024)
+
+
+def mesh(keep: Path | None, agents: int) -> Path:
+    folder = (keep / f"mesh-{agents}") if keep else None
+    if folder is not None and not (folder / "manifests").is_dir():
+        subprocess.run([str(common.PYTHON), str(BENCH / "generate_mesh.py"), "--agents",
+                        str(agents), "--tools", str(agents // 5), "--profiles", "20",
+                        "--workflows", str(max(1, agents // 50)), "--out", str(folder)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return folder
+    return common.mesh(folder, agents, f"meshctl-scale-{agents}-")
+
+
+def validate(folder: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([str(MESHCTL), "validate", "manifests", "--max-bytes", MAX_BYTES,
+                           "-o", "json"], cwd=folder, capture_output=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"validate failed in {folder}:\n{done.stdout.decode()[-3000:]}")
+    return elapsed
+
+
+def edit(folder: Path, round_: int) -> None:
+    """10 agent manifests get a new description (the same size each round, so only the
+    content and mtime change)."""
+    agents = sorted((folder / "manifests" / "agents").glob("*.yaml"))[:10]
+    for path in agents:
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            if line.startswith("  description: "):
+                lines[index] = f"  description: edited in round {round_:04d} of the bench"
+                break
+        path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def in_process(folder: Path) -> dict[str, float]:
+    code = (
+        "import time, json\n"
+        "t = time.perf_counter()\n"
+        "import reconciler.cli.validate_cmd\n"
+        "imports = time.perf_counter() - t\n"
+        "from reconciler import engine\n"
+        "from reconciler.manifests import loader\n"
+        "t = time.perf_counter(); loader.scan_manifest_files(['manifests'])\n"
+        "scan = time.perf_counter() - t\n"
+        f"d = engine.load_desired(['manifests'], max_bytes={MAX_BYTES})\n"
+        "t = time.perf_counter()\n"
+        f"d = engine.load_desired(['manifests'], max_bytes={MAX_BYTES})\n"
+        "wall = time.perf_counter() - t\n"
+        "print(json.dumps({'imports': imports, 'scan': scan, 'full load, warm': wall,"
+        " **{'full load: ' + k: v for k, v in d.timings.items()}}))\n")
+    done = subprocess.run([str(common.PYTHON), "-c", code], cwd=folder, check=True,
+                          capture_output=True)
+    found: dict[str, float] = orjson.loads(done.stdout)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    rows: list[str] = []
+    phases: dict[int, dict[str, float]] = {}
+    for size in [int(s) for s in args.sizes.split(",")]:
+        folder = mesh(args.keep, size)
+        validate(folder)  # warm the parse cache
+        time.sleep(2.5)  # past the racy window: the index may vouch for every file
+        validate(folder)
+        quiet = [validate(folder) for _ in range(args.repeat)]
+        edited = []
+        for round_ in range(args.repeat):
+            edit(folder, round_)
+            edited.append(validate(folder))
+        phases[size] = in_process(folder)
+        files = sum(1 for _ in (folder / "manifests").rglob("*.yaml"))
+        rows.append(f"| {size:,} agents ({files:,} files) | {statistics.median(quiet):.2f} s "
+                    f"| {statistics.median(edited):.2f} s | {phases[size]['scan']:.2f} s "
+                    f"+ {phases[size]['imports']:.2f} s |")
+    load = os.getloadavg()[0]
+    phase_rows = [f"| {name} | " + " | ".join(f"{phases[size].get(name, 0.0):.2f} s"
+                                               for size in phases) + " |"
+                  for name in next(iter(phases.values()))]
+    section = "\n".join([
+        HEADING, "",
+        f"`python bench/scale.py --sizes {args.sizes}` "
+        f"({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; "
+        f"1-minute load average {load:.2f} at the end; median of {args.repeat} fresh CLI "
+        "runs each).", "",
+        "| mesh | validate, warm, nothing changed | validate, warm, 10 edited | floor: list "
+        "and stat every file + start and imports |", "|---|---:|---:|---:|", *rows, "",
+        "In-process, what a warm full load costs (what the index saves when nothing "
+        "changed):", "",
+        "| phase | " + " | ".join(f"{size:,}" for size in phases) + " |",
+        "|---|" + "---:|" * len(phases), *phase_rows, "",
+        "### Where the time goes", "",
+        "* Nothing changed: the validation index (`parsecache.ValidationIndex`) answers "
+        "after listing and stat-ing every file (one `os.scandir` pass; the stat calls "
+        "are the floor) and comparing one digest of every name and stat; the CLI "
+        "imports only the command it runs. What is left above the floor is reading the "
+        "small index and printing.",
+        "* 10 edited: the index cannot answer, so the whole mesh is loaded from the parse "
+        "cache (decoding every cached result: `read`) and every mesh-wide rule runs "
+        "again (`validate`: building the graph, its cycles, the access rules). Not yet "
+        "proportional to the change: the next step decodes only what the change reaches "
+        "and re-checks it with `validate.changes` (built for environments), from a "
+        "per-file record kept in the index.", ""])
+    print(section)
+    if not args.no_readme:
+        readme.replace_section(HEADING, section)
+
+
+if __name__ == "__main__":
+    main()
