@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
@@ -371,6 +371,12 @@ def build(state: MeshState | Iterable[Resource]) -> Graph:
     resources = list(state)
     edges = [edge for resource in resources for edge in references(resource)]
     return Graph([resource.key for resource in resources], edges)
+
+
+class Users(Protocol):
+    """Who refers to a resource: `Referrers`, or another index giving the same answers."""
+
+    def users(self, key: ResourceKey) -> frozenset[ResourceKey]: ...
 
 
 @dataclass(frozen=True, slots=True)

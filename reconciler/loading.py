@@ -24,13 +24,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from reconciler import access, graph, validate
+from reconciler import access, graph, revalidate, validate
 from reconciler.errors import (
     Diagnostic,
     sort_key,
 )
 from reconciler.gcpause import gc_paused
 from reconciler.manifests import layers, loader
+from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import (
@@ -38,7 +39,9 @@ from reconciler.parsecache import (
     SyncRecord,
     ValidationIndex,
     extra_digest,
+    files_digest,
     keyed_salt,
+    settled,
 )
 from reconciler.store import LiveState
 from reconciler.validate import changes
@@ -59,6 +62,7 @@ class DesiredState:
     file_results: dict[str, loader.FileResult] = field(default_factory=dict)
     stats: dict[str, os.stat_result] = field(default_factory=dict)
     records: dict[Path, SyncRecord] = field(default_factory=dict)  # per manifests root
+    digests: dict[str, str] = field(default_factory=dict)  # of the content each result is for
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -155,6 +159,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
             found.read_problems.append(Diagnostic.from_dict(result["read_problem"]))
             continue
         found.results[miss.path] = _file_result(result)
+        found.digests[miss.path] = digest
         root = roots.of(miss.path)
         if root is not None:  # the worker's bytes go into the shard as they are
             caches[root].put(miss.path, digest, orjson.Fragment(encoded), miss.stat)
@@ -187,7 +192,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         files = [*files, *overlays.files]
         found.stats.update(overlays.stats)
     desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
-                           found.results, found.stats, records)
+                           found.results, found.stats, records, found.digests)
     return desired, live
 
 
@@ -220,28 +225,156 @@ class Validated:
 def validate_files(paths: Sequence[str | os.PathLike[str]], *,
                    max_bytes: int = loader.DEFAULT_MAX_BYTES, use_cache: bool = True,
                    jobs: int | None = None) -> Validated:
-    """`load_desired`'s findings, answered by the validation index when no file changed
-    since the last full validation (then nothing is decoded or checked: the cost is the
-    listing and a stat of every file), else by loading, which records the index again."""
+    """`load_desired`'s findings, at the cost of what changed since the last validation:
+    the validation index answers when no file changed (then the cost is the listing and a
+    stat of every file); when a few did, `revalidate` reads those and re-checks what they
+    reach; else (or when either cannot vouch for the result) a full load. Each records
+    the index again."""
     index = _index_for(paths, max_bytes) if use_cache else None
-    if index is not None:
-        stats = _stats_of(paths)
-        recorded = index.lookup(stats) if stats is not None else None
-        found = _validated(recorded, index, lambda: validate_files(
-            paths, max_bytes=max_bytes, use_cache=False, jobs=jobs).declared)
-        if found is not None:
-            return found
-    desired = load_desired(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs)
+    if index is None:
+        return _validated_in_full(paths, max_bytes, use_cache, jobs, None, None)
+    stats = _stats_of(paths)
+    latest = index.latest()
+    if stats is not None and latest is not None:
+        files, recorded = latest
+        again = functools.partial(_declared_again, paths, max_bytes, jobs)
+        if files is not None and files == files_digest(stats):
+            found = _validated(recorded, index, again)
+            if found is not None:
+                return found
+        if layers.layered(paths) is None:
+            found = _revalidated(recorded, index, stats, paths, max_bytes)
+            if found is not None:
+                return found
+    return _validated_in_full(paths, max_bytes, use_cache, jobs, index, stats)
+
+
+def _declared_again(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
+                    jobs: int | None) -> list[tuple[str, str | None]]:
+    return _validated_in_full(paths, max_bytes, False, jobs, None, None).declared
+
+
+def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
+                       use_cache: bool, jobs: int | None, index: ValidationIndex | None,
+                       listed: dict[str, os.stat_result] | None) -> Validated:
+    """Load and check everything; record the index (and what `revalidate` needs)."""
+    with gc_paused():
+        desired, _ = load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                          mesh_checks=False)
+        mesh_graph = graph.build(desired.state)
+        mesh = validate.check_mesh(desired.state, mesh_graph)
+        if layers.layered(paths):
+            mesh = layers.note_base(mesh, desired.state)
+    diagnostics = sorted(desired.diagnostics + mesh, key=sort_key)
     declared = [(str(r.key), r.source.file if r.source else None) for r in desired.state]
-    validated = Validated(desired.diagnostics, len(desired.files), len(declared),
-                          lambda: declared)
-    if index is not None and all(name in desired.stats for name in desired.files):
-        packed = orjson.dumps(declared)  # beside the index: read only when asked for
-        index.save({name: desired.stats[name] for name in desired.files}, {
-            "diagnostics": [d.to_dict() for d in validated.diagnostics],
-            "file_count": validated.file_count, "resource_count": validated.resource_count,
-            "declared": extra_digest(packed)}, packed)
+    validated = Validated(diagnostics, len(desired.files), len(declared), lambda: declared)
+    if index is None or not all(name in desired.stats for name in desired.files):
+        return validated
+    stats = {name: desired.stats[name] for name in desired.files}
+    extras = {"declared": orjson.dumps(declared)}
+    if layers.layered(paths) is None and listed is not None and list(listed) == list(stats):
+        record = _record_of(desired, mesh, mesh_graph)
+        if record is not None:
+            extras["record"] = record.dumps()
+    _save(index, stats, validated, extras)
     return validated
+
+
+def _record_of(desired: DesiredState, mesh: list[Diagnostic],
+               mesh_graph: graph.Graph) -> revalidate.Record | None:
+    """What `revalidate` needs of a full validation; None when a file's result is not
+    known by its content (then the next change is validated in full again)."""
+    files: dict[str, revalidate.FileRecord] = {}
+    problems: dict[str, list[Diagnostic]] = {}
+    for diagnostic in desired.diagnostics:
+        if diagnostic.file is not None and diagnostic.file not in desired.file_results \
+                and diagnostic.code not in revalidate.MERGE_CODES:
+            problems.setdefault(diagnostic.file, []).append(diagnostic)
+    for name in desired.files:
+        stat = desired.stats[name]
+        result = desired.file_results.get(name)
+        if result is None:
+            files[name] = revalidate.FileRecord(
+                revalidate.stat_key(stat) if settled(stat) else None, "", [],
+                [d.to_dict() for d in problems.get(name, [])])
+            continue
+        digest = desired.digests.get(name)
+        if not digest:
+            return None
+        files[name] = revalidate.FileRecord(
+            revalidate.stat_key(stat) if settled(stat) else None, digest,
+            [revalidate.key_text(r.key) for r in result.resources],
+            [d.to_dict() for d in result.diagnostics])
+    merged = [d for d in desired.diagnostics if d.code in revalidate.MERGE_CODES]
+    referrers: dict[str, list[str]] = {}
+    for edge in mesh_graph.edges:
+        users = referrers.setdefault(revalidate.key_text(edge.target), [])
+        source = revalidate.key_text(edge.source)
+        if source not in users[-1:]:
+            users.append(source)
+    for target, users in referrers.items():
+        if len(users) > 1:
+            referrers[target] = list(dict.fromkeys(users))
+    return revalidate.Record(files, [d.to_dict() for d in merged],
+                             [d.to_dict() for d in mesh], referrers)
+
+
+def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: Validated,
+          extras: dict[str, bytes]) -> None:
+    index.save(stats, {
+        "diagnostics": [d.to_dict() for d in validated.diagnostics],
+        "file_count": validated.file_count, "resource_count": validated.resource_count,
+        **{part: extra_digest(data) for part, data in extras.items()}}, extras)
+
+
+def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat_result],
+                 paths: Sequence[str | os.PathLike[str]], max_bytes: int) -> Validated | None:
+    """`revalidate` from the index's record, or None when it cannot vouch for the result."""
+    digest = recorded.get("record") if isinstance(recorded, dict) else None
+    packed = index.extra("record", digest) if isinstance(digest, str) else None
+    record = revalidate.Record.loads(packed) if packed is not None else None
+    if record is None:
+        return None
+    caches = _caches_for(paths)
+    roots = _Roots(caches)
+
+    def cached(file: str, digest: str) -> loader.FileResult | None:
+        root = roots.of(file)
+        return _cached_result(caches[root].get(file, digest)) if root is not None else None
+
+    def parse(file: str, stat: os.stat_result | None) -> tuple[str, loader.FileResult]:
+        digest, encoded = _process_file((file, None, max_bytes))
+        result = orjson.loads(encoded)
+        if "read_problem" in result:
+            return "", loader.FileResult([], [Diagnostic.from_dict(result["read_problem"])])
+        root = roots.of(file)
+        if root is not None:
+            caches[root].put(file, digest, orjson.Fragment(encoded), stat)
+        return digest, _file_result(result)
+
+    with gc_paused():
+        found = revalidate.revalidate(record, stats, cached, parse, settled)
+    if found is None:
+        return None
+    for cache in caches.values():
+        cache.save()
+    diagnostics = sorted(found.diagnostics, key=sort_key)
+    order = found.order
+    declared_keys = list(order.items())
+
+    def declared() -> list[tuple[str, str | None]]:
+        return [(str(key), file) for key, file in _in_kind_order(declared_keys)]
+
+    validated = Validated(diagnostics, len(stats), len(order), functools.cache(declared))
+    _save(index, stats, validated, {"declared": orjson.dumps(validated.declared),
+                                    "record": found.record.dumps()})
+    return validated
+
+
+def _in_kind_order(keys: list[tuple[ResourceKey, str]]) -> list[tuple[ResourceKey, str]]:
+    """As a state iterates: kind by kind (in `KIND_ORDER`), each in declaration order."""
+    rank = {kind: index for index, kind in enumerate(kinds.KIND_ORDER)}
+    return sorted(keys, key=lambda item: rank[item[0].kind])
 
 
 def _index_for(paths: Sequence[str | os.PathLike[str]], max_bytes: int
@@ -284,7 +417,7 @@ def _validated(recorded: Any, index: ValidationIndex,
 
         @functools.cache
         def declared() -> list[tuple[str, str | None]]:
-            packed = index.extra(digest)
+            packed = index.extra("declared", digest)
             if packed is None:  # gone or damaged since: the manifests say it again
                 index.forget()
                 return again()
@@ -373,6 +506,7 @@ class _Found:
 
     results: dict[str, loader.FileResult] = field(default_factory=dict)
     stats: dict[str, os.stat_result] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
     misses: list[_Miss] = field(default_factory=list)
     read_problems: list[Diagnostic] = field(default_factory=list)
     hits: int = 0
@@ -384,6 +518,7 @@ class _Found:
         unchanged = _cached_result(cache.get_unchanged(path, stat))
         if unchanged is not None:
             self.results[path] = unchanged
+            self.digests[path] = cache.digest_of(path) or ""
             self.hits += 1
             return
         if not cache.knows(path):
@@ -393,11 +528,13 @@ class _Found:
         if isinstance(data, Diagnostic):
             self.read_problems.append(data)
             return
-        cached = _cached_result(cache.get(path, ParseCache.digest(data)))
+        digest = ParseCache.digest(data)
+        cached = _cached_result(cache.get(path, digest))
         if cached is None:
             self.misses.append(_Miss(path, data, stat))
             return
         self.results[path] = cached
+        self.digests[path] = digest
         self.hits += 1
         cache.remember_stat(path, stat)
 

@@ -55,6 +55,12 @@ class ParseCache:
             return entry.get("result")
         return None
 
+    def digest_of(self, key: str) -> str | None:
+        """The content digest recorded for a file (of the content its result is for)."""
+        entry = self._shard(key).get(key)
+        digest = entry.get("digest") if isinstance(entry, dict) else None
+        return digest if isinstance(digest, str) else None
+
     def get_unchanged(self, key: str, stat: os.stat_result) -> Any | None:
         """The result for a file whose size, mtime and inode match what was recorded, without
         reading it (git's index does the same). Stats are recorded only for files last
@@ -191,40 +197,45 @@ class SyncRecord:
 
 
 class ValidationIndex:
-    """What the last full validation of a set of manifest files found: their diagnostics and
+    """What the last validation of a set of manifest files found: their diagnostics and
     the resources they declare, valid while the same files have the same stats.
 
     `meshctl validate` with nothing changed then costs a listing and a stat of every file
     (the floor) instead of decoding every cached result and running every mesh-wide rule
     again. The files' names and stats are kept as one digest; any file added, removed or
     touched, another `key` (the manifest paths and options), another salt (meshctl's code,
-    this machine), or a file modified within the racy window, and the index does not answer.
-    The body is authenticated with the machine key: a damaged or edited index is ignored and
-    rewritten, never believed."""
+    this machine), or a file modified within the racy window, and `lookup` does not answer.
+    Bulky parts (the list of resources, the per-file record `revalidate` works from) are
+    kept beside it, each named by its digest in the body. The body is authenticated with
+    the machine key: a damaged or edited index is ignored and rewritten, never believed."""
 
     def __init__(self, root: Path, *, salt: str, key: str) -> None:
         name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         self.path = root / CACHE_DIR / f"v{FORMAT}" / f"validated-{name}.json"
-        self.extra_path = self.path.with_suffix(".extra")  # the bulky part, read on demand
         self.salt, self.key = salt, key
+
+    def _extra_path(self, part: str) -> Path:
+        return self.path.with_suffix(f".{part}")
 
     def forget(self) -> None:
         """Drop the index (found damaged): the next full validation writes it again."""
-        for path in (self.path, self.extra_path):
+        for path in self.path.parent.glob(f"{self.path.stem}.*"):
             with contextlib.suppress(OSError):
                 path.unlink()
 
-    def extra(self, digest: str) -> bytes | None:
-        """The bulky part saved with the result (`save(extra=...)`), if it is the one whose
-        digest the result recorded; None when it is gone or not that one."""
+    def extra(self, part: str, digest: str) -> bytes | None:
+        """A bulky part saved with the result, if it is the one whose digest the result
+        recorded; None when it is gone or not that one."""
         try:
-            data = self.extra_path.read_bytes()
+            data = self._extra_path(part).read_bytes()
         except OSError:
             return None
         return data if _digest(data) == digest else None
 
-    def lookup(self, stats: dict[str, os.stat_result]) -> Any | None:
-        """The recorded result when `stats` (every file, as listed) match it, else None."""
+    def latest(self) -> tuple[str | None, Any] | None:
+        """The files digest and the result last saved, whatever the files are now (for
+        `revalidate`, which compares file by file); None when there is none, or it is not
+        this key's, salt's and machine's, unaltered."""
         secret = machine_key()
         try:
             raw = self.path.read_bytes()
@@ -238,34 +249,48 @@ class ValidationIndex:
         except orjson.JSONDecodeError:
             return None
         if not (isinstance(found, dict) and found.get("format") == FORMAT
-                and found.get("salt") == self.salt and found.get("key") == self.key
-                and found.get("files") == files_digest(stats)):
+                and found.get("salt") == self.salt and found.get("key") == self.key):
             return None
-        return found.get("result")
+        files = found.get("files")
+        return (files if isinstance(files, str) else None), found.get("result")
+
+    def lookup(self, stats: dict[str, os.stat_result]) -> Any | None:
+        """The recorded result when `stats` (every file, as listed) match it, else None."""
+        latest = self.latest()
+        if latest is None or latest[0] is None or latest[0] != files_digest(stats):
+            return None
+        return latest[1]
 
     def save(self, stats: dict[str, os.stat_result], result: Any,
-             extra: bytes = b"") -> None:
+             extras: dict[str, bytes] | None = None) -> None:
         """Record `result` for files with these `stats` (taken before they were read), and
-        `extra` bytes beside it, which the result can name by `extra_digest`. Not when a
-        file was modified within the racy window: its stat cannot stand for it."""
+        the `extras` parts beside it (the result names each by `extra_digest`). When a file
+        was modified within the racy window its stat cannot stand for it: then `lookup`
+        will not answer (the result stays, for `revalidate`, which re-reads such files)."""
         secret = machine_key()
-        if secret is None or not all(_settled(stat) for stat in stats.values()):
-            with contextlib.suppress(OSError):
-                self.path.unlink()  # an older index must not outlive what it vouched for
+        if secret is None:
             return
+        settled = all(_settled(stat) for stat in stats.values())
         body = orjson.dumps({"format": FORMAT, "salt": self.salt, "key": self.key,
-                             "files": files_digest(stats), "result": result})
+                             "files": files_digest(stats) if settled else None,
+                             "result": result})
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ignore = self.path.parent.parent / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("*\n")
-            write_atomically(self.extra_path, extra)
+            for part, data in (extras or {}).items():
+                write_atomically(self._extra_path(part), data)
             write_atomically(self.path, _mac(body, secret) + b"\n" + body)
 
 
+def settled(stat: os.stat_result) -> bool:
+    """Whether a file's stat may stand for its content (see `_settled`)."""
+    return _settled(stat)
+
+
 def extra_digest(data: bytes) -> str:
-    """What a result records to name the extra bytes saved with it."""
+    """What a result records to name a bulky part saved with it."""
     return _digest(data)
 
 

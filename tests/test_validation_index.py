@@ -114,7 +114,7 @@ def test_a_damaged_index_is_never_believed(manifests: Path, damage: str) -> None
         mac, _, rest = body.partition(b"\n")
         index.write_bytes(b"0" * len(mac) + b"\n" + rest)
     else:
-        index.with_suffix(".extra").write_bytes(b'[["agent/x", "nowhere.yaml"]]')
+        index.with_suffix(".declared").write_bytes(b'[["agent/x", "nowhere.yaml"]]')
     found = validated(paths)
     if damage == "extra":  # the index holds; its list of resources is found again
         assert found.from_index

@@ -282,11 +282,12 @@ def _fix(decision: Decision, instead: str | None = None) -> str:
 
 
 def focus_of(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
-             before: Governance, after: Governance, referrers: graph.Referrers) -> Focus:
+             before: Governance, after: Governance, referrers: graph.Users) -> Focus:
     """What a change of `pending` can make of the access rules: the askers to re-check.
 
     An agent re-checks its tools; the orchestrator its agents and the workflows that run an
-    agent it listed or stopped listing; a workflow itself; an access policy every agent whose
+    agent it listed or stopped listing; an agent created or deleted, the orchestrator and
+    the workflows that run it; a tool created or deleted, the agents that list it; a workflow itself; an access policy every agent whose
     rules it changed (and, for the orchestrator's, the workflows that run an agent whose
     decision changed); model_usage the workflows its rules name."""
     if before.governed != after.governed:
@@ -302,6 +303,15 @@ def focus_of(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
                 ResourceKey(Kind.AGENT, name)) if user.kind is Kind.WORKFLOW)
 
     for key in pending:
+        # A001, A002 and A003 name only agents and tools that exist (an unknown name is
+        # R002's or R003's): one created or deleted changes them for whoever names it.
+        appears_or_goes = (key in remaining) != (key in live)
+        if key.kind is Kind.AGENT and appears_or_goes:
+            orchestrator = True
+            runs({key.name})
+        if key.kind is Kind.TOOL and appears_or_goes:
+            agents.update(user.name for user in referrers.users(key)
+                          if user.kind is Kind.AGENT)
         if key.kind is Kind.AGENT and key in remaining:
             agents.add(key.name)
             runs({key.name})  # its profile may meet a model_usage rule now

@@ -32,14 +32,15 @@ CYCLE_CODE = "G001"
 DANGLING_CODES = frozenset({*references.CODE_BY_KIND.values(), "R009"})
 
 
-def check_mesh_changed(state: MeshState, base: MeshState, base_graph: graph.Graph,
+def check_mesh_changed(state: MeshState, base: MeshState, base_graph: graph.Graph | None,
                        base_found: list[Diagnostic], changed: Collection[ResourceKey],
-                       referrers: graph.Referrers,
+                       referrers: graph.Users,
                        governance: access.Governance | None = None) -> list[Diagnostic]:
     """`check_mesh(state)`, given `base_found` = `check_mesh(base)` with `base_graph` =
     `graph.build(base)`, `referrers` its index and `governance` its governance (built when
     not given), when `state` differs from `base` only at `changed` (resources updated,
-    created or deleted)."""
+    created or deleted). Without `base_graph`, the caller has made sure no agent's
+    references to agents changed (`agent_edges_change`): cycles are then the base's."""
     if not changed:
         return list(base_found)
     recheck = set(changed)
@@ -62,7 +63,7 @@ def check_mesh_changed(state: MeshState, base: MeshState, base_graph: graph.Grap
     after = access.Governance.of(state) if policies_changed else before
     focus = access_rules.focus_of(sorted(changed, key=graph.node_order), state, base,
                                   before, after, referrers)
-    cycles_change = _agent_edges_change(changed, state, base)
+    cycles_change = agent_edges_change(changed, state, base)
     kept = [d for d in base_found if not _redone(d, names, focus, cycles_change)]
 
     present = [resource for key in recheck if (resource := state.get(key)) is not None]
@@ -78,6 +79,8 @@ def check_mesh_changed(state: MeshState, base: MeshState, base_graph: graph.Grap
     found += mesh.check_orchestrator(state) + integration.check_processor_order(
         state, graph.Graph(processors, []))
     if cycles_change:
+        if base_graph is None:
+            raise ValueError("agent cycles changed: check_mesh_changed needs the base graph")
         found += mesh.check_cycles(state, _graph_after(state, base_graph, set(changed)))
     found += access_rules.check(state, after, focus)
     return kept + found
@@ -109,7 +112,7 @@ def _in_focus(found: Diagnostic, focus: access_rules.Focus) -> bool:
     return chosen is None or name in chosen
 
 
-def _agent_edges_change(changed: Collection[ResourceKey], state: MeshState,
+def agent_edges_change(changed: Collection[ResourceKey], state: MeshState,
                         base: MeshState) -> bool:
     """Whether an agent's references to agents differ (only they make G001 cycles)."""
     for key in changed:

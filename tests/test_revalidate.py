@@ -1,0 +1,174 @@
+"""Validating again only what changed (issue 26): after any sequence of edits, what
+`validate` finds from the index's record and the changed files equals a full validation
+from scratch. Hypothesis drives random edit sequences over the example manifests."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import reconciler.revalidate as revalidate_module
+from reconciler import engine
+from tests.conftest import agent, manifest, write
+
+FIXTURE = Path(__file__).resolve().parent.parent / "manifests"
+_clock = itertools.count(1)
+
+
+def settle(path: Path) -> None:
+    """Date a file in the past (out of the racy window), each time a different past."""
+    when = time.time_ns() - 100_000_000_000 + next(_clock) * 1_000_000
+    os.utime(path, ns=(when, when))
+
+
+def replace_in(relative: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        path = root / relative
+        if path.exists() and old in path.read_text():
+            path.write_text(path.read_text().replace(old, new, 1))
+            settle(path)
+    return edit
+
+
+def remove(relative: str) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        (root / relative).unlink(missing_ok=True)
+    return edit
+
+
+def create(relative: str, text: str) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        settle(write(root / relative, text))
+    return edit
+
+
+def rename(old: str, new: str) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        if (root / old).exists():
+            (root / old).rename(root / new)
+    return edit
+
+
+EDITS = st.sampled_from([
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0"),
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 0", "max_iterations: 5"),
+    replace_in("agents/fraud_agent.yaml", "- similarity", "- no_such_tool"),
+    replace_in("agents/intake_agent.yaml", "model_profile_id: default_gpt35",
+               "model_profile_id: gpt4"),
+    remove("tools/similarity.yaml"),
+    remove("agents/coverage_agent.yaml"),
+    create("tools/similarity.yaml", manifest("Tool", "similarity", """\
+        name: Similarity
+        description: finds similar claims
+        endpoint: http://tools/similarity
+        input_schema: {type: object}
+        output_schema: {type: object}
+        """)),
+    create("agents/extra.yaml", agent("extra_agent", "allowed_tools: [fraud_rules]")),
+    create("agents/twice.yaml", agent("fraud_agent")),         # M010
+    create("agents/cased.yaml", agent("Fraud_Agent")),         # M014
+    create("agents/broken.yaml", "apiVersion: agentmesh.io/v1\nkind: Agent\n  bad: [\n"),
+    rename("agents/severity_agent.yaml", "agents/severity.yaml"),
+    replace_in("policies/agent_tool_access.yaml", "- fraud_rules", "- policy_snapshot"),
+    replace_in("policies/hitl_access_control.yaml", "- decision", "- approval"),
+    replace_in("agents/orchestrator_agent.yaml", "- coverage_agent", "- orchestrator_agent"),
+    replace_in("workflows/claims_triage.yaml", "agent_id: severity_agent",
+               "agent_id: coverage_agent"),
+])
+
+
+def findings(found: Any) -> list[bytes]:
+    return sorted(orjson.dumps(d.to_dict()) for d in found.diagnostics)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("revalidate") / "fixture"
+    shutil.copytree(FIXTURE, root, copy_function=shutil.copyfile)
+    for path in root.rglob("*.yaml"):
+        settle(path)
+    return root
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(EDITS, min_size=1, max_size=6))
+def test_validating_what_changed_equals_validating_everything(
+        base: Path, tmp_path_factory: pytest.TempPathFactory,
+        steps: list[Callable[[Path], None]]) -> None:
+    root = tmp_path_factory.mktemp("edits") / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    paths = [str(root)]
+    engine.validate_files(paths, jobs=1)  # the index and its record
+    for step in steps:
+        step(root)
+        found = engine.validate_files(paths, jobs=1)
+        fresh = engine.load_desired(paths, use_cache=False, jobs=1)
+        assert findings(found) == findings(fresh)
+        assert found.declared == [(str(r.key), r.source.file if r.source else None)
+                                  for r in fresh.state]
+        assert (found.file_count, found.resource_count) == (len(fresh.files),
+                                                            len(fresh.state))
+
+
+def test_a_small_change_is_validated_from_the_record(base: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    answered: list[bool] = []
+    original = revalidate_module.revalidate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(revalidate_module, "revalidate", spy)
+    engine.validate_files([str(root)], jobs=1)
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0")(root)
+    found = engine.validate_files([str(root)], jobs=1)
+    assert answered == [True] and [d.code for d in found.errors] == ["S003"]
+    # an agent's references to agents change the cycles: validated in full instead
+    replace_in("agents/orchestrator_agent.yaml", "- coverage_agent",
+               "- orchestrator_agent")(root)
+    engine.validate_files([str(root)], jobs=1)
+    assert answered == [True, False]
+
+
+def test_a_damaged_record_means_a_full_validation(base: Path, tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    engine.validate_files([str(root)], jobs=1)
+    [record] = (root / ".meshctl-cache" / "v1").glob("validated-*.record")
+    record.write_bytes(record.read_bytes().replace(b"fraud_agent", b"fraud_agenT"))
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0")(root)
+    found = engine.validate_files([str(root)], jobs=1)
+    fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
+    assert findings(found) == findings(fresh)
+
+
+def test_a_deleted_agent_is_rechecked_where_workflows_run_it(base: Path,
+                                                             tmp_path: Path) -> None:
+    """Found by the property test: the orchestrator stops listing coverage_agent (A002 at
+    the workflow running it), then coverage_agent goes (R003 there instead, no A002)."""
+    root = tmp_path / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    engine.validate_files([str(root)], jobs=1)
+    replace_in("agents/orchestrator_agent.yaml", "- coverage_agent",
+               "- orchestrator_agent")(root)
+    assert "A002" in {d.code for d in engine.validate_files([str(root)], jobs=1).errors}
+    remove("agents/coverage_agent.yaml")(root)
+    found = engine.validate_files([str(root)], jobs=1)
+    fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
+    assert findings(found) == findings(fresh)
+    assert "A002" not in {d.code for d in found.errors}
