@@ -287,9 +287,10 @@ def focus_of(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
 
     An agent re-checks its tools; the orchestrator its agents and the workflows that run an
     agent it listed or stopped listing; an agent created or deleted, the orchestrator and
-    the workflows that run it; a tool created or deleted, the agents that list it; a workflow itself; an access policy every agent whose
-    rules it changed (and, for the orchestrator's, the workflows that run an agent whose
-    decision changed); model_usage the workflows its rules name."""
+    the workflows that run it; a tool created or deleted, the agents that list it; a
+    workflow itself; an access policy every agent whose rules it changed (and, for the
+    orchestrator's, the workflows that run an agent whose decision changed); model_usage
+    the workflows its rules name."""
     if before.governed != after.governed:
         return EVERYTHING
     agents: set[str] = set()
