@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import reconciler.revalidate as revalidate_module
 from reconciler import engine
-from tests.conftest import agent, manifest, write
+from tests.conftest import agent, copy_tree, manifest, write
 
 FIXTURE = Path(__file__).resolve().parent.parent / "manifests"
 _clock = itertools.count(1)
@@ -94,7 +94,7 @@ def findings(found: Any) -> list[bytes]:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("revalidate") / "fixture"
-    shutil.copytree(FIXTURE, root, copy_function=shutil.copyfile)
+    copy_tree(FIXTURE, root)  # (without a .meshctl-cache another test left there)
     for path in root.rglob("*.yaml"):
         settle(path)
     return root
