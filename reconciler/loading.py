@@ -42,6 +42,7 @@ from reconciler.parsecache import (
     files_digest,
     keyed_salt,
     settled,
+    stat_key,
 )
 from reconciler.store import LiveState
 from reconciler.validate import changes
@@ -295,26 +296,19 @@ def _record_of(desired: DesiredState, mesh: list[Diagnostic],
         result = desired.file_results.get(name)
         if result is None:
             files[name] = revalidate.FileRecord(
-                revalidate.stat_key(stat) if settled(stat) else None, "", [],
+                stat_key(stat) if settled(stat) else None, "", [],
                 [d.to_dict() for d in problems.get(name, [])])
             continue
         digest = desired.digests.get(name)
         if not digest:
             return None
         files[name] = revalidate.FileRecord(
-            revalidate.stat_key(stat) if settled(stat) else None, digest,
+            stat_key(stat) if settled(stat) else None, digest,
             [revalidate.key_text(r.key) for r in result.resources],
             [d.to_dict() for d in result.diagnostics])
     merged = [d for d in desired.diagnostics if d.code in revalidate.MERGE_CODES]
-    referrers: dict[str, list[str]] = {}
-    for edge in mesh_graph.edges:
-        users = referrers.setdefault(revalidate.key_text(edge.target), [])
-        source = revalidate.key_text(edge.source)
-        if source not in users[-1:]:
-            users.append(source)
-    for target, users in referrers.items():
-        if len(users) > 1:
-            referrers[target] = list(dict.fromkeys(users))
+    referrers = {revalidate.key_text(target): [revalidate.key_text(user) for user in users]
+                 for target, users in graph.Referrers.of(mesh_graph).by_target.items()}
     return revalidate.Record(files, [d.to_dict() for d in merged],
                              [d.to_dict() for d in mesh], referrers)
 

@@ -67,14 +67,14 @@ class ParseCache:
         modified well before the cache was written (see `put`), so an edit within the same
         clock tick as a cache write cannot be mistaken for no edit."""
         entry = self._shard(key).get(key)
-        if isinstance(entry, dict) and entry.get("stat") == _stat_key(stat):
+        if isinstance(entry, dict) and entry.get("stat") == stat_key(stat):
             return entry.get("result")
         return None
 
     def put(self, key: str, digest: str, result: Any, stat: os.stat_result | None = None) -> None:
         entry: dict[str, Any] = {"digest": digest, "result": result}
         if stat is not None and _settled(stat):
-            entry["stat"] = _stat_key(stat)
+            entry["stat"] = stat_key(stat)
         self._shard(key)[key] = entry
         self._dirty.add(_shard_number(key))
 
@@ -82,9 +82,9 @@ class ParseCache:
         """Record the stat of a file whose content matched (after a checkout or a touch), so
         the next run can skip reading it."""
         entry = self._shard(key).get(key)
-        if (isinstance(entry, dict) and entry.get("stat") != _stat_key(stat)
+        if (isinstance(entry, dict) and entry.get("stat") != stat_key(stat)
                 and _settled(stat)):
-            entry["stat"] = _stat_key(stat)
+            entry["stat"] = stat_key(stat)
             self._dirty.add(_shard_number(key))
 
     def forget_missing(self, keep: set[str]) -> None:
@@ -168,7 +168,7 @@ class SyncRecord:
         if fingerprint is None or fingerprint != self.fingerprint:
             return None
         entry = self._files.get(key)
-        if isinstance(entry, dict) and entry.get("stat") == _stat_key(stat):
+        if isinstance(entry, dict) and entry.get("stat") == stat_key(stat):
             return entry
         return None
 
@@ -178,7 +178,7 @@ class SyncRecord:
         files served from this record as in sync at `fingerprint`, replacing what was
         recorded. A file modified within the racy window is left out (its stat cannot stand
         for its content). Nothing is written when nothing would change. Best effort."""
-        recorded = {key: {"stat": _stat_key(stat), "resources": resources,
+        recorded = {key: {"stat": stat_key(stat), "resources": resources,
                           "diagnostics": diagnostics}
                     for key, (stat, resources, diagnostics) in files.items() if _settled(stat)}
         if (fingerprint == self.fingerprint and not recorded
@@ -342,7 +342,7 @@ def _settled(stat: os.stat_result) -> bool:
     return stat.st_mtime_ns < time.time_ns() - RACY_NS
 
 
-def _stat_key(stat: os.stat_result) -> list[int]:
+def stat_key(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 

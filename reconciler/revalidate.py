@@ -26,6 +26,7 @@ from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
+from reconciler.parsecache import stat_key
 from reconciler.validate import changes
 
 MAX_CHANGED = 500  # more changed files than this: a full validation is as quick
@@ -73,10 +74,6 @@ class Record:
             return cls(files, body["merged"], body["mesh"], body["referrers"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
-
-
-def stat_key(stat: os.stat_result) -> list[int]:
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
 @dataclass(slots=True)

@@ -67,7 +67,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, no_prune: bool, max_del
     store = options.open_store(location, lock_timeout)
     result: engine.PlanResult | None = None
     if plan_file is not None:
-        if (paths and not isinstance(paths, Layers)) or options.given("no_prune"):
+        if (paths and not isinstance(paths, Layers)) or environment.given("no_prune"):
             raise UsageError("--plan applies a saved plan: PATH and --no-prune do not apply")
         the_plan = planfile.load(Path(plan_file))
     else:

@@ -68,7 +68,7 @@ def environment_options(func: F) -> F:
             context = click.get_current_context()
             environment = project_of(project).environment(env)
             context.meta[_META] = environment
-            fill(context, environment, kwargs)
+            fill(environment, kwargs)
         elif project is not None:
             if not kwargs.get("all_envs"):
                 raise UsageError("--project needs --env NAME (or $MESHCTL_ENV): which of "
@@ -90,12 +90,14 @@ def environment_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def fill(context: click.Context, environment: Environment, kwargs: dict[str, Any]) -> None:
+def given(parameter: str) -> bool:
+    """Whether the running command's `parameter` was given on the command line."""
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source is ParameterSource.COMMANDLINE
+
+
+def fill(environment: Environment, kwargs: dict[str, Any]) -> None:
     """Set in `kwargs` what `environment` gives and the command line did not."""
-
-    def given(name: str) -> bool:
-        return context.get_parameter_source(name) is ParameterSource.COMMANDLINE
-
     if "paths" in kwargs or "manifests" in kwargs:  # (status, get, history: the store only)
         environment.check_layers()
     layers = Layers(environment.manifests)

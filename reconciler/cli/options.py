@@ -66,14 +66,6 @@ def warn_unloadable(resources: Iterable[Resource]) -> None:
         out.print(f"... and {more} the runtime skips (meshctl plan lists them all)")
 
 
-def given(parameter: str) -> bool:
-    """Whether the running command's `parameter` was given on the command line."""
-    from click.core import ParameterSource
-
-    source = click.get_current_context().get_parameter_source(parameter)
-    return source is ParameterSource.COMMANDLINE
-
-
 def no_prune_option(func: F) -> F:
     return click.option(
         "--no-prune/--prune", "no_prune", default=False,

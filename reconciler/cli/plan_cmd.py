@@ -65,10 +65,10 @@ def plan(paths: tuple[str, ...], location: str, out: str | None, no_prune: bool,
                              "PATHS and --out")
         flags = {name: value for name, value in (
             ("deny_breaking", deny_breaking), ("deny_access_widening", deny_access_widening),
-            ("prune", not no_prune)) if options.given(
+            ("prune", not no_prune)) if environment.given(
                 "no_prune" if name == "prune" else name)}
         all_envs_.plan_all(environment.project_given(),
-                           location=location if options.given("location") else None,
+                           location=location if environment.given("location") else None,
                            output=output, detailed_exitcode=detailed_exitcode,
                            no_color=no_color, flags=flags, max_bytes=max_bytes,
                            no_cache=no_cache, jobs=jobs)

@@ -60,21 +60,21 @@ class Source:
 
     def line_of(self, path: str | None) -> int | None:
         """The line of `path`, or of its nearest recorded parent, or of the resource."""
-        while path:
-            found = self.field_lines.get(path)
-            if found is not None:
-                return found
-            path = parent_path(path)
-        return self.line
+        recorded = self._recorded(path)
+        return self.line if recorded is None else self.field_lines[recorded]
 
     def file_of(self, path: str | None) -> str:
         """The file that set `path` (or its nearest recorded parent): a layer's, or `file`."""
-        if self.field_files:
-            while path:
-                if path in self.field_lines:
-                    return self.field_files.get(path, self.file)
-                path = parent_path(path)
-        return self.file
+        recorded = self._recorded(path) if self.field_files else None
+        return self.file if recorded is None else self.field_files.get(recorded, self.file)
+
+    def _recorded(self, path: str | None) -> str | None:
+        """`path`, or its nearest parent, whose line is recorded; None when none is."""
+        while path:
+            if self.field_lines.get(path) is not None:
+                return path
+            path = parent_path(path)
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"file": self.file, "line": self.line,
