@@ -4,6 +4,7 @@ leaves the registries old or new (never mixed) and exits 0; JSON logs; `--once`.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -49,8 +50,19 @@ def test_sigterm_while_syncing_leaves_old_or_new_and_exits_0(
     try:
         assert eventually(lambda: ready(registries))
         before = iterations(registries)
-        for name in AGENTS:  # one edit touching six agents: one revision, or none
-            set_field(manifests / "agents" / f"{name}.yaml", "max_iterations", "23")
+        # One edit touching six agents: one revision, or none. The six files are written
+        # aside first and then renamed in place one after the other, so the edit lands
+        # within the 20 ms debounce even on a busy machine (written one by one, a sync
+        # could rightly take the first four before the last two were saved).
+        staged = []
+        for name in AGENTS:
+            target = manifests / "agents" / f"{name}.yaml"
+            aside = target.with_name(f".{target.name}.staged")
+            aside.write_text(target.read_text())
+            set_field(aside, "max_iterations", "23")
+            staged.append((aside, target))
+        for aside, target in staged:
+            os.replace(aside, target)
         time.sleep(random.Random(seed).uniform(0.0, 0.25))
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
