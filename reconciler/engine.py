@@ -14,12 +14,13 @@ import contextlib
 import dataclasses
 import os
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import access, applying, graph, loading, validate
+from reconciler import access, applying, graph, loading, replan, validate
 from reconciler import store as store_
 from reconciler.errors import (
     Diagnostic,
@@ -61,6 +62,7 @@ class PlanResult:
     diagnostics: list[Diagnostic]
     timings: dict[str, float] = field(default_factory=dict)
     paths: tuple[str, ...] = ()  # the manifests it was planned from (none for a rollback)
+    basis: replan.Basis | None = None  # when planned from the validation index
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -69,7 +71,7 @@ class PlanResult:
 
 def plan_scope(desired: MeshState, live: LiveState, *,
                keys: Iterable[ResourceKey] | None = None,
-               referrers: graph.Referrers | None = None, prune: bool = True,
+               referrers: graph.UserIndex | None = None, prune: bool = True,
                deny_breaking: bool = False, deny_access_widening: bool = False,
                meta: Mapping[str, Any] | None = None) -> planner.Planned:
     """The one way a plan is made: `desired` against `live` (a store's read, whose
@@ -102,13 +104,61 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
     manifests give no plan.
     """
     opened = store_.open_store(store)
+    basis: replan.Basis | None = None
+    live: LiveState | None = None
+    started = time.perf_counter()
     with gc_paused():
+        indexed = loading.validate_indexed(paths, max_bytes=max_bytes, jobs=jobs) \
+            if prune and use_cache else None
+        if indexed is not None and not indexed.validated.errors:
+            validated_in = time.perf_counter() - started
+            live = opened.snapshot()
+            basis = replan.basis(indexed, live, store_.identity(opened))
+            if basis is not None and basis.keys is not None:
+                return _replanned(basis, live, opened, paths, validated_in,
+                                  deny_breaking=deny_breaking,
+                                  deny_access_widening=deny_access_widening)
+        known = live
         desired, read = loading.load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
                                      mesh_checks=False, store_id=store_.identity(opened),
-                                     read_live=opened.snapshot)
+                                     read_live=(lambda: known) if known is not None
+                                     else opened.snapshot)
     assert read is not None
-    return plan_from(desired, read, location=opened.location, paths=paths, prune=prune,
-                     deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
+    result = plan_from(desired, read, location=opened.location, paths=paths, prune=prune,
+                       deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
+    if basis is not None and result.plan is not None:
+        # The next plan starts from what this one found in sync.
+        replan.mark_planned(basis, result.plan, desired)
+        result.basis = basis
+    return result
+
+
+def _replanned(found: replan.Basis, live: LiveState, opened: Store,
+               paths: Sequence[str | os.PathLike[str]], validated_in: float, *,
+               deny_breaking: bool, deny_access_widening: bool) -> PlanResult:
+    """The plan of what changed since the manifests and the store were last in sync
+    (`replan`): the keys `found` names, the rest counted as unchanged."""
+    validated = found.indexed.validated
+    timings = {"validate": validated_in}
+    started = time.perf_counter()
+    meta = {"registries": opened.location, "manifests": [str(p) for p in paths],
+            "git_commit": git_commit_of(paths)}
+    planned = plan_scope(found.desired, live, keys=found.keys, referrers=found.users,
+                         deny_breaking=deny_breaking,
+                         deny_access_widening=deny_access_widening, meta=meta)
+    timings["diff"] = time.perf_counter() - started
+    diagnostics = sorted(dict.fromkeys(validated.diagnostics + planned.diagnostics),
+                         key=sort_key)
+    desired = DesiredState(found.desired, validated.diagnostics, list(found.indexed.stats),
+                           timings)
+    plan = planned.plan
+    if plan is None or any(d.is_error for d in diagnostics):
+        return PlanResult(desired, live, None, diagnostics, timings)
+    plan = dataclasses.replace(plan, warnings=tuple(d for d in diagnostics if not d.is_error),
+                               unchanged=found.unchanged(plan))
+    replan.mark_planned(found, plan)
+    return PlanResult(desired, live, plan, diagnostics, timings,
+                      tuple(str(p) for p in paths), found)
 
 
 def plan_from(desired: DesiredState, live: LiveState, *, location: str,
@@ -154,10 +204,13 @@ def apply_plan(plan: Plan, store: Store | Location, *, source: str = "cli",
     revision = applying.commit_plan(
         plan, store_.open_store(store), source=source, max_deletes=max_deletes, note=note,
         known=known or (planned.live if planned is not None else None), epoch=epoch)
-    if revision is not None and planned is not None and planned.plan is plan \
-            and planned.desired.records:
+    if revision is not None and planned is not None and planned.plan is plan:
         # The registries now hold every declared resource as the manifests say.
-        record_in_sync(planned.desired, revision.fingerprint_after, lambda key: True)
+        if planned.desired.records:
+            record_in_sync(planned.desired, revision.fingerprint_after, lambda key: True)
+        if planned.basis is not None:
+            replan.mark_applied(planned.basis, store_.identity(store_.open_store(store)),
+                                revision.fingerprint_after)
     return revision
 
 

@@ -379,8 +379,78 @@ class Users(Protocol):
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]: ...
 
 
+class UserIndex:
+    """What the planners ask of an index of who refers to whom (`users`), answered from
+    `users` alone, so any index that gives the same users gives the same answers:
+    `Referrers`, or `replan`'s live view of a validation's record."""
+
+    __slots__ = ()
+
+    def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
+        raise NotImplementedError
+
+    def dependents(self, key: ResourceKey) -> tuple[ResourceKey, ...]:
+        """Everything that refers to `key` through any chain, in `node_order`."""
+        seen: dict[ResourceKey, None] = {}
+        pending = [key]
+        while pending:
+            for user in self.users(pending.pop()):
+                if user != key and user not in seen:
+                    seen[user] = None
+                    pending.append(user)
+        return tuple(sorted(seen, key=node_order))
+
+    def content_users(self, key: ResourceKey, state: MeshState) -> Graph:
+        """The references into `key` that depend on what it holds (`CONTENT_EDGES`): the
+        ones an update of `key` can break, which the planners check when `key` changes."""
+        if key.kind not in CONTENT_KINDS:  # what content edges point to
+            return Graph([key], [])
+        edges = [edge for edge in self.edges_to(key, state).edges
+                 if edge.type in CONTENT_EDGES]
+        return Graph(list(dict.fromkeys([key, *(edge.source for edge in edges)])), edges)
+
+    def edges_to(self, key: ResourceKey, state: MeshState,
+                 also: Iterable[ResourceKey] = ()) -> Graph:
+        """The references into `key` from resources of `state` (its known users, and `also`
+        those that may have just started to refer to it), as a graph of just those edges:
+        what the deletion rule needs, found without scanning the mesh."""
+        edges = [edge for user in {*self.users(key), *also}
+                 if (resource := state.get(user)) is not None
+                 for edge in references(resource) if edge.target == key]
+        return Graph([key, *(edge.source for edge in edges)], edges)
+
+
+class Adjusted(UserIndex):
+    """`base`, an index of who refers to whom in state `then`, as it is in state `now`,
+    which differs from `then` only at `keys`: each key's references as `now` holds them.
+    Costs the keys' references, however large the index."""
+
+    __slots__ = ("_base", "_gone", "_more")
+
+    def __init__(self, base: Users, keys: Iterable[ResourceKey], then: MeshState,
+                 now: MeshState) -> None:
+        self._base = base
+        self._gone: dict[ResourceKey, set[ResourceKey]] = {}
+        self._more: dict[ResourceKey, set[ResourceKey]] = {}
+        for key in keys:
+            before, after = then.get(key), now.get(key)
+            held = {edge.target for edge in references(before)} if before else set()
+            made = {edge.target for edge in references(after)} if after else set()
+            for target in held - made:
+                self._gone.setdefault(target, set()).add(key)
+            for target in made - held:
+                self._more.setdefault(target, set()).add(key)
+
+    def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
+        found = self._base.users(key)
+        gone, more = self._gone.get(key), self._more.get(key)
+        if gone is None and more is None:
+            return found
+        return frozenset((found - (gone or set())) | (more or set()))
+
+
 @dataclass(frozen=True, slots=True)
-class Referrers:
+class Referrers(UserIndex):
     """Who refers to each resource, kept up to date one change at a time.
 
     A long-lived reader (`RegistryManager`) judges a single delete with it instead of
@@ -408,17 +478,6 @@ class Referrers:
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
         return self.by_target.get(key, frozenset())
 
-    def dependents(self, key: ResourceKey) -> tuple[ResourceKey, ...]:
-        """Everything that refers to `key` through any chain, in `node_order`."""
-        seen: dict[ResourceKey, None] = {}
-        pending = [key]
-        while pending:
-            for user in self.users(pending.pop()):
-                if user != key and user not in seen:
-                    seen[user] = None
-                    pending.append(user)
-        return tuple(sorted(seen, key=node_order))
-
     def changed(self, before: Resource | None, after: Resource | None) -> Referrers:
         """The index once `before` (None: absent) has become `after` (None: deleted)."""
         either = after or before
@@ -439,22 +498,3 @@ class Referrers:
         for target in new - old:
             by_target[target] = by_target.get(target, frozenset()) | {source}
         return Referrers(by_target)
-
-    def content_users(self, key: ResourceKey, state: MeshState) -> Graph:
-        """The references into `key` that depend on what it holds (`CONTENT_EDGES`): the
-        ones an update of `key` can break, which the planners check when `key` changes."""
-        if key.kind not in CONTENT_KINDS:  # what content edges point to
-            return Graph([key], [])
-        edges = [edge for edge in self.edges_to(key, state).edges
-                 if edge.type in CONTENT_EDGES]
-        return Graph(list(dict.fromkeys([key, *(edge.source for edge in edges)])), edges)
-
-    def edges_to(self, key: ResourceKey, state: MeshState,
-                 also: Iterable[ResourceKey] = ()) -> Graph:
-        """The references into `key` from resources of `state` (its known users, and `also`
-        those that may have just started to refer to it), as a graph of just those edges:
-        what the deletion rule needs, found without scanning the mesh."""
-        edges = [edge for user in {*self.users(key), *also}
-                 if (resource := state.get(user)) is not None
-                 for edge in references(resource) if edge.target == key]
-        return Graph([key, *(edge.source for edge in edges)], edges)

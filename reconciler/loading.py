@@ -233,7 +233,35 @@ def validate_files(paths: Sequence[str | os.PathLike[str]], *,
     the index again."""
     index = _index_for(paths, max_bytes) if use_cache else None
     if index is None:
-        return _validated_in_full(paths, max_bytes, use_cache, jobs, None, None)
+        return _validated_in_full(paths, max_bytes, use_cache, jobs, None, None).validated
+    return _validate(paths, index, max_bytes, jobs, with_record=False).validated
+
+
+def validate_indexed(paths: Sequence[str | os.PathLike[str]], *,
+                     max_bytes: int = loader.DEFAULT_MAX_BYTES,
+                     jobs: int | None = None) -> Indexed | None:
+    """`validate_files` with the record it keeps (`revalidate.Record`), for `replan`;
+    None when there is none to keep (layered manifests, no cache, a file gone meanwhile)."""
+    index = _index_for(paths, max_bytes)
+    if index is None or layers.layered(paths) is not None:
+        return None
+    found = _validate(paths, index, max_bytes, jobs, with_record=True)
+    if found.record is None or found.result is None or found.stats is None:
+        return None
+    return Indexed(found.validated, found.record, found.stats, index, found.result,
+                   _caches_for(paths), max_bytes)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    validated: Validated
+    record: revalidate.Record | None = None
+    result: dict[str, Any] | None = None  # as the index recorded it
+    stats: dict[str, os.stat_result] | None = None
+
+
+def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
+              max_bytes: int, jobs: int | None, *, with_record: bool) -> _Outcome:
     stats = _stats_of(paths)
     latest = index.latest()
     if stats is not None and latest is not None:
@@ -241,23 +269,76 @@ def validate_files(paths: Sequence[str | os.PathLike[str]], *,
         again = functools.partial(_declared_again, paths, max_bytes, jobs)
         if files is not None and files == files_digest(stats):
             found = _validated(recorded, index, again)
-            if found is not None:
-                return found
+            if found is not None and not with_record:
+                return _Outcome(found)
+            record = _record_in(recorded, index) if found is not None else None
+            if found is not None and record is not None:
+                return _Outcome(found, record, recorded, stats)
         if layers.layered(paths) is None:
-            found = _revalidated(recorded, index, stats, paths, max_bytes)
-            if found is not None:
-                return found
-    return _validated_in_full(paths, max_bytes, use_cache, jobs, index, stats)
+            outcome = _revalidated(recorded, index, stats, paths, max_bytes)
+            if outcome is not None:
+                return outcome
+    return _validated_in_full(paths, max_bytes, True, jobs, index, stats)
+
+
+def _record_in(recorded: Any, index: ValidationIndex) -> revalidate.Record | None:
+    """The record a result names, if it is still there as written."""
+    digest = recorded.get("record") if isinstance(recorded, dict) else None
+    packed = index.extra("record", digest) if isinstance(digest, str) else None
+    return revalidate.Record.loads(packed) if packed is not None else None
+
+
+@dataclass(slots=True)
+class Indexed:
+    """A validation and its record: what `replan` plans from. `state()` is the manifests'
+    state, each resource decoded from the parse cache only when asked for; `keep` records
+    the record again (with the files `replan` marked in sync)."""
+
+    validated: Validated
+    record: revalidate.Record
+    stats: dict[str, os.stat_result]
+    index: ValidationIndex
+    result: dict[str, Any]
+    caches: dict[Path, ParseCache]
+    max_bytes: int
+
+    def order(self) -> dict[ResourceKey, str]:
+        return revalidate.declaration_order({n: f.keys for n, f in self.record.files.items()})
+
+    def state(self, order: dict[ResourceKey, str]) -> MeshState:
+        """The state of the resources in `order` (`order()`), decoded when asked for."""
+        roots = _Roots(self.caches)
+        files = self.record.files
+        decoded: dict[str, list[Resource]] = {}
+
+        def fetch(file: str) -> list[Resource]:
+            found = decoded.get(file)
+            if found is None:
+                root = roots.of(file)
+                result = None if root is None else _cached_result(
+                    self.caches[root].get(file, files[file].digest))
+                if result is None:  # pruned meanwhile: read again, as validation did
+                    result = read_manifest_file(file, self.max_bytes)
+                found = decoded[file] = result.resources
+            return found
+
+        return revalidate.lazy_state(order, fetch)
+
+    def keep(self, record: revalidate.Record) -> None:
+        packed = record.dumps()
+        result = {**self.result, "record": extra_digest(packed)}
+        self.index.save(self.stats, result, {"record": packed})
+        self.record, self.result = record, result
 
 
 def _declared_again(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                     jobs: int | None) -> list[tuple[str, str | None]]:
-    return _validated_in_full(paths, max_bytes, False, jobs, None, None).declared
+    return _validated_in_full(paths, max_bytes, False, jobs, None, None).validated.declared
 
 
 def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                        use_cache: bool, jobs: int | None, index: ValidationIndex | None,
-                       listed: dict[str, os.stat_result] | None) -> Validated:
+                       listed: dict[str, os.stat_result] | None) -> _Outcome:
     """Load and check everything; record the index (and what `revalidate` needs)."""
     with gc_paused():
         desired, _ = load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
@@ -270,15 +351,31 @@ def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
     declared = [(str(r.key), r.source.file if r.source else None) for r in desired.state]
     validated = Validated(diagnostics, len(desired.files), len(declared), lambda: declared)
     if index is None or not all(name in desired.stats for name in desired.files):
-        return validated
+        return _Outcome(validated)
     stats = {name: desired.stats[name] for name in desired.files}
     extras = {"declared": orjson.dumps(declared)}
+    record = None
     if layers.layered(paths) is None and listed is not None and list(listed) == list(stats):
         record = _record_of(desired, mesh, mesh_graph)
         if record is not None:
+            _still_synced(record, index)
             extras["record"] = record.dumps()
-    _save(index, stats, validated, extras)
-    return validated
+    return _Outcome(validated, record, _save(index, stats, validated, extras), stats)
+
+
+def _still_synced(record: revalidate.Record, index: ValidationIndex) -> None:
+    """Carry the previous record's marks of files in sync into `record`, for the files
+    whose content is what it was: the same content planned against the same live state
+    is the same noop."""
+    latest = index.latest()
+    previous = _record_in(latest[1], index) if latest is not None else None
+    if previous is None or previous.synced_at is None:
+        return
+    record.synced_at = previous.synced_at
+    for name, kept in record.files.items():
+        before = previous.files.get(name)
+        kept.synced = (before is not None and before.synced and bool(kept.digest)
+                       and before.digest == kept.digest)
 
 
 def _record_of(desired: DesiredState, mesh: list[Diagnostic],
@@ -314,19 +411,19 @@ def _record_of(desired: DesiredState, mesh: list[Diagnostic],
 
 
 def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: Validated,
-          extras: dict[str, bytes]) -> None:
-    index.save(stats, {
+          extras: dict[str, bytes]) -> dict[str, Any]:
+    result = {
         "diagnostics": [d.to_dict() for d in validated.diagnostics],
         "file_count": validated.file_count, "resource_count": validated.resource_count,
-        **{part: extra_digest(data) for part, data in extras.items()}}, extras)
+        **{part: extra_digest(data) for part, data in extras.items()}}
+    index.save(stats, result, extras)
+    return result
 
 
 def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat_result],
-                 paths: Sequence[str | os.PathLike[str]], max_bytes: int) -> Validated | None:
+                 paths: Sequence[str | os.PathLike[str]], max_bytes: int) -> _Outcome | None:
     """`revalidate` from the index's record, or None when it cannot vouch for the result."""
-    digest = recorded.get("record") if isinstance(recorded, dict) else None
-    packed = index.extra("record", digest) if isinstance(digest, str) else None
-    record = revalidate.Record.loads(packed) if packed is not None else None
+    record = _record_in(recorded, index)
     if record is None:
         return None
     caches = _caches_for(paths)
@@ -360,9 +457,9 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
         return [(str(key), file) for key, file in _in_kind_order(declared_keys)]
 
     validated = Validated(diagnostics, len(stats), len(order), functools.cache(declared))
-    _save(index, stats, validated, {"declared": orjson.dumps(validated.declared),
-                                    "record": found.record.dumps()})
-    return validated
+    result = _save(index, stats, validated, {"declared": orjson.dumps(validated.declared),
+                                             "record": found.record.dumps()})
+    return _Outcome(validated, found.record, result, stats)
 
 
 def _in_kind_order(keys: list[tuple[ResourceKey, str]]) -> list[tuple[ResourceKey, str]]:

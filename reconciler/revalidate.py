@@ -50,6 +50,7 @@ class FileRecord:
     digest: str             # of its content, as the parse cache keys it ("" unreadable)
     keys: list[str]         # the resources it declares, in order
     diagnostics: list[dict[str, Any]]  # its own findings (parse, per-resource rules)
+    synced: bool = False  # every resource it declares is a noop at the record's `synced_at`
 
 
 @dataclass(slots=True)
@@ -58,26 +59,32 @@ class Record:
     merged: list[dict[str, Any]]
     mesh: list[dict[str, Any]]
     referrers: dict[str, list[str]]  # target -> the resources referring to it
+    # The live fingerprint (a store's, `#`, its identity) the files marked `synced` were
+    # planned against with no change; `replan` plans only the others while it is current.
+    synced_at: str | None = None
 
     def dumps(self) -> bytes:
         return orjson.dumps({
-            "files": {name: [f.stat, f.digest, f.keys, f.diagnostics]
+            "files": {name: [f.stat, f.digest, f.keys, f.diagnostics, f.synced]
                       for name, f in self.files.items()},
-            "merged": self.merged, "mesh": self.mesh, "referrers": self.referrers})
+            "merged": self.merged, "mesh": self.mesh, "referrers": self.referrers,
+            "synced_at": self.synced_at})
 
     @classmethod
     def loads(cls, data: bytes) -> Record | None:
         try:
             body = orjson.loads(data)
-            files = {name: FileRecord(stat, digest, keys, found)
-                     for name, (stat, digest, keys, found) in body["files"].items()}
-            return cls(files, body["merged"], body["mesh"], body["referrers"])
+            files = {name: FileRecord(stat, digest, keys, found, synced is True)
+                     for name, (stat, digest, keys, found, synced) in body["files"].items()}
+            synced_at = body["synced_at"]
+            return cls(files, body["merged"], body["mesh"], body["referrers"],
+                       synced_at if isinstance(synced_at, str) else None)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
 
 
 @dataclass(slots=True)
-class Referrers:
+class Referrers(graph.UserIndex):
     """`graph.Referrers`' `users` over the record's form, converted only where asked."""
 
     by_target: dict[str, list[str]]
@@ -236,14 +243,21 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
         return None
     files = {name: (FileRecord(stat_key(stat) if stat is not None and settled(stat) else None,
                                fresh[name][0], new_files[name],
-                               [d.to_dict() for d in fresh[name][1].diagnostics])
+                               [d.to_dict() for d in fresh[name][1].diagnostics],
+                               _same_content(recorded.get(name), fresh[name][0]))
                     if name in fresh else recorded[name])
              for name, stat in stats.items()}
     diagnostics = [Diagnostic.from_dict(d) for f in files.values() for d in f.diagnostics]
     diagnostics += merged + mesh
     return Revalidated(diagnostics, Record(files, [d.to_dict() for d in merged],
-                                           [d.to_dict() for d in mesh], referrers.by_target),
+                                           [d.to_dict() for d in mesh], referrers.by_target,
+                                           record.synced_at),
                        new_order)
+
+
+def _same_content(before: FileRecord | None, digest: str) -> bool:
+    """Whether a file read again (touched, saved unchanged) still holds what was synced."""
+    return before is not None and before.synced and bool(digest) and before.digest == digest
 
 
 class _Unvouched(Exception):

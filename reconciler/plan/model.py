@@ -138,6 +138,9 @@ class Plan:
     format_version: int = FORMAT_VERSION
     meta: dict[str, Any] = field(default_factory=dict)
     access_changes: tuple[AccessChange, ...] = ()
+    # Resources known to be noops without being looked at (a plan of what changed since
+    # the manifests and the store were last in sync): counted as noops, not listed.
+    unchanged: int = 0
 
     @property
     def widens_access(self) -> bool:
@@ -153,7 +156,7 @@ class Plan:
             refused += change.is_refused
             impacted.update(change.impact)
         return Summary(counts[Action.CREATE], counts[Action.UPDATE], counts[Action.DELETE],
-                       counts[Action.NOOP], refused, len(impacted))
+                       counts[Action.NOOP] + self.unchanged, refused, len(impacted))
 
     @property
     def refusals(self) -> tuple[Change, ...]:

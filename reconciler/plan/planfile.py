@@ -40,6 +40,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             "has_changes": summary.has_changes,
         },
         "changes": [_change(change) for change in plan.changes],
+        "unchanged": plan.unchanged,
         "warnings": [d.to_dict() for d in plan.warnings],
         "meta": plan.meta,
         "access_changes": [_access_change(granted) for granted in plan.access_changes],
@@ -109,6 +110,7 @@ def from_dict(data: Any) -> Plan:
             meta=dict(data.get("meta") or {}),
             access_changes=tuple(_read_access_change(item)
                                  for item in data.get("access_changes") or []),
+            unchanged=int(data.get("unchanged") or 0),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise PlanFormatError(f"damaged plan file: {error!r}") from error

@@ -36,10 +36,10 @@ class Scope:
     other resource is known to be in sync, with `referrers` indexing the live state."""
 
     keys: frozenset[ResourceKey] | None = None
-    referrers: graph.Referrers | None = None
+    referrers: graph.UserIndex | None = None
 
     @classmethod
-    def of(cls, keys: Iterable[ResourceKey], referrers: graph.Referrers) -> Scope:
+    def of(cls, keys: Iterable[ResourceKey], referrers: graph.UserIndex) -> Scope:
         return cls(frozenset(keys), referrers)
 
 
@@ -159,7 +159,7 @@ def _whole_mesh_changes(desired: MeshState, live: MeshState, remaining: MeshStat
 
 
 def _rules_at(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
-              referrers: graph.Referrers) -> list[Diagnostic]:
+              referrers: graph.UserIndex) -> list[Diagnostic]:
     """The mesh-wide rules, over the references the pending resources make and the content
     references into them: the findings a whole-mesh check would make at those keys."""
     problems: list[Diagnostic] = []
@@ -229,9 +229,12 @@ def _refuse_widening(plan: Plan) -> Plan:
 
 
 def _changes_at(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
-                referrers: graph.Referrers) -> list[Change]:
+                referrers: graph.UserIndex) -> list[Change]:
     changes: list[Change] = []
     deletes: list[Change] = []
+    # An update's impact: what will refer to it (as a whole-mesh plan reads the remaining
+    # graph); a delete's: what refers to it now.
+    after = graph.Adjusted(referrers, pending, live, remaining)
     for key in pending:
         resource = remaining.get(key)
         before = live.get(key)
@@ -249,7 +252,7 @@ def _changes_at(pending: list[ResourceKey], remaining: MeshState, live: MeshStat
         fields = entrydiff.field_changes(key.kind, before.entry, resource.entry)
         if fields:
             changes.append(Change(key, Action.UPDATE, before.entry, resource.entry,
-                                  tuple(fields), source, referrers.dependents(key)))
+                                  tuple(fields), source, after.dependents(key)))
     return _dependency_order(changes, remaining) + list(
         reversed(_dependency_order(deletes, live)))
 
