@@ -111,11 +111,13 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
         indexed = loading.validate_indexed(paths, max_bytes=max_bytes, jobs=jobs) \
             if prune and use_cache else None
         if indexed is not None and not indexed.validated.errors:
-            validated_in = time.perf_counter() - started
+            timings = {"validate": time.perf_counter() - started}
+            started = time.perf_counter()
             live = opened.snapshot()
+            timings["live"] = time.perf_counter() - started
             basis = replan.basis(indexed, live, store_.identity(opened))
             if basis is not None and basis.keys is not None:
-                return _replanned(basis, live, opened, paths, validated_in,
+                return _replanned(basis, live, opened, paths, timings,
                                   deny_breaking=deny_breaking,
                                   deny_access_widening=deny_access_widening)
         known = live
@@ -134,12 +136,11 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
 
 
 def _replanned(found: replan.Basis, live: LiveState, opened: Store,
-               paths: Sequence[str | os.PathLike[str]], validated_in: float, *,
+               paths: Sequence[str | os.PathLike[str]], timings: dict[str, float], *,
                deny_breaking: bool, deny_access_widening: bool) -> PlanResult:
     """The plan of what changed since the manifests and the store were last in sync
     (`replan`): the keys `found` names, the rest counted as unchanged."""
     validated = found.indexed.validated
-    timings = {"validate": validated_in}
     started = time.perf_counter()
     meta = {"registries": opened.location, "manifests": [str(p) for p in paths],
             "git_commit": git_commit_of(paths)}
