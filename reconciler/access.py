@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from reconciler.errors import did_you_mean
 from reconciler.model import kinds
@@ -167,28 +167,50 @@ class _Policy:
             raw = None  # the runtime's `policy.get("rules")` fails at once
         self.fails_outright = not isinstance(raw, (list, dict, str)) or (
             not isinstance(raw, list) and bool(raw))  # `for rule in rules` fails at once
-        self.walk: list[_Rule | _Unreadable] = []
-        if isinstance(raw, list):
-            for index, rule in enumerate(raw):
-                if not isinstance(rule, dict):
-                    self.walk.append(_Unreadable(index))
-                    continue
-                allowed = rule.get(verb.allowed_list, [])
-                denied = rule.get(verb.denied_list, [])
-                self.walk.append(_Rule(index, rule.get("agent_id"), _container(allowed),
-                                       _container(denied), allowed, denied))
-        self.by_subject: dict[str, list[_Rule]] | None = None
-        if all(isinstance(rule, _Rule) for rule in self.walk):
-            self.by_subject = {}
-            for rule in self.walk:
-                assert isinstance(rule, _Rule)
-                if isinstance(rule.agent_id, str):
-                    self.by_subject.setdefault(rule.agent_id, []).append(rule)
+        # Rules are compiled when a subject's are first looked at: a 100,000-rule policy
+        # asked about ten agents costs those agents' rules, plus one pass for the index.
+        self._raw: list[Any] = raw if isinstance(raw, list) else []
+        self._compiled: dict[int, _Rule | _Unreadable] = {}
+        self._by_subject: dict[str, list[int]] | None = None
+        if all(isinstance(rule, dict) for rule in self._raw):
+            self._by_subject = {}
+            for index, rule in enumerate(self._raw):
+                subject = rule.get("agent_id")
+                if isinstance(subject, str):
+                    self._by_subject.setdefault(subject, []).append(index)
+
+    def _rule(self, index: int) -> _Rule | _Unreadable:
+        found = self._compiled.get(index)
+        if found is None:
+            rule = self._raw[index]
+            if not isinstance(rule, dict):
+                found = _Unreadable(index)
+            else:
+                allowed = rule.get(self.verb.allowed_list, [])
+                denied = rule.get(self.verb.denied_list, [])
+                found = _Rule(index, rule.get("agent_id"), _container(allowed),
+                              _container(denied), allowed, denied)
+            self._compiled[index] = found
+        return found
+
+    @property
+    def indexed(self) -> bool:
+        """Whether every rule is a mapping (then a subject's rules are found by index)."""
+        return self._by_subject is not None
+
+    def _of_subject(self, subject: str) -> list[_Rule]:
+        assert self._by_subject is not None
+        return [cast(_Rule, self._rule(index)) for index in self._by_subject.get(subject, ())]
+
+    @property
+    def walk(self) -> list[_Rule | _Unreadable]:
+        """Every rule, in the order the runtime walks them."""
+        return [self._rule(index) for index in range(len(self._raw))]
 
     def rules_of(self, subject: str) -> list[_Rule | _Unreadable]:
         """The rules the runtime's walk for `subject` looks at, in order."""
-        if self.by_subject is not None:
-            return list(self.by_subject.get(subject, ()))
+        if self._by_subject is not None:
+            return list(self._of_subject(subject))
         return [rule for rule in self.walk
                 if not isinstance(rule, _Rule) or rule.agent_id == subject]
 
@@ -198,7 +220,7 @@ class _Policy:
             return Decision(subject, verb, target, False, Basis.BROKEN,
                             RuleAt(verb.policy, 0))
         rules: Iterable[_Rule | _Unreadable] = (
-            self.by_subject.get(subject, ()) if self.by_subject is not None else self.walk)
+            self._of_subject(subject) if self._by_subject is not None else self.walk)
         for rule in rules:
             if isinstance(rule, _Unreadable):
                 return Decision(subject, verb, target, False, Basis.BROKEN,
@@ -220,9 +242,9 @@ class _Policy:
     def allows(self, subject: str, target: str) -> bool:
         """`decide(...).allowed`, without building the decision: the rules ask this of
         every name a mesh asks for, and explain only the denials."""
-        if self.by_subject is None or self.fails_outright:
+        if self._by_subject is None or self.fails_outright:
             return self.decide(subject, target).allowed
-        for rule in self.by_subject.get(subject, ()):
+        for rule in self._of_subject(subject):
             denied, allowed = rule.denied, rule.allowed
             if denied is None or target in denied:
                 return False
