@@ -105,7 +105,6 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
     """
     opened = store_.open_store(store)
     basis: replan.Basis | None = None
-    live: LiveState | None = None
     started = time.perf_counter()
     with gc_paused():
         indexed = loading.validate_indexed(paths, max_bytes=max_bytes, jobs=jobs) \
@@ -113,18 +112,17 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
         if indexed is not None and not indexed.validated.errors:
             timings = {"validate": time.perf_counter() - started}
             started = time.perf_counter()
-            live = opened.snapshot()
+            live = opened.snapshot(lazy=True)  # entries decoded where the plan looks
             timings["live"] = time.perf_counter() - started
             basis = replan.basis(indexed, live, store_.identity(opened))
             if basis is not None and basis.keys is not None:
                 return _replanned(basis, live, opened, paths, timings,
                                   deny_breaking=deny_breaking,
                                   deny_access_widening=deny_access_widening)
-        known = live
+        # The whole mesh is compared: every entry decoded, at once rather than one by one.
         desired, read = loading.load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
                                      mesh_checks=False, store_id=store_.identity(opened),
-                                     read_live=(lambda: known) if known is not None
-                                     else opened.snapshot)
+                                     read_live=opened.snapshot)
     assert read is not None
     result = plan_from(desired, read, location=opened.location, paths=paths, prune=prune,
                        deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)

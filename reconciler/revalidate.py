@@ -146,6 +146,12 @@ class _LazyKind(MutableMapping[str, Resource]):
         del self.files[name]
         self.added.pop(name, None)
 
+    def copy(self) -> _LazyKind:
+        """Another such mapping (decoding through the same fetch), changed apart."""
+        other = _LazyKind(self.kind, dict(self.files), self.fetch)
+        other.added = dict(self.added)
+        return other
+
 
 def lazy_state(order: Mapping[ResourceKey, str], fetch: Fetch) -> MeshState:
     """A state of the keys in `order` (key -> the file declaring it, in declaration order)

@@ -159,7 +159,9 @@ class MeshState:
         self.resources[key.kind].pop(key.name, None)
 
     def copy(self) -> MeshState:
-        return MeshState({kind: dict(by_name) for kind, by_name in self.resources.items()})
+        """Another state of the same resources, changed apart (a lazily decoded kind stays
+        lazy: its own `copy`)."""
+        return MeshState({kind: by_name.copy() for kind, by_name in self.resources.items()})
 
     def get(self, key: ResourceKey) -> Resource | None:
         return self.resources[key.kind].get(key.name)

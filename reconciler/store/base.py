@@ -1,7 +1,8 @@
 """The store interface: what the engine, the library, the API and the watch controller may
 ask of wherever the live registries are kept. Only `store/` knows how a store keeps them.
 
-    snapshot()                  the live state, with an opaque revision token (`fingerprint`)
+    snapshot(lazy=)             the live state, with an opaque revision token (`fingerprint`);
+                                `lazy`: entries may be decoded when first asked for
     commit(changes, expected=)  one atomic revision, refused (StalePlan, naming the revisions
                                 that moved the store on) unless the store is at `expected`
     audit(record), audit_log()  every attempted change, refused and failed ones included
@@ -155,7 +156,7 @@ class Store(Protocol):
     def location(self) -> str:
         """Where it is, for messages (never a password)."""
 
-    def snapshot(self) -> LiveState: ...
+    def snapshot(self, *, lazy: bool = False) -> LiveState: ...
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,

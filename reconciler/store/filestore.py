@@ -78,7 +78,12 @@ class FileStore:
             with lock.exclusive(self.meta, timeout=self.lock_timeout, purpose="recovery"):
                 journal.recover(self.root, self.meta)
 
-    def snapshot(self) -> LiveState:
+    def snapshot(self, *, lazy: bool = False) -> LiveState:
+        """The live state. `lazy`: a list registry whose bytes the last commit's layout
+        describes (same digest) is not decoded: its entries are, one by one, when asked
+        for (a plan of a few keys in a 100,000-agent mesh)."""
+        if lazy:
+            return self._read(lambda: read_live_state(self.root, self._saved_layouts()))
         return self._read(lambda: read_live_state(self.root))
 
     def refresh(self, previous: LiveState) -> LiveState:
@@ -221,16 +226,19 @@ class FileStore:
     def _layouts(self, digests: Mapping[str, str]) -> dict[str, jsonspans.ListLayout]:
         """The saved layouts of the list registries whose bytes are still the ones they
         describe (same digest); a missing or damaged file is no layouts (the writer scans)."""
+        return {relative: layout for relative, (digest, layout)
+                in self._saved_layouts().items() if digests.get(relative) == digest}
+
+    def _saved_layouts(self) -> dict[str, tuple[str, jsonspans.ListLayout]]:
+        """Every saved layout with the digest of the bytes it describes (none when the
+        file is missing or damaged)."""
         try:
             body = orjson.loads((self.root / LAYOUTS).read_bytes())
             if body.get("format") != LAYOUTS_FORMAT:
                 return {}
-            saved = body["files"]
-            found = {}
-            for relative, item in saved.items():
-                if digests.get(relative) == item["digest"]:
-                    found[relative] = jsonspans.ListLayout.from_json(item["layout"])
-            return found
+            return {relative: (str(item["digest"]),
+                               jsonspans.ListLayout.from_json(item["layout"]))
+                    for relative, item in body["files"].items()}
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
                 ValueError):
             return {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -27,6 +27,7 @@ from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
+from reconciler.store.lazylist import LazyEntries
 
 # A file's stat can stand for its content only once its mtime is older than the moment it
 # was observed by more than the clock tick of the file system's timestamps: a later write
@@ -138,12 +139,17 @@ def registry_file_names(root: Path) -> list[str]:
     return found
 
 
-def read_live_state(root: str | os.PathLike[str]) -> LiveState:
+def read_live_state(root: str | os.PathLike[str],
+                    layouts: Mapping[str, tuple[str, jsonspans.ListLayout]] | None = None
+                    ) -> LiveState:
     """Every registry under `root`; a missing file reads as empty.
 
     Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
-    decodes: hashlib lets go of the GIL, so on two cores the hashing is free."""
-    return _read(new_live(Path(root)), None)
+    decodes: hashlib lets go of the GIL, so on two cores the hashing is free. `layouts`:
+    saved layouts of list registries, each with the digest of the bytes it describes; a
+    file with those very bytes is not decoded, its entries are when first asked for
+    (`lazylist.LazyEntries`)."""
+    return _read(new_live(Path(root)), None, layouts)
 
 
 def refresh_live_state(previous: LiveState) -> LiveState:
@@ -153,17 +159,57 @@ def refresh_live_state(previous: LiveState) -> LiveState:
     return _read(new_live(files_of(previous).root), previous)
 
 
-def _read(live: LiveState, previous: LiveState | None) -> LiveState:
+def _read(live: LiveState, previous: LiveState | None,
+          layouts: Mapping[str, tuple[str, jsonspans.ListLayout]] | None = None) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
         reader = _Reader(live, previous, hasher)
         for kind in kinds.KIND_ORDER:
             layout = kinds.info(kind).layout
             if layout is Layout.PER_FILE:
                 _read_per_file(reader, kind)
+            elif layouts and layout is Layout.LIST and _read_lazily(reader, kind, layouts):
+                continue
             elif not reader.reuse_kind(kind):
                 _READERS[layout](reader, kind)
         reader.finish()
     return seal(live)
+
+
+def _read_lazily(reader: _Reader, kind: Kind,
+                 layouts: Mapping[str, tuple[str, jsonspans.ListLayout]]) -> bool:
+    """A list registry whose bytes a saved layout describes (same SHA-256: hashed here,
+    since its stat was taken by nobody who can vouch for it): its header decoded, its
+    entries left to `LazyEntries`. False when it cannot be (then it is read as usual)."""
+    info = kinds.info(kind)
+    relative = info.registry_file
+    saved = layouts.get(relative)
+    if saved is None or saved[1].list_key != info.collection_key:
+        return False
+    digest, layout = saved
+    path = reader.root / relative
+    try:
+        data, stat, seen_at = read_with_stat(path)
+    except OSError:
+        return False
+    if _sha256(data) != digest:
+        return False
+    entries = LazyEntries.of(kind, data, layout, Source(str(path)))
+    try:
+        document: dict[str, Any] = {}
+        for member in layout.members:
+            document[member.key] = None if member is layout.entry_list else orjson.loads(
+                data[member.value.start:member.value.end])
+    except orjson.JSONDecodeError:
+        return False
+    if entries is None:
+        return False
+    files = reader.files
+    files.reads[relative] = FileRead(digest, stat, seen_at)
+    files.file_digests[relative] = digest
+    files.layouts[relative], files.data[relative] = layout, data
+    reader.live.headers[kind] = {k: v for k, v in document.items() if k != layout.list_key}
+    reader.live.state.resources[kind] = cast(dict[str, Resource], entries)
+    return True
 
 
 class _Reader:

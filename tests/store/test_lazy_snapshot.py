@@ -1,0 +1,131 @@
+"""A lazy snapshot (issue 26): a list registry whose bytes the last commit's layout
+describes is not decoded; each entry is, when first asked for. Everything a reader
+promises is the same as a full read's; a file changed by anyone else since (another
+digest) is read as usual; a commit from a lazy snapshot writes what one from a full
+snapshot writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import Resource, ResourceKey, Source
+from reconciler.store import filestore
+from reconciler.store.history import default_info
+from reconciler.store.lazylist import LazyEntries
+from reconciler.store.registry_files import files_of
+from tests.store.test_incremental_reads import edit_json, view
+
+FRAUD = ResourceKey(Kind.AGENT, "fraud_agent")
+RULES = ResourceKey(Kind.TOOL, "fraud_rules")
+
+
+def committed(registries: Path) -> filestore.FileStore:
+    """A store after a commit to both big list registries: their layouts are saved."""
+    store = filestore.FileStore(registries)
+    live = store.snapshot()
+    fraud = dict(live.state.get(FRAUD).entry, description="committed")
+    rules = dict(live.state.get(RULES).entry, description="committed")
+    store.commit({FRAUD: fraud, RULES: rules}, expected=live.fingerprint,
+                 info=default_info("test"))
+    return store
+
+
+def test_a_lazy_snapshot_promises_what_a_full_read_does(registries: Path) -> None:
+    store = committed(registries)
+    lazy = store.snapshot(lazy=True)
+    assert isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
+    assert isinstance(lazy.state.of_kind(Kind.TOOL), LazyEntries)
+    assert view(lazy) == view(store.snapshot())
+    assert lazy.kinds_kept() == store.snapshot().kinds_kept()
+
+
+def test_only_the_entries_asked_for_are_decoded(registries: Path) -> None:
+    lazy = committed(registries).snapshot(lazy=True)
+    agents = lazy.state.of_kind(Kind.AGENT)
+    assert isinstance(agents, LazyEntries)
+    assert FRAUD.name in agents and len(agents) == 7
+    assert agents._decoded == {}  # noqa: SLF001 (what the laziness is for)
+    assert agents[FRAUD.name].entry["description"] == "committed"
+    assert list(agents._decoded) == [FRAUD.name]  # noqa: SLF001
+
+
+def test_a_foreign_edit_since_the_commit_is_read_in_full(registries: Path) -> None:
+    store = committed(registries)
+    edit_json(registries / "agent_registry.json",
+              lambda d: d["agents"][0].update(description="by hand"))
+    lazy = store.snapshot(lazy=True)
+    assert not isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
+    assert isinstance(lazy.state.of_kind(Kind.TOOL), LazyEntries)
+    assert view(lazy) == view(store.snapshot())
+
+
+def test_a_damaged_layout_file_means_a_full_read(registries: Path) -> None:
+    store = committed(registries)
+    (registries / filestore.LAYOUTS).write_text("{not json")
+    lazy = store.snapshot(lazy=True)
+    assert not isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
+    assert view(lazy) == view(store.snapshot())
+
+
+def test_a_commit_from_a_lazy_snapshot_writes_what_a_full_one_does(
+        registries: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    committed(registries)
+    shutil.copytree(registries, other)
+    results = []
+    for root, lazily in ((registries, True), (other, False)):
+        store = filestore.FileStore(root)
+        live = store.snapshot(lazy=lazily)
+        fraud = dict(live.state.get(FRAUD).entry, max_iterations=9)
+        store.commit({FRAUD: fraud, ResourceKey(Kind.TOOL, "similarity"): None},
+                     expected=live.fingerprint, info=default_info("test"), known=live)
+        results.append({name: (root / name).read_bytes() for name in
+                        ("agent_registry.json", "tool_registry.json")})
+        assert view(store.snapshot(lazy=True)) == view(store.snapshot())
+    strip = [{name: json.loads(data) for name, data in found.items()} for found in results]
+    for found in strip:
+        for document in found.values():
+            document.pop("last_updated", None)
+    assert strip[0] == strip[1]
+    assert files_of(filestore.FileStore(registries).snapshot()).file_digests.keys() == \
+        files_of(filestore.FileStore(other).snapshot()).file_digests.keys()
+
+
+OPERATIONS = st.lists(st.tuples(st.sampled_from(["set", "del", "copy"]),
+                                st.sampled_from(["a", "b", "c", "d", "e"])), max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations=OPERATIONS)
+def test_lazy_entries_behave_as_the_dict_the_reader_builds(
+        operations: list[tuple[str, str]]) -> None:
+    """Updates keep their place, deletes go, additions (and re-additions) go last, copies
+    change apart: as a dict does."""
+    data = b'{"agents": [{"agent_id": "a"}, {"agent_id": "b"}, {"agent_id": "c"}]}'
+    spans = {"a": (12, 29), "b": (31, 48), "c": (50, 67)}
+    source = Source("agent_registry.json")
+    lazy: Any = LazyEntries(Kind.AGENT, data, spans, source)
+    plain: dict[str, Resource] = {name: Resource(ResourceKey(Kind.AGENT, name),
+                                                 {"agent_id": name}, source)
+                                  for name in spans}
+    copies: list[tuple[Any, dict[str, Resource]]] = []
+    for step, (operation, name) in enumerate(operations):
+        if operation == "set":
+            resource = Resource(ResourceKey(Kind.AGENT, name), {"agent_id": name, "n": step})
+            lazy[name], plain[name] = resource, resource
+        elif operation == "del" and name in plain:
+            del lazy[name], plain[name]
+        elif operation == "copy":
+            copies.append((lazy, dict(plain)))
+            lazy, plain = lazy.copy(), dict(plain)
+        assert list(lazy) == list(plain) and len(lazy) == len(plain)
+        assert {n: lazy[n].entry for n in lazy} == {n: r.entry for n, r in plain.items()}
+    for kept, expected in copies:  # the copies were not changed by later steps
+        assert [(n, kept[n].entry) for n in kept] == [(n, r.entry) for n, r in expected.items()]
