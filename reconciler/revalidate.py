@@ -226,7 +226,11 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
     new_files = {name: (list(map(key_text, (r.key for r in fresh[name][1].resources)))
                         if name in fresh else recorded[name].keys) for name in stats}
     old_order = declaration_order({name: f.keys for name, f in recorded.items()})
-    new_order = declaration_order(new_files)
+    # The same files declaring the same keys (edits in place, the common case): the same
+    # declaration order, and the same name clashes unless one involves a changed file.
+    same_keys = not gone and list(stats) == list(recorded) and all(
+        new_files[name] == recorded[name].keys for name in changed)
+    new_order = old_order if same_keys else declaration_order(new_files)
     base = lazy_state(old_order, old_fetch)
     state = lazy_state(new_order, new_fetch)
     touched_files = set(changed) | set(gone)
@@ -242,7 +246,10 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
         mesh = changes.check_mesh_changed(
             state, base, None, [Diagnostic.from_dict(d) for d in record.mesh],
             changed_keys, referrers)
-        merged = merge_findings(new_files, new_fetch)
+        touched_names = set(changed)
+        merged = [Diagnostic.from_dict(d) for d in record.merged] if same_keys and not any(
+            _names_file(d, touched_names) for d in record.merged) else merge_findings(
+            new_files, new_fetch)
         for key in sorted(changed_keys, key=graph.node_order):
             referrers.changed(base.get(key), state.get(key))
     except _Unvouched:
@@ -259,6 +266,13 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
                                            [d.to_dict() for d in mesh], referrers.by_target,
                                            record.synced_at),
                        new_order)
+
+
+def _names_file(finding: dict[str, Any], files: set[str]) -> bool:
+    """Whether a merge finding (M010, M014) names one of `files` (its own or, in its
+    message, the other declaration's)."""
+    return finding.get("file") in files or any(
+        f"{file}:" in str(finding.get("message", "")) for file in files)
 
 
 def _same_content(before: FileRecord | None, digest: str) -> bool:
