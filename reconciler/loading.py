@@ -249,7 +249,7 @@ def validate_indexed(paths: Sequence[str | os.PathLike[str]], *,
     if found.record is None or found.result is None or found.stats is None:
         return None
     return Indexed(found.validated, found.record, found.stats, index, found.result,
-                   _caches_for(paths), max_bytes)
+                   _caches_for(paths), max_bytes, found.order)
 
 
 @dataclass(slots=True)
@@ -258,6 +258,7 @@ class _Outcome:
     record: revalidate.Record | None = None
     result: dict[str, Any] | None = None  # as the index recorded it
     stats: dict[str, os.stat_result] | None = None
+    order: dict[ResourceKey, str] | None = None  # declaration order, when found on the way
 
 
 def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
@@ -301,9 +302,14 @@ class Indexed:
     result: dict[str, Any]
     caches: dict[Path, ParseCache]
     max_bytes: int
+    found_order: dict[ResourceKey, str] | None = None
 
     def order(self) -> dict[ResourceKey, str]:
-        return revalidate.declaration_order({n: f.keys for n, f in self.record.files.items()})
+        """Each declared key with the file declaring it, in declaration order."""
+        if self.found_order is None:
+            self.found_order = revalidate.declaration_order(
+                {n: f.keys for n, f in self.record.files.items()})
+        return self.found_order
 
     def state(self, order: dict[ResourceKey, str]) -> MeshState:
         """The state of the resources in `order` (`order()`), decoded when asked for."""
@@ -459,7 +465,7 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
     validated = Validated(diagnostics, len(stats), len(order), functools.cache(declared))
     result = _save(index, stats, validated, {"declared": orjson.dumps(validated.declared),
                                              "record": found.record.dumps()})
-    return _Outcome(validated, found.record, result, stats)
+    return _Outcome(validated, found.record, result, stats, found.order)
 
 
 def _in_kind_order(keys: list[tuple[ResourceKey, str]]) -> list[tuple[ResourceKey, str]]:

@@ -83,8 +83,32 @@ class FileStore:
         describes (same digest) is not decoded: its entries are, one by one, when asked
         for (a plan of a few keys in a 100,000-agent mesh)."""
         if lazy:
-            return self._read(lambda: read_live_state(self.root, self._saved_layouts()))
+            saved = self._saved_layouts()
+            live = self._read(lambda: read_live_state(self.root, saved))
+            self._remember_reads(live, saved)
+            return live
         return self._read(lambda: read_live_state(self.root))
+
+    def _remember_reads(self, live: LiveState,
+                        saved: Mapping[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
+                        ) -> None:
+        """Keep, beside each saved layout, the read that proved its digest (when its stat
+        can stand for the bytes: settled), so the next lazy read need not hash 280 MB
+        again. Best effort: a read-only store just hashes each time."""
+        reads = files_of(live).reads
+        fresh = {relative: read for relative, (digest, _, known) in saved.items()
+                 if (read := reads.get(relative)) is not None and read.digest == digest
+                 and read != known and read.unchanged(_stat_or_none(self.root / relative))}
+        if not fresh:
+            return
+        with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError,
+                                 AttributeError):
+            body = orjson.loads((self.root / LAYOUTS).read_bytes())
+            for relative, read in fresh.items():
+                item = body["files"].get(relative)
+                if item is not None and item["digest"] == read.digest:
+                    item["read"] = [list(read.stat), read.seen_at]
+            write_atomically(self.root / LAYOUTS, orjson.dumps(body))
 
     def refresh(self, previous: LiveState) -> LiveState:
         """`snapshot()`, reading again only the files that changed since `previous`."""
@@ -226,21 +250,27 @@ class FileStore:
     def _layouts(self, digests: Mapping[str, str]) -> dict[str, jsonspans.ListLayout]:
         """The saved layouts of the list registries whose bytes are still the ones they
         describe (same digest); a missing or damaged file is no layouts (the writer scans)."""
-        return {relative: layout for relative, (digest, layout)
+        return {relative: layout for relative, (digest, layout, _)
                 in self._saved_layouts().items() if digests.get(relative) == digest}
 
-    def _saved_layouts(self) -> dict[str, tuple[str, jsonspans.ListLayout]]:
-        """Every saved layout with the digest of the bytes it describes (none when the
-        file is missing or damaged)."""
+    def _saved_layouts(self) -> dict[str, tuple[str, jsonspans.ListLayout, FileRead | None]]:
+        """Every saved layout with the digest of the bytes it describes and, when a reader
+        kept it, the read that proved that digest (none when the file is missing or
+        damaged)."""
         try:
             body = orjson.loads((self.root / LAYOUTS).read_bytes())
             if body.get("format") != LAYOUTS_FORMAT:
                 return {}
-            return {relative: (str(item["digest"]),
-                               jsonspans.ListLayout.from_json(item["layout"]))
-                    for relative, item in body["files"].items()}
+            found = {}
+            for relative, item in body["files"].items():
+                digest = str(item["digest"])
+                read = item.get("read")
+                found[relative] = (digest, jsonspans.ListLayout.from_json(item["layout"]),
+                                   FileRead(digest, tuple(map(int, read[0])),  # type: ignore[arg-type]
+                                            int(read[1])) if read is not None else None)
+            return found
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
-                ValueError):
+                ValueError, IndexError):
             return {}
 
     def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> SoleLease:
@@ -433,6 +463,13 @@ def _changed_keys(before: LiveState, after: LiveState) -> list[ResourceKey] | No
         if len(changed) > 100 + len(new) // 10:
             return None
     return changed
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def _layouts_read(known: LiveState | None, digests: Mapping[str, str]

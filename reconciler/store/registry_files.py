@@ -139,16 +139,18 @@ def registry_file_names(root: Path) -> list[str]:
     return found
 
 
-def read_live_state(root: str | os.PathLike[str],
-                    layouts: Mapping[str, tuple[str, jsonspans.ListLayout]] | None = None
+SavedLayouts = Mapping[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
+
+
+def read_live_state(root: str | os.PathLike[str], layouts: SavedLayouts | None = None
                     ) -> LiveState:
     """Every registry under `root`; a missing file reads as empty.
 
     Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
     decodes: hashlib lets go of the GIL, so on two cores the hashing is free. `layouts`:
-    saved layouts of list registries, each with the digest of the bytes it describes; a
-    file with those very bytes is not decoded, its entries are when first asked for
-    (`lazylist.LazyEntries`)."""
+    saved layouts of list registries, each with the digest of the bytes it describes (and
+    the read that proved it, if kept); a file with those very bytes is not decoded, its
+    entries are when first asked for (`lazylist.LazyEntries`)."""
     return _read(new_live(Path(root)), None, layouts)
 
 
@@ -160,7 +162,7 @@ def refresh_live_state(previous: LiveState) -> LiveState:
 
 
 def _read(live: LiveState, previous: LiveState | None,
-          layouts: Mapping[str, tuple[str, jsonspans.ListLayout]] | None = None) -> LiveState:
+          layouts: SavedLayouts | None = None) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
         reader = _Reader(live, previous, hasher)
         for kind in kinds.KIND_ORDER:
@@ -175,23 +177,25 @@ def _read(live: LiveState, previous: LiveState | None,
     return seal(live)
 
 
-def _read_lazily(reader: _Reader, kind: Kind,
-                 layouts: Mapping[str, tuple[str, jsonspans.ListLayout]]) -> bool:
-    """A list registry whose bytes a saved layout describes (same SHA-256: hashed here,
-    since its stat was taken by nobody who can vouch for it): its header decoded, its
+def _read_lazily(reader: _Reader, kind: Kind, layouts: SavedLayouts) -> bool:
+    """A list registry whose bytes a saved layout describes (the same SHA-256: hashed
+    here, unless a settled read of the same stat proved it): its header decoded, its
     entries left to `LazyEntries`. False when it cannot be (then it is read as usual)."""
     info = kinds.info(kind)
     relative = info.registry_file
     saved = layouts.get(relative)
     if saved is None or saved[1].list_key != info.collection_key:
         return False
-    digest, layout = saved
+    digest, layout, proved = saved
     path = reader.root / relative
     try:
         data, stat, seen_at = read_with_stat(path)
     except OSError:
         return False
-    if _sha256(data) != digest:
+    if proved is not None and proved.digest == digest and proved.stat == stat and \
+            FileRead(digest, stat, proved.seen_at).unchanged(os.stat(path)):
+        seen_at = proved.seen_at  # still the bytes that read hashed
+    elif _sha256(data) != digest:
         return False
     entries = LazyEntries.of(kind, data, layout, Source(str(path)))
     try:

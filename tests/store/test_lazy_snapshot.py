@@ -7,16 +7,18 @@ snapshot writes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import Resource, ResourceKey, Source
-from reconciler.store import filestore
+from reconciler.store import filestore, registry_files
 from reconciler.store.history import default_info
 from reconciler.store.lazylist import LazyEntries
 from reconciler.store.registry_files import files_of
@@ -129,3 +131,51 @@ def test_lazy_entries_behave_as_the_dict_the_reader_builds(
         assert {n: lazy[n].entry for n in lazy} == {n: r.entry for n, r in plain.items()}
     for kept, expected in copies:  # the copies were not changed by later steps
         assert [(n, kept[n].entry) for n in kept] == [(n, r.entry) for n, r in expected.items()]
+
+
+def age(path: Path) -> None:
+    old = path.stat().st_mtime_ns - 60_000_000_000
+    os.utime(path, ns=(old, old))
+
+
+def test_a_settled_read_spares_the_next_lazy_read_its_hashing(
+        registries: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = committed(registries)
+    for name in ("agent_registry.json", "tool_registry.json"):
+        age(registries / name)  # the commit's bytes, settled since
+    hashed: list[int] = []
+    original = registry_files._sha256  # noqa: SLF001
+
+    def counting(data: bytes) -> str:
+        hashed.append(len(data))
+        return original(data)
+
+    monkeypatch.setattr(registry_files, "_sha256", counting)
+    first = store.snapshot(lazy=True)  # hashes, and keeps the reads beside the layouts
+    agent_bytes = (registries / "agent_registry.json").stat().st_size
+    assert agent_bytes in hashed
+    hashed.clear()
+    second = store.snapshot(lazy=True)
+    assert agent_bytes not in hashed
+    assert isinstance(second.state.of_kind(Kind.AGENT), LazyEntries)
+    assert view(second) == view(first) == view(store.snapshot())
+
+
+def test_bytes_changed_behind_a_kept_read_are_hashed_and_read_in_full(
+        registries: Path) -> None:
+    """Same size, the old mtime put back: the inode change time still moves, so the kept
+    read does not vouch; the new bytes do not match the layout's digest."""
+    store = committed(registries)
+    path = registries / "agent_registry.json"
+    age(path)
+    store.snapshot(lazy=True)
+    before = path.stat()
+    data = path.read_bytes()
+    changed = data.replace(b'"committed"', b'"by hand!!"', 1)
+    assert len(changed) == len(data) and changed != data
+    path.write_bytes(changed)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    lazy = store.snapshot(lazy=True)
+    assert not isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
+    assert lazy.state.get(FRAUD).entry["description"] == "by hand!!"
+    assert view(lazy) == view(store.snapshot())
