@@ -214,10 +214,13 @@ def main() -> None:
         "and writing the record back.",
         "* plan and apply of 10 edited: `replan` plans only the keys of the files the "
         "record does not mark in sync with the store (the 10 edited), from the "
-        "validation above (`plan: validate`); what remains proportional to the mesh is "
-        "reading the live registries (`plan: live`, the file store decodes its 280 MB "
-        "agent registry at 100k) and the validation's record. An apply adds the commit: "
-        "the file store rewrites its one big agent registry (journal, fsync), its floor.",
+        "validation above (`plan: validate`, most of the time: the record and the "
+        "12 MB `agent_tool_access` policy the changed agents' access rules read). The "
+        "live read (`plan: live`) is lazy: the file store reads its 280 MB agent "
+        "registry (hashing it only when no settled read proves its digest) and decodes "
+        "just the entries the plan looks at, with the layout the last commit saved; the "
+        "20 MB governance document is decoded whole. An apply adds the commit: the file "
+        "store rewrites its one big agent registry (journal, fsync), its floor.",
         ""])
     print(section)
     if not args.no_readme:
