@@ -95,7 +95,7 @@ class SnapshotCache:
             changed: list[ResourceKey] | None = None
             if not self.loaded:
                 revision = store.head()
-                live = store.snapshot()
+                live = store.snapshot(lazy=True)  # entries decoded as they are read
             else:
                 caught = store.catch_up(current.live, current.revision)
                 live, changed, revision = caught.live, caught.changed, caught.revision

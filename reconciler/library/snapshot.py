@@ -33,12 +33,14 @@ class Snapshot:
     once published, except that models are built on first use and remembered (a benign
     race: both builders agree)."""
 
-    __slots__ = ("live", "referrers", "revision", "loaded_at", "memo", "lists", "governance",
-                 "skipped", "compiled_access", "__weakref__")
+    __slots__ = ("live", "_referrers", "revision", "loaded_at", "memo", "lists",
+                 "governance", "skipped", "compiled_access", "__weakref__")
 
-    def __init__(self, live: LiveState, referrers: graph.Referrers, revision: int,
+    def __init__(self, live: LiveState, referrers: graph.Referrers | None, revision: int,
                  memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
-        self.live, self.referrers, self.revision = live, referrers, revision
+        """`referrers`: the reverse index of `live`, or None to build it on first use (a
+        cold load of 10,000 agents need not index who refers to whom before a write)."""
+        self.live, self._referrers, self.revision = live, referrers, revision
         self.loaded_at = datetime.datetime.now(datetime.UTC)
         self.memo = memo or {kind: {} for kind in Kind}
         self.lists: dict[Kind, list[Any]] = {}
@@ -49,6 +51,14 @@ class Snapshot:
     @classmethod
     def empty(cls) -> Snapshot:
         return cls(LiveState(), graph.Referrers({}), 0)
+
+    @property
+    def referrers(self) -> graph.Referrers:
+        """Who refers to whom in `live`, built on first use (a benign race: both builders
+        agree)."""
+        if self._referrers is None:
+            self._referrers = graph.Referrers.build(self.live.state)
+        return self._referrers
 
     def unloadable(self) -> list[Diagnostic]:
         """The live entries the runtime would skip (L007), found once per snapshot."""
@@ -108,10 +118,11 @@ class Snapshot:
         """The snapshot of `live` at `revision`; `changed` (when known) lets the reverse
         index and the models built so far carry over."""
         if changed is None:
-            return Snapshot(live, graph.Referrers.build(live.state), revision)
-        referrers = self.referrers
-        for key in changed:
-            referrers = referrers.changed(self.live.state.get(key), live.state.get(key))
+            return Snapshot(live, None, revision)
+        referrers = self._referrers  # carried over when built, else built when needed
+        if referrers is not None:
+            for key in changed:
+                referrers = referrers.changed(self.live.state.get(key), live.state.get(key))
         memo = {kind: dict(models) for kind, models in self.memo.items()}
         for key in changed:
             memo[key.kind].pop(key.name, None)

@@ -79,35 +79,54 @@ class FileStore:
                 journal.recover(self.root, self.meta)
 
     def snapshot(self, *, lazy: bool = False) -> LiveState:
-        """The live state. `lazy`: a list registry whose bytes the last commit's layout
-        describes (same digest) is not decoded: its entries are, one by one, when asked
-        for (a plan of a few keys in a 100,000-agent mesh)."""
-        if lazy:
-            saved = self._saved_layouts()
-            live = self._read(lambda: read_live_state(self.root, saved))
-            self._remember_reads(live, saved)
-            return live
-        return self._read(lambda: read_live_state(self.root))
+        """The live state. `lazy`: a list registry whose bytes a saved layout describes
+        (same digest) is not decoded: its entries are, one by one, when asked for (a plan
+        of a few keys in a 100,000-agent mesh, a library's cold load). One read in full
+        saves its layouts for the next."""
+        if not lazy:
+            return self._read(lambda: read_live_state(self.root))
 
-    def _remember_reads(self, live: LiveState,
-                        saved: Mapping[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
-                        ) -> None:
-        """Keep, beside each saved layout, the read that proved its digest (when its stat
-        can stand for the bytes: settled), so the next lazy read need not hash 280 MB
-        again. Best effort: a read-only store just hashes each time."""
-        reads = files_of(live).reads
-        fresh = {relative: read for relative, (digest, _, known) in saved.items()
-                 if (read := reads.get(relative)) is not None and read.digest == digest
-                 and read != known and read.unchanged(_stat_or_none(self.root / relative))}
-        if not fresh:
+        def read() -> LiveState:
+            saved = self._saved_layouts()
+            live = read_live_state(self.root, saved)
+            self._keep_layouts(live, saved)  # under the shared lock: no commit meanwhile
+            return live
+
+        return self._read(read)
+
+    def _keep_layouts(self, live: LiveState,
+                      saved: Mapping[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
+                      ) -> None:
+        """Save beside the registries the layouts this read found (a foreign edit's
+        bytes) and the settled reads that proved a saved layout's digest, so the next lazy
+        read neither decodes nor hashes them again. Best effort: a read-only store reads
+        in full, or hashes, each time."""
+        files = files_of(live)
+        kept: dict[str, dict[str, Any]] = {}
+        for kind in kinds.KIND_ORDER:
+            relative = kinds.info(kind).registry_file
+            layout, read = files.layouts.get(relative), files.reads.get(relative)
+            if layout is None or read is None:
+                continue
+            settled = read.unchanged(_stat_or_none(self.root / relative))
+            known = saved.get(relative)
+            if known is not None and known[0] == read.digest and (
+                    not settled or known[2] == read):
+                continue  # nothing new to say about it
+            kept[relative] = {"digest": read.digest, "layout": layout.to_json(),
+                              **({"read": [list(read.stat), read.seen_at]} if settled else {})}
+        if not kept:
             return
-        with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError,
-                                 AttributeError):
-            body = orjson.loads((self.root / LAYOUTS).read_bytes())
-            for relative, read in fresh.items():
-                item = body["files"].get(relative)
-                if item is not None and item["digest"] == read.digest:
-                    item["read"] = [list(read.stat), read.seen_at]
+        with contextlib.suppress(OSError):
+            try:
+                body = orjson.loads((self.root / LAYOUTS).read_bytes())
+                if body.get("format") != LAYOUTS_FORMAT or not isinstance(body["files"], dict):
+                    raise ValueError
+            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
+                    ValueError):
+                body = {"format": LAYOUTS_FORMAT, "files": {}}
+            body["files"].update(kept)
+            self.meta.mkdir(exist_ok=True)
             write_atomically(self.root / LAYOUTS, orjson.dumps(body))
 
     def refresh(self, previous: LiveState) -> LiveState:

@@ -179,3 +179,32 @@ def test_bytes_changed_behind_a_kept_read_are_hashed_and_read_in_full(
     assert not isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
     assert lazy.state.get(FRAUD).entry["description"] == "by hand!!"
     assert view(lazy) == view(store.snapshot())
+
+
+def test_a_full_read_saves_its_layouts_for_the_next_lazy_read(registries: Path) -> None:
+    """Registries meshctl never wrote (or edited by hand since): the first lazy read
+    decodes them and keeps their layouts; the next one is lazy."""
+    for name in ("agent_registry.json", "tool_registry.json"):
+        age(registries / name)
+    store = filestore.FileStore(registries)
+    assert not (registries / filestore.LAYOUTS).exists()
+    first = store.snapshot(lazy=True)
+    assert not isinstance(first.state.of_kind(Kind.AGENT), LazyEntries)
+    assert (registries / filestore.LAYOUTS).exists()
+    second = store.snapshot(lazy=True)
+    assert isinstance(second.state.of_kind(Kind.AGENT), LazyEntries)
+    assert isinstance(second.state.of_kind(Kind.TOOL), LazyEntries)
+    assert view(second) == view(first) == view(store.snapshot())
+
+
+def test_layouts_that_cannot_be_saved_mean_a_full_read_and_no_error(
+        registries: Path) -> None:
+    """Where the layouts file cannot be written (here: a folder stands in its place; a
+    read-only store alike), every lazy read reads in full, and nothing fails."""
+    store = filestore.FileStore(registries)
+    (registries / filestore.LAYOUTS).mkdir(parents=True)
+    for _ in range(2):
+        live = store.snapshot(lazy=True)
+        assert not isinstance(live.state.of_kind(Kind.AGENT), LazyEntries)
+        assert view(live) == view(store.snapshot())
+    assert (registries / filestore.LAYOUTS).is_dir()
