@@ -47,7 +47,7 @@ sys.path.insert(0, {root!r})
 registries = {registries!r}
 template = next(a for a in json.load(open(os.path.join(registries, "agent_registry.json")))[
     "agents"] if a["agent_id"] != "orchestrator_agent")
-template = {{**template, "allowed_agents": []}}
+template = {{**template, "allowed_agents": [], "allowed_tools": []}}
 
 def timed(call):
     started = time.perf_counter()
@@ -238,9 +238,13 @@ WHERE = (
     ' (on a second thread, while they are written) and the fsyncs of the journal protocol; '
     'judging the change by the rules takes about a millisecond. So a write grows with the '
     'size of the one registry file AgentMesh keeps all agents in (linearly: 50,000 agents are'
-    ' a 140 MB file), not with the number of resources. The cold load is decoding the JSON '
-    '(orjson) and indexing who refers to whom; the reload after a foreign edit decodes only '
-    'the entries in the bytes that differ from the last read, and re-indexes those; the reload '
+    ' a 140 MB file), not with the number of resources. The first cold load of files no '
+    'meshctl process has read decodes them (orjson, finding where each entry is) and saves '
+    'those layouts beside the registries; a cold load after that, in any process, reads the '
+    'bytes and decodes an entry only when it is asked for, and who refers to whom is indexed '
+    'on first use. The reload after a foreign edit decodes only the entries in the bytes that '
+    'differ from the last read (after a lazy load, the others once, to compare), and '
+    're-indexes those; the reload '
     "after another meshctl writer's commit hashes the files the revision wrote instead of "
     'parsing them. A model is built the first time it is asked for; `get_agent` of a built '
     'one is a dictionary lookup.'
