@@ -280,12 +280,25 @@ def _with_live_only(desired: MeshState, live: MeshState,
 
 
 def _dependency_order(changes: list[Change], state: MeshState) -> list[Change]:
-    """`changes` so that a resource comes after the changed ones it refers to."""
+    """`changes` in the order a whole-mesh plan lists them: by wave (how deep what a
+    resource refers to goes, `Graph.order`), then kind and name. A wave depends only on
+    what a resource refers to, all the way down, so the graph of that part of `state`
+    gives the whole mesh's waves (through resources that do not change, too)."""
     if len(changes) < 2:
         return changes
-    keys = [change.key for change in changes]
-    chosen = set(keys)
-    edges = [edge for key in keys if (resource := state.get(key)) is not None
-             for edge in graph.references(resource) if edge.target in chosen]
+    nodes: dict[ResourceKey, None] = {}
+    edges: list[graph.Reference] = []
+    pending = [change.key for change in changes]
+    while pending:
+        key = pending.pop()
+        if key in nodes or key not in state:
+            continue
+        nodes[key] = None
+        resource = state.get(key)
+        assert resource is not None
+        for edge in graph.references(resource):
+            edges.append(edge)
+            pending.append(edge.target)
     by_key = {change.key: change for change in changes}
-    return [by_key[key] for key in graph.Graph(keys, edges).order()]
+    ordered = [by_key[key] for key in graph.Graph(list(nodes), edges).order() if key in by_key]
+    return ordered + [change for change in changes if change.key not in nodes]

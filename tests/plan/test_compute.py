@@ -556,3 +556,31 @@ def test_a_scoped_plan_refuses_deleting_what_is_in_use_and_names_the_user() -> N
     assert deleted.action is Action.DELETE
     assert deleted.refused == "Cannot delete tool 't': used by agents a (m.yaml:9)"
     assert deleted.users[0].location == Location("m.yaml", 9)
+
+
+def test_a_scoped_plan_lists_its_changes_in_the_whole_mesh_plans_order() -> None:
+    """`deep` refers to `middle`, which does not change and refers to a tool: `deep` is
+    two waves up, `shallow` one, so `shallow` comes first although `deep` sorts first by
+    name and nothing changed links them directly (found at 2,000 agents by the crash test,
+    whose revisions are compared with a whole-mesh apply's)."""
+    tool = ResourceKey(Kind.TOOL, "t")
+    keys = {name: ResourceKey(Kind.AGENT, name) for name in ("deep", "middle", "shallow")}
+    live = MeshState()
+    live.add(Resource(ORCHESTRATOR, {"agent_id": ORCHESTRATOR.name,
+                                     "allowed_agents": sorted(keys)}))
+    live.add(Resource(tool, {"tool_id": "t"}))
+    live.add(Resource(keys["middle"], {"agent_id": "middle", "allowed_tools": ["t"]}))
+    live.add(Resource(keys["deep"], {"agent_id": "deep", "allowed_agents": ["middle"]}))
+    live.add(Resource(keys["shallow"], {"agent_id": "shallow", "allowed_tools": ["t"]}))
+    desired = live.copy()
+    for name in ("deep", "shallow"):
+        before = live.get(keys[name])
+        assert before is not None
+        desired.add(Resource(keys[name], {**before.entry, "description": "changed"}))
+    whole = planner.make(desired=desired, live=live, live_fingerprint="abc").plan
+    scoped = planner.make(desired=desired, live=live, live_fingerprint="abc",
+                          scope=planner.Scope.of([keys["deep"], keys["shallow"]],
+                                                 graph.Referrers.build(live))).plan
+    assert whole is not None and scoped is not None
+    assert [c.key.name for c in whole.actionable] == ["shallow", "deep"]
+    assert [c.key.name for c in scoped.actionable] == ["shallow", "deep"]
