@@ -8,6 +8,7 @@ references; everything else asks it. Pure: no I/O, same input, same output.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -103,10 +104,22 @@ _POLICY_LIST_KEYS: dict[str, Kind] = {
 }
 
 
+# A policy may name every agent (100,000 rules): a plan of a change to it asks for its
+# references several times. The last few policies' are kept, by the very Resource object
+# (held here, so its id is not reused; resources are never changed in place).
+_POLICY_REFERENCES: dict[int, tuple[Resource, list[Reference]]] = {}
+_POLICIES_KEPT = 8
+_POLICY_LOCK = threading.Lock()
+
+
 def references(resource: Resource) -> list[Reference]:
     """Every reference `resource` makes, in field order. (Lists are built directly, not
     yielded: a 12,000-resource graph is built on every plan.)"""
     entry, key = resource.entry, resource.key
+    if key.kind is Kind.GOVERNANCE_POLICY:
+        kept = _POLICY_REFERENCES.get(id(resource))
+        if kept is not None and kept[0] is resource:
+            return list(kept[1])
     found: list[Reference] = []
     for top in FIELD_REFERENCES.get(key.kind, ()):
         (_listed if top.many else _scalar)(found, key, entry, top.field, top.target, top.type,
@@ -128,6 +141,11 @@ def references(resource: Resource) -> list[Reference]:
                                        f"hitl_checkpoints[{index}].required_role"))
     elif key.kind is Kind.GOVERNANCE_POLICY:
         _policy_references(found, key, entry, "")
+        if len(found) > 1000:  # worth keeping; small ones cost less than the lookup
+            with _POLICY_LOCK:  # the library's readers run in many threads
+                if len(_POLICY_REFERENCES) >= _POLICIES_KEPT:
+                    del _POLICY_REFERENCES[next(iter(_POLICY_REFERENCES))]
+                _POLICY_REFERENCES[id(resource)] = (resource, list(found))
     elif key.kind is Kind.CONNECTOR:
         if isinstance(entry.get("retry_policy_id"), str):
             found.append(Reference(key, RETRY_POLICIES, EdgeType.RETRY_POLICY,

@@ -220,3 +220,20 @@ def test_build_is_deterministic() -> None:
     first, second = graph.build(live), graph.build(live)
     assert first.edges == second.edges
     assert first.order() == second.order()
+
+
+def test_a_large_policys_references_are_kept_per_resource_object() -> None:
+    """A policy naming thousands of agents is asked for its references several times per
+    plan: kept by the very Resource object, handed out as a copy, never another's."""
+    def policy(agents: int, tool: str) -> Resource:
+        rules = [{"agent_id": f"a{n}", "allowed_tools": [tool]} for n in range(agents)]
+        return Resource(ResourceKey(Kind.GOVERNANCE_POLICY, "agent_tool_access"),
+                        {"rules": rules})
+
+    first, second = policy(1500, "t1"), policy(1500, "t2")
+    refs = graph.references(first)
+    assert len(refs) == 3000
+    refs.clear()  # a caller's list is its own
+    assert graph.references(first) == graph.references(first) != []
+    assert {e.target.name for e in graph.references(second)} >= {"t2"}
+    assert "t2" not in {e.target.name for e in graph.references(first)}
