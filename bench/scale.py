@@ -191,8 +191,8 @@ def main() -> None:
         "`plan` and `apply` of 10 edited agent manifests, warm (store in sync before the "
         "edit, its files marked by the plan before; median of the rounds; peak RSS: the "
         "largest of the plans):", "",
-        "Before `replan` (issue 26's table): plan 1.4 s and 16.3 s, apply 1.3 s and "
-        "14.5 s, at 10,000 and 100,000 agents.", "",
+        "Before `replan` (issue 26's table): plan 1.4 s, 6.9 s and 16.3 s, apply 1.3 s, "
+        "7.1 s and 14.5 s, at 10,000, 50,000 and 100,000 agents.", "",
         "| mesh | plan, warm, 10 edited | apply of those 10 | plan peak RSS |",
         "|---|---:|---:|---:|", *plan_rows, "",
         "In-process, what a warm full load costs (what the index saves when nothing "
