@@ -249,7 +249,7 @@ def validate_indexed(paths: Sequence[str | os.PathLike[str]], *,
     if found.record is None or found.result is None or found.stats is None:
         return None
     return Indexed(found.validated, found.record, found.stats, index, found.result,
-                   _caches_for(paths), max_bytes, found.order)
+                   found.caches or _caches_for(paths), max_bytes, found.order)
 
 
 @dataclass(slots=True)
@@ -259,6 +259,7 @@ class _Outcome:
     result: dict[str, Any] | None = None  # as the index recorded it
     stats: dict[str, os.stat_result] | None = None
     order: dict[ResourceKey, str] | None = None  # declaration order, when found on the way
+    caches: dict[Path, ParseCache] | None = None  # the parse caches it opened (shards read)
 
 
 def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
@@ -320,9 +321,7 @@ class Indexed:
         def fetch(file: str) -> list[Resource]:
             found = decoded.get(file)
             if found is None:
-                root = roots.of(file)
-                result = None if root is None else _cached_result(
-                    self.caches[root].get(file, files[file].digest))
+                result = _cached_in(self.caches, roots, file, files[file].digest)
                 if result is None:  # pruned meanwhile: read again, as validation did
                     result = read_manifest_file(file, self.max_bytes)
                 found = decoded[file] = result.resources
@@ -434,10 +433,7 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
         return None
     caches = _caches_for(paths)
     roots = _Roots(caches)
-
-    def cached(file: str, digest: str) -> loader.FileResult | None:
-        root = roots.of(file)
-        return _cached_result(caches[root].get(file, digest)) if root is not None else None
+    cached = functools.partial(_cached_in, caches, roots)
 
     def parse(file: str, stat: os.stat_result | None) -> tuple[str, loader.FileResult]:
         digest, encoded = _process_file((file, None, max_bytes))
@@ -465,7 +461,14 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
     validated = Validated(diagnostics, len(stats), len(order), functools.cache(declared))
     result = _save(index, stats, validated, {"declared": orjson.dumps(validated.declared),
                                              "record": found.record.dumps()})
-    return _Outcome(validated, found.record, result, stats, found.order)
+    return _Outcome(validated, found.record, result, stats, found.order, caches)
+
+
+def _cached_in(caches: dict[Path, ParseCache], roots: _Roots, file: str,
+               digest: str) -> loader.FileResult | None:
+    """A file's result as its root's parse cache holds it for that content, if it does."""
+    root = roots.of(file)
+    return _cached_result(caches[root].get(file, digest)) if root is not None else None
 
 
 def _in_kind_order(keys: list[tuple[ResourceKey, str]]) -> list[tuple[ResourceKey, str]]:
