@@ -200,15 +200,16 @@ def apply_plan(plan: Plan, store: Store | Location, *, source: str = "cli",
     the plan came from, lets a successful commit record its manifests as in sync; its live
     state (or `known`, the state a plan was made from) spares the store work it already
     did."""
+    opened = store_.open_store(store)
     revision = applying.commit_plan(
-        plan, store_.open_store(store), source=source, max_deletes=max_deletes, note=note,
+        plan, opened, source=source, max_deletes=max_deletes, note=note,
         known=known or (planned.live if planned is not None else None), epoch=epoch)
     if revision is not None and planned is not None and planned.plan is plan:
         # The registries now hold every declared resource as the manifests say.
         if planned.desired.records:
             record_in_sync(planned.desired, revision.fingerprint_after, lambda key: True)
         if planned.basis is not None:
-            replan.mark_applied(planned.basis, store_.identity(store_.open_store(store)),
+            replan.mark_applied(planned.basis, store_.identity(opened),
                                 revision.fingerprint_after)
     return revision
 

@@ -7,6 +7,7 @@ references; everything else asks it. Pure: no I/O, same input, same output.
 
 from __future__ import annotations
 
+import abc
 import enum
 import threading
 from collections.abc import Iterable, Iterator
@@ -397,15 +398,15 @@ class Users(Protocol):
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]: ...
 
 
-class UserIndex:
+class UserIndex(abc.ABC):
     """What the planners ask of an index of who refers to whom (`users`), answered from
     `users` alone, so any index that gives the same users gives the same answers:
     `Referrers`, or `replan`'s live view of a validation's record."""
 
     __slots__ = ()
 
-    def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def users(self, key: ResourceKey) -> frozenset[ResourceKey]: ...
 
     def dependents(self, key: ResourceKey) -> tuple[ResourceKey, ...]:
         """Everything that refers to `key` through any chain, in `node_order`."""
