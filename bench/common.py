@@ -1,10 +1,13 @@
-"""What the benchmark scripts share: the generated mesh they measure."""
+"""What the benchmark scripts share: the generated mesh they measure, and measuring in a
+fresh process."""
 
 from __future__ import annotations
 
 import subprocess
 import tempfile
 from pathlib import Path
+
+import orjson
 
 BENCH = Path(__file__).resolve().parent
 PYTHON = BENCH.parent / ".venv" / "bin" / "python"
@@ -18,3 +21,11 @@ def mesh(keep: Path | None, agents: int, prefix: str) -> Path:
         subprocess.run([str(PYTHON), str(BENCH / "generate_mesh.py"), "--agents", str(agents),
                         "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
     return folder
+
+
+def measured_in_process(code: str, cwd: Path) -> dict[str, float]:
+    """Run `code` in a fresh Python with meshctl (nothing cached in memory), in `cwd`: the
+    JSON object of figures it prints."""
+    done = subprocess.run([str(PYTHON), "-c", code], cwd=cwd, check=True, capture_output=True)
+    found: dict[str, float] = orjson.loads(done.stdout)
+    return found

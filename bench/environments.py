@@ -28,7 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 import yaml
 
 BENCH = Path(__file__).resolve().parent
@@ -110,10 +109,7 @@ def in_process(project: Path) -> dict[str, float]:
         "print(json.dumps({'wall, 3 environments': wall, 'wall, 1 environment': single,"
         " **{'3 envs: ' + k: v for k, v in found[0].timings.items()},"
         " **{'layers, ' + n: d.timings['layers'] for n, d in zip(p.environments, found)}}))\n")
-    done = subprocess.run([str(common.PYTHON), "-c", code], cwd=project, check=True,
-                          capture_output=True)
-    result: dict[str, float] = orjson.loads(done.stdout)
-    return result
+    return common.measured_in_process(code, project)
 
 
 def main() -> None:

@@ -29,8 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
-
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
@@ -102,9 +100,7 @@ def plan_phases(folder: Path) -> dict[str, float]:
         "wall = time.perf_counter() - t\n"
         "print(json.dumps({'plan, in-process': wall, **{'plan: ' + k: v for k, v in "
         "r.timings.items()}}))\n")
-    done = subprocess.run([str(common.PYTHON), "-c", code], cwd=folder, check=True,
-                          capture_output=True)
-    found: dict[str, float] = orjson.loads(done.stdout)
+    found = common.measured_in_process(code, folder)
     subprocess.run([str(MESHCTL), "apply", "manifests", "--registries", "registries",
                     "--max-bytes", MAX_BYTES, "--auto-approve", "-o", "json"], cwd=folder,
                    check=True, capture_output=True)
@@ -141,10 +137,7 @@ def in_process(folder: Path) -> dict[str, float]:
         "wall = time.perf_counter() - t\n"
         "print(json.dumps({'imports': imports, 'scan': scan, 'full load, warm': wall,"
         " **{'full load: ' + k: v for k, v in d.timings.items()}}))\n")
-    done = subprocess.run([str(common.PYTHON), "-c", code], cwd=folder, check=True,
-                          capture_output=True)
-    found: dict[str, float] = orjson.loads(done.stdout)
-    return found
+    return common.measured_in_process(code, folder)
 
 
 def main() -> None:
