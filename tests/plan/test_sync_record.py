@@ -168,12 +168,11 @@ def test_a_duplicate_name_against_an_in_sync_file_names_both_lines(
     assert f"{manifests / 'agents' / 'fraud_agent.yaml'}:" in duplicate.message
 
 
+@pytest.mark.parametrize("synced", ["replan"], indirect=True)  # without pruning: no delete
 def test_a_refused_delete_names_users_in_in_sync_files_by_line(
         synced: tuple[Path, Path]) -> None:
     """The users' lines come from files not read for the plan: they are read on demand."""
     manifests, registries = synced
-    if _mode[0] == "record":
-        pytest.skip("without pruning nothing is deleted")
     (manifests / "tools" / "fraud_rules.yaml").unlink()
     result = same_plan(manifests, registries)
     assert result.plan is not None
