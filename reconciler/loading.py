@@ -162,8 +162,8 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         found.results[miss.path] = _file_result(result)
         found.digests[miss.path] = digest
         root = roots.of(miss.path)
-        if root is not None:  # the worker's bytes go into the shard as they are
-            caches[root].put(miss.path, digest, orjson.Fragment(encoded), miss.stat)
+        if root is not None:  # the worker's bytes go into the cache as they are
+            caches[root].put(miss.path, digest, encoded, miss.stat)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -185,7 +185,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
 
     started = time.perf_counter()
     for root, cache in caches.items():
-        if not in_sync:  # else most shards were never loaded: the next full run prunes
+        if not in_sync:  # else most rows were never looked at: the next full run prunes
             cache.forget_missing({p for p in files if roots.of(p) == root})
         cache.save()
     timings["cache"] = time.perf_counter() - started
@@ -259,7 +259,7 @@ class _Outcome:
     result: dict[str, Any] | None = None  # as the index recorded it
     stats: dict[str, os.stat_result] | None = None
     order: dict[ResourceKey, str] | None = None  # declaration order, when found on the way
-    caches: dict[Path, ParseCache] | None = None  # the parse caches it opened (shards read)
+    caches: dict[Path, ParseCache] | None = None  # the parse caches it opened (rows decoded)
 
 
 def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
@@ -442,7 +442,7 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
             return "", loader.FileResult([], [Diagnostic.from_dict(result["read_problem"])])
         root = roots.of(file)
         if root is not None:
-            caches[root].put(file, digest, orjson.Fragment(encoded), stat)
+            caches[root].put(file, digest, encoded, stat)
         return digest, _file_result(result)
 
     with gc_paused():
@@ -468,7 +468,7 @@ def _cached_in(caches: dict[Path, ParseCache], roots: _Roots, file: str,
                digest: str) -> loader.FileResult | None:
     """A file's result as its root's parse cache holds it for that content, if it does."""
     root = roots.of(file)
-    return _cached_result(caches[root].get(file, digest)) if root is not None else None
+    return caches[root].decoded(file, digest, _cached_result) if root is not None else None
 
 
 def _in_kind_order(keys: list[tuple[ResourceKey, str]]) -> list[tuple[ResourceKey, str]]:

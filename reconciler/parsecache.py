@@ -5,41 +5,61 @@ are keyed by the file's path and checked against the SHA-256 of its bytes, so an
 checkout or a copy can never serve stale data. Like git's index, an entry also records the
 file's size, mtime and inode, so a file that has not been touched is not even read.
 
-The cache is plain JSON, never pickle, and it is trusted only on the machine that wrote it:
-its salt is keyed with a random secret kept outside the repository (`machine_key`). A cache
+Results are JSON text, never pickle, and trusted only on the machine that wrote them: the
+salt is keyed with a random secret kept outside the repository (`machine_key`). A cache
 committed by a hostile pull request can therefore neither run code nor pass off invalid
-manifests as checked in CI. Sharded so a small change rewrites a few small files; safe to
-delete at any time. Beside it: the sync record (files proved in sync with a store) and the
-validation index (what validating the whole set of files found).
+manifests as checked in CI. One SQLite row per file, so a small change reads and writes a
+few rows; safe to delete at any time. Beside it: the sync record (files proved in sync
+with a store) and the validation index (what validating the whole set of files found).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
+import sqlite3
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
 from reconciler.fsutil import write_atomically
 
+T = TypeVar("T")
+
 CACHE_DIR = ".meshctl-cache"
 FORMAT = 1
-SHARDS = 256
 RACY_NS = 2_000_000_000  # files modified this recently are always re-read and hashed
 
 
 class ParseCache:
+    """Per-file results in one SQLite database (`parse.sqlite`), a row per manifest file.
+
+    A change of a few files reads and writes those files' rows only: with 100,000 files,
+    the 256 JSON shards this replaced cost a plan of 10 edits about 0.5 s of decoding
+    shards that held the edited files' neighbours. Rows hold JSON text, never pickle. The
+    database is a cache: any SQLite error (damaged, locked past the timeout, a read-only
+    folder) reads as a miss and a write that fails is not kept."""
+
     def __init__(self, root: Path, *, salt: str) -> None:
         """`salt` names what produced the results (meshctl's version): another salt, no hits."""
         self.folder = root / CACHE_DIR / f"v{FORMAT}"
+        # One file per salt: a new meshctl starts a file of its own (and removes the old
+        # ones) rather than deleting a 100,000-row table row by row.
+        self.path = self.folder / f"parse-{salt[:16]}.sqlite"
         self.salt = salt
-        self._shards: dict[int, dict[str, Any]] = {}
-        self._dirty: set[int] = set()
+        self._db: _Database | None = None
+        self._rows: dict[str, _Row | None] = {}  # looked up so far (None: no entry)
+        self._dirty: dict[str, _Row] = {}
+        self._stale: set[str] = set()
+        self._decoded: dict[str, tuple[str, Any]] = {}  # see `decoded`
 
     @staticmethod
     def digest(data: bytes) -> str:
@@ -47,91 +67,285 @@ class ParseCache:
 
     def knows(self, key: str) -> bool:
         """Is there an entry for this file at all (whatever its content was)?"""
-        return key in self._shard(key)
+        return self._row(key) is not None
 
     def get(self, key: str, digest: str) -> Any | None:
-        entry = self._shard(key).get(key)
-        if isinstance(entry, dict) and entry.get("digest") == digest:
-            return entry.get("result")
-        return None
+        row = self._row(key)
+        return row.result() if row is not None and row.digest == digest else None
+
+    def decoded(self, key: str, digest: str, convert: Callable[[Any], T | None]) -> T | None:
+        """`convert(get(key, digest))`, kept for the next caller: validation and the plan
+        after it ask for the same few files, one of them maybe a 12 MB policy."""
+        kept = self._decoded.get(key)
+        if kept is not None and kept[0] == digest:
+            return cast(T, kept[1])
+        value = convert(self.get(key, digest))
+        if value is not None:
+            self._decoded[key] = (digest, value)
+        return value
 
     def digest_of(self, key: str) -> str | None:
         """The content digest recorded for a file (of the content its result is for)."""
-        entry = self._shard(key).get(key)
-        digest = entry.get("digest") if isinstance(entry, dict) else None
-        return digest if isinstance(digest, str) else None
+        row = self._row(key)
+        return row.digest if row is not None else None
 
     def get_unchanged(self, key: str, stat: os.stat_result) -> Any | None:
         """The result for a file whose size, mtime and inode match what was recorded, without
         reading it (git's index does the same). Stats are recorded only for files last
         modified well before the cache was written (see `put`), so an edit within the same
         clock tick as a cache write cannot be mistaken for no edit."""
-        entry = self._shard(key).get(key)
-        if isinstance(entry, dict) and entry.get("stat") == stat_key(stat):
-            return entry.get("result")
-        return None
+        row = self._row(key)
+        return row.result() if row is not None and row.stat == stat_key(stat) else None
 
-    def put(self, key: str, digest: str, result: Any, stat: os.stat_result | None = None) -> None:
-        entry: dict[str, Any] = {"digest": digest, "result": result}
-        if stat is not None and _settled(stat):
-            entry["stat"] = stat_key(stat)
-        self._shard(key)[key] = entry
-        self._dirty.add(_shard_number(key))
+    def put(self, key: str, digest: str, encoded: bytes,
+            stat: os.stat_result | None = None) -> None:
+        """Record a file's result, JSON-encoded (as the worker that parsed it sent it)."""
+        row = _Row(digest, stat_key(stat) if stat is not None and _settled(stat) else None,
+                   encoded)
+        self._rows[key] = self._dirty[key] = row
+        self._stale.discard(key)
 
     def remember_stat(self, key: str, stat: os.stat_result) -> None:
         """Record the stat of a file whose content matched (after a checkout or a touch), so
         the next run can skip reading it."""
-        entry = self._shard(key).get(key)
-        if (isinstance(entry, dict) and entry.get("stat") != stat_key(stat)
-                and _settled(stat)):
-            entry["stat"] = stat_key(stat)
-            self._dirty.add(_shard_number(key))
+        row = self._row(key)
+        if row is not None and row.stat != stat_key(stat) and _settled(stat):
+            row.stat = stat_key(stat)
+            self._dirty[key] = row
 
     def forget_missing(self, keep: set[str]) -> None:
         """Drop entries for files no longer present (call only after reading a whole root)."""
-        for number in range(SHARDS):
-            shard = self._load(number)
-            stale = [key for key in shard if key not in keep]
-            for key in stale:
-                del shard[key]
-            if stale:
-                self._dirty.add(number)
+        database = self._database()
+        known = database.keys() if database is not None else set()
+        self._stale = (known | set(self._dirty)) - keep
+        for key in self._stale:
+            self._dirty.pop(key, None)
+            self._rows[key] = None
 
     def save(self) -> None:
-        """Write the changed shards; a cache that cannot be written is simply not kept."""
-        if not self._dirty:
-            return
+        """Write the changed rows in one transaction; a cache that cannot be written is
+        simply not kept. Closes the database (a later lookup opens it again)."""
+        if self._dirty or self._stale:
+            database = self._database(create=True)
+            if database is not None and database.write(self._dirty, self._stale):
+                self._dirty.clear()
+                self._stale.clear()
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the database (a later lookup opens it again)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _row(self, key: str) -> _Row | None:
+        if key in self._rows:
+            return self._rows[key]
+        database = self._database()
+        row = database.row(key) if database is not None else None
+        if row is not None:
+            row.fetch = functools.partial(self._result_again, key, row.digest)
+        self._rows[key] = row
+        return row
+
+    def _result_again(self, key: str, digest: str) -> bytes | None:
+        database = self._database()
+        return database.result_of(key, digest) if database is not None else None
+
+    def _database(self, *, create: bool = False) -> _Database | None:
+        if self._db is None or (create and not self._db.writable):
+            self._db = _Database.open(self.path, self.salt, create=create)
+        return self._db if self._db.usable else None
+
+
+@dataclass(slots=True)
+class _Row:
+    digest: str
+    stat: list[int] | None
+    encoded: bytes | None  # the result as JSON (None: given out, read again if asked)
+    fetch: Callable[[], bytes | None] | None = None  # reads `encoded` again
+
+    def result(self) -> Any | None:
+        """The result decoded (None if the text is not JSON: a damaged row is a miss).
+        The bytes are let go of once decoded: a full load of 100,000 files would
+        otherwise hold every result twice."""
+        encoded, self.encoded = self.encoded, None
+        if encoded is None and self.fetch is not None:
+            encoded = self.fetch()
+        if encoded is None:
+            return None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            ignore = self.folder.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("*\n")
-            for number in sorted(self._dirty):
-                body = {"format": FORMAT, "salt": self.salt, "entries": self._shards[number]}
-                write_atomically(self._path(number), orjson.dumps(body))
-        except OSError:
-            return
-        self._dirty.clear()
+            return orjson.loads(encoded)
+        except orjson.JSONDecodeError:
+            return None
 
-    def _shard(self, key: str) -> dict[str, Any]:
-        return self._load(_shard_number(key))
 
-    def _load(self, number: int) -> dict[str, Any]:
-        shard = self._shards.get(number)
-        if shard is None:
-            shard = {}
+class _Database:
+    """The SQLite file behind a `ParseCache`: opened on first use, cleared when its salt is
+    another's, dropped and made again when SQLite finds it damaged."""
+
+    TIMEOUT_S = 2.0  # another process writing: wait this long, then do without the cache
+
+    def __init__(self, path: Path, connection: sqlite3.Connection | None, *,
+                 writable: bool) -> None:
+        self.path, self.connection, self.writable = path, connection, writable
+        self.lock = threading.Lock()
+
+    @property
+    def usable(self) -> bool:
+        return self.connection is not None
+
+    def close(self) -> None:
+        """Closed now: a connection left to the garbage collector stays open (and keeps its
+        file locked) until a cycle collection, which a long process may not run for long."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:  # (not contextlib: this also runs while the interpreter shuts down)
+                connection.close()
+            except sqlite3.Error:
+                pass
+
+    def __del__(self) -> None:
+        self.close()
+
+    @classmethod
+    def open(cls, path: Path, salt: str, *, create: bool) -> _Database:
+        if not create and not path.exists():
+            return cls(path, None, writable=False)
+        for _attempt in range(2):
             try:
-                body = orjson.loads(self._path(number).read_bytes())
-                if (body.get("format") == FORMAT and body.get("salt") == self.salt
-                        and isinstance(body.get("entries"), dict)):
-                    shard = body["entries"]
-            except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-                shard = {}
-            self._shards[number] = shard
-        return shard
+                if create:
+                    _prepare_folder(path)
+                connection = sqlite3.connect(path, timeout=cls.TIMEOUT_S,
+                                             check_same_thread=False, isolation_level=None)
+                _prepare(connection, salt)
+                return cls(path, connection, writable=True)
+            except sqlite3.Error as error:
+                if not _damaged(error):
+                    break
+                _remove_database(path)  # not a database, or a damaged one: start again
+                if not create:
+                    break
+            except OSError:
+                break
+        return cls(path, None, writable=False)
 
-    def _path(self, number: int) -> Path:
-        return self.folder / f"{number:02x}.json"
+    def row(self, key: str) -> _Row | None:
+        found = self._query("SELECT digest, size, mtime_ns, inode, result FROM entries "
+                            "WHERE key = ?", (key,))
+        if not found:
+            return None
+        digest, size, mtime, inode, result = found[0]
+        if not isinstance(digest, str) or not isinstance(result, bytes):
+            return None
+        return _Row(digest, [size, mtime, inode] if size is not None else None, result)
+
+    def result_of(self, key: str, digest: str) -> bytes | None:
+        """A row's result again, if it is still the one for `digest`."""
+        found = self._query("SELECT result FROM entries WHERE key = ? AND digest = ?",
+                            (key, digest))
+        return found[0][0] if found and isinstance(found[0][0], bytes) else None
+
+    def keys(self) -> set[str]:
+        return {key for (key,) in self._query("SELECT key FROM entries", ())}
+
+    def write(self, rows: dict[str, _Row], stale: set[str]) -> bool:
+        connection = self.connection
+        if connection is None:
+            return False
+        try:
+            with self.lock:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    connection.executemany("DELETE FROM entries WHERE key = ?",
+                                           ((key,) for key in stale))
+                    connection.executemany(
+                        "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
+                        ((key, row.digest, *(row.stat or (None, None, None)), row.encoded)
+                         for key, row in rows.items()))
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as error:
+            self._lost(error)
+            return False
+        return True
+
+    def _query(self, sql: str, parameters: tuple[str, ...]) -> list[Any]:
+        connection = self.connection
+        if connection is None:
+            return []
+        try:
+            with self.lock:
+                return connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            self._lost(error)
+            return []
+
+    def _lost(self, error: sqlite3.Error) -> None:
+        """A damaged database is removed (the next write makes a new one); a busy one is
+        only done without, this time."""
+        if _damaged(error):
+            self.close()
+            self.writable = False
+            _remove_database(self.path)
+
+
+_NOT_DAMAGE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_CANTOPEN",
+               "SQLITE_PERM", "SQLITE_FULL", "SQLITE_NOMEM", "SQLITE_INTERRUPT")
+
+
+def _damaged(error: sqlite3.Error) -> bool:
+    """Whether the file itself is at fault (not a database, damaged, cut short), rather
+    than the moment (busy, locked by a writer) or the place (read-only, full)."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return not name.startswith(_NOT_DAMAGE)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, digest TEXT NOT NULL,
+    size INTEGER, mtime_ns INTEGER, inode INTEGER,
+    result BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def _prepare(connection: sqlite3.Connection, salt: str) -> None:
+    """Tables made, WAL on (readers never wait for a writer), and the entries of another
+    salt (another meshctl, another machine's cache copied here) dropped."""
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.executescript(_SCHEMA)
+    found = connection.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
+    if found is None or found[0] != salt:  # new, or a copy of another salt's under this name
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("DELETE FROM entries")
+        connection.execute("INSERT OR REPLACE INTO meta VALUES ('salt', ?)", (salt,))
+        connection.execute("COMMIT")
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            os.unlink(f"{path}{suffix}")
+
+
+def _prepare_folder(path: Path) -> None:
+    """The cache folder, ignored by git. A new database's folder loses the results of
+    other salts (another meshctl's) and the JSON shards of earlier versions."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    if path.exists():
+        return
+    for old in [*folder.glob("[0-9a-f][0-9a-f].json"), *folder.glob("parse-*.sqlite*")]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 class SyncRecord:
@@ -344,7 +558,3 @@ def _settled(stat: os.stat_result) -> bool:
 
 def stat_key(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-
-
-def _shard_number(key: str) -> int:
-    return hashlib.blake2b(key.encode(), digest_size=1).digest()[0] % SHARDS

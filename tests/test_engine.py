@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from reconciler import engine, loading
 from reconciler.errors import ManifestError
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
-from reconciler.parsecache import CACHE_DIR
+from reconciler.parsecache import CACHE_DIR, ParseCache
 from tests.conftest import FIXTURE_REGISTRIES, agent, beyond_fixture, codes, load, manifest, write
 
 
@@ -20,8 +22,21 @@ def cached(*paths: Path) -> engine.DesiredState:
     return load(*paths, use_cache=True)
 
 
-def shards(root: Path) -> list[Path]:
-    return sorted((root / CACHE_DIR).rglob("*.json"))
+def database(root: Path) -> Path:
+    [found] = (root / CACHE_DIR / "v1").glob("parse-*.sqlite")
+    return found
+
+
+def entries(root: Path) -> dict[str, tuple[str, bytes]]:
+    """The parse cache's rows, read with SQLite itself: key -> (digest, result JSON)."""
+    with contextlib.closing(sqlite3.connect(database(root))) as connection:
+        return {key: (digest, result) for key, digest, result in connection.execute(
+            "SELECT key, digest, result FROM entries")}
+
+
+def rewrite(root: Path, sql: str, *parameters: object) -> None:
+    with contextlib.closing(sqlite3.connect(database(root))) as connection, connection:
+        connection.execute(sql, parameters)
 
 
 @pytest.fixture
@@ -63,7 +78,7 @@ def test_no_cache_is_written_without_use_cache(manifests: Path) -> None:
 def test_a_warm_run_gives_identical_results_from_the_cache(broken: Path) -> None:
     cold = cached(broken)
     assert cold.cache_hits == 0
-    assert shards(broken)
+    assert entries(broken)
     assert (broken / CACHE_DIR / ".gitignore").read_text() == "*\n"
     warm = cached(broken)
     assert warm.cache_hits == len(warm.files) == len(cold.files)
@@ -91,43 +106,42 @@ def test_a_new_file_and_a_removed_file_are_noticed(broken: Path) -> None:
     assert warm.cache_hits == len(warm.files) - 1
     assert "M001" not in codes(warm.diagnostics)
     assert ResourceKey(Kind.TOOL, "extra_tool") in warm.state
-    keys = {key for shard in shards(broken) for key in json.loads(shard.read_text())["entries"]}
+    keys = set(entries(broken))
     assert str(broken / "broken" / "syntax.yaml") not in keys
     assert str(broken / "more.yaml") in keys
 
 
-def test_the_cache_is_plain_json(broken: Path) -> None:
-    cached(broken)
-    found = shards(broken)
-    assert found
-    for shard in found:
-        body = json.loads(shard.read_bytes())  # never pickle
-        assert set(body) == {"format", "salt", "entries"}
-        for key, entry in body["entries"].items():
-            assert Path(key).suffix == ".yaml"
-            assert set(entry) == {"digest", "result"}
-            assert set(entry["result"]) == {"resources", "diagnostics"}
-
-
-def test_corrupted_shards_are_ignored_and_rewritten(broken: Path) -> None:
+def test_the_cache_holds_json_text(broken: Path) -> None:
     cold = cached(broken)
-    for shard in shards(broken):
-        shard.write_bytes(b"\x00{not json at all")
+    found = entries(broken)
+    assert set(found) == set(cold.files)
+    for key, (digest, result) in found.items():
+        assert Path(key).suffix == ".yaml" and len(digest) == 64
+        assert set(json.loads(result)) == {"resources", "diagnostics"}  # never pickle
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "empty"])
+def test_a_damaged_cache_file_is_ignored_and_made_again(broken: Path, damage: str) -> None:
+    cold = cached(broken)
+    path = database(broken)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    body = path.read_bytes()
+    path.write_bytes({"garbage": b"\x00{not a database at all" * 100,
+                      "truncate": body[:len(body) // 3], "empty": b""}[damage])
     again = cached(broken)
-    assert again.cache_hits == 0
     assert again.diagnostics == cold.diagnostics
+    assert [r.to_dict() for r in again.state] == [r.to_dict() for r in cold.state]
     assert cached(broken).cache_hits == len(cold.files)  # rewritten by the second run
 
 
-def test_shards_of_another_format_or_salt_are_ignored(broken: Path) -> None:
+def test_entries_of_another_salt_are_dropped(broken: Path) -> None:
     cold = cached(broken)
-    for shard in shards(broken):
-        body = json.loads(shard.read_text())
-        body["salt"] = "someone-else"
-        shard.write_text(json.dumps(body))
+    rewrite(broken, "UPDATE meta SET value = 'someone-else' WHERE name = 'salt'")
     again = cached(broken)
     assert again.cache_hits == 0
     assert again.diagnostics == cold.diagnostics
+    assert cached(broken).cache_hits == len(cold.files)
 
 
 class _Trap:
@@ -140,30 +154,30 @@ class _Trap:
         return (open, (str(self.marker), "w"))
 
 
-def test_a_pickled_shard_is_never_unpickled(broken: Path, tmp_path: Path) -> None:
+def test_a_pickled_result_is_never_unpickled(broken: Path, tmp_path: Path) -> None:
     cold = cached(broken)
     marker = tmp_path / "unpickled"
-    for shard in shards(broken):
-        shard.write_bytes(pickle.dumps(_Trap(marker)))
+    rewrite(broken, "UPDATE entries SET result = ?", pickle.dumps(_Trap(marker)))
     again = cached(broken)
     assert not marker.exists()
     assert again.diagnostics == cold.diagnostics
 
 
-def test_a_well_formed_shard_with_wrong_entries_is_ignored(broken: Path) -> None:
+def test_a_well_formed_row_with_a_wrong_result_is_ignored(broken: Path) -> None:
     cold = cached(broken)
-    for shard in shards(broken):
-        body = json.loads(shard.read_text())
-        body["entries"] = {key: "junk" for key in body["entries"]}
-        shard.write_text(json.dumps(body))
-    again = cached(broken)
-    assert again.diagnostics == cold.diagnostics
-    for shard in shards(broken):  # entries of the right outline but the wrong inside
-        body = json.loads(shard.read_text())
-        body["entries"] = {key: {"digest": entry["digest"], "result": {"resources": [1]}}
-                           for key, entry in body["entries"].items()}
-        shard.write_text(json.dumps(body))
+    rewrite(broken, "UPDATE entries SET result = ?", b'"junk"')
     assert cached(broken).diagnostics == cold.diagnostics
+    rewrite(broken, "UPDATE entries SET result = ?",  # the right outline, the wrong inside
+            b'{"resources": [1], "diagnostics": []}')
+    assert cached(broken).diagnostics == cold.diagnostics
+
+
+def test_the_json_shards_of_earlier_versions_are_removed(broken: Path) -> None:
+    old = broken / CACHE_DIR / "v1" / "0e.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"format": 1, "salt": "x", "entries": {}}')
+    cached(broken)
+    assert not old.exists() and entries(broken)
 
 
 def test_a_file_named_explicitly_uses_no_cache(manifests: Path) -> None:
@@ -200,3 +214,19 @@ def test_load_live_and_validate_live() -> None:
     live = engine.load_live(FIXTURE_REGISTRIES)
     assert len(live.state) == 29
     assert beyond_fixture(engine.validate_live(live)) == []
+
+
+def test_a_result_asked_for_again_is_read_again_after_the_cache_is_saved(tmp_path: Path) -> None:
+    """Rows let go of their bytes once decoded, and `save` closes the database: a second
+    lookup (the plan's lazy state after validation) must still be a hit."""
+    salt = "s" * 32
+    writer = ParseCache(tmp_path, salt=salt)
+    writer.put("a.yaml", "d1", b'{"resources": [], "diagnostics": ["x"]}')
+    writer.save()
+    reader = ParseCache(tmp_path, salt=salt)
+    first = reader.get("a.yaml", "d1")
+    reader.put("b.yaml", "d2", b'{"resources": [], "diagnostics": []}')
+    reader.save()  # closes the database
+    assert reader.get("a.yaml", "d1") == first == {"resources": [], "diagnostics": ["x"]}
+    assert reader.get("a.yaml", "other") is None
+    assert ParseCache(tmp_path, salt="t" * 32).get("a.yaml", "d1") is None  # another salt
