@@ -23,6 +23,7 @@ Effective access is both.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -153,6 +154,36 @@ def _container(value: Any) -> Container[Any] | None:
     return None
 
 
+# A policy may hold 100,000 rules; validation and the plan after it compile the same rules
+# list (one Resource, shared through the parse cache) for the old and the new state. The
+# last few lists' indexes are kept, by the very list (held here, so its id is not reused;
+# resources are never changed in place).
+_SUBJECT_INDEXES: dict[int, tuple[list[Any], dict[str, list[int]] | None]] = {}
+_INDEXES_KEPT = 8
+_INDEX_LOCK = threading.Lock()
+
+
+def _subject_index(rules: list[Any]) -> dict[str, list[int]] | None:
+    """Each subject's rule positions; None when a rule is not a mapping (then the runtime
+    walks them all). Read-only once made."""
+    kept = _SUBJECT_INDEXES.get(id(rules))
+    if kept is not None and kept[0] is rules:
+        return kept[1]
+    index: dict[str, list[int]] | None = None
+    if all(isinstance(rule, dict) for rule in rules):
+        index = {}
+        for position, rule in enumerate(rules):
+            subject = rule.get("agent_id")
+            if isinstance(subject, str):
+                index.setdefault(subject, []).append(position)
+    if len(rules) > 1000:  # worth keeping; small ones cost less than the lookup
+        with _INDEX_LOCK:  # the library's readers run in many threads
+            if len(_SUBJECT_INDEXES) >= _INDEXES_KEPT:
+                del _SUBJECT_INDEXES[next(iter(_SUBJECT_INDEXES))]
+            _SUBJECT_INDEXES[id(rules)] = (rules, index)
+    return index
+
+
 class _Policy:
     """A verb's rules, indexed by subject (when every rule is a mapping)."""
 
@@ -171,13 +202,7 @@ class _Policy:
         # asked about ten agents costs those agents' rules, plus one pass for the index.
         self._raw: list[Any] = raw if isinstance(raw, list) else []
         self._compiled: dict[int, _Rule | _Unreadable] = {}
-        self._by_subject: dict[str, list[int]] | None = None
-        if all(isinstance(rule, dict) for rule in self._raw):
-            self._by_subject = {}
-            for index, rule in enumerate(self._raw):
-                subject = rule.get("agent_id")
-                if isinstance(subject, str):
-                    self._by_subject.setdefault(subject, []).append(index)
+        self._by_subject = _subject_index(self._raw)
 
     def _rule(self, index: int) -> _Rule | _Unreadable:
         found = self._compiled.get(index)

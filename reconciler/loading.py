@@ -31,7 +31,6 @@ from reconciler.errors import (
 )
 from reconciler.gcpause import gc_paused
 from reconciler.manifests import layers, loader
-from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.parsecache import (
@@ -41,9 +40,11 @@ from reconciler.parsecache import (
     extra_digest,
     files_digest,
     keyed_salt,
+    machine_key,
     settled,
     stat_key,
 )
+from reconciler.recorddb import Damaged, RecordDB
 from reconciler.store import LiveState
 from reconciler.validate import changes
 
@@ -258,7 +259,7 @@ class _Outcome:
     record: revalidate.Record | None = None
     result: dict[str, Any] | None = None  # as the index recorded it
     stats: dict[str, os.stat_result] | None = None
-    order: dict[ResourceKey, str] | None = None  # declaration order, when found on the way
+    order: revalidate.Declared | None = None  # declaration order, when found on the way
     caches: dict[Path, ParseCache] | None = None  # the parse caches it opened (rows decoded)
 
 
@@ -284,10 +285,28 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
 
 
 def _record_in(recorded: Any, index: ValidationIndex) -> revalidate.Record | None:
-    """The record a result names, if it is still there as written."""
-    digest = recorded.get("record") if isinstance(recorded, dict) else None
-    packed = index.extra("record", digest) if isinstance(digest, str) else None
-    return revalidate.Record.loads(packed) if packed is not None else None
+    """The record a result names (by its generation), if it is still that one, unaltered."""
+    generation = recorded.get("record") if isinstance(recorded, dict) else None
+    db = _record_db(index) if isinstance(generation, str) else None
+    if db is None or not isinstance(generation, str):
+        return None
+    return revalidate.Record.open(db, generation)
+
+
+def _record_db(index: ValidationIndex) -> RecordDB | None:
+    """The file keeping the index's record (None: no machine key to sign it with)."""
+    secret = machine_key()
+    return RecordDB(index.path.with_suffix(".sqlite"), secret, index.salt) if secret else None
+
+
+def _keep_record(index: ValidationIndex, record: revalidate.Record) -> str | None:
+    """Write `record` (what changed of it) beside the index; its new generation."""
+    db = record.db or _record_db(index)
+    if db is None:
+        return None
+    generation = record.save(db)
+    db.close()
+    return generation
 
 
 @dataclass(slots=True)
@@ -303,25 +322,24 @@ class Indexed:
     result: dict[str, Any]
     caches: dict[Path, ParseCache]
     max_bytes: int
-    found_order: dict[ResourceKey, str] | None = None
+    found_order: revalidate.Declared | None = None
 
-    def order(self) -> dict[ResourceKey, str]:
+    def order(self) -> revalidate.Declared:
         """Each declared key with the file declaring it, in declaration order."""
         if self.found_order is None:
-            self.found_order = revalidate.declaration_order(
-                {n: f.keys for n, f in self.record.files.items()})
+            self.found_order = revalidate.Declared(self.record.order)
         return self.found_order
 
-    def state(self, order: dict[ResourceKey, str]) -> MeshState:
+    def state(self, order: revalidate.Declared) -> MeshState:
         """The state of the resources in `order` (`order()`), decoded when asked for."""
         roots = _Roots(self.caches)
-        files = self.record.files
         decoded: dict[str, list[Resource]] = {}
 
         def fetch(file: str) -> list[Resource]:
             found = decoded.get(file)
             if found is None:
-                result = _cached_in(self.caches, roots, file, files[file].digest)
+                kept = self.record.file(file)
+                result = _cached_in(self.caches, roots, file, kept.digest) if kept else None
                 if result is None:  # pruned meanwhile: read again, as validation did
                     result = read_manifest_file(file, self.max_bytes)
                 found = decoded[file] = result.resources
@@ -330,9 +348,9 @@ class Indexed:
         return revalidate.lazy_state(order, fetch)
 
     def keep(self, record: revalidate.Record) -> None:
-        packed = record.dumps()
-        result = {**self.result, "record": extra_digest(packed)}
-        self.index.save(self.stats, result, {"record": packed})
+        """Record `record` (its marks changed) again, and the index naming it."""
+        result = {**self.result, "record": _keep_record(self.index, record)}
+        self.index.save(self.stats, result)
         self.record, self.result = record, result
 
 
@@ -358,14 +376,16 @@ def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
     if index is None or not all(name in desired.stats for name in desired.files):
         return _Outcome(validated)
     stats = {name: desired.stats[name] for name in desired.files}
-    extras = {"declared": orjson.dumps(declared)}
     record = None
     if layers.layered(paths) is None and listed is not None and list(listed) == list(stats):
         record = _record_of(desired, mesh, mesh_graph)
         if record is not None:
             _still_synced(record, index)
-            extras["record"] = record.dumps()
-    return _Outcome(validated, record, _save(index, stats, validated, extras), stats)
+    generation = _keep_record(index, record) if record is not None else None
+    if generation is None:
+        return _Outcome(validated, None, _save(index, stats, validated, {
+            "declared": orjson.dumps(declared)}), stats)
+    return _Outcome(validated, record, _save(index, stats, validated, {}, generation), stats)
 
 
 def _still_synced(record: revalidate.Record, index: ValidationIndex) -> None:
@@ -376,11 +396,15 @@ def _still_synced(record: revalidate.Record, index: ValidationIndex) -> None:
     previous = _record_in(latest[1], index) if latest is not None else None
     if previous is None or previous.synced_at is None:
         return
+    try:
+        before = previous.files()
+    except Damaged:
+        return
     record.synced_at = previous.synced_at
-    for name, kept in record.files.items():
-        before = previous.files.get(name)
-        kept.synced = (before is not None and before.synced and bool(kept.digest)
-                       and before.digest == kept.digest)
+    for name, kept in record.files().items():
+        was = before.get(name)
+        record.mark(name, was is not None and was.synced and bool(kept.digest)
+                    and was.digest == kept.digest)
 
 
 def _record_of(desired: DesiredState, mesh: list[Diagnostic],
@@ -411,16 +435,19 @@ def _record_of(desired: DesiredState, mesh: list[Diagnostic],
     merged = [d for d in desired.diagnostics if d.code in revalidate.MERGE_CODES]
     referrers = {revalidate.key_text(target): [revalidate.key_text(user) for user in users]
                  for target, users in graph.Referrers.of(mesh_graph).by_target.items()}
-    return revalidate.Record(files, [d.to_dict() for d in merged],
-                             [d.to_dict() for d in mesh], referrers)
+    order = revalidate.declaration_order({name: f.keys for name, f in files.items()})
+    return revalidate.Record.build(files, order.by_kind, [d.to_dict() for d in merged],
+                                   [d.to_dict() for d in mesh], referrers)
 
 
 def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: Validated,
-          extras: dict[str, bytes]) -> dict[str, Any]:
+          extras: dict[str, bytes], record: str | None = None) -> dict[str, Any]:
+    """Save the index: the findings, the bulky `extras` beside it (named by digest) and
+    the generation of the `record` written (which lists the resources declared)."""
     result = {
         "diagnostics": [d.to_dict() for d in validated.diagnostics],
         "file_count": validated.file_count, "resource_count": validated.resource_count,
-        **{part: extra_digest(data) for part, data in extras.items()}}
+        **{part: extra_digest(data) for part, data in extras.items()}, "record": record}
     index.save(stats, result, extras)
     return result
 
@@ -453,14 +480,16 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
         cache.save()
     diagnostics = sorted(found.diagnostics, key=sort_key)
     order = found.order
-    declared_keys = list(order.items())
 
     def declared() -> list[tuple[str, str | None]]:
-        return [(str(key), file) for key, file in _in_kind_order(declared_keys)]
+        return [(str(key), file) for key, file in order.items()]
 
     validated = Validated(diagnostics, len(stats), len(order), functools.cache(declared))
-    result = _save(index, stats, validated, {"declared": orjson.dumps(validated.declared),
-                                             "record": found.record.dumps()})
+    generation = _keep_record(index, found.record)
+    if generation is None:
+        result = _save(index, stats, validated, {"declared": orjson.dumps(validated.declared)})
+        return _Outcome(validated, None, result, stats, found.order, caches)
+    result = _save(index, stats, validated, {}, generation)
     return _Outcome(validated, found.record, result, stats, found.order, caches)
 
 
@@ -469,12 +498,6 @@ def _cached_in(caches: dict[Path, ParseCache], roots: _Roots, file: str,
     """A file's result as its root's parse cache holds it for that content, if it does."""
     root = roots.of(file)
     return caches[root].decoded(file, digest, _cached_result) if root is not None else None
-
-
-def _in_kind_order(keys: list[tuple[ResourceKey, str]]) -> list[tuple[ResourceKey, str]]:
-    """As a state iterates: kind by kind (in `KIND_ORDER`), each in declaration order."""
-    rank = {kind: index for index, kind in enumerate(kinds.KIND_ORDER)}
-    return sorted(keys, key=lambda item: rank[item[0].kind])
 
 
 def _index_for(paths: Sequence[str | os.PathLike[str]], max_bytes: int
@@ -511,17 +534,24 @@ def _validated(recorded: Any, index: ValidationIndex,
     if recorded is None:
         return None
     try:
-        digest = recorded["declared"]
-        if not isinstance(digest, str):
+        digest = recorded.get("declared")
+        generation = recorded.get("record")
+        if not isinstance(digest, str) and not isinstance(generation, str):
             return None
 
         @functools.cache
         def declared() -> list[tuple[str, str | None]]:
-            packed = index.extra("declared", digest)
-            if packed is None:  # gone or damaged since: the manifests say it again
-                index.forget()
-                return again()
-            return [(str(r), f) for r, f in orjson.loads(packed)]
+            if isinstance(digest, str):
+                packed = index.extra("declared", digest)
+                if packed is not None:
+                    return [(str(r), f) for r, f in orjson.loads(packed)]
+            else:  # the record lists them
+                record = _record_in(recorded, index)
+                if record is not None:
+                    return [(str(key), file)
+                            for key, file in revalidate.Declared(record.order).items()]
+            index.forget()  # gone or damaged since: the manifests say it again
+            return again()
 
         return Validated([Diagnostic.from_dict(d) for d in recorded["diagnostics"]],
                          int(recorded["file_count"]), int(recorded["resource_count"]),

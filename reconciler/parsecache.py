@@ -221,7 +221,7 @@ class _Database:
                 _prepare(connection, salt)
                 return cls(path, connection, writable=True)
             except sqlite3.Error as error:
-                if not _damaged(error):
+                if not sqlite_damaged(error):
                     break
                 _remove_database(path)  # not a database, or a damaged one: start again
                 if not create:
@@ -286,7 +286,7 @@ class _Database:
     def _lost(self, error: sqlite3.Error) -> None:
         """A damaged database is removed (the next write makes a new one); a busy one is
         only done without, this time."""
-        if _damaged(error):
+        if sqlite_damaged(error):
             self.close()
             self.writable = False
             _remove_database(self.path)
@@ -296,7 +296,7 @@ _NOT_DAMAGE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_CANTOP
                "SQLITE_PERM", "SQLITE_FULL", "SQLITE_NOMEM", "SQLITE_INTERRUPT")
 
 
-def _damaged(error: sqlite3.Error) -> bool:
+def sqlite_damaged(error: sqlite3.Error) -> bool:
     """Whether the file itself is at fault (not a database, damaged, cut short), rather
     than the moment (busy, locked by a writer) or the place (read-only, full)."""
     name = getattr(error, "sqlite_errorname", "") or ""

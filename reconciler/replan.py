@@ -32,6 +32,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.parsecache import stat_key
 from reconciler.plan.model import Action, Plan
+from reconciler.recorddb import Damaged
 from reconciler.store import LiveState
 from reconciler.validate import hitl
 
@@ -64,7 +65,7 @@ def basis(indexed: Indexed, live: LiveState, store_id: str) -> Basis | None:
     if indexed.validated.errors or live.diagnostics:
         return None
     order = indexed.order()
-    declared_kinds = {key.kind for key in order}
+    declared_kinds = order.kinds()
     for kind in Kind:
         if kinds.info(kind).opt_in and kind not in declared_kinds and live.state.of_kind(kind):
             return None  # kept live as it is: part of the state the plan leaves
@@ -79,11 +80,16 @@ def basis(indexed: Indexed, live: LiveState, store_id: str) -> Basis | None:
     record = indexed.record
     if record.synced_at != synced_at:
         return Basis(indexed, desired, None, None, synced_at, len(order))
-    keys = {revalidate.key_of(text) for f in record.files.values() if not f.synced
-            for text in f.keys}
-    for kind in kinds.KIND_ORDER:
-        keys.update(key for name in live.state.of_kind(kind)
-                    if (key := ResourceKey(kind, name)) not in order)
+    try:
+        record.load(record.unsynced)
+        keys = {revalidate.key_of(text) for name in record.unsynced
+                if (kept := record.file(name)) is not None for text in kept.keys}
+    except Damaged:
+        return None
+    for kind in kinds.KIND_ORDER:  # live only: to delete (set arithmetic: 100,000 names)
+        declared = order.by_kind.get(kind.value, {})
+        keys.update(ResourceKey(kind, name)
+                    for name in live.state.of_kind(kind).keys() - declared.keys())
     if len(keys) > MAX_KEYS:
         return Basis(indexed, desired, None, None, synced_at, len(order))
     # The record's index is the manifests'; live, the keys planned refer as they do there.
@@ -115,7 +121,7 @@ def _read_as_validated(loaded: DesiredState, name: str, kept: revalidate.FileRec
 
 def mark_applied(found: Basis, store_id: str, fingerprint: str) -> None:
     """After the plan's commit every declared resource is live as declared."""
-    _mark(found, state_name(store_id, fingerprint), lambda keys: True)
+    _mark(found, state_name(store_id, fingerprint), lambda keys: True, everything=True)
 
 
 def state_name(store_id: str, fingerprint: str) -> str:
@@ -126,18 +132,36 @@ def state_name(store_id: str, fingerprint: str) -> str:
 
 
 def _mark(found: Basis, synced_at: str, in_sync: Callable[[list[str]], bool],
-          as_validated: Callable[[str, revalidate.FileRecord], bool] | None = None) -> None:
-    """Mark the files in sync at `synced_at` (`in_sync` of their keys); a file marked at
-    the same state stays marked. Recorded only when a mark changed."""
+          as_validated: Callable[[str, revalidate.FileRecord], bool] | None = None, *,
+          everything: bool = False) -> None:
+    """Mark the files in sync at `synced_at` (`in_sync` of their keys; `everything`: all
+    readable files); a file marked at the same state stays marked, so then only the
+    unmarked ones are looked at. Recorded only when a mark changed."""
     record = found.indexed.record
     same_state = record.synced_at == synced_at
     touched = not same_state
-    for name, kept in record.files.items():
+    try:
+        if same_state:
+            record.load(record.unsynced)
+            files = {name: kept for name in list(record.unsynced)
+                     if (kept := record.file(name)) is not None}
+        elif everything:  # after an apply
+            record.load(record.problems)
+            unreadable = {name for name in record.problems
+                          if (kept := record.file(name)) is not None and not kept.digest}
+            record.unsynced = unreadable
+            files = {}
+        else:
+            files = record.files()
+    except Damaged:
+        return  # not believed: the next validation reads the files again
+    for name, kept in files.items():
         synced = (kept.synced and same_state) or (
             bool(kept.digest) and (as_validated is None or as_validated(name, kept))
             and in_sync(kept.keys))
         if synced != kept.synced:
-            kept.synced, touched = synced, True
+            record.mark(name, synced)
+            touched = True
     if touched:
         record.synced_at = synced_at
         found.indexed.keep(record)

@@ -13,12 +13,11 @@ change to agent cycles) answers None, and the caller validates in full.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, cast
-
-import orjson
 
 from reconciler import graph
 from reconciler.errors import Diagnostic
@@ -27,6 +26,7 @@ from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.parsecache import stat_key
+from reconciler.recorddb import Damaged, RecordDB
 from reconciler.validate import changes
 
 MAX_CHANGED = 500  # more changed files than this: a full validation is as quick
@@ -53,41 +53,219 @@ class FileRecord:
     synced: bool = False  # every resource it declares is a noop at the record's `synced_at`
 
 
-@dataclass(slots=True)
-class Record:
-    files: dict[str, FileRecord]  # in listing order
-    merged: list[dict[str, Any]]
-    mesh: list[dict[str, Any]]
-    referrers: dict[str, list[str]]  # target -> the resources referring to it
-    # The live fingerprint (a store's, `#`, its identity) the files marked `synced` were
-    # planned against with no change; `replan` plans only the others while it is current.
-    synced_at: str | None = None
+ByKind = dict[str, dict[str, str]]  # kind -> name -> the file declaring it (the first)
 
-    def dumps(self) -> bytes:
-        return orjson.dumps({
-            "files": {name: [f.stat, f.digest, f.keys, f.diagnostics, f.synced]
-                      for name, f in self.files.items()},
-            "merged": self.merged, "mesh": self.mesh, "referrers": self.referrers,
-            "synced_at": self.synced_at})
+
+class Record:
+    """What a validation found, kept so the next one reads only what changed.
+
+    Every run reads the parts every run needs: each file's stat (what changed?), the
+    declaration order, the files with findings or not marked in sync, the merge and
+    mesh-wide findings. A file's digest and keys, and who refers to a target, are rows
+    read when asked for (`recorddb`): a change of 10 files among 100,000 reads 10 rows and
+    writes them back, not a 46 MB document."""
+
+    def __init__(self, stats: dict[str, list[int] | None], order: ByKind,
+                 problems: dict[str, list[dict[str, Any]]], unsynced: set[str],
+                 merged: list[dict[str, Any]], mesh: list[dict[str, Any]],
+                 synced_at: str | None, rows: dict[str, tuple[str, list[str]]] | None = None,
+                 referrers: dict[str, list[str]] | None = None,
+                 db: RecordDB | None = None, generation: str | None = None) -> None:
+        self.stats = stats          # every file, in listing order
+        self.order = order
+        self.problems = problems    # each file's own findings, of the files with any
+        self.unsynced = unsynced    # files not marked in sync (see `FileRecord.synced`)
+        self.merged, self.mesh = merged, mesh
+        # The live fingerprint (a store's, `#`, its identity) the files marked in sync
+        # were planned against with no change; `replan` plans only the others meanwhile.
+        self.synced_at = synced_at
+        self.db, self.generation = db, generation
+        self._rows: dict[str, tuple[str, list[str]]] = rows or {}  # name -> (digest, keys)
+        self._all_rows = db is None
+        self.referrers = _RefRows(db, referrers or {}, complete=db is None)
+        self._changed_rows: set[str] = set(self._rows) if db is None else set()
+        self._order_changed = db is None
 
     @classmethod
-    def loads(cls, data: bytes) -> Record | None:
+    def build(cls, files: Mapping[str, FileRecord], order: ByKind,
+              merged: list[dict[str, Any]], mesh: list[dict[str, Any]],
+              referrers: dict[str, list[str]]) -> Record:
+        """A record of a full validation (written whole by `save`)."""
+        return cls({name: f.stat for name, f in files.items()}, order,
+                   {name: f.diagnostics for name, f in files.items() if f.diagnostics},
+                   {name for name, f in files.items() if not f.synced}, merged, mesh, None,
+                   {name: (f.digest, f.keys) for name, f in files.items()}, referrers)
+
+    @classmethod
+    def open(cls, db: RecordDB, generation: str) -> Record | None:
+        """The record `db` holds at `generation`; None when it holds another, or is
+        damaged (then it is not believed: the caller validates in full)."""
         try:
-            body = orjson.loads(data)
-            files = {name: FileRecord(stat, digest, keys, found, synced is True)
-                     for name, (stat, digest, keys, found, synced) in body["files"].items()}
-            synced_at = body["synced_at"]
-            return cls(files, body["merged"], body["mesh"], body["referrers"],
-                       synced_at if isinstance(synced_at, str) else None)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            if db.generation() != generation:
+                return None
+            blobs = db.blobs(_BLOBS)
+            record = cls(dict(blobs["stats"]), dict(blobs["order"]), dict(blobs["problems"]),
+                         set(blobs["unsynced"]), list(blobs["merged"]), list(blobs["mesh"]),
+                         blobs.get("synced_at"), db=db, generation=generation)
+        except (Damaged, KeyError, TypeError, ValueError):
             return None
+        if not isinstance(record.synced_at, str | None):
+            return None
+        return record
+
+    def file(self, name: str) -> FileRecord | None:
+        """What the record knows of one file (None: not a file it lists)."""
+        if name not in self.stats:
+            return None
+        self.load([name])
+        digest, keys = self._rows.get(name, ("", []))
+        return FileRecord(self.stats[name], digest, keys, self.problems.get(name, []),
+                          name not in self.unsynced)
+
+    def load(self, names: Iterable[str]) -> None:
+        """Read the rows of `names` at once (raises `Damaged`)."""
+        wanted = [name for name in names if name not in self._rows and name in self.stats]
+        if wanted and not self._all_rows and self.db is not None:
+            for name, row in self.db.rows("files", wanted).items():
+                self._rows[name] = _row(row)
+
+    def files(self) -> dict[str, FileRecord]:
+        """Every file's record, in listing order: a whole-mesh read, for whole-mesh work."""
+        if not self._all_rows and self.db is not None:
+            for name, row in self.db.all_rows("files").items():
+                self._rows.setdefault(name, _row(row))
+            self._all_rows = True
+        return {name: FileRecord(stat, *self._rows.get(name, ("", [])),
+                                 self.problems.get(name, []), name not in self.unsynced)
+                for name, stat in self.stats.items()}
+
+    def put(self, name: str, kept: FileRecord) -> None:
+        """Record a file (read again) as `kept` says (its place in `stats` is the caller's)."""
+        self.stats[name] = kept.stat
+        self._rows[name] = (kept.digest, kept.keys)
+        self._changed_rows.add(name)
+        if kept.diagnostics:
+            self.problems[name] = kept.diagnostics
+        else:
+            self.problems.pop(name, None)
+        self.mark(name, kept.synced)
+
+    def drop(self, name: str) -> None:
+        self.stats.pop(name, None)
+        self._rows.pop(name, None)
+        self._changed_rows.add(name)
+        self.problems.pop(name, None)
+        self.unsynced.discard(name)
+
+    def mark(self, name: str, synced: bool) -> None:
+        if synced:
+            self.unsynced.discard(name)
+        else:
+            self.unsynced.add(name)
+
+    def reorder(self, order: ByKind) -> None:
+        self.order, self._order_changed = order, True
+
+    def diagnostics(self) -> list[dict[str, Any]]:
+        """The files' own findings, in listing order."""
+        problems = self.problems
+        return [d for name in self.stats if name in problems for d in problems[name]]
+
+    def save(self, db: RecordDB) -> str | None:
+        """Write what changed since read (all of it for a built record) as a new
+        generation of `db`, and answer it (None: not written; another process wrote
+        the record meanwhile, or it cannot be written)."""
+        replace = self.db is None or self.generation is None or db.path != self.db.path
+        blobs: dict[str, Any] = {"stats": self.stats, "problems": self.problems,
+                                 "unsynced": sorted(self.unsynced), "merged": self.merged,
+                                 "mesh": self.mesh, "synced_at": self.synced_at}
+        if self._order_changed or replace:
+            blobs["order"] = self.order
+        names = set(self._rows) if replace else self._changed_rows
+        rows: dict[str, dict[str, Any | None]] = {
+            "files": {name: (list(self._rows[name]) if name in self._rows else None)
+                      for name in names},
+            "refs": self.referrers.changes(everything=replace)}
+        generation = db.write(expected=None if replace else self.generation, blobs=blobs,
+                              rows=rows, replace=replace)
+        if generation is not None:
+            self.db, self.generation = db, generation
+            self._changed_rows.clear()
+            self._order_changed = False
+            self.referrers.saved(db)
+        return generation
+
+
+_BLOBS = ("stats", "order", "problems", "unsynced", "merged", "mesh", "synced_at")
+
+
+def _row(value: Any) -> tuple[str, list[str]]:
+    digest, keys = value
+    if not isinstance(digest, str) or not isinstance(keys, list):
+        raise Damaged("files row")
+    return digest, keys
+
+
+class _RefRows(MutableMapping[str, list[str]]):
+    """Who refers to each target (`key_text` form), read per target when first asked
+    for; the targets changed are written back by `Record.save`."""
+
+    def __init__(self, db: RecordDB | None, known: dict[str, list[str]], *,
+                 complete: bool) -> None:
+        self.db, self.known, self.complete = db, known, complete
+        self.absent: set[str] = set()
+        self.changed: set[str] = set()
+
+    def _fetch(self, target: str) -> None:
+        if self.complete or target in self.known or target in self.absent or self.db is None:
+            return
+        found = self.db.rows("refs", [target]).get(target)
+        if isinstance(found, list):
+            self.known[target] = found
+        else:
+            self.absent.add(target)
+
+    def __getitem__(self, target: str) -> list[str]:
+        self._fetch(target)
+        return self.known[target]
+
+    def __setitem__(self, target: str, users: list[str]) -> None:
+        self.known[target] = users
+        self.absent.discard(target)
+        self.changed.add(target)
+
+    def __delitem__(self, target: str) -> None:
+        self._fetch(target)
+        del self.known[target]
+        self.absent.add(target)
+        self.changed.add(target)
+
+    def __iter__(self) -> Iterator[str]:
+        if not self.complete and self.db is not None:
+            for target, users in self.db.all_rows("refs").items():
+                if target not in self.changed:
+                    self.known.setdefault(target, users)
+            self.complete = True
+        return iter(self.known)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def changes(self, *, everything: bool) -> dict[str, Any | None]:
+        if everything:
+            return {target: self.known[target] for target in self}
+        return {target: self.known.get(target) for target in self.changed}
+
+    def saved(self, db: RecordDB) -> None:
+        self.db = db
+        self.changed.clear()
 
 
 @dataclass(slots=True)
 class Referrers(graph.UserIndex):
     """`graph.Referrers`' `users` over the record's form, converted only where asked."""
 
-    by_target: dict[str, list[str]]
+    by_target: MutableMapping[str, list[str]]
 
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
         return frozenset(key_of(text) for text in self.by_target.get(key_text(key), ()))
@@ -106,10 +284,10 @@ class Referrers(graph.UserIndex):
                 self.by_target[target] = users
             else:
                 self.by_target.pop(target, None)
-        for target in sorted(new - old):
-            users = self.by_target.setdefault(target, [])
+        for target in sorted(new - old):  # (assigned, never changed in place: see _RefRows)
+            users = list(self.by_target.get(target, []))
             if source not in users:
-                users.append(source)
+                self.by_target[target] = [*users, source]
 
 
 Fetch = Callable[[str], list[Resource]]  # a file's resources, in order
@@ -153,30 +331,55 @@ class _LazyKind(MutableMapping[str, Resource]):
         return other
 
 
-def lazy_state(order: Mapping[ResourceKey, str], fetch: Fetch) -> MeshState:
-    """A state of the keys in `order` (key -> the file declaring it, in declaration order)
-    whose resources are decoded when asked for."""
-    by_kind: dict[Kind, dict[str, str]] = {kind: {} for kind in kinds.KIND_ORDER}
-    for key, file in order.items():
-        by_kind[key.kind][key.name] = file
+class Declared(Mapping[ResourceKey, str]):
+    """Each declared key with the file declaring it (the first), kind by kind in
+    `KIND_ORDER`, each kind in declaration order: as a state iterates them. Kept by kind
+    and name, so 100,000 keys are not 100,000 `ResourceKey`s until iterated."""
+
+    def __init__(self, by_kind: ByKind) -> None:
+        self.by_kind = by_kind
+
+    def __getitem__(self, key: ResourceKey) -> str:
+        return self.by_kind[key.kind.value][key.name]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, ResourceKey) and key.name in self.by_kind.get(
+            key.kind.value, {})
+
+    def __iter__(self) -> Iterator[ResourceKey]:
+        for kind in kinds.KIND_ORDER:
+            for name in self.by_kind.get(kind.value, {}):
+                yield ResourceKey(kind, name)
+
+    def __len__(self) -> int:
+        return sum(len(names) for names in self.by_kind.values())
+
+    def kinds(self) -> set[Kind]:
+        return {_KINDS[kind] for kind, names in self.by_kind.items() if names}
+
+
+def lazy_state(order: Declared, fetch: Fetch) -> MeshState:
+    """A state of the keys in `order` whose resources are decoded when asked for."""
     return MeshState(cast(dict[Kind, dict[str, Resource]], {
-        kind: _LazyKind(kind, names, fetch) for kind, names in by_kind.items()}))
+        kind: _LazyKind(kind, dict(order.by_kind.get(kind.value, {})), fetch)
+        for kind in kinds.KIND_ORDER}))
 
 
-def declaration_order(files: Mapping[str, list[str]]) -> dict[ResourceKey, str]:
-    """Each key with the first file declaring it, in the order a full load meets them."""
-    found: dict[ResourceKey, str] = {}
+def declaration_order(files: Mapping[str, list[str]]) -> Declared:
+    """Each key with the first file declaring it, as a full load meets them."""
+    found: ByKind = {}
     for file, keys in files.items():
         for text in keys:
-            found.setdefault(key_of(text), file)
-    return found
+            kind, _, name = text.partition("/")
+            found.setdefault(kind, {}).setdefault(name, file)
+    return Declared(found)
 
 
 @dataclass(slots=True)
 class Revalidated:
     diagnostics: list[Diagnostic]
     record: Record
-    order: dict[ResourceKey, str] = field(default_factory=dict)
+    order: Declared
 
 
 def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
@@ -184,88 +387,104 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
                parse: Callable[[str, os.stat_result | None], tuple[str, loader.FileResult]],
                settled: Callable[[os.stat_result], bool]) -> Revalidated | None:
     """The findings of the files `stats` lists (in listing order, with their stats), from
-    `record` and the files that changed since; None when it cannot vouch for them.
+    `record` and the files that changed since; None when it cannot vouch for them. The
+    record is brought up to date in place (and so is to be dropped after a None).
     `cached(file, digest)`: a file's result as the parse cache holds it for that content;
     `parse(file, stat)`: read, parse and check a file, giving its digest and result."""
-    recorded = record.files
-    changed = [name for name, stat in stats.items() if name not in recorded
-               or stat is None or recorded[name].stat is None
-               or recorded[name].stat != stat_key(stat)]
+    recorded = record.stats
+    changed = [name for name, stat in stats.items()
+               if stat is None or (old := recorded.get(name)) is None or old != stat_key(stat)]
     gone = [name for name in recorded if name not in stats]
     if len(changed) + len(gone) > MAX_CHANGED:
         return None
+    try:
+        record.load([*changed, *gone])
+        before = {name: kept for name in [*changed, *gone]
+                  if (kept := record.file(name)) is not None}
+    except Damaged:
+        return None
     old_results: dict[str, list[Resource]] = {}
-    new_results: dict[str, list[Resource]] = {}
-    for name in [*changed, *gone]:  # what they held, before parsing replaces it in the cache
-        if name in recorded and recorded[name].keys:
-            result = cached(name, recorded[name].digest)
+    for name, kept in before.items():  # what they held, before parsing replaces it
+        if kept.keys:
+            result = cached(name, kept.digest)
             if result is None:
                 return None
             old_results[name] = result.resources
     fresh: dict[str, tuple[str, loader.FileResult]] = {
         name: parse(name, stats[name]) for name in changed}
+    new_keys = {name: [key_text(r.key) for r in result.resources]
+                for name, (_, result) in fresh.items()}
 
-    def results_of(file: str, store: dict[str, list[Resource]],
-                   digest: str) -> list[Resource]:
+    def results_of(file: str, store: dict[str, list[Resource]]) -> list[Resource]:
         found = store.get(file)
         if found is None:
-            result = cached(file, digest)
+            kept = record.file(file)
+            result = cached(file, kept.digest) if kept is not None else None
             if result is None:
                 raise _Unvouched(file)
             found = store[file] = result.resources
         return found
 
+    new_results: dict[str, list[Resource]] = {}
+
     def old_fetch(file: str) -> list[Resource]:
-        return results_of(file, old_results, recorded[file].digest)
+        return results_of(file, old_results)
 
     def new_fetch(file: str) -> list[Resource]:
         if file in fresh:
             return fresh[file][1].resources
-        return results_of(file, new_results, recorded[file].digest)
+        return results_of(file, new_results)
 
-    new_files = {name: (list(map(key_text, (r.key for r in fresh[name][1].resources)))
-                        if name in fresh else recorded[name].keys) for name in stats}
-    old_order = declaration_order({name: f.keys for name, f in recorded.items()})
+    @functools.cache
+    def new_files() -> dict[str, list[str]]:
+        """Every file's keys now, in listing order (a whole-mesh read)."""
+        files = record.files()
+        return {name: new_keys[name] if name in fresh else files[name].keys
+                for name in stats}
+
     # The same files declaring the same keys (edits in place, the common case): the same
     # declaration order, and the same name clashes unless one involves a changed file.
-    same_keys = not gone and list(stats) == list(recorded) and all(
-        new_files[name] == recorded[name].keys for name in changed)
-    new_order = old_order if same_keys else declaration_order(new_files)
-    base = lazy_state(old_order, old_fetch)
-    state = lazy_state(new_order, new_fetch)
-    touched_files = set(changed) | set(gone)
-    changed_keys = {key for file in touched_files if file in recorded
-                    for key in map(key_of, recorded[file].keys)}
-    changed_keys |= {r.key for name in changed for r in fresh[name][1].resources}
+    same_keys = not gone and all(name in before for name in changed) and all(
+        new_keys[name] == before[name].keys for name in changed) and list(
+        stats) == list(recorded)
     try:
+        old_order = Declared(record.order)
+        new_order = old_order if same_keys else declaration_order(new_files())
+        base = lazy_state(old_order, old_fetch)
+        state = lazy_state(new_order, new_fetch)
+        changed_keys = {key_of(text) for kept in before.values() for text in kept.keys}
+        changed_keys |= {r.key for name in changed for r in fresh[name][1].resources}
         if changes.agent_edges_change(changed_keys, state, base) or (
                 any(key.kind is Kind.AGENT for key in changed_keys)
                 and any(d["code"] == changes.CYCLE_CODE for d in record.mesh)):
             return None  # cycles: a whole-graph rule, their message in the graph's order
-        referrers = Referrers({t: list(u) for t, u in record.referrers.items()})
+        referrers = Referrers(record.referrers)
         mesh = changes.check_mesh_changed(
             state, base, None, [Diagnostic.from_dict(d) for d in record.mesh],
             changed_keys, referrers)
         touched_names = set(changed)
         merged = [Diagnostic.from_dict(d) for d in record.merged] if same_keys and not any(
             _names_file(d, touched_names) for d in record.merged) else merge_findings(
-            new_files, new_fetch)
+            new_files(), new_fetch)
         for key in sorted(changed_keys, key=graph.node_order):
             referrers.changed(base.get(key), state.get(key))
-    except _Unvouched:
+    except (_Unvouched, Damaged):
         return None
-    files = {name: (FileRecord(stat_key(stat) if stat is not None and settled(stat) else None,
-                               fresh[name][0], new_files[name],
-                               [d.to_dict() for d in fresh[name][1].diagnostics],
-                               _same_content(recorded.get(name), fresh[name][0]))
-                    if name in fresh else recorded[name])
-             for name, stat in stats.items()}
-    diagnostics = [Diagnostic.from_dict(d) for f in files.values() for d in f.diagnostics]
-    diagnostics += merged + mesh
-    return Revalidated(diagnostics, Record(files, [d.to_dict() for d in merged],
-                                           [d.to_dict() for d in mesh], referrers.by_target,
-                                           record.synced_at),
-                       new_order)
+    for name in gone:
+        record.drop(name)
+    for name, (digest, result) in fresh.items():
+        stat = stats[name]
+        record.put(name, FileRecord(
+            stat_key(stat) if stat is not None and settled(stat) else None, digest,
+            new_keys[name], [d.to_dict() for d in result.diagnostics],
+            _same_content(before.get(name), digest)))
+    if not same_keys:
+        record.stats = {name: record.stats.get(name) for name in stats}
+        record.reorder(new_order.by_kind)
+    record.merged = [d.to_dict() for d in merged]
+    record.mesh = [d.to_dict() for d in mesh]
+    diagnostics = [Diagnostic.from_dict(d) for d in record.diagnostics()]
+    return Revalidated(diagnostics + merged + mesh, record, new_order)
 
 
 def _names_file(finding: dict[str, Any], files: set[str]) -> bool:

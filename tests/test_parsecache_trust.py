@@ -3,14 +3,22 @@ were not touched, without ever serving stale results."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from reconciler import engine
 from reconciler.parsecache import CACHE_DIR, RACY_NS
+
+
+def rows(root: Path, sql: str) -> list[tuple[object, ...]]:
+    """Run `sql` on the parse cache's database (committing any change); its rows."""
+    [database] = (root / CACHE_DIR).rglob("parse-*.sqlite")
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        return connection.execute(sql).fetchall()
 
 
 def load(root: Path) -> engine.DesiredState:
@@ -37,11 +45,8 @@ def test_a_forged_cache_from_another_machine_is_not_trusted(
     monkeypatch.setenv("MESHCTL_CACHE_KEY_FILE", str(tmp_path / "attacker-key"))
     honest = load(invalid)
     assert any(d.code == "S003" for d in honest.diagnostics)
-    for shard in (invalid / CACHE_DIR).rglob("*.json"):
-        body = json.loads(shard.read_text())
-        for entry in body["entries"].values():
-            entry["result"]["diagnostics"] = []
-        shard.write_text(json.dumps(body))
+    rows(invalid, "UPDATE entries SET result = CAST(json_set(CAST(result AS TEXT), "
+                  "'$.diagnostics', json('[]')) AS BLOB)")
     assert not any(d.code == "S003" for d in load(invalid).diagnostics)  # the forgery works there
     # CI, with its own key, ignores that cache and finds the problem.
     monkeypatch.setenv("MESHCTL_CACHE_KEY_FILE", str(tmp_path / "ci-key"))
@@ -55,9 +60,8 @@ def test_untouched_files_are_served_by_stat_and_edits_are_seen(manifests: Path) 
         age(path)
     cold = load(manifests)
     assert cold.cache_hits == 0
-    entries = [entry for shard in (manifests / CACHE_DIR).rglob("*.json")
-               for entry in json.loads(shard.read_text())["entries"].values()]
-    assert len(entries) == len(cold.files) and all(len(e["stat"]) == 3 for e in entries)
+    entries = rows(manifests, "SELECT size, mtime_ns, inode FROM entries")
+    assert len(entries) == len(cold.files) and all(None not in e for e in entries)
     target = manifests / "agents" / "fraud_agent.yaml"
     original = target.read_text()
     target.write_text(original.replace("max_iterations: 5", "max_iterations: 9"))  # same size
@@ -70,8 +74,7 @@ def test_untouched_files_are_served_by_stat_and_edits_are_seen(manifests: Path) 
 
 def test_a_file_modified_in_the_racy_window_is_always_hashed(manifests: Path) -> None:
     cold = load(manifests)  # every file was just written: none gets a stat shortcut
-    shard_entries = [entry for shard in (manifests / CACHE_DIR).rglob("*.json")
-                     for entry in json.loads(shard.read_text())["entries"].values()]
-    assert shard_entries and all("stat" not in entry for entry in shard_entries)
+    entries = rows(manifests, "SELECT size, mtime_ns, inode FROM entries")
+    assert entries and all(e == (None, None, None) for e in entries)
     assert load(manifests).cache_hits == len(cold.files)
     assert RACY_NS >= 1_000_000_000

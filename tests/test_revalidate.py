@@ -4,9 +4,11 @@ from scratch. Hypothesis drives random edit sequences over the example manifests
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -145,16 +147,53 @@ def test_a_small_change_is_validated_from_the_record(base: Path, tmp_path: Path,
     assert answered == [True, False]
 
 
-def test_a_damaged_record_means_a_full_validation(base: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["row", "blob", "garbage", "truncated", "gone"])
+def test_a_damaged_record_means_a_full_validation(base: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  damage: str) -> None:
+    """The record's rows are MAC'd: an edited row (here the fraud agent's keys renamed,
+    which would hide the change's finding), an edited blob, a file that is no database,
+    one cut short or gone, and the change is validated in full, as from scratch."""
     root = tmp_path / "manifests"
     shutil.copytree(base, root, copy_function=shutil.copy2)
     engine.validate_files([str(root)], jobs=1)
-    [record] = (root / ".meshctl-cache" / "v1").glob("validated-*.record")
-    record.write_bytes(record.read_bytes().replace(b"fraud_agent", b"fraud_agenT"))
+    [record] = (root / ".meshctl-cache" / "v1").glob("validated-*.sqlite")
+    with contextlib.closing(sqlite3.connect(record)) as connection, connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if damage == "row":
+            connection.execute("UPDATE files SET value = CAST(replace(CAST(value AS TEXT), "
+                               "'fraud_agent', 'fraud_agenT') AS BLOB)")
+        elif damage == "blob":
+            connection.execute("UPDATE meta SET value = CAST('[]' AS BLOB) "
+                               "WHERE key = 'mesh'")
+    if damage in ("garbage", "truncated", "gone"):
+        body = record.read_bytes()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{record}{suffix}").unlink(missing_ok=True)
+        if damage == "gone":
+            record.unlink()
+        else:
+            record.write_bytes(os.urandom(4096) if damage == "garbage" else body[:5000])
+    answered: list[bool] = []
+    original = revalidate_module.revalidate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(revalidate_module, "revalidate", spy)
     replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0")(root)
     found = engine.validate_files([str(root)], jobs=1)
     fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
     assert findings(found) == findings(fresh)
+    assert "S003" in {d.code for d in found.errors}
+    assert answered in ([], [False])  # the damaged record was never the answer
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 0", "max_iterations: 5")(root)
+    again = engine.validate_files([str(root)], jobs=1)
+    assert answered[-1] is True  # written again by the full validation, and used
+    assert findings(again) == findings(engine.load_desired([str(root)], use_cache=False,
+                                                           jobs=1))
 
 
 def test_a_deleted_agent_is_rechecked_where_workflows_run_it(base: Path,

@@ -113,8 +113,11 @@ def test_a_damaged_index_is_never_believed(manifests: Path, damage: str) -> None
     elif damage == "foreign":  # a well-formed index whose MAC is some other machine's
         mac, _, rest = body.partition(b"\n")
         index.write_bytes(b"0" * len(mac) + b"\n" + rest)
-    else:
-        index.with_suffix(".declared").write_bytes(b'[["agent/x", "nowhere.yaml"]]')
+    else:  # the record beside it, which lists the resources declared, damaged
+        record = index.with_suffix(".sqlite")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{record}{suffix}").unlink(missing_ok=True)
+        record.write_bytes(b"not a database" * 100)
     found = validated(paths)
     if damage == "extra":  # the index holds; its list of resources is found again
         assert found.from_index

@@ -158,3 +158,22 @@ def test_a_scoped_plan_finds_what_the_whole_mesh_plan_finds(edits: list[Edit]) -
     assert access_findings(scoped) == access_findings(whole)
     assert (scoped.plan is None) == (whole.plan is None)
     assert access_changes(scoped) == access_changes(whole)
+
+
+def test_a_large_policy_is_indexed_once_and_a_new_one_again() -> None:
+    """Validation and the plan compile one 100,000-rule list for two states: its subject
+    index is kept by the list itself, and another list (a changed policy) gets its own."""
+    from reconciler import access
+
+    rules = [{"agent_id": f"agent_{n}", "allowed_tools": [f"tool_{n}"]} for n in range(2000)]
+    policies = {"agent_tool_access": {"rules": rules}}
+    first, second = access.Governance(policies), access.Governance(policies)
+    assert first.allows("agent_7", access.Verb.USE, "tool_7")
+    assert second.policy(access.Verb.USE)._by_subject is \
+        first.policy(access.Verb.USE)._by_subject
+    changed = [*rules[:7], {"agent_id": "agent_7", "denied_tools": ["tool_7"]}, *rules[7:]]
+    other = access.Governance({"agent_tool_access": {"rules": changed}})
+    assert not other.allows("agent_7", access.Verb.USE, "tool_7")
+    assert other.policy(access.Verb.USE)._by_subject is not \
+        first.policy(access.Verb.USE)._by_subject
+    assert first.allows("agent_7", access.Verb.USE, "tool_7")  # the first unchanged

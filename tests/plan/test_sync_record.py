@@ -12,9 +12,11 @@ of are counted in the summary, not listed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,7 @@ def in_sync(result: engine.PlanResult, manifests: Path) -> set[str]:
     served = set(result.desired.in_sync)  # a full load's, served by the older record
     if result.basis is not None and result.basis.keys is not None:
         planned = {revalidate.key_text(key) for key in result.basis.keys}
-        served |= {name for name, f in result.basis.indexed.record.files.items()
+        served |= {name for name, f in result.basis.indexed.record.files().items()
                    if not planned.intersection(f.keys)}
     return {str(Path(p).relative_to(manifests)) for p in served}
 
@@ -196,20 +198,18 @@ def test_a_damaged_or_foreign_record_is_ignored(synced: tuple[Path, Path],
                                   os.stat(key).st_ino]
     body["salt"] = "0" * 32
     record.write_text(json.dumps(body))
-    marks = validation_records(manifests)
-    for path in marks:  # the validation index's record, every file marked in sync
-        if path.suffix == ".record":
-            data = json.loads(path.read_bytes())
-            for item in data["files"].values():
-                item[4] = True
-            path.write_text(json.dumps(data))
+    for path in validation_records(manifests):  # the index's record: every file in sync
+        if path.suffix == ".sqlite":
+            with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+                connection.execute("UPDATE meta SET value = CAST('[]' AS BLOB) "
+                                   "WHERE key = 'unsynced'")
     result = same_plan(manifests, registries)
     assert "agents/fraud_agent.yaml" not in in_sync(result, manifests)
     assert result.desired.in_sync == set()
     for damaged in ("not json", "[]", '{"format": 1}', json.dumps({**body, "files": 3})):
         record.write_text(damaged)
         for path in validation_records(manifests):
-            path.write_text(damaged)
+            path.write_text(damaged)  # the index, and its record (not a database now)
         assert in_sync(same_plan(manifests, registries), manifests) == set()
     monkeypatch.setenv("MESHCTL_CACHE_KEY_FILE", str(tmp_path / "another-key"))
     assert in_sync(same_plan(manifests, registries), manifests) == set()
