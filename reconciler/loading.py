@@ -38,7 +38,6 @@ from reconciler.parsecache import (
     SyncRecord,
     ValidationIndex,
     extra_digest,
-    files_digest,
     keyed_salt,
     machine_key,
     settled,
@@ -270,7 +269,7 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
     if stats is not None and latest is not None:
         files, recorded = latest
         again = functools.partial(_declared_again, paths, max_bytes, jobs)
-        if files is not None and files == files_digest(stats):
+        if files is not None and files == index.files_digest(stats):
             found = _validated(recorded, index, again)
             if found is not None and not with_record:
                 return _Outcome(found)
