@@ -112,7 +112,7 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
         if indexed is not None and not indexed.validated.errors:
             timings = {"validate": time.perf_counter() - started}
             started = time.perf_counter()
-            live = opened.snapshot(lazy=True)  # entries decoded where the plan looks
+            live = opened.snapshot(lazy=True, unread=True)  # entries read where it looks
             timings["live"] = time.perf_counter() - started
             basis = replan.basis(indexed, live, store_.identity(opened))
             if basis is not None and basis.keys is not None:

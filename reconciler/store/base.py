@@ -1,8 +1,10 @@
 """The store interface: what the engine, the library, the API and the watch controller may
 ask of wherever the live registries are kept. Only `store/` knows how a store keeps them.
 
-    snapshot(lazy=)             the live state, with an opaque revision token (`fingerprint`);
-                                `lazy`: entries may be decoded when first asked for
+    snapshot(lazy=, unread=)    the live state, with an opaque revision token (`fingerprint`);
+                                `lazy`: entries may be decoded when first asked for;
+                                `unread`: and read then (for a short-lived reader: an
+                                entry whose file changed since raises StoreError)
     commit(changes, expected=)  one atomic revision, refused (StalePlan, naming the revisions
                                 that moved the store on) unless the store is at `expected`
     audit(record), audit_log()  every attempted change, refused and failed ones included
@@ -156,7 +158,7 @@ class Store(Protocol):
     def location(self) -> str:
         """Where it is, for messages (never a password)."""
 
-    def snapshot(self, *, lazy: bool = False) -> LiveState: ...
+    def snapshot(self, *, lazy: bool = False, unread: bool = False) -> LiveState: ...
 
     def commit(self, changes: ChangeSet, *, expected: str, info: CommitInfo,
                befores: ChangeSet | None = None, stale_detail: StaleDetail | None = None,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -30,12 +30,15 @@ from reconciler.model.resource import ResourceKey
 from reconciler.store import follower, history, journal, jsonspans, lock, writer
 from reconciler.store.base import CaughtUp, Revision, SoleLease
 from reconciler.store.history import CommitInfo
+from reconciler.store.lazylist import Deferred, held
 from reconciler.store.registry_files import (
     META as META,
 )
 from reconciler.store.registry_files import (
     FileDetail,
     FileRead,
+    SavedDocuments,
+    SavedLayouts,
     files_of,
     fingerprint_of,
     read_live_state,
@@ -55,6 +58,15 @@ ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
 
 
 default_info, now_text = history.default_info, history.now_text  # where they were
+
+
+class Saved(NamedTuple):
+    """What the layouts file holds: each list registry's layout with the digest of the bytes
+    it describes (and the settled read that proved it), and each per-file registry file's
+    settled read with its entry's id (`documents`)."""
+
+    layouts: dict[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
+    documents: dict[str, tuple[str, FileRead]]
 
 
 
@@ -78,30 +90,55 @@ class FileStore:
             with lock.exclusive(self.meta, timeout=self.lock_timeout, purpose="recovery"):
                 journal.recover(self.root, self.meta)
 
-    def snapshot(self, *, lazy: bool = False) -> LiveState:
+    def snapshot(self, *, lazy: bool = False, unread: bool = False) -> LiveState:
         """The live state. `lazy`: a list registry whose bytes a saved layout describes
         (same digest) is not decoded: its entries are, one by one, when asked for (a plan
-        of a few keys in a 100,000-agent mesh, a library's cold load). One read in full
-        saves its layouts for the next."""
+        of a few keys in a 100,000-agent mesh, a library's cold load). `unread` (with
+        `lazy`): a per-file registry file a saved settled read vouches for by its stat is
+        not even read until its entry is asked for; then, if the file changed meanwhile,
+        that entry raises StoreError. So for a short-lived reader (a plan), never for one
+        that keeps the snapshot (the library). One read in full saves its layouts and
+        reads for the next."""
         if not lazy:
             return self._read(lambda: read_live_state(self.root))
 
         def read() -> LiveState:
-            saved = self._saved_layouts()
-            live = read_live_state(self.root, saved)
+            saved = self._saved()
+            live = read_live_state(self.root, saved.layouts,
+                                   saved.documents if unread else None)
             self._keep_layouts(live, saved)  # under the shared lock: no commit meanwhile
             return live
 
         return self._read(read)
 
-    def _keep_layouts(self, live: LiveState,
-                      saved: Mapping[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
-                      ) -> None:
+    def _keep_layouts(self, live: LiveState, saved: Saved) -> None:
         """Save beside the registries the layouts this read found (a foreign edit's
-        bytes) and the settled reads that proved a saved layout's digest, so the next lazy
-        read neither decodes nor hashes them again. Best effort: a read-only store reads
-        in full, or hashes, each time."""
+        bytes), the settled reads that proved a saved layout's digest, and those of the
+        per-file registry files read whole, so the next lazy read neither decodes nor
+        hashes (nor, for those files, reads) them again. Best effort: a read-only store
+        reads in full, or hashes, each time."""
         files = files_of(live)
+        kept = self._layouts_to_keep(files, saved.layouts)
+        documents = self._documents_to_keep(files, saved.documents)
+        if not kept and documents is None:
+            return
+        with contextlib.suppress(OSError):
+            try:
+                body = orjson.loads((self.root / LAYOUTS).read_bytes())
+                if body.get("format") != LAYOUTS_FORMAT or not isinstance(body["files"], dict):
+                    raise ValueError
+            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
+                    ValueError):
+                body = {"format": LAYOUTS_FORMAT, "files": {}}
+            body["files"].update(kept)
+            if documents is not None:
+                body["documents"] = _documents_json(documents)
+            self.meta.mkdir(exist_ok=True)
+            write_atomically(self.root / LAYOUTS, orjson.dumps(body))
+
+    def _layouts_to_keep(self, files: FileDetail, saved: SavedLayouts
+                         ) -> dict[str, dict[str, Any]]:
+        """The list registries' layouts and settled reads this read has news of."""
         kept: dict[str, dict[str, Any]] = {}
         for kind in kinds.KIND_ORDER:
             relative = kinds.info(kind).registry_file
@@ -115,19 +152,19 @@ class FileStore:
                 continue  # nothing new to say about it
             kept[relative] = {"digest": read.digest, "layout": layout.to_json(),
                               **({"read": [list(read.stat), read.seen_at]} if settled else {})}
-        if not kept:
-            return
-        with contextlib.suppress(OSError):
-            try:
-                body = orjson.loads((self.root / LAYOUTS).read_bytes())
-                if body.get("format") != LAYOUTS_FORMAT or not isinstance(body["files"], dict):
-                    raise ValueError
-            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
-                    ValueError):
-                body = {"format": LAYOUTS_FORMAT, "files": {}}
-            body["files"].update(kept)
-            self.meta.mkdir(exist_ok=True)
-            write_atomically(self.root / LAYOUTS, orjson.dumps(body))
+        return kept
+
+    def _documents_to_keep(self, files: FileDetail, saved: SavedDocuments
+                           ) -> dict[str, tuple[str, FileRead]] | None:
+        """The per-file registry files whose read can vouch for their entry next time
+        (read whole and clean, settled), when that is not what is saved (None)."""
+        found: dict[str, tuple[str, FileRead]] = {}
+        for relative, name in files.documents.items():
+            read = files.reads.get(relative)
+            if read is not None and (saved.get(relative) == (name, read) or read.unchanged(
+                    _stat_or_none(self.root / relative))):
+                found[relative] = (name, read)
+        return None if found == saved else found
 
     def refresh(self, previous: LiveState) -> LiveState:
         """`snapshot()`, reading again only the files that changed since `previous`."""
@@ -210,7 +247,10 @@ class FileStore:
                changes: ChangeSet, befores: ChangeSet, info: CommitInfo,
                known: LiveState | None) -> Revision:
         now = now_text()
-        layouts = {**_layouts_read(known, digests), **self._layouts(digests)}
+        saved = self._saved()
+        layouts = {**_layouts_read(known, digests), **{
+            relative: layout for relative, (digest, layout, _) in saved.layouts.items()
+            if digests.get(relative) == digest}}
         contents: list[writer.FileContent] = []
         for kind in kinds.KIND_ORDER:
             of_kind = {key.name: entry for key, entry in changes.items() if key.kind is kind}
@@ -244,8 +284,8 @@ class FileStore:
                    for content in contents]
             ops.append(journal.Op(history.relative_path(number),
                                   lambda: orjson.dumps(after()["record"])))
-            ops.append(journal.Op(LAYOUTS, lambda: _layouts_file(layouts, contents,
-                                                                 after()["digests"])))
+            ops.append(journal.Op(LAYOUTS, lambda: _layouts_file(
+                layouts, contents, after()["digests"], saved.documents)))
             journal.commit(self.root, self.meta, ops,
                            history.commit_audit(number, now, info, len(changes)))
         record = after()["record"]
@@ -266,31 +306,16 @@ class FileStore:
                 reads[relative] = None
         return reads
 
-    def _layouts(self, digests: Mapping[str, str]) -> dict[str, jsonspans.ListLayout]:
-        """The saved layouts of the list registries whose bytes are still the ones they
-        describe (same digest); a missing or damaged file is no layouts (the writer scans)."""
-        return {relative: layout for relative, (digest, layout, _)
-                in self._saved_layouts().items() if digests.get(relative) == digest}
-
-    def _saved_layouts(self) -> dict[str, tuple[str, jsonspans.ListLayout, FileRead | None]]:
-        """Every saved layout with the digest of the bytes it describes and, when a reader
-        kept it, the read that proved that digest (none when the file is missing or
-        damaged)."""
+    def _saved(self) -> Saved:
+        """What the layouts file holds; a missing or damaged part is nothing (the writer
+        scans, the reader reads in full)."""
         try:
             body = orjson.loads((self.root / LAYOUTS).read_bytes())
-            if body.get("format") != LAYOUTS_FORMAT:
-                return {}
-            found = {}
-            for relative, item in body["files"].items():
-                digest = str(item["digest"])
-                read = item.get("read")
-                found[relative] = (digest, jsonspans.ListLayout.from_json(item["layout"]),
-                                   FileRead(digest, tuple(map(int, read[0])),  # type: ignore[arg-type]
-                                            int(read[1])) if read is not None else None)
-            return found
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
-                ValueError, IndexError):
-            return {}
+        except (OSError, orjson.JSONDecodeError):
+            return Saved({}, {})
+        if not isinstance(body, dict) or body.get("format") != LAYOUTS_FORMAT:
+            return Saved({}, {})
+        return Saved(_saved_layouts(body), _saved_documents(body))
 
     def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> SoleLease:
         """A file store runs one controller (on its host) and elects none."""
@@ -468,20 +493,69 @@ class FileStore:
 
 def _changed_keys(before: LiveState, after: LiveState) -> list[ResourceKey] | None:
     """The keys whose entries a re-read replaced: the reader keeps the very entry objects
-    of what it did not decode again (unchanged files, entries outside an edit's bytes), so
-    identity tells. None (compare all) when most of a registry was decoded again."""
+    of what it did not decode again (unchanged files, entries outside an edit's bytes), and
+    the very files it did not read yet, so identity tells. None (compare all) when most of
+    a registry was decoded again."""
     changed: list[ResourceKey] = []
     for kind in kinds.Kind:
-        old, new = before.state.of_kind(kind), after.state.of_kind(kind)
+        old, new = held(before.state.of_kind(kind)), held(after.state.of_kind(kind))
         if old is new:
             continue
         for name in old.keys() | new.keys():
             was, now = old.get(name), new.get(name)
-            if was is None or now is None or was.entry is not now.entry:
+            if was is None or now is None or _identity(was) is not _identity(now):
                 changed.append(ResourceKey(kind, name))
         if len(changed) > 100 + len(new) // 10:
             return None
     return changed
+
+
+def _identity(item: Any) -> object:
+    """What stays the same object while an entry is not read again."""
+    return item if isinstance(item, Deferred) else item.entry
+
+
+def _saved_layouts(body: dict[str, Any]) -> dict[str, tuple[str, jsonspans.ListLayout,
+                                                             FileRead | None]]:
+    """Every saved layout with the digest of the bytes it describes and, when a reader
+    kept it, the read that proved that digest (none when damaged)."""
+    try:
+        found = {}
+        for relative, item in body["files"].items():
+            digest = str(item["digest"])
+            read = item.get("read")
+            found[relative] = (digest, jsonspans.ListLayout.from_json(item["layout"]),
+                               _file_read(digest, read) if read is not None else None)
+        return found
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        return {}
+
+
+def _saved_documents(body: dict[str, Any]) -> dict[str, tuple[str, FileRead]]:
+    """Every saved read of a per-file registry file, with its entry's id (none when
+    damaged)."""
+    try:
+        found = {}
+        for relative, item in body.get("documents", {}).items():
+            name = item["id"]
+            if not isinstance(name, str):
+                raise TypeError
+            found[relative] = (name, _file_read(str(item["digest"]), item["read"]))
+        return found
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        return {}
+
+
+def _file_read(digest: str, saved: Any) -> FileRead:
+    """A `FileRead` from its saved `[[size, mtime_ns, ctime_ns, inode], seen_at]`."""
+    size, mtime, ctime, inode = map(int, saved[0])
+    return FileRead(digest, (size, mtime, ctime, inode), int(saved[1]))
+
+
+def _documents_json(documents: SavedDocuments) -> dict[str, Any]:
+    return {relative: {"digest": read.digest, "id": name,
+                       "read": [list(read.stat), read.seen_at]}
+            for relative, (name, read) in documents.items()}
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
@@ -504,17 +578,23 @@ def _layouts_read(known: LiveState | None, digests: Mapping[str, str]
 
 
 def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
-                  contents: list[writer.FileContent], digests: Mapping[str, str]) -> bytes:
+                  contents: list[writer.FileContent], digests: Mapping[str, str],
+                  documents: SavedDocuments) -> bytes:
     """The layouts of the list registries as this commit leaves them: the new layout of each
-    file it writes, the known one of each it does not (`digests` are the new digests)."""
+    file it writes, the known one of each it does not (`digests` are the new digests); and
+    the saved reads of the per-file registry files it leaves as they were."""
     layouts = dict(known)
     for content in contents:
         layouts.pop(content.relative, None)
         if content.layout is not None:
             layouts[content.relative] = content.layout
+    written = {content.relative for content in contents}
+    kept = {relative: (name, read) for relative, (name, read) in documents.items()
+            if relative not in written and digests.get(relative) == read.digest}
     return orjson.dumps({"format": LAYOUTS_FORMAT, "files": {
         relative: {"digest": digests[relative], "layout": layout.to_json()}
-        for relative, layout in layouts.items() if relative in digests}})
+        for relative, layout in layouts.items() if relative in digests},
+        **({"documents": _documents_json(kept)} if kept else {})})
 
 
 def _digest(pieces: tuple[writer.Piece, ...]) -> str:

@@ -1,4 +1,4 @@
-"""A list registry's entries decoded one by one, when first asked for (issue 26).
+"""A registry's entries decoded one by one, when first asked for (issue 26).
 
 A plan of ten agents against a 280 MB agent registry needs ten entries, the ids of the
 others (which are deleted, which are new) and the header. When the store holds the
@@ -8,16 +8,25 @@ decoding: `LazyEntries` maps each id to its `Resource`, decoding the span on fir
 access. It behaves as the dict the reader would have built (same order, same entries);
 changes made to it (a commit's `with_commit`) go to an overlay, and `copy` shares the
 decoded part.
+
+A per-file registry (the `workflows/` folder: 2,000 files at 100,000 agents) is the same
+at the scale of files: `LazyDocuments` maps each id to its file, read and decoded on first
+access (`Deferred`), when a settled read kept beside the registries proves by its stat
+alone that the file still holds the bytes it read. The snapshot then lists and stats the
+folder, and reads none of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+import hashlib
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from reconciler.errors import StoreError
+from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store.jsonspans import ListLayout
@@ -113,3 +122,95 @@ class LazyEntries(MutableMapping[str, Resource]):
         other._changed = dict(self._changed)
         other._order = list(self._order) if self._order is not None else None
         return other
+
+
+class Deferred:
+    """A per-file registry's file not read yet: its entry's key, where it is, and the digest
+    of the bytes the snapshot promised, which the file must still hold when it is read."""
+
+    __slots__ = ("key", "source", "digest", "_resource")
+
+    def __init__(self, key: ResourceKey, source: Source, digest: str) -> None:
+        self.key, self.source, self.digest = key, source, digest
+        self._resource: Resource | None = None
+
+    def resource(self) -> Resource:
+        """The entry, read the first time (then shared by every snapshot that holds it)."""
+        found = self._resource
+        if found is None:
+            found = self._resource = Resource(self.key, self._entry(), self.source)
+        return found
+
+    def _entry(self) -> dict[str, Any]:
+        try:
+            data = Path(self.source.file).read_bytes()
+        except OSError as error:
+            raise self._changed(f"cannot be read ({error.strerror})") from error
+        if hashlib.sha256(data).hexdigest() != self.digest:
+            raise self._changed("holds other bytes")
+        try:
+            entry = orjson.loads(data)
+        except orjson.JSONDecodeError as error:  # the digest's bytes decoded when saved
+            raise self._changed(f"cannot be decoded ({error})") from error
+        id_field = kinds.info(self.key.kind).id_field
+        if not isinstance(entry, dict) or id_field is None or entry.get(id_field) != self.key.name:
+            raise self._changed(f"does not hold {self.key.describe()}")
+        return entry
+
+    def _changed(self, problem: str) -> StoreError:
+        return StoreError(f"{self.source.file} {problem}: it changed since this snapshot "
+                          "was taken; read the registries again")
+
+
+class LazyDocuments(MutableMapping[str, Resource]):
+    """`id -> Resource` of a per-file registry, in file-name order, a `Deferred` file read
+    when its entry is first asked for. It behaves as the dict the reader would build;
+    changes replace items as a dict's would, and `copy` shares what was read."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: dict[str, Resource | Deferred] | None = None) -> None:
+        self._items: dict[str, Resource | Deferred] = {} if items is None else items
+
+    def defer(self, deferred: Deferred) -> None:
+        """Hold `deferred` under its name, last, unread."""
+        self._items[deferred.key.name] = deferred
+
+    def held(self) -> Mapping[str, Resource | Deferred]:
+        """What is held, without reading any file (for comparing snapshots by identity)."""
+        return self._items
+
+    def has_deferred(self) -> bool:
+        return any(isinstance(item, Deferred) for item in self._items.values())
+
+    def ordered(self, names: list[str]) -> LazyDocuments:
+        """The same items in the order of `names` (every name held), unread."""
+        return LazyDocuments({name: self._items[name] for name in names})
+
+    def __getitem__(self, name: str) -> Resource:
+        item = self._items[name]
+        return item.resource() if isinstance(item, Deferred) else item
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __setitem__(self, name: str, resource: Resource) -> None:
+        self._items[name] = resource
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+
+    def copy(self) -> LazyDocuments:
+        """Another mapping of the same items, changed apart (a file read once for both)."""
+        return LazyDocuments(dict(self._items))
+
+
+def held(by_name: Mapping[str, Resource]) -> Mapping[str, Resource | Deferred]:
+    """What a kind's mapping holds, its deferred files unread."""
+    return by_name.held() if isinstance(by_name, LazyDocuments) else by_name

@@ -58,7 +58,7 @@ class MemoryStore:
         return LiveState(state, headers, unkeyed, fingerprint=token,
                          place=lambda key: f"{self.location}/{key}")
 
-    def snapshot(self, *, lazy: bool = False) -> LiveState:
+    def snapshot(self, *, lazy: bool = False, unread: bool = False) -> LiveState:
         with self._condition:
             return self._live
 

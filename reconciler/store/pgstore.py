@@ -248,7 +248,7 @@ class PostgresStore:
         assert row is not None
         return _token(self._store_id, int(row[0]), row[1])
 
-    def snapshot(self, *, lazy: bool = False) -> LiveState:
+    def snapshot(self, *, lazy: bool = False, unread: bool = False) -> LiveState:
         """The live state; read again only when the store moved on since the last read."""
         token = self._head_token()
         with self._lock:

@@ -27,7 +27,7 @@ from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
-from reconciler.store.lazylist import LazyEntries
+from reconciler.store.lazylist import Deferred, LazyDocuments, LazyEntries, held
 
 # A file's stat can stand for its content only once its mtime is older than the moment it
 # was observed by more than the clock tick of the file system's timestamps: a later write
@@ -84,6 +84,9 @@ class FileDetail:
     # and those bytes themselves (or the pieces a commit wrote them from, joined when first
     # needed): the next reload decodes only what an edit changed, a write need not re-read
     data: dict[str, bytes | tuple[Any, ...]] = field(default_factory=dict)
+    # the id in each per-file registry file read whole and clean (keyed; no problem but
+    # L005): its read, once settled, can vouch for that entry in a later process
+    documents: dict[str, str] = field(default_factory=dict)
 
     def bytes_of(self, relative: str) -> bytes | None:
         """The bytes of `relative` as read or written, when kept."""
@@ -131,27 +134,41 @@ def registry_file_names(root: Path) -> list[str]:
     for kind in kinds.KIND_ORDER:
         relative = kinds.info(kind).registry_file
         if kinds.info(kind).layout is Layout.PER_FILE:
-            folder = root / relative
-            if folder.is_dir():
-                found += [f"{relative}/{path.name}" for path in sorted(folder.glob("*.json"))]
+            found += [f"{relative}/{name}" for name in document_names(root / relative) or ()]
         elif (root / relative).is_file():
             found.append(relative)
     return found
 
 
+def document_names(folder: Path) -> list[str] | None:
+    """The files of a per-file registry, sorted: what `folder.glob("*.json")` finds, in a
+    fifth of its time; None when there is no such folder."""
+    try:
+        with os.scandir(folder) as found:
+            return sorted(entry.name for entry in found if entry.name.endswith(".json"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError:  # as glob: an unreadable folder lists nothing
+        return []
+
+
 SavedLayouts = Mapping[str, tuple[str, jsonspans.ListLayout, FileRead | None]]
+# per-file registry files (relative) a settled read found clean: the id of their entry
+SavedDocuments = Mapping[str, tuple[str, FileRead]]
 
 
-def read_live_state(root: str | os.PathLike[str], layouts: SavedLayouts | None = None
-                    ) -> LiveState:
+def read_live_state(root: str | os.PathLike[str], layouts: SavedLayouts | None = None,
+                    documents: SavedDocuments | None = None) -> LiveState:
     """Every registry under `root`; a missing file reads as empty.
 
     Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
     decodes: hashlib lets go of the GIL, so on two cores the hashing is free. `layouts`:
     saved layouts of list registries, each with the digest of the bytes it describes (and
     the read that proved it, if kept); a file with those very bytes is not decoded, its
-    entries are when first asked for (`lazylist.LazyEntries`)."""
-    return _read(new_live(Path(root)), None, layouts)
+    entries are when first asked for (`lazylist.LazyEntries`). `documents`: saved reads of
+    per-file registry files; a file whose stat they vouch for is not even read, its entry
+    is when first asked for (`lazylist.LazyDocuments`)."""
+    return _read(new_live(Path(root)), None, layouts, documents)
 
 
 def refresh_live_state(previous: LiveState) -> LiveState:
@@ -161,10 +178,10 @@ def refresh_live_state(previous: LiveState) -> LiveState:
     return _read(new_live(files_of(previous).root), previous)
 
 
-def _read(live: LiveState, previous: LiveState | None,
-          layouts: SavedLayouts | None = None) -> LiveState:
+def _read(live: LiveState, previous: LiveState | None, layouts: SavedLayouts | None = None,
+          documents: SavedDocuments | None = None) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
-        reader = _Reader(live, previous, hasher)
+        reader = _Reader(live, previous, hasher, documents or {})
         for kind in kinds.KIND_ORDER:
             layout = kinds.info(kind).layout
             if layout is Layout.PER_FILE:
@@ -221,8 +238,9 @@ class _Reader:
     file's SHA-256 is computed on the `hasher` thread while this one decodes."""
 
     def __init__(self, live: LiveState, previous: LiveState | None,
-                 hasher: ThreadPoolExecutor) -> None:
+                 hasher: ThreadPoolExecutor, documents: SavedDocuments) -> None:
         self.live, self.previous, self.hasher = live, previous, hasher
+        self.documents = documents
         self.files = files_of(live)
         self.root = self.files.root
         self.pending: dict[str, tuple[Future[str], tuple[int, int, int, int], int]] = {}
@@ -249,6 +267,8 @@ class _Reader:
             self.files.layouts[relative] = before.layouts[relative]
         if relative in before.data:
             self.files.data[relative] = before.data[relative]
+        if relative in before.documents:
+            self.files.documents[relative] = before.documents[relative]
         if relative in self.previous.unkeyed:
             self.live.unkeyed[relative] = self.previous.unkeyed[relative]
         path = str(self.root / relative)
@@ -407,37 +427,104 @@ def _read_entry_list(reader: _Reader, kind: Kind) -> None:
 
 
 def _read_per_file(reader: _Reader, kind: Kind) -> None:
-    """A folder of one-document files (workflows), each file named after its entry's id."""
+    """A folder of one-document files (workflows), each file named after its entry's id. A
+    file whose stat a kept read vouches for (the previous snapshot's, or one saved) is not
+    read again; a saved one's entry is read when first asked for (`LazyDocuments`)."""
+    info = kinds.info(kind)
+    folder = reader.root / info.registry_file
+    names = document_names(folder)
+    if names is None:
+        return
+    before = _by_file(reader.previous, kind) if reader.previous is not None else {}
+    entries = LazyDocuments()
+    reader.live.state.resources[kind] = cast(dict[str, Resource], entries)
+    where = str(folder)
+    for name in names:  # paths as strings: pathlib's would be half of the time here
+        relative, file = f"{info.registry_file}/{name}", os.path.join(where, name)
+        if not _keep_document(reader, kind, relative, before.get(file)) and \
+                not _defer_document(reader, kind, relative, file):
+            _read_document(reader, kind, relative, Path(file))
+    if not entries.has_deferred():  # nothing left unread: the plain dict a full read builds
+        reader.live.state.resources[kind] = cast(dict[str, Resource], dict(entries.held()))
+
+
+def _keep_document(reader: _Reader, kind: Kind, relative: str,
+                   kept: Resource | Deferred | None) -> bool:
+    """The previous snapshot's entry of a file whose stat shows it unchanged (still unread
+    if it was), checked again."""
+    read = reader.unchanged(relative) if kept is not None else None
+    if kept is None or read is None:
+        return False
+    reader.keep(relative, read)
+    entries = reader.live.state.of_kind(kind)
+    if isinstance(kept, Deferred) and isinstance(entries, LazyDocuments) and \
+            kept.key.name not in entries:
+        entries.defer(kept)
+        return True
+    resource = kept.resource() if isinstance(kept, Deferred) else kept
+    _add(reader.live, kind, resource.name, resource.entry,
+         resource.source or Source(str(reader.root / relative)), "")
+    return True
+
+
+def _defer_document(reader: _Reader, kind: Kind, relative: str, file: str) -> bool:
+    """Hold unread a file whose saved read vouches for it by its stat: same size, times
+    and inode as when it was read whole and clean, and settled then."""
+    saved = reader.documents.get(relative)
+    if saved is None:
+        return False
+    name, read = saved
+    entries = reader.live.state.of_kind(kind)
+    if not isinstance(entries, LazyDocuments) or not read.unchanged(_stat_or_none(file)):
+        return False
+    if name in entries:
+        return False  # an earlier file holds that id: read this one, for its L004
+    files = reader.files
+    files.reads[relative], files.file_digests[relative] = read, read.digest
+    files.documents[relative] = name
+    _check_file_name(reader.live, kind, name, file)
+    entries.defer(Deferred(ResourceKey(kind, name), Source(file), read.digest))
+    return True
+
+
+def _read_document(reader: _Reader, kind: Kind, relative: str, path: Path) -> None:
+    """Read, hash and decode one file; a clean one is noted in `documents`, to be saved."""
     live = reader.live
     info = kinds.info(kind)
     assert info.id_field is not None
-    folder = reader.root / info.registry_file
-    if not folder.is_dir():
+    problems = len(live.diagnostics)
+    document, found = reader.load_json(relative)
+    if not found:
         return
-    before = _by_file(reader.previous, kind) if reader.previous is not None else {}
-    for path in sorted(folder.glob("*.json")):
-        relative = f"{info.registry_file}/{path.name}"
-        kept = before.get(str(path))
-        read = reader.unchanged(relative) if kept is not None else None
-        if kept is not None and read is not None:  # unchanged: the same entry, checked again
-            reader.keep(relative, read)
-            _add(live, kind, kept.name, kept.entry, kept.source or Source(str(path)), "")
-            continue
-        document, found = reader.load_json(relative)
-        if not found:
-            continue
-        entry_id = document.get(info.id_field) if isinstance(document, dict) else None
-        if not isinstance(entry_id, str):
-            _keep_unkeyed(live, relative, document, _error(
-                "L003", f"{info.label} file has no string '{info.id_field}'", str(path), None,
-                f"add \"{info.id_field}\": \"{path.stem}\""))
-            continue
-        if entry_id != path.stem:
-            live.diagnostics.append(_error(
-                "L005", f"file name '{path.name}' differs from its {info.id_field} "
-                f"'{entry_id}'", str(path), None, f"rename the file to {entry_id}.json",
-                str(ResourceKey(kind, entry_id))))
-        _add(live, kind, entry_id, document, Source(str(path)), "")
+    entry_id = document.get(info.id_field) if isinstance(document, dict) else None
+    if not isinstance(entry_id, str):
+        _keep_unkeyed(live, relative, document, _error(
+            "L003", f"{info.label} file has no string '{info.id_field}'", str(path), None,
+            f"add \"{info.id_field}\": \"{path.stem}\""))
+        return
+    clean = len(live.diagnostics) == problems
+    _check_file_name(live, kind, entry_id, str(path))
+    if _add(live, kind, entry_id, document, Source(str(path)), "") and clean:
+        reader.files.documents[relative] = entry_id
+
+
+def _check_file_name(live: LiveState, kind: Kind, entry_id: str, file: str) -> None:
+    """L005: a per-file registry's file is named after its entry's id."""
+    if entry_id and os.path.basename(file) == f"{entry_id}.json":
+        return  # the stem is the id (the usual case, told without pathlib)
+    info, path = kinds.info(kind), Path(file)
+    if entry_id != path.stem:
+        live.diagnostics.append(_error(
+            "L005", f"file name '{path.name}' differs from its {info.id_field} "
+            f"'{entry_id}'", str(path), None, f"rename the file to {entry_id}.json",
+            str(ResourceKey(kind, entry_id))))
+
+
+def _stat_or_none(path: str | Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def _read_singleton(reader: _Reader, kind: Kind) -> None:
@@ -482,6 +569,8 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
                        {relative: layout for relative, layout in before.layouts.items()
                         if relative not in written},
                        {relative: data for relative, data in before.data.items()
+                        if relative not in written},
+                       {relative: name for relative, name in before.documents.items()
                         if relative not in written})
     live = LiveState(previous.state.copy(), dict(previous.headers), previous.unkeyed,
                      previous.diagnostics, place=previous.place, private=files)
@@ -501,24 +590,31 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
                 live.headers[kind] = {**header, "last_updated": now}
     seal(live)
     by_name = {kind: live.state.of_kind(kind) for kind in Kind}
-    for key, entry in changes.items():
+    for key, entry in changes.items():  # a file not read yet stays so (it may be gone)
+        existing = held(by_name[key.kind]).get(key.name)
         if entry is None:
-            by_name[key.kind].pop(key.name, None)
+            if existing is not None:
+                del by_name[key.kind][key.name]
             continue
-        existing = by_name[key.kind].get(key.name)
         source = existing.source if existing else Source(str(before.root / file_of(key)))
         by_name[key.kind][key.name] = Resource(key, entry, source)
     for kind in {key.kind for key in changes}:
         if kinds.info(kind).layout is Layout.PER_FILE:  # read in file-name order
-            flows = by_name[kind]
-            live.state.resources[kind] = {name: flows[name] for name in sorted(
-                flows, key=lambda name: f"{name}.json")}
+            live.state.resources[kind] = _in_file_order(by_name[kind])
     return live
 
 
-def _by_file(live: LiveState, kind: Kind) -> dict[str, Resource]:
-    return {resource.source.file: resource for resource in live.state.of_kind(kind)
-            .values() if resource.source is not None}
+def _in_file_order(flows: dict[str, Resource]) -> dict[str, Resource]:
+    names = sorted(flows, key=lambda name: f"{name}.json")
+    if isinstance(flows, LazyDocuments):
+        return cast(dict[str, Resource], flows.ordered(names))
+    return {name: flows[name] for name in names}
+
+
+def _by_file(live: LiveState, kind: Kind) -> dict[str, Resource | Deferred]:
+    """A per-file kind's entries by file, the deferred ones unread."""
+    return {item.source.file: item for item in held(live.state.of_kind(kind)).values()
+            if item.source is not None}
 
 
 def _read_governance(reader: _Reader, kind: Kind = Kind.GOVERNANCE_POLICY) -> None:
@@ -549,14 +645,16 @@ _READERS = {Layout.LIST: _read_entry_list, Layout.POLICY_MAP: _read_governance,
 
 
 def _add(live: LiveState, kind: Kind, name: str, entry: dict[str, Any], source: Source,
-         where: str) -> None:
+         where: str) -> bool:
+    """Add the entry (True), unless its key is taken: then it is kept unkeyed (L004)."""
     key = ResourceKey(kind, name)
     if key in live.state:
         _keep_unkeyed(live, kinds.info(kind).registry_file, entry, _error(
             "L004", f"{key.describe()} appears twice ({where or source.file}); the first is "
             "used", source.file, None, "remove or rename the duplicate", str(key)))
-        return
+        return False
     live.state.add(Resource(key, entry, source))
+    return True
 
 
 def _keep_unkeyed(live: LiveState, relative: str, entry: Any, diagnostic: Diagnostic) -> None:

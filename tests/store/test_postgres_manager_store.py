@@ -10,7 +10,6 @@ import pytest
 from reconciler import RegistryManager
 from reconciler.model.kinds import Kind
 from reconciler.store import open_store
-from tests.conftest import FIXTURE_REGISTRIES
 
 
 def test_a_manager_takes_a_database_url_as_its_store(pg_store: Any, pg_url: str) -> None:
@@ -22,8 +21,10 @@ def test_a_manager_takes_a_database_url_as_its_store(pg_store: Any, pg_url: str)
         assert agent is not None and agent.agent_id == "fraud_agent"
 
 
-def test_a_manager_takes_a_folder_given_either_way(tmp_path: Path) -> None:
-    for given in (str(FIXTURE_REGISTRIES), FIXTURE_REGISTRIES):
+def test_a_manager_takes_a_folder_given_either_way(registries: Path) -> None:
+    """(A copy: a cold load saves its layouts beside the registries, which must not land
+    in the repository's fixture, copied by other tests.)"""
+    for given in (str(registries), registries):
         manager = RegistryManager(store=given, watch=False)
         manager.load_all()
         assert manager.get_agent("fraud_agent") is not None
