@@ -211,3 +211,31 @@ def test_a_deleted_agent_is_rechecked_where_workflows_run_it(base: Path,
     fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
     assert findings(found) == findings(fresh)
     assert "A002" not in {d.code for d in found.errors}
+
+
+def test_a_record_written_meanwhile_by_another_process_is_not_overwritten(
+        base: Path, tmp_path: Path) -> None:
+    """Two runs read the record at one generation; the first to write wins, the second's
+    rows are not mixed into it (its write is refused), and validation stays right."""
+    from reconciler import loading
+
+    root = tmp_path / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    engine.validate_files([str(root)], jobs=1)
+    index = loading._index_for([str(root)], loading.loader.DEFAULT_MAX_BYTES)
+    assert index is not None
+    latest = index.latest()
+    assert latest is not None
+    first = loading._record_in(latest[1], index)
+    second = loading._record_in(latest[1], index)
+    assert first is not None and second is not None and first.db and second.db
+    first.mark(next(iter(first.stats)), True)
+    written = first.save(first.db)
+    assert written is not None and written != latest[1]["record"]
+    second.mark(next(iter(second.stats)), False)
+    assert second.save(second.db) is None  # not at the generation it read any more
+    assert first.db.generation() == written
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0")(root)
+    found = engine.validate_files([str(root)], jobs=1)  # the index names the old generation
+    fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
+    assert findings(found) == findings(fresh)
