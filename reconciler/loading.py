@@ -728,8 +728,18 @@ def _process_file(item: tuple[str, bytes | None, int]) -> tuple[str, bytes]:
         data = read
     result = _checked(loader.parse_manifest(data, file=path))
     return ParseCache.digest(data), orjson.dumps({
-        "resources": [r.to_dict() for r in result.resources],
+        "resources": [_cacheable(r) for r in result.resources],
         "diagnostics": [d.to_dict() for d in result.diagnostics]})
+
+
+def _cacheable(resource: Resource) -> dict[str, Any]:
+    """A resource as the cache keeps it: its field lines as JSON text, which decoding the
+    result leaves as one string (`model.resource.LazyLines`) until a finding needs one."""
+    data = resource.to_dict()
+    source = data.get("source")
+    if source and source.get("field_lines"):
+        source["field_lines"] = orjson.dumps(source["field_lines"]).decode()
+    return data
 
 
 @contextlib.contextmanager

@@ -230,3 +230,19 @@ def test_a_result_asked_for_again_is_read_again_after_the_cache_is_saved(tmp_pat
     assert reader.get("a.yaml", "d1") == first == {"resources": [], "diagnostics": ["x"]}
     assert reader.get("a.yaml", "other") is None
     assert ParseCache(tmp_path, salt="t" * 32).get("a.yaml", "d1") is None  # another salt
+
+
+def test_a_cached_resource_decodes_its_field_lines_only_when_asked(broken: Path) -> None:
+    """Field lines are most of a large policy's cached result and serve only findings:
+    kept as text until a line is asked for, then the same lines as a fresh parse."""
+    from reconciler.model.resource import LazyLines
+
+    cold = cached(broken)
+    warm = cached(broken)
+    resource = next(r for r in warm.state if r.name == "fraud_agent")  # (no finding)
+    assert resource.source is not None and isinstance(resource.source.field_lines, LazyLines)
+    assert resource.source.field_lines._lines is None  # not decoded by loading
+    fresh = next(r for r in cold.state if r.name == "fraud_agent")
+    assert fresh.source is not None
+    assert dict(resource.source.field_lines) == dict(fresh.source.field_lines)
+    assert resource.where("allowed_tools[0]") == fresh.where("allowed_tools[0]")
