@@ -221,7 +221,7 @@ class _Database:
                 _prepare(connection, salt)
                 return cls(path, connection, writable=True)
             except sqlite3.Error as error:
-                if not sqlite_damaged(error):
+                if not sqlite_damaged(error, opening=True):
                     break
                 _remove_database(path)  # not a database, or a damaged one: start again
                 if not create:
@@ -262,7 +262,12 @@ class _Database:
                     connection.executemany(
                         "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
                         ((key, row.digest, *(row.stat or (None, None, None)), row.encoded)
-                         for key, row in rows.items()))
+                         for key, row in rows.items() if row.encoded is not None))
+                    connection.executemany(  # a stat learnt of a row given out already
+                        "UPDATE entries SET size = ?, mtime_ns = ?, inode = ? "
+                        "WHERE key = ? AND digest = ?",
+                        ((*(row.stat or (None, None, None)), key, row.digest)
+                         for key, row in rows.items() if row.encoded is None))
                     connection.execute("COMMIT")
                 except BaseException:
                     connection.execute("ROLLBACK")
@@ -292,15 +297,20 @@ class _Database:
             _remove_database(self.path)
 
 
+_DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")
 _NOT_DAMAGE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_CANTOPEN",
                "SQLITE_PERM", "SQLITE_FULL", "SQLITE_NOMEM", "SQLITE_INTERRUPT")
 
 
-def sqlite_damaged(error: sqlite3.Error) -> bool:
+def sqlite_damaged(error: sqlite3.Error, *, opening: bool = False) -> bool:
     """Whether the file itself is at fault (not a database, damaged, cut short), rather
-    than the moment (busy, locked by a writer) or the place (read-only, full)."""
+    than the moment (busy, locked by a writer), the place (read-only, full) or this code
+    (a constraint). `opening`: the error came from preparing the tables, which only a
+    damaged file fails for any other reason (a file cut short: "no such table")."""
     name = getattr(error, "sqlite_errorname", "") or ""
-    return not name.startswith(_NOT_DAMAGE)
+    if name.startswith(_DAMAGE):
+        return True
+    return opening and bool(name) and not name.startswith(_NOT_DAMAGE)
 
 
 _SCHEMA = """

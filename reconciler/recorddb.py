@@ -80,10 +80,14 @@ class RecordDB:
         since: this run's rows would mix with that one's), or cannot be written."""
         generation = os.urandom(12).hex()
         for _attempt in range(2):
+            opening = True
             try:
+                self._connect(create=True)
+                opening = False
                 written = self._write(generation, expected, blobs, rows, replace)
             except (sqlite3.Error, OSError) as error:
-                if not (isinstance(error, sqlite3.Error) and sqlite_damaged(error)):
+                if not (isinstance(error, sqlite3.Error)
+                        and sqlite_damaged(error, opening=opening)):
                     return None
                 self.remove()  # not a database, or a damaged one: made again
                 replace = True

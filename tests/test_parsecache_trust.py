@@ -78,3 +78,19 @@ def test_a_file_modified_in_the_racy_window_is_always_hashed(manifests: Path) ->
     assert entries and all(e == (None, None, None) for e in entries)
     assert load(manifests).cache_hits == len(cold.files)
     assert RACY_NS >= 1_000_000_000
+
+
+def test_a_stat_learnt_after_the_result_was_read_is_kept_with_it(manifests: Path) -> None:
+    """Files written just before the cold run get no stat (racy window); the next run,
+    once they settle, reads them, finds their results by content, and records their stats.
+    That must update the rows it read, never lose them: the run after serves every file by
+    its stat, without reading one."""
+    cold = load(manifests)  # every file was just written: rows without a stat
+    for path in manifests.rglob("*.yaml"):
+        age(path)
+    warm = load(manifests)  # read, hashed, found by content; stats recorded
+    assert warm.cache_hits == len(cold.files)
+    entries = rows(manifests, "SELECT size, mtime_ns, inode, length(result) FROM entries")
+    assert len(entries) == len(cold.files) and all(None not in e for e in entries)
+    again = load(manifests)
+    assert again.cache_hits == len(cold.files) and again.diagnostics == cold.diagnostics
