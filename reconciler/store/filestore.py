@@ -97,15 +97,16 @@ class FileStore:
         `lazy`): a per-file registry file a saved settled read vouches for by its stat is
         not even read until its entry is asked for; then, if the file changed meanwhile,
         that entry raises StoreError. So for a short-lived reader (a plan), never for one
-        that keeps the snapshot (the library). One read in full saves its layouts and
-        reads for the next."""
+        that keeps the snapshot (the library); such a snapshot also holds the list
+        registries open rather than in memory, and decodes the governance file's policies
+        when asked for. One read in full saves its layouts and reads for the next."""
         if not lazy:
             return self._read(lambda: read_live_state(self.root))
 
         def read() -> LiveState:
             saved = self._saved()
             live = read_live_state(self.root, saved.layouts,
-                                   saved.documents if unread else None)
+                                   saved.documents if unread else None, hold=unread)
             self._keep_layouts(live, saved)  # under the shared lock: no commit meanwhile
             return live
 
@@ -151,7 +152,7 @@ class FileStore:
                     not settled or known[2] == read):
                 continue  # nothing new to say about it
             kept[relative] = {"digest": read.digest, "layout": layout.to_json(),
-                              **({"read": [list(read.stat), read.seen_at]} if settled else {})}
+                              **({"read": _read_json(read)} if settled else {})}
         return kept
 
     def _documents_to_keep(self, files: FileDetail, saved: SavedDocuments
@@ -257,6 +258,8 @@ class FileStore:
             if of_kind:
                 contents += writer.render_files(kind, of_kind, texts.get, now, layouts)
         number = history.next_number(self.meta)
+        proofs = self._proofs(set(layouts) - {content.relative for content in contents},
+                              digests, known, saved)
         with ThreadPoolExecutor(max_workers=1) as hasher:
             # The new files are hashed on a second thread while this one writes and fsyncs
             # them (both let go of the GIL); the revision record and the layouts, which need
@@ -285,7 +288,7 @@ class FileStore:
             ops.append(journal.Op(history.relative_path(number),
                                   lambda: orjson.dumps(after()["record"])))
             ops.append(journal.Op(LAYOUTS, lambda: _layouts_file(
-                layouts, contents, after()["digests"], saved.documents)))
+                layouts, contents, after()["digests"], saved.documents, proofs)))
             journal.commit(self.root, self.meta, ops,
                            history.commit_audit(number, now, info, len(changes)))
         record = after()["record"]
@@ -294,6 +297,23 @@ class FileStore:
                         self._reads(after()["written"]),
                         {content.relative: content for content in contents
                          if content.layout is not None and content.pieces is not None})
+
+    def _proofs(self, kept: set[str], digests: Mapping[str, str], known: LiveState | None,
+                saved: Saved) -> dict[str, FileRead]:
+        """The settled reads (the snapshot's, or saved) that vouch for the files of `kept`
+        layouts a commit leaves as they were: kept beside them, so that the next lazy read
+        need not hash them (after a tools-only commit, the 280 MB agent registry)."""
+        reads = files_of(known).reads if known is not None and \
+            isinstance(known.private, FileDetail) else {}
+        found: dict[str, FileRead] = {}
+        for relative in kept:
+            now = _stat_or_none(self.root / relative)
+            for read in (reads.get(relative), saved.layouts.get(relative, ("", None, None))[2]):
+                if read is not None and read.digest == digests.get(relative) and \
+                        read.unchanged(now):
+                    found[relative] = read
+                    break
+        return found
 
     def _reads(self, written: dict[str, str | None]) -> dict[str, FileRead | None]:
         """What the commit left in each file it wrote, as a reader would record it."""
@@ -495,14 +515,18 @@ def _changed_keys(before: LiveState, after: LiveState) -> list[ResourceKey] | No
     """The keys whose entries a re-read replaced: the reader keeps the very entry objects
     of what it did not decode again (unchanged files, entries outside an edit's bytes), and
     the very files it did not read yet, so identity tells. None (compare all) when most of
-    a registry was decoded again."""
+    a registry was decoded again, or when `before` can no longer give an entry it had not
+    decoded (a plan's snapshot whose held file was edited in place)."""
     changed: list[ResourceKey] = []
     for kind in kinds.Kind:
         old, new = held(before.state.of_kind(kind)), held(after.state.of_kind(kind))
         if old is new:
             continue
         for name in old.keys() | new.keys():
-            was, now = old.get(name), new.get(name)
+            try:
+                was, now = old.get(name), new.get(name)
+            except StoreError:
+                return None
             if was is None or now is None or _identity(was) is not _identity(now):
                 changed.append(ResourceKey(kind, name))
         if len(changed) > 100 + len(new) // 10:
@@ -552,9 +576,14 @@ def _file_read(digest: str, saved: Any) -> FileRead:
     return FileRead(digest, (size, mtime, ctime, inode), int(saved[1]))
 
 
+def _read_json(read: FileRead) -> list[Any]:
+    """A `FileRead`'s stat and time, as `_file_read` reads them back."""
+    return [list(read.stat), read.seen_at]
+
+
 def _documents_json(documents: SavedDocuments) -> dict[str, Any]:
     return {relative: {"digest": read.digest, "id": name,
-                       "read": [list(read.stat), read.seen_at]}
+                       "read": _read_json(read)}
             for relative, (name, read) in documents.items()}
 
 
@@ -579,10 +608,11 @@ def _layouts_read(known: LiveState | None, digests: Mapping[str, str]
 
 def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
                   contents: list[writer.FileContent], digests: Mapping[str, str],
-                  documents: SavedDocuments) -> bytes:
+                  documents: SavedDocuments, proofs: Mapping[str, FileRead]) -> bytes:
     """The layouts of the list registries as this commit leaves them: the new layout of each
-    file it writes, the known one of each it does not (`digests` are the new digests); and
-    the saved reads of the per-file registry files it leaves as they were."""
+    file it writes, the known one of each it does not (`digests` are the new digests) with
+    the settled read that vouches for it (`proofs`); and the saved reads of the per-file
+    registry files it leaves as they were."""
     layouts = dict(known)
     for content in contents:
         layouts.pop(content.relative, None)
@@ -592,7 +622,8 @@ def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
     kept = {relative: (name, read) for relative, (name, read) in documents.items()
             if relative not in written and digests.get(relative) == read.digest}
     return orjson.dumps({"format": LAYOUTS_FORMAT, "files": {
-        relative: {"digest": digests[relative], "layout": layout.to_json()}
+        relative: {"digest": digests[relative], "layout": layout.to_json(), **(
+            {"read": _read_json(proofs[relative])} if relative in proofs else {})}
         for relative, layout in layouts.items() if relative in digests},
         **({"documents": _documents_json(kept)} if kept else {})})
 

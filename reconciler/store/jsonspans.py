@@ -41,8 +41,9 @@ class Member:
     key: str
     key_start: int  # where the member's quoted key starts
     value: Span
-    items: tuple[Span, ...] | None = None  # for the skipped list: its items
+    items: tuple[Span, ...] | None = None  # for the skipped list (or map): its items' values
     values: tuple[Any, ...] | None = None  # and their decoded values, when proved by decoding
+    names: tuple[str, ...] | None = None  # for the skipped map: each item's name
 
 
 def _skip(text: str, index: int) -> int:
@@ -66,12 +67,15 @@ def _value_end(text: str, index: int) -> int:
 
 
 def object_members(text: str, start: int, *, skip_values: str | None = None,
-                   scan: bool = True) -> tuple[list[Member], int]:
+                   scan: bool = True, skip_map: str | None = None
+                   ) -> tuple[list[Member], int]:
     """Members of the object opening at `text[start]` ('{'), and the offset after its '}'.
 
     The value of member `skip_values` (the big entry list) also gets the span of each of its
     items: from its layout when decoding proves it, else from `list_items` (unless not
-    `scan`: then SpanError, for a caller that would rather decode the file whole)."""
+    `scan`: then SpanError, for a caller that would rather decode the file whole). The
+    value of member `skip_map` (an object of objects: governance's policies) gets each
+    item's name and value span from its layout when decoding proves it (else SpanError)."""
     index = _expect(text, start, "{")
     members: list[Member] = []
     index = _skip(text, index)
@@ -80,6 +84,7 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
     while True:
         index = _skip(text, index)
         key_start = index
+        names: tuple[str, ...] | None = None
         try:
             key, index = _DECODER.raw_decode(text, index)
         except json.JSONDecodeError as error:
@@ -100,9 +105,15 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
                 items = tuple(found)
             else:
                 raise SpanError("the entry list is not laid out one item per block")
+        elif key == skip_map and index < len(text) and text[index] == "{":
+            mapped = bodies_by_layout(text, index)
+            if mapped is None:
+                raise SpanError("the map is not laid out one object per block")
+            found_names, spans, decoded, index = mapped
+            names, items, values = tuple(found_names), tuple(spans), tuple(decoded)
         else:
             index = _value_end(text, index)
-        members.append(Member(key, key_start, Span(value_start, index), items, values))
+        members.append(Member(key, key_start, Span(value_start, index), items, values, names))
         index = _skip(text, index)
         if index < len(text) and text[index] == ",":
             index += 1
@@ -165,14 +176,57 @@ def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] 
             return None
 
 
+def bodies_by_layout(text: str, start: int
+                     ) -> tuple[list[str], list[Span], list[Any], int] | None:
+    """Names, value spans and decoded values of the object opening at `text[start]`, whose
+    every value is an object, and the offset after its '}', when each value ends where the
+    layout says (the first `\n<indent>}` at its name's indent) and decoding proves it; else
+    None. (A span that stops short is an unclosed object and does not decode.)"""
+    index = _skip(text, _expect(text, start, "{"))
+    if text.startswith("}", index):
+        return [], [], [], index + 1
+    line_start = text.rfind("\n", 0, index) + 1
+    indent = text[line_start:index]
+    if line_start == 0 or indent.strip() or not text.startswith('"', index):
+        return None
+    closing = "\n" + indent + "}"
+    names: list[str] = []
+    spans: list[Span] = []
+    values: list[Any] = []
+    while True:
+        try:
+            name, index = _DECODER.raw_decode(text, index)
+            index = _skip(text, _expect(text, index, ":"))
+        except (json.JSONDecodeError, SpanError):
+            return None
+        end = text.find(closing, index)
+        if not isinstance(name, str) or not text.startswith("{", index) or end < 0:
+            return None  # (a value not an object: the reader reports it)
+        end += len(closing)
+        try:
+            values.append(orjson.loads(text[index:end]))
+        except orjson.JSONDecodeError:
+            return None
+        names.append(name)
+        spans.append(Span(index, end))
+        index = _skip(text, end)
+        if text.startswith("}", index):
+            return names, spans, values, index + 1
+        if not text.startswith(",", index):
+            return None
+        index = _skip(text, index + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class ListLayout:
     """Where everything is in a list registry's text: its top-level members, where each item
     of the entry list starts and ends, and each item's id (its id field when that is a
-    string, else None; the reader keys the first item of each id). The writer splices with
-    it; the store keeps the layout of the text it last wrote, keyed by the text's digest, so
-    the next commit need not scan 26 MB again. Offsets are plain ints in two tuples (10,000
-    span objects per write would cost more than the rest of the splice)."""
+    string, else None; the reader keys the first item of each id). For a policy map (the
+    governance file, `decode_policy_map`), the items are the bodies and the ids their names.
+    The writer splices with it; the store keeps the layout of the text it last wrote, keyed
+    by the text's digest, so the next commit need not scan 26 MB again. Offsets are plain
+    ints in two tuples (10,000 span objects per write would cost more than the rest of the
+    splice)."""
 
     members: tuple[Member, ...]  # without items
     list_key: str
@@ -252,6 +306,50 @@ def decode_list_registry(data: bytes, list_key: str, id_field: str
     layout = ListLayout(bare, list_key, tuple(span.start for span in entry_list.items),
                         tuple(span.end for span in entry_list.items), ids)
     return document, layout if len(text) == len(data) else _in_bytes(text, layout)
+
+
+def decode_policy_map(data: bytes, map_key: str) -> tuple[dict[str, Any], ListLayout] | None:
+    """A policy-map registry (governance: `{"version": ..., "policies": {"<name>": {...}}}`)
+    decoded together with its layout, in one pass: each body decoded alone where the layout
+    says it is (`bodies_by_layout`), the other members as they are. What `orjson.loads(data)`
+    gives, plus where each body is (a `ListLayout` whose ids are the names), so that a
+    plan's snapshot can decode the few policies it reads. None when the file is not of that
+    shape (then decode it whole)."""
+    try:
+        text = data.decode("utf-8")
+        members, end = object_members(text, _skip(text, 0), skip_map=map_key)
+        mapped = next((m for m in reversed(members) if m.key == map_key), None)
+        if _skip(text, end) != len(text) or mapped is None or mapped.names is None \
+                or mapped.items is None or not _keys_as_orjson(members, mapped.names):
+            return None
+        document = _map_document(text, members)
+    except (UnicodeDecodeError, SpanError, orjson.JSONDecodeError):
+        return None
+    bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
+    layout = ListLayout(bare, map_key, tuple(span.start for span in mapped.items),
+                        tuple(span.end for span in mapped.items), mapped.names)
+    return document, layout if len(text) == len(data) else _in_bytes(text, layout)
+
+
+def _keys_as_orjson(members: list[Member], names: tuple[str, ...]) -> bool:
+    """Would orjson take every key? The stdlib's scanner, which found them, takes a lone
+    surrogate (then not UTF-8); orjson refuses the file."""
+    try:
+        "".join([*(m.key for m in members), *names]).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _map_document(text: str, members: list[Member]) -> dict[str, Any]:
+    """The document of `members`, the map's from its decoded bodies: a repeated key takes
+    its first place and its last value, as orjson's dict does."""
+    document: dict[str, Any] = {}
+    for member in members:
+        document[member.key] = dict(zip(member.names, member.values, strict=True)) \
+            if member.names is not None and member.values is not None else \
+            orjson.loads(text[member.value.start:member.value.end])
+    return document
 
 
 def _in_bytes(text: str, layout: ListLayout) -> ListLayout:

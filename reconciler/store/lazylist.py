@@ -7,7 +7,8 @@ keyed by the bytes' digest), the ids and every entry's byte span are known witho
 decoding: `LazyEntries` maps each id to its `Resource`, decoding the span on first
 access. It behaves as the dict the reader would have built (same order, same entries);
 changes made to it (a commit's `with_commit`) go to an overlay, and `copy` shares the
-decoded part.
+decoded part. A plan's snapshot reads the spans from the file held open (`HeldFile`)
+rather than from its bytes in memory, and lays out the governance file's policies alike.
 
 A per-file registry (the `workflows/` folder: 2,000 files at 100,000 agents) is the same
 at the scale of files: `LazyDocuments` maps each id to its file, read and decoded on first
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -29,47 +30,54 @@ from reconciler.errors import StoreError
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import Resource, ResourceKey, Source
+from reconciler.store.heldfile import HeldFile, span_of
 from reconciler.store.jsonspans import ListLayout
 
 _GONE = object()
 
 
 class LazyEntries(MutableMapping[str, Resource]):
-    """`id -> Resource` of a list registry's bytes, decoded per entry on first use."""
+    """`id -> Resource` of a list registry's bytes (or a policy map's: names), decoded per
+    entry on first use. The bytes are in memory, or in a file held open (`HeldFile`: a
+    plan's snapshot), read a span at a time."""
 
     __slots__ = ("_kind", "_data", "_spans", "_source", "_decoded", "_changed", "_order")
 
-    def __init__(self, kind: Kind, data: bytes, spans: dict[str, tuple[int, int]],
-                 source: Source) -> None:
+    def __init__(self, kind: Kind, data: bytes | HeldFile,
+                 spans: Mapping[str, tuple[int, int]], source: Source) -> None:
         self._kind, self._data, self._spans, self._source = kind, data, spans, source
         self._decoded: dict[str, Resource] = {}
         self._changed: dict[str, Any] = {}  # an overlay: a Resource, or _GONE
         self._order: list[str] | None = None  # names added by the overlay, in order
 
     @classmethod
-    def of(cls, kind: Kind, data: bytes, layout: ListLayout, source: Source
+    def of(cls, kind: Kind, data: bytes | HeldFile, layout: ListLayout, source: Source
            ) -> LazyEntries | None:
         """The entries of `data` as `layout` (of exactly these bytes) places them; None
         when an item has no string id or an id repeats (the reader reports those)."""
-        spans: dict[str, tuple[int, int]] = {}
-        for name, start, end in zip(layout.ids, layout.starts, layout.ends, strict=True):
-            if name is None or name in spans:
-                return None
-            spans[name] = (start, end)
-        return cls(kind, data, spans, source)
+        at = dict(zip(layout.ids, range(len(layout.ids)), strict=True))
+        if len(at) != len(layout.ids) or None in at:
+            return None
+        return cls(kind, data, _Spans(cast(dict[str, int], at), layout.starts, layout.ends),
+                   source)
 
     def _decode(self, name: str) -> Resource:
         found = self._decoded.get(name)
         if found is None:
             start, end = self._spans[name]
             try:
-                entry = orjson.loads(self._data[start:end])
+                entry = orjson.loads(span_of(self._data, start, end))
             except orjson.JSONDecodeError as error:  # the layout was proved on these bytes
-                raise StoreError(f"{self._source.file}: entry '{name}' cannot be decoded "
-                                 f"where its layout says ({error}); read it again") from error
+                raise self._undecodable(name, str(error)) from error
+            if not isinstance(entry, dict):
+                raise self._undecodable(name, "not an object")
             found = self._decoded[name] = Resource(ResourceKey(self._kind, name), entry,
                                                    self._source)
         return found
+
+    def _undecodable(self, name: str, problem: str) -> StoreError:
+        return StoreError(f"{self._source.file}: entry '{name}' cannot be decoded where its "
+                          f"layout says ({problem}); read it again")
 
     def __getitem__(self, name: str) -> Resource:
         changed = self._changed.get(name)
@@ -122,6 +130,30 @@ class LazyEntries(MutableMapping[str, Resource]):
         other._changed = dict(self._changed)
         other._order = list(self._order) if self._order is not None else None
         return other
+
+
+class _Spans(Mapping[str, tuple[int, int]]):
+    """Each id's span, looked up by its position in the layout: a dict of 120,000 span
+    tuples, most of which a plan never asks for, took a third of a lazy read."""
+
+    __slots__ = ("_at", "_starts", "_ends")
+
+    def __init__(self, at: dict[str, int], starts: tuple[int, ...],
+                 ends: tuple[int, ...]) -> None:
+        self._at, self._starts, self._ends = at, starts, ends
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        at = self._at[name]
+        return self._starts[at], self._ends[at]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._at
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
 
 
 class Deferred:

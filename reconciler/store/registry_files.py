@@ -20,13 +20,14 @@ from typing import Any, cast
 
 import orjson
 
-from reconciler.errors import Diagnostic, Severity
+from reconciler.errors import Diagnostic, Severity, StoreError
 from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
+from reconciler.store.heldfile import HeldFile, span_of
 from reconciler.store.lazylist import Deferred, LazyDocuments, LazyEntries, held
 
 # A file's stat can stand for its content only once its mtime is older than the moment it
@@ -82,17 +83,21 @@ class FileDetail:
     # writer; valid while the file's digest is the one in `reads`)
     layouts: dict[str, jsonspans.ListLayout] = field(default_factory=dict)
     # and those bytes themselves (or the pieces a commit wrote them from, joined when first
-    # needed): the next reload decodes only what an edit changed, a write need not re-read
-    data: dict[str, bytes | tuple[Any, ...]] = field(default_factory=dict)
+    # needed; or, for a plan's snapshot, the file held open): the next reload decodes only
+    # what an edit changed, a write need not re-read
+    data: dict[str, bytes | tuple[Any, ...] | HeldFile] = field(default_factory=dict)
     # the id in each per-file registry file read whole and clean (keyed; no problem but
     # L005): its read, once settled, can vouch for that entry in a later process
     documents: dict[str, str] = field(default_factory=dict)
 
     def bytes_of(self, relative: str) -> bytes | None:
-        """The bytes of `relative` as read or written, when kept."""
+        """The bytes of `relative` as read or written, when kept (a held file's read from
+        it each time: None once it no longer holds them)."""
         kept = self.data.get(relative)
         if kept is None or isinstance(kept, bytes):
             return kept
+        if isinstance(kept, HeldFile):
+            return kept.whole()
         joined = self.data[relative] = b"".join(kept)
         return joined
 
@@ -158,7 +163,8 @@ SavedDocuments = Mapping[str, tuple[str, FileRead]]
 
 
 def read_live_state(root: str | os.PathLike[str], layouts: SavedLayouts | None = None,
-                    documents: SavedDocuments | None = None) -> LiveState:
+                    documents: SavedDocuments | None = None, *, hold: bool = False
+                    ) -> LiveState:
     """Every registry under `root`; a missing file reads as empty.
 
     Each file's SHA-256 (for the fingerprint) is computed on a second thread while this one
@@ -167,8 +173,10 @@ def read_live_state(root: str | os.PathLike[str], layouts: SavedLayouts | None =
     the read that proved it, if kept); a file with those very bytes is not decoded, its
     entries are when first asked for (`lazylist.LazyEntries`). `documents`: saved reads of
     per-file registry files; a file whose stat they vouch for is not even read, its entry
-    is when first asked for (`lazylist.LazyDocuments`)."""
-    return _read(new_live(Path(root)), None, layouts, documents)
+    is when first asked for (`lazylist.LazyDocuments`). `hold` (a short-lived reader's):
+    a file a layout describes is held open rather than read (`heldfile.HeldFile`), and the
+    governance file is laid out too, its policies decoded when first asked for."""
+    return _read(new_live(Path(root)), None, layouts, documents, hold)
 
 
 def refresh_live_state(previous: LiveState) -> LiveState:
@@ -179,14 +187,15 @@ def refresh_live_state(previous: LiveState) -> LiveState:
 
 
 def _read(live: LiveState, previous: LiveState | None, layouts: SavedLayouts | None = None,
-          documents: SavedDocuments | None = None) -> LiveState:
+          documents: SavedDocuments | None = None, hold: bool = False) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
-        reader = _Reader(live, previous, hasher, documents or {})
+        reader = _Reader(live, previous, hasher, documents or {}, layouts is not None)
+        lazily = {Layout.LIST, Layout.POLICY_MAP} if hold else {Layout.LIST}
         for kind in kinds.KIND_ORDER:
             layout = kinds.info(kind).layout
             if layout is Layout.PER_FILE:
                 _read_per_file(reader, kind)
-            elif layouts and layout is Layout.LIST and _read_lazily(reader, kind, layouts):
+            elif layouts and layout in lazily and _read_lazily(reader, kind, layouts, hold):
                 continue
             elif not reader.reuse_kind(kind):
                 _READERS[layout](reader, kind)
@@ -194,10 +203,11 @@ def _read(live: LiveState, previous: LiveState | None, layouts: SavedLayouts | N
     return seal(live)
 
 
-def _read_lazily(reader: _Reader, kind: Kind, layouts: SavedLayouts) -> bool:
-    """A list registry whose bytes a saved layout describes (the same SHA-256: hashed
-    here, unless a settled read of the same stat proved it): its header decoded, its
-    entries left to `LazyEntries`. False when it cannot be (then it is read as usual)."""
+def _read_lazily(reader: _Reader, kind: Kind, layouts: SavedLayouts, hold: bool) -> bool:
+    """A registry whose bytes a saved layout describes (the same SHA-256: hashed here,
+    unless a settled read of the same stat proved it): its header decoded, its entries left
+    to `LazyEntries`, the bytes in memory or (`hold`) the file held open. False when it
+    cannot be (then it is read as usual)."""
     info = kinds.info(kind)
     relative = info.registry_file
     saved = layouts.get(relative)
@@ -205,32 +215,60 @@ def _read_lazily(reader: _Reader, kind: Kind, layouts: SavedLayouts) -> bool:
         return False
     digest, layout, proved = saved
     path = reader.root / relative
-    try:
-        data, stat, seen_at = read_with_stat(path)
-    except OSError:
+    found = _laid_out_bytes(str(path), digest, proved, hold)
+    if found is None:
         return False
-    if proved is not None and proved.digest == digest and proved.stat == stat and \
-            FileRead(digest, stat, proved.seen_at).unchanged(os.stat(path)):
-        seen_at = proved.seen_at  # still the bytes that read hashed
-    elif _sha256(data) != digest:
-        return False
+    data, read = found
     entries = LazyEntries.of(kind, data, layout, Source(str(path)))
     try:
         document: dict[str, Any] = {}
         for member in layout.members:
             document[member.key] = None if member is layout.entry_list else orjson.loads(
-                data[member.value.start:member.value.end])
-    except orjson.JSONDecodeError:
+                span_of(data, member.value.start, member.value.end))
+    except (orjson.JSONDecodeError, StoreError):
         return False
     if entries is None:
         return False
     files = reader.files
-    files.reads[relative] = FileRead(digest, stat, seen_at)
-    files.file_digests[relative] = digest
+    files.reads[relative], files.file_digests[relative] = read, digest
     files.layouts[relative], files.data[relative] = layout, data
     reader.live.headers[kind] = {k: v for k, v in document.items() if k != layout.list_key}
     reader.live.state.resources[kind] = cast(dict[str, Resource], entries)
     return True
+
+
+def _laid_out_bytes(path: str, digest: str, proved: FileRead | None, hold: bool
+                    ) -> tuple[bytes | HeldFile, FileRead] | None:
+    """The file's bytes, read or (`hold`) held open, and their read, when they are those
+    of `digest`: a settled saved read of the same stat proves it, else they are hashed.
+    None when they are other bytes, or cannot be read. A file held open must be settled
+    (a later write then moves its mtime, which the held file checks): else it is read."""
+    try:
+        seen_at = time.time_ns()
+        if hold:
+            held_open, now = HeldFile.open(path)
+            stat = held_open.stat
+        else:
+            data, stat, seen_at = read_with_stat(Path(path))
+            now = os.stat(path)
+    except OSError:
+        return None
+    if proved is not None and proved.digest == digest and proved.stat == stat and \
+            FileRead(digest, stat, proved.seen_at).unchanged(now):
+        return (held_open if hold else data), FileRead(digest, stat, proved.seen_at)
+    if (held_open.digest() if hold else _sha256(data)) != digest:
+        return None
+    read = FileRead(digest, stat, seen_at)
+    if hold and not read.unchanged(_fstat_or_none(held_open)):
+        return _laid_out_bytes(path, digest, None, False)  # not settled yet: in memory
+    return (held_open if hold else data), read
+
+
+def _fstat_or_none(held_open: HeldFile) -> os.stat_result | None:
+    try:
+        return held_open.fstat()
+    except OSError:
+        return None
 
 
 class _Reader:
@@ -238,9 +276,11 @@ class _Reader:
     file's SHA-256 is computed on the `hasher` thread while this one decodes."""
 
     def __init__(self, live: LiveState, previous: LiveState | None,
-                 hasher: ThreadPoolExecutor, documents: SavedDocuments) -> None:
+                 hasher: ThreadPoolExecutor, documents: SavedDocuments,
+                 lay_out: bool = False) -> None:
         self.live, self.previous, self.hasher = live, previous, hasher
         self.documents = documents
+        self.lay_out = lay_out  # a lazy read: the governance file's layout found, to be kept
         self.files = files_of(live)
         self.root = self.files.root
         self.pending: dict[str, tuple[Future[str], tuple[int, int, int, int], int]] = {}
@@ -287,11 +327,12 @@ class _Reader:
             self.live.headers[kind] = self.previous.headers[kind]
         return True
 
-    def load_json(self, relative: str, entry_list: tuple[Kind, str, str] | None = None
-                  ) -> tuple[Any, bool]:
+    def load_json(self, relative: str, entry_list: tuple[Kind, str, str] | None = None,
+                  policy_map: str | None = None) -> tuple[Any, bool]:
         """The parsed file (None, False when absent); a damaged file is a diagnostic. For a
         list registry (`entry_list`: its list key and id field) its layout is found in the
-        same pass and kept, so the first write after a foreign edit need not scan it."""
+        same pass and kept, so the first write after a foreign edit need not scan it; for
+        the governance file (`policy_map`: its map's key) too, for a plan's next snapshot."""
         live = self.live
         path = self.root / relative
         try:
@@ -313,11 +354,13 @@ class _Reader:
                 return document, True
             laid_out = jsonspans.decode_list_registry(data, list_key, id_field)
         else:
-            laid_out = None
+            laid_out = None if policy_map is None else \
+                jsonspans.decode_policy_map(data, policy_map)
         try:  # the fast path; else the stdlib's
             if laid_out is not None:
                 document, self.files.layouts[relative] = laid_out
-                self.files.data[relative] = data
+                if entry_list is not None:
+                    self.files.data[relative] = data
             else:
                 document = orjson.loads(data)
         except orjson.JSONDecodeError as error:
@@ -327,6 +370,8 @@ class _Reader:
             try:  # data this deep breaks every JSON writer meshctl uses (orjson: 255 levels)
                 orjson.dumps(document)  # about an eighth of the read's time
             except TypeError:
+                self.files.layouts.pop(relative, None)  # no lazy read may find it fine
+                self.files.data.pop(relative, None)
                 return self._too_deep(path)
             return document, True
         try:  # the stdlib accepts what Python's json.dump writes (NaN), locates errors by line
@@ -366,7 +411,7 @@ class _Reader:
             return None
         try:
             values = [by_name[name].entry for name in layout.ids]  # type: ignore[index]
-        except KeyError:
+        except (KeyError, StoreError):  # (a held file edited in place meanwhile)
             return None
         found = jsonspans.redecode_list_registry(old, layout, values, data, id_field)
         if found is None:
@@ -620,7 +665,9 @@ def _by_file(live: LiveState, kind: Kind) -> dict[str, Resource | Deferred]:
 def _read_governance(reader: _Reader, kind: Kind = Kind.GOVERNANCE_POLICY) -> None:
     live = reader.live
     info = kinds.info(Kind.GOVERNANCE_POLICY)
-    document, found = reader.load_json(info.registry_file)
+    assert info.collection_key is not None
+    document, found = reader.load_json(  # (its layout: twice a plain decode's time)
+        info.registry_file, policy_map=info.collection_key if reader.lay_out else None)
     if not found:
         return
     file = str(reader.root / info.registry_file)

@@ -3,30 +3,36 @@ describes is not decoded; each entry is, when first asked for. A workflow file w
 a saved settled read vouches for is not even read until its entry is asked for.
 Everything a reader promises is the same as a full read's; a file changed by anyone else
 since (another digest, another stat) is read as usual; a commit from a lazy snapshot
-writes what one from a full snapshot writes."""
+writes what one from a full snapshot writes. A plan's snapshot (`unread`) holds the list
+registries and the governance file open and reads an entry's span when asked for: a file
+edited in place since can no longer give it, and says so."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import StoreError
+from reconciler.access import Governance, Verb
+from reconciler.errors import StalePlan, StoreError
 from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
-from reconciler.store import filestore, registry_files
+from reconciler.store import filestore, jsonspans, registry_files
+from reconciler.store.heldfile import HeldFile
 from reconciler.store.history import default_info
 from reconciler.store.lazylist import Deferred, LazyDocuments, LazyEntries, held
 from reconciler.store.registry_files import files_of
-from tests.conftest import write
+from tests.conftest import FIXTURE_REGISTRIES, write
 from tests.store.test_incremental_reads import age_all, edit_json, view
 
 FRAUD = ResourceKey(Kind.AGENT, "fraud_agent")
@@ -63,11 +69,16 @@ def test_only_the_entries_asked_for_are_decoded(registries: Path) -> None:
     assert list(agents._decoded) == [FRAUD.name]  # noqa: SLF001
 
 
-def test_a_foreign_edit_since_the_commit_is_read_in_full(registries: Path) -> None:
+@pytest.mark.parametrize("unread_too", [False, True], ids=["kept", "plan"])
+def test_a_foreign_edit_since_the_commit_is_read_in_full(registries: Path,
+                                                         unread_too: bool) -> None:
     store = committed(registries)
+    age_all(registries)
+    store.snapshot(lazy=True, unread=True)  # the reads kept: the stat alone vouches
     edit_json(registries / "agent_registry.json",
               lambda d: d["agents"][0].update(description="by hand"))
-    lazy = store.snapshot(lazy=True)
+    age_all(registries)
+    lazy = store.snapshot(lazy=True, unread=unread_too)
     assert not isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
     assert isinstance(lazy.state.of_kind(Kind.TOOL), LazyEntries)
     assert view(lazy) == view(store.snapshot())
@@ -118,7 +129,9 @@ def test_lazy_entries_behave_as_the_dict_the_reader_builds(
     data = b'{"agents": [{"agent_id": "a"}, {"agent_id": "b"}, {"agent_id": "c"}]}'
     spans = {"a": (12, 29), "b": (31, 48), "c": (50, 67)}
     source = Source("agent_registry.json")
-    lazy: Any = LazyEntries(Kind.AGENT, data, spans, source)
+    lazy: Any = LazyEntries.of(Kind.AGENT, data, jsonspans.scan_list_layout(
+        data, "agents", "agent_id"), source)
+    assert dict(lazy._spans) == spans  # noqa: SLF001
     plain: dict[str, Resource] = {name: Resource(ResourceKey(Kind.AGENT, name),
                                                  {"agent_id": name}, source)
                                   for name in spans}
@@ -573,3 +586,384 @@ def test_a_snapshot_kept_by_a_long_lived_reader_reads_every_workflow(registries:
     for path in (registries / "workflows").glob("*.json"):
         path.write_text("{}")
     assert view(kept) == expected
+
+
+# -- a plan's snapshot: the files held open, the governance file laid out -------------------
+
+LAID_OUT = {"agent_registry.json", "tool_registry.json", "model_profiles.json",
+            "governance_policies.json"}
+LIMITS = ResourceKey(Kind.GOVERNANCE_POLICY, "iteration_limits")
+
+
+def held_store(registries: Path) -> filestore.FileStore:
+    """A committed store, settled since, whose first plan's read kept every layout (the
+    governance file's too) and read: a plan's snapshot of it holds each of those open."""
+    store = committed(registries)
+    age_all(registries)
+    store.snapshot(lazy=True, unread=True)
+    return store
+
+
+def holding(live: LiveState) -> set[str]:
+    """The files a snapshot holds open rather than in memory."""
+    return {relative for relative, data in files_of(live).data.items()
+            if isinstance(data, HeldFile)}
+
+
+def test_a_plans_snapshot_holds_the_files_open_and_promises_a_full_read(
+        registries: Path) -> None:
+    store = held_store(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    assert holding(lazy) == LAID_OUT
+    policies = lazy.state.of_kind(Kind.GOVERNANCE_POLICY)
+    assert isinstance(policies, LazyEntries) and policies._decoded == {}  # noqa: SLF001
+    full = store.snapshot()
+    assert lazy.headers == full.headers and lazy.kinds_kept() == full.kinds_kept()
+    assert policies[LIMITS.name].entry == full.state.get(LIMITS).entry  # type: ignore[union-attr]
+    assert list(policies._decoded) == [LIMITS.name]  # noqa: SLF001
+    assert view(lazy) == view(full)
+    agents = [name for name in full.state.of_kind(Kind.AGENT)]
+    tools = [name for name in full.state.of_kind(Kind.TOOL)]
+    assert [Governance.of_live(lazy).decide(agent, Verb.USE, tool).allowed
+            for agent in agents for tool in tools] == [
+        Governance.of_live(full).decide(agent, Verb.USE, tool).allowed
+        for agent in agents for tool in tools]
+
+
+def test_a_snapshot_kept_long_holds_bytes_and_decodes_the_governance_file_whole(
+        registries: Path) -> None:
+    """Without `unread` (the library keeps its snapshot for hours): as before."""
+    store = held_store(registries)
+    kept = store.snapshot(lazy=True)
+    assert holding(kept) == set()
+    assert isinstance(kept.state.of_kind(Kind.AGENT), LazyEntries)
+    assert type(kept.state.of_kind(Kind.GOVERNANCE_POLICY)) is dict
+    assert view(kept) == view(store.snapshot())
+
+
+def test_a_held_snapshot_still_serves_its_bytes_after_a_commit_replaced_the_files(
+        registries: Path) -> None:
+    """A commit renames new files over the old: the held inodes keep the snapshot's bytes
+    (their change time moves as they are unlinked, their bytes do not)."""
+    store = held_store(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    expected = view(store.snapshot())
+    full = store.snapshot()
+    limits = full.state.get(LIMITS).entry  # type: ignore[union-attr]
+    store.commit({FRAUD: dict(full.state.get(FRAUD).entry, description="later"),  # type: ignore[union-attr]
+                  LIMITS: dict(limits, description="later")},
+                 expected=full.fingerprint, info=default_info("test"))
+    assert view(lazy) == expected
+
+
+def _same_size_edit(path: Path) -> None:
+    """Another entry's bytes changed in place, same size, the old mtime put back."""
+    before = path.stat()
+    data = path.read_bytes()
+    at = data.rindex(b'"description": "') + len(b'"description": "')
+    with open(path, "r+b") as handle:
+        handle.seek(at)
+        handle.write(b"X")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _cut_short(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def _appended(path: Path) -> None:
+    with open(path, "ab") as handle:
+        handle.write(b"\n")
+
+
+@pytest.mark.parametrize("change", [_same_size_edit, _cut_short, _appended],
+                         ids=lambda change: change.__name__)
+@pytest.mark.parametrize("key", [FRAUD, LIMITS], ids=str)
+def test_a_held_file_changed_in_place_is_never_served(registries: Path, change: Any,
+                                                      key: ResourceKey) -> None:
+    """The snapshot promised the bytes it saw: an edit of the same inode (an editor that
+    writes in place) cannot keep that promise, and asking says so (a file cut short: no
+    SIGBUS, as a mapping would give)."""
+    store = held_store(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    change(registries / ("agent_registry.json" if key.kind is Kind.AGENT
+                         else "governance_policies.json"))
+    with pytest.raises(StoreError, match="changed in place since this snapshot"):
+        lazy.state.of_kind(key.kind)[key.name]  # noqa: B018 (asking is the test)
+    assert view(store.snapshot(lazy=True, unread=True)) == view(store.snapshot())
+
+
+def test_a_commit_from_a_held_snapshot_after_an_in_place_edit_is_stale(
+        registries: Path) -> None:
+    store = held_store(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    fraud = dict(lazy.state.get(FRAUD).entry, description="planned")  # type: ignore[union-attr]
+    _same_size_edit(registries / "agent_registry.json")
+    before = {path: path.read_bytes() for path in registries.glob("*.json")}
+    with pytest.raises(StalePlan):
+        store.commit({FRAUD: fraud}, expected=lazy.fingerprint, known=lazy,
+                     info=default_info("test"))
+    assert {path: path.read_bytes() for path in registries.glob("*.json")} == before
+
+
+def test_a_file_not_settled_when_a_plan_reads_it_is_read_into_memory(
+        registries: Path) -> None:
+    """A held file can tell a later write only by its mtime once settled: until then the
+    snapshot reads its bytes, as a long-lived one does."""
+    store = held_store(registries)
+    path = registries / "agent_registry.json"
+    ahead = path.stat().st_mtime_ns + 3_600_000_000_000
+    os.utime(path, ns=(ahead, ahead))
+    lazy = store.snapshot(lazy=True, unread=True)
+    assert holding(lazy) == LAID_OUT - {"agent_registry.json"}
+    assert isinstance(files_of(lazy).data["agent_registry.json"], bytes)
+    assert isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
+    assert view(lazy) == view(store.snapshot())
+
+
+def _replace(path: Path) -> None:
+    """An editor that writes a new file and renames it over the old."""
+    edited = path.read_bytes().replace(b'"committed"', b'"replaced"')
+    write(path.with_suffix(".new"), edited).replace(path)
+
+
+def _in_place(path: Path) -> None:
+    path.write_bytes(path.read_bytes().replace(b'"committed"', b'"in place"'))
+
+
+@pytest.mark.parametrize("change", [_replace, _in_place, _same_size_edit],
+                         ids=lambda change: change.__name__)
+@pytest.mark.parametrize("decoded", [False, True], ids=["undecoded", "decoded"])
+def test_a_held_snapshot_refreshes_to_a_full_read(registries: Path, change: Any,
+                                                  decoded: bool) -> None:
+    """Bringing it up to date decodes what changed from the held bytes when they are still
+    the snapshot's (a rename), in full when not (an edit in place: then which entries
+    changed is known only if the snapshot had decoded them)."""
+    store = held_store(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    if decoded:
+        view(lazy)
+    change(registries / "agent_registry.json")
+    caught = store.catch_up(lazy, store.head())
+    if change is _replace:
+        assert caught.changed == [FRAUD]
+    else:
+        assert (caught.changed is not None) is decoded
+    assert view(caught.live) == view(store.snapshot())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists open files by /proc")
+def test_a_dropped_snapshot_closes_the_files_it_held(registries: Path) -> None:
+    store = held_store(registries)
+    before = len(os.listdir("/proc/self/fd"))
+    lazy = store.snapshot(lazy=True, unread=True)
+    copied = lazy.state.copy()
+    assert len(os.listdir("/proc/self/fd")) == before + len(LAID_OUT)
+    del lazy
+    assert len(os.listdir("/proc/self/fd")) == before + len(LAID_OUT)  # the copy holds them
+    del copied
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_commit_from_a_held_snapshot_writes_what_a_full_one_does_byte_for_byte(
+        registries: Path, tmp_path: Path) -> None:
+    """The governance file and the list registries, spliced from the held files' bytes:
+    unknown keys, key order and `_comment`s as a full snapshot's commit keeps them."""
+    other = tmp_path / "other"
+    held_store(registries)
+    shutil.copytree(registries, other)
+    written = []
+    for root, lazily in ((registries, True), (other, False)):
+        store = filestore.FileStore(root)
+        live = store.snapshot(lazy=lazily, unread=lazily)
+        assert holding(live) == (LAID_OUT if lazily else set())
+        limits = live.state.get(LIMITS).entry  # type: ignore[union-attr]
+        changes: dict[ResourceKey, Any] = {
+            FRAUD: dict(live.state.get(FRAUD).entry, max_iterations=9),  # type: ignore[union-attr]
+            ResourceKey(Kind.TOOL, "similarity"): None,
+            LIMITS: dict(limits, description="tighter", x_unknown=[1]),
+            ResourceKey(Kind.GOVERNANCE_POLICY, "new_policy"): {"description": "new"}}
+        store.commit(changes, expected=live.fingerprint, info=default_info("test"),
+                     known=live)
+        written.append({name: re.sub(rb'"last_updated": "[^"]*"', b"", (root / name).read_bytes())
+                        for name in sorted(LAID_OUT)})
+        assert view(store.snapshot(lazy=True, unread=True)) == view(store.snapshot())
+    assert written[0] == written[1]
+    assert b'"_comment"' in written[0]["governance_policies.json"]
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["planned", "unplanned"])
+def test_a_commit_keeps_the_settled_reads_of_the_files_it_does_not_write(
+        registries: Path, known: bool) -> None:
+    """A tools-only commit: the next plan's read need not hash the agent registry (nor
+    the governance file) again; the tool registry, just written, it hashes."""
+    store = held_store(registries)
+    saved = json.loads((registries / filestore.LAYOUTS).read_text())["files"]
+    assert all("read" in saved[name] for name in LAID_OUT)
+    live = store.snapshot(lazy=True, unread=True)
+    rules = dict(live.state.get(RULES).entry, description="tools only")  # type: ignore[union-attr]
+    store.commit({RULES: rules}, expected=live.fingerprint, info=default_info("test"),
+                 known=live if known else None)
+    after = json.loads((registries / filestore.LAYOUTS).read_text())["files"]
+    for name in LAID_OUT - {"tool_registry.json"}:
+        assert after[name]["read"] == saved[name]["read"], name
+    assert "read" not in after["tool_registry.json"]
+    again = store.snapshot(lazy=True, unread=True)  # (the tool registry: held once settled)
+    assert holding(again) >= LAID_OUT - {"tool_registry.json"}
+    assert view(again) == view(store.snapshot())
+
+
+def _compact(document: dict[str, Any]) -> str:
+    return json.dumps(document)
+
+
+def _not_an_object(document: dict[str, Any]) -> str:
+    document["policies"]["broken"] = [1, 2]
+    return json.dumps(document, indent=2)
+
+
+def _twice(document: dict[str, Any]) -> str:
+    text = json.dumps(document, indent=2)
+    return text.replace('"model_usage": {', '"iteration_limits": {\n      "twice": true\n'
+                        '    },\n    "model_usage": {', 1)
+
+
+def _trailing(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n}"
+
+
+def _lone_surrogate(document: dict[str, Any]) -> str:
+    document["policies"]["\ud800"] = {"description": "not UTF-8"}  # L001: Python's JSON
+    return json.dumps(document, indent=2)
+
+
+def _non_ascii(document: dict[str, Any]) -> str:
+    document["_comment"] = "Zürich, 東京"
+    document["policies"]["iteration_limits"]["description"] = "für alle"
+    return json.dumps(document, indent=4, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("layout", "lazily"), [
+    (_compact, False), (_not_an_object, False), (_twice, False), (_trailing, False),
+    (_lone_surrogate, False), (_non_ascii, True)],
+    ids=lambda value: getattr(value, "__name__", str(value)))
+def test_a_governance_file_is_laid_out_only_as_a_full_read_would_read_it(
+        registries: Path, layout: Any, lazily: bool) -> None:
+    """Whatever its shape (one line, a policy that is no object: L003, a name twice, text
+    after the document: L001, any indent and UTF-8), every plan's read of it is the full
+    read; it is laid out (and its policies decoded lazily from the next read on) only when
+    one block holds each policy, each name once."""
+    store = held_store(registries)
+    path = registries / "governance_policies.json"
+    path.write_text(layout(json.loads(path.read_text())), encoding="utf-8")
+    age_all(registries)
+    for _ in range(2):
+        lazy = store.snapshot(lazy=True, unread=True)
+        assert view(lazy) == view(store.snapshot())
+    policies = lazy.state.of_kind(Kind.GOVERNANCE_POLICY)
+    assert isinstance(policies, LazyEntries) is lazily
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(policies=st.dictionaries(st.text(max_size=4), st.dictionaries(
+           st.text(max_size=3), JSON_VALUES, max_size=3) | JSON_VALUES, max_size=4),
+       header=st.dictionaries(st.sampled_from(["version", "_comment", "policies"]),
+                              JSON_VALUES, max_size=2),
+       indent=st.sampled_from([None, 0, 1, 2, 4, "\t"]), ascii_only=st.booleans())
+def test_a_policy_maps_layout_is_a_whole_decode_plus_where_each_policy_is(
+        policies: dict[str, Any], header: dict[str, Any], indent: Any,
+        ascii_only: bool) -> None:
+    """`decode_policy_map` gives what orjson gives (order included) or None, and each
+    name's span holds its policy."""
+    data = json.dumps({**header, "policies": policies}, indent=indent,
+                      ensure_ascii=ascii_only).encode()
+    found = jsonspans.decode_policy_map(data, "policies")
+    if found is None:
+        return
+    document, layout = found
+    whole = orjson.loads(data)
+    assert list(document.items()) == list(whole.items())
+    assert list(document["policies"]) == list(layout.ids)
+    for name, start, end in zip(layout.ids, layout.starts, layout.ends, strict=True):
+        assert orjson.loads(data[start:end]) == whole["policies"][name]
+    for member in layout.members:
+        assert orjson.loads(data[member.value.start:member.value.end]) == whole[member.key]
+
+
+def test_a_policy_map_laid_out_one_block_per_policy_is_decoded_with_its_layout() -> None:
+    """(That the property above is not only ever None.)"""
+    data = (FIXTURE_REGISTRIES / "governance_policies.json").read_bytes()
+    found = jsonspans.decode_policy_map(data, "policies")
+    assert found is not None and found[0] == orjson.loads(data)
+    assert "agent_tool_access" in found[1].ids
+
+
+def test_a_registry_nested_deeper_than_the_writers_go_is_never_read_lazily(
+        registries: Path) -> None:
+    """orjson reads 1,024 levels and writes 255: a full read reports such a file (L001) and
+    reads nothing from it, so no layout of it may be kept for a lazy read to trust."""
+    path = registries / "agent_registry.json"
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = {"deeper": deep}
+    edit_json(path, lambda d: d["agents"][1].update(x_deep=deep))
+    age_all(registries)
+    store = filestore.FileStore(registries)
+    full = store.snapshot()
+    assert "L001" in {d.code for d in full.diagnostics}
+    for unread_too in (False, True, False):
+        assert view(store.snapshot(lazy=True, unread=unread_too)) == view(full)
+
+
+@pytest.mark.parametrize("unread_too", [False, True], ids=["kept", "plan"])
+def test_an_id_twice_in_a_list_registry_is_never_read_lazily(registries: Path,
+                                                            unread_too: bool) -> None:
+    """The full read keys the first and reports the second (L004): a lazy read of its
+    layout could not, so it reads in full each time."""
+    edit_json(registries / "agent_registry.json",
+              lambda d: d["agents"].append(dict(d["agents"][3], description="second")))
+    age_all(registries)
+    store = filestore.FileStore(registries)
+    full = store.snapshot()
+    assert "L004" in {d.code for d in full.diagnostics}
+    for _ in range(2):
+        lazy = store.snapshot(lazy=True, unread=unread_too)
+        assert not isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)
+        assert view(lazy) == view(full)
+
+
+def _misplaced(registries: Path, relative: str) -> str:
+    """The saved layout of `relative` edited to put its first entry at the `version`
+    member (its digest still the file's); that entry's name."""
+    path = registries / filestore.LAYOUTS
+    body = json.loads(path.read_text())
+    saved = body["files"][relative]["layout"]
+    version = next(m for m in saved["members"] if m[0] == "version")
+    saved["starts"][0], saved["ends"][0] = version[2], version[3]
+    path.write_text(json.dumps(body))
+    return str(saved["ids"][0])
+
+
+@pytest.mark.parametrize("relative", ["governance_policies.json", "agent_registry.json"])
+def test_a_layout_whose_spans_hold_no_entry_is_never_served(registries: Path,
+                                                            relative: str) -> None:
+    """A saved layout that passes for the file's (its digest) but points elsewhere (edited
+    by hand): asking for such an entry says so rather than hand out another value, and
+    bringing the snapshot up to date after an edit reads the file in full."""
+    store = held_store(registries)
+    name = _misplaced(registries, relative)
+    kind = Kind.GOVERNANCE_POLICY if relative.startswith("governance") else Kind.AGENT
+    snapshots = [store.snapshot(lazy=True, unread=True)]
+    if kind is Kind.AGENT:  # (a kept snapshot decodes the governance file whole)
+        snapshots.append(store.snapshot(lazy=True))
+    for lazy in snapshots:
+        with pytest.raises(StoreError, match="cannot be decoded where its layout says"):
+            lazy.state.of_kind(kind)[name]  # noqa: B018 (asking is the test)
+    _same_size_edit(registries / relative)
+    assert view(store.refresh(lazy)) == view(store.snapshot())
