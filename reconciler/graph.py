@@ -244,19 +244,28 @@ class Graph:
     nodes: list[ResourceKey]
     edges: list[Reference]
     _out: dict[ResourceKey, list[Reference]] = field(default_factory=dict)
-    _in: dict[ResourceKey, list[Reference]] = field(default_factory=dict)
+    _in: dict[ResourceKey, list[Reference]] | None = None  # see `_incoming`
     _component_cache: list[list[ResourceKey]] | None = None
 
     def __post_init__(self) -> None:
         for edge in self.edges:
             self._out.setdefault(edge.source, []).append(edge)
-            self._in.setdefault(edge.target, []).append(edge)
+
+    def _incoming(self) -> dict[ResourceKey, list[Reference]]:
+        """The edges into each node, indexed on first use: validation never asks (a
+        100,000-agent mesh has 800,000 edges), plans and `describe` do."""
+        if self._in is None:
+            found: dict[ResourceKey, list[Reference]] = {}
+            for edge in self.edges:
+                found.setdefault(edge.target, []).append(edge)
+            self._in = found
+        return self._in
 
     def outgoing(self, key: ResourceKey) -> list[Reference]:
         return self._out.get(key, [])
 
     def incoming(self, key: ResourceKey) -> list[Reference]:
-        return self._in.get(key, [])
+        return self._incoming().get(key, [])
 
     def dependencies(self, key: ResourceKey, *, transitive: bool = False) -> list[ResourceKey]:
         """What `key` refers to (directly, or through any chain when `transitive`)."""
@@ -264,7 +273,7 @@ class Graph:
 
     def dependents(self, key: ResourceKey, *, transitive: bool = False) -> list[ResourceKey]:
         """What refers to `key` (directly, or through any chain when `transitive`)."""
-        return self._walk(key, self._in, lambda edge: edge.source, transitive)
+        return self._walk(key, self._incoming(), lambda edge: edge.source, transitive)
 
     def _walk(self, start: ResourceKey, index: dict[ResourceKey, list[Reference]],
               step: Any, transitive: bool) -> list[ResourceKey]:

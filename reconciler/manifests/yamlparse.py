@@ -6,16 +6,32 @@ constructor, because it must (a) record `path -> line` for the diagnostics, (b) 
 JSON registries cannot hold (custom tags, non-string keys, NaN, huge integers) and what hurts
 (duplicate keys, alias expansion bombs, absurd nesting), and (c) keep YAML timestamps as the
 text the user wrote, since the registries store them as strings.
+
+Two readers give the same documents. The usual one builds the data straight from libyaml's
+events (`_from_events`): no node tree is composed, and plain scalars are typed once per
+distinct text. Whatever it does not read itself (anchors, aliases, merge keys, explicit tags,
+anything refused or malformed) goes to the reference reader (`_from_nodes`), which composes
+the node tree and says what is wrong.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml._yaml import CParser
+from yaml.events import (
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_DEPTH = 128
@@ -277,6 +293,16 @@ def _child(path: str | None, key: str, depth: int) -> str | None:
 def parse_documents(text: str) -> tuple[list[ParsedDocument], YamlProblem | None]:
     """Every document of `text`; a problem stops the stream and is returned beside the
     documents read before it (empty documents are skipped, as kubectl does)."""
+    if _ANCHOR.search(text) is None:
+        try:
+            return _from_events(text), None
+        except Exception:  # whatever it was, the reference reader reads it or says why not
+            pass
+    return _from_nodes(text)
+
+
+def _from_nodes(text: str) -> tuple[list[ParsedDocument], YamlProblem | None]:
+    """The reference reader: libyaml composes each document's node tree, `_Builder` reads it."""
     documents: list[ParsedDocument] = []
     loader = _Loader(text)
     has_anchors = _ANCHOR.search(text) is not None
@@ -305,3 +331,137 @@ def parse_documents(text: str) -> tuple[list[ParsedDocument], YamlProblem | None
     finally:
         loader.dispose()
     return documents, None
+
+
+class _Unusual(Exception):
+    """Something `_from_events` leaves to the reference reader."""
+
+
+Step = Callable[[], Any]
+
+
+def _from_events(text: str) -> list[ParsedDocument]:
+    """The documents of an anchor-free text, built from libyaml's events as they come.
+
+    Composing a node tree first (a Python object and two marks per node, a resolver call
+    per scalar) and walking it again cost more than libyaml's parsing itself. Raises on
+    anything the reference reader must judge; when it returns, the documents are the
+    reference reader's, lines included (a property test holds the two together)."""
+    parser = CParser(text)
+    try:
+        step: Step = parser.get_event
+        step()  # the stream's start
+        documents: list[ParsedDocument] = []
+        while type(step()) is not StreamEndEvent:  # a document's start
+            first = step()
+            lines: dict[str, int] = {}
+            data = _lined(first, "", 0, lines, step)
+            step()  # the document's end
+            if data is not None:
+                documents.append(ParsedDocument(data, first.start_mark.line + 1, lines))
+        return documents
+    finally:
+        parser.dispose()
+
+
+def _lined(event: Any, path: str, depth: int, lines: dict[str, int], step: Step) -> Any:
+    """The value starting at `event`, recording the line of every path under `path` as
+    `_Builder.build` does (down to `RECORD_DEPTH`; JSON Schemas only their own line)."""
+    kind = type(event)
+    if kind is ScalarEvent and depth <= MAX_DEPTH:
+        return _scalar_event(event)
+    if kind is MappingStartEvent and depth < MAX_DEPTH and event.tag is None:
+        result: dict[str, Any] = {}
+        event = step()
+        while type(event) is not MappingEndEvent:
+            key = _key_event(event, result)
+            line = event.start_mark.line + 1
+            event = step()
+            if depth >= RECORD_DEPTH or key.endswith("_schema"):  # its own line only
+                result[key] = _unlined(event, depth + 1, step)
+                lines.setdefault(_join(path, key), line)
+            else:
+                child = f"{path}.{key}" if path and not key.startswith("[") else path + key
+                lines.setdefault(child, line)
+                result[key] = (_scalar_event(event) if type(event) is ScalarEvent
+                               else _lined(event, child, depth + 1, lines, step))
+            event = step()
+        return result
+    if kind is SequenceStartEvent and depth >= RECORD_DEPTH:
+        return _unlined(event, depth, step)  # its items' lines are not recorded
+    if kind is SequenceStartEvent and depth < MAX_DEPTH and event.tag is None:
+        items: list[Any] = []
+        event = step()
+        while type(event) is not SequenceEndEvent:
+            child = f"{path}[{len(items)}]"
+            lines.setdefault(child, event.start_mark.line + 1)
+            items.append(_scalar_event(event) if type(event) is ScalarEvent
+                         else _lined(event, child, depth + 1, lines, step))
+            event = step()
+        return items
+    raise _Unusual("an alias, a tag or deep nesting")
+
+
+def _unlined(event: Any, depth: int, step: Step) -> Any:
+    """`_lined` for a subtree whose lines are not recorded (`_plain`'s twin)."""
+    kind = type(event)
+    if kind is ScalarEvent and depth <= MAX_DEPTH:
+        return _scalar_event(event)
+    if kind is MappingStartEvent and depth < MAX_DEPTH and event.tag is None:
+        result: dict[str, Any] = {}
+        event = step()
+        while type(event) is not MappingEndEvent:
+            key = _key_event(event, result)
+            event = step()
+            result[key] = (_scalar_event(event) if type(event) is ScalarEvent
+                           else _unlined(event, depth + 1, step))
+            event = step()
+        return result
+    if kind is SequenceStartEvent and depth < MAX_DEPTH and event.tag is None:
+        items: list[Any] = []
+        event = step()
+        while type(event) is not SequenceEndEvent:
+            items.append(_scalar_event(event) if type(event) is ScalarEvent
+                         else _unlined(event, depth + 1, step))
+            event = step()
+        return items
+    raise _Unusual("an alias, a tag or deep nesting")
+
+
+def _scalar_event(event: Any) -> Any:
+    """A scalar's value: quoted ones and plain ones no implicit type can start with are
+    text as they stand; the rest are typed by `_plain_scalar`."""
+    if event.tag is not None:
+        raise _Unusual("a tag")
+    value: str = event.value
+    if not event.implicit[0] or value and value[0] not in _TYPED_FIRST:
+        return value
+    return _plain_scalar(value)
+
+
+def _key_event(event: Any, mapping: dict[str, Any]) -> str:
+    """A mapping key new to `mapping`, as the reference reader accepts it."""
+    if type(event) is not ScalarEvent:
+        raise _Unusual("a key that is not a scalar")
+    key = _scalar_event(event)
+    if type(key) is not str or key in mapping:
+        raise _Unusual("a key that is not a string, or a duplicate")
+    return key
+
+
+# The first characters of the texts an implicit (untagged, plain) scalar may be typed by:
+# the resolver looks up its patterns by first character, so any other is a string.
+_TYPED_FIRST = frozenset(
+    first for first in yaml.resolver.Resolver.yaml_implicit_resolvers if first)
+assert None not in yaml.resolver.Resolver.yaml_implicit_resolvers  # no catch-all pattern
+
+
+@functools.lru_cache(maxsize=65_536)
+def _plain_scalar(text: str) -> Any:
+    """A plain scalar's value, as the reference reader gives it (a problem raises).
+    Manifests repeat the same few (`true`, `0`, `null`): each is typed once."""
+    tag = yaml.resolver.Resolver.resolve(_RESOLVER, ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return _scalar(ScalarNode(tag, text, _NO_MARK))  # (a problem's line: not needed here)
+
+
+_NO_MARK = yaml.error.Mark("", 0, 0, 0, "", 0)

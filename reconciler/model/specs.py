@@ -10,6 +10,7 @@ the classes add the Python types, so code written against upstream's models type
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -287,6 +288,8 @@ NESTED_MODELS: dict[Kind, dict[str, type[_Entry]]] = {
 
 
 
+@functools.cache
 def known_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    """The JSON names of a model's fields (`schema`, not its Python name `schema_`)."""
+    """The JSON names of a model's fields (`schema`, not its Python name `schema_`); asked
+    for every resource checked, so answered once per model."""
     return tuple(info.alias or name for name, info in model.model_fields.items())
