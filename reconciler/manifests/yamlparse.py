@@ -240,7 +240,13 @@ def _scalar(node: ScalarNode) -> Any:
     if tag == _TAG + "bool":
         return _SCALARS.bool_values[node.value.lower()]
     if tag == _TAG + "int":
-        number = _SCALARS.construct_yaml_int(node)
+        try:
+            number = _SCALARS.construct_yaml_int(node)
+        except ValueError:  # YAML 1.1's int pattern admits `0b_`, `0x_`: no digits at all
+            raise YamlProblem(
+                "M006", f"{node.value} looks like a number but has no digits", _line(node),
+                "write the number, or quote it to keep it as text",
+            ) from None
         if abs(number) > MAX_INT:
             raise YamlProblem(
                 "M006", f"integer {node.value} does not fit in 64 bits", _line(node),
@@ -248,7 +254,13 @@ def _scalar(node: ScalarNode) -> Any:
             )
         return number
     if tag == _TAG + "float":
-        real: float = _SCALARS.construct_yaml_float(node)
+        try:
+            real: float = _SCALARS.construct_yaml_float(node)
+        except ValueError:
+            raise YamlProblem(
+                "M006", f"{node.value} looks like a number but is not one", _line(node),
+                "write the number, or quote it to keep it as text",
+            ) from None
         if real != real or real in (float("inf"), float("-inf")):
             raise YamlProblem(
                 "M006", f"{node.value} is not a finite number; JSON cannot hold it",
