@@ -306,22 +306,22 @@ def main() -> None:
         "are the floor) and comparing one digest of every name and stat; the CLI "
         "imports only the command it runs. What is left above the floor is reading the "
         "small index and printing.",
-        "* 10 edited: `revalidate` works from the index's per-file record: it parses the "
-        "10 files, decodes from the parse cache only the resources the change reaches, "
+        "* 10 edited: `revalidate` works from the index's record (SQLite rows and "
+        "blobs, `recorddb`): it parses the 10 files, reads their rows, decodes from the "
+        "parse cache (one SQLite row per file) only the resources the change reaches, "
         "and re-checks them with `validate.changes` (the full load it replaces is the "
-        "last table). Still proportional to the mesh, for the next step: reading the "
-        "record (46 MB at 100k), the passes over every key (declaration order, "
-        "M010/M014), compiling the governance of the 100,000-rule `agent_tool_access`, "
-        "and writing the record back.",
+        "last table). Still proportional to the mesh: the stat of every file and one "
+        "pass comparing them with the record's, the record's blobs (each file's stat "
+        "and the declaration order, about 20 MB at 100k), and decoding the 11 MB "
+        "`agent_tool_access` policy the changed agents' access rules read.",
         "* plan and apply of 10 edited: `replan` plans only the keys of the files the "
         "record does not mark in sync with the store (the 10 edited), from the "
-        "validation above (`plan: validate`, most of the time: the record and the "
-        "12 MB `agent_tool_access` policy the changed agents' access rules read). The "
-        "live read (`plan: live`) is lazy: the file store reads its 280 MB agent "
-        "registry (hashing it only when no settled read proves its digest) and decodes "
-        "just the entries the plan looks at, with the layout the last commit saved; the "
-        "20 MB governance document is decoded whole. An apply adds the commit: the file "
-        "store rewrites its one big agent registry (journal, fsync), its floor.",
+        "validation above (`plan: validate`, most of the time). The live read "
+        "(`plan: live`) holds the registry files open and reads an entry's span when "
+        "the plan first asks for it (`store/heldfile`), the governance file laid out by "
+        "policy; what is left is decoding the saved layouts (every id and offset). An "
+        "apply adds the commit: the file store rewrites its one big agent registry "
+        "(280 MB at 100k: journal, fsync), its floor.",
         "", *(cold_section(colds, args.repeat, load) if colds else [])])
     print(section)
     if not args.no_readme:
