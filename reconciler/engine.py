@@ -86,6 +86,7 @@ def plan_scope(desired: MeshState, live: LiveState, *,
     else:
         scope = planner.Scope.of(keys, referrers if referrers is not None
                                  else graph.Referrers.build(live.state))
+        live.state.prefetch(scope.keys or ())  # a lazy store's entries, in one read
     return planner.make(desired=desired, live=live.state, live_fingerprint=live.fingerprint,
                         scope=scope, prune=prune, deny_breaking=deny_breaking,
                         deny_access_widening=deny_access_widening, meta=meta,

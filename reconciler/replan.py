@@ -92,6 +92,7 @@ def basis(indexed: Indexed, live: LiveState, store_id: str) -> Basis | None:
                     for name in live.state.of_kind(kind).keys() - declared.keys())
     if len(keys) > MAX_KEYS:
         return Basis(indexed, desired, None, None, synced_at, len(order))
+    live.state.prefetch(keys)  # the entries a lazy store has not read, in one read
     # The record's index is the manifests'; live, the keys planned refer as they do there.
     users = graph.Adjusted(revalidate.Referrers(record.referrers), keys, desired, live.state)
     return Basis(indexed, desired, frozenset(keys), users, synced_at, len(order))

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler import access, graph, validate
 from reconciler.errors import Diagnostic
+from reconciler.gcpause import gc_paused
 from reconciler.model import specs
+from reconciler.model.cowmap import CowMap
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.store import LiveState
@@ -37,12 +39,14 @@ class Snapshot:
                  "governance", "skipped", "compiled_access", "__weakref__")
 
     def __init__(self, live: LiveState, referrers: graph.Referrers | None, revision: int,
-                 memo: dict[Kind, dict[str, BaseModel | None]] | None = None) -> None:
+                 memo: dict[Kind, CowMap[str, BaseModel | None]] | None = None) -> None:
         """`referrers`: the reverse index of `live`, or None to build it on first use (a
-        cold load of 10,000 agents need not index who refers to whom before a write)."""
+        cold load of 10,000 agents need not index who refers to whom before a write).
+        `memo`: the models built so far, copy-on-write, so that the next snapshot carries
+        them over at the cost of the change, however many there are."""
         self.live, self._referrers, self.revision = live, referrers, revision
         self.loaded_at = datetime.datetime.now(datetime.UTC)
-        self.memo = memo or {kind: {} for kind in Kind}
+        self.memo = memo or {kind: CowMap() for kind in Kind}
         self.lists: dict[Kind, list[Any]] = {}
         self.governance: Any = UNSET
         self.skipped: list[Diagnostic] | None = None
@@ -57,7 +61,8 @@ class Snapshot:
         """Who refers to whom in `live`, built on first use (a benign race: both builders
         agree)."""
         if self._referrers is None:
-            self._referrers = graph.Referrers.build(self.live.state)
+            with gc_paused():  # every entry a lazy read held decoded now: no cycles to find
+                self._referrers = graph.Referrers.build(self.live.state)
         return self._referrers
 
     def unloadable(self) -> list[Diagnostic]:
@@ -81,7 +86,8 @@ class Snapshot:
         found = self.lists.get(kind)
         if found is None:
             models = (self.model(kind, name) for name in self.live.state.of_kind(kind))
-            found = self.lists[kind] = [model for model in models if model is not None]
+            with gc_paused():  # as many entries decoded, and models built: no cycles
+                found = self.lists[kind] = [model for model in models if model is not None]
         return found
 
     def access(self) -> access.Governance:
@@ -123,7 +129,7 @@ class Snapshot:
         if referrers is not None:
             for key in changed:
                 referrers = referrers.changed(self.live.state.get(key), live.state.get(key))
-        memo = {kind: dict(models) for kind, models in self.memo.items()}
+        memo = {kind: models.copy() for kind, models in self.memo.items()}
         for key in changed:
             memo[key.kind].pop(key.name, None)
         return Snapshot(live, referrers, revision, memo)

@@ -8,13 +8,14 @@ survive untouched; the pydantic models in `specs` only check them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
 
 from reconciler.model import kinds
+from reconciler.model.cowmap import CowMap
 from reconciler.model.kinds import Kind
 
 
@@ -196,6 +197,17 @@ class MeshState:
         """Another state of the same resources, changed apart (a lazily decoded kind stays
         lazy: its own `copy`)."""
         return MeshState({kind: by_name.copy() for kind, by_name in self.resources.items()})
+
+    def prefetch(self, keys: Iterable[ResourceKey]) -> None:
+        """A hint that the entries of `keys` are about to be read: a store's lazy mapping
+        (`CowMap.fetch`) then reads them in one go rather than one by one."""
+        by_kind: dict[Kind, list[str]] = {}
+        for key in keys:
+            by_kind.setdefault(key.kind, []).append(key.name)
+        for kind, names in by_kind.items():
+            by_name = self.resources.get(kind)
+            if isinstance(by_name, CowMap):
+                by_name.fetch(names)
 
     def get(self, key: ResourceKey) -> Resource | None:
         return self.resources[key.kind].get(key.name)

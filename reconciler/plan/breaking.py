@@ -46,6 +46,7 @@ def assess(plan: Plan, remaining: MeshState, live: MeshState, *, deny: bool = Fa
         elif change.action is Action.UPDATE and change.key.kind is Kind.WORKFLOW:
             workflows.add(change.key)
     changed = {change.key for change in plan.changes if change.action.is_change}
+    live.prefetch(workflows)  # a lazy store's entries, in one read
     for key in sorted(workflows):
         for step_id, prop, culprits in _new_gaps(key, remaining, live, changed):
             reason = (f"step '{step_id}' of {key.describe()} needs '{prop}', which no earlier "
@@ -76,11 +77,15 @@ def _new_gaps(workflow: ResourceKey, remaining: MeshState, live: MeshState,
     if now is None or before is None:
         return []
     gaps_now = compat.step_inputs_unmet(now.entry, _agents(remaining))
+    live.prefetch(_step_agents(before.entry))  # a lazy store's entries, in one read
     gaps_before = compat.step_inputs_unmet(before.entry, _agents(live))
-    agents_used = {ResourceKey(Kind.AGENT, str(step.get("agent_id")))
-                   for step in now.entry.get("steps") or [] if isinstance(step, dict)}
-    culprits = sorted(k for k in agents_used | {workflow} if k in changed)
+    culprits = sorted(k for k in _step_agents(now.entry) | {workflow} if k in changed)
     return [(step, prop, culprits) for step, prop in sorted(gaps_now - gaps_before)]
+
+
+def _step_agents(workflow: dict[str, Any]) -> set[ResourceKey]:
+    return {ResourceKey(Kind.AGENT, str(step.get("agent_id")))
+            for step in workflow.get("steps") or [] if isinstance(step, dict)}
 
 
 def _callers(key: ResourceKey, impact: tuple[ResourceKey, ...],

@@ -35,20 +35,22 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from reconciler.errors import StalePlan, StoreError
+from reconciler.gcpause import gc_paused
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.store import history, pgconnect, pglisten
+from reconciler.store import history, pgconnect, pglisten, pgrows
 from reconciler.store.base import CaughtUp, ChangeSet, FeedFollowing, Revision, StaleDetail
 from reconciler.store.history import CommitInfo
 from reconciler.store.pglisten import CHANNEL
+from reconciler.store.pgrows import Rows
 
 if TYPE_CHECKING:
     import psycopg
@@ -64,6 +66,8 @@ LEADER_LOCKS = 0x6C656164  # the advisory locks' first key for leaderships ("lea
 CONNECTION_WAIT = 10.0  # seconds to wait for a pooled connection before giving up
 CONNECT_WAIT = 10.0  # seconds to wait out a server that is down or starting, at open
 FOLLOWERS_WAIT = 5.0  # seconds a close waits for the followers' wakes in progress
+FULL, HELD, UNREAD = 0, 1, 2  # how much of each entry a snapshot reads (see `snapshot`)
+_KNOWN = frozenset(kind.value for kind in Kind)
 
 SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS meshctl",
@@ -177,7 +181,7 @@ class PostgresStore:
                 raise
         self._lock = threading.Lock()
         self._cached: LiveState | None = None
-        self._cached_revision = -1
+        self._cached_revision, self._cached_mode = -1, UNREAD
         self._notifier = pglisten.Notifier(url, self.location)
         self._shutdown = _Shutdown(self._pool, self._notifier)
         self._closing = weakref.finalize(self, self._shutdown)
@@ -249,44 +253,109 @@ class PostgresStore:
         return _token(self._store_id, int(row[0]), row[1])
 
     def snapshot(self, *, lazy: bool = False, unread: bool = False) -> LiveState:
-        """The live state; read again only when the store moved on since the last read."""
+        """The live state; read again only when the store moved on since the last read.
+        Every entry decoded (`lazy` False); each held as its JSON text and decoded when
+        first asked for (`lazy`); or only the names read, each entry fetched as of this
+        revision when first asked for (`unread`: for a short-lived reader, a plan)."""
+        mode = UNREAD if unread else HELD if lazy else FULL
         token = self._head_token()
         with self._lock:
-            if self._cached is not None and self._cached.fingerprint == token:
+            if self._cached is not None and self._cached.fingerprint == token \
+                    and self._cached_mode <= mode:
                 return self._cached
-        with self._connection() as conn, conn.transaction():
+        live, revision = self._read(mode)
+        with self._lock:
+            if (revision, -mode) >= (self._cached_revision, -self._cached_mode):
+                self._cached, self._cached_revision, self._cached_mode = live, revision, mode
+        return live
+
+    def _read(self, mode: int) -> tuple[LiveState, int]:
+        """One consistent read (one transaction) of the head, the entries as `mode` says,
+        the headers and the unkeyed entries (the collector paused: millions of objects
+        and no cycle, frozen once read)."""
+        with gc_paused(), self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.execute("SELECT revision, commit_id FROM meshctl.head").fetchone()
             assert row is not None
             revision, token = int(row[0]), _token(self._store_id, int(row[0]), row[1])
-            state = MeshState()
-            by_kind: dict[Kind, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in Kind}
-            known = {kind.value for kind in Kind}
-            # One JSON array (and one list of names) per kind, decoded in one call: 10,000
-            # rows decoded one by one cost twice as much in Python.
-            for kind_name, names, bodies in conn.execute(
-                    "SELECT kind, array_agg(name ORDER BY ordinal), "
-                    "'[' || string_agg(body, ',' ORDER BY ordinal) || ']' "
-                    "FROM meshctl.entries GROUP BY kind"):
-                if kind_name in known:
-                    by_kind[Kind(kind_name)] = list(zip(names, orjson.loads(bodies),
-                                                        strict=True))
+            fetcher = _Fetcher(self, revision, token) if mode == UNREAD else None
+            rows = {kind: Rows(kind, self.location, fetcher, base)
+                    for kind, base in self._bases(conn, mode).items()}
             headers = {Kind(kind): orjson.loads(body) for kind, body in conn.execute(
-                "SELECT kind, body FROM meshctl.headers") if kind in known}
+                "SELECT kind, body FROM meshctl.headers") if kind in _KNOWN}
             unkeyed: dict[str, list[Any]] = {}
             for place, body in conn.execute(
                     "SELECT place, body FROM meshctl.unkeyed ORDER BY place, ordinal"):
                 unkeyed.setdefault(place, []).append(orjson.loads(body))
-        for kind, entries in by_kind.items():
-            if kinds.info(kind).layout is Layout.PER_FILE:  # in file-name order, as read
-                entries.sort(key=lambda item: f"{item[0]}.json")
-            for name, entry in entries:
-                state.add(Resource(ResourceKey(kind, name), entry, self._source(kind, name)))
-        live = self._live(state, headers, unkeyed, token)
-        with self._lock:
-            if revision >= self._cached_revision:
-                self._cached, self._cached_revision = live, revision
-        return live
+        state = MeshState({kind: cast(dict[str, Resource], by_name)
+                           for kind, by_name in rows.items()})
+        return self._live(_in_order(state), headers, unkeyed, token), revision
+
+    def _bases(self, conn: psycopg.Connection[Any], mode: int) -> dict[Kind, dict[str, Any]]:
+        """The base of each kind's `Rows`, in registry order: each name's Resource (FULL),
+        its JSON text (HELD), or UNREAD."""
+        bases: dict[Kind, dict[str, Any]] = {kind: {} for kind in kinds.KIND_ORDER}
+        if mode == UNREAD:
+            for kind, names in conn.execute("SELECT kind, array_agg(name ORDER BY ordinal) "
+                                            "FROM meshctl.entries GROUP BY kind", binary=True):
+                if kind in _KNOWN:
+                    bases[Kind(kind)] = dict.fromkeys(names, pgrows.UNREAD)
+        elif mode == HELD:  # bytes to hold, and no Python object of any entry
+            for kind, name, body in conn.execute(
+                    "SELECT kind, name, convert_to(body, 'UTF8') FROM meshctl.entries "
+                    "ORDER BY kind, ordinal", binary=True):
+                if kind in _KNOWN:
+                    bases[Kind(kind)][name] = body
+        else:  # one JSON array per kind, decoded in one call: twice as quick as row by row
+            for kind, names, bodies in conn.execute(
+                    "SELECT kind, array_agg(name ORDER BY ordinal), "
+                    "'[' || string_agg(body, ',' ORDER BY ordinal) || ']' "
+                    "FROM meshctl.entries GROUP BY kind"):
+                if kind in _KNOWN:
+                    bases[Kind(kind)] = {
+                        name: Resource(ResourceKey(Kind(kind), name), entry,
+                                       self._source(Kind(kind), name))
+                        for name, entry in zip(names, orjson.loads(bodies), strict=True)}
+        return bases
+
+    def _entries_at(self, kind: Kind, names: list[str], revision: int, token: str
+                    ) -> dict[str, bytes]:
+        """The JSON text of the entries `names` of `kind` as they were at `revision` (whose
+        token is `token`): as they are, while the head is still there (one query); else
+        each one's `before` in the first revision since that changed it, if any."""
+        with self._connection() as conn:
+            found = conn.execute(
+                "SELECT h.revision, h.commit_id, e.name, convert_to(e.body, 'UTF8') "
+                "FROM meshctl.head h LEFT JOIN meshctl.entries e "
+                "ON e.kind = %s AND e.name = ANY(%s)", (kind.value, names), binary=True
+            ).fetchall()
+            if found and _token(self._store_id, int(found[0][0]), found[0][1]) == token:
+                return {name: body for _, _, name, body in found if name is not None}
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return self._entries_since(conn, kind, names, revision, token)
+
+    def _entries_since(self, conn: psycopg.Connection[Any], kind: Kind, names: list[str],
+                       revision: int, token: str) -> dict[str, bytes]:
+        """`_entries_at` once the store has moved on, in one transaction: the entries now,
+        with those the revisions since changed taken from the first one's record (as `json`,
+        which keeps the text, and with it the order of keys)."""
+        row = conn.execute("SELECT record::json ->> 'fingerprint_before' FROM "
+                           "meshctl.revisions WHERE revision = %s", (revision + 1,)).fetchone()
+        if row is None or row[0] != token:
+            raise StoreError(f"the store {self.location} no longer has the revision this "
+                             f"snapshot was taken at ({revision}); read it again")
+        found: dict[str, bytes | None] = dict(conn.execute(
+            "SELECT name, convert_to(body, 'UTF8') FROM meshctl.entries "
+            "WHERE kind = %s AND name = ANY(%s)", (kind.value, names), binary=True).fetchall())
+        found.update(conn.execute(
+            "SELECT DISTINCT ON (c ->> 'name') c ->> 'name', "
+            "convert_to(nullif((c -> 'before')::text, 'null'), 'UTF8') "
+            "FROM meshctl.revisions r, json_array_elements(r.record::json -> 'changes') c "
+            "WHERE r.revision > %s AND c ->> 'kind' = %s AND c ->> 'name' = ANY(%s) "
+            "ORDER BY c ->> 'name', r.revision", (revision, kind.value, names),
+            binary=True).fetchall())
+        return {name: body for name, body in found.items() if body is not None}
 
     def _source(self, kind: Kind, name: str) -> Source:
         return Source(f"{self.location}#{kind.value}/{name}")
@@ -311,7 +380,8 @@ class PostgresStore:
         except TypeError as error:
             raise StoreError(f"cannot store the change as JSON: {error}") from error
         now = history.now_text()
-        with self._connection("commit") as conn, conn.transaction():
+        # Pipelined: BEGIN goes with the head's lock, the writes with COMMIT (three waits).
+        with self._connection("commit") as conn, _pipelined(conn), conn.transaction():
             row = conn.execute(
                 "SELECT revision, epoch, commit_id FROM meshctl.head FOR UPDATE").fetchone()
             assert row is not None
@@ -329,10 +399,10 @@ class PostgresStore:
                 raise StalePlan("stale plan: "
                                 f"{detail or 'the live registries changed since it was made'}"
                                 "; re-run plan")
-            old = self._bodies(conn, list(bodies))
+            old, headers = self._before(conn, list(bodies))
             for key, body in bodies.items():
                 self._write_entry(conn, key, body)
-            self._touch_headers(conn, {key.kind for key in bodies}, now)
+            self._touch_headers(conn, headers, now)
             return self._close_revision(conn, revision + 1, before_token, changes,
                                         {key: old.get(key) for key in bodies}, info, now)
 
@@ -354,16 +424,20 @@ class PostgresStore:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number)))
         return Revision(number, before_token, after_token, (), record)
 
-    def _bodies(self, conn: psycopg.Connection[Any], keys: list[ResourceKey]
-                ) -> dict[ResourceKey, dict[str, Any]]:
-        found: dict[ResourceKey, dict[str, Any]] = {}
-        for kind in {key.kind for key in keys}:
-            names = [key.name for key in keys if key.kind is kind]
-            for name, body in conn.execute(
-                    "SELECT name, body FROM meshctl.entries WHERE kind = %s AND name = ANY(%s)",
-                    (kind.value, names)):
-                found[ResourceKey(kind, name)] = orjson.loads(body)
-        return found
+    @staticmethod
+    def _before(conn: psycopg.Connection[Any], keys: list[ResourceKey]
+                ) -> tuple[dict[ResourceKey, dict[str, Any]], list[tuple[str, str]]]:
+        """The entries of `keys` and the headers of their kinds, as the commit finds them
+        (both queries sent before either answer is waited for)."""
+        entries = conn.execute(
+            "SELECT e.kind, e.name, e.body FROM meshctl.entries e "
+            "JOIN unnest(%s::text[], %s::text[]) AS k (kind, name) USING (kind, name)",
+            ([key.kind.value for key in keys], [key.name for key in keys]))
+        headers = conn.execute("SELECT kind, body FROM meshctl.headers WHERE kind = ANY(%s)",
+                               (sorted({key.kind.value for key in keys}),))
+        found = {ResourceKey(Kind(kind), name): orjson.loads(body)
+                 for kind, name, body in entries.fetchall()}
+        return found, headers.fetchall()
 
     @staticmethod
     def _write_entry(conn: psycopg.Connection[Any], key: ResourceKey, body: str | None) -> None:
@@ -380,10 +454,10 @@ class PostgresStore:
             {"kind": key.kind.value, "name": key.name, "body": body})
 
     @staticmethod
-    def _touch_headers(conn: psycopg.Connection[Any], touched: set[Kind], now: str) -> None:
-        """`last_updated` moves on in each registry a commit touches, as a save does."""
-        rows = conn.execute("SELECT kind, body FROM meshctl.headers WHERE kind = ANY(%s)",
-                            ([kind.value for kind in touched],)).fetchall()
+    def _touch_headers(conn: psycopg.Connection[Any], rows: list[tuple[str, str]],
+                       now: str) -> None:
+        """`last_updated` moves on in each registry a commit touches (`rows`: their
+        headers), as a save does."""
         for kind, body in rows:
             header = orjson.loads(body)
             if isinstance(header, dict) and "last_updated" in header:
@@ -502,36 +576,48 @@ class PostgresStore:
 
     def catch_up(self, live: LiveState, revision: int) -> CaughtUp:
         """`live` brought up to date from the records of the revisions since: only the
-        resources they changed are touched (the whole state is read when `live` is not the
-        state the first of them started from)."""
+        resources they changed are touched (the state is read again, lazily, when `live`
+        is not the state the first of them started from)."""
         with self._connection() as conn:
             newer = self._records_after(conn, revision)
-        if not newer:
-            return CaughtUp(live, [], revision) if self.is_current(live) else \
-                CaughtUp(self.snapshot(), None, self.head())
-        if newer[0]["fingerprint_before"] != live.fingerprint:
-            return CaughtUp(self.snapshot(), None, self.head())
+        if newer and newer[0]["fingerprint_before"] == live.fingerprint:
+            return self._applied(live, newer)
+        if not newer and self.is_current(live):
+            return CaughtUp(live, [], revision)
+        fresh = self.snapshot(lazy=True)
+        return CaughtUp(fresh, None, _revision_of(fresh.fingerprint, self._store_id) or 0)
+
+    def after_commit(self, live: LiveState, entries: ChangeSet,
+                     revision: Revision) -> CaughtUp:
+        """The state this process's own commit left, from its record (no read: the record
+        is a copy, through JSON, of exactly what was written)."""
+        if revision.fingerprint_before != live.fingerprint or not revision.record:
+            return self.catch_up(live, revision.number - 1)
+        return self._applied(live, [orjson.loads(orjson.dumps(revision.record))])
+
+    def _applied(self, live: LiveState, records: list[dict[str, Any]]) -> CaughtUp:
+        """`live` with the changes of `records` (the revisions right after it) made to a
+        copy that shares every other entry: the cost of the change, not of the mesh."""
         state = live.state.copy()
         headers = dict(live.headers)
         changed: list[ResourceKey] = []
-        for record in newer:
+        added: set[Kind] = set()
+        for record in records:
             for change in record["changes"]:
                 key = ResourceKey(Kind(change["kind"]), change["name"])
                 changed.append(key)
                 if change["after"] is None:
                     state.discard(key)
                 else:
+                    if key not in state:
+                        added.add(key.kind)
                     state.add(Resource(key, change["after"], self._source(*key)))
                 header = headers.get(key.kind)
                 if header is not None and "last_updated" in header:
                     headers[key.kind] = {**header, "last_updated": record["time"]}
-        last = newer[-1]
-        return CaughtUp(self._live(_in_order(state), headers, live.unkeyed,
+        last = records[-1]
+        return CaughtUp(self._live(_in_order(state, added), headers, live.unkeyed,
                                    last["fingerprint_after"]), changed, last["revision"])
-
-    def after_commit(self, live: LiveState, entries: ChangeSet,
-                     revision: Revision) -> CaughtUp:
-        return self.catch_up(live, revision.number - 1)
 
     def follow(self, method: Callable[[], Any], owner: object,
                poll_interval: float) -> FeedFollowing:
@@ -625,11 +711,44 @@ class _Shutdown:
         self._pool.close()
 
 
-def _in_order(state: MeshState) -> MeshState:
-    """Workflows (each one-file-per-entry kind) in file-name order, as files are read."""
-    for kind in kinds.KIND_ORDER:
+@contextlib.contextmanager
+def _pipelined(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """The statements of the block sent without waiting for each answer (libpq's pipeline
+    mode, where libpq has it); a query's rows wait for everything sent before them."""
+    import psycopg
+
+    if not psycopg.Pipeline.is_supported():
+        yield
+        return
+    with conn.pipeline():
+        yield
+
+
+def _in_order(state: MeshState, touched: Iterable[Kind] = tuple(Kind)) -> MeshState:
+    """The one-file-per-entry kinds (workflows) of `touched` in file-name order, as files
+    are read."""
+    for kind in touched:
         if kinds.info(kind).layout is Layout.PER_FILE:
             flows = state.of_kind(kind)
-            state.resources[kind] = {name: flows[name] for name in sorted(
-                flows, key=lambda name: f"{name}.json")}
+            names = sorted(flows, key=lambda name: f"{name}.json")
+            if names != list(flows):
+                state.resources[kind] = cast(dict[str, Resource], flows.reordered(names)) \
+                    if isinstance(flows, Rows) else {name: flows[name] for name in names}
     return state
+
+
+class _Fetcher:
+    """Where an unread snapshot's entries come from: the store, as of its revision (held
+    weakly: a snapshot kept in the store's cache must not keep the store alive)."""
+
+    __slots__ = ("_store", "_location", "_revision", "_token")
+
+    def __init__(self, store: PostgresStore, revision: int, token: str) -> None:
+        self._store, self._location = weakref.ref(store), store.location
+        self._revision, self._token = revision, token
+
+    def fetch(self, kind: Kind, names: list[str]) -> dict[str, bytes]:
+        store = self._store()
+        if store is None:
+            raise StoreError(f"the store {self._location} is closed")
+        return store._entries_at(kind, names, self._revision, self._token)
