@@ -199,11 +199,7 @@ class _Database:
         """Closed now: a connection left to the garbage collector stays open (and keeps its
         file locked) until a cycle collection, which a long process may not run for long."""
         connection, self.connection = self.connection, None
-        if connection is not None:
-            try:  # (not contextlib: this also runs while the interpreter shuts down)
-                connection.close()
-            except sqlite3.Error:
-                pass
+        close_connection(connection)
 
     def __del__(self) -> None:
         self.close()
@@ -295,6 +291,17 @@ class _Database:
             self.close()
             self.writable = False
             _remove_database(self.path)
+
+
+def close_connection(connection: sqlite3.Connection | None) -> None:
+    """Close a cache's SQLite connection now, whatever state it is in. (Not contextlib:
+    this also runs from `__del__` while the interpreter shuts down.)"""
+    if connection is None:
+        return
+    try:
+        connection.close()
+    except sqlite3.Error:
+        return
 
 
 _DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from reconciler.parsecache import sqlite_damaged
+from reconciler.parsecache import close_connection, sqlite_damaged
 
 TABLES = ("files", "refs")  # files: name -> its row; refs: target -> who refers to it
 _BATCH = 500  # keys per SELECT ... IN (...)
@@ -119,11 +119,7 @@ class RecordDB:
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            try:  # (not contextlib: this also runs while the interpreter shuts down)
-                connection.close()
-            except sqlite3.Error:
-                pass
+        close_connection(connection)
 
     def __del__(self) -> None:
         self.close()
