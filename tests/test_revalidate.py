@@ -123,10 +123,8 @@ def test_validating_what_changed_equals_validating_everything(
                                                             len(fresh.state))
 
 
-def test_a_small_change_is_validated_from_the_record(base: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "manifests"
-    shutil.copytree(base, root, copy_function=shutil.copy2)
+def answers_of_revalidate(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on, whether each `revalidate` call answered (True) or gave up (False)."""
     answered: list[bool] = []
     original = revalidate_module.revalidate
 
@@ -136,6 +134,14 @@ def test_a_small_change_is_validated_from_the_record(base: Path, tmp_path: Path,
         return found
 
     monkeypatch.setattr(revalidate_module, "revalidate", spy)
+    return answered
+
+
+def test_a_small_change_is_validated_from_the_record(base: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    answered = answers_of_revalidate(monkeypatch)
     engine.validate_files([str(root)], jobs=1)
     replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0")(root)
     found = engine.validate_files([str(root)], jobs=1)
@@ -174,15 +180,7 @@ def test_a_damaged_record_means_a_full_validation(base: Path, tmp_path: Path,
             record.unlink()
         else:
             record.write_bytes(os.urandom(4096) if damage == "garbage" else body[:5000])
-    answered: list[bool] = []
-    original = revalidate_module.revalidate
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        found = original(*args, **kwargs)
-        answered.append(found is not None)
-        return found
-
-    monkeypatch.setattr(revalidate_module, "revalidate", spy)
+    answered = answers_of_revalidate(monkeypatch)
     replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 0")(root)
     found = engine.validate_files([str(root)], jobs=1)
     fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
