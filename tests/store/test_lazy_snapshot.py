@@ -135,18 +135,7 @@ def test_lazy_entries_behave_as_the_dict_the_reader_builds(
     plain: dict[str, Resource] = {name: Resource(ResourceKey(Kind.AGENT, name),
                                                  {"agent_id": name}, source)
                                   for name in spans}
-    copies: list[tuple[Any, dict[str, Resource]]] = []
-    for step, (operation, name) in enumerate(operations):
-        if operation == "set":
-            resource = Resource(ResourceKey(Kind.AGENT, name), {"agent_id": name, "n": step})
-            lazy[name], plain[name] = resource, resource
-        elif operation == "del" and name in plain:
-            del lazy[name], plain[name]
-        elif operation == "copy":
-            copies.append((lazy, dict(plain)))
-            lazy, plain = lazy.copy(), dict(plain)
-        assert list(lazy) == list(plain) and len(lazy) == len(plain)
-        assert {n: lazy[n].entry for n in lazy} == {n: r.entry for n, r in plain.items()}
+    copies = replay(lazy, plain, operations, Kind.AGENT, "agent_id")
     for kept, expected in copies:  # the copies were not changed by later steps
         assert [(n, kept[n].entry) for n in kept] == [(n, r.entry) for n, r in expected.items()]
 
@@ -561,18 +550,7 @@ def test_lazy_documents_behave_as_the_dict_the_reader_builds(
         lazy.defer(Deferred(key, Source(str(path)), registry_files._sha256(  # noqa: SLF001
             path.read_bytes())))
         plain[name] = Resource(key, {"workflow_id": name}, Source(str(path)))
-    copies: list[tuple[Any, dict[str, Resource]]] = []
-    for step, (operation, name) in enumerate(operations):
-        if operation == "set":
-            resource = Resource(ResourceKey(Kind.WORKFLOW, name), {"workflow_id": name, "n": step})
-            lazy[name], plain[name] = resource, resource
-        elif operation == "del" and name in plain:
-            del lazy[name], plain[name]
-        elif operation == "copy":
-            copies.append((lazy, dict(plain)))
-            lazy, plain = lazy.copy(), dict(plain)
-        assert list(lazy) == list(plain) and len(lazy) == len(plain)
-        assert {n: lazy[n].entry for n in lazy} == {n: r.entry for n, r in plain.items()}
+    copies = replay(lazy, plain, operations, Kind.WORKFLOW, "workflow_id")
     for kept, expected in copies:
         assert [(n, kept[n].entry) for n in kept] == [(n, r.entry) for n, r in expected.items()]
 
@@ -967,3 +945,22 @@ def test_a_layout_whose_spans_hold_no_entry_is_never_served(registries: Path,
             lazy.state.of_kind(kind)[name]  # noqa: B018 (asking is the test)
     _same_size_edit(registries / relative)
     assert view(store.refresh(lazy)) == view(store.snapshot())
+
+
+def replay(lazy: Any, plain: dict[str, Resource], operations: list[tuple[str, str]],
+           kind: Kind, id_field: str) -> list[tuple[Any, dict[str, Resource]]]:
+    """Apply `operations` (set, del, copy) to a lazy mapping and to the dict it stands
+    for, holding them equal after each; the copies taken, each with what it must hold."""
+    copies: list[tuple[Any, dict[str, Resource]]] = []
+    for step, (operation, name) in enumerate(operations):
+        if operation == "set":
+            resource = Resource(ResourceKey(kind, name), {id_field: name, "n": step})
+            lazy[name], plain[name] = resource, resource
+        elif operation == "del" and name in plain:
+            del lazy[name], plain[name]
+        elif operation == "copy":
+            copies.append((lazy, dict(plain)))
+            lazy, plain = lazy.copy(), dict(plain)
+        assert list(lazy) == list(plain) and len(lazy) == len(plain)
+        assert {n: lazy[n].entry for n in lazy} == {n: r.entry for n, r in plain.items()}
+    return copies
