@@ -26,7 +26,7 @@ import enum
 import threading
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from reconciler.errors import did_you_mean
 from reconciler.model import kinds
@@ -184,12 +184,59 @@ def _subject_index(rules: list[Any]) -> dict[str, list[int]] | None:
     return index
 
 
+# A policy with this many rules is kept by subject in a validation record (`SubjectRows`):
+# a revalidation that asks about ten agents reads their rules, not 100,000.
+ROWS_FROM = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRows:
+    """A large policy's rules grouped by subject: each subject's (index, rule) pairs in
+    order (`count`: every rule). Only for rules that are all mappings (`_subject_index`)."""
+
+    count: int
+    by_subject: dict[str, list[tuple[int, Any]]]
+
+
+def subject_rows(body: Any) -> SubjectRows | None:
+    """`body`'s rules by subject when it is a policy of `ROWS_FROM` rules or more, every one
+    a mapping; else None (it is read whole: small, or the runtime's walk may fail)."""
+    raw = body.get("rules", []) if isinstance(body, Mapping) else None
+    if not isinstance(raw, list) or len(raw) < ROWS_FROM:
+        return None
+    index = _subject_index(raw)
+    if index is None:
+        return None
+    return SubjectRows(len(raw), {subject: [(position, raw[position]) for position in found]
+                                  for subject, found in index.items()})
+
+
+class RulesBySubject(Protocol):
+    """Where a policy's rules are found by subject, without reading them all (a validation
+    record's rows of `SubjectRows`)."""
+
+    def rules_of(self, subject: str) -> list[tuple[int, Any]]:
+        """The (index, rule) pairs of `subject`'s rules, in order."""
+        ...
+
+
 class _Policy:
     """A verb's rules, indexed by subject (when every rule is a mapping)."""
 
-    def __init__(self, verb: Verb, body: Any, present: bool = True) -> None:
-        """`body`: the policy (`present` False: there is none, and so no rules)."""
+    def __init__(self, verb: Verb, body: Any, present: bool = True,
+                 rows: RulesBySubject | None = None) -> None:
+        """`body`: the policy (`present` False: there is none, and so no rules), or a
+        function giving it, read only when every rule is needed, when `rows` finds a
+        subject's rules."""
         self.verb = verb
+        self._rows = rows
+        self._compiled: dict[int, _Rule | _Unreadable] = {}
+        self._body = body
+        self._raw: list[Any] | None = None
+        self._by_subject: dict[str, list[int]] | None = None
+        if rows is not None:  # a list of mappings (see `subject_rows`)
+            self.fails_outright = False
+            return
         if not present:
             raw: Any = []
         elif isinstance(body, Mapping):
@@ -200,14 +247,21 @@ class _Policy:
             not isinstance(raw, list) and bool(raw))  # `for rule in rules` fails at once
         # Rules are compiled when a subject's are first looked at: a 100,000-rule policy
         # asked about ten agents costs those agents' rules, plus one pass for the index.
-        self._raw: list[Any] = raw if isinstance(raw, list) else []
-        self._compiled: dict[int, _Rule | _Unreadable] = {}
+        self._raw = raw if isinstance(raw, list) else []
         self._by_subject = _subject_index(self._raw)
 
-    def _rule(self, index: int) -> _Rule | _Unreadable:
+    def _rules(self) -> list[Any]:
+        if self._raw is None:  # found by subject so far: now read whole
+            body = self._body() if callable(self._body) else self._body
+            raw = body.get("rules", []) if isinstance(body, Mapping) else []
+            self._raw = raw if isinstance(raw, list) else []
+        return self._raw
+
+    def _rule(self, index: int, rule: Any = None) -> _Rule | _Unreadable:
         found = self._compiled.get(index)
         if found is None:
-            rule = self._raw[index]
+            if rule is None:
+                rule = self._rules()[index]
             if not isinstance(rule, dict):
                 found = _Unreadable(index)
             else:
@@ -221,20 +275,23 @@ class _Policy:
     @property
     def indexed(self) -> bool:
         """Whether every rule is a mapping (then a subject's rules are found by index)."""
-        return self._by_subject is not None
+        return self._rows is not None or self._by_subject is not None
 
     def _of_subject(self, subject: str) -> list[_Rule]:
+        if self._rows is not None:
+            return [cast(_Rule, self._rule(index, rule))
+                    for index, rule in self._rows.rules_of(subject)]
         assert self._by_subject is not None
         return [cast(_Rule, self._rule(index)) for index in self._by_subject.get(subject, ())]
 
     @property
     def walk(self) -> list[_Rule | _Unreadable]:
         """Every rule, in the order the runtime walks them."""
-        return [self._rule(index) for index in range(len(self._raw))]
+        return [self._rule(index) for index in range(len(self._rules()))]
 
     def rules_of(self, subject: str) -> list[_Rule | _Unreadable]:
         """The rules the runtime's walk for `subject` looks at, in order."""
-        if self._by_subject is not None:
+        if self.indexed:
             return list(self._of_subject(subject))
         return [rule for rule in self.walk
                 if not isinstance(rule, _Rule) or rule.agent_id == subject]
@@ -245,7 +302,7 @@ class _Policy:
             return Decision(subject, verb, target, False, Basis.BROKEN,
                             RuleAt(verb.policy, 0))
         rules: Iterable[_Rule | _Unreadable] = (
-            self._of_subject(subject) if self._by_subject is not None else self.walk)
+            self._of_subject(subject) if self.indexed else self.walk)
         for rule in rules:
             if isinstance(rule, _Unreadable):
                 return Decision(subject, verb, target, False, Basis.BROKEN,
@@ -267,7 +324,7 @@ class _Policy:
     def allows(self, subject: str, target: str) -> bool:
         """`decide(...).allowed`, without building the decision: the rules ask this of
         every name a mesh asks for, and explain only the denials."""
-        if self._by_subject is None or self.fails_outright:
+        if not self.indexed or self.fails_outright:
             return self.decide(subject, target).allowed
         for rule in self._of_subject(subject):
             denied, allowed = rule.denied, rule.allowed
@@ -306,20 +363,26 @@ class Governance:
     is loaded, and the runtime allows everything). Each verb's rules are indexed on first
     use, so asking about one agent costs what that agent's rules cost."""
 
-    def __init__(self, policies: Mapping[str, Mapping[str, Any]] | None) -> None:
+    def __init__(self, policies: Mapping[str, Mapping[str, Any]] | None,
+                 by_subject: Mapping[str, RulesBySubject] | None = None) -> None:
+        """`by_subject`: where some policies' rules are found by subject (the policy is
+        then read from `policies` only if every rule is needed)."""
         self.policies = policies
+        self.by_subject = by_subject or {}
         self._compiled: dict[Verb, _Policy] = {}
 
     @classmethod
-    def of(cls, state: MeshState, governed: bool | None = None) -> Governance:
+    def of(cls, state: MeshState, governed: bool | None = None,
+           by_subject: Mapping[str, RulesBySubject] | None = None) -> Governance:
         """The governance of `state`; `governed` says whether a governance document exists
-        (None: when `state` holds any policy; the store's header knows better)."""
+        (None: when `state` holds any policy; the store's header knows better);
+        `by_subject`: where some of its policies' rules are found by subject."""
         resources = state.of_kind(Kind.GOVERNANCE_POLICY)
         if governed is None:
             governed = bool(resources)
         if not governed:
             return cls(None)
-        return cls(_Entries(resources))
+        return cls(_Entries(resources), by_subject)
 
     @classmethod
     def of_live(cls, live: LiveState) -> Governance:
@@ -335,9 +398,16 @@ class Governance:
     def policy(self, verb: Verb) -> _Policy:
         found = self._compiled.get(verb)
         if found is None:
-            present = self.policies is not None and verb.policy in self.policies
-            body = self.policies[verb.policy] if present and self.policies is not None else None
-            found = self._compiled[verb] = _Policy(verb, body, present)
+            policies = self.policies
+            present = policies is not None and verb.policy in policies
+            rows = self.by_subject.get(verb.policy) if present else None
+            if rows is not None:
+                assert policies is not None
+                found = _Policy(verb, lambda: policies[verb.policy], True, rows)
+            else:
+                body = policies[verb.policy] if present and policies is not None else None
+                found = _Policy(verb, body, present)
+            self._compiled[verb] = found
         return found
 
     def decide(self, subject: str, verb: Verb, target: str) -> Decision:
@@ -371,6 +441,9 @@ class _Entries(Mapping[str, Mapping[str, Any]]):
 
     def __getitem__(self, name: str) -> Mapping[str, Any]:
         return self.resources[name].entry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.resources  # (without reading the policy)
 
     def __iter__(self) -> Any:
         return iter(self.resources)

@@ -73,10 +73,14 @@ def plan_scope(desired: MeshState, live: LiveState, *,
                keys: Iterable[ResourceKey] | None = None,
                referrers: graph.UserIndex | None = None, prune: bool = True,
                deny_breaking: bool = False, deny_access_widening: bool = False,
-               meta: Mapping[str, Any] | None = None) -> planner.Planned:
+               meta: Mapping[str, Any] | None = None,
+               rules_by_subject: Mapping[str, access.RulesBySubject] | None = None
+               ) -> planner.Planned:
     """The one way a plan is made: `desired` against `live` (a store's read, whose
     fingerprint the plan is fenced by), over the whole mesh or just `keys` (when every other
-    resource is known to be in sync; `referrers` indexes `live`, built when not given).
+    resource is known to be in sync; `referrers` indexes `live`, built when not given);
+    `rules_by_subject`: where `desired`'s large access policies' rules are found by subject
+    (a validation record's), so that they need not be read whole.
 
     Every caller (the CLI's plan and apply, rollback, the watch loop's sync, the library's
     and the API's writes) comes through here, so each hands the planner the same inputs:
@@ -90,7 +94,7 @@ def plan_scope(desired: MeshState, live: LiveState, *,
     return planner.make(desired=desired, live=live.state, live_fingerprint=live.fingerprint,
                         scope=scope, prune=prune, deny_breaking=deny_breaking,
                         deny_access_widening=deny_access_widening, meta=meta,
-                        kept=live.kinds_kept())
+                        kept=live.kinds_kept(), rules_by_subject=rules_by_subject)
 
 
 def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, *,
@@ -145,7 +149,8 @@ def _replanned(found: replan.Basis, live: LiveState, opened: Store,
             "git_commit": git_commit_of(paths)}
     planned = plan_scope(found.desired, live, keys=found.keys, referrers=found.users,
                          deny_breaking=deny_breaking,
-                         deny_access_widening=deny_access_widening, meta=meta)
+                         deny_access_widening=deny_access_widening, meta=meta,
+                         rules_by_subject=found.indexed.record.rules_by_subject())
     timings["diff"] = time.perf_counter() - started
     diagnostics = sorted(dict.fromkeys(validated.diagnostics + planned.diagnostics),
                          key=sort_key)

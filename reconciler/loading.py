@@ -41,9 +41,9 @@ from reconciler.parsecache import (
     keyed_salt,
     machine_key,
     settled,
-    stat_key,
 )
 from reconciler.recorddb import Damaged, RecordDB
+from reconciler.statchunks import Listing, stat_key
 from reconciler.store import LiveState
 from reconciler.validate import changes
 
@@ -274,6 +274,8 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
             if found is not None and not with_record:
                 return _Outcome(found)
             record = _record_in(recorded, index) if found is not None else None
+            if record is not None and not _unchanged(record, index.listing(stats)):
+                record = None
             if found is not None and record is not None:
                 return _Outcome(found, record, recorded, stats)
         if layers.layered(paths) is None:
@@ -290,6 +292,15 @@ def _record_in(recorded: Any, index: ValidationIndex) -> revalidate.Record | Non
     if db is None or not isinstance(generation, str):
         return None
     return revalidate.Record.open(db, generation)
+
+
+def _unchanged(record: revalidate.Record, listing: Listing) -> bool:
+    """Whether the record lists these very files and stats (then it is brought to them)."""
+    try:
+        found = record.compare(listing)
+    except Damaged:
+        return False
+    return not found.changed and not found.gone
 
 
 def _record_db(index: ValidationIndex) -> RecordDB | None:
@@ -436,7 +447,8 @@ def _record_of(desired: DesiredState, mesh: list[Diagnostic],
                  for target, users in graph.Referrers.of(mesh_graph).by_target.items()}
     order = revalidate.declaration_order({name: f.keys for name, f in files.items()})
     return revalidate.Record.build(files, order.by_kind, [d.to_dict() for d in merged],
-                                   [d.to_dict() for d in mesh], referrers)
+                                   [d.to_dict() for d in mesh], referrers,
+                                   revalidate.rules_of_state(desired.state))
 
 
 def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: Validated,
@@ -472,7 +484,8 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
         return digest, _file_result(result)
 
     with gc_paused():
-        found = revalidate.revalidate(record, stats, cached, parse, settled)
+        found = revalidate.revalidate(record, stats, cached, parse, settled,
+                                      index.listing(stats))
     if found is None:
         return None
     for cache in caches.values():

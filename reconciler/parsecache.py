@@ -31,6 +31,7 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from reconciler.fsutil import write_atomically
+from reconciler.statchunks import Listing, newest_mtime, stat_key
 
 T = TypeVar("T")
 
@@ -444,9 +445,10 @@ class ValidationIndex:
         name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         self.path = root / CACHE_DIR / f"v{FORMAT}" / f"validated-{name}.json"
         self.salt, self.key = salt, key
-        # (stats, their digest, all settled): see `files_digest`. Stats are taken once
-        # per run and never changed after; the object is held, so its identity is its own.
-        self._digest: tuple[dict[str, os.stat_result], str, bool] | None = None
+        # (stats, their listing, all settled): see `listing`. Stats are taken once per
+        # run and never changed after; the object is held, so its identity is its own.
+        self._listing: tuple[dict[str, os.stat_result], Listing, bool] | None = None
+        self._digest: tuple[Listing, str] | None = None
 
     def _extra_path(self, part: str) -> Path:
         return self.path.with_suffix(f".{part}")
@@ -488,16 +490,28 @@ class ValidationIndex:
         files = found.get("files")
         return (files if isinstance(files, str) else None), found.get("result")
 
+    def listing(self, stats: dict[str, os.stat_result]) -> Listing:
+        """The stat keys of `stats`, serialized once a run (`statchunks`): the files digest
+        and the record's comparison both read them (100,000 stats: 0.05 s)."""
+        kept = self._listing
+        if kept is None or kept[0] is not stats:
+            listing = Listing.of_stats(stats)
+            settled = newest_mtime(stats) < time.time_ns() - RACY_NS
+            kept = self._listing = (stats, listing, settled)
+        return kept[1]
+
     def files_digest(self, stats: dict[str, os.stat_result], *,
                      settled_only: bool = False) -> str | None:
-        """`files_digest(stats)` (`settled_only`: None unless every file is settled),
-        kept for the same `stats` object: a run asks twice, or three times after an apply
-        (100,000 stats: 0.15 s each)."""
-        kept = self._digest
-        if kept is None or kept[0] is not stats:
-            digest = files_digest(stats)
-            kept = self._digest = (stats, digest, all(_settled(s) for s in stats.values()))
-        return kept[1] if kept[2] or not settled_only else None
+        """One hash of every file's name and stat key, in order (`settled_only`: None
+        unless every file is settled), kept for the same `stats` object: a run asks
+        twice, or three times after an apply."""
+        listing = self.listing(stats)
+        assert self._listing is not None
+        if settled_only and not self._listing[2]:
+            return None
+        if self._digest is None or self._digest[0] is not listing:
+            self._digest = (listing, listing.digest())
+        return self._digest[1]
 
     def lookup(self, stats: dict[str, os.stat_result]) -> Any | None:
         """The recorded result when `stats` (every file, as listed) match it, else None."""
@@ -542,13 +556,6 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def files_digest(stats: dict[str, os.stat_result]) -> str:
-    """One hash of every file's name and stat (size, mtime, inode), in order."""
-    listed = [(name, stat.st_size, stat.st_mtime_ns, stat.st_ino)
-              for name, stat in stats.items()]
-    return hashlib.blake2b(orjson.dumps(listed), digest_size=16).hexdigest()
-
-
 def _mac(body: bytes, secret: bytes) -> bytes:
     return hashlib.blake2b(body, key=secret[:64], digest_size=16).hexdigest().encode()
 
@@ -586,5 +593,3 @@ def _settled(stat: os.stat_result) -> bool:
     return stat.st_mtime_ns < time.time_ns() - RACY_NS
 
 
-def stat_key(stat: os.stat_result) -> list[int]:
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]

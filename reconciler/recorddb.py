@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ import orjson
 
 from reconciler.parsecache import close_connection, sqlite_damaged
 
-TABLES = ("files", "refs")  # files: name -> its row; refs: target -> who refers to it
+TABLES = ("files", "refs", "stats", "rules")
+# files: name -> its row; refs: target -> who refers to it; stats: a chunk of stat keys;
+# rules: a large access policy's rules of one subject
 _BATCH = 500  # keys per SELECT ... IN (...)
 
 
@@ -63,6 +65,26 @@ class RecordDB:
         """The rows of `keys` there are (a key without a row is left out), checked."""
         return self._select(table, list(dict.fromkeys(keys)))
 
+    def macs(self, table: str) -> dict[str, bytes]:
+        """Each row's MAC, without its value: a row whose MAC is the one `mac` gives for a
+        value is that value (only this machine's key makes it), unread."""
+        return {key: mac for key, mac in self._query(f"SELECT key, mac FROM {table}", ())
+                if isinstance(key, str) and isinstance(mac, bytes)}
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads inside see one generation (one SQLite read transaction)."""
+        try:
+            connection = self._connect(create=False)
+            connection.execute("BEGIN")
+        except (sqlite3.Error, OSError) as error:
+            raise Damaged(str(error)) from error
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("COMMIT")
+
     def all_rows(self, table: str) -> dict[str, Any]:
         """Every row of `table`, checked."""
         found: dict[str, Any] = {}
@@ -73,9 +95,11 @@ class RecordDB:
     # -- writing ----------------------------------------------------------------------
 
     def write(self, *, expected: str | None, blobs: Mapping[str, Any],
-              rows: Mapping[str, Mapping[str, Any | None]], replace: bool) -> str | None:
+              rows: Mapping[str, Mapping[str, Any | None]], replace: bool,
+              cleared: Mapping[str, Iterable[str]] | None = None) -> str | None:
         """Write `blobs` and `rows` (a None value deletes the row) in one transaction, as
-        a new generation, and answer it; `replace`: every row of every table replaced.
+        a new generation, and answer it; `replace`: every row of every table replaced;
+        `cleared`: by table, the key prefixes whose rows go first.
         None when the record is not at `expected` any more (another process wrote it
         since: this run's rows would mix with that one's), or cannot be written."""
         generation = os.urandom(12).hex()
@@ -84,7 +108,8 @@ class RecordDB:
             try:
                 self._connect(create=True)
                 opening = False
-                written = self._write(generation, expected, blobs, rows, replace)
+                written = self._write(generation, expected, blobs, rows, replace,
+                                      cleared or {})
             except (sqlite3.Error, OSError) as error:
                 if not (isinstance(error, sqlite3.Error)
                         and sqlite_damaged(error, opening=opening)):
@@ -96,7 +121,8 @@ class RecordDB:
         return None
 
     def _write(self, generation: str, expected: str | None, blobs: Mapping[str, Any],
-               rows: Mapping[str, Mapping[str, Any | None]], replace: bool) -> bool:
+               rows: Mapping[str, Mapping[str, Any | None]], replace: bool,
+               cleared: Mapping[str, Iterable[str]]) -> bool:
         connection = self._connect(create=True)
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -106,6 +132,10 @@ class RecordDB:
             if replace:
                 for table in ("meta", *TABLES):
                     connection.execute(f"DELETE FROM {table}")
+            for table, prefixes in cleared.items():
+                for prefix in prefixes:
+                    connection.execute(f"DELETE FROM {table} WHERE substr(key, 1, ?) = ?",
+                                       (len(prefix), prefix))
             self._put(connection, "meta", {**blobs, "salt": self.salt,
                                            "generation": generation})
             for table, changed in rows.items():
@@ -151,7 +181,7 @@ class RecordDB:
 
     def _checked(self, table: str, key: Any, value: Any, mac: Any) -> Any:
         if not (isinstance(key, str) and isinstance(value, bytes) and isinstance(mac, bytes)
-                and mac == self._mac(table, key, value)):
+                and mac == self.mac(table, key, value)):
             raise Damaged(f"{table} row {key!r}")
         try:
             return orjson.loads(value)
@@ -163,11 +193,11 @@ class RecordDB:
         gone = [(key,) for key, value in values.items() if value is None]
         if gone:
             connection.executemany(f"DELETE FROM {table} WHERE key = ?", gone)
-        encoded = ((key, orjson.dumps(value)) for key, value in values.items()
-                   if value is not None)
+        encoded = ((key, value if isinstance(value, bytes) else orjson.dumps(value))
+                   for key, value in values.items() if value is not None)
         connection.executemany(
             f"INSERT OR REPLACE INTO {table} (key, value, mac) VALUES (?, ?, ?)",
-            ((key, data, self._mac(table, key, data)) for key, data in encoded))
+            ((key, data, self.mac(table, key, data)) for key, data in encoded))
 
     def _current(self, connection: sqlite3.Connection) -> str | None:
         found = connection.execute(
@@ -180,7 +210,8 @@ class RecordDB:
             return None
         return value if isinstance(value, str) else None
 
-    def _mac(self, table: str, key: str, value: bytes) -> bytes:
+    def mac(self, table: str, key: str, value: bytes) -> bytes:
+        """The MAC of `table`'s row `key` holding `value` (JSON text, as written)."""
         mac = hashlib.blake2b(key=self._secret, digest_size=16)
         mac.update(f"{table}\0{key}\0".encode())
         mac.update(value)

@@ -30,9 +30,9 @@ from reconciler.loading import DesiredState, Indexed
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.parsecache import stat_key
 from reconciler.plan.model import Action, Plan
 from reconciler.recorddb import Damaged
+from reconciler.statchunks import stat_key
 from reconciler.store import LiveState
 from reconciler.validate import hitl
 

@@ -19,14 +19,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from dataclasses import dataclass
 from typing import Any, cast
 
-from reconciler import graph
+import orjson
+
+from reconciler import access, graph
 from reconciler.errors import Diagnostic
 from reconciler.manifests import loader
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
-from reconciler.parsecache import stat_key
 from reconciler.recorddb import Damaged, RecordDB
+from reconciler.statchunks import (
+    Listing,
+    StatKey,
+    StatView,
+    checked,
+    chunk_name,
+    same_key,
+    stat_key,
+)
 from reconciler.validate import changes
 
 MAX_CHANGED = 500  # more changed files than this: a full validation is as quick
@@ -65,13 +75,19 @@ class Record:
     read when asked for (`recorddb`): a change of 10 files among 100,000 reads 10 rows and
     writes them back, not a 46 MB document."""
 
-    def __init__(self, stats: dict[str, list[int] | None], order: ByKind,
+    def __init__(self, stats: dict[str, StatKey | None] | None, order: ByKind,
                  problems: dict[str, list[dict[str, Any]]], unsynced: set[str],
                  merged: list[dict[str, Any]], mesh: list[dict[str, Any]],
                  synced_at: str | None, rows: dict[str, tuple[str, list[str]]] | None = None,
                  referrers: dict[str, list[str]] | None = None,
-                 db: RecordDB | None = None, generation: str | None = None) -> None:
-        self.stats = stats          # every file, in listing order
+                 db: RecordDB | None = None, generation: str | None = None,
+                 stat_chunks: tuple[int, dict[str, bytes]] = (0, {}),
+                 ruled: dict[str, int] | None = None,
+                 rules: dict[str, access.SubjectRows] | None = None) -> None:
+        # Every file's stat key, in listing order; None: still in `db`'s chunks (of which
+        # `stat_chunks` has the count and each one's MAC), until `compare` or a read.
+        self._stats = stats
+        self._stat_chunks = stat_chunks
         self.order = order
         self.problems = problems    # each file's own findings, of the files with any
         self.unsynced = unsynced    # files not marked in sync (see `FileRecord.synced`)
@@ -85,33 +101,141 @@ class Record:
         self.referrers = _RefRows(db, referrers or {}, complete=db is None)
         self._changed_rows: set[str] = set(self._rows) if db is None else set()
         self._order_changed = db is None
+        # The large access policies kept by subject (`access.SubjectRows`), with their rule
+        # counts: their rows in `db` (or held, as built or set since read).
+        self.ruled: dict[str, int] = ruled if ruled is not None else {
+            policy: rows.count for policy, rows in (rules or {}).items()}
+        self._rules: dict[str, access.SubjectRows] = dict(rules or {})
+        self._rules_changed: set[str] = set(self._rules) if db is None else set()
 
     @classmethod
     def build(cls, files: Mapping[str, FileRecord], order: ByKind,
               merged: list[dict[str, Any]], mesh: list[dict[str, Any]],
-              referrers: dict[str, list[str]]) -> Record:
-        """A record of a full validation (written whole by `save`)."""
+              referrers: dict[str, list[str]],
+              rules: dict[str, access.SubjectRows] | None = None) -> Record:
+        """A record of a full validation (written whole by `save`); `rules`: its large
+        access policies by subject (`rules_of_state`)."""
         return cls({name: f.stat for name, f in files.items()}, order,
                    {name: f.diagnostics for name, f in files.items() if f.diagnostics},
                    {name for name, f in files.items() if not f.synced}, merged, mesh, None,
-                   {name: (f.digest, f.keys) for name, f in files.items()}, referrers)
+                   {name: (f.digest, f.keys) for name, f in files.items()}, referrers,
+                   rules=rules or {})
 
     @classmethod
     def open(cls, db: RecordDB, generation: str) -> Record | None:
         """The record `db` holds at `generation`; None when it holds another, or is
         damaged (then it is not believed: the caller validates in full)."""
         try:
-            if db.generation() != generation:
+            with db.reading():
+                if db.generation() != generation:
+                    return None
+                blobs = db.blobs(_BLOBS)
+                macs = db.macs("stats")
+            count, ruled = blobs["stat_chunks"], blobs["ruled"]
+            if not isinstance(count, int) or not isinstance(ruled, dict) or not all(
+                    isinstance(n, int) for n in ruled.values()):
                 return None
-            blobs = db.blobs(_BLOBS)
-            record = cls(dict(blobs["stats"]), dict(blobs["order"]), dict(blobs["problems"]),
+            record = cls(None, dict(blobs["order"]), dict(blobs["problems"]),
                          set(blobs["unsynced"]), list(blobs["merged"]), list(blobs["mesh"]),
-                         blobs.get("synced_at"), db=db, generation=generation)
+                         blobs.get("synced_at"), db=db, generation=generation,
+                         stat_chunks=(count, macs), ruled=ruled)
         except (Damaged, KeyError, TypeError, ValueError):
             return None
         if not isinstance(record.synced_at, str | None):
             return None
         return record
+
+    @property
+    def stats(self) -> StatView:
+        """Every file's stat key, in listing order (read whole from `db` if not yet)."""
+        return StatView(self._held())
+
+    def _held(self) -> dict[str, StatKey | None]:
+        if self._stats is None:
+            self._stats = dict(self._recorded_stats())
+        return self._stats
+
+    def _recorded_stats(self) -> dict[str, list[int] | None]:
+        """Every chunk of stat keys `db` holds, decoded (raises `Damaged`)."""
+        count, _ = self._stat_chunks
+        if self.db is None:
+            raise Damaged("no stats")
+        names = [chunk_name(index) for index in range(count)]
+        rows = self.db.rows("stats", names)
+        found: dict[str, list[int] | None] = {}
+        for name in names:
+            found.update(_chunk(rows.get(name)))
+        return found
+
+    def governance(self, state: MeshState) -> access.Governance:
+        """`state`'s governance (the record's state), its large policies' rules found by
+        subject in the record rather than read whole."""
+        return access.Governance.of(state, by_subject=self.rules_by_subject())
+
+    def rules_by_subject(self) -> dict[str, access.RulesBySubject]:
+        """Where the record's large access policies' rules are found, by subject: they are
+        the record's state's (after `revalidate`, the manifests' as they are now)."""
+        return {policy: _RecordRules(self, policy) for policy in self.ruled}
+
+    def set_rules(self, policy: str, rows: access.SubjectRows | None) -> None:
+        """Record a policy's rules by subject as they are now (None: not kept by subject)."""
+        if rows is None:
+            self.ruled.pop(policy, None)
+            self._rules.pop(policy, None)
+        else:
+            self.ruled[policy], self._rules[policy] = rows.count, rows
+        self._rules_changed.add(policy)
+
+    def rules_of(self, policy: str, subject: str) -> list[tuple[int, Any]]:
+        """A kept policy's (index, rule) pairs of `subject` (raises `Damaged`)."""
+        held = self._rules.get(policy)
+        if held is not None:
+            return held.by_subject.get(subject, [])
+        if self.db is None:
+            raise Damaged(f"no rules of {policy}")
+        key = _rule_key(policy, subject)
+        return _rule_pairs(self.db.rows("rules", [key]).get(key, []))
+
+    def compare(self, listing: Listing) -> StatChanges:
+        """What changed between the recorded files and `listing`: a chunk whose bytes are
+        the recorded ones (its MAC says so, unread) holds no change; the others are
+        decoded and compared file by file. Afterwards the record's stats are the
+        listing's (the gone files' last, until dropped): the caller records each changed
+        file again, or drops the record. Raises `Damaged`."""
+        count, macs = self._stat_chunks
+        changed: list[str] | None = None
+        if self._stats is None and self.db is not None and len(listing.chunks()) == count:
+            changed = self._changed_chunks(listing, macs)
+        if changed is None:  # files came or went (or a built record): file by file
+            recorded: Mapping[str, StatKey | None] = self._held()
+            changed = [name for name, key in listing.keys.items()
+                       if not same_key(recorded.get(name), key)]
+            gone = [name for name in recorded if name not in listing.keys]
+            same = not gone and list(recorded) == listing.names
+            held = dict(listing.keys)
+            held.update((name, recorded[name]) for name in gone)
+        else:
+            gone, same, held = [], True, dict(listing.keys)
+        self._stats = held
+        return StatChanges(changed, gone, same)
+
+    def _changed_chunks(self, listing: Listing, macs: dict[str, bytes]) -> list[str] | None:
+        """The changed files, from the chunks that differ; None when a chunk lists other
+        files than recorded (files came or went: then the whole record is compared)."""
+        assert self.db is not None
+        db = self.db
+        differing = [chunk_name(index) for index, data in enumerate(listing.chunks())
+                     if macs.get(chunk_name(index)) != db.mac("stats", chunk_name(index), data)]
+        rows = db.rows("stats", differing)
+        changed: list[str] = []
+        for name in differing:
+            recorded = _chunk(rows.get(name))
+            names = listing.names_of(int(name))
+            if list(recorded) != names:
+                return None
+            keys = listing.keys
+            changed += [file for file in names if not same_key(recorded[file], keys[file])]
+        return changed
 
     def file(self, name: str) -> FileRecord | None:
         """What the record knows of one file (None: not a file it lists)."""
@@ -141,7 +265,7 @@ class Record:
 
     def put(self, name: str, kept: FileRecord) -> None:
         """Record a file (read again) as `kept` says (its place in `stats` is the caller's)."""
-        self.stats[name] = kept.stat
+        self._held()[name] = kept.stat
         self._rows[name] = (kept.digest, kept.keys)
         self._changed_rows.add(name)
         if kept.diagnostics:
@@ -151,7 +275,7 @@ class Record:
         self.mark(name, kept.synced)
 
     def drop(self, name: str) -> None:
-        self.stats.pop(name, None)
+        self._held().pop(name, None)
         self._rows.pop(name, None)
         self._changed_rows.add(name)
         self.problems.pop(name, None)
@@ -176,27 +300,120 @@ class Record:
         generation of `db`, and answer it (None: not written; another process wrote
         the record meanwhile, or it cannot be written)."""
         replace = self.db is None or self.generation is None or db.path != self.db.path
-        blobs: dict[str, Any] = {"stats": self.stats, "problems": self.problems,
+        blobs: dict[str, Any] = {"problems": self.problems,
                                  "unsynced": sorted(self.unsynced), "merged": self.merged,
                                  "mesh": self.mesh, "synced_at": self.synced_at}
         if self._order_changed or replace:
             blobs["order"] = self.order
         names = set(self._rows) if replace else self._changed_rows
+        stat_rows, stat_chunks = self._stat_rows(db, replace)
+        blobs["stat_chunks"] = stat_chunks[0]
+        if replace:  # (rows not held are not carried over: such a policy is read whole)
+            self.ruled = {policy: count for policy, count in self.ruled.items()
+                          if policy in self._rules}
+        blobs["ruled"] = self.ruled
+        rules = set(self._rules) if replace else self._rules_changed
         rows: dict[str, dict[str, Any | None]] = {
             "files": {name: (list(self._rows[name]) if name in self._rows else None)
                       for name in names},
-            "refs": self.referrers.changes(everything=replace)}
+            "refs": self.referrers.changes(everything=replace), "stats": stat_rows,
+            "rules": {_rule_key(policy, subject): pairs for policy in rules
+                      if policy in self._rules
+                      for subject, pairs in self._rules[policy].by_subject.items()}}
         generation = db.write(expected=None if replace else self.generation, blobs=blobs,
-                              rows=rows, replace=replace)
+                              rows=rows, replace=replace,
+                              cleared={"rules": [_rule_prefix(policy) for policy in rules]})
         if generation is not None:
             self.db, self.generation = db, generation
             self._changed_rows.clear()
             self._order_changed = False
             self.referrers.saved(db)
+            self._stat_chunks = stat_chunks
+            self._rules_changed.clear()
         return generation
 
+    def _stat_rows(self, db: RecordDB, replace: bool
+                   ) -> tuple[dict[str, Any | None], tuple[int, dict[str, bytes]]]:
+        """The chunks of stat keys to write (None: to delete), and the chunks then."""
+        count, macs = self._stat_chunks
+        if self._stats is None and not replace:  # never read: as recorded
+            return {}, (count, macs)
+        chunks = Listing(self._held()).chunks()
+        written: dict[str, Any | None] = {}
+        now: dict[str, bytes] = {}
+        for index, data in enumerate(chunks):
+            name = chunk_name(index)
+            mac = now[name] = db.mac("stats", name, data)
+            if replace or macs.get(name) != mac:
+                written[name] = data
+        written.update((name, None) for name in macs if name not in now)
+        return written, (len(chunks), now)
 
-_BLOBS = ("stats", "order", "problems", "unsynced", "merged", "mesh", "synced_at")
+
+_BLOBS = ("stat_chunks", "order", "problems", "unsynced", "merged", "mesh", "synced_at",
+          "ruled")
+
+
+def _rule_key(policy: str, subject: str) -> str:
+    return orjson.dumps([policy, subject]).decode()
+
+
+def _rule_prefix(policy: str) -> str:
+    """What every `_rule_key` of `policy` starts with."""
+    return orjson.dumps([policy]).decode()[:-1] + ","
+
+
+def _rule_pairs(value: Any) -> list[tuple[int, Any]]:
+    """A subject's rules as read: [index, rule] pairs, every rule a mapping."""
+    if not isinstance(value, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int)
+            and isinstance(pair[1], dict) for pair in value):
+        raise Damaged("rules row")
+    return [(index, rule) for index, rule in value]
+
+
+class _RecordRules:
+    """One kept policy's rules, found by subject in a record (`access.RulesBySubject`)."""
+
+    def __init__(self, record: Record, policy: str) -> None:
+        self.record, self.policy = record, policy
+        self._read: dict[str, list[tuple[int, Any]]] = {}
+
+    def rules_of(self, subject: str) -> list[tuple[int, Any]]:
+        found = self._read.get(subject)
+        if found is None:
+            found = self._read[subject] = self.record.rules_of(self.policy, subject)
+        return found
+
+
+def rules_of_state(state: MeshState) -> dict[str, access.SubjectRows]:
+    """The large access policies of `state` by subject (what a record keeps of them)."""
+    found: dict[str, access.SubjectRows] = {}
+    for policy in sorted(access.POLICIES):
+        resource = state.get(ResourceKey(Kind.GOVERNANCE_POLICY, policy))
+        rows = access.subject_rows(resource.entry) if resource is not None else None
+        if rows is not None:
+            found[policy] = rows
+    return found
+
+
+def _chunk(value: Any) -> dict[str, list[int] | None]:
+    """A chunk of stat keys as read (a chunk the record counts and has not: damaged)."""
+    if value is None:
+        raise Damaged("stats chunk missing")
+    try:
+        return checked(value)
+    except ValueError as error:
+        raise Damaged("stats chunk") from error
+
+
+@dataclass(frozen=True, slots=True)
+class StatChanges:
+    """What `Record.compare` found."""
+
+    changed: list[str]  # listed files whose stat key is not the recorded one
+    gone: list[str]     # recorded files no longer listed
+    same_listing: bool  # the same files, in the same order
 
 
 def _row(value: Any) -> tuple[str, list[str]]:
@@ -385,16 +602,19 @@ class Revalidated:
 def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
                cached: Callable[[str, str], loader.FileResult | None],
                parse: Callable[[str, os.stat_result | None], tuple[str, loader.FileResult]],
-               settled: Callable[[os.stat_result], bool]) -> Revalidated | None:
+               settled: Callable[[os.stat_result], bool],
+               listing: Listing | None = None) -> Revalidated | None:
     """The findings of the files `stats` lists (in listing order, with their stats), from
     `record` and the files that changed since; None when it cannot vouch for them. The
     record is brought up to date in place (and so is to be dropped after a None).
     `cached(file, digest)`: a file's result as the parse cache holds it for that content;
-    `parse(file, stat)`: read, parse and check a file, giving its digest and result."""
-    recorded = record.stats
-    changed = [name for name, stat in stats.items()
-               if stat is None or (old := recorded.get(name)) is None or old != stat_key(stat)]
-    gone = [name for name in recorded if name not in stats]
+    `parse(file, stat)`: read, parse and check a file, giving its digest and result;
+    `listing`: `stats`' listing, when the caller has made it."""
+    try:
+        found = record.compare(listing or Listing.of_stats(stats))
+    except Damaged:
+        return None
+    changed, gone = found.changed, found.gone
     if len(changed) + len(gone) > MAX_CHANGED:
         return None
     try:
@@ -444,9 +664,8 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
 
     # The same files declaring the same keys (edits in place, the common case): the same
     # declaration order, and the same name clashes unless one involves a changed file.
-    same_keys = not gone and all(name in before for name in changed) and all(
-        new_keys[name] == before[name].keys for name in changed) and list(
-        stats) == list(recorded)
+    same_keys = found.same_listing and all(name in before for name in changed) and all(
+        new_keys[name] == before[name].keys for name in changed)
     try:
         old_order = Declared(record.order)
         new_order = old_order if same_keys else declaration_order(new_files())
@@ -461,7 +680,12 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
         referrers = Referrers(record.referrers)
         mesh = changes.check_mesh_changed(
             state, base, None, [Diagnostic.from_dict(d) for d in record.mesh],
-            changed_keys, referrers)
+            changed_keys, referrers, record.governance(base))
+        for key in changed_keys:
+            if key.kind is Kind.GOVERNANCE_POLICY and key.name in access.POLICIES:
+                policy = state.get(key)
+                record.set_rules(key.name, access.subject_rows(policy.entry)
+                                 if policy is not None else None)
         touched_names = set(changed)
         merged = [Diagnostic.from_dict(d) for d in record.merged] if same_keys and not any(
             _names_file(d, touched_names) for d in record.merged) else merge_findings(
@@ -479,7 +703,6 @@ def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
             new_keys[name], [d.to_dict() for d in result.diagnostics],
             _same_content(before.get(name), digest)))
     if not same_keys:
-        record.stats = {name: record.stats.get(name) for name in stats}
         record.reorder(new_order.by_kind)
     record.merged = [d.to_dict() for d in merged]
     record.mesh = [d.to_dict() for d in mesh]

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import engine
+from reconciler import access, engine, statchunks
 from reconciler.plan import planfile
 from reconciler.plan.model import Plan
 from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, agent, copy_tree, write
@@ -135,11 +135,18 @@ def planned_after_each(base: Path, root: Path, steps: list[Any]) -> int:
     return scoped
 
 
+@pytest.mark.parametrize("small", [False, True], ids=["as-is", "small-thresholds"])
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEPS, min_size=1, max_size=8))
 def test_a_plan_of_what_changed_means_what_a_plan_from_scratch_means(
-        base: Path, tmp_path_factory: pytest.TempPathFactory, steps: list[Any]) -> None:
+        base: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        small: bool, steps: list[Any]) -> None:
+    """`small`: the record's stats in many chunks and the access policies kept by subject,
+    as at 100,000 agents (see tests/test_revalidate.py)."""
+    if small:
+        monkeypatch.setattr(statchunks, "CHUNK", 3)
+        monkeypatch.setattr(access, "ROWS_FROM", 1)
     planned_after_each(base, tmp_path_factory.mktemp("steps"), steps)
 
 

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reconciler.revalidate as revalidate_module
-from reconciler import engine
+from reconciler import access, engine, statchunks
 from tests.conftest import agent, copy_tree, manifest, write
 
 FIXTURE = Path(__file__).resolve().parent.parent / "manifests"
@@ -33,32 +34,46 @@ def settle(path: Path) -> None:
     os.utime(path, ns=(when, when))
 
 
-def replace_in(relative: str, old: str, new: str) -> Callable[[Path], None]:
+@dataclass(frozen=True)
+class Edit:
+    """One edit of a manifests tree, named so that a failing example reads."""
+
+    name: str
+    run: Callable[[Path], None]
+
+    def __call__(self, root: Path) -> None:
+        self.run(root)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def replace_in(relative: str, old: str, new: str) -> Edit:
     def edit(root: Path) -> None:
         path = root / relative
         if path.exists() and old in path.read_text():
             path.write_text(path.read_text().replace(old, new, 1))
             settle(path)
-    return edit
+    return Edit(f"replace_in({relative!r}, {old!r}, {new!r})", edit)
 
 
-def remove(relative: str) -> Callable[[Path], None]:
+def remove(relative: str) -> Edit:
     def edit(root: Path) -> None:
         (root / relative).unlink(missing_ok=True)
-    return edit
+    return Edit(f"remove({relative!r})", edit)
 
 
-def create(relative: str, text: str) -> Callable[[Path], None]:
+def create(relative: str, text: str) -> Edit:
     def edit(root: Path) -> None:
         settle(write(root / relative, text))
-    return edit
+    return Edit(f"create({relative!r})", edit)
 
 
-def rename(old: str, new: str) -> Callable[[Path], None]:
+def rename(old: str, new: str) -> Edit:
     def edit(root: Path) -> None:
         if (root / old).exists():
             (root / old).rename(root / new)
-    return edit
+    return Edit(f"rename({old!r}, {new!r})", edit)
 
 
 EDITS = st.sampled_from([
@@ -102,12 +117,21 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.parametrize("small", [False, True], ids=["as-is", "small-thresholds"])
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(EDITS, min_size=1, max_size=6))
 def test_validating_what_changed_equals_validating_everything(
-        base: Path, tmp_path_factory: pytest.TempPathFactory,
-        steps: list[Callable[[Path], None]]) -> None:
+        base: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        small: bool, steps: list[Callable[[Path], None]]) -> None:
+    """`small`: the thresholds of a large mesh brought down to the example's size: the
+    record's stats span many chunks (as 122,000 files span 120), so that edits and files
+    coming, going and renamed land in one chunk, several, or shift them; and the access
+    policies are kept by subject (as a 100,000-rule policy is), so that a changed agent's
+    access is decided from the record's rows."""
+    if small:
+        monkeypatch.setattr(statchunks, "CHUNK", 3)
+        monkeypatch.setattr(access, "ROWS_FROM", 1)
     root = tmp_path_factory.mktemp("edits") / "manifests"
     shutil.copytree(base, root, copy_function=shutil.copy2)
     paths = [str(root)]
@@ -116,7 +140,7 @@ def test_validating_what_changed_equals_validating_everything(
         step(root)
         found = engine.validate_files(paths, jobs=1)
         fresh = engine.load_desired(paths, use_cache=False, jobs=1)
-        assert findings(found) == findings(fresh)
+        assert findings(found) == findings(fresh), steps
         assert found.declared == [(str(r.key), r.source.file if r.source else None)
                                   for r in fresh.state]
         assert (found.file_count, found.resource_count) == (len(fresh.files),
@@ -153,13 +177,15 @@ def test_a_small_change_is_validated_from_the_record(base: Path, tmp_path: Path,
     assert answered == [True, False]
 
 
-@pytest.mark.parametrize("damage", ["row", "blob", "garbage", "truncated", "gone"])
+@pytest.mark.parametrize("damage", ["row", "blob", "stats", "rules", "garbage", "truncated",
+                                    "gone"])
 def test_a_damaged_record_means_a_full_validation(base: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   damage: str) -> None:
     """The record's rows are MAC'd: an edited row (here the fraud agent's keys renamed,
     which would hide the change's finding), an edited blob, a file that is no database,
     one cut short or gone, and the change is validated in full, as from scratch."""
+    monkeypatch.setattr(access, "ROWS_FROM", 1)  # the tool access policy kept by subject
     root = tmp_path / "manifests"
     shutil.copytree(base, root, copy_function=shutil.copy2)
     engine.validate_files([str(root)], jobs=1)
@@ -169,6 +195,17 @@ def test_a_damaged_record_means_a_full_validation(base: Path, tmp_path: Path,
         if damage == "row":
             connection.execute("UPDATE files SET value = CAST(replace(CAST(value AS TEXT), "
                                "'fraud_agent', 'fraud_agenT') AS BLOB)")
+        elif damage == "stats":  # the fraud agent's recorded size, one more
+            [(before,)] = connection.execute("SELECT value FROM stats")
+            connection.execute("UPDATE stats SET value = CAST(replace(CAST(value AS TEXT), "
+                               "'fraud_agent.yaml\":[', 'fraud_agent.yaml\":[1') AS BLOB)")
+            [(after,)] = connection.execute("SELECT value FROM stats")
+            assert len(after) == len(before) + 1
+        elif damage == "rules":  # the fraud agent's rule allows what it denied
+            key = '["agent_tool_access","fraud_agent"]'
+            [(before,)] = connection.execute("SELECT value FROM rules WHERE key = ?", (key,))
+            connection.execute("UPDATE rules SET value = ? WHERE key = ?",
+                               (before.replace(b"denied_tools", b"allowed_tools"), key))
         elif damage == "blob":
             connection.execute("UPDATE meta SET value = CAST('[]' AS BLOB) "
                                "WHERE key = 'mesh'")

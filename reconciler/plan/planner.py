@@ -62,7 +62,8 @@ class Planned:
 def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
          scope: Scope = WHOLE_MESH, prune: bool = True, deny_breaking: bool = False,
          deny_access_widening: bool = False, meta: Mapping[str, Any] | None = None,
-         kept: Collection[Kind] | None = None) -> Planned:
+         kept: Collection[Kind] | None = None,
+         rules_by_subject: Mapping[str, access.RulesBySubject] | None = None) -> Planned:
     """The plan that brings the scope's resources to `desired`, judged by every rule.
     `kept`: the kinds whose registry exists live (when the caller knows: a plan that creates
     the integration fabric's first file while another stays missing is warned of).
@@ -72,7 +73,9 @@ def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
     a finding about a live-only resource is not the manifests' to fix and is left out.
 
     Access: the plan lists what it changes of what agents may effectively do (asked for
-    and granted); with `deny_access_widening` a change that grants more is refused."""
+    and granted); with `deny_access_widening` a change that grants more is refused.
+    `rules_by_subject`: where `desired`'s large access policies' rules are found by
+    subject (`engine.plan_scope`)."""
     started = time.perf_counter()
     governs = kept is not None and Kind.GOVERNANCE_POLICY in kept
     before = access.Governance.of(live, governs or None)
@@ -88,7 +91,8 @@ def make(*, desired: MeshState, live: MeshState, live_fingerprint: str,
         assert scope.referrers is not None, "a plan of some keys needs the live referrers"
         pending = sorted(scope.keys, key=graph.node_order)
         remaining = desired if prune else _with_live_only(desired, live, pending)
-        after = access.Governance.of(remaining, governs or None)
+        # (a live-only policy is not one of `desired`'s, so not one `rules_by_subject` has)
+        after = access.Governance.of(remaining, governs or None, rules_by_subject)
         problems = _rules_at(pending, remaining, live, scope.referrers) + access_rules.check(
             remaining, after, access_rules.focus_of(pending, remaining, live, before, after,
                                                     scope.referrers))

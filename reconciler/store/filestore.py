@@ -50,6 +50,7 @@ from reconciler.store.registry_files import (
 )
 
 LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registries are kept
+PROOFS = f"{META}/proofs.json"  # the settled reads of the files the last commit wrote
 LAYOUTS_FORMAT = 2  # byte offsets
 DEFAULT_LOCK_TIMEOUT = 10.0
 METADATA = "meta"  # the metadata area: <registries>/.meshctl/meta/<name>.json
@@ -292,9 +293,11 @@ class FileStore:
             journal.commit(self.root, self.meta, ops,
                            history.commit_audit(number, now, info, len(changes)))
         record = after()["record"]
+        reads = self._reads(after()["written"])
+        self._keep_proofs(reads)
         return Revision(number, before_print, record["fingerprint_after"],
                         tuple(content.relative for content in contents), record,
-                        self._reads(after()["written"]),
+                        reads,
                         {content.relative: content for content in contents
                          if content.layout is not None and content.pieces is not None})
 
@@ -326,6 +329,22 @@ class FileStore:
                 reads[relative] = None
         return reads
 
+    def _keep_proofs(self, reads: Mapping[str, FileRead | None]) -> None:
+        """Keep the settled reads of the files a commit wrote, taken once it was done.
+
+        The layouts file names each written file's digest, but is itself written before
+        the files are renamed into place (which changes their ctime), so it cannot say
+        they are still those bytes: without this, the next lazy read hashes the files a
+        commit wrote (the 280 MB agent registry, 0.16 s). A file is renamed in only after
+        it was synced, so its mtime is well before the stat taken here, which therefore
+        vouches for it (`FileRead.settled`). Not part of the commit: lost or stale, a
+        proof vouches for nothing (its digest and stat must match) and the file is hashed."""
+        settled = {relative: {"digest": read.digest, "read": _read_json(read)}
+                   for relative, read in reads.items() if read is not None and read.settled}
+        with contextlib.suppress(OSError):  # (written even empty: the last commit's own)
+            write_atomically(self.root / PROOFS, orjson.dumps(
+                    {"format": LAYOUTS_FORMAT, "reads": settled}), mode=0o600)
+
     def _saved(self) -> Saved:
         """What the layouts file holds; a missing or damaged part is nothing (the writer
         scans, the reader reads in full)."""
@@ -335,7 +354,20 @@ class FileStore:
             return Saved({}, {})
         if not isinstance(body, dict) or body.get("format") != LAYOUTS_FORMAT:
             return Saved({}, {})
-        return Saved(_saved_layouts(body), _saved_documents(body))
+        return Saved(_with_proofs(_saved_layouts(body), self._proofs_kept()),
+                     _saved_documents(body))
+
+    def _proofs_kept(self) -> dict[str, FileRead]:
+        """The reads `_keep_proofs` kept (none when absent or damaged)."""
+        try:
+            body = orjson.loads((self.root / PROOFS).read_bytes())
+            if not isinstance(body, dict) or body.get("format") != LAYOUTS_FORMAT:
+                return {}
+            return {relative: _file_read(str(item["digest"]), item["read"])
+                    for relative, item in body["reads"].items()}
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
+                ValueError, IndexError):
+            return {}
 
     def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> SoleLease:
         """A file store runs one controller (on its host) and elects none."""
@@ -553,6 +585,17 @@ def _saved_layouts(body: dict[str, Any]) -> dict[str, tuple[str, jsonspans.ListL
         return found
     except (KeyError, TypeError, AttributeError, ValueError, IndexError):
         return {}
+
+
+def _with_proofs(layouts: dict[str, tuple[str, jsonspans.ListLayout, FileRead | None]],
+                 proofs: Mapping[str, FileRead]
+                 ) -> dict[str, tuple[str, jsonspans.ListLayout, FileRead | None]]:
+    """The saved layouts, each without a read given the kept proof of its very bytes."""
+    for relative, (digest, layout, read) in layouts.items():
+        proof = proofs.get(relative)
+        if read is None and proof is not None and proof.digest == digest:
+            layouts[relative] = (digest, layout, proof)
+    return layouts
 
 
 def _saved_documents(body: dict[str, Any]) -> dict[str, tuple[str, FileRead]]:

@@ -52,9 +52,13 @@ class FileRead:
 
     def unchanged(self, current: os.stat_result | None) -> bool:
         """Is the file certainly what it was (same stat, and settled when seen)?"""
-        if current is None or stat_key(current) != self.stat:
-            return False
-        mtime = self.stat[1]  # a later write moves it past `seen_at`, once settled
+        return current is not None and stat_key(current) == self.stat and self.settled
+
+    @property
+    def settled(self) -> bool:
+        """Was the file modified long enough before `seen_at` that a later write moves its
+        mtime past the one seen (so an equal stat later means the same bytes)?"""
+        mtime = self.stat[1]
         margin = COARSE_NS if mtime % 1_000_000_000 == 0 else FINE_NS
         return self.seen_at - mtime >= margin
 

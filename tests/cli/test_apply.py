@@ -468,7 +468,7 @@ def test_meshctl_files_stay_out_of_the_runtimes_globs(ws: Path, meshctl: Run) ->
     assert sorted(p.name for p in REGISTRIES.glob("*.json")) == roots
     assert [p.name for p in (REGISTRIES / "workflows").glob("*.json")] == ["claims_triage.json"]
     assert {p.name for p in META.iterdir()} == {"lock", "lock.info", "history", "txn",
-                                                "audit.jsonl", "layout.json"}
+                                                "audit.jsonl", "layout.json", "proofs.json"}
 
 
 # --- the audit log --------------------------------------------------------------------------

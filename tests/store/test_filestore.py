@@ -234,7 +234,7 @@ def test_nothing_meshctl_keeps_is_seen_by_the_runtime(registries: Path) -> None:
     meta = sorted(str(p.relative_to(registries / ".meshctl"))
                   for p in (registries / ".meshctl").rglob("*"))
     assert meta == ["audit.jsonl", "history", "history/1.json", "layout.json", "lock",
-                    "lock.info", "txn"]
+                    "lock.info", "proofs.json", "txn"]
 
 
 def test_every_commit_and_attempt_is_audited(registries: Path) -> None:

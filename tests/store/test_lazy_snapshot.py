@@ -791,6 +791,38 @@ def test_a_commit_keeps_the_settled_reads_of_the_files_it_does_not_write(
     assert view(again) == view(store.snapshot())
 
 
+def test_a_commit_keeps_proofs_of_the_files_it_wrote(registries: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files a commit writes are vouched for by a stat taken once they are in place:
+    the next plan's read holds the agent registry a commit rewrote instead of hashing it.
+    An in-place edit after that (same size) is seen all the same."""
+    monkeypatch.setattr(registry_files, "FINE_NS", 0)  # as a large file's sync gives
+    store = held_store(registries)
+    live = store.snapshot(lazy=True, unread=True)
+    fraud = dict(live.state.get(FRAUD).entry, description="rewritten")  # type: ignore[union-attr]
+    store.commit({FRAUD: fraud}, expected=live.fingerprint, info=default_info("test"),
+                 known=live)
+    proofs = json.loads((registries / filestore.PROOFS).read_text())["reads"]
+    assert set(proofs) == {"agent_registry.json"}
+    hashed: list[str] = []
+    digest = HeldFile.digest
+
+    def spy(self: HeldFile) -> str:
+        hashed.append(Path(self.path).name)
+        return digest(self)
+
+    monkeypatch.setattr(HeldFile, "digest", spy)
+    again = store.snapshot(lazy=True, unread=True)
+    assert "agent_registry.json" in holding(again)
+    assert hashed == []
+    assert view(again) == view(store.snapshot())
+    agents = registries / "agent_registry.json"
+    agents.write_bytes(agents.read_bytes().replace(b'"rewritten"', b'"REWRITTEN"'))
+    edited = store.snapshot(lazy=True, unread=True)
+    assert edited.state.get(FRAUD).entry["description"] == "REWRITTEN"  # type: ignore[union-attr]
+    assert view(edited) == view(store.snapshot())
+
+
 def _compact(document: dict[str, Any]) -> str:
     return json.dumps(document)
 
