@@ -248,6 +248,25 @@ def test_a_deleted_agent_is_rechecked_where_workflows_run_it(base: Path,
     assert "A002" not in {d.code for d in found.errors}
 
 
+def test_a_deleted_agent_takes_its_own_access_findings_along(base: Path,
+                                                             tmp_path: Path) -> None:
+    """Found by the property test: two edits of the tool policy deny coverage_agent a tool
+    it lists (A003), then coverage_agent goes: its A003 must go too."""
+    root = tmp_path / "manifests"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    engine.validate_files([str(root)], jobs=1)
+    for _ in range(2):
+        replace_in("policies/agent_tool_access.yaml", "- fraud_rules",
+                   "- policy_snapshot")(root)
+    denied = engine.validate_files([str(root)], jobs=1).errors
+    assert ("A003", "agent/coverage_agent") in {(d.code, d.resource) for d in denied}
+    remove("agents/coverage_agent.yaml")(root)
+    found = engine.validate_files([str(root)], jobs=1)
+    assert findings(found) == findings(engine.load_desired([str(root)], use_cache=False,
+                                                           jobs=1))
+    assert "agent/coverage_agent" not in {d.resource for d in found.diagnostics}
+
+
 def test_a_record_written_meanwhile_by_another_process_is_not_overwritten(
         base: Path, tmp_path: Path) -> None:
     """Two runs read the record at one generation; the first to write wins, the second's

@@ -285,12 +285,12 @@ def focus_of(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
              before: Governance, after: Governance, referrers: graph.Users) -> Focus:
     """What a change of `pending` can make of the access rules: the askers to re-check.
 
-    An agent re-checks its tools; the orchestrator its agents and the workflows that run an
-    agent it listed or stopped listing; an agent created or deleted, the orchestrator and
-    the workflows that run it; a tool created or deleted, the agents that list it; a
-    workflow itself; an access policy every agent whose rules it changed (and, for the
-    orchestrator's, the workflows that run an agent whose decision changed); model_usage
-    the workflows its rules name."""
+    An agent re-checks its tools (a deleted one: its findings go); the orchestrator its
+    agents and the workflows that run an agent it listed or stopped listing; an agent
+    created or deleted, the orchestrator and the workflows that run it; a tool created or
+    deleted, the agents that list it; a workflow itself; an access policy every agent
+    whose rules it changed (and, for the orchestrator's, the workflows that run an agent
+    whose decision changed); model_usage the workflows its rules name."""
     if before.governed != after.governed:
         return EVERYTHING
     agents: set[str] = set()
@@ -313,7 +313,9 @@ def focus_of(pending: list[ResourceKey], remaining: MeshState, live: MeshState,
         if key.kind is Kind.TOOL and appears_or_goes:
             agents.update(user.name for user in referrers.users(key)
                           if user.kind is Kind.AGENT)
-        if key.kind is Kind.AGENT and key in remaining:
+        if key.kind is Kind.AGENT and key not in remaining:
+            agents.add(key.name)  # deleted: its own findings (A003) go with it
+        elif key.kind is Kind.AGENT:
             agents.add(key.name)
             runs({key.name})  # its profile may meet a model_usage rule now
             if key == ORCHESTRATOR:
