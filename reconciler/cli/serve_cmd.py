@@ -85,8 +85,9 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
           allowed_hosts: tuple[str, ...], watch: bool, webhook_secret_file: Path | None,
           git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
-          no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
-          deny_access_widening: bool, git_paths: tuple[str, ...]) -> None:
+          no_prune: bool, max_deletes: int, log_format: str, max_bytes: int,
+          deny_breaking: bool, deny_access_widening: bool, git_paths: tuple[str, ...]
+          ) -> None:
     """Serve the registries over HTTP: AgentMesh's registry endpoints, with every write
     going through meshctl's rules, commit and history (source `api`).
 
@@ -135,7 +136,8 @@ def serve(location: str, manifests: Path | None, host: str, port: int,
                 paths, store, git_repo=git_repo, branch=branch, git_workdir=git_workdir,
                 self_heal=self_heal, interval=interval, debounce_ms=debounce_ms,
                 no_prune=no_prune, max_deletes=max_deletes, deny_breaking=deny_breaking,
-                deny_access_widening=deny_access_widening, manager=manager)
+                deny_access_widening=deny_access_widening, manager=manager,
+                max_bytes=max_bytes)
     elif webhook_secret_file is not None or git_repo is not None or self_heal or git_paths:
         raise UsageError("--git-repo, --git-path, --self-heal and --webhook-secret-file "
                          "need --watch")

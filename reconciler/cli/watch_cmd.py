@@ -15,6 +15,7 @@ from reconciler import engine
 from reconciler import store as store_
 from reconciler.cli import environment, logs, options
 from reconciler.errors import UsageError
+from reconciler.manifests import loader
 from reconciler.manifests.layers import Layers
 from reconciler.watch import DEFAULT_DEBOUNCE, DEFAULT_INTERVAL
 
@@ -51,6 +52,9 @@ def controller_options(func: click.decorators.FC) -> click.decorators.FC:
                      help="Refuse a sync deleting more resources (-1: no limit)."),
         click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
                      show_default=True, help="Log lines as text or as JSON objects."),
+        click.option("--max-bytes", type=click.IntRange(min=1),
+                     default=loader.DEFAULT_MAX_BYTES, show_default=True,
+                     help="Largest manifest file accepted (as validate and plan take it)."),
         options.deny_breaking_option,
     ]):
         func = option(func)
@@ -62,7 +66,8 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
                     self_heal: bool, interval: float, debounce_ms: int, no_prune: bool,
                     max_deletes: int, deny_breaking: bool = False,
                     deny_access_widening: bool = False,
-                    manager: RegistryManager | None = None) -> Controller:
+                    manager: RegistryManager | None = None,
+                    max_bytes: int = loader.DEFAULT_MAX_BYTES) -> Controller:
     """The controller `watch` runs, and `serve --watch` beside its server (sharing its
     `manager`, and so its store)."""
     from reconciler.watch.controller import Controller
@@ -84,7 +89,8 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
     return Controller(chosen, store, git=git, self_heal=self_heal, interval=interval,
                       debounce=debounce_ms / 1000, prune=not no_prune,
                       max_deletes=max_deletes, deny_breaking=deny_breaking,
-                      deny_access_widening=deny_access_widening, manager=manager)
+                      deny_access_widening=deny_access_widening, manager=manager,
+                      max_bytes=max_bytes)
 
 
 @click.command()
@@ -95,8 +101,8 @@ def make_controller(paths: tuple[str, ...], store: store_.Store | store_.Locatio
 @environment.environment_options
 def watch(paths: tuple[str, ...], location: str, git_repo: str | None, branch: str,
           git_workdir: Path | None, self_heal: bool, interval: float, debounce_ms: int,
-          no_prune: bool, max_deletes: int, log_format: str, deny_breaking: bool,
-          deny_access_widening: bool, once: bool) -> None:
+          no_prune: bool, max_deletes: int, log_format: str, max_bytes: int,
+          deny_breaking: bool, deny_access_widening: bool, once: bool) -> None:
     """Keep the live registries at the manifests: every change is validated, planned and
     applied as one revision (source `watch`), like Argo CD's automated sync.
 
@@ -123,7 +129,8 @@ def watch(paths: tuple[str, ...], location: str, git_repo: str | None, branch: s
                                  interval=interval, debounce_ms=debounce_ms,
                                  no_prune=no_prune, max_deletes=max_deletes,
                                  deny_breaking=deny_breaking,
-                                 deny_access_widening=deny_access_widening)
+                                 deny_access_widening=deny_access_widening,
+                                 max_bytes=max_bytes)
     if once:
         controller.stop()  # the loop runs the first sync, then sees the stop
     crashed: list[BaseException] = []

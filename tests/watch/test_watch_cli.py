@@ -129,6 +129,20 @@ def test_once_and_status(manifests: Path, registries: Path) -> None:
     assert text.returncode == 1 and f"{path}:" in text.stdout
 
 
+def test_max_bytes_is_the_watch_loops_as_validates(manifests: Path, registries: Path) -> None:
+    """A manifest over --max-bytes fails the sync (M002), as `validate` says; a larger
+    --max-bytes (a 100,000-agent access policy is 12 MB) lets it sync."""
+    set_field(manifests / "agents" / "fraud_agent.yaml", "max_iterations", "9")
+    size = (manifests / "agents" / "fraud_agent.yaml").stat().st_size
+    done = run("watch", "--once", "--max-bytes", str(size - 1), str(manifests),
+               "--registries", str(registries))
+    assert done.returncode == 1 and f"over the {size - 1:,}-byte limit" in done.stderr
+    done = run("watch", "--once", "--max-bytes", str(64 * 1024 * 1024), str(manifests),
+               "--registries", str(registries))
+    assert done.returncode == 0, done.stderr
+    assert "synced rev 1: 1 updated" in done.stderr
+
+
 def test_watch_help_has_examples() -> None:
     for command in ("watch", "status"):
         done = run(command, "--help")
