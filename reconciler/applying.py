@@ -35,8 +35,10 @@ def commit_plan(plan: Plan, store: Store, *, source: str = "cli",
     commit."""
     summary = plan.summary
     counts = {"create": summary.create, "update": summary.update, "delete": summary.delete}
+    undo = plan.meta.get("undo")  # a restore's or a revert's target, kept in its record
     info = default_info(source, git_commit=plan.meta.get("git_commit"),
-                               summary=counts, note=note)
+                        summary=counts, note=note,
+                        undo=dict(undo) if isinstance(undo, dict) else None)
     base = {"source": source, "user": info.user, "host": info.host, "action": "apply",
             "summary": counts}
     if plan.refusals:

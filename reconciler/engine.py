@@ -25,6 +25,7 @@ from reconciler import store as store_
 from reconciler.errors import (
     Diagnostic,
     MeshctlError,
+    PlanError,
     sort_key,
 )
 from reconciler.gcpause import gc_paused
@@ -44,12 +45,23 @@ from reconciler.plan import compute, planner
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Location, Store
 
-__all__ = ["DEFAULT_MAX_DELETES", "AccessView", "DesiredState", "PlanResult", "Validated",
-           "access_view", "apply_plan", "git_commit_of", "load_desired", "load_live",
-           "make_plan", "plan_from", "plan_scope", "read_manifest_file", "record_in_sync",
-           "rollback_plan", "validate_files", "validate_live"]
+__all__ = ["DEFAULT_MAX_DELETES", "AccessView", "DesiredState", "PlanResult",
+           "RevertConflict", "Validated", "access_view", "apply_plan", "git_commit_of",
+           "load_desired", "load_live", "make_plan", "plan_from", "plan_scope",
+           "read_manifest_file", "record_in_sync", "restore_plan", "revert_plan",
+           "rollback_plan", "undo_note", "validate_files", "validate_live"]
 
 DEFAULT_MAX_DELETES = applying.DEFAULT_MAX_DELETES
+
+
+class RevertConflict(PlanError):
+    """A revision cannot be reverted alone: a resource it changed was changed again since
+    (by a later revision, or outside meshctl). `conflicts` names each: `kind`, `name`, and
+    `revision`, the latest revision that changed it again (None: changed outside meshctl)."""
+
+    def __init__(self, message: str, conflicts: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
 
 
 @dataclass(slots=True)
@@ -221,31 +233,105 @@ def apply_plan(plan: Plan, store: Store | Location, *, source: str = "cli",
 
 
 def rollback_plan(store: Store | Location, number: int) -> PlanResult:
-    """The plan that returns the registries to their state right after revision `number`:
-    every later revision's changes undone, checked by the same rules as any plan."""
+    """The plan that restores the registries to their state right after revision `number`
+    ("restore to here"): every later revision's changes undone, checked by the same rules
+    as any plan. Revision 0 is the state before the first recorded revision (each
+    resource's `before` in it), where the history starts at revision 1."""
     opened = store_.open_store(store)
     known = opened.revisions()
-    if number not in known:
+    if number not in known and not (number == 0 and known and known[0] == 1):
         opened.revision(number)  # raises, naming the revisions there are
     live = opened.snapshot()
     target = live.state.copy()
     for later in reversed([n for n in known if n > number]):
         for change in opened.revision(later)["changes"]:
-            key = ResourceKey(Kind(change["kind"]), change["name"])
-            before = change["before"]
-            if before is None:
-                target.discard(key)
-            else:
-                previous = live.state.get(key)
-                target.add(Resource(key, fields.complete(key.kind, before),
-                                    previous.source if previous else None))
+            _put_back(target, live, ResourceKey(Kind(change["kind"]), change["name"]),
+                      change["before"])
+    return _undo_plan(opened, live, target, {"rollback_to": number,
+                                             "undo": {"action": "restore", "revision": number}})
+
+
+def restore_plan(store: Store | Location, number: int) -> PlanResult:
+    """`rollback_plan` by the name the panel gives it: "Restore to here"."""
+    return rollback_plan(store, number)
+
+
+def revert_plan(store: Store | Location, number: int) -> PlanResult:
+    """The plan that undoes revision `number` alone ("revert this revision"): each resource
+    it changed goes back to its entry before it, every later revision's changes kept;
+    checked and committed by the same rules as any plan.
+
+    Refused (`RevertConflict`, nothing planned) when a resource it changed is no longer as
+    it left it: the message names the resource and the later revision that changed it
+    again (or says it changed outside meshctl); revert that one first, or restore."""
+    opened = store_.open_store(store)
+    record = opened.revision(number)  # raises, naming the revisions there are
+    live = opened.snapshot()
+    target = live.state.copy()
+    later: list[dict[str, Any]] | None = None
+    conflicts: list[dict[str, Any]] = []
+    for change in record["changes"]:
+        key = ResourceKey(Kind(change["kind"]), change["name"])
+        current = live.state.get(key)
+        if (current.entry if current is not None else None) != change["after"]:
+            if later is None:
+                later = [opened.revision(n) for n in opened.revisions() if n > number]
+            by = [r["revision"] for r in later if any(
+                (c["kind"], c["name"]) == (change["kind"], change["name"])
+                for c in r["changes"])]
+            conflicts.append({"kind": key.kind.value, "name": key.name,
+                              "revision": by[-1] if by else None})
+            continue
+        _put_back(target, live, key, change["before"])
+    if conflicts:
+        raise RevertConflict(_conflict_message(number, conflicts), conflicts)
+    return _undo_plan(opened, live, target, {"revert_of": number,
+                                             "undo": {"action": "revert", "revision": number}})
+
+
+def _conflict_message(number: int, conflicts: list[dict[str, Any]]) -> str:
+    parts = []
+    for found in conflicts:
+        name = f"{found['kind']} {found['name']}"
+        parts.append(f"{name} was changed again in revision {found['revision']}"
+                     if found["revision"] is not None
+                     else f"{name} was changed outside meshctl")
+    return (f"revision {number} cannot be reverted alone: {'; '.join(parts)} since. "
+            "Revert the later revision first, or restore to a revision instead; nothing "
+            "was planned")
+
+
+def _put_back(target: MeshState, live: LiveState, key: ResourceKey,
+              entry: dict[str, Any] | None) -> None:
+    """`key` in `target` as `entry` (None: absent), keeping the live resource's source."""
+    if entry is None:
+        target.discard(key)
+        return
+    previous = live.state.get(key)
+    target.add(Resource(key, fields.complete(key.kind, entry),
+                        previous.source if previous else None))
+
+
+def _undo_plan(opened: Store, live: LiveState, target: MeshState,
+               meta: dict[str, Any]) -> PlanResult:
+    """The plan from `live` to `target` (a restore's or a revert's), after the mesh-wide
+    rules over `target`; `meta` says what it undoes (kept in the revision it commits)."""
     diagnostics = [d for d in validate.validate_state(target) if d.is_error]
     empty = DesiredState(target, diagnostics, [])
     if diagnostics:
         return PlanResult(empty, live, None, diagnostics)
-    planned = plan_scope(target, live,
-                         meta={"registries": opened.location, "rollback_to": number})
+    planned = plan_scope(target, live, meta={"registries": opened.location, **meta})
     return PlanResult(empty, live, planned.plan, planned.diagnostics)
+
+
+def undo_note(plan: Plan) -> str | None:
+    """The note a restore's or a revert's revision is recorded with ("restore to revision
+    3", "revert of revision 5"), from the plan's `undo`; None for any other plan."""
+    undo = plan.meta.get("undo")
+    if not isinstance(undo, dict):
+        return None
+    return (f"restore to revision {undo['revision']}" if undo.get("action") == "restore"
+            else f"revert of revision {undo['revision']}")
 
 
 @dataclass(slots=True)

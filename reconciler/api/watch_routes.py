@@ -31,14 +31,17 @@ def add_routes(app: FastAPI, controller: Controller | None, *, store: Store,
     @app.get("/registries/watch/status", tags=["watch"], dependencies=[viewer])
     def watch_status() -> dict[str, Any]:
         """The watch controller's last sync, last good sync and the resources out of sync
-        (the controller in this server, else the status file another one wrote)."""
+        (the controller in this server, else the status file another one wrote). With
+        neither: `"configured": false, "running": false` and why (200: there is simply
+        no controller to report on)."""
         if controller is not None:
-            return {"running": True, **controller.status()}
+            return {"configured": True, "running": True, **controller.status()}
         found = status_file.read(store)
         if found is None:
-            raise ApiError(404, "no watch controller runs here: start the server with "
-                                "--watch, or run `meshctl watch`")
-        return {**found, "running": status_file.is_running(found)}
+            return {"configured": False, "running": False,
+                    "detail": "no watch controller runs here: start the server with "
+                              "--watch, or run `meshctl watch`"}
+        return {"configured": True, **found, "running": status_file.is_running(found)}
 
     @app.post("/registries/watch/sync", tags=["watch"], dependencies=[editor],
               status_code=202)

@@ -27,6 +27,7 @@ COMMANDS = {
     "plan": "plan_cmd:plan", "diff": "diff_cmd:diff", "compare": "compare_cmd:compare_command",
     "graph": "graph_cmd:graph_command", "apply": "apply_cmd:apply",
     "history": "history_cmd:history", "rollback": "history_cmd:rollback",
+    "revert": "history_cmd:revert",
     "serve": "serve_cmd:serve", "watch": "watch_cmd:watch", "fmt": "fmt_cmd:fmt_command",
     "init": "init_cmd:init_command", "status": "status_cmd:status",
     "store": "store_cmd:store_group", "mirror": "store_cmd:mirror",
@@ -49,7 +50,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       meshctl diff                          # the same as a unified JSON diff
       meshctl compare dev prod              # how two environments differ
       meshctl apply                         # make it so, as one revision
-      meshctl history                       # revisions; `meshctl rollback N` undoes
+      meshctl history                       # revisions; `meshctl rollback N` restores
+      meshctl revert N                      # undo revision N alone
       meshctl export --out manifests/       # live registries -> manifests
       meshctl get agents                    # what the live registries hold
       meshctl describe tool fraud_rules     # one resource, who uses it

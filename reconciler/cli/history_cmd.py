@@ -1,4 +1,5 @@
-"""`meshctl history` and `meshctl rollback`: every revision, what it changed, and its undo."""
+"""`meshctl history`, `meshctl rollback` and `meshctl revert`: every revision, what it changed,
+and its undo (all later revisions, or that one alone)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ def history(ctx: click.Context, location: str, output: str) -> None:
     """List the revisions of the live registries (newest last).
 
     Each apply (CLI, API, library, watch loop) records one: number, time, user, host,
-    source, the manifests' git commit, a summary, and a note (a rollback says which
-    revision it returned to).
+    source, the manifests' git commit, a summary, and a note (a restore says which
+    revision it returned to, a revert which one it undid).
 
     \b
     Examples:
       meshctl history
       meshctl history -o json | jq '.[-1]'
       meshctl history show 12          # what revision 12 changed
+      meshctl revert 12                # undo revision 12 alone
+      meshctl rollback 12              # back to the state right after revision 12
 
     Exit: 0 listed, 1 unreadable history.
     """
@@ -96,24 +99,61 @@ def show(ctx: click.Context, number: int, output: str) -> None:
 @environment.environment_options
 def rollback(number: int, location: str, output: str, auto_approve: bool,
              lock_timeout: float) -> None:
-    """Return the live registries to their state right after revision NUMBER.
+    """Restore the live registries to their state right after revision NUMBER.
 
     Plans the undo of every later revision through the same validation and refusal rules
-    as any plan, shows it, and applies it as a new revision (history is never rewritten).
+    as any plan, shows it, and applies it as a new revision recorded as a restore (note
+    `restore to revision N`; history is never rewritten). NUMBER 0 is the state before
+    the first revision. To undo one revision alone, keeping the later ones: `meshctl
+    revert N`.
 
     \b
     Examples:
       meshctl rollback 11
-      meshctl rollback 11 --auto-approve
+      meshctl rollback 0               # back to before the first revision
+      meshctl rollback 11 --auto-approve -o json
 
-    Exit: 0 rolled back (or nothing to do), 1 error, refusal or not confirmed.
+    Exit: 0 restored (or nothing to do), 1 error, refusal or not confirmed.
     """
+    _undo("restore", number, location, output, auto_approve, lock_timeout)
+
+
+@click.command()
+@click.argument("number", type=int)
+@options.store_option
+@options.output_option("text", "json")
+@apply_cmd.approval_options
+@environment.environment_options
+def revert(number: int, location: str, output: str, auto_approve: bool,
+           lock_timeout: float) -> None:
+    """Undo revision NUMBER alone: each resource it changed goes back to its entry before
+    it, and every later revision's changes stay.
+
+    Planned and applied by the same rules as any plan (in-use refusals, validation), shown
+    first, committed as a new revision recorded as a revert (note `revert of revision N`).
+    Refused, with nothing planned, when a later revision changed one of its resources
+    again: the error names the resource and that revision (revert it first, or use
+    `meshctl rollback`).
+
+    \b
+    Examples:
+      meshctl revert 5                 # undo what revision 5 changed
+      meshctl revert 5 --auto-approve -o json
+      meshctl history show 5           # what that is
+
+    Exit: 0 reverted (or nothing to do), 1 error, conflict, refusal or not confirmed.
+    """
+    _undo("revert", number, location, output, auto_approve, lock_timeout)
+
+
+def _undo(action: str, number: int, location: str, output: str, auto_approve: bool,
+          lock_timeout: float) -> None:
     store = options.open_store(location, lock_timeout)
-    result = engine.rollback_plan(store, number)
+    result = (engine.revert_plan if action == "revert" else engine.restore_plan)(store, number)
     if result.plan is None:
         report.no_plan(result.diagnostics, as_json=output == "json")
         raise click.exceptions.Exit(1)
     apply_cmd.show_then_confirm(result.plan, output=output, auto_approve=auto_approve,
                                 max_deletes=-1)
     apply_cmd.run_apply(result.plan, store, output=output, max_deletes=-1,
-                        note=f"rollback to revision {number}")
+                        note=engine.undo_note(result.plan))

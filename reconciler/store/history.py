@@ -2,7 +2,8 @@
 
 One JSON file per revision under `.meshctl/history/<n>.json`, written inside the commit's own
 journal, so a revision exists exactly when its changes do. Each records, per resource, the
-entry before and after: rollback and `history show` need nothing else.
+entry before and after: restore, revert and `history show` need nothing else. A restore or a
+revert records what it undid (`undo`), so listings can say "restore to r3", "revert of r5".
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class CommitInfo:
     git_commit: str | None = None
     summary: dict[str, int] | None = None
     note: str | None = None
+    # What the revision undoes, when it is a restore or a revert:
+    # {"action": "restore" | "revert", "revision": n} (kept in the record as `undo`).
+    undo: dict[str, Any] | None = None
 
 
 def folder(meta: Path) -> Path:
@@ -87,6 +91,8 @@ def record(number: int, now: str, info: CommitInfo, before_print: str, after_pri
         "note": info.note, "summary": info.summary or {},
         "fingerprint_before": before_print, "fingerprint_after": after_print,
         "files": list(files)}
+    if info.undo is not None:
+        body["undo"] = dict(info.undo)  # a restore's or a revert's target revision
     if digests is not None:
         body["digests"] = digests  # each written file's SHA-256 (None: removed)
     body["changes"] = [

@@ -112,9 +112,10 @@ def test_history_shows_the_note_of_a_rollback_as_json_does(three: list[Any],
     lines = meshctl("history").out.splitlines()
     assert len(lines) == 5  # a header and one line a revision, however long the note
     assert lines[-1].split()[0] == "4"
-    assert lines[-1].rstrip().endswith("  rollback to revision 1")
-    assert json.loads(meshctl("history", "-o", "json").out)[-1]["note"] == \
-        "rollback to revision 1"
+    assert lines[-1].rstrip().endswith("  restore to revision 1")
+    last = json.loads(meshctl("history", "-o", "json").out)[-1]
+    assert (last["note"], last["undo"]) == ("restore to revision 1",
+                                            {"action": "restore", "revision": 1})
 
 
 def test_history_as_json(three: list[Any], meshctl: Run) -> None:
@@ -212,7 +213,7 @@ def test_rollback_returns_to_the_state_after_a_revision(three: list[Any], meshct
     assert result.out.endswith("Apply complete: revision 4 (2 created, 1 updated, 2 deleted).\n")
     assert contents() == three[1]
     record = history.load(META, 4)
-    assert (record["note"], record["source"]) == ("rollback to revision 1", "cli")
+    assert (record["note"], record["source"]) == ("restore to revision 1", "cli")
     assert not (REGISTRIES / "workflows" / "second_flow.json").exists()
     # History is never rewritten: the rollback itself can be rolled back.
     assert meshctl("rollback", "3", "--auto-approve").code == 0
@@ -255,6 +256,53 @@ def test_rollback_without_a_terminal_needs_auto_approve(
     assert result.err.startswith("Error: no terminal to confirm on: pass --auto-approve")
     assert registry_files() == before
     assert history.numbers(META) == [1, 2, 3]
+
+
+def test_rollback_to_revision_zero_is_the_state_before_the_first(three: list[Any],
+                                                                 meshctl: Run) -> None:
+    result = meshctl("rollback", "0", "--auto-approve")
+    assert result.code == 0, result.output
+    assert contents() == three[0]
+    assert history.load(META, 4)["undo"] == {"action": "restore", "revision": 0}
+
+
+# --- revert ---------------------------------------------------------------------------------
+
+
+def test_revert_undoes_one_revision_alone(three: list[Any], meshctl: Run) -> None:
+    result = meshctl("revert", "2", "--auto-approve")
+    assert result.code == 0, result.output
+    assert "- tool/new_tool" in result.out and "+ model-profile/claude_opus_3" in result.out
+    assert "workflow/second_flow" not in result.out  # revision 3's create stays
+    assert result.out.endswith("Apply complete: revision 4 (2 created, 0 updated, 1 deleted).\n")
+    now = contents()
+    assert now["tool_registry.json"] == three[1]["tool_registry.json"]  # 2's tool gone
+    assert now["model_profiles.json"]["entries"] == three[1]["model_profiles.json"]["entries"]
+    assert now["agent_registry.json"] == three[3]["agent_registry.json"]  # 1 kept
+    assert now["workflows/second_flow.json"] == three[3]["workflows/second_flow.json"]  # 3
+    record = history.load(META, 4)
+    assert (record["note"], record["undo"]) == ("revert of revision 2",
+                                                {"action": "revert", "revision": 2})
+
+
+def test_revert_is_refused_when_a_later_revision_changed_the_same_resource(
+        three: list[Any], meshctl: Run) -> None:
+    bump_fraud(9)
+    apply(meshctl)
+    before = registry_files()
+    result = meshctl("revert", "1", "--auto-approve", "-o", "json")
+    assert result.code == 1
+    assert "revision 1 cannot be reverted alone: Agent fraud_agent was changed again in " \
+        "revision 4" in result.err
+    assert registry_files() == before and history.numbers(META) == [1, 2, 3, 4]
+
+
+def test_revert_json_output_and_help(three: list[Any], meshctl: Run) -> None:
+    result = meshctl("revert", "3", "--auto-approve", "-o", "json")
+    assert result.code == 0, result.output
+    assert json.loads(result.out)["revision"] == 4
+    shown = meshctl("revert", "--help").out
+    assert "meshctl revert 5" in shown and "-o json" in shown
 
 
 def test_rollback_to_an_unknown_revision(three: list[Any], meshctl: Run) -> None:

@@ -1,7 +1,7 @@
 // The watch controller's status on every page (a badge in the header) and, on the Plan
 // page, its details: the last sync, its errors with file:line, the drifted resources, and
 // a "Sync now" button. Polled from GET /registries/watch/status; hidden when no controller
-// runs here (404).
+// runs here (200 with "configured": false).
 "use strict";
 
 (function () {
@@ -85,8 +85,12 @@
   async function refresh() {
     try {
       const response = await fetch("/registries/watch/status", {headers: headers()});
-      if (!response.ok) { badge.hidden = true; if (detail) detail.replaceChildren(); return; }
-      render(await response.json());
+      const status = response.ok ? await response.json() : {configured: false};
+      // No controller here (200, "configured": false): no badge, no section.
+      if (status.configured === false) {
+        badge.hidden = true; if (detail) detail.replaceChildren(); return;
+      }
+      render(status);
     } catch (error) {
       badge.hidden = true;
     }
