@@ -135,7 +135,17 @@ class ResourceNotFound(ChangeRejected):
 
 
 class ResourceInUse(ChangeRejected):
-    """A delete of a resource that others still reference; the message names each user."""
+    """A delete of a resource that others still reference; the message names each user
+    (and where each reference is written). `resource` says which resource ("agent
+    'fraud_agent'") and `used_by` each user as `{kind, name, field}`, for answers that must
+    not name files (the REST API's, shown in a browser)."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None, *,
+                 resource: str | None = None,
+                 used_by: Iterable[dict[str, str]] = ()) -> None:
+        super().__init__(message, diagnostics)
+        self.resource = resource
+        self.used_by = list(used_by)
 
 
 class BreakingChange(ChangeRejected):

@@ -78,7 +78,11 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
     refused = [change for change in plan.refusals if change.action is Action.DELETE]
     if refused:
         first = refused[0]
-        raise (ResourceInUse if first.users else ChangeRejected)(first.refused or "refused")
+        if first.users:
+            raise ResourceInUse(first.refused or "refused", resource=first.key.describe(),
+                                used_by=[{"kind": user.key.kind.value, "name": user.key.name,
+                                          "field": user.path} for user in first.users])
+        raise ChangeRejected(first.refused or "refused")
     if plan.refusals:  # breaking changes or wider access, with deny_breaking/_access_widening
         breaking = [d for d in planned.diagnostics if d.code.startswith("B")]
         if breaking:

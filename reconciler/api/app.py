@@ -36,6 +36,7 @@ from reconciler.api import (
     settings_routes,
     watch_routes,
 )
+from reconciler.api import errors as api_errors
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
 from reconciler.errors import (
@@ -44,6 +45,7 @@ from reconciler.errors import (
     ChangeRejected,
     LockTimeout,
     PreconditionFailed,
+    ResourceInUse,
     ResourceNotFound,
     StoreError,
 )
@@ -213,11 +215,16 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
                                 headers={"ETag": f'"{error.current_version}"'})
         if isinstance(error, AccessWidening):
             return JSONResponse({"detail": str(error)}, 409)
+        if isinstance(error, ResourceInUse) and error.resource is not None:
+            return JSONResponse(api_errors.in_use_answer(error), 400)  # names, no paths
         if isinstance(error, BreakingChange):
             return JSONResponse({"detail": str(error), "codes": sorted(
                 {d.code for d in error.diagnostics})}, 409)
-        return JSONResponse({"detail": str(error)},
-                            404 if isinstance(error, ResourceNotFound) else 400)
+        if isinstance(error, ResourceNotFound):
+            return JSONResponse({"detail": str(error)}, 404)
+        found = api_errors.field_errors(error.diagnostics)  # the fields a form marks
+        return JSONResponse({"detail": str(error), **({"errors": found} if found else {})},
+                            400)
 
     @app.exception_handler(LockTimeout)
     async def busy(_: Request, error: LockTimeout) -> JSONResponse:

@@ -1,15 +1,22 @@
 """The panel's forms, derived from the registry models: one field per model field, with
 its control (text, number, checkbox, list, picker of existing ids, JSON editor), whether it
 is required, and its bounds. Which fields name other resources is the graph module's table
-(`graph.FIELD_REFERENCES`), so a form's pickers are the references validation checks."""
+(`graph.FIELD_REFERENCES`), so a form's pickers are the references validation checks.
+
+Each field also gets the hint shown beside it before anything is saved: its bounds and
+the default written when it is left out (the field table, `model.fields`, the one the
+API's validation uses), an example, and the values the runtime knows where it has a set."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from reconciler import graph
+from reconciler.model import fields as field_table
 from reconciler.model import specs
 from reconciler.model.kinds import Kind
+from reconciler.validate import settings as settings_rules
 
 # Fields holding ids of other resources: (kind of the target, many?)
 PICKERS: dict[Kind, dict[str, tuple[Kind, bool]]] = {
@@ -17,6 +24,67 @@ PICKERS: dict[Kind, dict[str, tuple[Kind, bool]]] = {
     for kind, refs in graph.FIELD_REFERENCES.items()
 }
 LONG_TEXT = ("description", "intended_usage", "goal")
+# Fields only the orchestrator's entry uses (the runtime reads a worker's allowed_agents
+# nowhere): the panel edits them on the orchestrator's tab, never in a worker's form.
+ORCHESTRATOR_ONLY = {(Kind.AGENT, "allowed_agents")}
+# Free-text fields whose form suggests the values the mesh already uses (a datalist): the
+# runtime takes any provider name, so there is no fixed set to choose from.
+SUGGESTED = {(Kind.MODEL_PROFILE, "provider")}
+# An example of what a field holds, shown as its placeholder and in its hint.
+EXAMPLES: dict[tuple[Kind, str], str] = {
+    (Kind.MODEL_PROFILE, "provider"): "openai",
+    (Kind.MODEL_PROFILE, "model_name"): "gpt-4o-mini",
+    (Kind.MODEL_PROFILE, "intended_usage"): "general_reasoning",
+    (Kind.TOOL, "endpoint"): "/invoke/fraud_rules",
+    (Kind.AGENT, "capabilities"): "fraud_detection",
+    (Kind.TOOL, "lineage_tags"): "pii",
+}
+
+# What a step of an integration workflow names, by the key the runner reads for its type
+# (`validate.settings.STEP_NEEDS`): the kind the step's form picks it from.
+STEP_REFERENCES = {"connector": Kind.CONNECTOR, "policy": Kind.SECURITY_POLICY}
+
+
+def _steps_control() -> dict[str, Any]:
+    """The integration workflow's steps as a table: each step's type and failure policy a
+    select of the values the runner knows, what the type needs a picker."""
+    return {"control": "steps", "step_types": list(settings_rules.STEP_TYPES),
+            "failure_policies": list(settings_rules.FAILURE_POLICIES),
+            "step_needs": {step: {"key": key, "of": STEP_REFERENCES[key].value}
+                           for step, key in settings_rules.STEP_NEEDS.items()}}
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def hint(kind: Kind, name: str) -> str | None:
+    """What the form says beside a field before saving: its bounds, the default written
+    when it is left out (or that it may be left out), an example, the runtime's values."""
+    parts: list[str] = []
+    rule = field_table.rule(kind, name)
+    if rule is not None:
+        if rule.minimum is not None and rule.maximum is not None:
+            parts.append(f"{rule.minimum} to {rule.maximum}")
+        elif rule.minimum is not None:
+            parts.append(f"at least {rule.minimum}")
+        elif rule.maximum is not None:
+            parts.append(f"at most {rule.maximum}")
+        if rule.need is field_table.Need.DEFAULTED and rule.has_default:
+            parts.append(f"default {_shown(rule.default)}")
+        elif rule.need is field_table.Need.OPTIONAL:
+            parts.append("optional")
+    example = EXAMPLES.get((kind, name))
+    if example is not None:
+        parts.append(f"e.g. {example}")
+    if (kind, name) == (Kind.INTEGRATION_WORKFLOW, "steps"):
+        parts.append("a step's type is one the runner knows; " + ", ".join(
+            f"{step} needs a {settings_rules.STEP_NEEDS[step]}"
+            for step in settings_rules.STEP_TYPES if step in settings_rules.STEP_NEEDS))
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
 
 
 def form_fields(kind: Kind) -> list[dict[str, Any]]:
@@ -28,8 +96,19 @@ def form_fields(kind: Kind) -> list[dict[str, Any]]:
         types = {option.get("type") for option in prop.get("anyOf", [prop])}
         field: dict[str, Any] = {"name": name, "label": prop.get("title", name),
                                  "required": name in required}
+        if (kind, name) in ORCHESTRATOR_ONLY:
+            field["orchestrator_only"] = True
+        said = hint(kind, name)
+        if said is not None:
+            field["hint"] = said
+        if (kind, name) in EXAMPLES:
+            field["example"] = EXAMPLES[(kind, name)]
+        if (kind, name) in SUGGESTED:
+            field["suggest"] = kind.value  # the values of the field in this kind's entries
         if picker is not None:
             field.update(control="multi" if picker[1] else "picker", of=picker[0].value)
+        elif (kind, name) == (Kind.INTEGRATION_WORKFLOW, "steps"):
+            field.update(_steps_control())
         elif "object" in types or (prop.get("type") == "array" and
                                    prop.get("items", {}).get("type") != "string"):
             field.update(control="json", nullable="null" in types,

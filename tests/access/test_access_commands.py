@@ -149,8 +149,11 @@ def test_rest_answers_the_same_model_and_saves_an_agent_with_its_grant(
             # The agent alone is refused (A003); with its grant, one plan, one revision.
             alone = api.put("/registries/agents/fraud_agent", json=fraud_agent_entry(
                 registries, ["fraud_rules", "similarity", "policy_snapshot"]))
-            assert alone.status_code == 400 and "A003" not in alone.text
+            assert alone.status_code == 400 and "A003" not in alone.json()["detail"]
             assert "denies it" in alone.json()["detail"]
+            # the field it is about, for a form to mark: the rule's code is its type
+            assert [(e["type"], e["loc"]) for e in alone.json()["errors"]] == [
+                ("A003", ["body", "allowed_tools", 2])]
             before = api.get("/registries/history").json()["total_count"]
             body = {"changes": [
                 {"kind": "Agent", "name": "fraud_agent", "entry": fraud_agent_entry(

@@ -44,3 +44,20 @@ def panel_page(browser: Browser, url: str) -> Iterator[Page]:
 def open_tab(page: Page, tab: str) -> None:
     page.click(f"#tab-{tab}")
     expect(page.locator(f"#panel-{tab}")).to_be_visible()
+
+
+def choose(page: Page, checklist: str, values: list[str]) -> None:
+    """Check exactly `values` in a reference checklist (`#field-allowed_tools`), unchecking
+    the others."""
+    expect(page.locator(checklist)).to_be_visible()  # the form is drawn
+    boxes = page.locator(f"{checklist} .options input[type=checkbox]")
+    for index in range(boxes.count()):
+        box = boxes.nth(index)
+        box.set_checked(box.get_attribute("value") in values)
+
+
+def chosen(page: Page, checklist: str) -> list[str]:
+    """The values a reference checklist has checked, in its order."""
+    found: list[str] = page.eval_on_selector_all(
+        f"{checklist} .options input:checked", "boxes => boxes.map(box => box.value)")
+    return found

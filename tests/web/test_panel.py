@@ -17,7 +17,7 @@ from reconciler import RegistryManager
 from reconciler.store.registry_files import read_live_state
 from tests.servers import Server
 from tests.test_runtime_fidelity import runtime_load
-from tests.web.conftest import SHOTS, open_tab, panel_page
+from tests.web.conftest import SHOTS, choose, open_tab, panel_page
 
 TABS = ["orchestrator", "agents", "tools", "profiles", "workflows", "governance"]
 
@@ -75,7 +75,7 @@ def test_create_edit_and_delete_an_agent(page: Page, registries: Path, server: S
     page.fill("#field-description", "Made in the browser")
     page.fill("#field-capabilities", "triage\nrouting")
     page.select_option("#field-model_profile_id", "gpt4")
-    page.select_option("#field-allowed_tools", ["fraud_rules", "similarity"])
+    choose(page, "#field-allowed_tools", ["fraud_rules", "similarity"])
     # Governance denies a new agent every tool, and its rule cannot name an agent that does
     # not exist yet: the tools are granted in the same save (test_access_panel.py has more).
     expect(page.locator("#editor li[data-tool=similarity].denied")).to_be_visible()
@@ -109,7 +109,11 @@ def test_deleting_an_agent_in_use_shows_the_servers_message(page: Page,
                                                             registries: Path) -> None:
     open_tab(page, "agents")
     page.click("#panel-agents tr[data-id=fraud_agent] button.danger")
-    page.click("#confirm button.danger")
+    # Usage is checked before asking: the question says who uses it and offers no delete.
+    expect(page.locator("#confirm-text")).to_contain_text(
+        "Cannot delete agent 'fraud_agent': used by agents orchestrator_agent")
+    expect(page.locator("#confirm button.danger")).to_be_hidden()
+    page.click("#confirm button.cancel")
     expect(page.locator("#status")).to_contain_text(
         "Cannot delete agent 'fraud_agent': used by agents orchestrator_agent")
     assert on_disk(registries, "Agent", "fraud_agent") is not None
@@ -213,7 +217,7 @@ def test_a_workflow_is_created_edited_and_deleted(page: Page, registries: Path) 
     page.fill("#field-description", "Made in the panel")
     steps = [{"step_id": "one", "agent_id": "intake_agent"}]
     page.fill("#field-steps", json.dumps(steps))
-    page.select_option("#field-required_agents", ["intake_agent"])
+    choose(page, "#field-required_agents", ["intake_agent"])
     page.click("#editor .save")
     expect(page.locator("#panel-workflows tr[data-id=panel_flow]")).to_be_visible()
     assert (registries / "workflows" / "panel_flow.json").exists()

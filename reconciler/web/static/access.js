@@ -14,10 +14,6 @@ function badge(kind, text, title) {
   return el("span", {class: `verdict ${kind}`, text, title});
 }
 
-function plural(number, singular, many = `${singular}s`) {
-  return `${number} ${number === 1 ? singular : many}`;
-}
-
 // -- the agents table: one request for every row ----------------------------------------------
 
 AGENTS.column = {
@@ -102,7 +98,7 @@ AGENTS.extend = (box, editing) => {
   const idInput = box.querySelector(`[data-field="${AGENTS.id}"] input`);
   if (!tools || !idInput || editing.id === ORCHESTRATOR) return;
   const view = {
-    editing, idInput, select: tools.querySelector("select"),
+    editing, idInput, list: tools,
     invoke: el("p", {class: "invoke", "aria-live": "polite"}),
     tools: el("ul", {class: "tool-access", "aria-live": "polite"}),
     wantInvoke: el("input", {type: "checkbox", id: "access-invoke"}),
@@ -125,7 +121,7 @@ AGENTS.extend = (box, editing) => {
     view.invoke.textContent = `What governance decides cannot be read now: ${error.message}`;
   });
   let typing = null;
-  view.select.addEventListener("change", redraw);
+  view.list.addEventListener("change", redraw);
   idInput.addEventListener("input", () => {
     clearTimeout(typing);
     typing = setTimeout(redraw, 300);
@@ -142,7 +138,7 @@ AGENTS.extend = (box, editing) => {
 };
 
 function selectedTools(view) {
-  return [...view.select.selectedOptions].map(option => option.value);
+  return checkedIn(view.list);
 }
 
 async function drawAccess(view) {
@@ -285,6 +281,10 @@ async function reviewGrant(view) {
     const {data} = await api("POST", "/registries/changes", body);
     showPlan(view, body, data.plan, grants, editing.id === null ? subject : null);
   } catch (error) {
+    // The agent's fields the server names are marked on the form, as a save's are.
+    const named = error.status === 412 ? [] : fieldErrors(error, {kind: AGENTS.kind,
+                                                                   name: subject});
+    if (named.length) markFieldErrors(view.idInput.closest(".fields"), named);
     problem.textContent = error.status === 412
       ? `${error.message}. Nothing was saved; your edits are kept: review again to read it anew.`
       : error.message;

@@ -47,7 +47,8 @@ async function api(method, path, body, headers = {}) {
   if (!response.ok) {
     const detail = typeof data.detail === "string" ? data.detail
       : (data.detail || []).map(d => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-    throw Object.assign(new Error(detail || response.statusText), {status: response.status});
+    throw Object.assign(new Error(detail || response.statusText),
+                        {status: response.status, body: data});
   }
   return {data, etag: response.headers.get("ETag")};
 }
@@ -55,6 +56,15 @@ async function api(method, path, body, headers = {}) {
 function say(text, kind = "ok") {
   status.textContent = text;
   status.className = kind;
+}
+
+// A form shows an error, or a new action starts: an earlier "Saved …" is no longer news,
+// and must not stand green beside a red error.
+function unsay() {
+  if (status.className === "ok") {
+    status.textContent = "";
+    status.className = "";
+  }
 }
 
 // -- tabs -----------------------------------------------------------------------------------
@@ -227,8 +237,21 @@ async function remove(name, id) {
     say(error.message, "error");
     return;
   }
-  if (!await confirmed(`Delete ${kind.label} '${id}'? This cannot be undone here ` +
-                       `(meshctl rollback can).${also.note}`)) return;
+  // Ask the server first (the same change as a dry run): a resource in use is not offered
+  // for deletion at all; the question names who uses it instead.
+  try {
+    await api("POST", "/registries/changes", {dry_run: true, changes: [
+      {kind: kind.kind, name: id, entry: null}, ...also.changes]});
+  } catch (error) {
+    if (error.status === 400 && error.body?.used_by) {
+      await confirmed(`${error.message}. Change them first so that none refers to it; ` +
+                      "nothing was deleted.", null, "Close");
+    }
+    say(error.message, "error");
+    return;
+  }
+  if (!await confirmed(`Delete ${kind.label} '${id}'?${also.note} The History page can ` +
+                       "undo it (Revert that revision).")) return;
   try {
     if (also.changes.length) {  // one plan, one revision
       await api("POST", "/registries/changes", {dry_run: false, changes: [
@@ -243,9 +266,17 @@ async function remove(name, id) {
   }
 }
 
-function confirmed(text) {
+// Ask a yes-or-no question in the page's own dialog: `yes` and `no` name the buttons
+// (Delete and Cancel unless said); Escape answers no. Without `yes` (null) it only tells,
+// with one button. True when the answer is yes.
+function confirmed(text, yes = "Delete", no = "Cancel") {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = text;
+  const yesButton = dialog.querySelector("button[value=yes]");
+  yesButton.textContent = yes || "";
+  yesButton.hidden = !yes;
+  dialog.querySelector("button[value=no]").textContent = no;
+  dialog.returnValue = "";
   dialog.showModal();
   return new Promise(resolve => dialog.addEventListener("close",
     () => resolve(dialog.returnValue === "yes"), {once: true}));
@@ -271,24 +302,136 @@ async function openForm(name, id) {
     entry = data;
   }
   editing = {kind: name, id, version, entry};
+  unsay();
   document.getElementById("editor-title").textContent =
     id === null ? `Add ${kind.label}` : `Edit ${kind.label} '${id}'`;
   form.querySelector(".changed").hidden = true;
   form.querySelector(".error").hidden = true;
   const box = form.querySelector(".fields");
-  box.replaceChildren();
-  for (const field of FORMS[kind.kind]) {
-    box.append(await control(field, entry[field.name], id !== null && field.name === kind.id));
-  }
+  box.replaceChildren(...await drawFields(name, entry, id));
+  editing.initial = shownValues(formFields(name), box);
   form.onsubmit = event => { event.preventDefault(); save(name); };
-  form.querySelector(".cancel").onclick = () => dialog.close();
+  form.querySelector(".cancel").onclick = () => leave(name);
+  dialog.oncancel = event => {  // Escape: ask first when something was changed
+    if (!unsaved(name).length) return;
+    event.preventDefault();
+    leave(name);
+  };
+  form.querySelector(".reapply").onclick = () => reapply(name).catch(error => {
+    const shown = form.querySelector(".error");  // deleted meanwhile, say: the form stays
+    shown.textContent = `Their version cannot be read: ${error.message}`;
+    shown.hidden = false;
+  });
   form.querySelector(".copy").onclick = () => copyManifest(name);
   if (kind.extend) kind.extend(box, editing);  // access.js: what the agent may do
   dialog.showModal();
 }
 
-async function control(field, value, locked, prefix = "field") {
+// The controls of a kind's form, filled from `values`.
+async function drawFields(name, values, id) {
+  const kind = KINDS[name];
+  const drawn = [];
+  for (const field of formFields(name)) {
+    drawn.push(await control(field, values[field.name], id !== null && field.name === kind.id,
+                             "field", id));
+  }
+  return drawn;
+}
+
+// The labels of the fields of the open form that no longer show what they showed when it
+// opened (or when it was last loaded).
+function unsaved(name) {
+  if (!editing || editing.kind !== name || !editing.initial) return [];
+  const now = shownValues(formFields(name), document.getElementById("editor"));
+  return formFields(name).filter(field => field.name in editing.initial &&
+                                          now[field.name] !== editing.initial[field.name])
+    .map(field => field.label);
+}
+
+// Close the form, asking first when it holds changes (Cancel, Escape): nothing typed is
+// thrown away by one key.
+async function leave(name) {
+  const changed = unsaved(name);
+  if (changed.length && !await confirmed(
+      `Discard your unsaved changes to ${changed.join(", ")}?`, "Discard changes",
+      "Keep editing")) {
+    return;
+  }
+  document.getElementById("editor").close();
+  editing = null;
+}
+
+// Leaving the page with a changed form open asks too (the browser's own question).
+window.addEventListener("beforeunload", event => {
+  if (editing && document.getElementById("editor").open && unsaved(editing.kind).length) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
+// After someone else changed the resource (a 412, or the change feed): read their version,
+// fill the form with it, and put back every field the user changed, so nothing is typed
+// again; what they changed is listed, and a field both changed is said (the user's value
+// kept, theirs shown). Save then writes over their version, with its version.
+async function reapply(name) {
+  const kind = KINDS[name];
+  const form = document.getElementById("editor-form");
+  const mine = collect(name).entry;
+  const labels = unsaved(name);
+  const changed = formFields(name).filter(field => labels.includes(field.label));
+  const {data} = await api("GET", `/registries/${kind.path}/${encodeURIComponent(editing.id)}`);
+  const version = data.resource_version;
+  delete data.resource_version;
+  const before = editing.entry;
+  const theirs = formFields(name).filter(field => canonical(before[field.name]) !==
+                                                  canonical(data[field.name]));
+  const merged = {...data};
+  for (const field of changed) {
+    if (field.name in mine) merged[field.name] = mine[field.name];
+    else delete merged[field.name];
+  }
+  const box = form.querySelector(".fields");
+  // What their version shows untouched: the base every field is compared with from now on.
+  const shownTheirs = el("div", {}, ...await drawFields(name, data, editing.id));
+  editing.initial = shownValues(formFields(name), shownTheirs);
+  editing.entry = data;
+  editing.version = version;
+  box.replaceChildren(...await drawFields(name, merged, editing.id));
+  if (kind.extend) kind.extend(box, editing);
+  const show = value => value === undefined ? "(not set)" : JSON.stringify(value);
+  const lines = theirs.map(field => el("li", {"data-changed": field.name, text:
+    `${field.label}: theirs ${show(before[field.name])} → ${show(data[field.name])}` +
+    (changed.includes(field) ? `; yours kept: ${show(mine[field.name])}` : "")}));
+  const conflicts = theirs.filter(field => changed.includes(field)).length;
+  form.querySelector(".changed-text").textContent = `Loaded their version. ` +
+    (lines.length ? `They changed ${plural(lines.length, "field")}` +
+      (conflicts ? `, ${conflicts} of which you changed too (your value is kept)` : "") + ". "
+      : "They changed none of this form's fields. ") +
+    `Your edits (${changed.map(field => field.label).join(", ") || "none"}) are re-applied: ` +
+    "check and Save.";
+  form.querySelector(".compare").replaceChildren(...lines);
+  form.querySelector(".reapply").hidden = true;
+  form.querySelector(".error").hidden = true;
+  form.querySelector(".save").focus();
+}
+
+// The fields a kind's dialog shows: not those only the orchestrator has (its own tab edits
+// them), so a worker agent's form never offers "Allowed Agents".
+function formFields(name) {
+  return FORMS[KINDS[name].kind].filter(field => !field.orchestrator_only);
+}
+
+// `self`: the id of the resource edited, never offered as a reference to itself.
+async function control(field, value, locked, prefix = "field", self = null) {
   const id = `${prefix}-${field.name}`;
+  if (field.control === "steps") return stepsEditor(field, id, Array.isArray(value) ? value : []);
+  if (field.control === "multi") {  // a checklist: one click never replaces the others
+    const offered = (await choices(field.of)).filter(choice => choice !== self);
+    const list = checklist(id, field.label, offered, value || [], choice => `${id}-${choice}`);
+    list.classList.add("field", "multi");
+    Object.assign(list.dataset, {field: field.name, control: field.control});
+    return list;
+  }
   const label = el("label", {for: id, text: field.label + (field.required ? " *" : "")});
   const wrap = el("div", {class: `field ${field.control}`, "data-field": field.name,
                           "data-control": field.control}, label);
@@ -312,25 +455,315 @@ async function control(field, value, locked, prefix = "field") {
     for (const choice of await choices(field.of)) input.append(el("option", {value: choice,
                                                                            text: choice}));
     input.value = value ?? "";
-  } else if (field.control === "multi") {
-    input = el("select", {id, multiple: true, size: 5});
-    for (const choice of await choices(field.of)) {
-      const option = el("option", {value: choice, text: choice});
-      option.selected = (value || []).includes(choice);
-      input.append(option);
-    }
   } else if (field.control === "list") {
-    input = el("textarea", {id, rows: 3, "aria-describedby": `${id}-hint`});
+    input = el("textarea", {id, rows: 3, placeholder: field.example});
     input.value = (value || []).join("\n");
-    wrap.append(el("small", {id: `${id}-hint`, text: "One per line"}));
   } else if (field.control === "json") {
     input = jsonEditor(id, value === undefined ? (field.nullable ? null : field.empty) : value);
   } else {
-    input = el("input", {id, type: "text", required: field.required, readonly: locked});
+    input = el("input", {id, type: "text", required: field.required, readonly: locked,
+                         placeholder: field.example});
     input.value = value ?? "";
+    if (field.suggest && !locked) input.setAttribute("list", await suggestions(field, id, wrap));
   }
   wrap.insertBefore(input, wrap.children[1] || null);
+  // Bounds, default and an example, shown before saving (the field table the API checks).
+  const said = [field.control === "list" ? "One per line" : null, field.hint].filter(Boolean);
+  if (said.length) {
+    wrap.append(el("small", {id: `${id}-hint`, class: "hint", text: said.join(". ")}));
+    describe(wrap.querySelector("input, select, textarea"), `${id}-hint`);
+  }
   return wrap;
+}
+
+// Add `id` to what describes `control` (its aria-describedby).
+function describe(control, id) {
+  const ids = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+  if (!ids.includes(id)) control.setAttribute("aria-describedby", [...ids, id].join(" "));
+}
+
+// A datalist of the values a field has in the kind's entries (the providers in use): the
+// runtime takes any value, so they are suggestions, not a fixed set. Its id.
+async function suggestions(field, id, wrap) {
+  const kind = KINDS[PICK[field.suggest]];
+  const {data} = await api("GET", `/registries/${kind.path}`);
+  const seen = [...new Set(data[kind.list].map(entry => entry[field.name])
+                                           .filter(value => typeof value === "string"))].sort();
+  wrap.append(el("datalist", {id: `${id}-known`},
+                 ...seen.map(value => el("option", {value}))));
+  return `${id}-known`;
+}
+
+// -- errors on their field ------------------------------------------------------------------
+
+// The fields an error names, as [{name, where, msg}]: a 422's `detail` and a 400's
+// `errors` are lists of {type, loc, msg}, loc ["body", field, ...]. With `resource`
+// ({kind, name}), only the engine's findings about that resource (a 400's say which).
+function fieldErrors(error, resource = null) {
+  const body = error.body || {};
+  const items = Array.isArray(body.detail) ? body.detail : (body.errors || []);
+  return items.filter(item => Array.isArray(item.loc) && item.loc[0] === "body" &&
+                              item.loc.length > 1 && (!resource || !item.kind ||
+                              (item.kind === resource.kind && item.name === resource.name)))
+    .map(item => ({name: String(item.loc[1]), where: item.loc.slice(1).join("."),
+                   msg: item.msg}));
+}
+
+// Take the server's marks (messages, aria-invalid) off every field in `container`.
+function clearFieldErrors(container) {
+  for (const message of container.querySelectorAll(".field-error")) message.remove();
+  for (const control of container.querySelectorAll("[data-server-error]")) {
+    control.removeAttribute("aria-invalid");
+    control.removeAttribute("data-server-error");
+    const ids = (control.getAttribute("aria-describedby") || "").split(" ")
+      .filter(id => id && !id.endsWith("-error"));
+    if (ids.length) control.setAttribute("aria-describedby", ids.join(" "));
+    else control.removeAttribute("aria-describedby");
+  }
+}
+
+// Mark each field `errors` name in `container`: aria-invalid, the message next to it (its
+// aria-describedby), cleared as soon as the field is edited; focus moves to the first. The
+// errors no field of the form shows are returned, for the form's own message.
+function markFieldErrors(container, errors) {
+  clearFieldErrors(container);
+  const elsewhere = [];
+  let first = null;
+  for (const error of errors) {
+    const wrap = container.querySelector(`[data-field="${CSS.escape(error.name)}"]`);
+    const step = wrap?.dataset.control === "steps" && /^steps\.(\d+)\.?(\w*)/.exec(error.where);
+    const row = step && wrap.querySelectorAll("tbody tr")[Number(step[1])];
+    const control = (row && (row.querySelector(`[data-key="${step[2]}"]`) ||
+                             row.querySelector("[data-key]"))) || (wrap && wrap.querySelector(
+      ".options input, input:not([type=search]), select, textarea"));
+    if (!control) {
+      elsewhere.push(`${error.where}: ${error.msg}`);
+      continue;
+    }
+    const id = `${wrap.id || control.id}-error`;
+    let message = wrap.querySelector(".field-error");
+    if (!message) {
+      message = el("small", {id, class: "field-error"});
+      const editor = control.closest(".json-box");
+      if (editor) editor.after(message);
+      else wrap.append(message);
+    }
+    message.append(el("span", {text: error.where === error.name ? error.msg
+                                     : `${error.where}: ${error.msg}`}));
+    control.setAttribute("aria-invalid", "true");
+    control.setAttribute("data-server-error", "");
+    describe(control, id);
+    wrap.addEventListener("input", () => clearFieldErrors(wrap), {once: true});
+    wrap.addEventListener("change", () => clearFieldErrors(wrap), {once: true});
+    first = first || control;
+  }
+  if (first) {
+    first.focus();
+    first.scrollIntoView({block: "center"});
+  }
+  return elsewhere;
+}
+
+// Show a refused save in a form: each field's error on it, the rest in `shown` (the form's
+// message line, kept short: it scrolls rather than push Save away).
+function showRefusal(container, shown, error, resource = null) {
+  unsay();
+  const errors = fieldErrors(error, resource);
+  const elsewhere = markFieldErrors(container, errors);
+  const text = errors.length ? (elsewhere.length ? elsewhere.join("; ")
+                                : `Not saved: ${plural(errors.length, "field")} to fix, ` +
+                                  "marked above.") : error.message;
+  shown.textContent = text;
+  shown.hidden = false;
+  if (!errors.length) shown.scrollIntoView({block: "nearest"});
+}
+
+function plural(number, singular, many = `${singular}s`) {
+  return `${number} ${number === 1 ? singular : many}`;
+}
+
+// Past this many choices a checklist gets a filter box.
+const FILTER_FROM = 8;
+
+// A reference list as checkboxes, never a bare multi-select (where a plain click or an
+// arrow key replaces the whole selection): each choice a checkbox of its own, a filter box
+// when the list is long, and the chosen values always shown above it as chips (each with
+// a button to take it out), however the list is filtered or scrolled. A chosen value that
+// names nothing that exists is kept, checked and marked, never dropped silently.
+function checklist(id, legend, offered, chosen, idFor) {
+  const all = [...offered, ...chosen.filter(value => !offered.includes(value))];
+  const box = el("fieldset", {id, class: "checklist"}, el("legend", {text: legend}));
+  const chips = el("ul", {class: "chips", "aria-label": `${legend}: chosen`});
+  const options = el("div", {class: "options"});
+  const boxes = [];
+  for (const choice of all) {
+    const input = el("input", {type: "checkbox", id: idFor(choice), value: choice});
+    input.checked = chosen.includes(choice);
+    boxes.push(input);
+    options.append(el("div", {class: "option", "data-value": choice}, input,
+                      el("label", {for: idFor(choice), text: offered.includes(choice) ? choice
+                                   : `${choice} (not found)`})));
+  }
+  const drawChips = () => {
+    const picked = boxes.filter(input => input.checked);
+    chips.replaceChildren(...(picked.length ? picked.map(input => el("li", {class: "chip"},
+      input.value, el("button", {type: "button", class: "unpick", text: "×",
+                                 "aria-label": `Remove ${input.value}`, onclick: () => {
+        input.checked = false;
+        input.dispatchEvent(new Event("change", {bubbles: true}));
+        (chips.querySelector("button.unpick") || input).focus();
+      }}))) : [el("li", {class: "none", text: "none chosen"})]));
+  };
+  box.addEventListener("change", event => { if (event.target.type === "checkbox") drawChips(); });
+  drawChips();
+  box.append(chips);
+  if (all.length > FILTER_FROM) {
+    const filter = el("input", {type: "search", class: "option-filter", placeholder: "Filter",
+                                "aria-label": `Filter ${legend}`});
+    filter.addEventListener("input", () => {
+      const text = filter.value.toLowerCase();
+      for (const row of options.children) {
+        row.hidden = !row.dataset.value.toLowerCase().includes(text);
+      }
+    });
+    filter.addEventListener("keydown", event => {  // Enter picks the one left, not Save
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      const shown = [...options.children].filter(row => !row.hidden);
+      if (shown.length === 1) shown[0].querySelector("input").click();
+    });
+    box.append(filter);
+  }
+  box.append(options);
+  return box;
+}
+
+// An integration workflow's steps as a table, one row a step: its id; its type, a select of
+// the types the runner knows; what the type needs (a rest_call's connector, a
+// security_transform's policy), a picker of those that exist; its failure policy, a
+// select; every other key as JSON. A value the runner does not know, or a name that does
+// not exist, stays selected and marked, never dropped. Rows are added, removed and moved.
+async function stepsEditor(field, id, steps) {
+  const needs = {};  // type -> {key, choices}
+  for (const [type, need] of Object.entries(field.step_needs)) {
+    needs[type] = {key: need.key, choices: await choices(need.of)};
+  }
+  const own = new Set(["id", "type", "failure_policy",
+                       ...Object.values(needs).map(need => need.key)]);
+  const box = el("fieldset", {id, class: "field steps", "data-field": field.name,
+                              "data-control": field.control},
+                 el("legend", {text: field.label + (field.required ? " *" : "")}));
+  box.needKeys = Object.values(needs).map(need => need.key);
+  const body = el("tbody");
+  const select = (label, key, values, current, unknown) => {
+    const input = el("select", {"aria-label": label, "data-key": key});
+    for (const value of values) input.append(el("option", {value, text: value || "—"}));
+    if (current !== undefined && current !== null && !values.includes(current)) {
+      input.append(el("option", {value: current, text: `${current} (${unknown})`}));
+    }
+    input.value = current ?? "";
+    return input;
+  };
+  const renumber = () => [...body.rows].forEach((row, index) => {
+    for (const input of row.querySelectorAll("[data-key]")) {
+      input.setAttribute("aria-label", `Step ${index + 1} ${input.dataset.key}`);
+    }
+    row.querySelector("th").textContent = String(index + 1);
+  });
+  const needCell = (row, type, current) => {
+    const need = needs[type];
+    row.cells[3].replaceChildren(need ? select("", need.key, ["", ...need.choices], current,
+                                               "not found") : el("span", {text: "—"}));
+  };
+  const addRow = (step, focus = false) => {
+    const type = step.type;
+    const typeSelect = select("", "type", type === undefined ? ["", ...field.step_types]
+      : field.step_types, type, "unknown to the runner");
+    const rest = Object.fromEntries(Object.entries(step).filter(([key]) => !own.has(key)));
+    const more = el("input", {type: "text", class: "json-cell", "data-key": "other settings (JSON)"});
+    more.value = JSON.stringify(rest);
+    more.addEventListener("input", () => {
+      let good = false;
+      try {
+        const parsed = JSON.parse(more.value);
+        good = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed);
+      } catch (error) { /* shown below */ }
+      if (good) more.removeAttribute("aria-invalid");
+      else more.setAttribute("aria-invalid", "true");
+      updateSave();
+    });
+    const idInput = el("input", {type: "text", "data-key": "id"});
+    idInput.value = step.id ?? "";
+    const move = by => {
+      const row = typeSelect.closest("tr");
+      const to = by < 0 ? row.previousElementSibling : row.nextElementSibling?.nextElementSibling;
+      if (by < 0 && !to) return;
+      body.insertBefore(row, to ?? null);
+      renumber();
+      box.dispatchEvent(new Event("change", {bubbles: true}));
+    };
+    const row = el("tr", {}, el("th", {scope: "row"}), el("td", {}, idInput),
+                   el("td", {}, typeSelect), el("td"),
+                   el("td", {}, select("", "failure_policy", ["", ...field.failure_policies],
+                                       step.failure_policy, "unknown to the runner")),
+                   el("td", {}, more),
+                   el("td", {}, el("button", {type: "button", text: "↑", class: "up",
+                                              "aria-label": "Move up", onclick: () => move(-1)}),
+                      el("button", {type: "button", text: "↓", class: "down",
+                                    "aria-label": "Move down", onclick: () => move(1)}),
+                      el("button", {type: "button", text: "Remove", class: "danger",
+                                    onclick: () => {
+                                      row.remove();
+                                      renumber();
+                                      box.dispatchEvent(new Event("change", {bubbles: true}));
+                                    }})));
+    row.step = step;  // the step as read: keys the row does not show are kept
+    needCell(row, type, needs[type] ? step[needs[type].key] : undefined);
+    typeSelect.addEventListener("change", () => {
+      const need = needs[typeSelect.value];
+      needCell(row, typeSelect.value, need ? row.step[need.key] : undefined);
+      renumber();
+    });
+    body.append(row);
+    renumber();
+    if (focus) idInput.focus();
+  };
+  for (const step of steps) addRow(step && typeof step === "object" ? step : {});
+  const head = el("tr", {}, ...["#", "Id", "Type", "Needs", "On failure", "Other settings (JSON)",
+                                ""].map(text => el("th", {text})));
+  box.append(el("div", {class: "scroll"}, el("table", {class: "records steps"},
+                                                el("thead", {}, head), body)),
+             el("button", {type: "button", class: "add-step", text: "Add step",
+                           onclick: () => addRow({}, true)}));
+  if (field.hint) box.append(el("small", {class: "hint", text: field.hint}));
+  return box;
+}
+
+// The steps a steps table holds: each row's step as read, with what the row shows set (a
+// key set to nothing is left out); invalid JSON throws, as a JSON editor's does.
+function readSteps(box) {
+  return [...box.querySelectorAll("tbody tr")].map(row => {
+    const step = {...row.step};
+    const shown = Object.fromEntries([...row.querySelectorAll("[data-key]")]
+      .map(input => [input.dataset.key, input.value]));
+    const more = JSON.parse(shown["other settings (JSON)"]);
+    delete shown["other settings (JSON)"];
+    for (const key of Object.keys(step)) {
+      if (!(key in shown) && !(key in more) && !box.needKeys.includes(key)) {
+        delete step[key];  // taken out of the JSON (a need its type does not show is kept)
+      }
+    }
+    for (const [key, value] of Object.entries({...shown, ...more})) {
+      if (value === "" && key in shown) delete step[key];
+      else step[key] = value;
+    }
+    return step;
+  });
+}
+
+// The values a checklist has checked, in its order.
+function checkedIn(box) {
+  return [...box.querySelectorAll(".options input:checked")].map(input => input.value);
 }
 
 function jsonEditor(id, value) {
@@ -370,30 +803,76 @@ function jsonProblem(text, error) {
 function updateSave() {  // a save button is disabled while its form holds invalid JSON
   for (const save of document.querySelectorAll(".save")) {
     const scope = save.closest("[data-form], #editor-form, [role=tabpanel]");
-    if (scope) save.disabled = Boolean(scope.querySelector("[aria-invalid=true]"));
+    if (scope) {  // a field the server refused stays editable, and Save usable
+      save.disabled = Boolean(scope.querySelector("[aria-invalid=true]:not([data-server-error])"));
+    }
   }
 }
 
 function collect(name) {
-  return collectFrom(FORMS[KINDS[name].kind], document.getElementById("editor"),
-                     (editing && editing.entry) || {});
+  return collectFrom(formFields(name), document.getElementById("editor"),
+                     (editing && editing.entry) || {}, editing && editing.initial,
+                     Boolean(editing) && editing.id === null);
 }
 
-function collectFrom(fields, container, base) {
+// What a field's control holds now, as the entry would hold it (undefined: an empty number;
+// a JSON editor holding invalid JSON throws).
+function readField(field, wrap, base) {
+  const input = wrap.querySelector("input, select, textarea");
+  if (field.control === "bool") return input.checked;
+  if (field.control === "number") return input.value === "" ? undefined : Number(input.value);
+  if (field.control === "multi") return keepOrder(base, checkedIn(wrap));
+  if (field.control === "steps") return readSteps(wrap);
+  if (field.control === "list") return input.value.split("\n").map(s => s.trim()).filter(Boolean);
+  if (field.control === "json") return JSON.parse(input.value);
+  return input.value;
+}
+
+// `chosen`, in the order `before` had them, the new ones after: picking one more tool does
+// not reorder the others (a reorder is a change of its own in the plan).
+function keepOrder(before, chosen) {
+  const old = Array.isArray(before) ? before.filter(value => chosen.includes(value)) : [];
+  return [...old, ...chosen.filter(value => !old.includes(value))];
+}
+
+// What each field shows when a form opens: a field still showing it was not touched.
+function shownValues(fields, container) {
+  const shown = {};
+  for (const field of fields) {
+    const wrap = container.querySelector(`[data-field="${field.name}"]`);
+    if (!wrap) continue;
+    try {
+      shown[field.name] = canonical(readField(field, wrap, undefined));
+    } catch (error) { /* invalid JSON shown (cannot be: it was written from a value) */ }
+  }
+  return shown;
+}
+
+// A value as text with object keys sorted: two values are the same when their texts are.
+function canonical(value) {
+  return JSON.stringify(value, (key, item) => item && typeof item === "object" &&
+    !Array.isArray(item) ? Object.fromEntries(Object.keys(item).sort().map(k => [k, item[k]]))
+    : item);
+}
+
+// The entry to write: `base` (the entry as read) with only the fields the user set or
+// changed. A field still showing what it showed when the form opened (`initial`) keeps
+// what `base` has, present or absent: a save never adds `"allowed_agents": []` or
+// `"input_schema": null` nobody entered. When `creating`, a required field is written as
+// shown (an empty schema `{}` the user accepted).
+function collectFrom(fields, container, base, initial = null, creating = false) {
   const entry = {...base};
   const missing = [];
   for (const field of fields) {
     const wrap = container.querySelector(`[data-field="${field.name}"]`);
     if (!wrap) continue;
-    const input = wrap.querySelector("input, select, textarea");
-    let value;
-    if (field.control === "bool") value = input.checked;
-    else if (field.control === "number") value = input.value === "" ? undefined : Number(input.value);
-    else if (field.control === "multi") value = [...input.selectedOptions].map(o => o.value);
-    else if (field.control === "list") value = input.value.split("\n").map(s => s.trim()).filter(Boolean);
-    else if (field.control === "json") value = JSON.parse(input.value);
-    else value = input.value;
+    const value = readField(field, wrap, base[field.name]);
     if (field.required && (value === "" || value === undefined)) missing.push(field.label);
+    if (initial && field.name in initial && !(creating && field.required) &&
+        canonical(field.control === "multi" ? readField(field, wrap, undefined) : value)
+          === initial[field.name]) {
+      continue;  // untouched
+    }
     if (value === undefined || (value === "" && !field.required &&
                                 (!(field.name in entry) || field.control === "picker"))) {
       delete entry[field.name];
@@ -409,9 +888,21 @@ async function save(name) {
   const form = document.getElementById("editor-form");
   const shown = form.querySelector(".error");
   const {entry, missing} = collect(name);
+  clearFieldErrors(form);
+  shown.hidden = true;
   if (missing.length) {
+    unsay();
+    markFieldErrors(form, formFields(name).filter(f => missing.includes(f.label))
+      .map(f => ({name: f.name, where: f.name, msg: "Required"})));
     shown.textContent = `Required: ${missing.join(", ")}`;
     shown.hidden = false;
+    return;
+  }
+  if (editing.id !== null && canonical(entry) === canonical(editing.entry)) {
+    // Nothing set or changed: no write, so no revision.
+    document.getElementById("editor").close();
+    editing = null;
+    say(`No changes: ${kind.label} '${entry[kind.id]}' is as it was; nothing was saved.`);
     return;
   }
   try {
@@ -422,15 +913,30 @@ async function save(name) {
                 {"If-Match": `"${editing.version}"`});
     }
   } catch (error) {
-    shown.textContent = error.status === 412
-      ? "Someone else changed it meanwhile. Close, reload and retry." : error.message;
-    shown.hidden = false;
+    if (error.status === 412) {  // the form keeps every edit; theirs can be loaded under it
+      stale(form, `Someone else changed ${kind.label} '${editing.id}' since you opened it: ` +
+                  "nothing was saved, and your edits are kept.");
+    } else {
+      showRefusal(form, shown, error, {kind: kind.kind, name: entry[kind.id]});
+    }
     return;
   }
   document.getElementById("editor").close();
   editing = null;
   await (kind.refresh ? kind.refresh() : renderList(name));
   say(`Saved ${kind.label} '${entry[kind.id]}'.`);
+}
+
+// Say in the form that its resource changed elsewhere, offering to load their version
+// under the user's edits.
+function stale(form, text) {
+  unsay();
+  const box = form.querySelector(".changed");
+  box.querySelector(".changed-text").textContent = text;
+  box.querySelector(".compare").replaceChildren();
+  box.querySelector(".reapply").hidden = false;
+  box.hidden = false;
+  box.scrollIntoView({block: "nearest"});
 }
 
 function copyManifest(name) {
@@ -447,46 +953,111 @@ function copyManifest(name) {
 // -- the orchestrator ------------------------------------------------------------------------
 
 RENDERERS.orchestrator = renderOrchestrator;
+let orchestrator = null;  // the drawn form: {unsaved(), mine()}
 
-function renderOrchestrator() {
-  return inTurn("orchestrator", drawOrchestrator);
+// Draw the orchestrator's tab afresh, unless it holds unsaved edits (a change made elsewhere
+// then only says so, and offers to load it under them): `mine`, edits to put back over the
+// version read; `force`, draw even over edits (after they were saved).
+function renderOrchestrator(mine = null, force = false) {
+  return inTurn("orchestrator", () => {
+    if (!mine && !force && orchestrator && orchestrator.unsaved()) {
+      orchestrator.stale("Someone else changed the registries while you were editing. " +
+                         "Your edits are kept.");
+      return undefined;
+    }
+    return drawOrchestrator(mine);
+  });
 }
 
-async function drawOrchestrator() {
+async function drawOrchestrator(mine = null) {
   const box = content("orchestrator");
   const {data} = await api("GET", "/registries/orchestrator");
   const version = data.resource_version;
   delete data.resource_version;
   const agents = (await choices("Agent")).filter(id => id !== "orchestrator_agent");
-  const list = el("fieldset", {class: "allowed"}, el("legend", {text: "Allowed agents"}));
-  for (const agent of agents) {
-    const input = el("input", {type: "checkbox", id: `allow-${agent}`, value: agent});
-    input.checked = (data.allowed_agents || []).includes(agent);
-    list.append(el("div", {}, input, el("label", {for: `allow-${agent}`, text: agent})));
-  }
+  const listed = list => (list || []).filter(a => a !== "orchestrator_agent");
+  // The list as read, unless the user's edits changed it.
+  const list = checklist("allow", "Allowed agents", agents,
+                         mine?.allowed ?? listed(data.allowed_agents), agent => `allow-${agent}`);
+  list.classList.add("allowed");
   const fields = FORMS.Agent.filter(f => !["agent_id", "allowed_agents"].includes(f.name));
-  const form = el("div", {class: "fields"});
-  for (const field of fields) form.append(await control(field, data[field.name], false, "orch"));
+  const shownValuesOf = async values => {
+    const drawn = el("div", {class: "fields"});
+    for (const field of fields) drawn.append(await control(field, values[field.name], false, "orch"));
+    return drawn;
+  };
+  const form = await shownValuesOf(mine ? {...data, ...mine.fields} : data);
+  // What each field shows for the version read: edits are measured from it.
+  const initial = shownValues(fields, mine ? await shownValuesOf(data) : form);
+  const initialAllowed = canonical([...listed(data.allowed_agents)].sort());
   const problem = el("p", {class: "error", role: "alert", hidden: true});
+  const notice = el("div", {class: "changed", hidden: true},
+                    el("p", {class: "changed-text", role: "alert"}),
+                    el("button", {type: "button", class: "reapply",
+                                  text: "Load their version and re-apply my edits",
+                                  onclick: () => renderOrchestrator(orchestrator.mine())
+                                    .catch(error => say(error.message, "error"))}));
+  const changedFields = () => {
+    const now = shownValues(fields, form);
+    return fields.filter(f => f.name in initial && now[f.name] !== initial[f.name]);
+  };
+  orchestrator = {
+    unsaved: () => box.contains(form) && (changedFields().length > 0 ||
+                   canonical([...checkedIn(list)].sort()) !== initialAllowed),
+    mine: () => {
+      const {entry} = collectFrom(fields, form, data, initial);
+      const fieldsMine = {};
+      for (const field of changedFields()) fieldsMine[field.name] = entry[field.name];
+      const allowedChanged = canonical([...checkedIn(list)].sort()) !== initialAllowed;
+      return {fields: fieldsMine, allowed: allowedChanged ? checkedIn(list) : null};
+    },
+    stale: text => {
+      notice.querySelector(".changed-text").textContent = text;
+      notice.hidden = false;
+    },
+  };
   const saveButton = el("button", {text: "Save", class: "save", onclick: async () => {
-    const {entry, missing} = collectFrom(fields, form, data);
+    const {entry, missing} = collectFrom(fields, form, data, initial);
+    clearFieldErrors(form);
+    problem.hidden = true;
     if (missing.length) {
+      unsay();
+      markFieldErrors(form, fields.filter(f => missing.includes(f.label))
+        .map(f => ({name: f.name, where: f.name, msg: "Required"})));
       problem.textContent = `Required: ${missing.join(", ")}`;
       problem.hidden = false;
       return;
     }
-    entry.allowed_agents = [...list.querySelectorAll("input:checked")].map(i => i.value);
+    const unlisted = (data.allowed_agents || []).filter(a => a === "orchestrator_agent");
+    entry.allowed_agents = keepOrder(data.allowed_agents, [...unlisted, ...checkedIn(list)]);
+    if (!("allowed_agents" in data) && !entry.allowed_agents.length) delete entry.allowed_agents;
+    if (canonical(entry) === canonical(data)) {
+      say("No changes: the orchestrator is as it was; nothing was saved.");
+      return;
+    }
     try {
       await api("PUT", "/registries/orchestrator", entry, {"If-Match": `"${version}"`});
-      await renderOrchestrator();
+      await renderOrchestrator(null, true);
       say("Saved the orchestrator.");
     } catch (error) {
-      say(error.status === 412 ? "Someone else changed it meanwhile: reload and retry."
-                               : error.message, "error");
+      if (error.status === 412) {  // the tab keeps every edit; theirs can be loaded under it
+        orchestrator.stale("Someone else changed the orchestrator since you loaded it: " +
+                           "nothing was saved, and your edits are kept.");
+        say("Not saved: someone else changed the orchestrator meanwhile.", "error");
+      } else {
+        showRefusal(form, problem, error, {kind: "Agent", name: "orchestrator_agent"});
+        say("Not saved: the orchestrator has errors, shown on its fields.", "error");
+      }
     }
   }});
   box.replaceChildren(el("p", {text: "orchestrator_agent: it can be updated, never deleted."}),
-                      list, form, problem, saveButton);
+                      notice, list, form, el("div", {class: "buttons orchestrator-save"},
+                                             problem, saveButton));
+  if (mine) {
+    orchestrator.stale("Loaded their version; your edits are re-applied: check and Save.");
+    notice.querySelector(".reapply").hidden = true;
+    saveButton.focus();
+  }
 }
 
 // -- live -------------------------------------------------------------------------------------
@@ -495,7 +1066,8 @@ function revised(revision) {
   sync = null;  // the sync status changed with it
   const open = tabs.find(tab => tab.getAttribute("aria-selected") === "true");
   if (editing && editing.id !== null && revision.changes.some(c => c.name === editing.id)) {
-    document.querySelector("#editor .changed").hidden = false;
+    stale(document.getElementById("editor-form"),
+          "Someone else changed this resource while you were editing. Your edits are kept.");
   } else if (open && !document.getElementById("editor").open && !document.querySelector(
       "dialog.own[open]")) {
     render(open.dataset.tab).catch(() => {});
