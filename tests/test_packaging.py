@@ -19,8 +19,12 @@ def test_the_wheel_carries_the_panel(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     web = REPO / "reconciler" / "web"
     shipped = {str(path.relative_to(REPO)) for folder in ("templates", "static")
-               for path in (web / folder).iterdir()}
+               for path in (web / folder).rglob("*") if path.is_file()}
     assert shipped and shipped <= names
+    # The vendored libraries ship with their licences (static/vendor/README.md).
+    assert {"reconciler/web/static/vendor/cytoscape/LICENSE",
+            "reconciler/web/static/vendor/cytoscape/cytoscape.min.js",
+            "reconciler/web/static/vendor/cytoscape-dagre/cytoscape-dagre.min.js"} <= names
 
 
 def test_the_cli_starts_without_the_heavy_imports() -> None:

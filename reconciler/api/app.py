@@ -31,6 +31,7 @@ from reconciler.api import (
     docs_pages,
     hosts,
     kind_paths,
+    list_views,
     mesh_routes,
     resources,
     settings_routes,
@@ -263,6 +264,7 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     for listed in kind_paths.LISTED:
         resources.kind_routes(app, registry, listed.kind, listed.path, listed.list_key,
                               listed.model, viewer, editor)
+    views = list_views.add_routes(app, registry, viewer=viewer)
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
     settings_routes.add_routes(app, registry, viewer, editor)
@@ -273,7 +275,8 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     access_routes.add_routes(app, registry, viewer=viewer, editor=editor)
     watch_routes.add_routes(app, running, store=registry.store,
                             webhook_secret=webhook_secret, viewer=viewer, editor=editor)
-    web.add_panel(app, kind_paths.routes(), environment=environment)
+    web.add_panel(app, kind_paths.routes(), views=list_views.paths(),
+                  environment=environment, on_open=views.warm)
     return app
 
 

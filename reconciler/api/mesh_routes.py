@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from reconciler import engine, graph
 from reconciler import store as store_
+from reconciler.api import graph_routes
 from reconciler.api.errors import ApiError
 from reconciler.errors import PlanRefused, StalePlan, StoreError
 from reconciler.library import RegistryManager
@@ -44,6 +45,9 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[s
     def mesh_graph() -> dict[str, Any]:
         """Every resource and every typed reference between them (the live state)."""
         return graph.to_dict(graph.build(registry.live().state))
+
+    # The Graph page's: search, one resource's neighbourhood, a workflow's steps.
+    graph_routes.add_routes(app, registry, viewer=viewer)
 
     @app.get("/registries/history", tags=["history"], dependencies=[viewer])
     def revisions() -> dict[str, Any]:

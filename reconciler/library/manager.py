@@ -28,7 +28,7 @@ from reconciler import access, engine, graph
 from reconciler import store as store_
 from reconciler.errors import ChangeRejected
 from reconciler.library.cache import Listener, SnapshotCache
-from reconciler.library.snapshot import UNSET, Entry, version_of
+from reconciler.library.snapshot import UNSET, Entry, Snapshot, version_of
 from reconciler.library.writing import EntryChange, Writer, as_entry
 from reconciler.model import kinds, specs
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
@@ -202,6 +202,12 @@ class RegistryManager:
     def live(self) -> LiveState:
         """The live state served now (immutable: a newer one replaces it whole)."""
         return self._cache.current.live
+
+    def snapshot(self) -> Snapshot:
+        """The snapshot served now, whole (immutable: a newer one replaces it): for a
+        reader that derives something from its live state, reverse index, access model and
+        unloadable entries together, and keeps it for as long as the snapshot is served."""
+        return self._cache.current
 
     def view(self) -> tuple[LiveState, graph.Referrers, int]:
         """The live state served now, its reverse reference index and its revision, as one

@@ -179,9 +179,10 @@ class Writer:
                     if cache.current.live.fingerprint == snapshot.live.fingerprint:
                         raise
                     continue
-                if revision is not None:
-                    cache.committed(snapshot, {key: entry for key, (entry, _) in
-                                               changes.items()}, revision)
+                if revision is not None:  # what was written: the plan's entries, with
+                    # the defaults of the fields left out (as the store holds them)
+                    cache.committed(snapshot, {change.key: change.after
+                                               for change in plan.actionable}, revision)
                 return plan
         raise StoreError(f"the registries changed under every one of {WRITE_ATTEMPTS} "
                          "attempts to write; nothing was written")

@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +43,31 @@ def page(name: str, active: str, *, environment: str | None = None,
     return HTMLResponse(body)
 
 
-def listed_kinds(routes: Mapping[Kind, tuple[str, str]]) -> dict[str, dict[str, str | None]]:
+def listed_kinds(routes: Mapping[Kind, tuple[str, str]],
+                 views: Mapping[Kind, str] | None = None) -> dict[str, dict[str, str | None]]:
     """What the panel's script knows of each kind it lists, from the server's tables: the
-    API's path and list key (`routes`, the API's own) and the kinds table's id field and
-    label. Rendered into the page, so the script keeps no copy of its own."""
+    API's path and list key (`routes`, the API's own), where its list is served a page at a
+    time with its columns (`views`, under /registries; None: no such list) and the kinds
+    table's id field and label. Rendered into the page, so the script keeps no copy."""
+    views = views or {}
     return {name: {"kind": kind.value, "path": routes[kind][0], "list": routes[kind][1],
-                   "id": kinds.info(kind).id_field, "label": kinds.info(kind).label}
+                   "view": views.get(kind), "id": kinds.info(kind).id_field,
+                   "label": kinds.info(kind).label}
             for name, kind in LISTS.items()}
 
 
 def add_panel(app: FastAPI, routes: Mapping[Kind, tuple[str, str]], *,
-              environment: str | None = None) -> None:
+              views: Mapping[Kind, str] | None = None,
+              environment: str | None = None,
+              on_open: Callable[[], None] | None = None) -> None:
     """The panel's pages on `app`; `routes` is where the API serves each listed kind
-    (path under /registries, list key); `environment`, the one served (`serve --env`), is
-    named in every page's header."""
+    (path under /registries, list key); `views`, where it serves a page of a kind's list
+    (searched, sorted, with its columns); `environment`, the one served (`serve --env`),
+    is named in every page's header; `on_open` is called when the configuration page is
+    served (the API builds its list views ahead)."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     forms = {kind.value: form_fields(kind) for kind in Kind}
-    listed = listed_kinds(routes)
+    listed = listed_kinds(routes, views)
 
     def show(name: str, active: str, **context: Any) -> HTMLResponse:
         return page(name, active, environment=environment, **context)
@@ -70,6 +78,8 @@ def add_panel(app: FastAPI, routes: Mapping[Kind, tuple[str, str]], *,
 
     @app.get("/config", include_in_schema=False)
     def config() -> HTMLResponse:
+        if on_open is not None:
+            on_open()
         return show("config.html", "/config", title="Configuration", tabs=TABS, forms=forms,
                     kinds=listed)
 

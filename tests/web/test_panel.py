@@ -262,9 +262,8 @@ def test_the_plan_history_and_graph_pages(browser: Browser, registries: Path,
         expect(page.locator("nav a.active")).to_have_text("Plan")
         expect(page.locator("pre.plan")).to_contain_text("~ Agent/fraud_agent")
         expect(page.locator("pre.plan")).to_contain_text("max_iterations: 5 -> 7")
-        page.goto(f"{server.url}/graph")
-        page.click("svg text[data-id='tool/fraud_rules']")
-        expect(page.locator("#dependents")).to_contain_text("agent/fraud_agent")
+        page.goto(f"{server.url}/graph#tool/fraud_rules")  # test_graph_panel.py has more
+        expect(page.locator("#graph-nodes .direct-dependents")).to_contain_text("fraud_agent")
         page.goto(f"{server.url}/history")
         expect(page.locator("#page")).to_contain_text("0 revisions")
         manager = RegistryManager(registries, watch=False)
@@ -274,9 +273,9 @@ def test_the_plan_history_and_graph_pages(browser: Browser, registries: Path,
         manager.update_agent("intake_agent", agent.model_copy(update={"max_iterations": 9}))
         page.reload()
         expect(page.locator("#page > p").first).to_have_text("1 revision")
-        page.goto(f"{server.url}/graph")
-        page.click("svg text[data-id='model-profile/gpt4']")
-        expect(page.locator("#dependents")).to_have_text("model-profile/gpt4: 0 dependents")
+        page.goto(f"{server.url}/graph#model-profile/gpt4")
+        expect(page.locator("#graph-summary")).to_have_text(
+            "model profile gpt4: 0 direct dependencies, 0 direct dependents.")
         page.close()
     finally:
         server.stop()

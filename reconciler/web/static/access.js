@@ -1,8 +1,9 @@
-// Whether an agent can run, as the runtime's governance decides: a column of the agents
-// table, a section of the agent's form, and "Grant in governance…", which writes the agent
-// and the rule it needs as one plan and one revision. Every decision is the server's (its
-// one access model, /registries/access*); the panel only edits the rule it is asked to add,
-// and shows the server's plan of the change before it is saved.
+// Whether an agent can run, as the runtime's governance decides: a section of the agent's
+// form, and "Grant in governance…", which writes the agent and the rule it needs as one plan
+// and one revision. (The agents table's "Can run" column comes with its rows, from the
+// server's list view: panel.js.) Every decision is the server's (its one access model,
+// /registries/access*); the panel only edits the rule it is asked to add, and shows the
+// server's plan of the change before it is saved.
 "use strict";
 
 const ORCHESTRATOR = "orchestrator_agent";
@@ -12,60 +13,6 @@ const POLICY_KIND = "GovernancePolicy";
 // A verdict ("can run", "denied"): a badge beside the sync badges, with a class of its own.
 function badge(kind, text, title) {
   return el("span", {class: `verdict ${kind}`, text, title});
-}
-
-// -- the agents table: one request for every row ----------------------------------------------
-
-AGENTS.column = {
-  label: "Can run",
-  class: "access",
-  // Only the rows where what an agent asks for and what governance grants differ: a worker
-  // the orchestrator lists is invoked unless a row says otherwise.
-  read: () => api("GET", "/registries/access?differs=true").then(answer => answer.data),
-  fill: fillAccess,
-  failed(cells, error) {
-    for (const cell of cells.values()) {
-      cell.replaceChildren(badge("unknown", "unknown", error.message));
-    }
-  },
-};
-
-function fillAccess(cells, entries, answer) {
-  const orchestrator = entries.find(entry => entry[AGENTS.id] === ORCHESTRATOR);
-  const listed = new Set(orchestrator?.allowed_agents || []);
-  const notInvoked = new Map();  // agent -> the decision denying the orchestrator to invoke it
-  const deniedTools = new Map();  // agent -> the decisions denying the tools it lists
-  for (const row of answer.rows) {
-    if (!row.asked || row.allowed) continue;  // granted but not asked for: no call fails
-    if (row.verb === "invoke") {
-      if (row.subject === ORCHESTRATOR) notInvoked.set(row.object, row);
-    } else {
-      if (!deniedTools.has(row.subject)) deniedTools.set(row.subject, []);
-      deniedTools.get(row.subject).push(row);
-    }
-  }
-  for (const [id, cell] of cells) {
-    const shown = [];
-    if (id === ORCHESTRATOR) {
-      shown.push(badge("runs", "can run"), " (the orchestrator)");
-    } else if (!orchestrator) {
-      shown.push(badge("blocked", "cannot run"), " there is no orchestrator");
-    } else if (!listed.has(id)) {
-      shown.push(badge("blocked", "cannot run"), " not listed by the orchestrator");
-    } else if (notInvoked.has(id)) {
-      shown.push(badge("blocked", "cannot run"),
-                 ` the orchestrator may not invoke it: ${notInvoked.get(id).reason}`);
-    } else {
-      shown.push(badge("runs", "can run"));
-    }
-    const denied = deniedTools.get(id) || [];
-    if (denied.length) {
-      shown.push(" ", badge("denied", `${plural(denied.length, "tool")} denied`,
-                            denied.map(row => `${row.object}: ${row.reason}`).join("\n")),
-                 ` (${denied.map(row => row.object).join(", ")})`);
-    }
-    cell.replaceChildren(...shown);
-  }
 }
 
 // -- the agent's form ---------------------------------------------------------------------------

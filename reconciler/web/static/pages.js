@@ -296,65 +296,396 @@ async function history(notice) {
   if (notice) { status.textContent = notice; status.className = "ok"; }
 }
 
-const COLUMNS = ["model-profile", "tool", "agent", "workflow", "governance-policy"];
+// The Graph page: a search box first, then one resource's neighbourhood drawn by
+// Cytoscape.js with the layered (dagre) layout, and a list of the same resources as buttons
+// (the canvas is a picture; the list is how a keyboard or a screen reader moves through
+// it). The server walks the references (/registries/graph/neighbourhood): the browser never
+// holds the whole mesh. A workflow picked also shows its steps and transitions.
+const GRAPH = {cy: null, flow: null, focus: null, asked: 0};
+window.meshctlGraph = GRAPH;  // the tests read the drawing (node counts) through it
+
+// One colour per kind, light fill and a darker border (the text stays dark on all).
+const KIND_COLOURS = {
+  "model-profile": ["#dbeafe", "#1d4ed8"], "tool": ["#dcfce7", "#15803d"],
+  "agent": ["#fef3c7", "#b45309"], "workflow": ["#ede9fe", "#6d28d9"],
+  "governance-policy": ["#fee2e2", "#b91c1c"], "system-config": ["#f1f5f9", "#475569"],
+  "context-strategies": ["#cffafe", "#0e7490"], "context-processor": ["#ccfbf1", "#0f766e"],
+  "auth-profile": ["#fce7f3", "#be185d"], "security-policy": ["#ffe4e6", "#be123c"],
+  "integration-config": ["#e0e7ff", "#4338ca"], "connector": ["#fae8ff", "#a21caf"],
+  "integration-workflow": ["#f3e8ff", "#7e22ce"],
+};
+const FLOW_TYPES = ["workflow", "integration-workflow"];
+
+function typeOf(id) { return id.slice(0, id.indexOf("/")); }
+function nameOf(id) { return id.slice(id.indexOf("/") + 1); }
+function kindLabel(id) { return typeOf(id).replace(/-/g, " "); }
+
+/** "allowed_tools[1]" → "allowed_tools"; "steps[0].agent_id" → "steps[].agent_id". */
+function fieldLabel(path) { return path.replace(/\[\d+\]/g, "[]").replace(/\[\]$/, ""); }
+
+function edgeLabel(fields) {
+  const names = [...new Set(fields)];
+  return names.length <= 2 ? names.join(", ") : `${names.slice(0, 2).join(", ")} +${names.length - 2}`;
+}
+
+function graphStyle() {
+  const style = [
+    {selector: "node", style: {
+      "label": "data(label)", "text-wrap": "wrap", "text-max-width": "400px",
+      "text-valign": "center", "text-halign": "center", "font-size": "11px",
+      "font-family": "system-ui, sans-serif", "color": "#1b1f24", "shape": "round-rectangle",
+      "width": "data(w)", "height": "data(h)", "border-width": 1}},
+    {selector: "node.focus", style: {"border-width": 4, "font-weight": "bold"}},
+    {selector: "node.transitive", style: {"border-style": "dashed", "background-opacity": 0.45,
+                                         "color": "#3f4750"}},
+    {selector: "node.missing", style: {"border-color": "#b42318", "border-style": "dotted",
+                                      "background-color": "#fff"}},
+    {selector: "edge", style: {
+      "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.6,
+      "line-color": "#3f4750", "target-arrow-color": "#3f4750", "label": "data(label)",
+      "font-size": "9px", "color": "#1b1f24", "text-background-color": "#ffffff",
+      "text-background-opacity": 0.9, "text-background-padding": "2px",
+      "text-background-shape": "round-rectangle"}},
+    {selector: "edge.dependent", style: {"line-color": "#b45309", "target-arrow-color": "#b45309"}},
+    {selector: "edge.transitive", style: {"line-style": "dashed", "width": 1, "line-color": "#8c959f",
+                                         "target-arrow-color": "#8c959f", "color": "#5b6570"}},
+  ];
+  for (const [type, [fill, border]] of Object.entries(KIND_COLOURS)) {
+    style.push({selector: `node[type = "${type}"]`, style: {"background-color": fill,
+                                                             "border-color": border}});
+  }
+  return style;
+}
+
+/** A node's size from its label (two lines at 11 px), as Cytoscape draws the text. */
+const measure = document.createElement("canvas").getContext("2d");
+function sized(data, pad = 16) {
+  measure.font = "11px system-ui, sans-serif";
+  const lines = String(data.label).split("\n");
+  const widest = Math.max(...lines.map(line => measure.measureText(line).width));
+  return {...data, w: Math.ceil(widest) + pad, h: lines.length * 14 + pad - 4};
+}
+
+/** The canvas as tall as the drawing needs at its width (at most `most` px), redrawn to fit:
+ * a wide, flat neighbourhood leaves no empty band on a phone. */
+function fitHeight(cy, container, most) {
+  const box = cy.elements().boundingBox();
+  if (!box.w) return;
+  const height = Math.min(Math.max(container.clientWidth * box.h / box.w + 28, 200), most);
+  container.style.height = `${Math.round(height)}px`;
+  cy.resize();
+  cy.fit(undefined, 12);
+}
+
+/** Layered: dependents, the resource, its dependencies from left to right, the ranks as
+ * far apart as the longest edge label (less on a phone), so labels sit between the nodes;
+ * a workflow's steps top to bottom. */
+function layout(container, direction, elements = []) {
+  const across = direction === "LR";
+  measure.font = "9px system-ui, sans-serif";
+  const label = Math.max(0, ...elements.filter(e => e.group === "edges")
+    .map(e => measure.measureText(e.data.label || "").width));
+  const room = container.clientWidth >= 700 ? 280 : 120;
+  return {name: "dagre", rankDir: direction, nodeSep: across ? 18 : 24,
+          rankSep: across ? Math.min(Math.max(60, label * 1.15 + 40), room) : 60,
+          edgeSep: 8, padding: 12, fit: true, animate: false};
+}
+
+/** The controls' choices as query parameters. */
+function choices() {
+  const hops = document.getElementById("graph-hops").value;
+  const transitive = document.getElementById("graph-transitive").checked;
+  const boxes = [...document.querySelectorAll("#graph-kinds input[name=kind]")];
+  const kinds = boxes.filter(box => box.checked).map(box => box.value);
+  const query = new URLSearchParams({hops, transitive: String(transitive)});
+  if (kinds.length < boxes.length) query.set("kinds", kinds.join(","));
+  return query;
+}
+
+/** Draw `id`'s neighbourhood (and its steps, for a workflow), and list it. */
+async function showFocus(id) {
+  const asked = ++GRAPH.asked;
+  const query = choices();
+  query.set("kind", typeOf(id));
+  query.set("name", nameOf(id));
+  const answer = await call(`/registries/graph/neighbourhood?${query}`);
+  if (asked !== GRAPH.asked) return;  // a later choice is on its way
+  if (!answer.ok) {
+    box.replaceChildren(el("p", {class: "error", role: "alert", text: problem(answer)}));
+    return;
+  }
+  const data = answer.data;
+  GRAPH.focus = id;
+  document.getElementById("graph-search").value = id;
+  const byId = Object.fromEntries(data.nodes.map(node => [node.id, node]));
+  const c = data.counts;
+  const summary = el("p", {id: "graph-summary"},
+    el("strong", {text: `${kindLabel(id)} ${nameOf(id)}`}), ": ",
+    `${count(c.dependencies, "direct dependency", "direct dependencies")}, ` +
+    `${count(c.dependents, "direct dependent")}` +
+    (data.transitive || c.transitive_dependents
+      ? `, ${count(c.transitive_dependents, "transitive dependent")}` : "") +
+    (data.truncated ? ` — the nearest ${data.nodes.length - 1} shown, ${data.omitted} more ` +
+                      "(choose fewer hops or kinds)" : "") + ".");
+  const canvas = el("div", {id: "graph-canvas", role: "img",
+    "aria-label": `Dependency graph of ${id}: ${count(data.nodes.length, "resource")}; ` +
+                  "the list below holds the same resources."});
+  const legend = el("p", {class: "graph-legend", "aria-hidden": "true"},
+    el("span", {class: "key direct", text: "→ direct reference"}),
+    el("span", {class: "key dependent", text: "→ refers to it"}),
+    el("span", {class: "key transitive", text: "⇢ through others (transitive)"}),
+    el("span", {class: "key", text: "Arrows point at what is named; labels name the field."}));
+  const list = nodeList(data, byId);
+  const parts = [summary, canvas, legend, list];
+  const flow = FLOW_TYPES.includes(typeOf(id))
+    ? el("section", {id: "workflow-diagram", "aria-labelledby": "workflow-title"}) : null;
+  if (flow) parts.push(flow);
+  box.replaceChildren(...parts);
+  delete box.dataset.drawn;
+  draw(canvas, data, byId);
+  if (flow) await workflowDiagram(flow, id);
+  if (asked === GRAPH.asked) box.dataset.drawn = id;
+}
+
+function draw(canvas, data, byId) {
+  const merged = new Map();  // one line per pair, naming every field that refers
+  for (const edge of data.edges) {
+    const pair = `${edge.from}→${edge.to}`;
+    const seen = merged.get(pair) || {edge, fields: [], reach: edge.reach};
+    seen.fields.push(fieldLabel(edge.field) + (edge.names ? ` → ${edge.names}` : ""));
+    merged.set(pair, seen);
+  }
+  const elements = data.nodes.map(node => ({group: "nodes", data: sized({
+    id: node.id, type: node.type, label: `${node.name}\n${node.label}${node.missing ? " (missing)" : ""}`}),
+    classes: [node.role === "focus" ? "focus" : "", node.direct ? "" : "transitive",
+              node.missing ? "missing" : ""].join(" ").trim()}));
+  let index = 0;
+  for (const {edge, fields, reach} of merged.values()) {
+    const towards = edge.to === data.focus || byId[edge.from]?.role === "dependent";
+    elements.push({group: "edges", data: {id: `e${index++}`, source: edge.from,
+                                          target: edge.to, label: edgeLabel(fields)},
+                   classes: `${reach}${towards ? " dependent" : ""}`});
+  }
+  if (GRAPH.cy) GRAPH.cy.destroy();
+  GRAPH.cy = cytoscape({container: canvas, elements, style: graphStyle(),
+                        layout: layout(canvas, "LR", elements), minZoom: 0.15, maxZoom: 3,
+                        boxSelectionEnabled: false, autoungrabify: true});
+  fitHeight(GRAPH.cy, canvas, Math.min(window.innerHeight * 0.7, 640));
+  GRAPH.cy.on("tap", "node", event => { location.hash = event.target.id(); });
+}
+
+/** The shown resources as buttons, grouped as the picture shows them. */
+function nodeList(data, byId) {
+  const via = {};  // how each direct neighbour is tied to the focus: the fields
+  for (const edge of data.edges) {
+    const other = edge.from === data.focus ? edge.to : edge.to === data.focus ? edge.from : null;
+    if (other) (via[other] = via[other] || []).push(fieldLabel(edge.field));
+  }
+  const groups = [
+    ["Depends on (direct)", node => node.role !== "dependent" && node.role !== "focus" && node.direct],
+    ["Depends on (through others)", node => node.role === "dependency" && !node.direct],
+    ["Direct dependents", node => (node.role === "dependent" || node.role === "both") && node.direct],
+    ["Transitive dependents", node => node.role === "dependent" && !node.direct],
+  ];
+  const section = el("section", {id: "graph-nodes", "aria-labelledby": "graph-nodes-title"},
+    el("h2", {id: "graph-nodes-title", text: "Shown resources"}));
+  for (const [title, wanted] of groups) {
+    const nodes = data.nodes.filter(wanted);
+    if (!nodes.length) continue;
+    const slug = title.toLowerCase().replace(/[^a-z]+/g, "-").replace(/-$/, "");
+    section.append(el("h3", {id: `graph-${slug}`, text: `${title} (${nodes.length})`}),
+      el("ul", {class: `graph-list ${slug}`, "aria-labelledby": `graph-${slug}`},
+        ...nodes.map(node => el("li", {"data-id": node.id},
+          el("button", {type: "button", class: "linkish", "data-id": node.id,
+                        "aria-label": `Show the neighbourhood of ${node.label} ${node.name}`,
+                        onclick: () => { location.hash = node.id; }},
+             el("span", {class: "kind", text: node.label}), " ", node.name),
+          node.missing ? el("span", {class: "problem", text: " missing"}) : "",
+          via[node.id] ? el("span", {class: "via", text: ` via ${[...new Set(via[node.id])].join(", ")}`})
+                       : node.distance > 1 ? el("span", {class: "via", text: ` ${node.distance} hops away`}) : ""))));
+  }
+  if (section.children.length === 1) {
+    section.append(el("p", {text: "Nothing refers to it and it refers to nothing" +
+                                  " (of the kinds shown)."}));
+  }
+  return section;
+}
+
+const END_STYLE = /error|terminate|dead|fail|abort/i;
+
+/** A workflow's steps and transitions, drawn top to bottom, with the same as a list. */
+async function workflowDiagram(section, id) {
+  const query = new URLSearchParams({kind: typeOf(id), name: nameOf(id)});
+  const data = await get(`/registries/graph/workflow?${query}`);
+  const canvas = el("div", {id: "workflow-canvas", role: "img",
+    "aria-label": `Steps of ${id}: ${count(data.steps.length, "step")}; the list below has them.`});
+  const steps = el("ol", {class: "workflow-steps"});
+  const out = {};
+  for (const move of data.transitions) (out[move.from] = out[move.from] || []).push(move);
+  const named = Object.fromEntries(data.steps.map(step => [step.id, step]));
+  for (const step of data.steps) {
+    const moves = (out[step.id] || []).map(move => `on ${move.on} → ${move.to}`).join("; ");
+    const agent = step.agent ? el("button", {type: "button", class: "linkish",
+      "aria-label": `Show the neighbourhood of agent ${step.agent}`,
+      onclick: () => { location.hash = `agent/${step.agent}`; }}, `agent ${step.agent}`) : null;
+    const detail = step.connector ? `connector ${step.connector}` : step.policy
+      ? `policy ${step.policy}` : step.type || "";
+    steps.append(el("li", {"data-step": step.id}, el("strong", {text: step.id}),
+      step.name !== step.id ? ` — ${step.name}` : "", " (", ...(agent ? [agent] : [detail]), ")",
+      moves ? `: ${moves}` : ""));
+  }
+  const checkpoints = data.checkpoints.map(point => el("li", {},
+    `HITL checkpoint ${point.id} (${point.type || "checkpoint"}, role ${point.role}), ` +
+    (point.after.length ? `after ${point.after.join(", ")}` : point.before.length
+      ? `before ${point.before.join(", ")}` : point.trigger || "")));
+  section.replaceChildren(
+    el("h2", {id: "workflow-title", text: `Steps of ${data.title}` + (data.mode ? ` (${data.mode})` : "")}),
+    canvas, steps,
+    ...(checkpoints.length ? [el("ul", {class: "workflow-checkpoints"}, ...checkpoints)] : []));
+  const elements = [{group: "nodes", data: sized({id: "start", label: "start", type: "end"}),
+                     classes: "start"}];
+  for (const step of data.steps) {
+    elements.push({group: "nodes", data: sized({id: `step:${step.id}`, type: "step",
+      label: `${step.sequence ? `${step.sequence}. ` : ""}${step.name}\n` +
+             (step.agent || step.connector || step.policy || step.type || "")})});
+  }
+  for (const end of data.ends) {
+    elements.push({group: "nodes", data: sized({id: `end:${end}`, label: end, type: "end"}),
+                   classes: END_STYLE.test(end) ? "bad" : "good"});
+  }
+  if (data.steps.length) {
+    elements.push({group: "edges", data: {id: "f-start", source: "start",
+                                          target: `step:${data.steps[0].id}`, label: ""}});
+  }
+  data.transitions.forEach((move, index) => {
+    const target = named[move.to] ? `step:${move.to}` : `end:${move.to}`;
+    elements.push({group: "edges", data: {id: `f${index}`, source: `step:${move.from}`, target,
+                                          label: move.on}, classes: move.on});
+  });
+  data.checkpoints.forEach((point, index) => {
+    const node = `hitl:${index}`;
+    elements.push({group: "nodes", data: sized({id: node, type: "hitl",
+                                                label: `HITL ${point.name || point.id}\nrole ${point.role}`}, 40)});
+    for (const step of point.after) {
+      elements.push({group: "edges", data: {id: `h${index}-${step}`, source: `step:${step}`,
+                                            target: node, label: "after"}, classes: "hitl"});
+    }
+    for (const end of point.before) {
+      elements.push({group: "edges", data: {id: `h${index}-${end}`, source: node,
+                                            target: `end:${end}`, label: "before"}, classes: "hitl"});
+    }
+  });
+  if (GRAPH.flow) GRAPH.flow.destroy();
+  GRAPH.flow = cytoscape({container: canvas, elements, layout: layout(canvas, "TB", elements),
+    minZoom: 0.15, maxZoom: 3, boxSelectionEnabled: false, autoungrabify: true, style: [
+      ...graphStyle().filter(rule => rule.selector === "node" || rule.selector === "edge"),
+      {selector: 'node[type = "step"]', style: {"background-color": "#ede9fe", "border-color": "#6d28d9"}},
+      {selector: 'node[type = "end"]', style: {"shape": "ellipse", "background-color": "#f6f8fa",
+                                               "border-color": "#5b6570"}},
+      {selector: "node.good", style: {"background-color": "#dafbe1", "border-color": "#1a7f37"}},
+      {selector: "node.bad", style: {"background-color": "#ffebe9", "border-color": "#b42318"}},
+      {selector: 'node[type = "hitl"]', style: {"shape": "round-diamond", "background-color": "#fff8c5",
+                                                "border-color": "#7d4e00"}},
+      {selector: "edge.success", style: {"line-color": "#1a7f37", "target-arrow-color": "#1a7f37"}},
+      {selector: "edge.failure", style: {"line-color": "#b42318", "target-arrow-color": "#b42318",
+                                         "line-style": "dashed"}},
+      {selector: "edge.hitl", style: {"line-color": "#7d4e00", "target-arrow-color": "#7d4e00",
+                                      "line-style": "dotted"}},
+    ]});
+  fitHeight(GRAPH.flow, canvas, Math.min(window.innerHeight * 0.85, 900));
+}
+
+/** The search box: a type-ahead over every resource's id, served by the API. */
+function searchBox() {
+  const input = document.getElementById("graph-search");
+  const listbox = document.getElementById("graph-suggestions");
+  let options = [], active = -1, timer = null, asked = 0;
+  const close = () => {
+    listbox.hidden = true; input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant"); active = -1;
+    options = []; listbox.replaceChildren();
+    clearTimeout(timer); asked++;  // an answer still on its way opens nothing
+  };
+  const mark = index => {
+    active = index;
+    options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
+    if (index >= 0) {
+      input.setAttribute("aria-activedescendant", options[index].id);
+      options[index].scrollIntoView({block: "nearest"});
+    }
+  };
+  const pick = option => { close(); location.hash = option.dataset.id; };
+  async function suggest() {
+    const text = input.value.trim();
+    if (!text) { close(); return; }
+    const mine = ++asked;
+    const data = await get(`/registries/graph/search?${new URLSearchParams({q: text, limit: 20})}`);
+    if (mine !== asked) return;
+    options = data.matches.map((match, index) => el("li", {
+      role: "option", id: `graph-option-${index}`, "data-id": match.id, "aria-selected": "false",
+      onmousedown: event => { event.preventDefault(); pick(event.currentTarget); }},
+      el("span", {class: "kind", text: match.label}), " ", match.name));
+    if (!options.length) {
+      listbox.replaceChildren(el("li", {class: "none", text: `No resource matches “${text}”.`}));
+    } else {
+      listbox.replaceChildren(...options);
+      if (data.total > options.length) {
+        listbox.append(el("li", {class: "none", text: `${data.total - options.length} more: type more of the id.`}));
+      }
+    }
+    listbox.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+    mark(options.length ? 0 : -1);
+  }
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(suggest, 120); });
+  input.addEventListener("keydown", event => {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      if (listbox.hidden) { suggest(); return; }
+      if (!options.length) return;
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      mark((active + step + options.length) % options.length);
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      if (!listbox.hidden && active >= 0) pick(options[active]);
+      else if (input.value.includes("/")) location.hash = input.value.trim();
+    } else if (event.key === "Escape") {
+      close();
+    }
+  });
+  input.addEventListener("blur", () => setTimeout(close, 150));
+}
+
+/** The kind filter: a checkbox per kind, with how many there are (all checked). */
+async function kindBoxes() {
+  const data = await get("/registries/graph/kinds");
+  const fieldset = document.getElementById("graph-kinds");
+  fieldset.append(...data.kinds.map(kind => el("label", {},
+    el("input", {type: "checkbox", name: "kind", value: kind.type, checked: ""}),
+    ` ${kind.label} `, el("span", {class: "kind", text: `(${kind.count})`}))));
+}
 
 async function graph() {
-  const data = await get("/registries/graph");
-  const ns = "http://www.w3.org/2000/svg";
-  const byColumn = COLUMNS.map(prefix => data.nodes.filter(n => n.id.startsWith(prefix + "/")));
-  const height = Math.max(...byColumn.map(c => c.length), 1) * 22 + 40;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 1000 ${height}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "dependency graph");
-  const at = {};
-  byColumn.forEach((nodes, column) => nodes.forEach((node, row) => {
-    at[node.id] = {x: 20 + column * 200, y: 30 + row * 22};
-  }));
-  const lines = [];
-  for (const edge of data.edges) {
-    const from = at[edge.from], to = at[edge.to];
-    if (!from || !to) continue;
-    const line = document.createElementNS(ns, "line");
-    Object.entries({x1: from.x, y1: from.y, x2: to.x + 150, y2: to.y}).forEach(([k, v]) =>
-      line.setAttribute(k, v));
-    line.dataset.from = edge.from;
-    line.dataset.to = edge.to;
-    svg.append(line);
-    lines.push(line);
+  if (!GRAPH.started) {
+    GRAPH.started = true;
+    document.getElementById("graph-controls").addEventListener("submit", event =>
+      event.preventDefault());  // the choices apply as they change
+    searchBox();
+    await kindBoxes();
+    const again = () => { if (GRAPH.focus) showFocus(GRAPH.focus); };
+    document.getElementById("graph-hops").addEventListener("change", again);
+    document.getElementById("graph-transitive").addEventListener("change", again);
+    document.getElementById("graph-kinds").addEventListener("change", again);
+    window.addEventListener("hashchange", () => graph().catch(error =>
+      box.replaceChildren(el("p", {class: "error", text: error.message}))));
   }
-  const picked = el("p", {id: "dependents", "aria-live": "polite"});
-  for (const node of data.nodes) {
-    const place = at[node.id];
-    if (!place) continue;
-    const text = document.createElementNS(ns, "text");
-    text.setAttribute("x", place.x);
-    text.setAttribute("y", place.y + 4);
-    text.setAttribute("tabindex", "0");
-    text.dataset.id = node.id;
-    text.textContent = node.name;
-    const pick = () => {
-      const dependents = new Set([node.id]);
-      let grew = true;
-      while (grew) {
-        grew = false;
-        for (const edge of data.edges) {
-          if (dependents.has(edge.to) && !dependents.has(edge.from)) {
-            dependents.add(edge.from); grew = true;
-          }
-        }
-      }
-      dependents.delete(node.id);
-      for (const line of lines) line.classList.toggle("lit", dependents.has(line.dataset.from) &&
-        (dependents.has(line.dataset.to) || line.dataset.to === node.id));
-      picked.textContent = `${node.id}: ${count(dependents.size, "dependent")}` +
-        (dependents.size ? ` (${[...dependents].join(", ")})` : "");
-    };
-    text.addEventListener("click", pick);
-    text.addEventListener("keydown", event => { if (event.key === "Enter") pick(); });
-    svg.append(text);
-  }
-  box.replaceChildren(el("p", {text: "Click a resource to see what depends on it."}), svg, picked);
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  if (wanted.includes("/")) { await showFocus(wanted); return; }
+  box.replaceChildren(el("p", {class: "intro", id: "graph-intro",
+    text: "Search for a resource of any kind above: its neighbourhood is drawn here — what it " +
+          "refers to, what refers to it (directly, or with “Transitive dependents” through " +
+          "others), N hops away, of the kinds you choose."}));
+  document.getElementById("graph-search").focus();
 }
 
 // The History page follows the API's event stream (read with fetch, which can send a

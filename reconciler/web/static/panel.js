@@ -171,13 +171,11 @@ function inTurn(view, draw) {
 
 async function renderList(name) {
   const kind = KINDS[name];
+  if (kind.view) return renderView(name);
   const box = kind.box ? kind.box() : content(name);  // a kind shown inside another tab
   const plural = kind.plural || kind.list;
   const turn = rendering[name] = (rendering[name] || 0) + 1;
   const {data} = await api("GET", `/registries/${kind.path}`);
-  // A column of its own answer (access.js: whether each agent can run), asked for once the
-  // table is drawn and filled in when it comes: the table is drawn as soon as without it.
-  const column = kind.column;
   if (sync === null) await syncStatus();
   if (turn !== rendering[name] || !box) return;  // a newer render is on its way
   const filter = el("input", {type: "search", "aria-label": `Filter ${plural}`,
@@ -186,27 +184,15 @@ async function renderList(name) {
   table.append(el("thead", {}, el("tr", {}, el("th", {text: "Id"}), el("th", {text: "Name"}),
                                   ...(kind.detail ? [el("th", {text: kind.detailLabel,
                                                                class: "detail"})] : []),
-                                  ...(column ? [el("th", {text: column.label,
-                                                          class: column.class})] : []),
                                   el("th", {text: "Actions"}))));
   const body = el("tbody");
-  const cells = new Map();  // id -> its cell of `column`
   for (const entry of data[kind.list]) {
     const id = entry[kind.id];
-    const state = sync[`${kind.kind}/${id}`];
-    if (column) cells.set(id, el("td", {class: column.class, text: "…"}));
     body.append(el("tr", {"data-id": id},
-      el("td", {}, id, ...(state ? [" ", el("span", {class: `badge ${state}`,
-                                                    text: BADGE[state]})] : [])),
+      el("td", {}, id, ...syncBadge(kind, id)),
       el("td", {text: entry.name || ""}),
       ...(kind.detail ? [el("td", {class: "detail", text: kind.detail(entry)})] : []),
-      ...(column ? [cells.get(id)] : []),
-      el("td", {}, ...(id === "orchestrator_agent"  // updated on its own tab, never deleted
-        ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
-        : [el("button", {text: "Edit", "aria-label": `Edit ${id}`,
-                         onclick: () => openForm(name, id)}),
-           el("button", {text: "Delete", class: "danger", "aria-label": `Delete ${id}`,
-                         onclick: () => remove(name, id)})]))));
+      el("td", {}, ...rowActions(name, id))));
   }
   table.append(body);
   filter.addEventListener("input", () => {
@@ -219,12 +205,190 @@ async function renderList(name) {
                                             onclick: () => openForm(name, null)})),
                       el("p", {class: "count", text: `${data.total_count} ${plural}`}), table);
   filter.dispatchEvent(new Event("input"));
-  if (column) {
-    await column.read().then(answer => column.fill(cells, data[kind.list], answer),
-                             error => column.failed(cells, error));
-    if (filter.value) filter.dispatchEvent(new Event("input"));  // it reads the column too
+}
+
+function syncBadge(kind, id) {
+  const state = sync[`${kind.kind}/${id}`];
+  return state ? [" ", el("span", {class: `badge ${state}`, text: BADGE[state]})] : [];
+}
+
+function rowActions(name, id) {
+  return id === "orchestrator_agent"  // updated on its own tab, never deleted
+    ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
+    : [el("button", {text: "Edit", "aria-label": `Edit ${id}`, onclick: () => openForm(name, id)}),
+       el("button", {text: "Delete", class: "danger", "aria-label": `Delete ${id}`,
+                     onclick: () => remove(name, id)})];
+}
+
+// -- the list tabs: a page at a time, searched and sorted by the server ----------------------
+
+// Agents, tools, model profiles and workflows: the server (GET /registries/views/...) sends
+// one page of rows with their columns (which, and how each is drawn), the total and how
+// many match the search; the browser never holds the whole mesh. What each tab shows
+// (search, sort, page) is kept while the panel is open.
+const PAGE = 50;
+const views = {};  // tab -> {q, sort, order, offset}
+
+async function renderView(name) {
+  const kind = KINDS[name];
+  const box = content(name);
+  const many = kind.plural || kind.list;
+  const state = views[name] = views[name] || {q: "", sort: null, order: "asc", offset: 0};
+  const turn = rendering[name] = (rendering[name] || 0) + 1;
+  const query = new URLSearchParams({offset: String(state.offset), limit: String(PAGE)});
+  if (state.q.trim()) query.set("q", state.q.trim());
+  if (state.sort) {
+    query.set("sort", state.sort);
+    query.set("order", state.order);
+  }
+  const {data} = await api("GET", `/registries/${kind.view}?${query}`);
+  if (sync === null) await syncStatus();
+  if (turn !== rendering[name] || !box) return;  // a newer render is on its way
+  if (state.offset > 0 && state.offset >= data.matched_count) {  // the page emptied (deletes)
+    state.offset = Math.max(0, Math.floor((data.matched_count - 1) / PAGE) * PAGE);
+    return renderView(name);
+  }
+  let shown = box.querySelector(".view");
+  if (!shown) {  // the search box stays as typed in: only what it finds is drawn again
+    const filter = el("input", {type: "search", "aria-label": `Search ${many}`,
+                                placeholder: "Search every column", class: "filter"});
+    let typing = null;
+    filter.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => {
+        state.q = filter.value;
+        state.offset = 0;
+        renderView(name).catch(error => { if (error.status) say(error.message, "error"); });
+      }, 150);
+    });
+    filter.value = state.q;
+    shown = el("div", {class: "view"});
+    box.replaceChildren(el("div", {class: "toolbar"}, filter,
+                           el("button", {text: `Add ${kind.label}`, class: "add",
+                                         onclick: () => openForm(name, null)})), shown);
+  }
+  const first = data.matched_count ? data.offset + 1 : 0;
+  const last = data.offset + data.rows.length;
+  const count = data.q
+    ? `${data.matched_count} of ${plural(data.total_count, kind.label, many)} match “${data.q}”`
+    : plural(data.total_count, kind.label, many);
+  replaceKeepingFocus(shown,
+    el("p", {class: "count", "aria-live": "polite",
+             text: data.matched_count > PAGE ? `${count}; showing ${first}–${last}` : count}),
+    el("div", {class: "scroll"}, viewTable(name, kind, many, data, state)),
+    pager(name, many, data, state));
+}
+
+function viewTable(name, kind, plural, data, state) {
+  const sortBy = column => {
+    state.order = state.sort === column.key && state.order === "asc" ? "desc" : "asc";
+    state.sort = column.key;
+    state.offset = 0;
+    renderView(name).catch(error => { if (error.status) say(error.message, "error"); });
+  };
+  const head = data.columns.map(column => {
+    const sorted = state.sort === column.key;
+    return el("th", {class: column.narrow ? null : "wide-only",
+                     "aria-sort": sorted ? (state.order === "asc" ? "ascending" : "descending")
+                       : "none"},
+              el("button", {type: "button", class: "sort", "aria-label": `Sort by ${column.label}`,
+                            onclick: () => sortBy(column)},
+                 column.label, el("span", {"aria-hidden": "true", class: "arrow",
+                                           text: sorted ? (state.order === "asc" ? " ▲" : " ▼")
+                                             : ""})));
+  });
+  const table = el("table", {"aria-label": plural, class: "view-table"},
+                   el("thead", {}, el("tr", {}, ...head, el("th", {text: "Actions"}))));
+  const body = el("tbody");
+  for (const row of data.rows) {
+    body.append(el("tr", {"data-id": row.id},
+      ...data.columns.map(column => el("td", {class: [column.type === "runs" ? "access" : "",
+                                                      column.narrow ? "" : "wide-only",
+                                                      `col-${column.key}`].join(" ").trim()},
+                                           ...cell(kind, column, row))),
+      el("td", {class: "actions"}, ...rowActions(name, row.id))));
+  }
+  table.append(body);
+  return table;
+}
+
+// An id (or a path) that may wrap only between its words (after "_" or "/"), never inside
+// one: a narrow screen shows "recommendation_" and "agent", not "recommendat" and "ion".
+// Text with spaces wraps at its spaces, as any text.
+function wordWrapped(text) {
+  const nodes = [];
+  if (/\s/.test(String(text))) return [String(text)];
+  for (const part of String(text).split(/(?<=[_/])/)) {
+    if (nodes.length) nodes.push(el("wbr"));
+    nodes.push(part);
+  }
+  return nodes;
+}
+
+function cell(kind, column, row) {
+  const value = row[column.key];
+  switch (column.type) {
+    case "id":
+      return [el("span", {class: "id"}, ...wordWrapped(row.id)), ...syncBadge(kind, row.id),
+              ...(row.loads || row.runs ? [] : [" ", runsBadge("unloadable", "does not load",
+                                                                row.load_problem)])];
+    case "list":
+      return value.flatMap((item, index) => [...(index ? [", "] : []),
+                                             el("span", {class: "item"}, ...wordWrapped(item))]);
+    case "model":  // the profile's model, and the profile
+      return row.model_name
+        ? [row.model_name, " ", el("small", {class: "profile"}, "(",
+                                   ...wordWrapped(row.model_profile_id), ")")]
+        : wordWrapped(row.model_profile_id);
+    case "parameters":
+      return [row.parameters_text];
+    case "count":
+      return [String(value)];
+    case "used_by":  // "none", "2 governance policies", "6 (1 agent, 1 workflow, …)"
+      if (!value.count) return ["none"];
+      return Object.keys(value.by_kind).length === 1 ? [value.text]
+        : [String(value.count), " ", el("small", {text: `(${value.text})`})];
+    case "runs":
+      return runsCell(value);
+    default:
+      return wordWrapped(value || "");
   }
 }
+
+// "Can run": the server's verdict (the orchestrator lists the agent and governance lets it
+// invoke it, or why not; the tools governance denies it, each with its reason).
+function runsBadge(kind, text, title) {
+  return el("span", {class: `verdict ${kind === "unloadable" ? "blocked" : kind}`, text, title});
+}
+
+function runsCell(runs) {
+  const shown = [runsBadge(runs.verdict, runs.text), ...(runs.reason ? [` ${runs.reason}`] : [])];
+  const denied = runs.denied_tools;
+  if (denied.length) {
+    shown.push(" ", runsBadge("denied", `${plural(denied.length, "tool")} denied`,
+                              denied.map(item => `${item.tool}: ${item.reason}`).join("\n")),
+               ` (${denied.map(item => item.tool).join(", ")})`);
+  }
+  return shown;
+}
+
+function pager(name, plural, data, state) {
+  const pages = Math.max(1, Math.ceil(data.matched_count / PAGE));
+  const at = Math.floor(data.offset / PAGE) + 1;
+  const go = offset => {
+    state.offset = offset;
+    renderView(name).catch(error => { if (error.status) say(error.message, "error"); });
+  };
+  return el("nav", {class: "pager", "aria-label": `Pages of ${plural}`, hidden: pages === 1},
+            el("button", {type: "button", class: "previous", text: "Previous",
+                          "aria-label": `Previous page of ${plural}`, disabled: at === 1,
+                          onclick: () => go(Math.max(0, data.offset - PAGE))}),
+            el("span", {class: "at", text: `Page ${at} of ${pages}`}),
+            el("button", {type: "button", class: "next", text: "Next",
+                          "aria-label": `Next page of ${plural}`, disabled: at === pages,
+                          onclick: () => go(data.offset + PAGE)}));
+}
+
 
 async function remove(name, id) {
   const kind = KINDS[name];
