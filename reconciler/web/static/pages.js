@@ -702,35 +702,7 @@ function revisionMade() {
   history().catch(() => {});
 }
 
-async function follow(last) {
-  const token = sessionStorage.getItem("meshctl-token");
-  const headers = {Accept: "text/event-stream", "Last-Event-ID": String(last)};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  try {
-    const response = await fetch("/registries/events", {headers});
-    if (!response.ok) throw new Error(String(response.status));
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const {value, done} = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const id = /^id: (\d+)$/m.exec(event);
-        if (id) { last = Number(id[1]); revisionMade(); }
-      }
-    }
-  } catch (error) { /* the server went away: try again below */ }
-  setTimeout(() => follow(last), 1000);
-}
-
-if (box.dataset.page === "history") {
-  fetch("/health").then(response => response.json()).then(health => follow(health.revision),
-                                                            () => {});
-}
+if (box.dataset.page === "history") followRevisions(revisionMade);  // (events.js)
 
 const pages = {plan, history, graph};
 function show() {

@@ -1238,41 +1238,8 @@ function revised(revision) {
   }
 }
 
-// The event stream, read with fetch rather than EventSource: fetch can send the token of a
-// protected server. Reconnects after a second with Last-Event-ID, so no revision is missed.
-async function follow(last = null) {
-  const token = sessionStorage.getItem("meshctl-token");
-  const headers = {Accept: "text/event-stream"};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (last !== null) headers["Last-Event-ID"] = String(last);
-  try {
-    const response = await fetch("/registries/events", {headers});
-    if (!response.ok) throw new Error(String(response.status));
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const {value, done} = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const id = /^id: (\d+)$/m.exec(event);
-        const data = /^data: (.*)$/m.exec(event);
-        if (id) last = Number(id[1]);
-        if (data) revised(JSON.parse(data[1]));
-      }
-    }
-  } catch (error) { /* the server went away: try again below */ }
-  setTimeout(() => follow(last), 1000);
-}
-
 // After every script of the page has run (settings.js and governance.js add tabs).
 document.addEventListener("DOMContentLoaded", () => {
   show(location.hash.slice(1) || tabs[0].dataset.tab).catch(() => {});
 });
-// Follow from the revision served when the page loaded (/health needs no token), so a
-// revision made before the stream is connected (or the token typed in) is not missed.
-fetch("/health").then(response => response.json())
-  .then(health => follow(health.revision), () => follow());
+followRevisions(revised);  // (events.js)
