@@ -6,21 +6,19 @@ says so. The upstream-shaped lists (`GET /registries/agents`) keep their shape."
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from reconciler import graph
 from reconciler.api import create_app
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.store.registry_files import read_live_state
+from tests.api.inprocess import InProcess
 from tests.conftest import FIXTURE_REGISTRIES, copy_tree
 
 
@@ -54,19 +52,8 @@ def prepare(registries: Path) -> Path:
     return registries
 
 
-class Client:
-    """The app answering in-process (one event loop a call)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    def request(self, method: str, path: str, **given: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport,
-                                         base_url="http://localhost") as client:
-                return await client.request(method, path, **given)
-        return asyncio.run(send())
+class Client(InProcess):
+    """The app answering in-process, with its list views at hand."""
 
     def view(self, kind: str, **query: Any) -> dict[str, Any]:
         answer = self.request("GET", f"/registries/views/{kind}", params=query)

@@ -7,43 +7,17 @@ or a watch controller. In-process (the app itself), on the file store and on Pos
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from reconciler.api import create_app, mesh_routes
 from reconciler.store import default_info
 from reconciler.store.registry_files import read_live_state
+from tests.api.inprocess import InProcess
 from tests.conftest import FIXTURE_REGISTRIES, copy_tree
-
-
-class InProcess:
-    """The app answering in-process, called as a plain client (one event loop a call)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    def request(self, method: str, path: str, **given: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport,
-                                         base_url="http://localhost") as client:
-                return await client.request(method, path, **given)
-        return asyncio.run(send())
-
-    def get(self, path: str, **given: Any) -> httpx.Response:
-        return self.request("GET", path, **given)
-
-    def post(self, path: str, **given: Any) -> httpx.Response:
-        return self.request("POST", path, **given)
-
-    def put(self, path: str, **given: Any) -> httpx.Response:
-        return self.request("PUT", path, **given)
 
 
 @pytest.fixture(params=["file", "postgres"])
