@@ -232,11 +232,14 @@ def apply_plan(plan: Plan, store: Store | Location, *, source: str = "cli",
     return revision
 
 
-def rollback_plan(store: Store | Location, number: int) -> PlanResult:
+def rollback_plan(store: Store | Location, number: int, *, deny_breaking: bool = False,
+                  deny_access_widening: bool = False) -> PlanResult:
     """The plan that restores the registries to their state right after revision `number`
     ("restore to here"): every later revision's changes undone, checked by the same rules
-    as any plan. Revision 0 is the state before the first recorded revision (each
-    resource's `before` in it), where the history starts at revision 1."""
+    as any plan, `deny_breaking` and `deny_access_widening` included (an undo is a change
+    like any other: it can break callers or grant more). Revision 0 is the state before
+    the first recorded revision (each resource's `before` in it), where the history starts
+    at revision 1."""
     opened = store_.open_store(store)
     known = opened.revisions()
     if number not in known and not (number == 0 and known and known[0] == 1):
@@ -248,15 +251,19 @@ def rollback_plan(store: Store | Location, number: int) -> PlanResult:
             _put_back(target, live, ResourceKey(Kind(change["kind"]), change["name"]),
                       change["before"])
     return _undo_plan(opened, live, target, {"rollback_to": number,
-                                             "undo": {"action": "restore", "revision": number}})
+                                             "undo": {"action": "restore", "revision": number}},
+                      deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
 
 
-def restore_plan(store: Store | Location, number: int) -> PlanResult:
+def restore_plan(store: Store | Location, number: int, *, deny_breaking: bool = False,
+                 deny_access_widening: bool = False) -> PlanResult:
     """`rollback_plan` by the name the panel gives it: "Restore to here"."""
-    return rollback_plan(store, number)
+    return rollback_plan(store, number, deny_breaking=deny_breaking,
+                         deny_access_widening=deny_access_widening)
 
 
-def revert_plan(store: Store | Location, number: int) -> PlanResult:
+def revert_plan(store: Store | Location, number: int, *, deny_breaking: bool = False,
+                deny_access_widening: bool = False) -> PlanResult:
     """The plan that undoes revision `number` alone ("revert this revision"): each resource
     it changed goes back to its entry before it, every later revision's changes kept;
     checked and committed by the same rules as any plan.
@@ -286,7 +293,8 @@ def revert_plan(store: Store | Location, number: int) -> PlanResult:
     if conflicts:
         raise RevertConflict(_conflict_message(number, conflicts), conflicts)
     return _undo_plan(opened, live, target, {"revert_of": number,
-                                             "undo": {"action": "revert", "revision": number}})
+                                             "undo": {"action": "revert", "revision": number}},
+                      deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
 
 
 def _conflict_message(number: int, conflicts: list[dict[str, Any]]) -> str:
@@ -312,15 +320,16 @@ def _put_back(target: MeshState, live: LiveState, key: ResourceKey,
                         previous.source if previous else None))
 
 
-def _undo_plan(opened: Store, live: LiveState, target: MeshState,
-               meta: dict[str, Any]) -> PlanResult:
+def _undo_plan(opened: Store, live: LiveState, target: MeshState, meta: dict[str, Any], *,
+               deny_breaking: bool, deny_access_widening: bool) -> PlanResult:
     """The plan from `live` to `target` (a restore's or a revert's), after the mesh-wide
     rules over `target`; `meta` says what it undoes (kept in the revision it commits)."""
     diagnostics = [d for d in validate.validate_state(target) if d.is_error]
     empty = DesiredState(target, diagnostics, [])
     if diagnostics:
         return PlanResult(empty, live, None, diagnostics)
-    planned = plan_scope(target, live, meta={"registries": opened.location, **meta})
+    planned = plan_scope(target, live, meta={"registries": opened.location, **meta},
+                         deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
     return PlanResult(empty, live, planned.plan, planned.diagnostics)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler import engine
 from reconciler.engine import RevertConflict
-from reconciler.errors import StalePlan
+from reconciler.errors import PlanRefused, StalePlan
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import Resource, ResourceKey
 from reconciler.store import FileStore, Store, default_info
@@ -221,3 +221,37 @@ def reread(store: Store, number: int) -> dict[str, Any]:
         close = getattr(again, "close", None)
         if close is not None:
             close()
+
+
+FRAUD_RULES = ResourceKey(Kind.TOOL, "fraud_rules")
+
+
+def looser_input(state: Any) -> None:
+    """fraud_rules no longer requires claim_data: its undo makes the input stricter again,
+    which breaks its callers (B001)."""
+    found = state.get(FRAUD_RULES)
+    schema = {**found.entry["input_schema"], "required": []}
+    state.add(Resource(FRAUD_RULES, {**found.entry, "input_schema": schema}, found.source))
+
+
+@pytest.mark.parametrize("action", ["revert", "restore"])
+def test_an_undo_is_judged_by_deny_breaking_as_any_write(store: Store, action: str) -> None:
+    """With deny_breaking (the server's --deny-breaking, the environment's setting) an undo
+    that breaks callers is refused as an apply of the same change would be; without it the
+    break is a warning and the undo goes through."""
+    loosened = edit(store, looser_input)
+    target = loosened if action == "revert" else loosened - 1
+    undo = engine.revert_plan if action == "revert" else engine.restore_plan
+    denied = undo(store, target, deny_breaking=True)
+    assert denied.plan is not None
+    assert [c.key for c in denied.plan.refusals] == [FRAUD_RULES]
+    assert any(d.code == "B001" for d in denied.diagnostics)
+    head = store.head()
+    with pytest.raises(PlanRefused):
+        engine.apply_plan(denied.plan, store, source="test", max_deletes=-1)
+    assert store.head() == head
+    allowed = undo(store, target)
+    assert allowed.plan is not None and not allowed.plan.refusals
+    assert any(d.code == "B001" for d in allowed.diagnostics)
+    commit(store, allowed)
+    assert entry(store, FRAUD_RULES) == original(FRAUD_RULES)

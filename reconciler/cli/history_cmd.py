@@ -96,9 +96,10 @@ def show(ctx: click.Context, number: int, output: str) -> None:
 @options.store_option
 @options.output_option("text", "json")
 @apply_cmd.approval_options
+@options.deny_breaking_option
 @environment.environment_options
 def rollback(number: int, location: str, output: str, auto_approve: bool,
-             lock_timeout: float) -> None:
+             lock_timeout: float, deny_breaking: bool, deny_access_widening: bool) -> None:
     """Restore the live registries to their state right after revision NUMBER.
 
     Plans the undo of every later revision through the same validation and refusal rules
@@ -112,10 +113,12 @@ def rollback(number: int, location: str, output: str, auto_approve: bool,
       meshctl rollback 11
       meshctl rollback 0               # back to before the first revision
       meshctl rollback 11 --auto-approve -o json
+      meshctl rollback 11 --deny-breaking  # refuse it if it breaks callers
 
     Exit: 0 restored (or nothing to do), 1 error, refusal or not confirmed.
     """
-    _undo("restore", number, location, output, auto_approve, lock_timeout)
+    _undo("restore", number, location, output, auto_approve, lock_timeout,
+          deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
 
 
 @click.command()
@@ -123,9 +126,10 @@ def rollback(number: int, location: str, output: str, auto_approve: bool,
 @options.store_option
 @options.output_option("text", "json")
 @apply_cmd.approval_options
+@options.deny_breaking_option
 @environment.environment_options
 def revert(number: int, location: str, output: str, auto_approve: bool,
-           lock_timeout: float) -> None:
+           lock_timeout: float, deny_breaking: bool, deny_access_widening: bool) -> None:
     """Undo revision NUMBER alone: each resource it changed goes back to its entry before
     it, and every later revision's changes stay.
 
@@ -143,13 +147,15 @@ def revert(number: int, location: str, output: str, auto_approve: bool,
 
     Exit: 0 reverted (or nothing to do), 1 error, conflict, refusal or not confirmed.
     """
-    _undo("revert", number, location, output, auto_approve, lock_timeout)
+    _undo("revert", number, location, output, auto_approve, lock_timeout,
+          deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
 
 
 def _undo(action: str, number: int, location: str, output: str, auto_approve: bool,
-          lock_timeout: float) -> None:
+          lock_timeout: float, *, deny_breaking: bool, deny_access_widening: bool) -> None:
     store = options.open_store(location, lock_timeout)
-    result = (engine.revert_plan if action == "revert" else engine.restore_plan)(store, number)
+    result = (engine.revert_plan if action == "revert" else engine.restore_plan)(
+        store, number, deny_breaking=deny_breaking, deny_access_widening=deny_access_widening)
     if result.plan is None:
         report.no_plan(result.diagnostics, as_json=output == "json")
         raise click.exceptions.Exit(1)

@@ -342,3 +342,24 @@ def test_rollback_as_json_and_audited(three: list[Any], meshctl: Run) -> None:
     assert data["files"] == ["workflows/second_flow.json", "governance_policies.json"]
     assert [(line["result"], line.get("revision")) for line in audit()] == [
         ("ok", 1), ("ok", 2), ("ok", 3), ("ok", 4)]
+
+
+@pytest.mark.parametrize("command", ["revert", "rollback"])
+def test_an_undo_that_breaks_callers_is_refused_with_deny_breaking(
+        ws: Path, meshctl: Run, command: str) -> None:
+    """Revision 1 stops requiring fraud_rules' claim_data; undoing it requires it again,
+    which breaks fraud_agent's calls (B001): refused with --deny-breaking as an apply of
+    the same change is, nothing written."""
+    schema = MANIFESTS / "tools" / "fraud_rules.yaml"
+    schema.write_text(schema.read_text().replace("    required:\n    - claim_data\n",
+                                                 "    required: []\n", 1))
+    apply(meshctl)
+    before = registry_files()
+    target = "1" if command == "revert" else "0"
+    result = meshctl(command, target, "--auto-approve", "--deny-breaking")
+    assert result.code == 1, result.output
+    assert "B001" in result.output and "fraud_agent" in result.output
+    assert registry_files() == before and history.numbers(META) == [1]
+    allowed = meshctl(command, target, "--auto-approve")
+    assert allowed.code == 0, allowed.output
+    assert history.numbers(META) == [1, 2]
