@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -34,6 +35,9 @@ from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
 from reconciler.plan.model import Action, Plan
 from reconciler.store import LiveState, Revision, Store, default_info
 
+# A live name of the key's kind that differs from the key's only by case, if any.
+CaseTwin = Callable[[ResourceKey], "str | None"]
+
 
 class Intent(enum.StrEnum):
     """What a single-object write means to do; each has its own precondition."""
@@ -46,20 +50,22 @@ class Intent(enum.StrEnum):
 
 def plan_changes(live: LiveState, referrers: graph.Referrers,
                  changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
-                 deny_breaking: bool = False, deny_access_widening: bool = False) -> Plan:
+                 deny_breaking: bool = False, deny_access_widening: bool = False,
+                 case_twin: CaseTwin | None = None) -> Plan:
     """A plan of a few objects, made by the one planner (`engine.plan_scope`, scoped to their
     keys: every rule of a full plan, over the references the changed objects make and the
     references into them), after the write's own precondition (exists, does
     not exist, ids agree) and the per-resource rules on each new entry. Breaking changes
     are refused with `deny_breaking`, as by `plan --deny-breaking`. Raises ChangeRejected,
-    naming what to do, when a rule breaks."""
+    naming what to do, when a rule breaks. `case_twin` finds a live name that differs from
+    a new one only by case (an index of folded names spares a look at every name)."""
     # Fields left out that have a default are written out, as for a manifest.
     changes = {key: (None if entry is None else fields.complete(key.kind, entry), intent)
                for key, (entry, intent) in changes.items()}
     after = live.state.copy()
     problems: list[Diagnostic] = []
     for key, (entry, intent) in changes.items():
-        _precondition(live.state, key, entry, intent)
+        _precondition(live.state, key, entry, intent, case_twin)
         if entry is None:
             after.discard(key)
             continue
@@ -91,17 +97,25 @@ def plan_changes(live: LiveState, referrers: graph.Referrers,
     return plan
 
 
+def _scan_for_case_twin(state: MeshState) -> CaseTwin:
+    """A `CaseTwin` that looks at every name of the kind (what a caller without an index
+    of folded names has: a plan of a few objects outside the library)."""
+    def twin(key: ResourceKey) -> str | None:
+        folded = loader.case_key(key)
+        return next((name for name in state.of_kind(key.kind)
+                     if loader.case_key(ResourceKey(key.kind, name)) == folded), None)
+    return twin
+
+
 def _precondition(state: MeshState, key: ResourceKey, entry: dict[str, Any] | None,
-                  intent: Intent) -> None:
+                  intent: Intent, case_twin: CaseTwin | None) -> None:
     info = kinds.info(key.kind)
     what = key.describe()
     exists = key in state
     if intent is Intent.CREATE and exists:
         raise ChangeRejected(f"{what[0].upper()}{what[1:]} already exists; update it instead")
     if not exists and entry is not None:
-        folded = loader.case_key(key)
-        other = next((name for name in state.of_kind(key.kind)
-                      if loader.case_key(ResourceKey(key.kind, name)) == folded), None)
+        other = (case_twin or _scan_for_case_twin(state))(key)
         if other is not None:
             raise ChangeRejected(f"{what[0].upper()}{what[1:]} differs only by case from "
                                  f"'{other}': on case-insensitive file systems their files "
@@ -166,12 +180,13 @@ def _sentence(diagnostic: Diagnostic) -> str:
 def commit_changes(store: Store, live: LiveState, referrers: graph.Referrers,
                    changes: dict[ResourceKey, tuple[dict[str, Any] | None, Intent]], *,
                    source: str, deny_breaking: bool = False,
-                   deny_access_widening: bool = False) -> tuple[Plan, Revision | None]:
+                   deny_access_widening: bool = False,
+                   case_twin: CaseTwin | None = None) -> tuple[Plan, Revision | None]:
     """`plan_changes`, then `apply_plan` against `live`'s fingerprint (StalePlan when the
     registries moved on: re-read and try again). A rejection is audited like a refusal."""
     try:
         plan = plan_changes(live, referrers, changes, deny_breaking=deny_breaking,
-                            deny_access_widening=deny_access_widening)
+                            deny_access_widening=deny_access_widening, case_twin=case_twin)
     except ChangeRejected as error:
         who = default_info(source)
         with contextlib.suppress(MeshctlError):  # a read-only role: the rejection still says why

@@ -36,7 +36,7 @@ class Snapshot:
     race: both builders agree)."""
 
     __slots__ = ("live", "_referrers", "revision", "loaded_at", "memo", "lists",
-                 "governance", "skipped", "compiled_access", "__weakref__")
+                 "governance", "skipped", "compiled_access", "folded", "__weakref__")
 
     def __init__(self, live: LiveState, referrers: graph.Referrers | None, revision: int,
                  memo: dict[Kind, CowMap[str, BaseModel | None]] | None = None) -> None:
@@ -51,6 +51,8 @@ class Snapshot:
         self.governance: Any = UNSET
         self.skipped: list[Diagnostic] | None = None
         self.compiled_access: access.Governance | None = None
+        # Per kind, once asked: each case-folded name -> the live names that fold to it.
+        self.folded: dict[Kind, CowMap[str, tuple[str, ...]]] = {}
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -64,6 +66,21 @@ class Snapshot:
             with gc_paused():  # every entry a lazy read held decoded now: no cycles to find
                 self._referrers = graph.Referrers.build(self.live.state)
         return self._referrers
+
+    def case_twin(self, key: ResourceKey) -> str | None:
+        """A live name of `key`'s kind that differs from `key.name` only by case (one file
+        on a case-insensitive file system): what a create is refused for. The index of
+        folded names is built on the first create of a kind and carried to later
+        snapshots at the cost of the change, so a create at 100,000 agents looks at one
+        name, not at every one."""
+        folded = self.folded.get(key.kind)
+        if folded is None:
+            folded = CowMap()
+            for name in self.live.state.of_kind(key.kind):
+                _fold_in(folded, name)
+            self.folded[key.kind] = folded
+        return next((name for name in folded.get(key.name.casefold(), ())
+                     if name != key.name), None)
 
     def unloadable(self) -> list[Diagnostic]:
         """The live entries the runtime would skip (L007), found once per snapshot."""
@@ -132,7 +149,32 @@ class Snapshot:
         memo = {kind: models.copy() for kind, models in self.memo.items()}
         for key in changed:
             memo[key.kind].pop(key.name, None)
-        return Snapshot(live, referrers, revision, memo)
+        successor = Snapshot(live, referrers, revision, memo)
+        for kind, folded in list(self.folded.items()):  # (a read may add one meanwhile)
+            carried = folded.copy()
+            for key in changed:
+                if key.kind is kind:
+                    _fold_out(carried, key.name)
+                    if key in live.state:
+                        _fold_in(carried, key.name)
+            successor.folded[kind] = carried
+        return successor
+
+
+def _fold_in(folded: CowMap[str, tuple[str, ...]], name: str) -> None:
+    key = name.casefold()
+    names = folded.get(key, ())
+    if name not in names:
+        folded[key] = (*names, name)
+
+
+def _fold_out(folded: CowMap[str, tuple[str, ...]], name: str) -> None:
+    key = name.casefold()
+    names = tuple(other for other in folded.get(key, ()) if other != name)
+    if names:
+        folded[key] = names
+    else:
+        folded.pop(key, None)
 
 
 def model_of(kind: Kind, name: str, entry: Entry) -> BaseModel | None:

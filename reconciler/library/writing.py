@@ -150,7 +150,8 @@ class Writer:
         snapshot = cache.current
         return writes.plan_changes(snapshot.live, snapshot.referrers, changes_for(snapshot),
                                    deny_breaking=self.deny_breaking,
-                                   deny_access_widening=self.deny_access_widening)
+                                   deny_access_widening=self.deny_access_widening,
+                                   case_twin=snapshot.case_twin)
 
     def write(self, changes_for: ChangesFor) -> Plan:
         """Plan and commit `changes_for(snapshot)` against the freshest snapshot; when the
@@ -169,7 +170,8 @@ class Writer:
                     plan, revision = writes.commit_changes(
                         store, snapshot.live, snapshot.referrers, changes,
                         source=self.source, deny_breaking=self.deny_breaking,
-                        deny_access_widening=self.deny_access_widening)
+                        deny_access_widening=self.deny_access_widening,
+                        case_twin=snapshot.case_twin)
                 except StalePlan:
                     time.sleep(random.uniform(0, min(0.05, WRITE_BACKOFF * (attempt + 1))))
                     cache.sync(strict=True)
