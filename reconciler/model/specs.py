@@ -68,6 +68,12 @@ class ToolMetadata(_Entry):
     lineage_tags: list[str] = _field(_T, "lineage_tags")
 
 
+# The providers the runtime has an LLM client for: its factory (upstream's
+# `services/llm_client.create_llm_client`) lowers the profile's provider and raises for any
+# other, so an agent on a profile of another provider loads but cannot run.
+LLM_PROVIDERS = ("openai", "anthropic")
+
+
 class ModelProfile(_Entry):
     profile_id: str = _field(_P, "profile_id")
     name: str = _field(_P, "name")

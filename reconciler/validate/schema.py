@@ -30,6 +30,7 @@ def check_resource(resource: Resource) -> list[Diagnostic]:
     found.extend(_check_model(resource))
     found.extend(_check_unknown_fields(resource))
     found.extend(_check_json_schemas(resource))
+    found.extend(_check_provider(resource))
     return found
 
 
@@ -80,6 +81,20 @@ def _path(loc: Iterable[int | str]) -> str:
 def _describe(value: object) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _check_provider(resource: Resource) -> Iterable[Diagnostic]:
+    """A model profile's provider must be one the runtime has a client for: it loads the
+    profile whatever it says, then fails every agent run on it ("Unknown LLM provider")."""
+    provider = resource.entry.get("provider") if resource.kind is Kind.MODEL_PROFILE else None
+    if isinstance(provider, str) and provider.lower() not in specs.LLM_PROVIDERS:
+        known = " or ".join(specs.LLM_PROVIDERS)
+        yield diagnostic("S007", resource, "provider",
+                         f"{resource.key.describe()}: provider {provider!r} is not one the "
+                         f"runtime has a client for ({known}): agents on this profile would "
+                         "fail to run",
+                         f"{did_you_mean(provider.lower(), specs.LLM_PROVIDERS)}use {known} "
+                         "(any case)")
 
 
 def _check_unknown_fields(resource: Resource) -> Iterable[Diagnostic]:

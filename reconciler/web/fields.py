@@ -27,12 +27,12 @@ LONG_TEXT = ("description", "intended_usage", "goal")
 # Fields only the orchestrator's entry uses (the runtime reads a worker's allowed_agents
 # nowhere): the panel edits them on the orchestrator's tab, never in a worker's form.
 ORCHESTRATOR_ONLY = {(Kind.AGENT, "allowed_agents")}
-# Free-text fields whose form suggests the values the mesh already uses (a datalist): the
-# runtime takes any provider name, so there is no fixed set to choose from.
-SUGGESTED = {(Kind.MODEL_PROFILE, "provider")}
+# Text fields whose values the runtime knows as a fixed set: a select (the model takes any
+# string, but the runtime's LLM client factory only these; validation rule S007).
+CHOICES: dict[tuple[Kind, str], tuple[str, ...]] = {
+    (Kind.MODEL_PROFILE, "provider"): specs.LLM_PROVIDERS}
 # An example of what a field holds, shown as its placeholder and in its hint.
 EXAMPLES: dict[tuple[Kind, str], str] = {
-    (Kind.MODEL_PROFILE, "provider"): "openai",
     (Kind.MODEL_PROFILE, "model_name"): "gpt-4o-mini",
     (Kind.MODEL_PROFILE, "intended_usage"): "general_reasoning",
     (Kind.TOOL, "endpoint"): "/invoke/fraud_rules",
@@ -103,8 +103,6 @@ def form_fields(kind: Kind) -> list[dict[str, Any]]:
             field["hint"] = said
         if (kind, name) in EXAMPLES:
             field["example"] = EXAMPLES[(kind, name)]
-        if (kind, name) in SUGGESTED:
-            field["suggest"] = kind.value  # the values of the field in this kind's entries
         if picker is not None:
             field.update(control="multi" if picker[1] else "picker", of=picker[0].value)
         elif (kind, name) == (Kind.INTEGRATION_WORKFLOW, "steps"):
@@ -120,8 +118,9 @@ def form_fields(kind: Kind) -> list[dict[str, Any]]:
                          maximum=prop.get("maximum"), default=prop.get("default"))
         elif "boolean" in types:
             field.update(control="bool", default=prop.get("default", False))
-        elif "enum" in prop:
-            field.update(control="choice", choices=prop["enum"], default=prop.get("default"))
+        elif "enum" in prop or (kind, name) in CHOICES:
+            field.update(control="choice", default=prop.get("default"),
+                         choices=list(CHOICES.get((kind, name), prop.get("enum", []))))
         else:
             field.update(control="textarea" if name in LONG_TEXT else "text")
         fields.append(field)

@@ -31,7 +31,7 @@ def test_one_orchestrator_passes(case: Case) -> None:
 
 
 def test_a_mesh_without_an_orchestrator_is_o001(tmp_path: Path) -> None:
-    write(tmp_path / "m.yaml", manifest("ModelProfile", "p", "name: P\nprovider: o\n"
+    write(tmp_path / "m.yaml", manifest("ModelProfile", "p", "name: P\nprovider: openai\n"
                                         "model_name: m\ndescription: d\nintended_usage: u")
           + "---\n" + agent("worker", model="p"))
     desired = load(tmp_path)

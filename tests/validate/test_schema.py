@@ -79,6 +79,25 @@ def test_workflow_mode_is_advisory_or_strict(case: Case, mode: str, ok: bool) ->
         assert "'advisory' or 'strict'" in diagnostic.message
 
 
+@pytest.mark.parametrize(("provider", "ok"), [("openai", True), ("anthropic", True),
+                                              ("OpenAI", True), ("Anthropic", True),
+                                              ("opnai", False), ("mistral", False)])
+def test_a_model_profile_provider_is_one_the_runtime_has_a_client_for(
+        case: Case, provider: str, ok: bool) -> None:
+    """The runtime loads any provider, then refuses to make a client for all but openai and
+    anthropic (any case): every agent run on such a profile fails."""
+    path, desired = case(manifest("ModelProfile", "p1", f"name: P\nprovider: {provider}\n"
+                                  "model_name: m\ndescription: d\nintended_usage: u"))
+    found = by_code(desired.diagnostics, "S007")
+    assert (found == []) is ok
+    if not ok:
+        (diagnostic,) = found
+        assert diagnostic.is_error and diagnostic.line == line_of(path, "provider:")
+        assert f"provider {provider!r} is not one the runtime has a client for" in \
+            diagnostic.message
+        assert "use openai or anthropic" in (diagnostic.hint or "")
+
+
 def test_missing_required_fields_are_s001(case: Case) -> None:
     path, desired = case(manifest("Tool", "bare", "name: Bare\ndescription: d"))
     found = by_code(desired.diagnostics, "S001")
@@ -144,7 +163,7 @@ def live_state(*resources: Resource) -> MeshState:
 ])
 def test_unsafe_ids_in_live_registries_are_s004(name: str, fragment: str) -> None:
     # Manifests refuse such names while loading (M009); live registries can hold them.
-    profile_entry = {"profile_id": name, "name": "P", "provider": "o", "model_name": "m"}
+    profile_entry = {"profile_id": name, "name": "P", "provider": "openai", "model_name": "m"}
     resource = Resource(ResourceKey(Kind.MODEL_PROFILE, name), profile_entry,
                         Source("model_profiles.json"))
     diagnostic = only(validate_state(live_state(resource)), "S004")
@@ -154,7 +173,7 @@ def test_unsafe_ids_in_live_registries_are_s004(name: str, fragment: str) -> Non
 
 
 def test_a_safe_id_is_not_s004() -> None:
-    entry = {"profile_id": "v1.2-beta_3", "name": "P", "provider": "o", "model_name": "m"}
+    entry = {"profile_id": "v1.2-beta_3", "name": "P", "provider": "openai", "model_name": "m"}
     resource = Resource(ResourceKey(Kind.MODEL_PROFILE, "v1.2-beta_3"), entry)
     assert by_code(validate_state(live_state(resource)), "S004") == []
 

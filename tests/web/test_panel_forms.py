@@ -250,13 +250,34 @@ def test_bounds_defaults_and_examples_show_before_saving(page: Page) -> None:
         page.click("#editor .cancel")
     open_tab(page, "profiles")
     page.click("#panel-profiles button.add")
-    provider = page.locator("#field-provider")
-    expect(provider).to_have_attribute("placeholder", "openai")
-    known = provider.get_attribute("list")
-    assert known is not None
-    assert page.eval_on_selector_all(f"#{known} option", "os => os.map(o => o.value)") == [
-        "anthropic", "openai"]  # the providers the mesh uses: the runtime takes any name
+    # The providers the runtime has a client for, as a select (rule S007 says the same).
+    assert page.eval_on_selector_all("#field-provider option", "os => os.map(o => o.value)") \
+        == ["openai", "anthropic"]
     expect(page.locator("#field-timeout_seconds-hint")).to_have_text("5 to 300; default 30")
+
+
+def test_a_provider_outside_the_runtime_set_is_kept_as_written(browser: Browser,
+                                                               registries: Path) -> None:
+    """The provider select holds the runtime's providers; a profile written with another
+    spelling ("OpenAI": the runtime lowers it) shows it as written, and an untouched save
+    leaves it so."""
+    path = registries / "model_profiles.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    next(p for p in document["profiles"] if p["profile_id"] == "gpt4")["provider"] = "OpenAI"
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    before = path.read_bytes()
+    server = Server(registries)
+    try:
+        with panel_page(browser, f"{server.url}/") as page:
+            edit(page, "profiles", "gpt4")
+            expect(page.locator("#field-provider")).to_have_value("OpenAI")
+            expect(page.locator("#field-provider option:checked")).to_have_text(
+                "OpenAI (as written)")
+            page.click("#editor .save")
+            expect(page.locator("#status")).to_contain_text("No changes")
+    finally:
+        server.stop()
+    assert path.read_bytes() == before
 
 
 def test_save_stays_reachable_beside_a_long_error(browser: Browser, server: Server) -> None:

@@ -613,6 +613,11 @@ async function control(field, value, locked, prefix = "field", self = null) {
   } else if (field.control === "choice") {
     input = el("select", {id});
     for (const choice of field.choices) input.append(el("option", {value: choice, text: choice}));
+    // A value outside the set stays what it is (saving never changes it unasked): shown as
+    // written, and validation says why it is refused.
+    if (typeof value === "string" && !field.choices.includes(value)) {
+      input.append(el("option", {value, text: `${value} (as written)`}));
+    }
     input.value = value ?? field.default ?? field.choices[0];
   } else if (field.control === "picker") {
     input = el("select", {id, required: field.required}, el("option", {value: "", text: "—"}));
@@ -628,7 +633,6 @@ async function control(field, value, locked, prefix = "field", self = null) {
     input = el("input", {id, type: "text", required: field.required, readonly: locked,
                          placeholder: field.example});
     input.value = value ?? "";
-    if (field.suggest && !locked) input.setAttribute("list", await suggestions(field, id, wrap));
   }
   wrap.insertBefore(input, wrap.children[1] || null);
   // Bounds, default and an example, shown before saving (the field table the API checks).
@@ -644,18 +648,6 @@ async function control(field, value, locked, prefix = "field", self = null) {
 function describe(control, id) {
   const ids = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
   if (!ids.includes(id)) control.setAttribute("aria-describedby", [...ids, id].join(" "));
-}
-
-// A datalist of the values a field has in the kind's entries (the providers in use): the
-// runtime takes any value, so they are suggestions, not a fixed set. Its id.
-async function suggestions(field, id, wrap) {
-  const kind = KINDS[PICK[field.suggest]];
-  const {data} = await api("GET", `/registries/${kind.path}`);
-  const seen = [...new Set(data[kind.list].map(entry => entry[field.name])
-                                           .filter(value => typeof value === "string"))].sort();
-  wrap.append(el("datalist", {id: `${id}-known`},
-                 ...seen.map(value => el("option", {value}))));
-  return `${id}-known`;
 }
 
 // -- errors on their field ------------------------------------------------------------------
