@@ -15,8 +15,9 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,13 +89,18 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
 
 def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
           jobs: int | None, mesh_checks: bool, store_id: str | None = None,
-          read_live: Callable[[], LiveState] | None = None
+          read_live: Callable[[], LiveState] | None = None,
+          listed: dict[str, os.stat_result] | None = None,
+          meanwhile: Callable[[MeshState], None] | None = None
           ) -> tuple[DesiredState, LiveState | None]:
     """`load_desired`; with `read_live` (the plan's), also the live registries of
     the store `store_id` names, read while the files the parse cache cannot answer are
     parsed in a worker.
     Files the sync record proves in sync with what was read are not read at all: their
-    resources are its entries."""
+    resources are its entries. `listed`: the files and stats a caller has just taken
+    (of unlayered `paths`), so they are not listed twice. `meanwhile`: the caller's work
+    on the state, done while the parse cache is written on a thread (SQLite lets go of
+    the interpreter while it writes: a cold run of 100,000 files writes 600 MB)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stack = layers.layered(paths)
@@ -103,8 +109,10 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         paths = stack[:1]  # the base goes through the cache; the small later layers not
         if store_id is not None:  # files in sync with the store are so under these overlays
             store_id = f"{store_id}#layers:{overlays.digest}"
-    listed = loader.scan_manifest_files(paths)  # with each file's stat, taken in passing
-    files = list(listed)
+    scanned: dict[str, os.stat_result | None] = (
+        dict(listed) if listed is not None and stack is None
+        else loader.scan_manifest_files(paths))  # with each file's stat, taken in passing
+    files = list(scanned)
     caches = _caches_for(paths) if use_cache else {}
     roots = _Roots(caches)
     records = _records_for(caches, store_id) if read_live and store_id is not None else {}
@@ -112,7 +120,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     candidates: list[tuple[str, SyncRecord]] = []
     for path in files:
         root = roots.of(path)
-        stat = listed[path] if root is not None else None
+        stat = scanned[path] if root is not None else None
         if root is None or stat is None:  # nothing to compare: a worker reads it
             found.misses.append(_Miss(path, None, stat))
             continue
@@ -128,6 +136,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     live: LiveState | None = None
     in_sync: set[str] = set()
     with _parsing(found.misses, max_bytes, jobs, background=read_live is not None) as parsed:
+        first = len(found.misses)  # what the workers were given
         if read_live is not None:
             started = time.perf_counter()
             live = read_live()
@@ -143,29 +152,34 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
                     continue
                 found.results[path] = synced
                 in_sync.add(path)
-            late_misses = len(found.misses)
             for path in late:
                 root = roots.of(path)
                 assert root is not None
                 found.from_cache(path, found.stats[path], caches[root], max_bytes)
             timings["read"] += time.perf_counter() - started
         started = time.perf_counter()
-        outcomes = parsed()
-    if read_live is not None and len(found.misses) > late_misses:
-        with _parsing(found.misses[late_misses:], max_bytes, jobs, background=False) as more:
-            outcomes += more()
-    for miss, (digest, encoded) in zip(found.misses, outcomes, strict=True):
-        result = orjson.loads(encoded)
-        if "read_problem" in result:
-            found.read_problems.append(Diagnostic.from_dict(result["read_problem"]))
-            continue
-        found.results[miss.path] = _file_result(result)
-        found.digests[miss.path] = digest
-        root = roots.of(miss.path)
-        if root is not None:  # the worker's bytes go into the cache as they are
-            caches[root].put(miss.path, digest, encoded, miss.stat)
+        found.take(found.misses[:first], parsed(), roots, caches)  # as the workers answer
+    if len(found.misses) > first:  # read late: the registries moved on since the record
+        with _parsing(found.misses[first:], max_bytes, jobs, background=False) as more:
+            found.take(found.misses[first:], more(), roots, caches)
     timings["parse"] = time.perf_counter() - started
+    saved = _saving(caches, files, roots, forget=not in_sync)
 
+    try:
+        desired = _built(found, files, overlays, in_sync, records, timings, mesh_checks,
+                         meanwhile)
+    finally:
+        started = time.perf_counter()
+        saved()
+        timings["cache"] = time.perf_counter() - started
+    return desired, live
+
+
+def _built(found: _Found, files: list[str], overlays: layers.Overlays | None,
+           in_sync: set[str], records: dict[Path, SyncRecord], timings: dict[str, float],
+           mesh_checks: bool, meanwhile: Callable[[MeshState], None] | None) -> DesiredState:
+    """The desired state from the files' results, checked (`mesh_checks`), and the
+    caller's work on it (`meanwhile`)."""
     started = time.perf_counter()
     file_results = [found.results[path] for path in files if path in found.results]
     state, diagnostics = loader.merge_results(file_results)
@@ -181,20 +195,42 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     if overlays is not None:
         diagnostics = layers.note_base(diagnostics, state)
     diagnostics.sort(key=sort_key)
+    if meanwhile is not None:
+        meanwhile(state)
     timings["validate"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    for root, cache in caches.items():
-        if not in_sync:  # else most rows were never looked at: the next full run prunes
-            cache.forget_missing({p for p in files if roots.of(p) == root})
-        cache.save()
-    timings["cache"] = time.perf_counter() - started
     if overlays is not None:
         files = [*files, *overlays.files]
         found.stats.update(overlays.stats)
-    desired = DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
-                           found.results, found.stats, records, found.digests)
-    return desired, live
+    return DesiredState(state, diagnostics, files, timings, found.hits, in_sync,
+                        found.results, found.stats, records, found.digests)
+
+
+def _saving(caches: dict[Path, ParseCache], files: list[str], roots: _Roots, *,
+            forget: bool) -> Callable[[], None]:
+    """Write the parse caches on a thread; the function returned waits for it (and raises
+    what it raised). `forget`: drop the rows of files gone (not when most rows were
+    served from the sync record, never looked at: the next full run prunes)."""
+    if not any(cache.changed for cache in caches.values()) and not forget:
+        return lambda: None
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for root, cache in caches.items():
+                if forget:
+                    cache.forget_missing({p for p in files if roots.of(p) == root})
+                cache.save()
+        except BaseException as error:  # raised again in the thread that waits
+            failed.append(error)
+
+    thread = threading.Thread(target=write, name="meshctl-parse-cache")
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+    return wait
 
 
 @dataclass(slots=True)
@@ -373,11 +409,16 @@ def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                        use_cache: bool, jobs: int | None, index: ValidationIndex | None,
                        listed: dict[str, os.stat_result] | None) -> _Outcome:
     """Load and check everything; record the index (and what `revalidate` needs)."""
+    checked: list[tuple[graph.Graph, list[Diagnostic]]] = []
+
+    def check(state: MeshState) -> None:  # while the parse cache is written
+        mesh_graph = graph.build(state)
+        checked.append((mesh_graph, validate.check_mesh(state, mesh_graph)))
+
     with gc_paused():
         desired, _ = load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
-                          mesh_checks=False)
-        mesh_graph = graph.build(desired.state)
-        mesh = validate.check_mesh(desired.state, mesh_graph)
+                          mesh_checks=False, listed=listed, meanwhile=check)
+        (mesh_graph, mesh), = checked
         if layers.layered(paths):
             mesh = layers.note_base(mesh, desired.state)
     diagnostics = sorted(desired.diagnostics + mesh, key=sort_key)
@@ -680,6 +721,21 @@ class _Found:
         self.hits += 1
         cache.remember_stat(path, stat)
 
+    def take(self, misses: list[_Miss], outcomes: Iterable[tuple[str, bytes]], roots: _Roots,
+             caches: dict[Path, ParseCache]) -> None:
+        """The workers' results for `misses`, in order, taken as they come (decoding one
+        while the workers parse the next); each goes into its root's cache as it is."""
+        for miss, (digest, encoded) in zip(misses, outcomes, strict=True):
+            result = orjson.loads(encoded)
+            if "read_problem" in result:
+                self.read_problems.append(Diagnostic.from_dict(result["read_problem"]))
+                continue
+            self.results[miss.path] = _file_result(result)
+            self.digests[miss.path] = digest
+            root = roots.of(miss.path)
+            if root is not None:
+                caches[root].put(miss.path, digest, encoded, miss.stat)
+
 
 def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> None:
     """Write the sync record of each manifests root: the files all of whose resources are
@@ -757,8 +813,9 @@ def _cacheable(resource: Resource) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _parsing(misses: list[_Miss], max_bytes: int, jobs: int | None, *,
-             background: bool) -> Iterator[Callable[[], list[tuple[str, bytes]]]]:
-    """Parse `misses`; the block gets a function returning the results in order.
+             background: bool) -> Iterator[Callable[[], Iterable[tuple[str, bytes]]]]:
+    """Parse `misses`; the block gets a function returning the results in order (as the
+    workers finish them: to be taken inside the block).
 
     Many files are spread over forked workers (`jobs`, default the CPU count); a few are
     parsed in this process, unless `background`: then in one forked worker, so they are
@@ -775,7 +832,7 @@ def _parsing(misses: list[_Miss], max_bytes: int, jobs: int | None, *,
     workers = 1 if few else workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending = pool.map(_process_file, work, chunksize=max(1, len(work) // (workers * 8)))
-        yield lambda: list(pending)
+        yield lambda: pending
 
 
 def _cached_result(cached: Any) -> loader.FileResult | None:

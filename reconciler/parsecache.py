@@ -123,6 +123,11 @@ class ParseCache:
             self._dirty.pop(key, None)
             self._rows[key] = None
 
+    @property
+    def changed(self) -> bool:
+        """Whether `save` has rows to write or drop."""
+        return bool(self._dirty or self._stale)
+
     def save(self) -> None:
         """Write the changed rows in one transaction; a cache that cannot be written is
         simply not kept. Closes the database (a later lookup opens it again)."""
