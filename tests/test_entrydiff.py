@@ -134,3 +134,22 @@ def test_a_changed_item_that_moved_says_where_it_is_now() -> None:
     [added, changed] = differences({"x": ["a", "b", "X"]}, {"x": ["c", "a", "b", "Y"]})
     assert (added.path_in_new, changed.path, changed.path_in_new) == ("x[0]", "x[2]", "x[3]")
     assert changed == FieldChange("x[2]", FieldOp.CHANGE, "X", "Y")  # it only locates
+
+
+def test_equal_values_are_shared_and_nothing_else_is() -> None:
+    """The desired entry takes the live entry's value objects where they are the same JSON
+    (a watch loop then holds them once); a value that differs by order, type or number
+    kind stays its own, and so do keys the other entry lacks."""
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    live = {"agent_id": "a", "name": "A", "input_schema": schema, "tools": ["x", "y"],
+            "reordered": {"b": 1, "a": 2}, "number": [1.0], "flag": [True]}
+    desired = {"agent_id": "a", "name": "A", "input_schema": json.loads(json.dumps(schema)),
+               "tools": ["x", "y"], "reordered": {"a": 2, "b": 1}, "number": [1],
+               "flag": [1], "only_here": {"k": "v"}}
+    before = json.dumps(desired)
+    entrydiff.share_equal_values(desired, live)
+    assert json.dumps(desired) == before  # the same data, key order included
+    assert desired["input_schema"] is schema and desired["tools"] is live["tools"]
+    assert desired["name"] is live["name"]
+    for kept in ("reordered", "number", "flag", "only_here"):
+        assert desired[kept] is not live.get(kept)

@@ -145,6 +145,21 @@ def essence(kind: Kind, entry: dict[str, Any]) -> dict[str, Any]:
     return {**ABSENT_MEANS[kind], **{k: v for k, v in entry.items() if k not in IGNORED_FIELDS}}
 
 
+def share_equal_values(entry: dict[str, Any], other: dict[str, Any]) -> None:
+    """Point `entry`'s top-level values at `other`'s where they are the very same JSON
+    (same data, order and types), letting go of the copies. A watch loop holds the desired
+    and the live state of every resource, mostly equal in a mesh in sync: at 100,000
+    agents, a gigabyte held twice. Sound because no entry is changed in place (a change
+    makes a new entry), here or in the live snapshots."""
+    for name, value in list(entry.items()):
+        theirs = other.get(name, entry)  # (`entry` itself: absent there)
+        if theirs is value or theirs is entry or type(theirs) is not type(value):
+            continue
+        if isinstance(value, str) and value == theirs or isinstance(value, (dict, list)) \
+                and orjson.dumps(value) == orjson.dumps(theirs):
+            entry[name] = theirs
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON data, where 1 and 1.0 are the same number and True is not 1."""
     if orjson.dumps(a) == orjson.dumps(b):  # the common case: same data in the same order

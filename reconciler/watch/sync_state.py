@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from reconciler import store as store_
 from reconciler.errors import StoreError
-from reconciler.model import kinds
+from reconciler.model import entrydiff, kinds
 from reconciler.model.resource import MeshState, ResourceKey
 from reconciler.watch import drift
 from reconciler.watch.desired import DesiredWorkspace
@@ -55,6 +55,9 @@ class SyncState:
             self.out[key] = why
             return
         self.out.pop(key, None)
+        want, have = desired.get(key), live.get(key)
+        if want is not None and have is not None:  # in sync: hold their equal values once
+            entrydiff.share_equal_values(want.entry, have.entry)
         if self._synced is not None:  # seen in sync: remember what was wanted then
             digest = self._workspace.digest(key)
             if digest is None:
