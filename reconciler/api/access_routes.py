@@ -10,17 +10,26 @@ The answers come from the library's snapshot and meshctl's one access model
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Header, Query, Response
 from pydantic import BaseModel, Field
 
 from reconciler import access
+from reconciler.api import errors as api_errors
+from reconciler.api import resources
 from reconciler.api.errors import ApiError
-from reconciler.library import EntryChange, RegistryManager
+from reconciler.api.plan_answer import plan_answer
+from reconciler.api.shown_paths import ShownPaths
+from reconciler.errors import ChangeRejected
+from reconciler.library import EntryChange, Fence, RegistryManager
 from reconciler.library.snapshot import version_of
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, ResourceKey
-from reconciler.plan import planfile
+
+STALE_PLAN: dict[int | str, dict[str, Any]] = {412: {
+    "description": "An item's `resource_version`, a kind's version, or the plan's token "
+                   "(If-Match) is not current any more: nothing was written; "
+                   "`current_version` says what it is now"}}
 
 
 class ChangeItem(BaseModel):
@@ -37,9 +46,14 @@ class ChangeItem(BaseModel):
 class ChangeBatch(BaseModel):
     changes: list[ChangeItem] = Field(min_length=1, max_length=100)
     dry_run: bool = Field(default=False, description="Plan only; commit nothing.")
+    kind_versions: dict[str, str] = Field(
+        default_factory=dict, description="A kind's version as its document or list answers "
+        "it (`resource_version` of the governance document, of the processor pipeline): "
+        "412 when any entry of the kind changed since.")
 
 
-def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: Any) -> None:
+def add_routes(app: FastAPI, registry: RegistryManager, *, paths: ShownPaths, viewer: Any,
+               editor: Any) -> None:
 
     @app.get("/registries/access/check", tags=["access"], dependencies=[viewer])
     def check(subject: str = Query(description="The agent that asks"),
@@ -102,21 +116,42 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any, editor: 
                 "resource_version": None if found is None else version_of(found.entry),
                 "decisions": decisions}
 
-    @app.post("/registries/changes", tags=["mesh"], dependencies=[editor])
-    def change(batch: ChangeBatch) -> dict[str, Any]:
+    @app.post("/registries/changes", tags=["mesh"], dependencies=[editor],
+              responses=STALE_PLAN)
+    def change(batch: ChangeBatch, response: Response,
+               if_match: str | None = Header(default=None)) -> dict[str, Any]:
         """Several entries written as one plan and one revision (or, with `dry_run`, the
-        plan alone): every rule judges them together, so an agent and the governance rule
-        that lets it run are saved at once."""
-        items = []
-        for item in batch.changes:
-            kind = kinds.kind_by_name(item.kind)
-            if kind is None:
-                raise ApiError(400, f"unknown kind {item.kind!r}")
-            items.append(EntryChange(kind, item.name, item.entry, item.resource_version,
-                                     item.create))
-        plan = registry.change(items, dry_run=batch.dry_run)
-        return {"committed": not batch.dry_run, "plan": planfile.to_dict(plan),
+        plan alone, with its `token`, also the ETag): every rule judges them together, so
+        an agent and the governance rule that lets it run are saved at once. A commit with
+        `If-Match: "<token>"` commits exactly the plan shown: 412 (nothing written, the
+        new token in `current_version`) when the registries changed since."""
+        items = [EntryChange(_kind(item.kind), item.name, item.entry, item.resource_version,
+                             item.create) for item in batch.changes]
+        token = resources.version_wanted(if_match, None)
+        fence = Fence(None if batch.dry_run else token,
+                      {_kind(name): version for name, version in batch.kind_versions.items()})
+        try:
+            plan = registry.change(items, dry_run=batch.dry_run, fence=fence)
+        except ChangeRejected as error:
+            if not batch.dry_run:
+                raise
+            # "What would it do" has an answer: it would be refused. 200, as a restore's
+            # plan answers, with the refusal the commit would get (a form marks its fields).
+            status, body = api_errors.refusal(error)
+            return {"committed": False, "token": None, "committable": False,
+                    "detail": body["detail"], "changes": [], "plan": None, "revision": None,
+                    "refusal": {"status": status, **body}}
+        if batch.dry_run:  # the token a commit of this plan names
+            response.headers["ETag"] = f'"{plan.live_fingerprint}"'
+        return {"committed": not batch.dry_run, **plan_answer(plan, paths),
                 "revision": None if batch.dry_run else registry.stats()["revision"]}
+
+
+def _kind(name: str) -> Kind:
+    kind = kinds.kind_by_name(name)
+    if kind is None:
+        raise ApiError(400, f"unknown kind {name!r}")
+    return kind
 
 
 def _known(state: MeshState, kind: Kind, name: str) -> None:

@@ -40,14 +40,11 @@ from reconciler.api import (
 from reconciler.api import errors as api_errors
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
+from reconciler.api.shown_paths import ShownPaths
 from reconciler.errors import (
-    AccessWidening,
-    BreakingChange,
     ChangeRejected,
     LockTimeout,
     PreconditionFailed,
-    ResourceInUse,
-    ResourceNotFound,
     StoreError,
 )
 from reconciler.library import RegistryManager
@@ -168,6 +165,9 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     for skipped in registry.stats()["unloadable"][:MAX_LOGGED_SKIPPED]:  # L007, at start-up
         log.warning("%s: %s", skipped["file"], skipped["message"])
     running = controller(registry) if controller is not None else None
+    planned = (manifests if isinstance(manifests, Layers) else [str(manifests)]) if manifests \
+        else (running.paths if running else None)
+    paths = ShownPaths.of([*(planned or ()), registry.store.location])  # never the disk's
     app = FastAPI(title="meshctl", version="1", responses=ERRORS,
                   description="AgentMesh registries, through meshctl's engine.",
                   lifespan=_run_beside(running), docs_url=None, redoc_url=None)
@@ -210,22 +210,10 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
 
     @app.exception_handler(ChangeRejected)
     async def rejected(_: Request, error: ChangeRejected) -> JSONResponse:
-        if isinstance(error, PreconditionFailed):
-            return JSONResponse({"detail": str(error), "current_version":
-                                 error.current_version}, 412,
-                                headers={"ETag": f'"{error.current_version}"'})
-        if isinstance(error, AccessWidening):
-            return JSONResponse({"detail": str(error)}, 409)
-        if isinstance(error, ResourceInUse) and error.resource is not None:
-            return JSONResponse(api_errors.in_use_answer(error), 400)  # names, no paths
-        if isinstance(error, BreakingChange):
-            return JSONResponse({"detail": str(error), "codes": sorted(
-                {d.code for d in error.diagnostics})}, 409)
-        if isinstance(error, ResourceNotFound):
-            return JSONResponse({"detail": str(error)}, 404)
-        found = api_errors.field_errors(error.diagnostics)  # the fields a form marks
-        return JSONResponse({"detail": str(error), **({"errors": found} if found else {})},
-                            400)
+        status, body = api_errors.refusal(error)
+        headers = ({"ETag": f'"{error.current_version}"'}
+                   if isinstance(error, PreconditionFailed) else None)
+        return JSONResponse(body, status, headers=headers)
 
     @app.exception_handler(LockTimeout)
     async def busy(_: Request, error: LockTimeout) -> JSONResponse:
@@ -245,17 +233,17 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     def health() -> dict[str, Any]:
         stats = registry.stats()
         return {"status": "ok" if stats["last_error"] is None else "degraded",
-                "revision": stats["revision"], "last_error": stats["last_error"],
+                "revision": stats["revision"], "last_error": paths.text(stats["last_error"]),
                 "environment": environment}
 
     @app.get("/registries/stats", tags=["meta"], dependencies=[viewer])
     def stats() -> dict[str, Any]:
-        return registry.stats()
+        return paths.stats(registry.stats())
 
     @app.post("/registries/reload", tags=["meta"], dependencies=[admin])
     def reload() -> dict[str, Any]:
         """As upstream answers (`success`, `message`, `timestamp`), with the stats beside."""
-        stats = registry.reload()
+        stats = paths.stats(registry.reload())
         return {"success": stats["last_error"] is None,
                 "message": "Registries reloaded successfully" if stats["last_error"] is None
                 else f"Registries reloaded; serving the last good state: {stats['last_error']}",
@@ -268,12 +256,10 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     _orchestrator_routes(app, registry, viewer, editor)
     _governance_routes(app, registry, viewer, editor)
     settings_routes.add_routes(app, registry, viewer, editor)
-    planned = (manifests if isinstance(manifests, Layers) else [str(manifests)]) if manifests \
-        else (running.paths if running else None)
-    mesh_routes.add_routes(app, registry, manifests=planned,
+    mesh_routes.add_routes(app, registry, manifests=planned, paths=paths,
                            viewer=viewer, admin=admin)
-    access_routes.add_routes(app, registry, viewer=viewer, editor=editor)
-    watch_routes.add_routes(app, running, store=registry.store,
+    access_routes.add_routes(app, registry, paths=paths, viewer=viewer, editor=editor)
+    watch_routes.add_routes(app, running, store=registry.store, paths=paths,
                             webhook_secret=webhook_secret, viewer=viewer, editor=editor)
     web.add_panel(app, kind_paths.routes(), views=list_views.paths(),
                   environment=environment, on_open=views.warm)

@@ -2,7 +2,16 @@
 
 from typing import Any
 
-from reconciler.errors import Diagnostic, MeshctlError, ResourceInUse
+from reconciler.errors import (
+    AccessWidening,
+    BreakingChange,
+    ChangeRejected,
+    Diagnostic,
+    MeshctlError,
+    PreconditionFailed,
+    ResourceInUse,
+    ResourceNotFound,
+)
 from reconciler.model import kinds
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
@@ -67,3 +76,22 @@ def field_errors(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
                                                    else ""),
                       "kind": key.kind.value, "name": key.name})
     return found
+
+
+def refusal(error: ChangeRejected) -> tuple[int, dict[str, Any]]:
+    """A write the engine refused, as the status and body the API answers it with: 412 for
+    a version gone stale (`current_version`), 409 for a breaking change (`codes`) or wider
+    access, 404 for a resource not there, 400 for the rest (a resource in use names its
+    users, a finding about a field is in `errors` for a form to mark)."""
+    if isinstance(error, PreconditionFailed):
+        return 412, {"detail": str(error), "current_version": error.current_version}
+    if isinstance(error, AccessWidening):
+        return 409, {"detail": str(error)}
+    if isinstance(error, ResourceInUse) and error.resource is not None:
+        return 400, in_use_answer(error)  # names, no paths
+    if isinstance(error, BreakingChange):
+        return 409, {"detail": str(error), "codes": sorted({d.code for d in error.diagnostics})}
+    if isinstance(error, ResourceNotFound):
+        return 404, {"detail": str(error)}
+    found = field_errors(error.diagnostics)  # the fields a form marks
+    return 400, {"detail": str(error), **({"errors": found} if found else {})}

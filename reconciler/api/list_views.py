@@ -22,7 +22,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
 
@@ -38,6 +38,7 @@ from reconciler.model.resource import Resource, ResourceKey
 Row = dict[str, Any]
 log = logging.getLogger("reconciler.api")
 DEFAULT_LIMIT = 50
+WARM_AFTER = 1.0  # seconds from the panel's page served to its list tables built ahead
 MAX_LIMIT = 500
 
 
@@ -222,6 +223,7 @@ class Table:
     rows: list[Row]
     search: list[str]
     orders: dict[tuple[str, bool], list[int]] = field(default_factory=dict)
+    positions: dict[str, int] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def order(self, sort: str, descending: bool) -> list[int]:
@@ -236,17 +238,29 @@ class Table:
             return found
 
     def page(self, q: str | None, sort: str | None, descending: bool, offset: int,
-             limit: int) -> tuple[list[Row], int]:
+             limit: int, *, by_id: bool = False,
+             ids: list[str] | None = None) -> tuple[list[Row], int]:
         """The rows of one page, and how many rows match `q` (every word of it, anywhere
-        in the row's shown text)."""
+        in the row's shown text, or in its id alone when `by_id`: what a picker shows);
+        `ids`, only the rows of those ids (a form's chosen values: which exist)."""
         order: Any = (self.order(sort, descending) if sort is not None
                       else range(len(self.rows) - 1, -1, -1) if descending
                       else range(len(self.rows)))
+        if ids is not None:
+            wanted = {self.position(name) for name in ids} - {None}
+            order = [index for index in order if index in wanted]
         terms = (q or "").casefold().split()
         if terms:
-            search = self.search
+            search = [row["id"].casefold() for row in self.rows] if by_id else self.search
             order = [index for index in order if all(term in search[index] for term in terms)]
         return [self.rows[index] for index in order[offset:offset + limit]], len(order)
+
+    def position(self, name: str) -> int | None:
+        """Where the row of id `name` is (None: no such row); the index is made once."""
+        with self.lock:
+            if self.positions is None:
+                self.positions = {row["id"]: index for index, row in enumerate(self.rows)}
+            return self.positions.get(name)
 
 
 def sort_key(kind: Kind, sort: str) -> Callable[[Row], Any]:
@@ -293,6 +307,10 @@ class Views:
         self._refreshing = False
         registry.add_listener(lambda *_: self._refresh())
 
+    def snapshot(self) -> Snapshot:
+        """The snapshot served now (its names need no table)."""
+        return self._registry.snapshot()
+
     def table(self, kind: Kind) -> tuple[Table, Snapshot]:
         snapshot = self._registry.snapshot()
         with self._lock:
@@ -306,10 +324,14 @@ class Views:
     def warm(self) -> None:
         """Build every kind's table ahead, on a thread of its own: the panel was opened, its
         list tabs are what is asked for next (the first build of 10,000 agents' rows takes
-        a few hundred milliseconds, which the first click then does not wait for)."""
+        a few hundred milliseconds, which the first click then does not wait for). Started
+        WARM_AFTER seconds later: the build holds the interpreter, and the page's scripts
+        and its first tab's requests are served first."""
         with self._lock:
             self._used.update(COLUMNS)
-        self._refresh()
+        timer = threading.Timer(WARM_AFTER, self._refresh)
+        timer.daemon = True
+        timer.start()
 
     def _refresh(self) -> None:
         """After a new snapshot, build the tables of the kinds listed so far, on a thread of
@@ -420,6 +442,37 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, viewer: Any) -> Views
     return views
 
 
+def _ids_only(fields: str | None, match: str, q: str | None, sort: str | None) -> bool:
+    """Whether a request asks for ids alone, found by id, in registry order: what the
+    snapshot's names answer, without the kind's table (whose first build, at 10,000
+    agents, a picker would wait for)."""
+    return (fields is not None and {key.strip() for key in fields.split(",")} <= {"id", ""}
+            and (match == "id" or not (q or "").strip()) and sort is None)
+
+
+def id_page(names: list[str], q: str | None, descending: bool, offset: int, limit: int,
+            ids: list[str] | None) -> tuple[list[Row], int]:
+    """A page of `names` (registry order) as rows of their id: those holding every word of
+    `q`, of `ids` alone when given; and how many match."""
+    found = names[::-1] if descending else names
+    if ids is not None:
+        wanted = set(ids)
+        found = [name for name in found if name in wanted]
+    terms = (q or "").casefold().split()
+    if terms:
+        found = [name for name in found if all(term in name.casefold() for term in terms)]
+    return [{"id": name} for name in found[offset:offset + limit]], len(found)
+
+
+def _only(rows: list[Row], fields: str | None) -> list[Row]:
+    """`rows` with only the keys `fields` names (and the id): a picker needs the ids, not
+    every column (a page of 50 agents' ids is 2 KB, their rows 27 KB)."""
+    if fields is None:
+        return rows
+    keys = {"id", *(key.strip() for key in fields.split(",") if key.strip())}
+    return [{key: value for key, value in row.items() if key in keys} for row in rows]
+
+
 def _route(app: FastAPI, views: Views, kind: Kind, path: str, viewer: Any) -> None:
     plural = kinds.info(kind).plural
     columns = COLUMNS[kind]
@@ -431,16 +484,31 @@ def _route(app: FastAPI, views: Views, kind: Kind, path: str, viewer: Any) -> No
                    f"A column to sort by: {', '.join(keys)} (default: registry order)")),
                order: str = Query(default="asc", pattern="^(asc|desc)$"),
                offset: int = Query(default=0, ge=0),
-               limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+               limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+               match: str = Query(default="all", pattern="^(all|id)$", description=(
+                   "What `q` reads: every shown field (all), or the id alone (id: a "
+                   "picker of ids)")),
+               ids: Annotated[list[str] | None, Query(
+                   max_length=MAX_LIMIT, description="Only the rows of these ids")] = None,
+               fields: str | None = Query(default=None, description=(
+                   "The row keys to send, comma-separated (default: all); id always"))
                ) -> dict[str, Any]:
         if sort is not None and sort not in keys:
             raise ApiError(400, f"cannot sort by {sort!r}: the columns are {', '.join(keys)}")
-        table, snapshot = views.table(kind)
-        rows, matched = table.page(q, sort, order == "desc", offset, limit)
+        if _ids_only(fields, match, q, sort):  # a picker: no column is built for it
+            snapshot = views.snapshot()
+            names = list(snapshot.live.state.of_kind(kind))
+            rows, matched = id_page(names, q, order == "desc", offset, limit, ids)
+            total = len(names)
+        else:
+            table, snapshot = views.table(kind)
+            rows, matched = table.page(q, sort, order == "desc", offset, limit,
+                                       by_id=match == "id", ids=ids)
+            rows, total = _only(rows, fields), len(table.rows)
         return {"kind": kind.value, "revision": snapshot.revision,
                 "columns": [{"key": c.key, "label": c.label, "type": c.type,
                              "narrow": c.narrow} for c in columns],
-                "rows": rows, "total_count": len(table.rows), "matched_count": matched,
+                "rows": rows, "total_count": total, "matched_count": matched,
                 "offset": offset, "limit": limit, "q": q, "sort": sort, "order": order}
 
     app.add_api_route(f"/registries/{path}", listed, methods=["GET"], tags=[plural],

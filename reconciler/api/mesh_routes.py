@@ -18,6 +18,8 @@ from reconciler import engine, graph
 from reconciler import store as store_
 from reconciler.api import graph_routes
 from reconciler.api.errors import ApiError
+from reconciler.api.plan_answer import plan_answer, refusals_of
+from reconciler.api.shown_paths import ShownPaths
 from reconciler.errors import PlanRefused, StalePlan, StoreError
 from reconciler.library import RegistryManager
 from reconciler.plan import planfile
@@ -38,7 +40,7 @@ STATUS = {Action.NOOP: "in_sync", Action.UPDATE: "drifted", Action.DELETE: "not_
 
 
 def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[str] | None,
-               viewer: Any, admin: Any) -> None:
+               paths: ShownPaths, viewer: Any, admin: Any) -> None:
     store = registry.store
 
     @app.get("/registries/graph", tags=["mesh"], dependencies=[viewer])
@@ -78,8 +80,9 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[s
                            + (" (and 0, the state before the first)"
                               if action == "restore" and known[:1] == [1] else ""))
         try:
-            result = (engine.revert_plan if action == "revert"
-                      else engine.restore_plan)(registry.store, number)
+            result = (engine.revert_plan if action == "revert" else engine.restore_plan)(
+                registry.store, number, deny_breaking=registry.deny_breaking,
+                deny_access_widening=registry.deny_access_widening)
         except engine.RevertConflict as error:
             raise ApiError(409, str(error), conflicts=error.conflicts) from error
         if result.plan is None:
@@ -102,7 +105,7 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[s
                     "plan": None}
         assert result.plan is not None
         response.headers["ETag"] = f'"{result.plan.live_fingerprint}"'
-        return undo_answer(action, number, result.plan)
+        return undo_answer(action, number, result.plan, paths)
 
     def commit(action: str, number: int, if_match: str | None) -> dict[str, Any]:
         result = undo_plan(action, number)
@@ -113,6 +116,11 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[s
             raise stale(f"the registries changed since that plan was made (they are at "
                         f"revision {store.head()} now); nothing was written: look at the "
                         "new plan", plan.live_fingerprint)
+        if plan.refusals:  # the server's --deny-breaking/--deny-access-widening: 409 as a write
+            raise ApiError(409, f"the {action} is refused and nothing was written: "
+                                + refusals_of(plan),
+                           codes=sorted({d.code for d in plan.warnings
+                                         if d.code.startswith("B")}))
         try:
             done = engine.apply_plan(plan, registry.store, source="api", max_deletes=-1,
                                      note=engine.undo_note(plan), known=result.live)
@@ -175,7 +183,7 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[s
         return {"configured": True,
                 "resources": [{"kind": c.key.kind.value, "name": c.key.name,
                                "status": STATUS[c.action]} for c in result.plan.changes],
-                "plan": planfile.to_dict(result.plan)}
+                "plan": paths.plan(planfile.to_dict(result.plan))}
 
     @app.get("/registries/events", tags=["mesh"], dependencies=[viewer])
     async def events(request: Request,
@@ -232,18 +240,7 @@ def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) 
             if name not in old or name not in new or old[name] != new[name]]
 
 
-def undo_answer(action: str, number: int, plan: Plan) -> dict[str, Any]:
+def undo_answer(action: str, number: int, plan: Plan, paths: ShownPaths) -> dict[str, Any]:
     """A restore's or a revert's plan as the panel shows it: each resource it changes with
     its diff (before and after as indented JSON), the refusals, and the token to commit."""
-    changes = [{"kind": c.key.kind.value, "name": c.key.name, "action": c.action.value,
-                "refused": c.refused,
-                "fields": [f.path for f in c.fields],
-                "diff": jsondiff.json_diff(c.before, c.after,
-                                           f"before/{c.key.kind.value}/{c.key.name}",
-                                           f"after/{c.key.kind.value}/{c.key.name}")}
-               for c in plan.actionable]
-    refused = "; ".join(c.refused or "" for c in plan.refusals)
-    return {"action": action, "revision": number, "token": plan.live_fingerprint,
-            "committable": not plan.refusals,
-            "detail": f"the plan holds refusals: {refused}" if refused else None,
-            "conflicts": [], "changes": changes, "plan": planfile.to_dict(plan)}
+    return {"action": action, "revision": number, "conflicts": [], **plan_answer(plan, paths)}

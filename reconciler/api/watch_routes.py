@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from reconciler.api.errors import ApiError
+from reconciler.api.shown_paths import ShownPaths
 from reconciler.store import Store
 from reconciler.watch import status as status_file
 from reconciler.watch.controller import Controller
@@ -26,7 +27,8 @@ WEBHOOK_SECRET_ENV = "MESHCTL_WEBHOOK_SECRET"
 
 
 def add_routes(app: FastAPI, controller: Controller | None, *, store: Store,
-               webhook_secret: str | None, viewer: Any, editor: Any) -> None:
+               webhook_secret: str | None, paths: ShownPaths, viewer: Any,
+               editor: Any) -> None:
 
     @app.get("/registries/watch/status", tags=["watch"], dependencies=[viewer])
     def watch_status() -> dict[str, Any]:
@@ -35,13 +37,14 @@ def add_routes(app: FastAPI, controller: Controller | None, *, store: Store,
         neither: `"configured": false, "running": false` and why (200: there is simply
         no controller to report on)."""
         if controller is not None:
-            return {"configured": True, "running": True, **controller.status()}
+            return {"configured": True, "running": True, **paths.watch(controller.status())}
         found = status_file.read(store)
         if found is None:
             return {"configured": False, "running": False,
                     "detail": "no watch controller runs here: start the server with "
                               "--watch, or run `meshctl watch`"}
-        return {"configured": True, **found, "running": status_file.is_running(found)}
+        return {"configured": True, **paths.watch(found),
+                "running": status_file.is_running(found)}
 
     @app.post("/registries/watch/sync", tags=["watch"], dependencies=[editor],
               status_code=202)

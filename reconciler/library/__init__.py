@@ -3,6 +3,6 @@
 from reconciler.library.cache import Listener
 from reconciler.library.manager import RegistryManager
 from reconciler.library.snapshot import version_of
-from reconciler.library.writing import EntryChange
+from reconciler.library.writing import EntryChange, Fence
 
-__all__ = ["EntryChange", "Listener", "RegistryManager", "version_of"]
+__all__ = ["EntryChange", "Fence", "Listener", "RegistryManager", "version_of"]

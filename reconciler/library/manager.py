@@ -16,6 +16,7 @@ Reads never take a lock, never wait for a reload and never see half a change.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,7 +30,7 @@ from reconciler import store as store_
 from reconciler.errors import ChangeRejected
 from reconciler.library.cache import Listener, SnapshotCache
 from reconciler.library.snapshot import UNSET, Entry, Snapshot, version_of
-from reconciler.library.writing import EntryChange, Writer, as_entry
+from reconciler.library.writing import EntryChange, Fence, Writer, as_entry
 from reconciler.model import kinds, specs
 from reconciler.model.kinds import ORCHESTRATOR_ID, Kind
 from reconciler.model.resource import ResourceKey
@@ -199,6 +200,17 @@ class RegistryManager:
         """The store this manager reads and writes (opened once, shared with the server)."""
         return self._store()
 
+    @property
+    def deny_breaking(self) -> bool:
+        """Whether this manager's writes refuse breaking changes (`plan --deny-breaking`):
+        a restore or revert it serves is judged the same."""
+        return self._writer.deny_breaking
+
+    @property
+    def deny_access_widening(self) -> bool:
+        """Whether this manager's writes refuse wider access (`--deny-access-widening`)."""
+        return self._writer.deny_access_widening
+
     def live(self) -> LiveState:
         """The live state served now (immutable: a newer one replaces it whole)."""
         return self._cache.current.live
@@ -334,11 +346,15 @@ class RegistryManager:
     def delete(self, kind: Kind, name: str, *, expected_version: str | None = None) -> None:
         self._writer.delete(kind, name, expected_version)
 
-    def change(self, items: Iterable[EntryChange], *, dry_run: bool = False) -> Plan:
+    def change(self, items: Iterable[EntryChange], *, dry_run: bool = False,
+               fence: Fence | None = None) -> Plan:
         """Write several entries (an agent and the access policy that lets it run, say) as
         one plan and one revision, judged by every rule together; `dry_run` returns the
-        plan without committing it (what the panel shows before Save)."""
-        return self._writer.batch(items, dry_run=dry_run)
+        plan without committing it (what the panel shows before Save), and `fence` (its
+        token) commits exactly that plan or nothing. A one-document kind's entry is taken
+        as `put_document` takes it."""
+        return self._writer.batch([_as_written(item) for item in items], dry_run=dry_run,
+                                  fence=fence)
 
     def document(self, kind: Kind) -> Entry | None:
         """A one-document kind's whole document as the runtime reads it (with the
@@ -354,8 +370,7 @@ class RegistryManager:
         """Write a one-document kind (created when its file does not exist yet), through
         the same plan as any write; `last_updated` is the store's to set."""
         assert kinds.is_singleton(kind)
-        new = {k: v for k, v in as_entry(document).items()
-               if k not in ("last_updated", "resource_version")}
+        new = _document_entry(as_entry(document))
         self._writer.update(kind, kinds.SINGLETON_NAME, new, expected_version, Intent.PUT)
 
     def _replace_all(self, kind: Kind, entries: Iterable[BaseModel | Mapping[str, Any]],
@@ -506,3 +521,15 @@ def _is_store(value: object) -> TypeGuard[store_.Store]:
     return all(callable(getattr(value, name, None)) for name in
                ("snapshot", "commit", "catch_up", "follow")) and isinstance(
         getattr(value, "location", None), str)
+
+
+def _document_entry(document: Entry) -> Entry:
+    """A one-document kind's entry: the document without what the store stamps
+    (`last_updated`) or the API adds (`resource_version`)."""
+    return {k: v for k, v in document.items() if k not in ("last_updated", "resource_version")}
+
+
+def _as_written(item: EntryChange) -> EntryChange:
+    if item.entry is None or not kinds.is_singleton(item.kind):
+        return item
+    return dataclasses.replace(item, entry=_document_entry(item.entry))

@@ -52,6 +52,30 @@ class EntryChange:
     create: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """What a batch is conditional on, beside each item's version: the registries as a
+    plan found them (`token`, its live fingerprint: Save commits exactly the plan shown),
+    and the version of all the entries of some kinds together (`kind_versions`, as the
+    governance document and the processor pipeline answer it). 412 when one moved."""
+
+    token: str | None = None
+    kind_versions: Mapping[Kind, str] | None = None
+
+    def check(self, snapshot: Snapshot) -> None:
+        current = snapshot.live.fingerprint
+        if self.token is not None and self.token != current:
+            raise PreconditionFailed(
+                "the registries changed since that plan was made; nothing was written: "
+                "plan again", current)
+        for kind, expected in (self.kind_versions or {}).items():
+            now = snapshot.kind_version(kind)
+            if now != expected:
+                plural = kinds.info(kind).plural.replace("-", " ")
+                raise PreconditionFailed(f"the {plural} changed since version {expected} "
+                                         f"(now {now}); read them again", now)
+
+
 class Writer:
     """Commits library writes to `store()` as `source`, serving each at once through
     `cache`; with `deny_breaking`, a write that breaks its callers is refused."""
@@ -118,12 +142,16 @@ class Writer:
 
         self.write(changes)
 
-    def batch(self, items: Iterable[EntryChange], *, dry_run: bool = False) -> Plan:
+    def batch(self, items: Iterable[EntryChange], *, dry_run: bool = False,
+              fence: Fence | None = None) -> Plan:
         """Several entries written (or deleted) as one plan and one revision; `dry_run`
-        plans them against the current snapshot and commits nothing."""
+        plans them against the current snapshot and commits nothing; `fence` makes the
+        whole batch conditional (a plan's token, kinds' versions)."""
         chosen = list(items)
 
         def changes(snapshot: Snapshot) -> Changes:
+            if fence is not None:
+                fence.check(snapshot)
             found: Changes = {}
             for item in chosen:
                 key = ResourceKey(item.kind, item.name)

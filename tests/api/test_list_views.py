@@ -159,6 +159,26 @@ def test_pages_with_the_total_and_matched_counts(api: Client) -> None:
     assert too_many.status_code == 422
 
 
+def test_a_picker_asks_for_ids_found_by_id(api: Client) -> None:
+    """What the panel's pickers ask: ids alone (`fields=id`), found by id (`match=id`: a
+    tool listed by an agent does not find it), and which of some ids exist (`ids`)."""
+    every = ids(api.view("agents"))
+    page = api.view("agents", fields="id", match="id", limit=3)
+    assert page["rows"] == [{"id": name} for name in every[:3]]
+    assert (page["total_count"], page["matched_count"]) == (9, 9)
+    assert ids(api.view("agents", q="similarity")) == ["fraud_agent"]  # its tool
+    assert api.view("agents", q="similarity", fields="id", match="id")["rows"] == []
+    assert ids(api.view("agents", q="fraud", fields="id", match="id")) == ["fraud_agent"]
+    asked = api.request("GET", "/registries/views/agents", params=[
+        ("fields", "id"), ("match", "id"), ("ids", "nobody_agent"), ("ids", "intake_agent"),
+        ("ids", "fraud_agent")])
+    assert ids(asked.json()) == ["intake_agent", "fraud_agent"]  # registry order
+    # The same through the kind's table (another field asked for, or a sort).
+    named = api.view("tools", fields="name", match="id", q="rules", sort="id")
+    assert [set(row) for row in named["rows"]] == [{"id", "name"}] * named["matched_count"]
+    assert all("rules" in row["id"] for row in named["rows"])
+
+
 def test_used_by_counts_what_refers_to_each(api: Client, registries: Path) -> None:
     state = read_live_state(registries).state
     mesh = graph.build(state)
@@ -174,7 +194,11 @@ def test_used_by_counts_what_refers_to_each(api: Client, registries: Path) -> No
     # The delete the panel would refuse names as many users.
     refused = api.request("POST", "/registries/changes", json={
         "dry_run": True, "changes": [{"kind": "ModelProfile", "name": "gpt4", "entry": None}]})
-    assert refused.status_code == 400 and "fraud_agent" in refused.json()["detail"]
+    # (A dry run answers what the commit would: refused. Asking is no failed request.)
+    assert refused.status_code == 200 and refused.json()["committable"] is False
+    assert refused.json()["refusal"]["status"] == 400
+    assert "fraud_agent" in refused.json()["refusal"]["detail"]
+    assert [u["name"] for u in refused.json()["refusal"]["used_by"]] == ["fraud_agent"]
 
 
 def test_can_run_is_the_access_models_verdict(api: Client) -> None:

@@ -95,3 +95,12 @@ def test_form_pickers_are_the_references_the_graph_follows(kind: Kind) -> None:
     pickers = {field["name"]: (Kind(field["of"]), field["control"] == "multi")
                for field in fields.form_fields(kind) if field["control"] in ("picker", "multi")}
     assert pickers == top_level_references(kind)
+
+
+def test_a_workflow_steps_agent_picker_is_the_reference_the_graph_follows() -> None:
+    [steps] = [field for field in fields.form_fields(Kind.WORKFLOW) if field["name"] == "steps"]
+    assert steps["control"] == "agent_steps"
+    entry = {"steps": [{"step_id": "one", "agent_id": "some_id"}]}
+    followed = {(edge.path, edge.target.kind)
+                for edge in graph.references(Resource(ResourceKey(Kind.WORKFLOW, "x"), entry))}
+    assert followed == {("steps[0].agent_id", Kind(steps["agent_of"]))}

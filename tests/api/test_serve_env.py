@@ -44,9 +44,9 @@ def test_serve_env_prod_names_it_in_health_and_watches_its_layers(tmp_path: Path
             assert fraud["max_iterations"] == 5  # dev's overlay is not prod's
             assert "experimental_scoring" not in fraud["capabilities"]
             status = entry(api, "/registries/watch/status")
+            # named under the project (the folder the layers and the store share)
             assert status["controller"]["source"]["paths"] == [
-                str(project / "manifests" / "base"),
-                str(project / "manifests" / "overlays" / "prod")]
+                "manifests/base", "manifests/overlays/prod"]
             plan = entry(api, "/registries/plan")
             assert {r["status"] for r in plan["resources"]} == {"in_sync"}, plan["resources"]
             # an edit of the overlay reaches the store; the plan follows the same layers

@@ -155,3 +155,25 @@ def test_no_manifests_and_no_watch_answer_200_not_configured(api: InProcess) -> 
     status = api.get("/registries/watch/status")
     assert status.status_code == 200
     assert status.json()["configured"] is False and status.json()["running"] is False
+
+
+def test_a_server_that_denies_breaking_changes_denies_a_breaking_revert(tmp_path: Path) -> None:
+    """`serve --deny-breaking` judges a revert as any write: its plan is shown, not
+    committable, naming the callers it breaks, and the POST is 409 (as the PUT of the same
+    change would be) with nothing written."""
+    registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+    app = create_app(str(registries), watch=False, deny_breaking=True)
+    api = InProcess(app)
+    tool = body(api, "/registries/tools/fraud_rules")
+    looser = {**tool, "input_schema": {**tool["input_schema"], "required": []}}
+    assert api.put("/registries/tools/fraud_rules", json=looser).status_code == 200
+    head = api.get("/health").json()["revision"]
+    shown = api.get(f"/registries/revert/{head}/plan").json()
+    assert shown["committable"] is False
+    assert "fraud_agent" in shown["detail"], shown["detail"]
+    answer = api.post(f"/registries/revert/{head}", headers={"If-Match": shown["token"]})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["codes"] == ["B001"]
+    assert api.get("/health").json()["revision"] == head
+    assert body(api, "/registries/tools/fraud_rules") == looser
+    app.state.registry.close()
