@@ -17,6 +17,7 @@ from reconciler.model import fields as field_table
 from reconciler.model import specs
 from reconciler.model.kinds import Kind
 from reconciler.validate import settings as settings_rules
+from reconciler.validate import workflows as workflow_rules
 
 # Fields holding ids of other resources: (kind of the target, many?)
 PICKERS: dict[Kind, dict[str, tuple[Kind, bool]]] = {
@@ -54,6 +55,19 @@ def _steps_control() -> dict[str, Any]:
                            for step, key in settings_rules.STEP_NEEDS.items()}}
 
 
+# The kind an agent workflow's step names in `agent_id` (the graph follows
+# `steps[i].agent_id` to an agent: tests/api/test_panel_tables.py checks it is this one).
+STEP_AGENT = Kind.AGENT
+
+
+def _agent_steps_control() -> dict[str, Any]:
+    """An agent workflow's steps as a table (static/steps.js): each step's agent a picker,
+    its `on_success` / `on_failure` a select of the other steps and the terminal outcomes
+    validation knows (`validate.workflows`)."""
+    return {"control": "agent_steps", "agent_of": STEP_AGENT.value,
+            "outcomes": list(workflow_rules.TERMINAL_OUTCOMES)}
+
+
 def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -81,6 +95,10 @@ def hint(kind: Kind, name: str) -> str | None:
         parts.append("a step's type is one the runner knows; " + ", ".join(
             f"{step} needs a {settings_rules.STEP_NEEDS[step]}"
             for step in settings_rules.STEP_TYPES if step in settings_rules.STEP_NEEDS))
+    if (kind, name) == (Kind.WORKFLOW, "steps"):
+        parts.append("steps run in sequence order (moving a row swaps its sequence with its "
+                     "neighbour's); without on success a step goes on to the next, without "
+                     "on failure it ends with terminate_with_error")
     if not parts:
         return None
     text = "; ".join(parts)
@@ -107,6 +125,8 @@ def form_fields(kind: Kind) -> list[dict[str, Any]]:
             field.update(control="multi" if picker[1] else "picker", of=picker[0].value)
         elif (kind, name) == (Kind.INTEGRATION_WORKFLOW, "steps"):
             field.update(_steps_control())
+        elif (kind, name) == (Kind.WORKFLOW, "steps"):
+            field.update(_agent_steps_control())
         elif "object" in types or (prop.get("type") == "array" and
                                    prop.get("items", {}).get("type") != "string"):
             field.update(control="json", nullable="null" in types,

@@ -57,7 +57,15 @@ def choose(page: Page, checklist: str, values: list[str]) -> None:
 
 
 def chosen(page: Page, checklist: str) -> list[str]:
-    """The values a reference checklist has checked, in its order."""
-    found: list[str] = page.eval_on_selector_all(
-        f"{checklist} .options input:checked", "boxes => boxes.map(box => box.value)")
+    """The values a reference checklist has chosen, in its order: checked in view or not
+    (a checklist shows a page of its values; panel.js keeps what is chosen in `picked`)."""
+    found: list[str] = page.eval_on_selector(checklist, "box => [...box.picked]")
     return found
+
+
+def commit_plan(page: Page) -> None:
+    """Save in the plan a panel save shows first (plans.js): exactly that plan is committed."""
+    dialog = page.locator("#plan-dialog")
+    expect(dialog.locator("button.save")).to_be_enabled()
+    dialog.locator("button.save").click()
+    expect(dialog).to_be_hidden()

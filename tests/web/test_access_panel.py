@@ -168,7 +168,8 @@ def test_a_change_in_between_is_refused_and_the_form_kept(page: Page, server: Se
              "entry": {**policy["entry"], "description": "Changed meanwhile"}}]})
         assert done.status_code == 200, done.text
     access.locator("button.commit").click()
-    expect(access.locator(".access-problem")).to_contain_text("changed since version")
+    expect(access.locator(".access-problem")).to_contain_text(  # the plan's token, stale
+        "the registries changed since that plan was made")
     expect(access.locator(".access-problem")).to_contain_text("your edits are kept")
     expect(access.locator(".grant-plan")).to_be_hidden()
     expect(page.locator("#editor")).to_be_visible()

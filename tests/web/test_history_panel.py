@@ -106,7 +106,7 @@ def test_revert_this_revision_shows_its_plan_then_undoes_it_alone(
     before = four(server)
     with watched(browser) as (page, failed):
         open_history(page, server)
-        page.click("button[aria-label='Revert revision 2']")
+        page.click("button[aria-label='Revert this revision (r2)']")
         dialog = page.locator("#undo-dialog")
         expect(dialog).to_be_visible()
         expect(dialog.locator("h2")).to_have_text("Revert revision 2")
@@ -150,7 +150,7 @@ def test_restore_to_here_shows_every_later_change_then_commits_it(
         open_history(page, server)
         expect(page.locator("tr[data-revision='4'] button",
                             has_text="Restore to here")).to_have_count(0)  # the newest
-        page.click("button[aria-label='Restore to revision 1']")
+        page.click("button[aria-label='Restore to here (r1)']")
         dialog = page.locator("#undo-dialog")
         expect(dialog.locator("h2")).to_have_text("Restore to revision 1")
         expect(dialog.locator(".intro")).to_contain_text("right after revision 1")
@@ -173,7 +173,7 @@ def test_a_revert_a_later_revision_conflicts_with_is_refused_naming_both(
     put(server, "fraud_agent", description="Edited again in revision 5")
     with watched(browser) as (page, failed):
         open_history(page, server)
-        page.click("button[aria-label='Revert revision 1']")
+        page.click("button[aria-label='Revert this revision (r1)']")
         dialog = page.locator("#undo-dialog")
         expect(dialog.locator(".refusal")).to_contain_text(
             "revision 1 cannot be reverted alone: Agent fraud_agent was changed again in "
@@ -217,7 +217,7 @@ def test_a_plan_gone_stale_is_not_committed_and_the_new_one_is_offered(
     four(server)
     with watched(browser) as (page, failed):
         open_history(page, server)
-        page.click("button[aria-label='Revert revision 2']")
+        page.click("button[aria-label='Revert this revision (r2)']")
         dialog = page.locator("#undo-dialog")
         expect(dialog.locator("section.diff")).to_have_count(1)
         put(server, "explainability_agent", description="Meanwhile")  # revision 5
@@ -290,7 +290,7 @@ def test_screenshots_of_the_plan_dialog_at_1280_and_390(browser: Browser,
         with watched(browser, width=width) as (page, failed):
             open_history(page, server)
             page.screenshot(path=str(SHOTS / f"history-{width}.png"), full_page=True)
-            page.click("button[aria-label='Restore to revision 1']")
+            page.click("button[aria-label='Restore to here (r1)']")
             expect(page.locator("#undo-dialog section.diff")).to_have_count(3)
             page.screenshot(path=str(SHOTS / f"history-restore-plan-{width}.png"))
             assert page.evaluate("document.documentElement.scrollWidth") <= width

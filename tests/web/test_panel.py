@@ -6,6 +6,7 @@ every tab at 1280 and 390 px go to tests/output/screenshots/ (not committed)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from reconciler import RegistryManager
 from reconciler.store.registry_files import read_live_state
 from tests.servers import Server
 from tests.test_runtime_fidelity import runtime_load
-from tests.web.conftest import SHOTS, choose, open_tab, panel_page
+from tests.web.conftest import SHOTS, choose, commit_plan, open_tab, panel_page
 
 TABS = ["orchestrator", "agents", "tools", "profiles", "workflows", "governance"]
 
@@ -91,15 +92,19 @@ def test_create_edit_and_delete_an_agent(page: Page, registries: Path, server: S
     expect(page.locator("#field-name")).to_have_value("Panel Agent")  # pre-filled
     expect(page.locator("#field-agent_id")).not_to_be_editable()  # an id is not renamed
     page.fill("#field-max_iterations", "9")
-    with page.expect_response(lambda response: response.request.method == "PUT"):
-        page.click("#editor .save")
+    page.click("#editor .save")
+    with page.expect_response(lambda response: response.request.method == "POST"):
+        commit_plan(page)
     expect(page.locator("#editor")).to_be_hidden()
     assert on_disk(registries, "Agent", "panel_agent")["max_iterations"] == 9  # type: ignore
     page.click("#panel-agents tr[data-id=panel_agent] button.danger")
-    expect(page.locator("#confirm-text")).to_contain_text("Delete agent 'panel_agent'?")
-    expect(page.locator("#confirm-text")).to_contain_text(  # a policy naming it would keep it
+    plan = page.locator("#plan-dialog")  # the delete's plan, with the rule that goes with it
+    expect(plan.locator("h2")).to_have_text("Delete agent 'panel_agent'?")
+    expect(plan.locator(".intro")).to_contain_text(  # a policy naming it would keep it
         "its rules in agent_tool_access go with it, in the same revision")
-    page.click("#confirm button.danger")
+    expect(plan.locator("section.diff h3")).to_have_text(
+        ["update GovernancePolicy agent_tool_access", "delete Agent panel_agent"])
+    commit_plan(page)
     expect(page.locator("#panel-agents tr[data-id=panel_agent]")).to_have_count(0)
     assert on_disk(registries, "Agent", "panel_agent") is None
     assert "panel_agent" not in (registries / "governance_policies.json").read_text()
@@ -172,6 +177,9 @@ def test_the_orchestrator_shows_its_agents_saves_and_cannot_be_deleted(
     expect(allowed).to_have_count(len([a for a in listed if a != "orchestrator_agent"]))
     page.uncheck("#allow-spare_agent")
     page.click("#panel-orchestrator button.save")
+    expect(page.locator("#plan-dialog .access-change")).to_have_text(  # the plan says so
+        re.compile("orchestrator_agent may no longer invoke spare_agent"))
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
     assert "spare_agent" not in on_disk(registries, "Agent",  # type: ignore
                                         "orchestrator_agent")["allowed_agents"]
@@ -198,13 +206,20 @@ def test_tools_and_model_profiles_are_created_and_deleted(
     page.click(f"#panel-{tab} button.add")
     page.fill(f"#field-{id_field}", "from_panel")
     for field, value in fill.items():
-        page.fill(f"#field-{field}", value)
+        control = page.locator(f"#field-{field}")
+        if control.evaluate("node => node.tagName") == "SELECT":  # provider: the runtime's
+            control.select_option(value)
+        else:
+            control.fill(value)
     page.click("#editor .save")
+    expect(page.locator("#plan-dialog section.diff h3")).to_have_text(
+        f"create {kind} from_panel")
+    commit_plan(page)
     expect(page.locator(f"#panel-{tab} tr[data-id=from_panel]")).to_be_visible()
     assert on_disk(registries, kind, "from_panel") is not None
     assert runtime_load(registries)[1] == []  # the runtime loads what the panel wrote
     page.click(f"#panel-{tab} tr[data-id=from_panel] button.danger")
-    page.click("#confirm button.danger")
+    commit_plan(page)
     expect(page.locator(f"#panel-{tab} tr[data-id=from_panel]")).to_have_count(0)
     assert on_disk(registries, kind, "from_panel") is None
 
@@ -215,20 +230,24 @@ def test_a_workflow_is_created_edited_and_deleted(page: Page, registries: Path) 
     page.fill("#field-workflow_id", "panel_flow")
     page.fill("#field-name", "Panel Flow")
     page.fill("#field-description", "Made in the panel")
-    steps = [{"step_id": "one", "agent_id": "intake_agent"}]
-    page.fill("#field-steps", json.dumps(steps))
+    page.click("#field-steps button.add-step")  # a step: its id and its agent (a picker)
+    page.keyboard.type("one")
+    page.get_by_label("Step 1 agent_id").select_option("intake_agent")
     choose(page, "#field-required_agents", ["intake_agent"])
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#panel-workflows tr[data-id=panel_flow]")).to_be_visible()
-    assert (registries / "workflows" / "panel_flow.json").exists()
+    written = json.loads((registries / "workflows" / "panel_flow.json").read_text())
+    assert written["steps"] == [{"step_id": "one", "agent_id": "intake_agent"}]
     assert runtime_load(registries)[1] == []
     page.click("#panel-workflows tr[data-id=panel_flow] button:has-text('Edit')")
     page.fill("#field-name", "Panel Flow 2")
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#panel-workflows tr[data-id=panel_flow] td").nth(1)).to_have_text(
         "Panel Flow 2")
     page.click("#panel-workflows tr[data-id=panel_flow] button.danger")
-    page.click("#confirm button.danger")
+    commit_plan(page)
     expect(page.locator("#panel-workflows tr[data-id=panel_flow]")).to_have_count(0)
     assert not (registries / "workflows" / "panel_flow.json").exists()
 
@@ -241,6 +260,9 @@ def test_governance_saves_as_a_whole(page: Page, registries: Path) -> None:
     del document["policies"]["context_filtering"]
     editor.fill(json.dumps(document, indent=2))
     page.click("#governance-json-save")
+    expect(page.locator("#plan-dialog section.diff h3")).to_have_text(  # the others: no change
+        "delete GovernancePolicy context_filtering")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the governance policies.")
     on_file = json.loads((registries / "governance_policies.json").read_text())
     assert "context_filtering" not in on_file["policies"]
@@ -285,6 +307,7 @@ def test_the_orchestrator_tab_edits_its_other_fields(page: Page, registries: Pat
     expect(page.locator("#orch-max_iterations")).to_be_visible()
     page.fill("#orch-max_iterations", "12")
     page.click("#panel-orchestrator button.save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
     assert on_disk(registries, "Agent", "orchestrator_agent")["max_iterations"] == 12  # type: ignore
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.servers import Server
-from tests.web.conftest import SHOTS, chosen, open_tab, panel_page
+from tests.web.conftest import SHOTS, chosen, commit_plan, open_tab, panel_page
 
 
 @pytest.fixture
@@ -72,10 +72,11 @@ def test_a_save_writes_only_the_field_changed(page: Page, registries: Path,
     assert "allowed_agents" not in stored and "input_schema" not in stored
     edit(page, "agents", "intake_agent")
     page.fill("#field-max_iterations", "4")
-    with page.expect_request(lambda request: request.method == "PUT") as put:
-        page.click("#editor .save")
-    body = json.loads(put.value.post_data or "{}")
-    assert body == {**stored, "max_iterations": 4}  # no "allowed_agents": [], no null schema
+    with page.expect_request(lambda request: request.method == "POST") as planned:
+        page.click("#editor .save")  # the plan first: a dry run of the one change
+    [item] = json.loads(planned.value.post_data or "{}")["changes"]
+    assert item["entry"] == {**stored, "max_iterations": 4}  # no "allowed_agents": [], no null
+    commit_plan(page)
     expect(page.locator("#status")).to_contain_text("Saved agent 'intake_agent'")
     assert agent_on_disk(registries, "intake_agent") == {**stored, "max_iterations": 4}
     assert revisions(server) == 1
@@ -217,21 +218,21 @@ def test_a_server_error_marks_its_field_and_takes_focus(page: Page, registries: 
     expect(field).not_to_have_attribute("aria-invalid", "true")
     expect(message).to_have_count(0)
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#editor")).to_be_hidden()
     assert agent_on_disk(registries, "intake_agent")["max_iterations"] == 2
 
 
 def test_an_engine_refusal_marks_the_field_it_names(page: Page, registries: Path) -> None:
     edit(page, "workflows", "claims_triage")
-    steps = json.loads(page.locator("#field-steps").input_value())
-    steps[0]["agent_id"] = "nobody_agent"
-    page.fill("#field-steps", json.dumps(steps, indent=2))
+    field = page.get_by_label("Step 1 context_compilation")  # a cell of the steps table
+    field.fill(json.dumps({"include_prior_outputs": ["fraud"]}))
     page.click("#editor .save")
-    field = page.locator("#field-steps")
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(field).to_be_focused()
     expect(page.locator("#field-steps-error")).to_contain_text(
-        "steps.0.agent_id: workflow 'claims_triage' refers to unknown agent 'nobody_agent'")
+        "steps.0.context_compilation.include_prior_outputs.0: workflow 'claims_triage': "
+        "step 'intake' includes the output of 'fraud', which does not run before it")
 
 
 def test_bounds_defaults_and_examples_show_before_saving(page: Page) -> None:
@@ -285,14 +286,14 @@ def test_save_stays_reachable_beside_a_long_error(browser: Browser, server: Serv
         with panel_page(browser, f"{server.url}/") as page:
             page.set_viewport_size({"width": width, "height": 700})
             edit(page, "workflows", "claims_triage")
-            steps = json.loads(page.locator("#field-steps").input_value())
-            for step in steps:
-                step["agent_id"] = f"missing_{step['step_id']}_agent_with_a_long_name"
-            page.fill("#field-steps", json.dumps(steps, indent=2))
+            for number in range(1, 7):  # each step names outputs that do not exist
+                page.get_by_label(f"Step {number} context_compilation").fill(json.dumps(
+                    {"include_prior_outputs": [f"missing_step_{number}_with_a_long_name"]}))
             page.fill("#field-name", "")
             page.fill("#field-name", "Claims Triage")
             page.click("#editor .save")
-            expect(page.locator("#field-steps")).to_have_attribute("aria-invalid", "true")
+            expect(page.get_by_label("Step 1 context_compilation")).to_have_attribute(
+                "aria-invalid", "true")
             save = page.locator("#editor .save")
             box = save.bounding_box()
             assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 700
@@ -360,6 +361,7 @@ def test_after_a_412_the_input_stays_and_their_version_is_loaded_under_it(
     changed.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "reapply-after-412-1280.png"))
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#editor")).to_be_hidden()
     stored = agent_on_disk(registries, "intake_agent")
     assert (stored["name"], stored["description"], stored["max_iterations"]) == (
@@ -385,6 +387,7 @@ def test_the_orchestrator_tab_keeps_its_edits_through_a_change_elsewhere(
     expect(page.locator("#orch-description")).to_have_value("Changed elsewhere")
     expect(page.locator("#orch-max_iterations")).to_have_value("12")
     page.click("#panel-orchestrator button.save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
     stored = agent_on_disk(registries, "orchestrator_agent")
     assert (stored["description"], stored["max_iterations"]) == ("Changed elsewhere", 12)
@@ -415,11 +418,11 @@ def test_the_delete_prompt_points_to_history_not_the_command_line(page: Page,
                         ).status_code == 201
     open_tab(page, "tools")
     page.click("#panel-tools tr[data-id=spare_tool] button.danger")
-    prompt = page.locator("#confirm-text")
-    expect(prompt).to_contain_text("Delete tool 'spare_tool'?")
-    expect(prompt).to_contain_text("History")
-    expect(prompt).not_to_contain_text("meshctl")
-    page.click("#confirm button.danger")
+    prompt = page.locator("#plan-dialog")  # the delete's plan
+    expect(prompt.locator("h2")).to_have_text("Delete tool 'spare_tool'?")
+    expect(prompt.locator(".intro")).to_contain_text("History")
+    expect(prompt.locator(".intro")).not_to_contain_text("meshctl")
+    commit_plan(page)
     expect(page.locator("#panel-tools tr[data-id=spare_tool]")).to_have_count(0)
     expect(page.locator("#status")).to_have_text("Deleted tool 'spare_tool'.")
 
@@ -428,6 +431,7 @@ def test_a_green_saved_does_not_stay_beside_a_red_error(page: Page) -> None:
     edit(page, "agents", "intake_agent")
     page.fill("#field-max_iterations", "4")
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#status.ok")).to_have_text("Saved agent 'intake_agent'.")
     edit(page, "agents", "intake_agent")
     page.fill("#field-max_iterations", "0")
@@ -481,6 +485,7 @@ def test_integration_steps_are_typed_rows_with_the_runners_step_types(
     page.get_by_label(f"Step {len(before['steps']) + 1} type").select_option("failure_simulation")
     page.get_by_label("Step 1 failure_policy").select_option("skip")
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#editor")).to_be_hidden()
     after = json.loads(path.read_text())
     expected = [dict(step) for step in before["steps"]]

@@ -69,7 +69,7 @@ def test_the_columns_an_operator_reads(page: Page) -> None:
     triage = row(page, "workflows", "claims_triage")
     expect(triage.locator("td")).to_have_text(
         ["claims_triage", "Claims Triage Workflow", "advisory", "6", "6",
-         "2 governance policies", "EditDelete"])
+         "2 governance policies", "EditDiagramDelete"])
 
 
 def test_used_by_counts(page: Page) -> None:

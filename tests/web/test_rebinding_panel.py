@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, Route, expect, sync_playwright
 
 from tests.servers import Server
-from tests.web.conftest import ARGS, CHROMIUM, panel_page
+from tests.web.conftest import ARGS, CHROMIUM, commit_plan, panel_page
 
 EVIL = "evil.example"
 
@@ -92,6 +92,7 @@ def test_the_panel_opened_as_localhost_loads_and_saves(browser: Browser,
     with panel_page(browser, f"http://localhost:{server.port}/config") as page:
         page.fill("#orch-max_iterations", "12")  # unlisting an agent a workflow runs is A002
         page.click("#panel-orchestrator button.save")
+        commit_plan(page)  # the plan, then its commit: both writes from the same origin
         expect(page.locator("#status")).to_have_text("Saved the orchestrator.")
     history = httpx.get(f"{server.url}/registries/history").json()
     assert history["total_count"] == 1 and history["revisions"][0]["source"] == "api"

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import FULL_REGISTRIES, copy_tree
 from tests.servers import Server
-from tests.web.conftest import SHOTS, open_tab, panel_page
+from tests.web.conftest import SHOTS, commit_plan, open_tab, panel_page
 
 NEW_TABS = ["accountability", "governance", "system", "context", "integrations"]
 PROCESSORS = ["content_selector", "compaction_checker", "memory_retriever", "artifact_resolver",
@@ -131,13 +131,13 @@ def test_the_tabs_say_when_the_registries_have_no_settings(browser: Browser,
     page = browser.new_page()
     page.goto(f"{server.url}/config#system")
     expect(page.locator("#panel-system")).to_contain_text(
-        "there is no system config yet; PUT one to create it.")
+        "There is no system config yet; PUT one to create it.")
     page.goto(f"{server.url}/config#context")
     expect(page.locator("#panel-context")).to_contain_text("0 processors, 0 enabled")
     page.goto(f"{server.url}/config#integrations")
     expect(page.locator("[data-part=connectors] .count")).to_have_text("0 connectors")
     expect(page.locator("[data-part=integration-config]")).to_contain_text(
-        "there is no integration config yet")
+        "There is no integration config yet")
     page.close()
 
 
@@ -159,6 +159,7 @@ def test_system_settings_save_typed_values_and_keep_every_other_key(
     page.fill("#system-version", "1.0.1")
     expect(page.locator("[data-form=system] .unsaved")).to_be_visible()
     page.click("[data-form=system] button.save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the system settings.")
     expected = copy.deepcopy(before)
     expected["version"] = "1.0.1"
@@ -222,6 +223,7 @@ def test_context_strategies_show_the_budget_total_and_save(page: Page, full: Pat
     page.select_option("#strategies-compaction-llm_summarization-quality_level", "high")
     page.fill("#strategies-memory_layer-retention_days", "30")
     page.click("[data-form=strategies] button.save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the context strategies.")
     expected = copy.deepcopy(before)
     allocation = expected["context_compilation"]["default_budget_allocation"]
@@ -240,8 +242,10 @@ def test_the_processor_pipeline_enables_and_moves_processors(page: Page, full: P
     rows = page.locator("table.pipeline tbody tr")
     expect(rows).to_have_count(7)
     page.check("#enable-memory_retriever")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Enabled 'memory_retriever'.")
     page.get_by_label("Move memory_retriever up").click()
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Moved 'memory_retriever' up.")
     expect(rows.nth(1)).to_have_attribute("data-id", "memory_retriever")
     expect(page.get_by_label("Move memory_retriever up")).to_be_focused()  # still there
@@ -250,7 +254,7 @@ def test_the_processor_pipeline_enables_and_moves_processors(page: Page, full: P
     by_id["memory_retriever"].update(enabled=True, order=2)
     by_id["compaction_checker"]["order"] = 3
     assert read(full, "context_processor_pipeline.json") == expected
-    # the enable and the move: one revision each (a swap is one PUT of the whole pipeline)
+    # the enable and the move: one revision each (a swap is one plan of both processors)
     assert len(list((full / ".meshctl" / "history").glob("*.json"))) == 2
     assert rows.evaluate_all("rows => rows.map(row => row.dataset.id)") == [
         "content_selector", "memory_retriever", "compaction_checker", "artifact_resolver",
@@ -271,6 +275,7 @@ def test_a_duplicate_processor_order_is_refused(page: Page, full: Path) -> None:
     order = page.get_by_label("Order of injector")
     order.fill("8")
     order.press("Tab")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Moved 'injector' to order 8.")
     assert read(full, "context_processor_pipeline.json")["processors"][6]["order"] == 8
 
@@ -299,6 +304,7 @@ def test_accountability_adds_edits_and_deletes_a_checkpoint(page: Page, full: Pa
     page.fill("#cp-timeout-seconds", "600")
     page.select_option("#cp-on-timeout", "auto_reject")
     dialog.locator("button.save").click()
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text(
         "Saved checkpoint 'severity_gate' of workflow 'claims_triage'.")
     expect(dialog).to_be_hidden()
@@ -322,13 +328,14 @@ def test_accountability_adds_edits_and_deletes_a_checkpoint(page: Page, full: Pa
     expect(page.locator("#cp-role")).to_have_value("claims_adjuster")
     page.fill("#cp-name", "Severity sign-off")
     dialog.locator("button.save").click()
+    commit_plan(page)
     expect(dialog).to_be_hidden()
     expected["hitl_checkpoints"][-1]["checkpoint_name"] = "Severity sign-off"
     assert read(full, path) == expected
     page.get_by_label("Delete checkpoint severity_gate").click()
-    expect(page.locator("#confirm-text")).to_contain_text(
+    expect(page.locator("#plan-dialog h2")).to_have_text(
         "Delete checkpoint 'severity_gate' of workflow 'claims_triage'?")
-    page.click("#confirm button.danger")
+    commit_plan(page)
     expect(row).to_have_count(0)
     assert read(full, path) == before
 
@@ -377,6 +384,7 @@ def test_integrations_create_edit_and_refuse_to_delete_what_is_in_use(page: Page
     page.fill("#field-type", "token")
     page.fill("#field-config", '{"token_type": "Bearer"}')
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved auth profile 'panel_token'.")
     expect(page.locator("[data-part=auth-profiles] tr[data-id=panel_token]")).to_be_visible()
     profiles = read(full, "integration/auth_profiles.json")["profiles"]
@@ -389,6 +397,7 @@ def test_integrations_create_edit_and_refuse_to_delete_what_is_in_use(page: Page
     assert "panel_token" in page.locator("#field-auth_profile option").all_inner_texts()
     page.select_option("#field-auth_profile", "panel_token")
     page.click("#editor .save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved connector 'guidewire_claims'.")
     expected = copy.deepcopy(connectors_before)
     expected["connectors"][0]["auth_profile"] = "panel_token"
@@ -406,7 +415,7 @@ def test_integrations_create_edit_and_refuse_to_delete_what_is_in_use(page: Page
         "Cannot delete auth profile 'panel_token': used by connectors guidewire_claims")
     assert (full / "integration" / "auth_profiles.json").read_bytes() == raw
     page.click("[data-part=auth-profiles] tr[data-id=gw_oauth] button.danger")
-    page.click("#confirm button.danger")  # no longer in use
+    commit_plan(page)  # the delete's plan: it is no longer in use
     expect(page.locator("[data-part=auth-profiles] tr[data-id=gw_oauth]")).to_have_count(0)
     assert "gw_oauth" not in [profile["profile_id"] for profile in
                               read(full, "integration/auth_profiles.json")["profiles"]]
@@ -420,6 +429,7 @@ def test_the_integration_config_edits_its_retry_policies(page: Page, full: Path)
     page.select_option("#integration-throughput_limits-backpressure_mode", "shed_load")
     page.fill("#integration-observability-alert_thresholds-error_rate_pct", "3.5")
     page.click("[data-form=integration] button.save")
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved the integration config.")
     expected = copy.deepcopy(before)
     expected["retry_policies"][0]["max_attempts"] = 4
@@ -433,7 +443,7 @@ def test_the_integration_config_edits_its_retry_policies(page: Page, full: Path)
         "connector 'mainframe_legacy' names retry policy 'aggressive' in retry_policy_id, but "
         "the integration config does not define it")
     assert path.read_bytes() == raw
-    page.get_by_label("Add a row to retry policies").click()
+    page.get_by_label("Add row to retry policies").click()
     page.get_by_label("policy id of row 3").fill("standard")
     page.get_by_label("max attempts of row 3").fill("2")
     page.get_by_label("backoff seconds of row 3").fill("1")
@@ -457,6 +467,7 @@ def test_governance_policies_are_sections_saved_one_by_one(page: Page, full: Pat
     page.click("details[data-policy=iteration_limits] summary")
     page.fill("#gov-iteration_limits-global_max_iterations", "6")
     page.get_by_label("Save policy execution_constraints").click()
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text(
         "Saved governance policy 'execution_constraints'.")
     expected = copy.deepcopy(before)
@@ -467,6 +478,7 @@ def test_governance_policies_are_sections_saved_one_by_one(page: Page, full: Pat
         "permissive")
     expect(page.locator("#gov-iteration_limits-global_max_iterations")).to_have_value("6")
     page.get_by_label("Save policy iteration_limits").click()
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved governance policy 'iteration_limits'.")
     expected["policies"]["iteration_limits"]["global_max_iterations"] = 6
     # a rule table: one row per rule, lists as comma lists
@@ -475,6 +487,7 @@ def test_governance_policies_are_sections_saved_one_by_one(page: Page, full: Pat
         "policy_snapshot, decision_rules, coverage_rules")
     page.get_by_label("allowed tools of severity_agent").fill("similarity, fraud_rules")
     page.get_by_label("Save policy agent_tool_access").click()
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved governance policy 'agent_tool_access'.")
     expected["policies"]["agent_tool_access"]["rules"][3]["allowed_tools"] = ["similarity",
                                                                              "fraud_rules"]
@@ -488,6 +501,7 @@ def test_governance_policies_are_sections_saved_one_by_one(page: Page, full: Pat
     policy["description"] = "Edited as JSON"
     editor.fill(json.dumps(policy, indent=2))
     page.get_by_label("Save policy model_usage").click()
+    commit_plan(page)
     expect(page.locator("#status")).to_have_text("Saved governance policy 'model_usage'.")
     expected["policies"]["model_usage"]["description"] = "Edited as JSON"
     assert unstamped(read(full, "governance_policies.json")) == unstamped(expected)
@@ -525,6 +539,8 @@ def test_the_new_tabs_work_from_the_keyboard(page: Page) -> None:
     toggle = page.locator("#enable-content_selector")
     toggle.focus()
     page.keyboard.press("Space")
+    expect(page.locator("#plan-dialog button.save")).to_be_focused()  # the plan, then Enter
+    page.keyboard.press("Enter")
     expect(page.locator("#status")).to_have_text("Disabled 'content_selector'.")
     expect(page.locator("#enable-content_selector")).to_be_focused()
 
@@ -536,3 +552,47 @@ def test_the_api_the_tabs_use_answers_as_they_expect(full_server: Server) -> Non
     assert answer.headers["ETag"].strip('"') == answer.json()["resource_version"]
     processors = httpx.get(f"{full_server.url}/registries/context/processors").json()
     assert [p["processor_id"] for p in processors["processors"]] == PROCESSORS
+
+
+def test_a_long_rule_list_is_shown_a_page_at_a_time(browser: Browser, full: Path) -> None:
+    """A policy with a rule per agent (here 130; 10,000 in a large mesh) draws 50 rows and
+    a filter: a rule found by the filter is edited and saved, and the rules never drawn are
+    written back as they were."""
+    path = full / "governance_policies.json"
+    document = json.loads(path.read_text())
+    rules = document["policies"]["agent_tool_access"]["rules"]
+    bulk = [f"bulk_agent_{number:03d}" for number in range(130 - len(rules))]
+    rules += [{"agent_id": name, "allowed_tools": ["similarity"], "denied_tools": []}
+              for name in bulk]
+    path.write_text(json.dumps(document, indent=2))
+    agents = json.loads((full / "agent_registry.json").read_text())
+    worker = next(a for a in agents["agents"] if a["agent_id"] == "intake_agent")
+    agents["agents"] += [{**worker, "agent_id": name, "name": name, "allowed_tools": []}
+                         for name in bulk]
+    (full / "agent_registry.json").write_text(json.dumps(agents, indent=2))
+    before = read(full, "governance_policies.json")
+    server = Server(full)
+    try:
+        with panel_page(browser, f"{server.url}/config") as page:
+            open_tab(page, "governance")
+            page.click("details[data-policy=agent_tool_access] summary")
+            section = page.locator("details[data-policy=agent_tool_access]")
+            expect(section.locator("table.records tbody tr")).to_have_count(50)
+            expect(section.locator("p.count")).to_have_text("50 of 130 shown")
+            section.get_by_role("button", name="Show 50 more").click()
+            expect(section.locator("table.records tbody tr")).to_have_count(100)
+            section.get_by_label("Filter rules").fill("bulk_agent_120")
+            expect(section.locator("table.records tbody tr")).to_have_count(1)
+            expect(section.locator("p.count")).to_have_text("1 of 1 matching (130 in all) shown")
+            page.get_by_label("allowed tools of bulk_agent_120").fill("similarity, fraud_rules")
+            page.get_by_label("Save policy agent_tool_access").click()
+            commit_plan(page)
+            expect(page.locator("#status")).to_have_text(
+                "Saved governance policy 'agent_tool_access'.")
+    finally:
+        server.stop()
+    expected = copy.deepcopy(before)
+    edited = next(rule for rule in expected["policies"]["agent_tool_access"]["rules"]
+                  if rule["agent_id"] == "bulk_agent_120")
+    edited["allowed_tools"] = ["similarity", "fraud_rules"]
+    assert unstamped(read(full, "governance_policies.json")) == unstamped(expected)

@@ -226,7 +226,12 @@ async function reviewGrant(view) {
     }
     const body = {changes, dry_run: true};
     const {data} = await api("POST", "/registries/changes", body);
+    if (data.refusal) {  // refused: the commit's answer, for the fields it names
+      throw Object.assign(new Error(data.refusal.detail), {status: data.refusal.status,
+                                                           body: data.refusal});
+    }
     showPlan(view, body, data.plan, grants, editing.id === null ? subject : null);
+    view.token = data.token;  // Save commits exactly this plan (412 if anything moved)
   } catch (error) {
     // The agent's fields the server names are marked on the form, as a save's are.
     const named = error.status === 412 ? [] : fieldErrors(error, {kind: AGENTS.kind,
@@ -301,7 +306,8 @@ async function commitGrant(view, body) {
   const listed = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`
     : names[0];
   try {
-    const {data} = await api("POST", "/registries/changes", {...body, dry_run: false});
+    const {data} = await api("POST", "/registries/changes", {...body, dry_run: false},
+                             {"If-Match": `"${view.token}"`});
     document.getElementById("editor").close();
     editing = null;
     await renderList("agents");

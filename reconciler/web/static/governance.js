@@ -68,22 +68,32 @@ function policySection(name, policy, open) {
   const id = `gov-${name}`;
   const spec = {"": {first: ["description", "enforcement_level"], long: ["description"],
                      choices: {enforcement_level: LEVELS}}};
-  const fields = switchable(policy, id, `policy ${name}`,
-                            value => editor(value, id, `policy ${name}`, spec));
   const problem = el("p", {class: "error", role: "alert", hidden: true});
   const unsaved = el("span", {class: "unsaved", text: "Unsaved changes", hidden: true});
   const level = el("span", {class: "badge level", text: policy.enforcement_level || "strict"});
-  const section = el("details", {class: "policy", "data-policy": name, "data-form": id, id,
-                                 open: open || undefined},
+  const section = el("details", {class: "policy", "data-policy": name, "data-form": id, id},
     el("summary", {}, el("span", {class: "name", text: name}), " ", level, " ", unsaved,
-       el("span", {class: "summary-text", text: policy.description || ""})),
-    fields.node, problem,
-    el("div", {class: "buttons"}, fields.toggle,
-       el("button", {type: "button", class: "save", text: "Save policy",
-                     "aria-label": `Save policy ${name}`, onclick: () => saveGovernance(
-                       () => ({...governance.document, policies: {
-                         ...governance.document.policies, [name]: fields.read()}}),
-                       `Saved governance policy '${name}'.`, {name, problem})})));
+       el("span", {class: "summary-text", text: policy.description || ""})));
+  // The form is built when the section is first opened: at 10,000 agents agent_tool_access
+  // alone is a rule table of 90,000 elements, which the tab's first draw does not wait for.
+  let fields = null;
+  const build = () => {
+    if (fields) return;
+    fields = switchable(policy, id, `policy ${name}`,
+                        value => editor(value, id, `policy ${name}`, spec));
+    section.append(fields.node, problem, el("div", {class: "buttons"}, fields.toggle,
+      el("button", {type: "button", class: "save", text: "Save policy",
+                    "aria-label": `Save policy ${name}`, onclick: () => saveGovernance(
+                      () => ({...governance.document, policies: {
+                        ...governance.document.policies, [name]: fields.read()}}),
+                      `Saved governance policy '${name}'.`, {name, problem})})));
+    updateSave();
+  };
+  section.addEventListener("toggle", () => { if (section.open) build(); });
+  if (open) {
+    build();
+    section.open = true;
+  }
   const touched = () => {
     governance.dirty.add(name);
     unsaved.hidden = false;
@@ -93,6 +103,16 @@ function policySection(name, policy, open) {
     if (event.target.tagName !== "DETAILS") touched();
   });
   return section;
+}
+
+// The document's policies as change items: each it names written whole, each loaded one it
+// no longer names deleted (the API's PUT of the whole document does the same).
+function policyChanges(document) {
+  const named = document.policies;
+  const gone = Object.keys(governance.document.policies || {}).filter(name => !(name in named));
+  return [...Object.entries(named).map(([name, entry]) => ({kind: "GovernancePolicy", name,
+                                                            entry})),
+          ...gone.map(name => ({kind: "GovernancePolicy", name, entry: null}))];
 }
 
 // Save the document `build` gives (the loaded one with one policy changed, or the JSON);
@@ -113,14 +133,19 @@ async function saveGovernance(build, done, where) {
     if (!(error instanceof Invalid)) throw error;
     return refuse(error.message);
   }
-  try {
-    await api("PUT", "/registries/governance", document,
-              {"If-Match": `"${governance.version}"`});
-  } catch (error) {
-    return refuse(error.status === 412
-      ? "Someone else changed the governance policies meanwhile: reload and retry."
-      : error.message);
+  if (!isObject(document.policies)) {  // never read as "delete every policy"
+    return refuse("The governance document needs a 'policies' object.");
   }
+  // The plan first (plans.js), fenced on the policies as loaded (their version together).
+  const planned = await meshPlans.planChanges({
+    title: where ? `Save governance policy '${where.name}'` : "Save the governance policies",
+    changes: policyChanges(document), kindVersions: {GovernancePolicy: governance.version}});
+  if (planned.failed) {
+    return refuse(planned.failed.status === 412
+      ? "Someone else changed the governance policies meanwhile: reload and retry."
+      : planned.failed.message);
+  }
+  if (!planned.saved) return;  // closed unsaved: every edit stays
   if (where) {  // the other sections keep what is being edited in them
     governance.dirty.delete(where.name);
     const kept = new Set(governance.dirty);
@@ -157,8 +182,7 @@ function renderAccountability(force) {
 
 async function drawAccountability(force) {
   const box = content("accountability");
-  const {data: listed} = await api("GET", `/registries/${WORKFLOWS.path}`);
-  const ids = listed[WORKFLOWS.list].map(workflow => workflow[WORKFLOWS.id]);
+  const ids = await choices("Workflow");  // ids alone (panel.js): not every workflow whole
   if (!ids.length) {
     box.replaceChildren(el("p", {class: "empty", text: "There are no workflows."}));
     return;
@@ -188,9 +212,10 @@ async function drawAccountability(force) {
     const id = checkpoint.checkpoint_id;
     const timeout = checkpoint.timeout_config || {};
     body.append(el("tr", {"data-id": id},
-      el("td", {text: id}), el("td", {text: checkpoint.checkpoint_name || ""}),
-      el("td", {text: checkpoint.trigger_point || ""}), el("td", {text: checkpoint.agent_id || "—"}),
-      el("td", {text: checkpoint.required_role || ""}),
+      el("td", {}, ...wordWrapped(id)), el("td", {text: checkpoint.checkpoint_name || ""}),
+      el("td", {}, ...wordWrapped(checkpoint.trigger_point || "")),
+      el("td", {}, ...wordWrapped(checkpoint.agent_id || "—")),
+      el("td", {}, ...wordWrapped(checkpoint.required_role || "")),
       el("td", {text: checkpoint.checkpoint_type || ""}),
       el("td", {text: timeout.enabled ? `${timeout.timeout_seconds} s, then ` +
                                          `${timeout.on_timeout || "auto_approve"}` : "none"}),
@@ -440,7 +465,8 @@ async function saveCheckpoint(shown, original, inputs, problem) {
   const list = [...(workflow.hitl_checkpoints || [])];
   if (index === null) list.push(checkpoint);
   else list[index] = checkpoint;
-  const saved = await putCheckpoints(shown, list, problem);
+  const saved = await putCheckpoints(shown, list, problem, `Save checkpoint ` +
+    `'${checkpoint.checkpoint_id}' of workflow '${workflow.workflow_id}'`);
   if (!saved) return;
   document.getElementById("checkpoint-editor").close();
   await renderAccountability(true);  // "Saved" once the table shows it
@@ -451,31 +477,29 @@ async function deleteCheckpoint(id) {
   const shown = await shownCheckpoints(id);
   if (!shown) return;
   const {workflow, index} = shown;
-  if (!await confirmed(`Delete checkpoint '${id}' of workflow '${workflow.workflow_id}'?`)) {
-    return;
-  }
   const list = workflow.hitl_checkpoints.filter((_, at) => at !== index);
-  const deleted = await putCheckpoints(shown, list, null);
+  const deleted = await putCheckpoints(
+    shown, list, null, `Delete checkpoint '${id}' of workflow '${workflow.workflow_id}'?`,
+    "Delete");
   await renderAccountability(true);
   if (deleted) say(`Deleted checkpoint '${id}' of workflow '${workflow.workflow_id}'.`);
 }
 
-// PUT the workflow with `list` as its checkpoints, from the version shown (If-Match).
-async function putCheckpoints({workflow, version}, list, problem) {
-  try {
-    const id = encodeURIComponent(workflow[WORKFLOWS.id]);
-    await api("PUT", `/registries/${WORKFLOWS.path}/${id}`,
-              {...workflow, hitl_checkpoints: list}, {"If-Match": `"${version}"`});
-    return true;
-  } catch (error) {
-    const text = error.status === 412
-      ? "Someone else changed this workflow meanwhile: close, and retry on the reloaded list."
-      : error.message;
-    if (problem) {
-      problem.textContent = text;
-      problem.hidden = false;
-    }
-    say(text, "error");
-    return false;
+// Write the workflow with `list` as its checkpoints, from the version shown, after its plan
+// (plans.js: Save commits exactly it). True once written.
+async function putCheckpoints({workflow, version}, list, problem, title, confirm = "Save") {
+  const planned = await meshPlans.planChanges({title, confirm, changes: [
+    {kind: WORKFLOWS.kind, name: workflow[WORKFLOWS.id], resource_version: version,
+     entry: {...workflow, hitl_checkpoints: list}}]});
+  const error = planned.failed;
+  if (!error) return Boolean(planned.saved);
+  const text = error.status === 412
+    ? "Someone else changed this workflow meanwhile: close, and retry on the reloaded list."
+    : error.message;
+  if (problem) {
+    problem.textContent = text;
+    problem.hidden = false;
   }
+  say(text, "error");
+  return false;
 }

@@ -48,6 +48,13 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** An id ("Agent/fraud_agent") as text that may wrap after "/" and "_" only, never
+ * inside a word (the panel's wordWrapped, for these pages). */
+function idWrapped(text) {
+  return String(text).split(/(?<=[_/])/).flatMap(
+    (part, index) => (index ? [el("wbr"), part] : [part]));
+}
+
 const SYMBOL = {create: "+", update: "~", delete: "-"};
 
 async function plan() {
@@ -122,41 +129,11 @@ function undoLabel(revision) {
 }
 
 const ACTION_TEXT = {create: "created", update: "updated", delete: "deleted"};
-
-/** One resource's change as a coloured, labelled diff: before in red, after in green, the
- * changed fields named, long lines wrapped. `change`: {kind, name, action, diff, fields}. */
-function diffView(change, verb = ACTION_TEXT, legend = ["before", "after"]) {
-  const lines = el("pre", {class: "diff-lines"});
-  for (const line of (change.diff || "").split("\n")) {
-    if (!line || line.startsWith("--- before/") || line.startsWith("+++ after/")) continue;
-    const kind = line.startsWith("@@") ? "hunk" : line[0] === "-" ? "del"
-      : line[0] === "+" ? "add" : "ctx";
-    const shown = kind === "hunk" ? "⋯" : line;
-    lines.append(el("span", {class: `line ${kind}`, text: shown}), "\n");
-  }
-  const label = `${change.kind} ${change.name}`;
-  const parts = [
-    el("h3", {}, el("span", {class: `action ${change.action}`,
-                             text: verb[change.action] || change.action}), " ",
-       `${change.kind} `, el("code", {text: change.name}))];
-  if (change.fields && change.fields.length && change.action === "update") {
-    parts.push(el("p", {class: "fields"}, "Fields: ",
-      ...change.fields.flatMap((name, i) => [i ? ", " : "", el("code", {text: name})])));
-  }
-  if (change.refused) parts.push(el("p", {class: "problem", text: `Refused: ${change.refused}`}));
-  parts.push(el("p", {class: "legend", "aria-hidden": "true"},
-                el("span", {class: "line del", text: `− ${legend[0]}`}), " ",
-                el("span", {class: "line add", text: `+ ${legend[1]}`})), lines);
-  return el("section", {class: "diff", "aria-label": `${label}: before and after`}, ...parts);
-}
-
-const WILL = {create: "create", update: "update", delete: "delete"};
+const {diffView, planDialog} = window.meshPlans;  // (plans.js, shared with the panel)
 
 /** The plan of a restore or a revert in a dialog, then its commit: exactly that plan (its
  * token in If-Match; a change in between is a 412, and the new plan is offered). */
-async function undoDialog(action, number, done) {
-  const dialog = document.getElementById("undo-dialog") || document.body.appendChild(
-    el("dialog", {id: "undo-dialog", "aria-labelledby": "undo-title"}));
+function undoDialog(action, number, done) {
   const title = action === "restore"
     ? (number === 0 ? "Restore to revision 0 (before the first change)" : `Restore to revision ${number}`)
     : `Revert revision ${number}`;
@@ -164,67 +141,24 @@ async function undoDialog(action, number, done) {
     ? (number === 0 ? "The registries as they were before the first recorded change: every revision's changes undone."
                     : `The registries as they were right after revision ${number}: every later revision's changes undone.`)
     : `Only what revision ${number} changed is undone (each resource back to its entry before it); later revisions stay.`;
-  const message = el("p", {class: "problem", role: "alert"});
-  const body = el("div", {class: "plan-body"}, el("p", {text: "Planning…"}));
-  const cancel = el("button", {type: "button", text: "Cancel", onclick: () => dialog.close()});
-  const confirm = el("button", {type: "button", class: "save", text: title, disabled: ""});
-  dialog.replaceChildren(el("h2", {id: "undo-title", text: title}),
-                         el("p", {class: "intro", text: intro}), body, message,
-                         el("div", {class: "buttons"}, cancel, confirm));
-  if (!dialog.open) dialog.showModal();
+  return planDialog({
+    id: "undo-dialog", title, intro, confirm: title, again: "Show the new plan",
+    legend: ["before: now", `after: ${action === "restore" ? "restored" : "reverted"}`],
+    nothing: action === "restore"
+      ? `Nothing to change: the registries are as they were right after revision ${number}.`
+      : `Nothing to change: what revision ${number} changed is already undone.`,
+    plan: () => call(`/registries/${action}/${number}/plan`).then(withError),
+    commit: token => call(`/registries/${action}/${number}`,
+                          {method: "POST", headers: {"If-Match": `"${token}"`}}).then(withError),
+    done: data => done(data.revision === null ? "Nothing to change."
+      : `Revision ${data.revision}: ${action === "restore" ? `restored to r${number}`
+                                                           : `reverted r${number}`}.`),
+  });
+}
 
-  async function planned() {
-    confirm.disabled = true;
-    message.textContent = "";
-    body.replaceChildren(el("p", {text: "Planning…"}));
-    const answer = await call(`/registries/${action}/${number}/plan`);
-    const plan = answer.data;
-    if (!answer.ok || !plan.plan) {  // no plan: a later revision conflicts, or a rule breaks
-      body.replaceChildren(el("p", {class: "refusal",
-                                    text: answer.ok ? plan.detail : problem(answer)}));
-      cancel.textContent = "Close";
-      return;
-    }
-    const s = plan.plan.summary;
-    if (!plan.changes.length) {
-      body.replaceChildren(el("p", {class: "nothing", text: action === "restore"
-        ? `Nothing to change: the registries are as they were right after revision ${number}.`
-        : `Nothing to change: what revision ${number} changed is already undone.`}));
-      cancel.textContent = "Close";
-      return;
-    }
-    body.replaceChildren(
-      el("p", {class: "summary", text: `Plan: ${s.create} to create, ${s.update} to update, ` +
-                                       `${s.delete} to delete` +
-                                       (s.refused ? `, ${s.refused} refused.` : ".")}),
-      ...plan.changes.map(change => diffView(
-        change, WILL, ["before: now", `after: ${action === "restore" ? "restored" : "reverted"}`])));
-    cancel.textContent = "Cancel";
-    if (!plan.committable) {
-      message.textContent = "The plan holds refusals (above): nothing can be committed.";
-      return;
-    }
-    confirm.disabled = false;
-    confirm.onclick = async () => {
-      confirm.disabled = true;
-      const result = await call(`/registries/${action}/${number}`,
-                                {method: "POST", headers: {"If-Match": `"${plan.token}"`}});
-      if (result.status === 412) {
-        message.textContent = "The registries changed since this plan was shown; nothing " +
-                              "was written. Look at the new plan:";
-        const again = el("button", {type: "button", text: "Show the new plan",
-                                    onclick: () => { again.remove(); planned(); }});
-        message.append(" ", again);
-        return;
-      }
-      if (!result.ok) { message.textContent = problem(result); return; }
-      dialog.close();
-      done(result.data.revision === null ? "Nothing to change."
-        : `Revision ${result.data.revision}: ${action === "restore" ? `restored to r${number}`
-                                                                    : `reverted r${number}`}.`);
-    };
-  }
-  await planned();
+/** call()'s answer with the error the plan dialog shows. */
+function withError(answer) {
+  return {...answer, error: answer.ok ? null : new Error(problem(answer))};
 }
 
 async function showRevision(number, detail) {
@@ -241,7 +175,7 @@ async function history(notice) {
   const data = await get("/registries/history");
   const status = document.getElementById("status");
   const table = el("table", {"aria-label": "revisions", class: "revisions"},
-    el("thead", {}, el("tr", {}, ...["Revision", "When", "Who", "Source", "Resources", ""]
+    el("thead", {}, el("tr", {}, ...["Revision", "When", "Who", "Source", "Resources", "Actions"]
       .map(text => el("th", {text})))));
   const body = el("tbody");
   // The revision's changes being read stay shown when the list is redrawn.
@@ -260,7 +194,8 @@ async function history(notice) {
       el("td", {text: `${revision.user}@${revision.host}`}),
       el("td", {}, revision.source,
          ...(label ? [" ", el("span", {class: "badge undo", text: label})] : [])),
-      el("td", {class: "resources", text: revision.resources.join(", ")}),
+      el("td", {class: "resources"}, ...revision.resources.flatMap(
+        (resource, index) => [...(index ? [", "] : []), ...idWrapped(resource)])),
       el("td", {class: "actions"},
          el("button", {type: "button", text: "Changes",
                        "aria-label": `Changes of revision ${number}`,
@@ -268,11 +203,11 @@ async function history(notice) {
                          detail.replaceChildren(el("p", {class: "error", text: error.message}));
                        })}),
          el("button", {type: "button", text: "Revert this revision", class: "danger",
-                       "aria-label": `Revert revision ${number}`,
+                       "aria-label": `Revert this revision (r${number})`,
                        onclick: () => undoDialog("revert", number, refresh)}),
          ...(number === newest ? [] : [
            el("button", {type: "button", text: "Restore to here", class: "danger",
-                         "aria-label": `Restore to revision ${number}`,
+                         "aria-label": `Restore to here (r${number})`,
                          onclick: () => undoDialog("restore", number, refresh)})]))));
   }
   if (data.revisions.length && data.revisions[0].revision === 1) {
@@ -283,7 +218,7 @@ async function history(notice) {
       el("td", {class: "resources", text: ""}),
       el("td", {class: "actions"},
          el("button", {type: "button", text: "Restore to here", class: "danger",
-                       "aria-label": "Restore to revision 0",
+                       "aria-label": "Restore to here (r0)",
                        onclick: () => undoDialog("restore", 0, refresh)}))));
   }
   table.append(body);
@@ -304,16 +239,6 @@ async function history(notice) {
 const GRAPH = {cy: null, flow: null, focus: null, asked: 0};
 window.meshctlGraph = GRAPH;  // the tests read the drawing (node counts) through it
 
-// One colour per kind, light fill and a darker border (the text stays dark on all).
-const KIND_COLOURS = {
-  "model-profile": ["#dbeafe", "#1d4ed8"], "tool": ["#dcfce7", "#15803d"],
-  "agent": ["#fef3c7", "#b45309"], "workflow": ["#ede9fe", "#6d28d9"],
-  "governance-policy": ["#fee2e2", "#b91c1c"], "system-config": ["#f1f5f9", "#475569"],
-  "context-strategies": ["#cffafe", "#0e7490"], "context-processor": ["#ccfbf1", "#0f766e"],
-  "auth-profile": ["#fce7f3", "#be185d"], "security-policy": ["#ffe4e6", "#be123c"],
-  "integration-config": ["#e0e7ff", "#4338ca"], "connector": ["#fae8ff", "#a21caf"],
-  "integration-workflow": ["#f3e8ff", "#7e22ce"],
-};
 const FLOW_TYPES = ["workflow", "integration-workflow"];
 
 function typeOf(id) { return id.slice(0, id.indexOf("/")); }
@@ -328,68 +253,9 @@ function edgeLabel(fields) {
   return names.length <= 2 ? names.join(", ") : `${names.slice(0, 2).join(", ")} +${names.length - 2}`;
 }
 
-function graphStyle() {
-  const style = [
-    {selector: "node", style: {
-      "label": "data(label)", "text-wrap": "wrap", "text-max-width": "400px",
-      "text-valign": "center", "text-halign": "center", "font-size": "11px",
-      "font-family": "system-ui, sans-serif", "color": "#1b1f24", "shape": "round-rectangle",
-      "width": "data(w)", "height": "data(h)", "border-width": 1}},
-    {selector: "node.focus", style: {"border-width": 4, "font-weight": "bold"}},
-    {selector: "node.transitive", style: {"border-style": "dashed", "background-opacity": 0.45,
-                                         "color": "#3f4750"}},
-    {selector: "node.missing", style: {"border-color": "#b42318", "border-style": "dotted",
-                                      "background-color": "#fff"}},
-    {selector: "edge", style: {
-      "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.6,
-      "line-color": "#3f4750", "target-arrow-color": "#3f4750", "label": "data(label)",
-      "font-size": "9px", "color": "#1b1f24", "text-background-color": "#ffffff",
-      "text-background-opacity": 0.9, "text-background-padding": "2px",
-      "text-background-shape": "round-rectangle"}},
-    {selector: "edge.dependent", style: {"line-color": "#b45309", "target-arrow-color": "#b45309"}},
-    {selector: "edge.transitive", style: {"line-style": "dashed", "width": 1, "line-color": "#8c959f",
-                                         "target-arrow-color": "#8c959f", "color": "#5b6570"}},
-  ];
-  for (const [type, [fill, border]] of Object.entries(KIND_COLOURS)) {
-    style.push({selector: `node[type = "${type}"]`, style: {"background-color": fill,
-                                                             "border-color": border}});
-  }
-  return style;
-}
-
-/** A node's size from its label (two lines at 11 px), as Cytoscape draws the text. */
-const measure = document.createElement("canvas").getContext("2d");
-function sized(data, pad = 16) {
-  measure.font = "11px system-ui, sans-serif";
-  const lines = String(data.label).split("\n");
-  const widest = Math.max(...lines.map(line => measure.measureText(line).width));
-  return {...data, w: Math.ceil(widest) + pad, h: lines.length * 14 + pad - 4};
-}
-
-/** The canvas as tall as the drawing needs at its width (at most `most` px), redrawn to fit:
- * a wide, flat neighbourhood leaves no empty band on a phone. */
-function fitHeight(cy, container, most) {
-  const box = cy.elements().boundingBox();
-  if (!box.w) return;
-  const height = Math.min(Math.max(container.clientWidth * box.h / box.w + 28, 200), most);
-  container.style.height = `${Math.round(height)}px`;
-  cy.resize();
-  cy.fit(undefined, 12);
-}
-
-/** Layered: dependents, the resource, its dependencies from left to right, the ranks as
- * far apart as the longest edge label (less on a phone), so labels sit between the nodes;
- * a workflow's steps top to bottom. */
-function layout(container, direction, elements = []) {
-  const across = direction === "LR";
-  measure.font = "9px system-ui, sans-serif";
-  const label = Math.max(0, ...elements.filter(e => e.group === "edges")
-    .map(e => measure.measureText(e.data.label || "").width));
-  const room = container.clientWidth >= 700 ? 280 : 120;
-  return {name: "dagre", rankDir: direction, nodeSep: across ? 18 : 24,
-          rankSep: across ? Math.min(Math.max(60, label * 1.15 + 40), room) : 60,
-          edgeSep: 8, padding: 12, fit: true, animate: false};
-}
+// Cytoscape's style, node sizes, layout and fitting: shared with the panel's Workflows
+// tab (diagrams.js).
+const {graphStyle, sized, fitHeight, layout, drawWorkflow} = window.meshDiagrams;
 
 /** The controls' choices as query parameters. */
 function choices() {
@@ -511,88 +377,16 @@ function nodeList(data, byId) {
   return section;
 }
 
-const END_STYLE = /error|terminate|dead|fail|abort/i;
-
-/** A workflow's steps and transitions, drawn top to bottom, with the same as a list. */
+/** A workflow's steps and transitions, drawn top to bottom, with the same as a list
+ * (diagrams.js: the panel's Workflows tab draws the same); each step's agent a button to
+ * its neighbourhood. */
 async function workflowDiagram(section, id) {
   const query = new URLSearchParams({kind: typeOf(id), name: nameOf(id)});
   const data = await get(`/registries/graph/workflow?${query}`);
-  const canvas = el("div", {id: "workflow-canvas", role: "img",
-    "aria-label": `Steps of ${id}: ${count(data.steps.length, "step")}; the list below has them.`});
-  const steps = el("ol", {class: "workflow-steps"});
-  const out = {};
-  for (const move of data.transitions) (out[move.from] = out[move.from] || []).push(move);
-  const named = Object.fromEntries(data.steps.map(step => [step.id, step]));
-  for (const step of data.steps) {
-    const moves = (out[step.id] || []).map(move => `on ${move.on} → ${move.to}`).join("; ");
-    const agent = step.agent ? el("button", {type: "button", class: "linkish",
-      "aria-label": `Show the neighbourhood of agent ${step.agent}`,
-      onclick: () => { location.hash = `agent/${step.agent}`; }}, `agent ${step.agent}`) : null;
-    const detail = step.connector ? `connector ${step.connector}` : step.policy
-      ? `policy ${step.policy}` : step.type || "";
-    steps.append(el("li", {"data-step": step.id}, el("strong", {text: step.id}),
-      step.name !== step.id ? ` — ${step.name}` : "", " (", ...(agent ? [agent] : [detail]), ")",
-      moves ? `: ${moves}` : ""));
-  }
-  const checkpoints = data.checkpoints.map(point => el("li", {},
-    `HITL checkpoint ${point.id} (${point.type || "checkpoint"}, role ${point.role}), ` +
-    (point.after.length ? `after ${point.after.join(", ")}` : point.before.length
-      ? `before ${point.before.join(", ")}` : point.trigger || "")));
-  section.replaceChildren(
-    el("h2", {id: "workflow-title", text: `Steps of ${data.title}` + (data.mode ? ` (${data.mode})` : "")}),
-    canvas, steps,
-    ...(checkpoints.length ? [el("ul", {class: "workflow-checkpoints"}, ...checkpoints)] : []));
-  const elements = [{group: "nodes", data: sized({id: "start", label: "start", type: "end"}),
-                     classes: "start"}];
-  for (const step of data.steps) {
-    elements.push({group: "nodes", data: sized({id: `step:${step.id}`, type: "step",
-      label: `${step.sequence ? `${step.sequence}. ` : ""}${step.name}\n` +
-             (step.agent || step.connector || step.policy || step.type || "")})});
-  }
-  for (const end of data.ends) {
-    elements.push({group: "nodes", data: sized({id: `end:${end}`, label: end, type: "end"}),
-                   classes: END_STYLE.test(end) ? "bad" : "good"});
-  }
-  if (data.steps.length) {
-    elements.push({group: "edges", data: {id: "f-start", source: "start",
-                                          target: `step:${data.steps[0].id}`, label: ""}});
-  }
-  data.transitions.forEach((move, index) => {
-    const target = named[move.to] ? `step:${move.to}` : `end:${move.to}`;
-    elements.push({group: "edges", data: {id: `f${index}`, source: `step:${move.from}`, target,
-                                          label: move.on}, classes: move.on});
-  });
-  data.checkpoints.forEach((point, index) => {
-    const node = `hitl:${index}`;
-    elements.push({group: "nodes", data: sized({id: node, type: "hitl",
-                                                label: `HITL ${point.name || point.id}\nrole ${point.role}`}, 40)});
-    for (const step of point.after) {
-      elements.push({group: "edges", data: {id: `h${index}-${step}`, source: `step:${step}`,
-                                            target: node, label: "after"}, classes: "hitl"});
-    }
-    for (const end of point.before) {
-      elements.push({group: "edges", data: {id: `h${index}-${end}`, source: node,
-                                            target: `end:${end}`, label: "before"}, classes: "hitl"});
-    }
-  });
   if (GRAPH.flow) GRAPH.flow.destroy();
-  GRAPH.flow = cytoscape({container: canvas, elements, layout: layout(canvas, "TB", elements),
-    minZoom: 0.15, maxZoom: 3, boxSelectionEnabled: false, autoungrabify: true, style: [
-      ...graphStyle().filter(rule => rule.selector === "node" || rule.selector === "edge"),
-      {selector: 'node[type = "step"]', style: {"background-color": "#ede9fe", "border-color": "#6d28d9"}},
-      {selector: 'node[type = "end"]', style: {"shape": "ellipse", "background-color": "#f6f8fa",
-                                               "border-color": "#5b6570"}},
-      {selector: "node.good", style: {"background-color": "#dafbe1", "border-color": "#1a7f37"}},
-      {selector: "node.bad", style: {"background-color": "#ffebe9", "border-color": "#b42318"}},
-      {selector: 'node[type = "hitl"]', style: {"shape": "round-diamond", "background-color": "#fff8c5",
-                                                "border-color": "#7d4e00"}},
-      {selector: "edge.success", style: {"line-color": "#1a7f37", "target-arrow-color": "#1a7f37"}},
-      {selector: "edge.failure", style: {"line-color": "#b42318", "target-arrow-color": "#b42318",
-                                         "line-style": "dashed"}},
-      {selector: "edge.hitl", style: {"line-color": "#7d4e00", "target-arrow-color": "#7d4e00",
-                                      "line-style": "dotted"}},
-    ]});
-  fitHeight(GRAPH.flow, canvas, Math.min(window.innerHeight * 0.85, 900));
+  GRAPH.flow = drawWorkflow(section, data, {id, agent: name => el("button", {
+    type: "button", class: "linkish", "aria-label": `Show the neighbourhood of agent ${name}`,
+    onclick: () => { location.hash = `agent/${name}`; }}, `agent ${name}`)});
 }
 
 /** The search box: a type-ahead over every resource's id, served by the API. */

@@ -189,7 +189,7 @@ async function renderList(name) {
   for (const entry of data[kind.list]) {
     const id = entry[kind.id];
     body.append(el("tr", {"data-id": id},
-      el("td", {}, id, ...syncBadge(kind, id)),
+      el("td", {}, ...wordWrapped(id), ...syncBadge(kind, id)),
       el("td", {text: entry.name || ""}),
       ...(kind.detail ? [el("td", {class: "detail", text: kind.detail(entry)})] : []),
       el("td", {}, ...rowActions(name, id))));
@@ -216,8 +216,78 @@ function rowActions(name, id) {
   return id === "orchestrator_agent"  // updated on its own tab, never deleted
     ? [el("a", {href: "#orchestrator", text: "Edit on the Orchestrator tab"})]
     : [el("button", {text: "Edit", "aria-label": `Edit ${id}`, onclick: () => openForm(name, id)}),
+       ...(FLOWS[name] ? [el("button", {text: "Diagram", class: "diagram",
+                                        "aria-label": `Diagram of ${id}`,
+                                        onclick: () => showDiagram(name, id).catch(
+                                          error => say(error.message, "error"))})] : []),
        el("button", {text: "Delete", class: "danger", "aria-label": `Delete ${id}`,
                      onclick: () => remove(name, id)})];
+}
+
+// -- a workflow's diagram: its steps and transitions, drawn as the Graph page draws them ---
+
+// The kinds with steps, by the panel's name: the Graph page's name of each.
+const FLOWS = {workflows: "workflow", "integration-workflows": "integration-workflow"};
+let diagramScripts = null;  // Cytoscape and the shared drawing (diagrams.js), once loaded
+let flowDrawn = null;  // the open diagram's Cytoscape instance
+
+// Load Cytoscape, its layered layout and diagrams.js when a diagram is first asked for:
+// the panel's first tab does not wait for 500 KB of drawing code.
+function loadDiagrams() {
+  const scripts = ["/static/vendor/cytoscape/cytoscape.min.js",
+                   "/static/vendor/cytoscape-dagre/cytoscape-dagre.min.js",
+                   "/static/diagrams.js"];
+  diagramScripts = diagramScripts || scripts.reduce((loaded, src) => loaded.then(
+    () => new Promise((resolve, reject) => document.head.append(el("script", {
+      src, onload: resolve, onerror: () => reject(new Error(`${src} cannot be loaded`))})))),
+  Promise.resolve()).catch(error => {
+    diagramScripts = null;  // asked again next time
+    throw error;
+  });
+  return diagramScripts;
+}
+
+// The diagram of workflow `id` (of the list `name`) in a dialog: the server's answer
+// (GET /registries/graph/workflow) drawn by diagrams.js, each step's agent a link to its
+// neighbourhood on the Graph page, and a link to the workflow's own.
+async function showDiagram(name, id) {
+  const query = new URLSearchParams({kind: FLOWS[name], name: id});
+  const [, {data}] = await Promise.all([loadDiagrams(),
+                                        api("GET", `/registries/graph/workflow?${query}`)]);
+  const dialog = diagramDialog();
+  dialog.querySelector(".graph-link").href = `/graph#${FLOWS[name]}/${encodeURIComponent(id)}`;
+  dialog.showModal();  // first: the drawing is fitted to the dialog's width
+  flowDrawn?.destroy();
+  flowDrawn = window.meshDiagrams.drawWorkflow(
+    dialog.querySelector("#workflow-diagram"), data, {id, agent: agent => el("a", {
+      href: `/graph#agent/${encodeURIComponent(agent)}`, text: `agent ${agent}`})});
+  const title = dialog.querySelector("#workflow-title");
+  title.tabIndex = -1;  // the dialog opens on its title, at its top (not on a step below)
+  title.focus();
+  window.meshctlFlow = flowDrawn;  // the tests read the drawing through it
+}
+
+// A window resized (a phone turned) with a diagram open: fit it to the new width.
+window.addEventListener("resize", () => {
+  if (flowDrawn && document.getElementById("diagram-dialog")?.open) {
+    window.meshDiagrams.fitHeight(flowDrawn, flowDrawn.container(),
+                                  Math.min(window.innerHeight * 0.85, 900));
+  }
+});
+
+function diagramDialog() {
+  let dialog = document.getElementById("diagram-dialog");
+  if (!dialog) {
+    dialog = el("dialog", {id: "diagram-dialog", class: "own",
+                           "aria-labelledby": "workflow-title"},
+                el("section", {id: "workflow-diagram"}),
+                el("div", {class: "buttons"},
+                   el("a", {class: "graph-link", text: "Its neighbourhood on the Graph page"}),
+                   el("button", {type: "button", class: "cancel", text: "Close",
+                                 onclick: () => dialog.close()})));
+    document.body.append(dialog);
+  }
+  return dialog;
 }
 
 // -- the list tabs: a page at a time, searched and sorted by the server ----------------------
@@ -401,12 +471,14 @@ async function remove(name, id) {
     say(error.message, "error");
     return;
   }
-  // Ask the server first (the same change as a dry run): a resource in use is not offered
-  // for deletion at all; the question names who uses it instead.
-  try {
-    await api("POST", "/registries/changes", {dry_run: true, changes: [
-      {kind: kind.kind, name: id, entry: null}, ...also.changes]});
-  } catch (error) {
+  // The plan first (plans.js), as one revision with what goes with it: a resource in use
+  // has no plan, and is not offered for deletion at all; the question names who uses it.
+  const planned = await meshPlans.planChanges({
+    title: `Delete ${kind.label} '${id}'?`, confirm: "Delete",
+    intro: `${also.note.trim()} The History page can undo it (Revert that revision).`.trim(),
+    changes: [{kind: kind.kind, name: id, entry: null}, ...also.changes]});
+  const error = planned.failed;
+  if (error) {
     if (error.status === 400 && error.body?.used_by) {
       await confirmed(`${error.message}. Change them first so that none refers to it; ` +
                       "nothing was deleted.", null, "Close");
@@ -414,15 +486,8 @@ async function remove(name, id) {
     say(error.message, "error");
     return;
   }
-  if (!await confirmed(`Delete ${kind.label} '${id}'?${also.note} The History page can ` +
-                       "undo it (Revert that revision).")) return;
+  if (!planned.saved) return;
   try {
-    if (also.changes.length) {  // one plan, one revision
-      await api("POST", "/registries/changes", {dry_run: false, changes: [
-        {kind: kind.kind, name: id, entry: null}, ...also.changes]});
-    } else {
-      await api("DELETE", `/registries/${kind.path}/${encodeURIComponent(id)}`);
-    }
     await (kind.refresh ? kind.refresh() : renderList(name));
     say(`Deleted ${kind.label} '${id}'${also.changes.length ? " and its governance rules" : ""}.`);
   } catch (error) {
@@ -448,10 +513,70 @@ function confirmed(text, yes = "Delete", no = "Cancel") {
 
 // -- forms ----------------------------------------------------------------------------------
 
+// The ids of kind `of` a select offers whole (a context strategy's model profile, a step's
+// connector). A kind the server lists a page at a time (agents, tools, profiles,
+// workflows) comes as ids alone, at most a page of the API's largest: never the mesh.
 async function choices(of) {
   const kind = KINDS[PICK[of]];
+  if (kind.view) {
+    const {data} = await api("GET", `/registries/${kind.view}?fields=id&limit=500`);
+    return data.rows.map(row => row.id);
+  }
   const {data} = await api("GET", `/registries/${kind.path}`);
   return data[kind.list].map(entry => entry[kind.id]);
+}
+
+// -- pickers of existing ids, searched by the server ------------------------------------------
+
+const PICKS = 50;  // a picker shows this many ids at a time; its search finds the others
+
+// Where a picker finds the ids of kind `of`: `(q, only) => {ids, matched, total}`, the
+// first PICKS ids whose id holds every word of `q` (`only`: of those ids alone, to learn
+// which exist). A kind with a list view is searched by the server, ids only, so a picker
+// never downloads the mesh; the small kinds (connectors, auth profiles) are read once.
+function idSource(of) {
+  const kind = KINDS[PICK[of]];
+  if (kind.view) {
+    return async (q = "", only = null) => {
+      const asked = !q.trim() && !only && early[of] ? await early[of] : null;
+      if (asked) return asked;  // the first page, asked for ahead (prefetch)
+      const query = new URLSearchParams({fields: "id", match: "id", limit: String(PICKS)});
+      if (q.trim()) query.set("q", q.trim());
+      for (const id of only || []) query.append("ids", id);
+      const {data} = await api("GET", `/registries/${kind.view}?${query}`);
+      return {ids: data.rows.map(row => row.id), matched: data.matched_count,
+              total: data.total_count};
+    };
+  }
+  let all = null;
+  return async (q = "", only = null) => {
+    all = all || await choices(of);
+    const found = all.filter(id => matches(id, q) && (!only || only.includes(id)));
+    return {ids: found.slice(0, PICKS), matched: found.length, total: all.length};
+  };
+}
+
+// The first page of ids of kinds about to be drawn, asked for ahead (`prefetch`): the
+// Orchestrator tab asks for its pickers' pages while it reads the orchestrator, so the two
+// round trips overlap. Taken by idSource until `forget`.
+const early = {};
+
+function prefetch(...kinds) {
+  for (const of of new Set(kinds)) {
+    if (!KINDS[PICK[of]]?.view) continue;
+    delete early[of];  // (so the source asks the server)
+    early[of] = idSource(of)("").catch(() => null);  // a failure: asked again when drawn
+  }
+}
+
+function forget() {
+  for (const of of Object.keys(early)) delete early[of];
+}
+
+// Whether `id` holds every word of `q` (case-insensitive), as the server's `match=id`.
+function matches(id, q) {
+  const text = id.toLowerCase();
+  return q.toLowerCase().split(/\s+/).filter(Boolean).every(word => text.includes(word));
 }
 
 async function openForm(name, id) {
@@ -494,12 +619,9 @@ async function openForm(name, id) {
 // The controls of a kind's form, filled from `values`.
 async function drawFields(name, values, id) {
   const kind = KINDS[name];
-  const drawn = [];
-  for (const field of formFields(name)) {
-    drawn.push(await control(field, values[field.name], id !== null && field.name === kind.id,
-                             "field", id));
-  }
-  return drawn;
+  return Promise.all(formFields(name).map(field => control(
+    field, values[field.name], id !== null && field.name === kind.id, "field",
+    field.of === kind.kind ? id : null)));
 }
 
 // The labels of the fields of the open form that no longer show what they showed when it
@@ -585,13 +707,18 @@ function formFields(name) {
   return FORMS[KINDS[name].kind].filter(field => !field.orchestrator_only);
 }
 
-// `self`: the id of the resource edited, never offered as a reference to itself.
+// `self`: the id of the resource edited when the field refers to its kind, never offered as
+// a reference to itself.
 async function control(field, value, locked, prefix = "field", self = null) {
   const id = `${prefix}-${field.name}`;
   if (field.control === "steps") return stepsEditor(field, id, Array.isArray(value) ? value : []);
+  if (field.control === "agent_steps") {  // an agent workflow's steps (steps.js)
+    return agentStepsEditor(field, id, Array.isArray(value) ? value : []);
+  }
   if (field.control === "multi") {  // a checklist: one click never replaces the others
-    const offered = (await choices(field.of)).filter(choice => choice !== self);
-    const list = checklist(id, field.label, offered, value || [], choice => `${id}-${choice}`);
+    const list = await checklist(id, field.label, idSource(field.of),
+                                 Array.isArray(value) ? value : [], choice => `${id}-${choice}`,
+                                 self === null ? [] : [self]);
     list.classList.add("field", "multi");
     Object.assign(list.dataset, {field: field.name, control: field.control});
     return list;
@@ -620,10 +747,8 @@ async function control(field, value, locked, prefix = "field", self = null) {
     }
     input.value = value ?? field.default ?? field.choices[0];
   } else if (field.control === "picker") {
-    input = el("select", {id, required: field.required}, el("option", {value: "", text: "—"}));
-    for (const choice of await choices(field.of)) input.append(el("option", {value: choice,
-                                                                           text: choice}));
-    input.value = value ?? "";
+    input = el("select", {id, required: field.required});
+    await searchedSelect(input, idSource(field.of), value ?? "", wrap, field.label);
   } else if (field.control === "list") {
     input = el("textarea", {id, rows: 3, placeholder: field.example});
     input.value = (value || []).join("\n");
@@ -642,6 +767,41 @@ async function control(field, value, locked, prefix = "field", self = null) {
     describe(wrap.querySelector("input, select, textarea"), `${id}-hint`);
   }
   return wrap;
+}
+
+// A select of existing ids (`source`, idSource) holding `current`: its first PICKS ids, and
+// past those a search box after it (the server searches; the select is filled with what
+// it finds, the value chosen kept), saying how many more a search would find.
+async function searchedSelect(select, source, current, wrap, label) {
+  const fill = (found, keep) => {
+    const ids = keep && !found.ids.includes(keep) ? [keep, ...found.ids] : found.ids;
+    select.replaceChildren(el("option", {value: "", text: "—"}),
+                           ...ids.map(choice => el("option", {value: choice, text: choice})));
+    select.value = keep;
+  };
+  const first = await source("");
+  fill(first, current);
+  if (first.total <= PICKS) return;
+  const more = el("small", {class: "more", "aria-live": "polite"});
+  const count = found => {
+    const unseen = found.matched - found.ids.length;
+    more.textContent = unseen > 0 ? `${unseen} more: refine the search` : "";
+  };
+  const search = el("input", {type: "search", class: "picker-search", placeholder: "Search",
+                              "aria-label": `Search ${label}`});
+  let typing = null;
+  search.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(async () => {
+      const text = search.value;
+      const found = await source(text).catch(() => null);
+      if (!found || search.value !== text) return;
+      fill(found, select.value);
+      count(found);
+    }, 150);
+  });
+  count(first);
+  wrap.append(search, more);
 }
 
 // Add `id` to what describes `control` (its aria-describedby).
@@ -687,7 +847,8 @@ function markFieldErrors(container, errors) {
   let first = null;
   for (const error of errors) {
     const wrap = container.querySelector(`[data-field="${CSS.escape(error.name)}"]`);
-    const step = wrap?.dataset.control === "steps" && /^steps\.(\d+)\.?(\w*)/.exec(error.where);
+    const step = ["steps", "agent_steps"].includes(wrap?.dataset.control) &&
+      /^steps\.(\d+)\.?(\w*)/.exec(error.where);
     const row = step && wrap.querySelectorAll("tbody tr")[Number(step[1])];
     const control = (row && (row.querySelector(`[data-key="${step[2]}"]`) ||
                              row.querySelector("[data-key]"))) || (wrap && wrap.querySelector(
@@ -738,60 +899,134 @@ function plural(number, singular, many = `${singular}s`) {
   return `${number} ${number === 1 ? singular : many}`;
 }
 
-// Past this many choices a checklist gets a filter box.
+// Past this many choices a checklist gets a search box.
 const FILTER_FROM = 8;
+// At most this many chosen values are drawn as chips; the others are counted (a search
+// finds each, checked).
+const CHIPS = 50;
 
 // A reference list as checkboxes, never a bare multi-select (where a plain click or an
-// arrow key replaces the whole selection): each choice a checkbox of its own, a filter box
-// when the list is long, and the chosen values always shown above it as chips (each with
-// a button to take it out), however the list is filtered or scrolled. A chosen value that
-// names nothing that exists is kept, checked and marked, never dropped silently.
-function checklist(id, legend, offered, chosen, idFor) {
-  const all = [...offered, ...chosen.filter(value => !offered.includes(value))];
+// arrow key replaces the whole selection): each choice a checkbox of its own, and the
+// chosen values always shown above it as chips (each with a button to take it out). The
+// list shows the chosen values first, then the others, a page in all (`source`, idSource: the
+// server searches them, so the mesh is never downloaded); a long list gets a search box
+// and says how many more a search would find. What is chosen is kept in `box.picked`
+// (checkedIn), shown or not. A chosen value that names nothing that exists is kept, checked
+// and marked, never dropped silently. `exclude`: ids never offered (the resource itself).
+async function checklist(id, legend, source, chosen, idFor, exclude = []) {
   const box = el("fieldset", {id, class: "checklist"}, el("legend", {text: legend}));
-  const chips = el("ul", {class: "chips", "aria-label": `${legend}: chosen`});
-  const options = el("div", {class: "options"});
-  const boxes = [];
-  for (const choice of all) {
-    const input = el("input", {type: "checkbox", id: idFor(choice), value: choice});
-    input.checked = chosen.includes(choice);
-    boxes.push(input);
-    options.append(el("div", {class: "option", "data-value": choice}, input,
-                      el("label", {for: idFor(choice), text: offered.includes(choice) ? choice
-                                   : `${choice} (not found)`})));
-  }
-  const drawChips = () => {
-    const picked = boxes.filter(input => input.checked);
-    chips.replaceChildren(...(picked.length ? picked.map(input => el("li", {class: "chip"},
-      input.value, el("button", {type: "button", class: "unpick", text: "×",
-                                 "aria-label": `Remove ${input.value}`, onclick: () => {
-        input.checked = false;
-        input.dispatchEvent(new Event("change", {bubbles: true}));
-        (chips.querySelector("button.unpick") || input).focus();
-      }}))) : [el("li", {class: "none", text: "none chosen"})]));
-  };
-  box.addEventListener("change", event => { if (event.target.type === "checkbox") drawChips(); });
-  drawChips();
-  box.append(chips);
-  if (all.length > FILTER_FROM) {
-    const filter = el("input", {type: "search", class: "option-filter", placeholder: "Filter",
-                                "aria-label": `Filter ${legend}`});
-    filter.addEventListener("input", () => {
-      const text = filter.value.toLowerCase();
-      for (const row of options.children) {
-        row.hidden = !row.dataset.value.toLowerCase().includes(text);
-      }
-    });
-    filter.addEventListener("keydown", event => {  // Enter picks the one left, not Save
-      if (event.key !== "Enter") return;
-      event.preventDefault();
-      const shown = [...options.children].filter(row => !row.hidden);
-      if (shown.length === 1) shown[0].querySelector("input").click();
-    });
-    box.append(filter);
-  }
-  box.append(options);
+  const list = {box, legend, source, idFor, exclude, picked: [...chosen], missing: new Set(),
+                chips: el("ul", {class: "chips", "aria-label": `${legend}: chosen`}),
+                options: el("div", {class: "options"}),
+                more: el("p", {class: "more", "aria-live": "polite"}), text: ""};
+  box.picked = list.picked;
+  box.addEventListener("change", () => drawChips(list));
+  const first = await source("");
+  drawChips(list);
+  box.append(list.chips);
+  if (first.total > FILTER_FROM || chosen.length > FILTER_FROM) box.append(searchBox(list));
+  box.append(list.options, list.more);
+  drawOptions(list, first);
+  if (chosen.length && first.matched > first.ids.length) markMissing(list, chosen);
   return box;
+}
+
+// Which of the first chosen values name nothing (a page the first answer did not hold all
+// of): asked after the list is drawn, each marked "(not found)" when the answer comes.
+function markMissing(list, chosen) {
+  const shown = chosen.slice(0, PICKS);
+  list.source("", shown).then(known => {
+    const gone = shown.filter(value => !known.ids.includes(value));
+    for (const value of gone) list.missing.add(value);
+    if (gone.length) drawOptions(list, list.found);  // drawn again, marked
+  }).catch(() => {});  // unmarked: nothing is lost, the value stays chosen
+}
+
+// The checklist's search box: the server is asked after a pause in typing; Enter asks at
+// once and picks the one value found (it never sends the form).
+function searchBox(list) {
+  const filter = el("input", {type: "search", class: "option-filter", placeholder: "Search",
+                              "aria-label": `Search ${list.legend}`});
+  let typing = null;
+  const search = async () => {
+    clearTimeout(typing);
+    const text = filter.value;
+    const found = await list.source(text);
+    if (filter.value !== text) return;  // typed on meanwhile: a newer search follows
+    list.text = text;
+    drawOptions(list, found);
+  };
+  filter.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => search().catch(error => say(error.message, "error")), 150);
+  });
+  filter.addEventListener("keydown", event => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    search().then(() => {
+      const shown = list.options.querySelectorAll("input");
+      if (shown.length === 1 && !shown[0].checked) shown[0].click();
+    }).catch(error => say(error.message, "error"));
+  });
+  return filter;
+}
+
+// The rows of the list: the chosen values the search matches, then what the server found
+// (`found`, of idSource) that is not chosen; and how many more a search would find.
+function drawOptions(list, found) {
+  list.found = found;
+  const chosen = list.picked.filter(value => matches(value, list.text));
+  const shownChosen = chosen.slice(0, PICKS);
+  const offered = found.ids.filter(value => !list.picked.includes(value) &&
+                                            !list.exclude.includes(value))
+    .slice(0, Math.max(0, PICKS - shownChosen.length));  // a page in all
+  if (found.matched <= found.ids.length) {  // the whole answer: a chosen value not in it is not
+    for (const value of shownChosen) {
+      if (!found.ids.includes(value) && !list.exclude.includes(value)) list.missing.add(value);
+    }
+  }
+  list.options.replaceChildren(...[...shownChosen, ...offered]
+    .map(value => optionRow(list, value)));
+  // What the server matched that no row shows (the resource itself is never offered).
+  const shown = shownChosen.filter(value => !list.missing.has(value)).length + offered.length;
+  const unseen = Math.max(0, found.matched - shown -
+                          list.exclude.filter(value => matches(value, list.text)).length);
+  list.more.textContent = unseen ? `${unseen} more: refine the search` : "";
+  list.more.hidden = !unseen;
+}
+
+function optionRow(list, value) {
+  const id = list.idFor(value);
+  const input = el("input", {type: "checkbox", id, value});
+  input.checked = list.picked.includes(value);
+  input.addEventListener("change", () => {
+    const at = list.picked.indexOf(value);
+    if (input.checked && at < 0) list.picked.push(value);
+    if (!input.checked && at >= 0) list.picked.splice(at, 1);
+  });
+  return el("div", {class: "option", "data-value": value}, input,
+            el("label", {for: id}, ...wordWrapped(value),
+               ...(list.missing.has(value) ? [" (not found)"] : [])));
+}
+
+// The chips of the chosen values (the first CHIPS of them; the others counted).
+function drawChips(list) {
+  const {picked, chips, box} = list;
+  const unpick = value => () => {
+    picked.splice(picked.indexOf(value), 1);
+    const row = box.querySelector(`.option[data-value="${CSS.escape(value)}"] input`);
+    if (row) row.checked = false;
+    box.dispatchEvent(new Event("change", {bubbles: true}));
+    (chips.querySelector("button.unpick") || box.querySelector(".options input"))?.focus();
+  };
+  const drawn = picked.slice(0, CHIPS).map(value => el("li", {class: "chip"}, ...wordWrapped(value),
+    el("button", {type: "button", class: "unpick", text: "×", "aria-label": `Remove ${value}`,
+                  onclick: unpick(value)})));
+  if (picked.length > CHIPS) {
+    drawn.push(el("li", {class: "none", text: `and ${picked.length - CHIPS} more`}));
+  }
+  chips.replaceChildren(...(drawn.length ? drawn : [el("li", {class: "none",
+                                                         text: "none chosen"})]));
 }
 
 // An integration workflow's steps as a table, one row a step: its id; its type, a select of
@@ -917,9 +1152,10 @@ function readSteps(box) {
   });
 }
 
-// The values a checklist has checked, in its order.
+// The values a checklist has chosen, in its order: shown or not (a search shows a page).
 function checkedIn(box) {
-  return [...box.querySelectorAll(".options input:checked")].map(input => input.value);
+  const list = box.picked ? box : box.querySelector(".checklist");
+  return list ? [...list.picked] : [];
 }
 
 function jsonEditor(id, value) {
@@ -979,6 +1215,7 @@ function readField(field, wrap, base) {
   if (field.control === "number") return input.value === "" ? undefined : Number(input.value);
   if (field.control === "multi") return keepOrder(base, checkedIn(wrap));
   if (field.control === "steps") return readSteps(wrap);
+  if (field.control === "agent_steps") return readAgentSteps(wrap);  // (steps.js)
   if (field.control === "list") return input.value.split("\n").map(s => s.trim()).filter(Boolean);
   if (field.control === "json") return JSON.parse(input.value);
   return input.value;
@@ -1061,22 +1298,23 @@ async function save(name) {
     say(`No changes: ${kind.label} '${entry[kind.id]}' is as it was; nothing was saved.`);
     return;
   }
-  try {
-    if (editing.id === null) {
-      await api("POST", `/registries/${kind.path}`, entry);
-    } else {
-      await api("PUT", `/registries/${kind.path}/${encodeURIComponent(editing.id)}`, entry,
-                {"If-Match": `"${editing.version}"`});
-    }
-  } catch (error) {
-    if (error.status === 412) {  // the form keeps every edit; theirs can be loaded under it
-      stale(form, `Someone else changed ${kind.label} '${editing.id}' since you opened it: ` +
-                  "nothing was saved, and your edits are kept.");
-    } else {
-      showRefusal(form, shown, error, {kind: kind.kind, name: entry[kind.id]});
-    }
+  // The plan first (plans.js): Save there commits exactly it, as one revision.
+  const creating = editing.id === null;
+  const planned = await meshPlans.planChanges({
+    title: `${creating ? "Add" : "Save"} ${kind.label} '${entry[kind.id]}'`,
+    changes: [{kind: kind.kind, name: entry[kind.id], entry,
+               ...(creating ? {create: true} : {resource_version: editing.version})}]});
+  const error = planned.failed;
+  if (error?.status === 412) {  // the form keeps every edit; theirs can be loaded under it
+    stale(form, `Someone else changed ${kind.label} '${editing.id}' since you opened it: ` +
+                "nothing was saved, and your edits are kept.");
     return;
   }
+  if (error) {
+    showRefusal(form, shown, error, {kind: kind.kind, name: entry[kind.id]});
+    return;
+  }
+  if (!planned.saved) return;  // the plan closed unsaved: the form keeps every edit
   document.getElementById("editor").close();
   editing = null;
   await (kind.refresh ? kind.refresh() : renderList(name));
@@ -1121,28 +1359,28 @@ function renderOrchestrator(mine = null, force = false) {
                          "Your edits are kept.");
       return undefined;
     }
-    return drawOrchestrator(mine);
+    return drawOrchestrator(mine).finally(forget);
   });
 }
 
 async function drawOrchestrator(mine = null) {
   const box = content("orchestrator");
+  prefetch("Agent", ...FORMS.Agent.map(field => field.of).filter(Boolean));
   const {data} = await api("GET", "/registries/orchestrator");
   const version = data.resource_version;
   delete data.resource_version;
-  const agents = (await choices("Agent")).filter(id => id !== "orchestrator_agent");
   const listed = list => (list || []).filter(a => a !== "orchestrator_agent");
-  // The list as read, unless the user's edits changed it.
-  const list = checklist("allow", "Allowed agents", agents,
-                         mine?.allowed ?? listed(data.allowed_agents), agent => `allow-${agent}`);
-  list.classList.add("allowed");
   const fields = FORMS.Agent.filter(f => !["agent_id", "allowed_agents"].includes(f.name));
-  const shownValuesOf = async values => {
-    const drawn = el("div", {class: "fields"});
-    for (const field of fields) drawn.append(await control(field, values[field.name], false, "orch"));
-    return drawn;
-  };
-  const form = await shownValuesOf(mine ? {...data, ...mine.fields} : data);
+  const shownValuesOf = async values => el("div", {class: "fields"}, ...await Promise.all(
+    fields.map(field => control(field, values[field.name], false, "orch"))));
+  // The list as read, unless the user's edits changed it: the agents it lists first, the
+  // others a page at a time from the server (10,000 agents are never downloaded).
+  const [list, form] = await Promise.all([
+    checklist("allow", "Allowed agents", idSource("Agent"),
+              mine?.allowed ?? listed(data.allowed_agents), agent => `allow-${agent}`,
+              ["orchestrator_agent"]),
+    shownValuesOf(mine ? {...data, ...mine.fields} : data)]);
+  list.classList.add("allowed");
   // What each field shows for the version read: edits are measured from it.
   const initial = shownValues(fields, mine ? await shownValuesOf(data) : form);
   const initialAllowed = canonical([...listed(data.allowed_agents)].sort());
@@ -1191,11 +1429,14 @@ async function drawOrchestrator(mine = null) {
       say("No changes: the orchestrator is as it was; nothing was saved.");
       return;
     }
-    try {
-      await api("PUT", "/registries/orchestrator", entry, {"If-Match": `"${version}"`});
+    const planned = await meshPlans.planChanges({  // the plan first (plans.js)
+      title: "Save the orchestrator", changes: [
+        {kind: "Agent", name: "orchestrator_agent", entry, resource_version: version}]});
+    if (planned.saved) {
       await renderOrchestrator(null, true);
       say("Saved the orchestrator.");
-    } catch (error) {
+    } else if (planned.failed) {
+      const error = planned.failed;
       if (error.status === 412) {  // the tab keeps every edit; theirs can be loaded under it
         orchestrator.stale("Someone else changed the orchestrator since you loaded it: " +
                            "nothing was saved, and your edits are kept.");

@@ -155,6 +155,11 @@ function budgetTotal(node, parts, id) {
 
 // A list of objects as a table: a column per key (union of the rows' keys), a cell control
 // per value's type (lists as comma lists, objects as JSON text), rows added and removed.
+// A long list (a rule per agent: 10,000 rows) is shown a page at a time with a filter; a
+// row's controls are built when it is first shown, and a row never shown is read back as
+// it came (so a save changes only what was edited).
+const RECORDS_PAGE = 50;
+
 function recordsEditor(items, id, label) {
   const columns = [];
   for (const item of items) {
@@ -170,42 +175,86 @@ function recordsEditor(items, id, label) {
                                                                text: "Remove"})))),
                    body);
   const rows = [];
-  const addRow = original => {
-    const number = rows.length + 1;
-    const first = original[columns[0]];
+  const paged = items.length > RECORDS_PAGE;
+  let shown = RECORDS_PAGE;
+  let query = "";
+  const drawn = row => {  // the row's controls, built once
+    if (row.tr) return row.tr;
+    const number = rows.indexOf(row) + 1;
+    const first = row.original[columns[0]];
     const name = typeof first === "string" && first ? first : `row ${number}`;
-    const cells = columns.map(key => cellEditor(original[key], sample(key),
-                                                `${words(key)} of ${name}`,
-                                                `${id}-${number}-${key}`));
-    const row = {original, cells, removed: false};
-    const tr = el("tr", {}, ...cells.map(cell => el("td", {}, cell.input)));
-    tr.append(el("td", {}, el("button", {
+    row.cells = columns.map(key => cellEditor(row.original[key], sample(key),
+                                              `${words(key)} of ${name}`,
+                                              `${id}-${number}-${key}`));
+    row.tr = el("tr", {}, ...row.cells.map(cell => el("td", {}, cell.input)));
+    row.tr.append(el("td", {}, el("button", {
       type: "button", class: "danger remove", text: "Remove",
       "aria-label": `Remove ${name} from ${label}`, onclick: () => {
         row.removed = true;
-        tr.remove();
+        row.tr.remove();
+        show();
         table.dispatchEvent(new Event("input", {bubbles: true}));
         updateSave();
       }})));
-    rows.push(row);
-    body.append(tr);
-    return row;
+    return row.tr;
   };
-  items.forEach(addRow);
+  const count = el("p", {class: "count", "aria-live": "polite"});
+  const more = el("button", {type: "button", class: "more", onclick: () => {
+    shown += RECORDS_PAGE;
+    show();
+  }});
+  const matches = row => {
+    if (!query) return true;
+    row.text = row.text || JSON.stringify(row.original).toLowerCase();
+    return row.text.includes(query);
+  };
+  // The rows the page shows: the filter's first `shown`, then the rows added here.
+  const show = () => {
+    const kept = rows.filter(row => !row.removed && !row.added);
+    const found = kept.filter(matches);
+    const visible = [...found.slice(0, shown), ...rows.filter(r => r.added && !r.removed)];
+    body.replaceChildren(...visible.map(drawn));
+    if (!paged) return;
+    const left = found.length - Math.min(shown, found.length);
+    count.textContent = `${Math.min(shown, found.length)} of ${found.length}` +
+      (query ? ` matching (${kept.length} in all)` : "") + " shown";
+    more.textContent = `Show ${Math.min(left, RECORDS_PAGE)} more`;
+    more.hidden = left <= 0;
+  };
+  items.forEach(item => rows.push({original: item, cells: null, tr: null, removed: false}));
+  show();
   const add = el("button", {type: "button", class: "add-row", text: "Add row",
-                            "aria-label": `Add a row to ${label}`, onclick: () => {
-                              const row = addRow({});
+                            "aria-label": `Add row to ${label}`, onclick: () => {
+                              const row = {original: {}, cells: null, tr: null,
+                                           removed: false, added: true};
+                              rows.push(row);
+                              show();
                               if (row.cells.length) row.cells[0].input.focus();
                               table.dispatchEvent(new Event("input", {bubbles: true}));
                             }});
   table.setAttribute("aria-label", label);
+  const filter = el("input", {type: "search", class: "records-filter",
+                              placeholder: `Filter ${items.length} rows`,
+                              "aria-label": `Filter ${label}`});
+  filter.addEventListener("keydown", event => {
+    if (event.key === "Enter") event.preventDefault();  // filtering submits nothing
+  });
+  filter.addEventListener("input", event => {
+    event.stopPropagation();  // a filter is no edit
+    query = filter.value.trim().toLowerCase();
+    shown = RECORDS_PAGE;
+    show();
+  });
   const node = el("div", {class: "field records", id},
                   el("span", {class: "caption", id: `${id}-caption`, text: label}),
+                  ...(paged ? [filter, count] : []),
                   el("div", {class: "scroll", role: "region", tabindex: "0",
                              "aria-labelledby": `${id}-caption`}, table),
+                  ...(paged ? [more] : []),
                   ...(columns.length ? [add] : []));
   const read = () => rows.filter(row => !row.removed).map(row => {
     const out = {...row.original};
+    if (!row.cells) return out;  // never shown: as it came
     columns.forEach((key, index) => {
       const value = row.cells[index].read();
       if (value === undefined) delete out[key];
@@ -309,14 +358,21 @@ function renderDocument(def, box, spec, force = false) {
 }
 
 async function drawDocument(def, box, spec, force) {
+  const absent = text => {
+    delete DOCUMENTS[def.key];
+    box.replaceChildren(el("p", {class: "empty", text}));
+  };
+  // A document the mesh does not have is not asked for: its 404 would be a failed request
+  // in the browser's console on every look at the tab. The count of each kind tells.
+  const {data: counted} = await api("GET", "/registries/graph/kinds");
+  const kind = counted.kinds.find(each => each.kind === def.kind);
+  if (kind && !kind.count) return absent(`There is no ${kind.label} yet; PUT one to create it.`);
   let data;
   try {
     ({data} = await api("GET", def.path));
-  } catch (error) {
+  } catch (error) {  // removed since it was counted
     if (error.status !== 404) throw error;
-    delete DOCUMENTS[def.key];
-    box.replaceChildren(el("p", {class: "empty", text: `${error.message}.`}));
-    return;
+    return absent(`${error.message}.`);
   }
   const version = data.resource_version;
   const document = def.wrapped ? data[def.wrapped] : {...data};
@@ -364,6 +420,10 @@ async function drawDocument(def, box, spec, force) {
   updateSave();
 }
 
+// The kind of each one-document form, as /registries/changes names it.
+const DOCUMENT_KINDS = {system: "SystemConfig", strategies: "ContextStrategies",
+                        integration: "IntegrationConfig"};
+
 async function saveDocument(def, box, spec, state, fields, problem) {
   problem.hidden = true;
   const refuse = text => {
@@ -378,13 +438,16 @@ async function saveDocument(def, box, spec, state, fields, problem) {
     if (!(error instanceof Invalid)) throw error;
     return refuse(error.message);
   }
-  try {
-    await api("PUT", def.path, document, {"If-Match": `"${state.version}"`});
-  } catch (error) {
-    return refuse(error.status === 412
+  // The plan first (plans.js): the document is its kind's one entry, named "default".
+  const planned = await meshPlans.planChanges({
+    title: `Save ${def.noun}`, changes: [{kind: DOCUMENT_KINDS[def.key], name: "default",
+                                          entry: document, resource_version: state.version}]});
+  if (planned.failed) {
+    return refuse(planned.failed.status === 412
       ? `Someone else changed ${def.noun} meanwhile: Reset loads theirs (dropping your ` +
-        "changes); then make yours again." : error.message);
+        "changes); then make yours again." : planned.failed.message);
   }
+  if (!planned.saved) return;  // closed unsaved: the form keeps every edit
   await renderDocument(def, box, spec, true);  // "Saved" once the form shows what was saved
   say(`Saved ${def.noun}.`);
 }
@@ -407,7 +470,8 @@ const SYSTEM_KNOWN = {
   memory: {enabled: false, retrieval_mode: "reactive"},
   artifacts: {versioning_enabled: false},
 };
-const SYSTEM = {key: "system", path: "/registries/system-config", label: "System settings",
+const SYSTEM = {key: "system", kind: "SystemConfig", path: "/registries/system-config",
+                label: "System settings",
                 noun: "the system settings",
                 intro: "Limits, timeouts and switches the orchestrator reads " +
                        "(system_config.json). Save replaces the whole document."};
@@ -425,7 +489,8 @@ RENDERERS.system = () => renderDocument(SYSTEM, content("system"), systemSpec())
 
 // -- context engineering ----------------------------------------------------------------------
 
-const STRATEGIES = {key: "strategies", path: "/registries/context/strategies",
+const STRATEGIES = {key: "strategies", kind: "ContextStrategies",
+                    path: "/registries/context/strategies",
                     label: "Context strategies", noun: "the context strategies",
                     intro: "Token budgets, compaction, memory, artifacts and prefix caching " +
                            "(context_strategies.json)."};
@@ -505,7 +570,7 @@ async function drawPipeline(box, force) {
     body.append(el("tr", {"data-id": row.id, class: enabled.checked ? "" : "off"},
       el("td", {}, position),
       el("td", {}, el("strong", {text: row.entry.name || row.id}), " ",
-         el("code", {text: row.id}),
+         el("code", {}, ...wordWrapped(row.id)),
          ...(row.entry._description ? [el("br"), el("small", {text: row.entry._description})]
            : [])),
       el("td", {}, enabled),
@@ -534,43 +599,35 @@ async function drawPipeline(box, force) {
           body)));
 }
 
-async function putProcessor(row, changes) {
-  const {data} = await api("PUT", `${PROCESSORS}/${encodeURIComponent(row.id)}`,
-                           {...row.entry, ...changes}, {"If-Match": `"${row.version}"`});
-  row.version = data.resource_version;
-  delete data.resource_version;
-  row.entry = data;
-}
-
-async function changeProcessor(box, row, changes, done) {
-  let said = [done];
-  try {
-    await putProcessor(row, changes);
-  } catch (error) {
-    said = [error.status === 412 ? `Someone else changed '${row.id}' meanwhile: shown ` +
-            "again as it is now." : error.message, "error"];
-  }
+// Plan, show and commit `changes` of the pipeline (plans.js), then show the pipeline as it
+// is (a plan closed unsaved puts back what the table showed); `done` is said once shown.
+async function planPipeline(box, title, changes, done, kindVersions = {}) {
+  const planned = await meshPlans.planChanges({title, changes, kindVersions});
+  const error = planned.failed;
+  const said = error ? [error.status === 412 ? "Someone else changed the pipeline " +
+                        "meanwhile: shown again as it is now." : error.message, "error"]
+    : planned.saved ? [done] : null;
   await renderPipeline(box, true);  // said once the pipeline shows it
-  say(...said);
+  if (said) say(...said);
 }
 
-// Swap two processors' orders: the whole pipeline in one PUT, so the swap is one plan and
-// one revision (no two processors may share an order at any moment).
-async function move(box, rows, index, step) {
+function changeProcessor(box, row, changes, done) {
+  return planPipeline(box, done.replace(/\.$/, ""), [
+    {kind: KINDS.processors.kind, name: row.id, entry: {...row.entry, ...changes},
+     resource_version: row.version}], done);
+}
+
+// Swap two processors' orders in one plan, so the swap is one revision (no two processors
+// may share an order at any moment), fenced on the whole pipeline's version.
+function move(box, rows, index, step) {
   const [first, second] = [rows[index], rows[index + step]];
-  const swapped = {[first.id]: second.entry.order, [second.id]: first.entry.order};
-  const processors = rows.map(row => (row.id in swapped
-    ? {...row.entry, order: swapped[row.id]} : row.entry));
-  let said = [`Moved '${first.id}' ${step < 0 ? "up" : "down"}.`];
-  try {
-    await api("PUT", PROCESSORS, {processors},
-              {"If-Match": `"${pipelineVersion}"`});
-  } catch (error) {
-    said = [error.status === 412 ? "Someone else changed the pipeline meanwhile: shown again " +
-            "as it is now." : error.message, "error"];
-  }
-  await renderPipeline(box, true);  // said once the pipeline shows it
-  say(...said);
+  const where = step < 0 ? "up" : "down";
+  return planPipeline(box, `Move '${first.id}' ${where}`, [
+    {kind: KINDS.processors.kind, name: first.id,
+     entry: {...first.entry, order: second.entry.order}},
+    {kind: KINDS.processors.kind, name: second.id,
+     entry: {...second.entry, order: first.entry.order}},
+  ], `Moved '${first.id}' ${where}.`, {[KINDS.processors.kind]: pipelineVersion});
 }
 
 // -- integrations -------------------------------------------------------------------------------
@@ -595,7 +652,8 @@ for (const [name, shown] of Object.entries(INTEGRATION_LISTS)) {
     .querySelector(`[data-part="${name}"]`)});
 }
 
-const INTEGRATION = {key: "integration", path: "/registries/integration/system-config",
+const INTEGRATION = {key: "integration", kind: "IntegrationConfig",
+                     path: "/registries/integration/system-config",
                      wrapped: "config", label: "Integration config",
                      noun: "the integration config",
                      intro: "Retry policies, throughput limits, circuit-breaker defaults, " +
