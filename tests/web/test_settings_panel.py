@@ -485,6 +485,12 @@ def test_governance_policies_are_sections_saved_one_by_one(page: Page, full: Pat
     page.click("details[data-policy=agent_tool_access] summary")
     expect(page.get_by_label("denied tools of fraud_agent")).to_have_value(
         "policy_snapshot, decision_rules, coverage_rules")
+    # every value of a rule's list in view: its box grows and wraps, nothing cut off
+    cut = page.eval_on_selector_all(
+        "details[data-policy=agent_tool_access] [data-shape=list]",
+        "boxes => boxes.filter(b => b.scrollWidth > b.clientWidth + 1 ||"
+        " b.scrollHeight > b.clientHeight + 2).map(b => b.value)")
+    assert cut == []
     page.get_by_label("allowed tools of severity_agent").fill("similarity, fraud_rules")
     page.get_by_label("Save policy agent_tool_access").click()
     commit_plan(page)

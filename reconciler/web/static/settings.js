@@ -286,10 +286,11 @@ function cellEditor(value, sample, label, id) {
       return Number(input.value);
     };
   } else if (shape === "list") {
-    input = el("input", {id, type: "text", "aria-label": label, "data-shape": "list"});
+    // A comma list in a box that grows with it (panel.css): every value stays in view.
+    input = el("textarea", {id, rows: 1, "aria-label": label, "data-shape": "list"});
     input.value = absent ? "" : value.join(", ");
     read = () => (absent && input.value.trim() === "" ? undefined
-      : input.value.split(",").map(item => item.trim()).filter(Boolean));
+      : input.value.split(/[,\n]/).map(item => item.trim()).filter(Boolean));
   } else if (shape === "text") {
     input = el("input", {id, type: "text", "aria-label": label});
     input.value = absent ? "" : value;
