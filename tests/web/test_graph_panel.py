@@ -204,6 +204,7 @@ def test_at_390_px_the_canvas_fits_and_the_controls_wrap(browser: Browser,
             name = "neighbourhood" if focus.startswith("agent") else "workflow"
             page.screenshot(path=str(SHOTS / f"graph-{name}-390.png"), full_page=True)
     with graph_page(browser, server, width=390) as (page, _):
+        expect(page.locator("#graph-search")).to_be_focused()  # typing goes there
         page.keyboard.type("claim")
         expect(page.locator("#graph-suggestions [role=option]")).not_to_have_count(0)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
