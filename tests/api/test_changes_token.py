@@ -13,36 +13,17 @@ from typing import Any
 
 import pytest
 
-from reconciler.api import create_app
-from reconciler.store import default_info
-from reconciler.store.registry_files import read_live_state
-from tests.api.inprocess import InProcess
-from tests.conftest import FULL_REGISTRIES, copy_tree
+from tests.api.inprocess import InProcess, served
+from tests.conftest import FULL_REGISTRIES
 
 CHANGES = "/registries/changes"
 
 
 @pytest.fixture(params=["file", "postgres"])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    if request.param == "postgres":
-        from reconciler.store import pgstore
-
-        url: str = request.getfixturevalue("pg_url")
-        made = pgstore.PostgresStore(url)
-        made.import_state(read_live_state(FULL_REGISTRIES), {}, [], default_info("import"))
-        made.close()
-        location = url
-    else:
-        location = str(copy_tree(FULL_REGISTRIES, tmp_path / "registries"))
-    app = create_app(location, watch=False)
-    yield InProcess(app)
-    app.state.registry.close()
+    yield from served(request, tmp_path, FULL_REGISTRIES)
 
 
-def read(api: InProcess, path: str) -> dict[str, Any]:
-    found: dict[str, Any] = api.get(path).json()
-    found.pop("resource_version", None)
-    return found
 
 
 def head(api: InProcess) -> int:
@@ -52,7 +33,7 @@ def head(api: InProcess) -> int:
 
 def agent_change(api: InProcess, name: str, **fields: Any) -> dict[str, Any]:
     return {"kind": "Agent", "name": name,
-            "entry": {**read(api, f"/registries/agents/{name}"), **fields}}
+            "entry": {**api.entry(f"/registries/agents/{name}"), **fields}}
 
 
 def test_a_dry_run_answers_the_plan_shown_and_its_token(api: InProcess) -> None:
@@ -81,26 +62,26 @@ def test_the_commit_with_the_token_writes_exactly_that_plan(api: InProcess) -> N
     done = api.post(CHANGES, json=body, headers={"If-Match": f'"{token}"'})
     assert done.status_code == 200, done.text
     assert done.json()["committed"] is True and done.json()["revision"] == head(api)
-    assert read(api, "/registries/agents/fraud_agent")["max_iterations"] == 9
+    assert api.entry("/registries/agents/fraud_agent")["max_iterations"] == 9
 
 
 def test_a_write_between_plan_and_commit_is_a_412_that_writes_nothing(api: InProcess) -> None:
     body = {"changes": [agent_change(api, "fraud_agent", max_iterations=9)]}
     token = api.post(CHANGES, json={**body, "dry_run": True}).json()["token"]
     other = api.put("/registries/agents/severity_agent",
-                    json=read(api, "/registries/agents/severity_agent") | {"max_iterations": 6})
+                    json=api.entry("/registries/agents/severity_agent") | {"max_iterations": 6})
     assert other.status_code == 200, other.text
     moved = head(api)
     stale = api.post(CHANGES, json=body, headers={"If-Match": f'"{token}"'})
     assert stale.status_code == 412, stale.text
     assert "plan again" in stale.json()["detail"]
     assert head(api) == moved
-    assert read(api, "/registries/agents/fraud_agent")["max_iterations"] != 9
+    assert api.entry("/registries/agents/fraud_agent")["max_iterations"] != 9
     again = api.post(CHANGES, json={**body, "dry_run": True}).json()
     assert again["token"] == stale.json()["current_version"] != token
     done = api.post(CHANGES, json=body, headers={"If-Match": f'"{again["token"]}"'})
     assert done.status_code == 200, done.text
-    assert read(api, "/registries/agents/fraud_agent")["max_iterations"] == 9
+    assert api.entry("/registries/agents/fraud_agent")["max_iterations"] == 9
 
 
 def test_an_untouched_entry_plans_no_changes(api: InProcess) -> None:
@@ -140,6 +121,6 @@ def test_a_one_document_kind_is_planned_like_any_other(api: InProcess) -> None:
     assert change["fields"] == ["orchestrator.max_iterations"]  # not the stamps
     done = api.post(CHANGES, json=body, headers={"If-Match": f'"{shown["token"]}"'})
     assert done.status_code == 200, done.text
-    saved = read(api, "/registries/system-config")
+    saved = api.entry("/registries/system-config")
     assert saved["orchestrator"]["max_iterations"] == 12
     assert "resource_version" not in saved

@@ -14,38 +14,20 @@ from typing import Any
 import pytest
 
 from reconciler.api import create_app, mesh_routes
-from reconciler.store import default_info
-from reconciler.store.registry_files import read_live_state
-from tests.api.inprocess import InProcess
+from tests.api.inprocess import InProcess, served
 from tests.conftest import FIXTURE_REGISTRIES, copy_tree
 
 
 @pytest.fixture(params=["file", "postgres"])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    if request.param == "postgres":
-        from reconciler.store import pgstore
-
-        url: str = request.getfixturevalue("pg_url")
-        made = pgstore.PostgresStore(url)
-        made.import_state(read_live_state(FIXTURE_REGISTRIES), {}, [], default_info("import"))
-        made.close()
-        location = url
-    else:
-        location = str(copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries"))
-    app = create_app(location, watch=False)
-    yield InProcess(app)
-    app.state.registry.close()
+    yield from served(request, tmp_path, FIXTURE_REGISTRIES)
 
 
-def body(api: InProcess, path: str) -> dict[str, Any]:
-    found: dict[str, Any] = api.get(path).json()
-    found.pop("resource_version", None)
-    return found
 
 
 def put_agent(api: InProcess, name: str, **fields: Any) -> int:
     answer = api.put(f"/registries/agents/{name}",
-                     json={**body(api, f"/registries/agents/{name}"), **fields})
+                     json={**api.entry(f"/registries/agents/{name}"), **fields})
     assert answer.status_code == 200, answer.text
     head: int = api.get("/health").json()["revision"]
     return head
@@ -75,9 +57,9 @@ def test_a_revert_is_planned_then_committed_with_its_token(api: InProcess) -> No
     done = api.post(f"/registries/revert/{b}", headers={"If-Match": f'"{shown["token"]}"'})
     assert done.status_code == 200, done.text
     assert done.json()["applied"] is True and done.json()["revision"] == d + 1
-    assert body(api, "/registries/agents/severity_agent")["max_iterations"] != 8
-    assert body(api, "/registries/agents/fraud_agent")["description"] == "r-a"  # kept
-    assert body(api, "/registries/agents/explainability_agent")["max_iterations"] == 7
+    assert api.entry("/registries/agents/severity_agent")["max_iterations"] != 8
+    assert api.entry("/registries/agents/fraud_agent")["description"] == "r-a"  # kept
+    assert api.entry("/registries/agents/explainability_agent")["max_iterations"] == 7
     listed = api.get("/registries/history").json()["revisions"][-1]
     assert listed["undo"] == {"action": "revert", "revision": b}
     assert listed["note"] == f"revert of revision {b}" and listed["source"] == "api"
@@ -96,7 +78,7 @@ def test_a_plan_gone_stale_is_412_and_writes_nothing(api: InProcess) -> None:
     assert "changed since that plan was made" in stale.json()["detail"]
     assert stale.json()["current_version"] != token
     assert api.get("/health").json()["revision"] == head
-    assert body(api, "/registries/agents/severity_agent")["max_iterations"] == 8
+    assert api.entry("/registries/agents/severity_agent")["max_iterations"] == 8
 
 
 def test_a_conflicting_revert_has_no_plan_and_is_409_naming_the_resource_and_revision(
@@ -123,8 +105,8 @@ def test_restore_to_here_plan_and_commit(api: InProcess) -> None:
         "coverage_agent", "explainability_agent", "severity_agent"]
     done = api.post(f"/registries/restore/{a}", headers={"If-Match": shown["token"]})
     assert done.status_code == 200, done.text
-    assert body(api, "/registries/agents/coverage_agent")["description"] != "r-d"
-    assert body(api, "/registries/agents/fraud_agent")["description"] == "r-a"
+    assert api.entry("/registries/agents/coverage_agent")["description"] != "r-d"
+    assert api.entry("/registries/agents/fraud_agent")["description"] == "r-a"
     last = api.get("/registries/history").json()["revisions"][-1]
     assert (last["revision"], last["undo"]) == (d + 1, {"action": "restore", "revision": a})
     assert api.get("/registries/restore/99/plan").status_code == 404
@@ -136,13 +118,13 @@ def test_restore_to_revision_zero(tmp_path: Path) -> None:
     app = create_app(str(registries), watch=False)
     api = InProcess(app)
     assert api.get("/registries/restore/0/plan").status_code == 404  # no history yet
-    original = body(api, "/registries/agents/fraud_agent")
+    original = api.entry("/registries/agents/fraud_agent")
     four(api)
     shown = api.get("/registries/restore/0/plan").json()
     assert len(shown["changes"]) == 4
     assert api.post("/registries/restore/0",
                     headers={"If-Match": shown["token"]}).status_code == 200
-    assert body(api, "/registries/agents/fraud_agent") == original
+    assert api.entry("/registries/agents/fraud_agent") == original
     assert api.get("/registries/revert/0/plan").status_code == 404
     app.state.registry.close()
 
@@ -164,7 +146,7 @@ def test_a_server_that_denies_breaking_changes_denies_a_breaking_revert(tmp_path
     registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
     app = create_app(str(registries), watch=False, deny_breaking=True)
     api = InProcess(app)
-    tool = body(api, "/registries/tools/fraud_rules")
+    tool = api.entry("/registries/tools/fraud_rules")
     looser = {**tool, "input_schema": {**tool["input_schema"], "required": []}}
     assert api.put("/registries/tools/fraud_rules", json=looser).status_code == 200
     head = api.get("/health").json()["revision"]
@@ -175,5 +157,5 @@ def test_a_server_that_denies_breaking_changes_denies_a_breaking_revert(tmp_path
     assert answer.status_code == 409, answer.text
     assert answer.json()["codes"] == ["B001"]
     assert api.get("/health").json()["revision"] == head
-    assert body(api, "/registries/tools/fraud_rules") == looser
+    assert api.entry("/registries/tools/fraud_rules") == looser
     app.state.registry.close()

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+
+from tests.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,3 +71,39 @@ def commit_plan(page: Page) -> None:
     expect(dialog.locator("button.save")).to_be_enabled()
     dialog.locator("button.save").click()
     expect(dialog).to_be_hidden()
+
+
+@contextmanager
+def serving(registries: Path, *args: str) -> Iterator[Server]:
+    """`meshctl serve` on `registries` (with `args`), stopped afterwards."""
+    server = Server(registries, *args)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def served_panel(browser: Browser, registries: Path, path: str = "/") -> Iterator[Page]:
+    """The panel at `path` of a server started for the block on `registries`."""
+    with serving(registries) as server, panel_page(browser, f"{server.url}{path}") as page:
+        yield page
+
+
+def writes(page: Page) -> list[Request]:
+    """Every request that would change something, recorded from now on."""
+    seen: list[Request] = []
+    page.on("request", lambda request: seen.append(request)
+            if request.method in ("POST", "PUT", "DELETE") else None)
+    return seen
+
+
+def add_spare_tool(server: Server) -> None:
+    """A tool nothing uses (`spare_tool`, fraud_rules' entry under another id), made
+    through the API: one a delete is allowed for."""
+    with server.client() as api:
+        tool = api.get("/registries/tools/fraud_rules").json()
+        tool.pop("resource_version", None)
+        answer = api.post("/registries/tools",
+                          json={**tool, "tool_id": "spare_tool", "name": "Spare tool"})
+        assert answer.status_code == 201, answer.text

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Request, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.servers import Server
-from tests.web.conftest import SHOTS, commit_plan, open_tab, panel_page
+from tests.web.conftest import SHOTS, commit_plan, open_tab, panel_page, serving, writes
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 # Keys of a step no form shows: notes, and fields of a newer runtime.
@@ -46,9 +46,8 @@ def steps_server(registries: Path) -> Iterator[Server]:
     spare = next(a for a in agents["agents"] if a["agent_id"] == "intake_agent")
     agents["agents"].append({**spare, "agent_id": "spare_agent", "name": "Spare Agent"})
     agents_path.write_text(json.dumps(agents, indent=2) + "\n", encoding="utf-8")
-    running = Server(registries)
-    yield running
-    running.stop()
+    with serving(registries) as running:
+        yield running
 
 
 @pytest.fixture
@@ -63,13 +62,6 @@ def open_steps(page: Page) -> Locator:
     steps = page.locator("#field-steps")
     expect(steps.locator("tbody tr")).to_have_count(6)
     return steps
-
-
-def writes(page: Page) -> list[Request]:
-    seen: list[Request] = []
-    page.on("request", lambda request: seen.append(request)
-            if request.method in ("POST", "PUT", "DELETE") else None)
-    return seen
 
 
 def test_the_steps_are_typed_rows(page: Page) -> None:

@@ -29,7 +29,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response
 from reconciler.web.pages import TABS
 from tests.conftest import FIXTURE_REGISTRIES, FULL_REGISTRIES, copy_tree
 from tests.servers import SCRIPT, Server
-from tests.web.conftest import SHOTS
+from tests.web.conftest import SHOTS, add_spare_tool, serving
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 WIDTHS = {1280: 900, 390: 844}  # width: height, a desktop and a phone
@@ -202,11 +202,7 @@ def full(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
         answer = api.put("/registries/agents/fraud_agent",
                          json={**agent, "description": "Edited after the export"})
         assert answer.status_code == 200, answer.text
-        tool = api.get("/registries/tools/fraud_rules").json()
-        tool.pop("resource_version", None)
-        answer = api.post("/registries/tools",
-                          json={**tool, "tool_id": "spare_tool", "name": "Spare tool"})
-        assert answer.status_code in (200, 201), answer.text
+    add_spare_tool(server)
     yield server
     server.stop()
 
@@ -214,9 +210,8 @@ def full(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     registries = copy_tree(FIXTURE_REGISTRIES, tmp_path_factory.mktemp("bare") / "registries")
-    server = Server(registries)
-    yield server
-    server.stop()
+    with serving(registries) as server:
+        yield server
 
 
 class Watched:

@@ -17,16 +17,15 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import FULL_REGISTRIES, copy_tree
 from tests.servers import Server
-from tests.web.conftest import SHOTS
+from tests.web.conftest import SHOTS, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module: these tests only read."""
     registries = copy_tree(FULL_REGISTRIES, tmp_path_factory.mktemp("graph") / "registries")
-    running = Server(registries)
-    yield running
-    running.stop()
+    with serving(registries) as running:
+        yield running
 
 
 @contextmanager

@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.servers import Server
-from tests.web.conftest import SHOTS, chosen, commit_plan, open_tab, panel_page
+from tests.web.conftest import (
+    SHOTS,
+    add_spare_tool,
+    chosen,
+    commit_plan,
+    open_tab,
+    panel_page,
+    served_panel,
+    writes,
+)
 
 
 @pytest.fixture
@@ -35,14 +44,6 @@ def revisions(server: Server) -> int:
     with server.client() as api:
         count: int = api.get("/registries/history").json()["total_count"]
         return count
-
-
-def writes(page: Page) -> list[Request]:
-    """Every request that would change something, recorded from now on."""
-    seen: list[Request] = []
-    page.on("request", lambda request: seen.append(request)
-            if request.method in ("POST", "PUT", "DELETE") else None)
-    return seen
 
 
 def edit(page: Page, tab: str, name: str) -> None:
@@ -267,17 +268,13 @@ def test_a_provider_outside_the_runtime_set_is_kept_as_written(browser: Browser,
     next(p for p in document["profiles"] if p["profile_id"] == "gpt4")["provider"] = "OpenAI"
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     before = path.read_bytes()
-    server = Server(registries)
-    try:
-        with panel_page(browser, f"{server.url}/") as page:
-            edit(page, "profiles", "gpt4")
-            expect(page.locator("#field-provider")).to_have_value("OpenAI")
-            expect(page.locator("#field-provider option:checked")).to_have_text(
-                "OpenAI (as written)")
-            page.click("#editor .save")
-            expect(page.locator("#status")).to_contain_text("No changes")
-    finally:
-        server.stop()
+    with served_panel(browser, registries) as page:
+        edit(page, "profiles", "gpt4")
+        expect(page.locator("#field-provider")).to_have_value("OpenAI")
+        expect(page.locator("#field-provider option:checked")).to_have_text(
+            "OpenAI (as written)")
+        page.click("#editor .save")
+        expect(page.locator("#status")).to_contain_text("No changes")
     assert path.read_bytes() == before
 
 
@@ -411,11 +408,7 @@ def test_the_delete_prompt_checks_usage_first_and_offers_no_delete_in_use(
 
 def test_the_delete_prompt_points_to_history_not_the_command_line(page: Page,
                                                                    server: Server) -> None:
-    with server.client() as api:
-        tool = api.get("/registries/tools/fraud_rules").json()
-        del tool["resource_version"]
-        assert api.post("/registries/tools", json={**tool, "tool_id": "spare_tool"}
-                        ).status_code == 201
+    add_spare_tool(server)
     open_tab(page, "tools")
     page.click("#panel-tools tr[data-id=spare_tool] button.danger")
     prompt = page.locator("#plan-dialog")  # the delete's plan

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.api.test_list_views import edit_json, prepare
 from tests.servers import Server
-from tests.web.conftest import SHOTS, open_tab, panel_page
+from tests.web.conftest import SHOTS, open_tab, panel_page, served_panel
 
 TABS = ("agents", "tools", "profiles", "workflows")
 
@@ -27,12 +27,8 @@ def prepared(registries: Path) -> Path:
 
 @pytest.fixture
 def page(browser: Browser, prepared: Path) -> Iterator[Page]:
-    server = Server(prepared)
-    try:
-        with panel_page(browser, f"{server.url}/") as opened:
-            yield opened
-    finally:
-        server.stop()
+    with served_panel(browser, prepared) as opened:
+        yield opened
 
 
 def row(page: Page, tab: str, name: str) -> Any:

@@ -19,7 +19,14 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import FULL_REGISTRIES, copy_tree
 from tests.servers import Server
-from tests.web.conftest import SHOTS, commit_plan, open_tab, panel_page
+from tests.web.conftest import (
+    SHOTS,
+    add_spare_tool,
+    commit_plan,
+    open_tab,
+    panel_page,
+    served_panel,
+)
 
 RED, GREEN = "rgb(255, 235, 233)", "rgb(218, 251, 225)"  # the diff's line backgrounds
 
@@ -37,12 +44,8 @@ def full(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def full_page(browser: Browser, full: Path) -> Iterator[Page]:
-    running = Server(full)
-    try:
-        with panel_page(browser, f"{running.url}/config") as opened:
-            yield opened
-    finally:
-        running.stop()
+    with served_panel(browser, full, "/config") as opened:
+        yield opened
 
 
 def revisions(registries: Path) -> int:
@@ -124,11 +127,7 @@ def test_the_plan_shows_its_warnings(page: Page, registries: Path) -> None:
 
 
 def test_a_delete_shows_the_plan(page: Page, server: Server, registries: Path) -> None:
-    with server.client() as api:
-        tool = api.get("/registries/tools/fraud_rules").json()
-        del tool["resource_version"]
-        assert api.post("/registries/tools", json={**tool, "tool_id": "spare_tool"}
-                        ).status_code == 201
+    add_spare_tool(server)
     open_tab(page, "tools")
     page.click("#panel-tools tr[data-id=spare_tool] button.danger")
     dialog = page.locator("#plan-dialog")

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import FULL_REGISTRIES, copy_tree
 from tests.servers import Server
-from tests.web.conftest import SHOTS, commit_plan, open_tab, panel_page
+from tests.web.conftest import SHOTS, commit_plan, open_tab, panel_page, served_panel, serving
 
 NEW_TABS = ["accountability", "governance", "system", "context", "integrations"]
 PROCESSORS = ["content_selector", "compaction_checker", "memory_retriever", "artifact_resolver",
@@ -45,9 +45,8 @@ def full(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def full_server(full: Path) -> Iterator[Server]:
-    running = Server(full)
-    yield running
-    running.stop()
+    with serving(full) as running:
+        yield running
 
 
 @pytest.fixture
@@ -577,26 +576,22 @@ def test_a_long_rule_list_is_shown_a_page_at_a_time(browser: Browser, full: Path
                          for name in bulk]
     (full / "agent_registry.json").write_text(json.dumps(agents, indent=2))
     before = read(full, "governance_policies.json")
-    server = Server(full)
-    try:
-        with panel_page(browser, f"{server.url}/config") as page:
-            open_tab(page, "governance")
-            page.click("details[data-policy=agent_tool_access] summary")
-            section = page.locator("details[data-policy=agent_tool_access]")
-            expect(section.locator("table.records tbody tr")).to_have_count(50)
-            expect(section.locator("p.count")).to_have_text("50 of 130 shown")
-            section.get_by_role("button", name="Show 50 more").click()
-            expect(section.locator("table.records tbody tr")).to_have_count(100)
-            section.get_by_label("Filter rules").fill("bulk_agent_120")
-            expect(section.locator("table.records tbody tr")).to_have_count(1)
-            expect(section.locator("p.count")).to_have_text("1 of 1 matching (130 in all) shown")
-            page.get_by_label("allowed tools of bulk_agent_120").fill("similarity, fraud_rules")
-            page.get_by_label("Save policy agent_tool_access").click()
-            commit_plan(page)
-            expect(page.locator("#status")).to_have_text(
-                "Saved governance policy 'agent_tool_access'.")
-    finally:
-        server.stop()
+    with served_panel(browser, full, "/config") as page:
+        open_tab(page, "governance")
+        page.click("details[data-policy=agent_tool_access] summary")
+        section = page.locator("details[data-policy=agent_tool_access]")
+        expect(section.locator("table.records tbody tr")).to_have_count(50)
+        expect(section.locator("p.count")).to_have_text("50 of 130 shown")
+        section.get_by_role("button", name="Show 50 more").click()
+        expect(section.locator("table.records tbody tr")).to_have_count(100)
+        section.get_by_label("Filter rules").fill("bulk_agent_120")
+        expect(section.locator("table.records tbody tr")).to_have_count(1)
+        expect(section.locator("p.count")).to_have_text("1 of 1 matching (130 in all) shown")
+        page.get_by_label("allowed tools of bulk_agent_120").fill("similarity, fraud_rules")
+        page.get_by_label("Save policy agent_tool_access").click()
+        commit_plan(page)
+        expect(page.locator("#status")).to_have_text(
+            "Saved governance policy 'agent_tool_access'.")
     expected = copy.deepcopy(before)
     edited = next(rule for rule in expected["policies"]["agent_tool_access"]["rules"]
                   if rule["agent_id"] == "bulk_agent_120")
