@@ -2,25 +2,10 @@
 // Cytoscape.js (vendored, with the dagre layout): one style for resources and references,
 // and a workflow's steps and transitions top to bottom, from the server's answer
 // (GET /registries/graph/workflow). Shared here so the two pages draw the same picture.
-// Exposed as window.meshDiagrams; nothing global besides.
+// Exposed as window.meshDiagrams; nothing global besides (el, count: dom.js).
 "use strict";
 
 (() => {
-  function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attributes)) {
-      if (key === "text") node.textContent = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else if (value !== undefined && value !== null && value !== false) {
-        node.setAttribute(key, value);
-      }
-    }
-    node.append(...children);
-    return node;
-  }
-
-  const count = (number, singular) => `${number} ${number === 1 ? singular : `${singular}s`}`;
-
   // One colour per kind, light fill and a darker border (the text stays dark on all).
   const KIND_COLOURS = {
     "model-profile": ["#dbeafe", "#1d4ed8"], "tool": ["#dcfce7", "#15803d"],

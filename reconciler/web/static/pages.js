@@ -32,29 +32,6 @@ async function get(path, method = "GET") {
   return answer.data;
 }
 
-/** "1 revision", "2 revisions": no page says "1 revisions". */
-function count(number, singular, plural = `${singular}s`) {
-  return `${number} ${number === 1 ? singular : plural}`;
-}
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-/** An id ("Agent/fraud_agent") as text that may wrap after "/" and "_" only, never
- * inside a word (the panel's wordWrapped, for these pages). */
-function idWrapped(text) {
-  return String(text).split(/(?<=[_/])/).flatMap(
-    (part, index) => (index ? [el("wbr"), part] : [part]));
-}
-
 const SYMBOL = {create: "+", update: "~", delete: "-"};
 
 async function plan() {
@@ -195,7 +172,7 @@ async function history(notice) {
       el("td", {}, revision.source,
          ...(label ? [" ", el("span", {class: "badge undo", text: label})] : [])),
       el("td", {class: "resources"}, ...revision.resources.flatMap(
-        (resource, index) => [...(index ? [", "] : []), ...idWrapped(resource)])),
+        (resource, index) => [...(index ? [", "] : []), ...wordWrapped(resource)])),
       el("td", {class: "actions"},
          el("button", {type: "button", text: "Changes",
                        "aria-label": `Changes of revision ${number}`,

@@ -19,38 +19,10 @@ let sync = null;  // "Kind/name" -> in_sync, drifted, not_in_git, missing_live (
 // -- calling the API ----------------------------------------------------------------------
 
 async function api(method, path, body, headers = {}) {
-  const token = sessionStorage.getItem("meshctl-token");
-  const options = {method, headers: {...headers}};
-  if (token) options.headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  document.body.classList.add("loading");
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch (error) {
-    say("The server cannot be reached. Is meshctl serve running?", "error");
-    throw error;
-  } finally {
-    document.body.classList.remove("loading");
-  }
-  if (response.status === 401) {
-    const given = prompt("This server needs a token (kept for this session only):");
-    if (given) {
-      sessionStorage.setItem("meshctl-token", given);
-      return api(method, path, body, headers);
-    }
-  }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const detail = typeof data.detail === "string" ? data.detail
-      : (data.detail || []).map(d => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-    throw Object.assign(new Error(detail || response.statusText),
-                        {status: response.status, body: data});
-  }
-  return {data, etag: response.headers.get("ETag")};
+  const answer = await meshPlans.send(method, path, body, headers);  // plans.js: every page's
+  if (answer.status === 0) say(answer.error.message, "error");  // the server is not there
+  if (!answer.ok) throw answer.error;  // message, status, body: for the fields it names
+  return {data: answer.data, etag: answer.etag};
 }
 
 function say(text, kind = "ok") {
@@ -126,16 +98,6 @@ function content(name) {
   return document.querySelector(`[data-content=${name}]`);
 }
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 // -- lists ----------------------------------------------------------------------------------
 
@@ -382,18 +344,6 @@ function viewTable(name, kind, plural, data, state) {
   return table;
 }
 
-// An id (or a path) that may wrap only between its words (after "_" or "/"), never inside
-// one: a narrow screen shows "recommendation_" and "agent", not "recommendat" and "ion".
-// Text with spaces wraps at its spaces, as any text.
-function wordWrapped(text) {
-  const nodes = [];
-  if (/\s/.test(String(text))) return [String(text)];
-  for (const part of String(text).split(/(?<=[_/])/)) {
-    if (nodes.length) nodes.push(el("wbr"));
-    nodes.push(part);
-  }
-  return nodes;
-}
 
 function cell(kind, column, row) {
   const value = row[column.key];

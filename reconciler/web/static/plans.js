@@ -5,28 +5,10 @@
 // each change's diff, fields and dependents, the warnings, the access changes and a token;
 // the dialog commits exactly that plan (the token in If-Match), so a change made in between
 // is a 412: nothing written, the user's input kept, and a new plan offered.
-// Exposed as window.meshPlans; nothing else is global, so no page's names clash with these.
+// Exposed as window.meshPlans; nothing else is global (el, wordWrapped, count: dom.js).
 (() => {
-  function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attributes)) {
-      if (key === "text") node.textContent = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else if (value !== undefined && value !== null) node.setAttribute(key, value);
-    }
-    node.append(...children);
-    return node;
-  }
-
-  const count = (number, one, many = `${one}s`) => `${number} ${number === 1 ? one : many}`;
-
-  /** An id ("GovernancePolicy/agent_tool_access") that may wrap after "/" and "_" only,
-   * never inside a word. */
-  const wrapped = text => String(text).split(/(?<=[_/])/).flatMap(
-    (part, index) => (index ? [el("wbr"), part] : [part]));
-
-  /** One API call as {ok, status, data, error}; `error` is what panel.js's api() throws
-   * (message, status, body), for its field marks. A 401 asks for a token once. */
+  /** One API call as {ok, status, data, etag, error}; `error` is what panel.js's api()
+   * throws (message, status, body), for its field marks. A 401 asks for a token once. */
   async function send(method, path, body, headers = {}) {
     const token = sessionStorage.getItem("meshctl-token");
     const sent = {...headers};
@@ -51,12 +33,13 @@
       }
     }
     const data = await response.json().catch(() => ({}));
-    if (response.ok) return {ok: true, status: response.status, data, error: null};
+    const etag = response.headers.get("ETag");
+    if (response.ok) return {ok: true, status: response.status, data, etag, error: null};
     const detail = typeof data.detail === "string" ? data.detail
       : (data.detail || []).map(d => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
     const error = Object.assign(new Error(detail || `the server answered ${response.status}`),
                                 {status: response.status, body: data});
-    return {ok: false, status: response.status, data, error};
+    return {ok: false, status: response.status, data, etag, error};
   }
 
   const ACTION_TEXT = {create: "created", update: "updated", delete: "deleted"};
@@ -76,7 +59,7 @@
     const parts = [
       el("h3", {}, el("span", {class: `action ${change.action}`,
                                text: verb[change.action] || change.action}), " ",
-         `${change.kind} `, el("code", {}, ...wrapped(change.name)))];
+         `${change.kind} `, el("code", {}, ...wordWrapped(change.name)))];
     if (change.fields && change.fields.length && change.action === "update") {
       parts.push(el("p", {class: "fields"}, "Fields: ",
         ...change.fields.flatMap((name, i) => [i ? ", " : "", el("code", {text: name})])));
@@ -88,7 +71,7 @@
       parts.push(el("p", {class: "dependents"}, `Touches ${count(dependents.length,
                                                                   "dependent")}: `,
         ...named.flatMap((key, i) => [
-          i ? ", " : "", el("code", {}, ...wrapped(`${key.kind}/${key.name}`))]),
+          i ? ", " : "", el("code", {}, ...wordWrapped(`${key.kind}/${key.name}`))]),
         more ? ` and ${more} more` : ""));
     }
     for (const reason of change.breaking || []) {

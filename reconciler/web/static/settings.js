@@ -180,7 +180,7 @@ function recordsEditor(items, id, label) {
   let query = "";
   const drawn = row => {  // the row's controls, built once
     if (row.tr) return row.tr;
-    const number = rows.indexOf(row) + 1;
+    const number = row.number;
     const first = row.original[columns[0]];
     const name = typeof first === "string" && first ? first : `row ${number}`;
     row.cells = columns.map(key => cellEditor(row.original[key], sample(key),
@@ -221,12 +221,13 @@ function recordsEditor(items, id, label) {
     more.textContent = `Show ${Math.min(left, RECORDS_PAGE)} more`;
     more.hidden = left <= 0;
   };
-  items.forEach(item => rows.push({original: item, cells: null, tr: null, removed: false}));
+  const made = (original, added = false) => ({original, number: rows.length + 1, cells: null,
+                                              tr: null, removed: false, added});
+  items.forEach(item => rows.push(made(item)));
   show();
   const add = el("button", {type: "button", class: "add-row", text: "Add row",
                             "aria-label": `Add row to ${label}`, onclick: () => {
-                              const row = {original: {}, cells: null, tr: null,
-                                           removed: false, added: true};
+                              const row = made({}, true);
                               rows.push(row);
                               show();
                               if (row.cells.length) row.cells[0].input.focus();
