@@ -117,8 +117,8 @@ def add_routes(app: FastAPI, registry: RegistryManager, *, manifests: Sequence[s
                         f"revision {store.head()} now); nothing was written: look at the "
                         "new plan", plan.live_fingerprint)
         if plan.refusals:  # the server's --deny-breaking/--deny-access-widening: 409 as a write
-            raise ApiError(409, f"the {action} is refused and nothing was written: "
-                                + refusals_of(plan),
+            raise ApiError(409, paths.text(f"the {action} is refused and nothing was "
+                                           f"written: {refusals_of(plan)}"),
                            codes=sorted({d.code for d in plan.warnings
                                          if d.code.startswith("B")}))
         try:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class ShownPaths:
         pattern = re.compile("(" + "|".join(re.escape(root) for root in longest_first)
                              + r")(?![\w.-])")
         return cls(pattern, _names(found))
+
+    @overload
+    def text(self, text: str) -> str: ...
+
+    @overload
+    def text(self, text: None) -> None: ...
 
     def text(self, text: str | None) -> str | None:
         """`text` (a path, or a message of meshctl's naming one) with such paths shortened.
@@ -92,11 +98,8 @@ class ShownPaths:
                 "warnings": [self._finding(found) for found in last.get("warnings", [])]}
         return shown
 
-    def finding(self, found: dict[str, Any]) -> dict[str, Any]:
-        """A diagnostic's JSON (`Diagnostic.to_dict`) with its file and message shown."""
-        return self._finding(found)
-
     def _finding(self, found: dict[str, Any]) -> dict[str, Any]:
+        """A diagnostic's JSON (`Diagnostic.to_dict`) with its file and message shown."""
         return {**found, **{key: self.text(found[key]) for key in ("file", "message")
                             if isinstance(found.get(key), str)}}
 
