@@ -528,7 +528,8 @@ def changes(before: MeshState, after: MeshState, gov_before: Governance,
     subjects = set(agents)
     if gov_before.governed != gov_after.governed:  # every decision may change
         subjects |= {*before.of_kind(Kind.AGENT), *after.of_kind(Kind.AGENT)}
-    elif gov_before.policies is not None and gov_after.policies is not None:
+    elif gov_before is not gov_after and gov_before.policies is not None and \
+            gov_after.policies is not None:  # (one governance: no policy is read whole)
         for verb in Verb:
             if gov_before.policies.get(verb.policy) == gov_after.policies.get(verb.policy):
                 continue

@@ -29,6 +29,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.recorddb import Damaged, RecordDB
 from reconciler.statchunks import (
+    Chunked,
     Listing,
     StatKey,
     StatView,
@@ -88,6 +89,9 @@ class Record:
         # `stat_chunks` has the count and each one's MAC), until `compare` or a read.
         self._stats = stats
         self._stat_chunks = stat_chunks
+        # `_stats` serialized, as compared with a listing or saved, and the files set since
+        self._chunked: Chunked | None = None
+        self._touched: set[str] = set()
         self.order = order
         self.problems = problems    # each file's own findings, of the files with any
         self.unsynced = unsynced    # files not marked in sync (see `FileRecord.synced`)
@@ -204,6 +208,7 @@ class Record:
         file again, or drops the record. Raises `Damaged`."""
         count, macs = self._stat_chunks
         changed: list[str] | None = None
+        self._chunked, self._touched = None, set()
         if self._stats is None and self.db is not None and len(listing.chunks()) == count:
             changed = self._changed_chunks(listing, macs)
         if changed is None:  # files came or went (or a built record): file by file
@@ -224,8 +229,10 @@ class Record:
         files than recorded (files came or went: then the whole record is compared)."""
         assert self.db is not None
         db = self.db
-        differing = [chunk_name(index) for index, data in enumerate(listing.chunks())
-                     if macs.get(chunk_name(index)) != db.mac("stats", chunk_name(index), data)]
+        now = [db.mac("stats", chunk_name(index), data)
+               for index, data in enumerate(listing.chunks())]
+        differing = [chunk_name(index) for index, mac in enumerate(now)
+                     if macs.get(chunk_name(index)) != mac]
         rows = db.rows("stats", differing)
         changed: list[str] = []
         for name in differing:
@@ -235,6 +242,7 @@ class Record:
                 return None
             keys = listing.keys
             changed += [file for file in names if not same_key(recorded[file], keys[file])]
+        self._chunked = Chunked(listing.names, listing.chunks(), now)
         return changed
 
     def file(self, name: str) -> FileRecord | None:
@@ -266,6 +274,7 @@ class Record:
     def put(self, name: str, kept: FileRecord) -> None:
         """Record a file (read again) as `kept` says (its place in `stats` is the caller's)."""
         self._held()[name] = kept.stat
+        self._touched.add(name)
         self._rows[name] = (kept.digest, kept.keys)
         self._changed_rows.add(name)
         if kept.diagnostics:
@@ -276,6 +285,7 @@ class Record:
 
     def drop(self, name: str) -> None:
         self._held().pop(name, None)
+        self._touched.add(name)
         self._rows.pop(name, None)
         self._changed_rows.add(name)
         self.problems.pop(name, None)
@@ -328,26 +338,36 @@ class Record:
             self._changed_rows.clear()
             self._order_changed = False
             self.referrers.saved(db)
-            self._stat_chunks = stat_chunks
+            self._stat_chunks = stat_chunks[:2]
+            self._chunked, self._touched = stat_chunks[2], set()
             self._rules_changed.clear()
         return generation
 
     def _stat_rows(self, db: RecordDB, replace: bool
-                   ) -> tuple[dict[str, Any | None], tuple[int, dict[str, bytes]]]:
-        """The chunks of stat keys to write (None: to delete), and the chunks then."""
+                   ) -> tuple[dict[str, Any | None],
+                              tuple[int, dict[str, bytes], Chunked | None]]:
+        """The chunks of stat keys to write (None: to delete), and the chunks then (their
+        count, MACs and, when known, bytes)."""
         count, macs = self._stat_chunks
         if self._stats is None and not replace:  # never read: as recorded
-            return {}, (count, macs)
-        chunks = Listing(self._held()).chunks()
+            return {}, (count, macs, None)
+        held = self._held()
+        chunked = None if replace or self._chunked is None else self._chunked.refreshed(
+            held, self._touched, lambda index, data: db.mac("stats", chunk_name(index), data))
+        if chunked is None:
+            names = list(held)
+            chunks = Listing(held).chunks()
+            chunked = Chunked(names, chunks, [db.mac("stats", chunk_name(index), data)
+                                              for index, data in enumerate(chunks)])
         written: dict[str, Any | None] = {}
         now: dict[str, bytes] = {}
-        for index, data in enumerate(chunks):
+        for index, (data, mac) in enumerate(zip(chunked.chunks, chunked.macs, strict=True)):
             name = chunk_name(index)
-            mac = now[name] = db.mac("stats", name, data)
+            now[name] = mac
             if replace or macs.get(name) != mac:
                 written[name] = data
         written.update((name, None) for name in macs if name not in now)
-        return written, (len(chunks), now)
+        return written, (len(chunked.chunks), now, chunked)
 
 
 _BLOBS = ("stat_chunks", "order", "problems", "unsynced", "merged", "mesh", "synced_at",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -121,3 +121,38 @@ class StatView(Mapping[str, list[int] | None]):
 
     def __len__(self) -> int:
         return len(self.held)
+
+
+class Chunked:
+    """Stat keys as chunks already serialized, with each chunk's MAC: what a record's
+    stats were when compared with a listing (or saved). Saving again re-serializes only
+    the chunks of the files set since (`touched`), not 120 chunks for a 10-file change."""
+
+    __slots__ = ("names", "chunks", "macs")
+
+    def __init__(self, names: list[str], chunks: list[bytes], macs: list[bytes]) -> None:
+        self.names, self.chunks, self.macs = names, chunks, macs
+
+    def refreshed(self, held: Mapping[str, StatKey | None], touched: set[str],
+                  mac: Callable[[int, bytes], bytes]) -> Chunked | None:
+        """The chunks of `held` (the same files in the same order, some keys set anew:
+        `touched`), `mac(index, data)` giving a re-serialized chunk's MAC; None when
+        `held` lists other files (then serialize it whole)."""
+        if len(held) != len(self.names):
+            return None
+        try:
+            if len(touched) <= 32:  # (a few scans of the names cost less than indexing them)
+                places = {name: self.names.index(name) for name in touched}
+            else:
+                where = {name: index for index, name in enumerate(self.names)}
+                places = {name: where[name] for name in touched}
+        except (ValueError, KeyError):  # a file the chunks do not list
+            return None
+        chunks, macs = list(self.chunks), list(self.macs)
+        for index in sorted({place // CHUNK for place in places.values()}):
+            names = self.names[index * CHUNK:(index + 1) * CHUNK]
+            if not all(name in held for name in names):
+                return None
+            chunks[index] = orjson.dumps({name: held[name] for name in names})
+            macs[index] = mac(index, chunks[index])
+        return Chunked(self.names, chunks, macs)

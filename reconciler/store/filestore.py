@@ -29,6 +29,7 @@ from reconciler.model.live import LiveState
 from reconciler.model.resource import ResourceKey
 from reconciler.store import follower, history, journal, jsonspans, lock, writer
 from reconciler.store.base import CaughtUp, Revision, SoleLease
+from reconciler.store.heldfile import HeldFile, HeldSpan
 from reconciler.store.history import CommitInfo
 from reconciler.store.lazylist import Deferred, held
 from reconciler.store.registry_files import (
@@ -216,10 +217,11 @@ class FileStore:
             return self._write(texts, digests, expected, changes, befores, info, known)
 
     def _current(self, touched: set[str], known: LiveState | None
-                 ) -> tuple[dict[str, bytes], dict[str, str]]:
-        """The bytes of the files the change rewrites, and every registry file's digest:
+                 ) -> tuple[dict[str, bytes | HeldFile], dict[str, str]]:
+        """The bytes of the files the change rewrites (a file the snapshot holds open, as
+        it is: the writer copies its untouched spans), and every registry file's digest:
         known when its stat vouches for it, else hashed."""
-        texts: dict[str, bytes] = {}
+        texts: dict[str, bytes | HeldFile] = {}
         digests: dict[str, str] = {}
         for name in registry_file_names(self.root):
             path = self.root / name
@@ -233,7 +235,7 @@ class FileStore:
                     digests[name] = read.digest
                     if name in touched:  # kept from the read, when it was: else read
                         assert known is not None
-                        texts[name] = files_of(known).bytes_of(name) or path.read_bytes()
+                        texts[name] = files_of(known).source_of(name) or path.read_bytes()
                     continue
             data = path.read_bytes()
             kept = files_of(known).bytes_of(name) if read is not None and known else None
@@ -245,7 +247,7 @@ class FileStore:
                 texts[name] = data
         return texts, digests
 
-    def _write(self, texts: dict[str, bytes], digests: dict[str, str], before_print: str,
+    def _write(self, texts: dict[str, bytes | HeldFile], digests: dict[str, str], before_print: str,
                changes: ChangeSet, befores: ChangeSet, info: CommitInfo,
                known: LiveState | None) -> Revision:
         now = now_text()
@@ -674,7 +676,10 @@ def _layouts_file(known: Mapping[str, jsonspans.ListLayout],
 def _digest(pieces: tuple[writer.Piece, ...]) -> str:
     digest = hashlib.sha256()
     for piece in pieces:
-        digest.update(piece)
+        if isinstance(piece, HeldSpan):
+            piece.hash_into(digest)
+        else:
+            digest.update(piece)
     return digest.hexdigest()
 
 

@@ -12,9 +12,13 @@ kills the process with SIGBUS.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from reconciler.errors import StoreError
 
@@ -76,6 +80,16 @@ class HeldFile:
             data += more
         return data if self.intact() else None
 
+    def __len__(self) -> int:
+        return self.stat[0]
+
+    def __getitem__(self, part: slice) -> HeldSpan:
+        """Bytes `part` (a plain slice) as a span left unread (see `HeldSpan`)."""
+        start, end, step = part.indices(self.stat[0])
+        if step != 1:
+            raise ValueError("a held file is sliced by plain ranges only")
+        return HeldSpan(self, start, max(start, end))
+
     def intact(self) -> bool:
         """Does the inode still hold the snapshot's bytes? Same size, mtime and inode; and
         the same change time unless the file was unlinked (a commit renamed another file
@@ -91,6 +105,72 @@ class HeldFile:
     def _changed(self) -> StoreError:
         return StoreError(f"{self.path} changed in place since this snapshot was taken; "
                           "read the registries again")
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSpan:
+    """Bytes `start:end` of a held file, not read into memory. A commit that rewrites a
+    280 MB agent registry for ten changed entries copies the rest from the old file to the
+    new one inside the kernel (`copy_file_range`) and hashes it by chunks: nothing of it
+    is held in this process, and no byte goes through Python objects twice."""
+
+    file: HeldFile
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def read(self) -> bytes:
+        return self.file.span(self.start, self.end)
+
+    def hash_into(self, hashed: Any) -> None:
+        """Feed the span's bytes to `hashed` (a hashlib object), by chunks."""
+        offset = self.start
+        while offset < self.end:
+            chunk = os.pread(self.file._fd, min(CHUNK, self.end - offset), offset)
+            if not chunk:
+                raise self.file._changed()
+            hashed.update(chunk)
+            offset += len(chunk)
+        if not self.file.intact():
+            raise self.file._changed()
+
+    def copy_to(self, fd: int) -> None:
+        """Append the span to the file open at `fd` (at its offset): inside the kernel
+        where the file system can (`copy_file_range`), else by reads and writes."""
+        offset = self.start
+        while offset < self.end:
+            try:
+                copied = os.copy_file_range(self.file._fd, fd, self.end - offset, offset)
+            except OSError as error:
+                if error.errno not in _NO_COPY_RANGE:
+                    raise
+                break
+            if not copied:
+                raise self.file._changed()  # the file is shorter than the snapshot saw
+            offset += copied
+        while offset < self.end:  # (a file system or kernel without copy_file_range)
+            chunk = os.pread(self.file._fd, min(CHUNK, self.end - offset), offset)
+            if not chunk:
+                raise self.file._changed()
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            offset += len(chunk)
+        if not self.file.intact():
+            raise self.file._changed()
+
+
+# copy_file_range cannot copy between these files here: copy them by reads and writes
+_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF,
+                  errno.ETXTBSY, errno.EPERM}
+
+
+def joined(pieces: Iterable[bytes | memoryview | HeldSpan]) -> bytes:
+    """The pieces' bytes, one after the other (a held span read from its file)."""
+    return b"".join(piece.read() if isinstance(piece, HeldSpan) else piece
+                    for piece in pieces)
 
 
 def _key(found: os.stat_result) -> tuple[int, int, int, int]:

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from reconciler.errors import JournalError, StoreError
+from reconciler.store.heldfile import HeldSpan
 
 AUDIT = "audit.jsonl"  # one JSON line per attempted change
 
@@ -42,7 +43,7 @@ _steps_taken = 0
 _io_done = 0
 
 
-Data = bytes | tuple[bytes | memoryview, ...] | Callable[[], bytes]
+Data = bytes | tuple[bytes | memoryview | HeldSpan, ...] | Callable[[], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ def commit(root: Path, meta: Path, ops: list[Op], audit: dict[str, Any] | None =
     finishes: the commit is done, only its last steps wait."""
     try:
         entries = _prepare(meta, ops, audit)
+    except StoreError:  # a held file the new bytes copy from changed under the commit
+        _clear_debris(meta)
+        raise
     except OSError as error:
         _clear_debris(meta)
         raise StoreError(f"the commit could not be written ({_reason(error)}); nothing "
@@ -251,6 +255,10 @@ def _write_synced(path: Path, data: Data, mode: int) -> None:
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         for piece in (data,) if isinstance(data, bytes) else data:
+            if isinstance(piece, HeldSpan):
+                _io("write")
+                piece.copy_to(handle)
+                continue
             view = memoryview(piece)
             while view:
                 _io("write")

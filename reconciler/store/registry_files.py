@@ -27,7 +27,7 @@ from reconciler.model.kinds import Kind, Layout
 from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
-from reconciler.store.heldfile import HeldFile, span_of
+from reconciler.store.heldfile import HeldFile, joined, span_of
 from reconciler.store.lazylist import Deferred, LazyDocuments, LazyEntries, held
 
 # A file's stat can stand for its content only once its mtime is older than the moment it
@@ -102,8 +102,16 @@ class FileDetail:
             return kept
         if isinstance(kept, HeldFile):
             return kept.whole()
-        joined = self.data[relative] = b"".join(kept)
-        return joined
+        whole = self.data[relative] = joined(kept)
+        return whole
+
+    def source_of(self, relative: str) -> bytes | HeldFile | None:
+        """What a commit rewriting `relative` splices: the file held open as it is (when the
+        snapshot holds it and it still holds those bytes), else its bytes when kept."""
+        kept = self.data.get(relative)
+        if isinstance(kept, HeldFile) and kept.intact():
+            return kept
+        return self.bytes_of(relative)
 
 
 def files_of(live: LiveState) -> FileDetail:

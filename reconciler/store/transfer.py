@@ -29,6 +29,7 @@ from reconciler.model.resource import ResourceKey
 from reconciler.store import history, writer
 from reconciler.store.base import ChangeSet, Revision, Store
 from reconciler.store.filestore import FileStore, default_info
+from reconciler.store.heldfile import joined
 from reconciler.store.pgstore import PostgresStore
 from reconciler.store.registry_files import read_live_state, registry_file_names
 
@@ -108,7 +109,7 @@ def _build(store: Store, live: LiveState, folder: Path) -> None:
                 path.unlink(missing_ok=True)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(b"".join(content.pieces))
+                path.write_bytes(joined(content.pieces))
 
 
 def _stamps(store: Store, live: LiveState, touched: set[Kind]) -> dict[Kind, str]:

@@ -18,6 +18,7 @@ import orjson
 from reconciler.model import ids, kinds
 from reconciler.model.kinds import Kind, Layout
 from reconciler.store import jsonedit, jsonspans
+from reconciler.store.heldfile import HeldFile, HeldSpan, joined
 from reconciler.store.jsonspans import ListLayout, Member, Span
 
 Entry = dict[str, Any]
@@ -29,13 +30,14 @@ class WriteError(ValueError):
     """A registry file is not in a shape that can be rewritten safely."""
 
 
-Piece = bytes | memoryview
+Piece = bytes | memoryview | HeldSpan
 
 
 @dataclass(frozen=True, slots=True)
 class FileContent:
     """A file's new bytes, as pieces to write one after the other (a 26 MB registry with ten
-    entries changed is a few views into its old bytes and the new entries: never copied)."""
+    entries changed is a few views into its old bytes, or spans of the old file held open,
+    and the new entries: never copied)."""
 
     relative: str  # path under the registries directory
     pieces: tuple[Piece, ...] | None  # None: remove the file
@@ -43,7 +45,7 @@ class FileContent:
 
     @property
     def data(self) -> bytes | None:
-        return None if self.pieces is None else b"".join(self.pieces)
+        return None if self.pieces is None else joined(self.pieces)
 
     @property
     def text(self) -> str | None:
@@ -62,11 +64,17 @@ def document_path(kind: Kind, name: str) -> str:
 def render_files(kind: Kind, changes: Changes, read: Any, now: str,
                  layouts: Mapping[str, ListLayout] | None = None) -> list[FileContent]:
     """The new contents for `changes` to resources of `kind`. `read(relative)` returns a
-    file's current bytes (or text), or None when it does not exist; `layouts` may hold the
-    layout of a list registry's current bytes (else they are scanned)."""
+    file's current bytes (or text, or the file held open), or None when it does not exist;
+    `layouts` may hold the layout of a list registry's current bytes (else they are
+    scanned). A held list registry with a known layout is not read: its untouched entries
+    become spans of it (`HeldSpan`), and only the changed ones are read."""
 
     def current(relative: str) -> bytes | None:
         found = read(relative)
+        if isinstance(found, HeldFile):
+            found = found.whole()
+            if found is None:
+                raise WriteError(f"{relative} changed while it was being rewritten")
         return found.encode("utf-8") if isinstance(found, str) else found
 
     info = kinds.info(kind)
@@ -75,10 +83,9 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str,
                                   _text(current(document_path(kind, name))))
                     for name, entry in changes.items()]
         return [content for content in contents if content is not None]
-    old = current(info.registry_file)
     if info.layout is Layout.SINGLETON:
         entry = changes.get(kinds.SINGLETON_NAME)
-        before = _text(old)
+        before = _text(current(info.registry_file))
         if entry is None:
             return [FileContent(info.registry_file, None)] if before is not None else []
         document = _rewrite_document(before, entry, now)
@@ -86,14 +93,18 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str,
                                                           (document.encode("utf-8"),))]
     assert info.collection_key is not None
     if info.layout is Layout.POLICY_MAP:
-        before = _text(old)
+        before = _text(current(info.registry_file))
         text = _rewrite_object_member(before, info.collection_key, changes, now)
         if text is None or text == before:
             return []
         return [FileContent(info.registry_file, (text.encode("utf-8"),))]
     assert info.id_field is not None
     known = (layouts or {}).get(info.registry_file)
-    written = _rewrite_list_member(old, info.collection_key, info.id_field, changes, now, known)
+    found = read(info.registry_file)
+    source = found if isinstance(found, HeldFile) and known is not None else \
+        current(info.registry_file)
+    written = _rewrite_list_member(source, info.collection_key, info.id_field, changes, now,
+                                   known)
     if written is None:
         return []
     return [FileContent(info.registry_file, tuple(written[0]), written[1])]
@@ -163,7 +174,16 @@ def _indent_of(text: str, position: int) -> str:
     return prefix if not prefix.strip() else ""
 
 
-def _indent_at(data: bytes, position: int) -> str:
+def _indent_at(data: bytes | HeldFile, position: int) -> str:
+    if isinstance(data, HeldFile):  # the line up to `position`, read back by growing windows
+        window = 256
+        while True:
+            start = max(0, position - window)
+            before = data.span(start, position)
+            if b"\n" in before or start == 0 or before.strip():
+                data, position = before, len(before)
+                break
+            window *= 4
     line_start = data.rfind(b"\n", 0, position) + 1
     prefix = data[line_start:position]
     return prefix.decode("ascii") if not prefix.strip() and prefix.isascii() else ""
@@ -183,18 +203,18 @@ def _last_updated(members: list[jsonspans.Member], now: str) -> list[tuple[Span,
     return [(m.value, [dumps(now)]) for m in members if m.key == "last_updated"]
 
 
-def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Changes,
-                         now: str, known: ListLayout | None = None
+def _rewrite_list_member(old: bytes | HeldFile | None, key: str, id_field: str,
+                         changes: Changes, now: str, known: ListLayout | None = None
                          ) -> tuple[list[Piece], ListLayout | None] | None:
     """The new bytes (as pieces) and their layout, or None when nothing changes. `known`
-    is the layout of `old` when the caller has it (else `old` is scanned)."""
+    is the layout of `old` when the caller has it (else `old`, bytes then, is scanned)."""
     if old is None:
         created = [entry for entry in changes.values() if entry is not None]
         if not created:
             return None
         return [_new_document(key, created, now).encode("utf-8")], None
     try:
-        layout = known or jsonspans.scan_list_layout(old, key, id_field)
+        layout = known or jsonspans.scan_list_layout(_whole(old), key, id_field)
     except jsonspans.SpanError as error:
         raise WriteError(f"cannot locate entries: {error}") from error
     member = layout.entry_list
@@ -208,7 +228,8 @@ def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Ch
     edits: dict[int, bytes | None] = {}
     for name, number in first.items():
         replacement = changes[name]
-        was = bytes(old[starts[number]:ends[number]])
+        was = old.span(starts[number], ends[number]) if isinstance(old, HeldFile) else \
+            bytes(old[starts[number]:ends[number]])
         if not _same(replacement, orjson.loads(was)):
             edits[number] = None if replacement is None else jsonedit.edit(
                 was.decode("utf-8"), replacement, inner).encode("utf-8")
@@ -217,7 +238,7 @@ def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Ch
     if not edits and not appended:  # nothing changes: the file stays as it is
         return None
     new_ids = {number: jsonspans.id_of(changes[name], id_field) for name, number in first.items()}
-    view = memoryview(old)
+    view = old if isinstance(old, HeldFile) else memoryview(old)
     edited = _edited_list(view, member.value, starts, ends, layout.ids, edits, new_ids,
                           appended, outer.encode(), inner.encode())
     replacements: list[tuple[Span, list[Any]]] = [(member.value, edited.pieces)]
@@ -237,6 +258,15 @@ def _rewrite_list_member(old: bytes | None, key: str, id_field: str, changes: Ch
     base = moved(member.value.start)
     return pieces, ListLayout(tuple(members), key, tuple([base + n for n in edited.starts]),
                               tuple([base + n for n in edited.ends]), tuple(edited.ids))
+
+
+def _whole(old: bytes | HeldFile) -> bytes:
+    if isinstance(old, bytes):
+        return old
+    data = old.whole()
+    if data is None:
+        raise WriteError(f"{old.path} changed while it was being rewritten")
+    return data
 
 
 def _encoded(entry: Entry, indent: str) -> bytes:
@@ -288,8 +318,8 @@ class _Edited:
         self.put(item)
 
 
-def _edited_list(view: memoryview, value: Span, starts: tuple[int, ...], ends: tuple[int, ...],
-                 ids: tuple[str | None, ...], edits: dict[int, bytes | None],
+def _edited_list(view: memoryview | HeldFile, value: Span, starts: tuple[int, ...],
+                 ends: tuple[int, ...], ids: tuple[str | None, ...], edits: dict[int, bytes | None],
                  edited_ids: dict[int, str | None], appended: list[tuple[str | None, bytes]],
                  outer: bytes, inner: bytes) -> _Edited:
     """The list at `value` with items replaced (`edits[i]`) or dropped (None) and `appended`

@@ -7,10 +7,12 @@ processes and cache its result with the parsed file.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import jsonschema
 import orjson
 from pydantic import ValidationError
 
@@ -142,9 +144,11 @@ def schema_problem(schema: dict[str, Any]) -> tuple[str, str] | None:
     costs ~0.6 ms a schema, and a large mesh has tens of thousands. So valid schemas are
     cleared first by `_meta_valid`, and only the rest go to jsonschema.
     """
+    if _meta_valid(schema):
+        return None
+    import jsonschema  # (only now: its import is a tenth of a small plan's time)
+
     try:
-        if _meta_valid(schema):
-            return None
         jsonschema.Draft7Validator.check_schema(schema)
     except jsonschema.SchemaError as error:
         return ".".join(str(part) for part in error.path), error.message
@@ -210,13 +214,27 @@ def _shallow_valid(schema: dict[str, Any]) -> bool:
     if _shallow_check is None:
         import fastjsonschema
 
-        _shallow_check = fastjsonschema.compile(
-            _shallow(jsonschema.Draft7Validator.META_SCHEMA), use_default=False)
+        _shallow_check = fastjsonschema.compile(_shallow(_draft7_meta_schema()),
+                                                use_default=False)
     try:
         _shallow_check(schema)
     except Exception:  # any doubt goes to the reference implementation
         return False
     return True
+
+
+def _draft7_meta_schema() -> Any:
+    """The Draft 7 meta-schema, read from the file jsonschema itself reads it from
+    (`jsonschema_specifications`) without importing jsonschema; else from jsonschema."""
+    found = importlib.util.find_spec("jsonschema_specifications")
+    for folder in (found.submodule_search_locations or []) if found else []:
+        with contextlib.suppress(OSError, orjson.JSONDecodeError):
+            path = os.path.join(folder, "schemas", "draft7", "metaschema.json")
+            with open(path, "rb") as handle:
+                return orjson.loads(handle.read())
+    import jsonschema
+
+    return jsonschema.Draft7Validator.META_SCHEMA
 
 
 def _shallow(meta: Any) -> Any:

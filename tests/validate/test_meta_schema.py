@@ -50,3 +50,9 @@ def test_a_known_invalid_nested_schema_is_reported_with_its_path() -> None:
     path, message = problem
     assert path == "properties.a.type"
     assert "strin" in message
+
+
+def test_the_meta_schema_read_without_jsonschema_is_jsonschemas() -> None:
+    """The fast check's meta-schema comes from the file jsonschema reads it from, so a
+    small plan need not import jsonschema: it must be the very same document."""
+    assert schema._draft7_meta_schema() == jsonschema.Draft7Validator.META_SCHEMA  # noqa: SLF001
