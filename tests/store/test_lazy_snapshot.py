@@ -743,10 +743,21 @@ def test_a_dropped_snapshot_closes_the_files_it_held(registries: Path) -> None:
     assert len(os.listdir("/proc/self/fd")) == before
 
 
+def _no_copy_file_range(*args: Any) -> int:
+    import errno
+    raise OSError(errno.EXDEV, "not here")
+
+
+@pytest.mark.parametrize("in_kernel", [True, False], ids=["copy_file_range", "read-write"])
 def test_a_commit_from_a_held_snapshot_writes_what_a_full_one_does_byte_for_byte(
-        registries: Path, tmp_path: Path) -> None:
+        registries: Path, tmp_path: Path, in_kernel: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """The governance file and the list registries, spliced from the held files' bytes:
-    unknown keys, key order and `_comment`s as a full snapshot's commit keeps them."""
+    unknown keys, key order and `_comment`s as a full snapshot's commit keeps them. The
+    untouched spans of a held list registry are copied from the old file to the new one
+    (by `copy_file_range`, or by reads and writes where the file system has none)."""
+    if not in_kernel:
+        monkeypatch.setattr(os, "copy_file_range", _no_copy_file_range)
     other = tmp_path / "other"
     held_store(registries)
     shutil.copytree(registries, other)
@@ -768,6 +779,35 @@ def test_a_commit_from_a_held_snapshot_writes_what_a_full_one_does_byte_for_byte
         assert view(store.snapshot(lazy=True, unread=True)) == view(store.snapshot())
     assert written[0] == written[1]
     assert b'"_comment"' in written[0]["governance_policies.json"]
+
+
+def test_a_held_registry_edited_in_place_while_a_commit_copies_it_fails_the_commit(
+        registries: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit copies the untouched entries from the file the plan read. An editor
+    writing into that very file meanwhile (after the commit's stat check) would make the
+    copy a mix of two versions: the commit sees the file moved, writes nothing and says so;
+    the edit stays, and no debris is left."""
+    store = held_store(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    fraud = dict(lazy.state.get(FRAUD).entry, description="planned")  # type: ignore[union-attr]
+    path = registries / "agent_registry.json"
+    copy = os.copy_file_range
+    edited: list[bytes] = []
+
+    def edit_then_copy(*args: Any) -> int:
+        if not edited:
+            _in_place(path)
+            edited.append(path.read_bytes())
+        return copy(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", edit_then_copy)
+    with pytest.raises(StoreError, match="changed in place since this snapshot"):
+        store.commit({FRAUD: fraud}, expected=lazy.fingerprint, known=lazy,
+                     info=default_info("test"))
+    assert edited and path.read_bytes() == edited[0]
+    assert not list((registries / ".meshctl" / "txn").glob("*"))
+    assert not (registries / ".meshctl" / "journal.json").exists()
+    assert b'"planned"' not in path.read_bytes()
 
 
 @pytest.mark.parametrize("known", [True, False], ids=["planned", "unplanned"])
