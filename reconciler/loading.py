@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -300,8 +300,10 @@ class _Outcome:
 
 def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
               max_bytes: int, jobs: int | None, *, with_record: bool) -> _Outcome:
-    stats = _stats_of(paths)
-    latest = index.latest()
+    if with_record:
+        stats, (latest, opened) = _stats_with_record(paths, index)
+    else:
+        stats, latest, opened = _stats_of(paths), index.latest(), None
     if stats is not None and latest is not None:
         files, recorded = latest
         again = functools.partial(_declared_again, paths, max_bytes, jobs)
@@ -309,16 +311,34 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
             found = _validated(recorded, index, again)
             if found is not None and not with_record:
                 return _Outcome(found)
-            record = _record_in(recorded, index) if found is not None else None
+            record = (opened or _record_in(recorded, index)) if found is not None else None
+            opened = None  # (compared below: never used again)
             if record is not None and not _unchanged(record, index.listing(stats)):
                 record = None
             if found is not None and record is not None:
                 return _Outcome(found, record, recorded, stats)
         if layers.layered(paths) is None:
-            outcome = _revalidated(recorded, index, stats, paths, max_bytes)
+            outcome = _revalidated(recorded, index, stats, paths, max_bytes, opened)
             if outcome is not None:
                 return outcome
     return _validated_in_full(paths, max_bytes, True, jobs, index, stats)
+
+
+def _stats_with_record(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex
+                       ) -> tuple[dict[str, os.stat_result] | None,
+                                  tuple[tuple[str | None, Any] | None,
+                                        revalidate.Record | None]]:
+    """The files' stats, and the index's last result with its record opened meanwhile on
+    a second thread: neither depends on the other, and stat-ing 100,000 files lets go of
+    the GIL for each call, so the record's read (SQLite, its MACs) costs little more."""
+    def opened() -> tuple[tuple[str | None, Any] | None, revalidate.Record | None]:
+        latest = index.latest()
+        return latest, (_record_in(latest[1], index) if latest is not None else None)
+
+    with ThreadPoolExecutor(max_workers=1) as early:
+        found = early.submit(opened)
+        stats = _stats_of(paths)
+        return stats, found.result()
 
 
 def _record_in(recorded: Any, index: ValidationIndex) -> revalidate.Record | None:
@@ -505,9 +525,11 @@ def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: V
 
 
 def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat_result],
-                 paths: Sequence[str | os.PathLike[str]], max_bytes: int) -> _Outcome | None:
-    """`revalidate` from the index's record, or None when it cannot vouch for the result."""
-    record = _record_in(recorded, index)
+                 paths: Sequence[str | os.PathLike[str]], max_bytes: int,
+                 opened: revalidate.Record | None = None) -> _Outcome | None:
+    """`revalidate` from the index's record (`opened`: that record, already open), or None
+    when it cannot vouch for the result."""
+    record = opened or _record_in(recorded, index)
     if record is None:
         return None
     caches = _caches_for(paths)
