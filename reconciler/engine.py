@@ -131,7 +131,10 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
             started = time.perf_counter()
             live = opened.snapshot(lazy=True, unread=True)  # entries read where it looks
             timings["live"] = time.perf_counter() - started
-            basis = replan.basis(indexed, live, store_.identity(opened))
+            fingerprint = live.fingerprint
+            basis = replan.basis(
+                indexed, live, store_.identity(opened),
+                lambda before: store_.changed_between(opened, before, fingerprint))
             if basis is not None and basis.keys is not None:
                 return _replanned(basis, live, opened, paths, timings,
                                   deny_breaking=deny_breaking,

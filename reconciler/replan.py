@@ -50,6 +50,10 @@ class Basis:
     users: graph.UserIndex | None
     synced_at: str  # the live state planned against, as the record names it
     declared: int  # resources the manifests declare
+    # The files marked in sync at the record's older state (`moved_from`) that declare a
+    # resource the store's revisions changed since: looked at again when marking.
+    moved_from: str | None = None
+    moved_files: frozenset[str] = frozenset()
 
     def unchanged(self, plan: Plan) -> int:
         """Declared resources the plan knows are noops without listing them."""
@@ -59,9 +63,15 @@ class Basis:
         return self.declared - listed
 
 
-def basis(indexed: Indexed, live: LiveState, store_id: str) -> Basis | None:
+def basis(indexed: Indexed, live: LiveState, store_id: str,
+          changed_since: Callable[[str], frozenset[ResourceKey] | None] | None = None
+          ) -> Basis | None:
     """The basis of a pruning plan of `indexed` against `live`, or None when the
-    validation's findings are not the plan's (see the module's docstring)."""
+    validation's findings are not the plan's (see the module's docstring).
+    `changed_since(fingerprint)`: the resources the store's revisions changed from that
+    state to `live` (None: unknown, as after a foreign edit). A file marked in sync at
+    that state holds noops now unless it declares one of them: a write through the API or
+    another apply costs the next plan those resources, not the whole mesh."""
     if indexed.validated.errors or live.diagnostics:
         return None
     order = indexed.order()
@@ -78,14 +88,21 @@ def basis(indexed: Indexed, live: LiveState, store_id: str) -> Basis | None:
     desired = indexed.state(order)
     synced_at = state_name(store_id, live.fingerprint)
     record = indexed.record
+    moved: frozenset[ResourceKey] = frozenset()
+    moved_from = None
     if record.synced_at != synced_at:
-        return Basis(indexed, desired, None, None, synced_at, len(order))
+        found = _moved(record.synced_at, store_id, changed_since)
+        if found is None:
+            return Basis(indexed, desired, None, None, synced_at, len(order))
+        moved, moved_from = found, record.synced_at
     try:
         record.load(record.unsynced)
         keys = {revalidate.key_of(text) for name in record.unsynced
                 if (kept := record.file(name)) is not None for text in kept.keys}
     except Damaged:
         return None
+    moved_files = frozenset(order[key] for key in moved if key in order)
+    keys |= moved
     for kind in kinds.KIND_ORDER:  # live only: to delete (set arithmetic: 100,000 names)
         declared = order.by_kind.get(kind.value, {})
         keys.update(ResourceKey(kind, name)
@@ -95,7 +112,21 @@ def basis(indexed: Indexed, live: LiveState, store_id: str) -> Basis | None:
     live.state.prefetch(keys)  # the entries a lazy store has not read, in one read
     # The record's index is the manifests'; live, the keys planned refer as they do there.
     users = graph.Adjusted(revalidate.Referrers(record.referrers), keys, desired, live.state)
-    return Basis(indexed, desired, frozenset(keys), users, synced_at, len(order))
+    return Basis(indexed, desired, frozenset(keys), users, synced_at, len(order),
+                 moved_from, moved_files)
+
+
+def _moved(synced_at: str | None, store_id: str,
+           changed_since: Callable[[str], frozenset[ResourceKey] | None] | None
+           ) -> frozenset[ResourceKey] | None:
+    """What the store changed since the record's state, when that state is this store's
+    and its revisions say (None: plan the whole mesh)."""
+    if synced_at is None or changed_since is None:
+        return None
+    store, _, fingerprint = synced_at.partition("#")
+    if state_name(store_id, fingerprint) != synced_at:
+        return None  # another store's state
+    return changed_since(fingerprint)
 
 
 def mark_planned(found: Basis, plan: Plan, loaded: DesiredState | None = None) -> None:
@@ -140,11 +171,16 @@ def _mark(found: Basis, synced_at: str, in_sync: Callable[[list[str]], bool],
     unmarked ones are looked at. Recorded only when a mark changed."""
     record = found.indexed.record
     same_state = record.synced_at == synced_at
+    # Moved on by the store's own revisions: the marks stand but for the files declaring
+    # what they changed (`Basis.moved_files`), looked at with the unmarked ones.
+    carried = not same_state and not everything and found.moved_from is not None \
+        and record.synced_at == found.moved_from
     touched = not same_state
     try:
-        if same_state:
-            record.load(record.unsynced)
-            files = {name: kept for name in list(record.unsynced)
+        if same_state or carried:
+            looked_at = [*record.unsynced, *(found.moved_files if carried else ())]
+            record.load(looked_at)
+            files = {name: kept for name in dict.fromkeys(looked_at)
                      if (kept := record.file(name)) is not None}
         elif everything:  # after an apply
             record.load(record.problems)

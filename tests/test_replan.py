@@ -21,8 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import access, engine, statchunks
+from reconciler.model.kinds import Kind
+from reconciler.model.resource import ResourceKey
 from reconciler.plan import planfile
 from reconciler.plan.model import Plan
+from reconciler.store import FileStore, default_info
 from tests.conftest import FIXTURE_MANIFESTS, FIXTURE_REGISTRIES, agent, copy_tree, write
 from tests.test_revalidate import create, remove, rename, replace_in
 
@@ -49,6 +52,33 @@ def drift(kind_file: str, list_key: str, field: str, value: Any) -> Step:
     return step
 
 
+def written(kind: Kind, name: str, change: Callable[[dict[str, Any] | None],
+                                                    dict[str, Any] | None]) -> Step:
+    """Another meshctl writer (the API, the library, an apply from elsewhere) commits a
+    change through the store: a revision records it."""
+    def step(manifests: Path, registries: Path) -> None:
+        store = FileStore(registries)
+        live = store.snapshot()
+        entry = live.state.get(ResourceKey(kind, name))
+        store.commit({ResourceKey(kind, name): change(entry.entry if entry else None)},
+                     expected=live.fingerprint, info=default_info("test"))
+    return step
+
+
+def _described(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if entry is None else {**entry, "description": "written through the API"}
+
+
+def _new_agent(entry: dict[str, Any] | None) -> dict[str, Any]:
+    return {**json.loads(json.dumps(_TEMPLATE)), "agent_id": "written_agent"}
+
+
+_TEMPLATE = {"agent_id": "", "name": "Written", "description": "by another writer",
+             "capabilities": ["x"], "allowed_tools": [], "model_profile_id": "default_gpt35",
+             "max_iterations": 3, "iteration_timeout_seconds": 30, "allowed_agents": []}
+WRITE_FRAUD = written(Kind.AGENT, "fraud_agent", _described)
+WRITE_NEW = written(Kind.AGENT, "written_agent", _new_agent)
+WRITE_DELETE = written(Kind.TOOL, "policy_snapshot", lambda entry: None)
 APPLY = "apply"
 USE_GPT4 = replace_in("agents/intake_agent.yaml", "model_profile_id: default_gpt35",
                       "model_profile_id: gpt4")
@@ -85,6 +115,7 @@ STEP_LIST: list[Any] = [
     drift("agent_registry.json", "agents", "description", "edited live"),
     drift("tool_registry.json", "tools", "name", "Renamed live"),
     APPLY, APPLY, APPLY,
+    WRITE_FRAUD, WRITE_NEW, WRITE_DELETE,
 ]
 STEPS = st.sampled_from(STEP_LIST)
 
@@ -191,6 +222,34 @@ def test_a_foreign_edit_of_the_registries_means_a_full_plan(tmp_path: Path) -> N
     assert result.plan is not None
     (change,) = result.plan.actionable
     assert change.before is not None and change.before["max_iterations"] == 42
+
+
+def test_writes_through_the_store_are_planned_from_their_own_keys(tmp_path: Path) -> None:
+    """After an apply, writes another meshctl writer committed (revisions, chained by
+    their fingerprints) cost the next plan the resources they changed, not the whole mesh;
+    a foreign edit after them breaks the chain: then the plan is made in full."""
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+    for path in manifests.rglob("*.yaml"):
+        settle(path)
+    first = same_plan(manifests, registries)
+    assert first.plan is not None
+    engine.apply_plan(first.plan, registries, planned=first, max_deletes=-1)
+    WRITE_FRAUD(manifests, registries)
+    WRITE_NEW(manifests, registries)
+    result = same_plan(manifests, registries)
+    assert result.basis is not None and result.basis.keys is not None
+    assert sorted(map(str, result.basis.keys)) == ["agent/fraud_agent", "agent/written_agent"]
+    assert result.plan is not None
+    assert sorted((str(c.key), c.action.value) for c in result.plan.actionable) == [
+        ("agent/fraud_agent", "update"), ("agent/written_agent", "delete")]
+    again = same_plan(manifests, registries)  # the marks moved on with the plan
+    assert again.basis is not None and again.basis.keys is not None
+    assert sorted(map(str, again.basis.keys)) == ["agent/fraud_agent", "agent/written_agent"]
+    WRITE_DELETE(manifests, registries)
+    drift("agent_registry.json", "agents", "max_iterations", 42)(manifests, registries)
+    full = same_plan(manifests, registries)
+    assert full.basis is not None and full.basis.keys is None
 
 
 def test_without_pruning_or_with_unmanaged_live_kinds_the_plan_is_made_in_full(

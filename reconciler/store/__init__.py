@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import StoreError
+from reconciler.model.kinds import Kind
 from reconciler.model.live import LiveState
+from reconciler.model.resource import ResourceKey
 from reconciler.store import history, pgstore
 from reconciler.store.base import CaughtUp, ChangeSet, Following, Lease, Revision, Store
 from reconciler.store.filestore import DEFAULT_LOCK_TIMEOUT, FileStore, default_info, now_text
@@ -22,7 +24,7 @@ from reconciler.store.transfer import Mirror, Mirrored, export_files, import_fil
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "CaughtUp", "ChangeSet", "CommitInfo", "FileStore",
            "Following", "Lease", "LiveState", "Location", "Mirror", "Mirrored", "MemoryStore",
-           "Revision", "Store",
+           "Revision", "Store", "changed_between",
            "default_info", "export_files", "identity", "import_files", "init_database",
            "is_database", "mirror_once", "now_text", "open_store", "read_live",
            "read_live_state", "summaries",
@@ -66,6 +68,36 @@ def work_folder(store: Store) -> Path:
 def summaries(store: Store) -> list[dict[str, Any]]:
     """Every revision of `store` without its entries, oldest first (for listings)."""
     return [history.summary(store.revision(number)) for number in store.revisions()]
+
+
+def changed_between(store: Store, before: str, after: str, *, limit: int = 64
+                    ) -> frozenset[ResourceKey] | None:
+    """The resources `store`'s revisions changed from the state with fingerprint `before`
+    to the one with `after` (its head, as a snapshot just read it): walked back from the
+    head, each revision's `fingerprint_before` the previous one's `fingerprint_after`.
+    None when that chain does not join them within `limit` revisions: a foreign edit of the
+    registries (no revision), a history cut short, another store's fingerprint."""
+    if before == after:
+        return frozenset()
+    changed: set[ResourceKey] = set()
+    number = store.head()
+    expected: Any = after
+    for _ in range(limit):
+        if number <= 0:
+            return None
+        try:
+            record = store.revision(number)
+            if record.get("fingerprint_after") != expected:
+                return None
+            changed.update(ResourceKey(Kind(change["kind"]), change["name"])
+                           for change in record["changes"])
+        except (StoreError, OSError, KeyError, TypeError, ValueError):
+            return None
+        expected = record.get("fingerprint_before")
+        if expected == before:
+            return frozenset(changed)
+        number -= 1
+    return None
 
 
 _DATABASES: dict[str, pgstore.PostgresStore] = {}

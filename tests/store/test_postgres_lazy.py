@@ -233,3 +233,26 @@ def test_a_plan_of_an_edit_reads_the_entries_of_its_keys_alone(
     assert revision is not None
     after = same_plan(manifests, fresh())  # type: ignore[arg-type]
     assert after.plan is not None and after.plan.changes == ()
+
+
+def test_writes_through_the_database_are_planned_from_their_own_keys(
+        mesh_on_pg: tuple[Path, Fresh]) -> None:
+    """Another writer's commits (the API, a library, a controller) after the last sync:
+    the next plan looks at the keys their revisions changed, and means what a plan from
+    scratch means."""
+    manifests, fresh = mesh_on_pg
+    first = same_plan(manifests, fresh())  # type: ignore[arg-type]
+    assert first.plan is not None
+    engine.apply_plan(first.plan, fresh(), planned=first, max_deletes=-1)
+    same_plan(manifests, fresh())  # type: ignore[arg-type]
+    writer = fresh()
+    for description in ("one write", "and another"):
+        live = writer.snapshot()
+        fraud = live.state.get(FRAUD)
+        assert fraud is not None
+        writer.commit({FRAUD: {**fraud.entry, "description": description}},
+                      expected=live.fingerprint, info=default_info("api"))
+    result = same_plan(manifests, fresh())  # type: ignore[arg-type]
+    assert result.basis is not None and result.basis.keys == frozenset({FRAUD})
+    assert result.plan is not None
+    assert [str(c.key) for c in result.plan.actionable] == ["agent/fraud_agent"]
