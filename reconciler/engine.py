@@ -134,7 +134,8 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
             fingerprint = live.fingerprint
             basis = replan.basis(
                 indexed, live, store_.identity(opened),
-                lambda before: store_.changed_between(opened, before, fingerprint))
+                lambda before: store_.changed_between(opened, before, fingerprint),
+                lambda: opened.snapshot(lazy=True, unread=True))
             if basis is not None and basis.keys is not None:
                 return _replanned(basis, live, opened, paths, timings,
                                   deny_breaking=deny_breaking,

@@ -413,6 +413,16 @@ class Indexed:
 
         return revalidate.lazy_state(order, fetch)
 
+    def resources_of(self, file: str, digest: str) -> list[Resource] | None:
+        """A file's resources as validated (the parse cache's result for `digest`; None:
+        not there), decoded for this caller alone: nothing is kept, so comparing the whole
+        mesh file by file never holds 100,000 files' resources at once."""
+        root = _Roots(self.caches).of(file)
+        if root is None:
+            return None
+        result = _cached_result(self.caches[root].get(file, digest))
+        return result.resources if result is not None else None
+
     def keep(self, record: revalidate.Record) -> None:
         """Record `record` (its marks changed) again, and the index naming it."""
         result = {**self.result, "record": _keep_record(self.index, record)}

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from reconciler import graph, revalidate
 from reconciler.loading import DesiredState, Indexed
-from reconciler.model import kinds
+from reconciler.model import entrydiff, kinds
 from reconciler.model.kinds import Kind
-from reconciler.model.resource import MeshState, ResourceKey
+from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.plan.model import Action, Plan
 from reconciler.recorddb import Damaged
 from reconciler.statchunks import stat_key
@@ -37,6 +37,11 @@ from reconciler.store import LiveState
 from reconciler.validate import hitl
 
 MAX_KEYS = 5000  # more keys to look at than this: the whole mesh is planned (and marked)
+BATCH = 8192  # files compared against one live snapshot, which is then let go
+# From this many declared resources, a plan no mark serves compares every file first (in
+# bounded memory) and plans what differs; a smaller mesh is planned whole, every noop
+# listed, as a first plan always was.
+COMPARE_FROM = 2000
 
 
 @dataclass(slots=True)
@@ -64,14 +69,17 @@ class Basis:
 
 
 def basis(indexed: Indexed, live: LiveState, store_id: str,
-          changed_since: Callable[[str], frozenset[ResourceKey] | None] | None = None
-          ) -> Basis | None:
+          changed_since: Callable[[str], frozenset[ResourceKey] | None] | None = None,
+          fresh: Callable[[], LiveState] | None = None) -> Basis | None:
     """The basis of a pruning plan of `indexed` against `live`, or None when the
     validation's findings are not the plan's (see the module's docstring).
     `changed_since(fingerprint)`: the resources the store's revisions changed from that
     state to `live` (None: unknown, as after a foreign edit). A file marked in sync at
     that state holds noops now unless it declares one of them: a write through the API or
-    another apply costs the next plan those resources, not the whole mesh."""
+    another apply costs the next plan those resources, not the whole mesh. `fresh()`: a
+    new lazy snapshot of the store (as `live`): when no mark can be carried over (the first
+    plan, a foreign edit), every file is compared with it file by file (`_compare_all`)
+    and marked, and the plan looks at what differs."""
     if indexed.validated.errors or live.diagnostics:
         return None
     order = indexed.order()
@@ -92,9 +100,11 @@ def basis(indexed: Indexed, live: LiveState, store_id: str,
     moved_from = None
     if record.synced_at != synced_at:
         found = _moved(record.synced_at, store_id, changed_since)
-        if found is None:
+        if found is not None:
+            moved, moved_from = found, record.synced_at
+        elif fresh is None or len(order) < COMPARE_FROM or not _compare_all(
+                indexed, live.fingerprint, synced_at, fresh):
             return Basis(indexed, desired, None, None, synced_at, len(order))
-        moved, moved_from = found, record.synced_at
     try:
         record.load(record.unsynced)
         keys = {revalidate.key_of(text) for name in record.unsynced
@@ -114,6 +124,45 @@ def basis(indexed: Indexed, live: LiveState, store_id: str,
     users = graph.Adjusted(revalidate.Referrers(record.referrers), keys, desired, live.state)
     return Basis(indexed, desired, frozenset(keys), users, synced_at, len(order),
                  moved_from, moved_files)
+
+
+def _compare_all(indexed: Indexed, fingerprint: str, synced_at: str,
+                 fresh: Callable[[], LiveState]) -> bool:
+    """Mark every file whose resources are all noops against the live state (the
+    planner's own test: `entrydiff.field_changes` finds nothing), at `synced_at`. Files
+    go by `BATCH`: each batch's resources decoded from the parse cache and its live
+    entries read from a snapshot of its own (the same fingerprint), both let go before
+    the next, so a whole-mesh comparison holds one batch at a time, not 100,000 agents
+    twice. False (nothing marked) when the store moved meanwhile or the record is not
+    believed: then the whole mesh is planned."""
+    record = indexed.record
+    try:
+        files = record.files()
+    except Damaged:
+        return False
+    names = list(files)
+    for start in range(0, len(names), BATCH):
+        batch = {name: files[name] for name in names[start:start + BATCH]}
+        declared = {name: indexed.resources_of(name, kept.digest) if kept.digest else None
+                    for name, kept in batch.items()}
+        live = fresh()
+        if live.fingerprint != fingerprint:
+            return False
+        live.state.prefetch(resource.key for found in declared.values() for resource in
+                            found or ())
+        for name, found in declared.items():
+            record.mark(name, found is not None and all(
+                _noop(resource, live.state) for resource in found))
+        del live, declared
+    record.synced_at = synced_at
+    indexed.keep(record)
+    return True
+
+
+def _noop(resource: Resource, live: MeshState) -> bool:
+    before = live.get(resource.key)
+    return before is not None and not entrydiff.field_changes(resource.kind, before.entry,
+                                                                resource.entry)
 
 
 def _moved(synced_at: str | None, store_id: str,

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import access, engine, statchunks
+from reconciler import access, engine, replan, statchunks
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.plan import planfile
@@ -173,20 +173,45 @@ def planned_after_each(base: Path, root: Path, steps: list[Any]) -> int:
 def test_a_plan_of_what_changed_means_what_a_plan_from_scratch_means(
         base: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
         small: bool, steps: list[Any]) -> None:
-    """`small`: the record's stats in many chunks and the access policies kept by subject,
-    as at 100,000 agents (see tests/test_revalidate.py)."""
+    """`small`: the record's stats in many chunks, the access policies kept by subject,
+    and a plan no mark serves made by comparing every file first, in many batches, as at
+    100,000 agents (see tests/test_revalidate.py)."""
     if small:
         monkeypatch.setattr(statchunks, "CHUNK", 3)
         monkeypatch.setattr(access, "ROWS_FROM", 1)
+        monkeypatch.setattr(replan, "COMPARE_FROM", 0)
+        monkeypatch.setattr(replan, "BATCH", 2)
     planned_after_each(base, tmp_path_factory.mktemp("steps"), steps)
 
 
-def test_valid_edits_in_turn_are_planned_from_the_record(base: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("compare", [False, True], ids=["small-mesh", "compare-all"])
+def test_valid_edits_in_turn_are_planned_from_the_record(
+        base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compare: bool) -> None:
     """The comparison above compares something: edits that keep the manifests valid,
     taken one after another with applies between, are planned from the record, but for
-    the plan after a foreign edit of the registries (made in full)."""
+    the plan after a foreign edit of the registries: made in full in a small mesh, from
+    the keys that differ once every file was compared in a large one."""
+    if compare:
+        monkeypatch.setattr(replan, "COMPARE_FROM", 0)
     steps = [STEP_LIST[n] for n in (0, 4, 5, 21, 7, 22, 8, 9, 11, 15, 1, 23, 19, 0)]
-    assert planned_after_each(base, tmp_path / "valid", steps) == len(steps) - 1
+    scoped = planned_after_each(base, tmp_path / "valid", steps)
+    assert scoped == (len(steps) if compare else len(steps) - 1)
+
+
+def test_when_most_of_the_mesh_differs_it_is_planned_whole(
+        base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More keys to look at than `MAX_KEYS` after the comparison (an import into an empty
+    store, a mesh rewritten): the whole mesh is planned, as before, and means the same."""
+    monkeypatch.setattr(replan, "MAX_KEYS", 1)
+    monkeypatch.setattr(replan, "COMPARE_FROM", 0)
+    root = tmp_path / "whole"
+    shutil.copytree(base, root, copy_function=shutil.copy2)
+    manifests, registries = root / "manifests", root / "registries"
+    STEP_LIST[0](manifests, registries)  # fraud_agent: one key to plan
+    STEP_LIST[4](manifests, registries)  # policy_snapshot: a second
+    result = same_plan(manifests, registries)
+    assert result.basis is not None and result.basis.keys is None
+    assert result.plan is not None and len(result.plan.actionable) == 2
 def test_an_edit_is_planned_from_its_own_keys(tmp_path: Path) -> None:
     manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
     registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
@@ -219,6 +244,31 @@ def test_a_foreign_edit_of_the_registries_means_a_full_plan(tmp_path: Path) -> N
     drift("agent_registry.json", "agents", "max_iterations", 42)(manifests, registries)
     result = same_plan(manifests, registries)
     assert result.basis is not None and result.basis.keys is None
+    assert result.plan is not None
+    (change,) = result.plan.actionable
+    assert change.before is not None and change.before["max_iterations"] == 42
+
+
+def test_in_a_large_mesh_a_plan_no_mark_serves_compares_every_file_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From `COMPARE_FROM` resources, the first plan and the one after a foreign edit
+    compare every file with the registries (batch by batch, each batch's entries let go),
+    mark the files in sync and plan only what differs: the same meaning as a plan of the
+    whole mesh, without holding the whole mesh twice."""
+    monkeypatch.setattr(replan, "COMPARE_FROM", 0)
+    monkeypatch.setattr(replan, "BATCH", 3)
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+    for path in manifests.rglob("*.yaml"):
+        settle(path)
+    first = same_plan(manifests, registries)
+    assert first.basis is not None and first.basis.keys == frozenset()
+    assert first.plan is not None and first.plan.changes == ()
+    assert first.plan.unchanged == 29
+    drift("agent_registry.json", "agents", "max_iterations", 42)(manifests, registries)
+    result = same_plan(manifests, registries)
+    assert result.basis is not None and result.basis.keys is not None
+    assert sorted(map(str, result.basis.keys)) == ["agent/orchestrator_agent"]
     assert result.plan is not None
     (change,) = result.plan.actionable
     assert change.before is not None and change.before["max_iterations"] == 42
