@@ -420,7 +420,7 @@ class Indexed:
         root = _Roots(self.caches).of(file)
         if root is None:
             return None
-        result = _cached_result(self.caches[root].get(file, digest))
+        result = _cached_result(self.caches[root].peek(file, digest))
         return result.resources if result is not None else None
 
     def keep(self, record: revalidate.Record) -> None:

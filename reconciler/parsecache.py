@@ -74,6 +74,16 @@ class ParseCache:
         row = self._row(key)
         return row.result() if row is not None and row.digest == digest else None
 
+    def peek(self, key: str, digest: str) -> Any | None:
+        """`get`, keeping nothing of the row: a whole-mesh comparison reads every file's
+        result once, and 100,000 rows kept would be most of its memory."""
+        if key in self._rows:  # (written or read this run: as `get` finds it)
+            row = self._rows[key]
+        else:
+            database = self._database()
+            row = database.row(key) if database is not None else None
+        return row.result() if row is not None and row.digest == digest else None
+
     def decoded(self, key: str, digest: str, convert: Callable[[Any], T | None]) -> T | None:
         """`convert(get(key, digest))`, kept for the next caller: validation and the plan
         after it ask for the same few files, one of them maybe a 12 MB policy."""

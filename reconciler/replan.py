@@ -37,7 +37,7 @@ from reconciler.store import LiveState
 from reconciler.validate import hitl
 
 MAX_KEYS = 5000  # more keys to look at than this: the whole mesh is planned (and marked)
-BATCH = 8192  # files compared against one live snapshot, which is then let go
+BATCH = 2048  # files compared against one live snapshot, which is then let go
 # From this many declared resources, a plan no mark serves compares every file first (in
 # bounded memory) and plans what differs; a smaller mesh is planned whole, every noop
 # listed, as a first plan always was.
