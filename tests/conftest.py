@@ -257,9 +257,10 @@ def only(diagnostics: Iterable[Diagnostic], code: str) -> Diagnostic:
 
 
 def copy_tree(source: Path, target: Path) -> Path:
-    """Copy a fixture tree into a writable folder (the fixtures are read-only files)."""
+    """Copy a fixture tree into a writable folder (the fixtures are read-only files), without
+    what a meshctl run left in it (caches, the store's `.meshctl/`)."""
     shutil.copytree(source, target, copy_function=shutil.copyfile,
-                    ignore=shutil.ignore_patterns(".meshctl-cache"))
+                    ignore=shutil.ignore_patterns(".meshctl-cache", ".meshctl"))
     for folder, _, _ in os.walk(target):
         mode = os.stat(folder).st_mode
         os.chmod(folder, mode | stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
