@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,7 @@ LAYOUTS = f"{META}/layout.json"  # where the writer's maps of the list registrie
 PROOFS = f"{META}/proofs.json"  # the settled reads of the files the last commit wrote
 LAYOUTS_FORMAT = 2  # byte offsets
 DEFAULT_LOCK_TIMEOUT = 10.0
+SAVER_LOCK_TIMEOUT = 2.0  # a layout saver waits this long for a commit, then gives up
 METADATA = "meta"  # the metadata area: <registries>/.meshctl/meta/<name>.json
 FEED_POLL = 0.05  # how often a waiting reader of the change feed looks for a new revision
 ChangeSet = Mapping[ResourceKey, dict[str, Any] | None]  # None: delete
@@ -78,6 +80,7 @@ class FileStore:
         self.root = Path(root)
         self.meta = self.root / META
         self.lock_timeout = lock_timeout
+        self._saver: threading.Thread | None = None
         if not self.root.is_dir():
             raise StoreError(f"registries directory '{self.root}' not found")
         self._recover()
@@ -101,26 +104,62 @@ class FileStore:
         that entry raises StoreError. So for a short-lived reader (a plan), never for one
         that keeps the snapshot (the library); such a snapshot also holds the list
         registries open rather than in memory, and decodes the governance file's policies
-        when asked for. One read in full saves its layouts and reads for the next."""
+        when asked for. One read in full saves its layouts and reads for the next: the
+        layouts of files it decoded whole are found and saved on a thread of their own,
+        after this returns (`wait_for_layouts`)."""
         if not lazy:
             return self._read(lambda: read_live_state(self.root))
+        later: list[tuple[FileDetail, Saved]] = []
 
         def read() -> LiveState:
             saved = self._saved()
             live = read_live_state(self.root, saved.layouts,
                                    saved.documents if unread else None, hold=unread)
-            self._keep_layouts(live, saved)  # under the shared lock: no commit meanwhile
+            self._keep_layouts(files_of(live), saved)  # under the shared lock
+            if files_of(live).layouts.pending():
+                later[:] = [(files_of(live), saved)]
             return live
 
-        return self._read(read)
+        live = self._read(read)
+        for files, saved in later:
+            self._save_layouts_later(files, saved)
+        return live
 
-    def _keep_layouts(self, live: LiveState, saved: Saved) -> None:
+    def _save_layouts_later(self, files: FileDetail, saved: Saved) -> None:
+        """Find and save the layouts a read left to be found, on another thread: the
+        reader need not wait for them, the next process finds them saved."""
+        saver = threading.Thread(target=self._lay_out_and_keep, args=(files, saved),
+                                 name="meshctl-layouts", daemon=False)
+        try:
+            saver.start()
+        except RuntimeError:  # (interpreter shutting down: they are found when needed)
+            return
+        self._saver = saver
+
+    def wait_for_layouts(self, timeout: float | None = None) -> None:
+        """Wait until the layouts the last lazy read left to be found are saved."""
+        saver = self._saver
+        if saver is not None:
+            saver.join(timeout)
+
+    def _lay_out_and_keep(self, files: FileDetail, saved: Saved) -> None:
+        """Find the layouts `files` left pending, then save them under the shared lock
+        (no commit half done). Best effort: a layout not saved is found again next time."""
+        for relative in files.layouts.pending():
+            files.layouts.get(relative)
+        if not self.root.is_dir():
+            return  # (the registries were removed meanwhile: create nothing)
+        with contextlib.suppress(StoreError, OSError), \
+                lock.shared(self.meta, timeout=SAVER_LOCK_TIMEOUT):
+            if not journal.pending(self.meta):
+                self._keep_layouts(files, saved)
+
+    def _keep_layouts(self, files: FileDetail, saved: Saved) -> None:
         """Save beside the registries the layouts this read found (a foreign edit's
         bytes), the settled reads that proved a saved layout's digest, and those of the
         per-file registry files read whole, so the next lazy read neither decodes nor
         hashes (nor, for those files, reads) them again. Best effort: a read-only store
         reads in full, or hashes, each time."""
-        files = files_of(live)
         kept = self._layouts_to_keep(files, saved.layouts)
         documents = self._documents_to_keep(files, saved.documents)
         if not kept and documents is None:
@@ -141,14 +180,17 @@ class FileStore:
 
     def _layouts_to_keep(self, files: FileDetail, saved: SavedLayouts
                          ) -> dict[str, dict[str, Any]]:
-        """The list registries' layouts and settled reads this read has news of."""
+        """The list registries' layouts and settled reads this read has news of (of files
+        still as it read them)."""
         kept: dict[str, dict[str, Any]] = {}
         for kind in kinds.KIND_ORDER:
             relative = kinds.info(kind).registry_file
-            layout, read = files.layouts.get(relative), files.reads.get(relative)
-            if layout is None or read is None:
+            layout, read = files.layouts.peek(relative), files.reads.get(relative)
+            current = _stat_or_none(self.root / relative)
+            if layout is None or read is None or current is None or \
+                    stat_key(current) != read.stat:
                 continue
-            settled = read.unchanged(_stat_or_none(self.root / relative))
+            settled = read.unchanged(current)
             known = saved.get(relative)
             if known is not None and known[0] == read.digest and (
                     not settled or known[2] == read):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,15 +68,16 @@ def _value_end(text: str, index: int) -> int:
 
 
 def object_members(text: str, start: int, *, skip_values: str | None = None,
-                   scan: bool = True, skip_map: str | None = None
-                   ) -> tuple[list[Member], int]:
+                   scan: bool = True, skip_map: str | None = None,
+                   keep: Callable[[Any], Any] | None = None) -> tuple[list[Member], int]:
     """Members of the object opening at `text[start]` ('{'), and the offset after its '}'.
 
     The value of member `skip_values` (the big entry list) also gets the span of each of its
     items: from its layout when decoding proves it, else from `list_items` (unless not
     `scan`: then SpanError, for a caller that would rather decode the file whole). The
     value of member `skip_map` (an object of objects: governance's policies) gets each
-    item's name and value span from its layout when decoding proves it (else SpanError)."""
+    item's name and value span from its layout when decoding proves it (else SpanError).
+    `keep`: what of each decoded item (or body) to keep in `values` (else all of it)."""
     index = _expect(text, start, "{")
     members: list[Member] = []
     index = _skip(text, index)
@@ -96,7 +98,7 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
         items: tuple[Span, ...] | None = None
         values: tuple[Any, ...] | None = None
         if key == skip_values and index < len(text) and text[index] == "[":
-            proved = items_by_layout(text, index)
+            proved = items_by_layout(text, index, keep)
             if proved is not None:
                 spans, decoded, index = proved
                 items, values = tuple(spans), tuple(decoded)
@@ -106,7 +108,7 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
             else:
                 raise SpanError("the entry list is not laid out one item per block")
         elif key == skip_map and index < len(text) and text[index] == "{":
-            mapped = bodies_by_layout(text, index)
+            mapped = bodies_by_layout(text, index, keep)
             if mapped is None:
                 raise SpanError("the map is not laid out one object per block")
             found_names, spans, decoded, index = mapped
@@ -141,10 +143,11 @@ def list_items(text: str, start: int) -> tuple[list[Span], int]:
         return items, _expect(text, index, "]")
 
 
-def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] | None:
+def items_by_layout(text: str, start: int, keep: Callable[[Any], Any] | None = None
+                    ) -> tuple[list[Span], list[Any], int] | None:
     """Spans and values of the objects in the list opening at `text[start]`, and the offset
     after its ']', when every item's end is where the layout says and decoding proves it;
-    else None (use `list_items`)."""
+    else None (use `list_items`). `keep`: what of each value to return (else all of it)."""
     index = _skip(text, _expect(text, start, "["))
     if index >= len(text) or text[index] != "{":
         return None
@@ -161,9 +164,10 @@ def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] 
             return None
         end += len(closing)
         try:
-            values.append(orjson.loads(text[index:end]))
+            value = orjson.loads(text[index:end])
         except orjson.JSONDecodeError:
             return None
+        values.append(value if keep is None else keep(value))
         spans.append(Span(index, end))
         index = _skip(text, end)
         if text.startswith("]", index):
@@ -176,7 +180,7 @@ def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] 
             return None
 
 
-def bodies_by_layout(text: str, start: int
+def bodies_by_layout(text: str, start: int, keep: Callable[[Any], Any] | None = None
                      ) -> tuple[list[str], list[Span], list[Any], int] | None:
     """Names, value spans and decoded values of the object opening at `text[start]`, whose
     every value is an object, and the offset after its '}', when each value ends where the
@@ -204,9 +208,10 @@ def bodies_by_layout(text: str, start: int
             return None  # (a value not an object: the reader reports it)
         end += len(closing)
         try:
-            values.append(orjson.loads(text[index:end]))
+            value = orjson.loads(text[index:end])
         except orjson.JSONDecodeError:
             return None
+        values.append(value if keep is None else keep(value))
         names.append(name)
         spans.append(Span(index, end))
         index = _skip(text, end)
@@ -286,26 +291,58 @@ def decode_list_registry(data: bytes, list_key: str, id_field: str
     the decoding itself), the other top-level members as they are. What `orjson.loads(data)`
     gives, plus where everything is, so a write after a foreign edit need not scan the file
     again. None when the file is not of that shape (then decode it whole)."""
+    found = _laid_out_list(data, list_key, None)
+    if found is None:
+        return None
+    text, members, entry_list, document = found
+    assert entry_list.values is not None
+    document[list_key] = list(entry_list.values)
+    ids = tuple(id_of(value, id_field) for value in entry_list.values)
+    return document, _list_layout(data, text, members, entry_list, list_key, ids)
+
+
+def lay_out_list_registry(data: bytes, list_key: str, id_field: str) -> ListLayout | None:
+    """The layout `decode_list_registry` finds (each item proved by decoding it), keeping
+    of each item its id alone: bytes decoded whole already (a cold read's) want only the
+    layout, and all their entries decoded again at once doubled a read's memory."""
+    found = _laid_out_list(data, list_key, lambda value: id_of(value, id_field))
+    if found is None:
+        return None
+    text, members, entry_list, _ = found
+    assert entry_list.values is not None
+    return _list_layout(data, text, members, entry_list, list_key, entry_list.values)
+
+
+def _laid_out_list(data: bytes, list_key: str, keep: Callable[[Any], Any] | None
+                   ) -> tuple[str, list[Member], Member, dict[str, Any]] | None:
+    """The text, its members, the entry list (its items laid out, `keep` of each decoded)
+    and the other members decoded (the entry list's key placed, not filled); None when the
+    file is not of that shape."""
     try:
         text = data.decode("utf-8")
-        start = _skip(text, 0)
-        members, end = object_members(text, start, skip_values=list_key, scan=False)
+        members, end = object_members(text, _skip(text, 0), skip_values=list_key, scan=False,
+                                      keep=keep)
         if _skip(text, end) != len(text):
             return None
         entry_list = next((m for m in reversed(members) if m.key == list_key), None)
         if entry_list is None or entry_list.items is None or entry_list.values is None:
             return None
-        values, document = entry_list.values, {}
+        document: dict[str, Any] = {}
         for member in members:
-            document[member.key] = list(values) if member is entry_list else \
+            document[member.key] = None if member is entry_list else \
                 orjson.loads(text[member.value.start:member.value.end])
     except (UnicodeDecodeError, SpanError, orjson.JSONDecodeError):
         return None
-    ids = tuple(id_of(value, id_field) for value in values)
+    return text, members, entry_list, document
+
+
+def _list_layout(data: bytes, text: str, members: list[Member], entry_list: Member,
+                 list_key: str, ids: tuple[Any, ...]) -> ListLayout:
+    assert entry_list.items is not None
     bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
     layout = ListLayout(bare, list_key, tuple(span.start for span in entry_list.items),
                         tuple(span.end for span in entry_list.items), ids)
-    return document, layout if len(text) == len(data) else _in_bytes(text, layout)
+    return layout if len(text) == len(data) else _in_bytes(text, layout)
 
 
 def decode_policy_map(data: bytes, map_key: str) -> tuple[dict[str, Any], ListLayout] | None:
@@ -315,20 +352,56 @@ def decode_policy_map(data: bytes, map_key: str) -> tuple[dict[str, Any], ListLa
     gives, plus where each body is (a `ListLayout` whose ids are the names), so that a
     plan's snapshot can decode the few policies it reads. None when the file is not of that
     shape (then decode it whole)."""
+    found = _laid_out_map(data, map_key, None)
+    if found is None:
+        return None
+    text, members, mapped = found
+    try:
+        document = _map_document(text, members)
+    except orjson.JSONDecodeError:
+        return None
+    return document, _map_layout(data, text, members, mapped, map_key)
+
+
+def lay_out_policy_map(data: bytes, map_key: str) -> ListLayout | None:
+    """The layout `decode_policy_map` finds (each body proved by decoding it), no body
+    kept: for bytes decoded whole already."""
+    found = _laid_out_map(data, map_key, lambda _: None)
+    if found is None:
+        return None
+    text, members, mapped = found
+    try:
+        for member in members:
+            if member is not mapped:
+                orjson.loads(text[member.value.start:member.value.end])
+    except orjson.JSONDecodeError:
+        return None
+    return _map_layout(data, text, members, mapped, map_key)
+
+
+def _laid_out_map(data: bytes, map_key: str, keep: Callable[[Any], Any] | None
+                  ) -> tuple[str, list[Member], Member] | None:
+    """The text, its members and the map (its bodies laid out, `keep` of each decoded);
+    None when the file is not of that shape."""
     try:
         text = data.decode("utf-8")
-        members, end = object_members(text, _skip(text, 0), skip_map=map_key)
-        mapped = next((m for m in reversed(members) if m.key == map_key), None)
-        if _skip(text, end) != len(text) or mapped is None or mapped.names is None \
-                or mapped.items is None or not _keys_as_orjson(members, mapped.names):
-            return None
-        document = _map_document(text, members)
-    except (UnicodeDecodeError, SpanError, orjson.JSONDecodeError):
+        members, end = object_members(text, _skip(text, 0), skip_map=map_key, keep=keep)
+    except (UnicodeDecodeError, SpanError):
         return None
+    mapped = next((m for m in reversed(members) if m.key == map_key), None)
+    if _skip(text, end) != len(text) or mapped is None or mapped.names is None \
+            or mapped.items is None or not _keys_as_orjson(members, mapped.names):
+        return None
+    return text, members, mapped
+
+
+def _map_layout(data: bytes, text: str, members: list[Member], mapped: Member,
+                map_key: str) -> ListLayout:
+    assert mapped.items is not None and mapped.names is not None
     bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
     layout = ListLayout(bare, map_key, tuple(span.start for span in mapped.items),
                         tuple(span.end for span in mapped.items), mapped.names)
-    return document, layout if len(text) == len(data) else _in_bytes(text, layout)
+    return layout if len(text) == len(data) else _in_bytes(text, layout)
 
 
 def _keys_as_orjson(members: list[Member], names: tuple[str, ...]) -> bool:

@@ -28,7 +28,14 @@ from reconciler.model.live import LiveState
 from reconciler.model.resource import Resource, ResourceKey, Source
 from reconciler.store import jsonspans
 from reconciler.store.heldfile import HeldFile, joined, span_of
-from reconciler.store.lazylist import Deferred, LazyDocuments, LazyEntries, held
+from reconciler.store.layouts import Layouts, PendingLayout
+from reconciler.store.lazylist import (
+    DecodedEntries,
+    Deferred,
+    LazyDocuments,
+    LazyEntries,
+    held,
+)
 
 # A file's stat can stand for its content only once its mtime is older than the moment it
 # was observed by more than the clock tick of the file system's timestamps: a later write
@@ -83,9 +90,9 @@ class FileDetail:
     root: Path
     file_digests: dict[str, str] = field(default_factory=dict)
     reads: dict[str, FileRead] = field(default_factory=dict)
-    # where everything is in a list registry's bytes, when the read found it (for the
-    # writer; valid while the file's digest is the one in `reads`)
-    layouts: dict[str, jsonspans.ListLayout] = field(default_factory=dict)
+    # where everything is in a list registry's bytes (for the writer; valid while the
+    # file's digest is the one in `reads`): found by the read, or when first asked for
+    layouts: Layouts = field(default_factory=Layouts)
     # and those bytes themselves (or the pieces a commit wrote them from, joined when first
     # needed; or, for a plan's snapshot, the file held open): the next reload decodes only
     # what an edit changed, a write need not re-read
@@ -295,7 +302,7 @@ class _Reader:
         self.lay_out = lay_out  # a lazy read: the governance file's layout found, to be kept
         self.files = files_of(live)
         self.root = self.files.root
-        self.pending: dict[str, tuple[Future[str], tuple[int, int, int, int], int]] = {}
+        self.pending: dict[str, tuple[Future[str] | str, tuple[int, int, int, int], int]] = {}
 
     def unchanged(self, relative: str) -> FileRead | None:
         """The previous read of `relative`, if the file has certainly not changed since."""
@@ -315,8 +322,7 @@ class _Reader:
         self.files.reads[relative] = read
         self.files.file_digests[relative] = read.digest
         before = files_of(self.previous)
-        if relative in before.layouts:
-            self.files.layouts[relative] = before.layouts[relative]
+        self.files.layouts.carry(before.layouts, relative)
         if relative in before.data:
             self.files.data[relative] = before.data[relative]
         if relative in before.documents:
@@ -342,21 +348,14 @@ class _Reader:
     def load_json(self, relative: str, entry_list: tuple[Kind, str, str] | None = None,
                   policy_map: str | None = None) -> tuple[Any, bool]:
         """The parsed file (None, False when absent); a damaged file is a diagnostic. For a
-        list registry (`entry_list`: its list key and id field) its layout is found in the
-        same pass and kept, so the first write after a foreign edit need not scan it; for
-        the governance file (`policy_map`: its map's key) too, for a plan's next snapshot."""
-        live = self.live
+        list registry (`entry_list`: its list key and id field) the bytes are kept and its
+        layout found when first needed (`layouts.PendingLayout`), so the first write after
+        a foreign edit need not read it again; for the governance file (`policy_map`: its
+        map's key) too, for a plan's next snapshot."""
         path = self.root / relative
-        try:
-            data, stat, seen_at = read_with_stat(path)
-        except FileNotFoundError:
+        data = self._bytes(relative, path)
+        if data is None:
             return None, False
-        except OSError as error:
-            live.diagnostics.append(_error("L006", "cannot read registry file: "
-                                           f"{error.strerror}", str(path), None,
-                                           "check its permissions"))
-            return None, False
-        self.pending[relative] = (self.hasher.submit(_sha256, data), stat, seen_at)
         if entry_list is not None:
             kind, list_key, id_field = entry_list
             redecoded = self._redecoded(relative, kind, list_key, id_field, data)
@@ -364,28 +363,51 @@ class _Reader:
                 document, self.files.layouts[relative] = redecoded
                 self.files.data[relative] = data
                 return document, True
-            laid_out = jsonspans.decode_list_registry(data, list_key, id_field)
-        else:
-            laid_out = None if policy_map is None else \
-                jsonspans.decode_policy_map(data, policy_map)
         try:  # the fast path; else the stdlib's
-            if laid_out is not None:
-                document, self.files.layouts[relative] = laid_out
-                if entry_list is not None:
-                    self.files.data[relative] = data
-            else:
-                document = orjson.loads(data)
+            document = orjson.loads(data)
         except orjson.JSONDecodeError as error:
             if "depth limit" in str(error):
                 return self._too_deep(path)
         else:
-            try:  # data this deep breaks every JSON writer meshctl uses (orjson: 255 levels)
-                orjson.dumps(document)  # about an eighth of the read's time
-            except TypeError:
-                self.files.layouts.pop(relative, None)  # no lazy read may find it fine
-                self.files.data.pop(relative, None)
+            if not _shallow(data) and not _writable(
+                    document, entry_list[1] if entry_list is not None else policy_map):
                 return self._too_deep(path)
+            self._lay_out_later(relative, data, entry_list, policy_map)
             return document, True
+        return self._lenient(data, path)
+
+    def _bytes(self, relative: str, path: Path) -> bytes | None:
+        """The file's bytes, their SHA-256 sent to the hasher; None when absent or
+        unreadable (a diagnostic)."""
+        try:
+            data, stat, seen_at = read_with_stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            self.live.diagnostics.append(_error("L006", "cannot read registry file: "
+                                                f"{error.strerror}", str(path), None,
+                                                "check its permissions"))
+            return None
+        # a small file is hashed here: handing it to the hasher costs more than hashing
+        digest = _sha256(data) if len(data) < HASHED_HERE else self.hasher.submit(_sha256, data)
+        self.pending[relative] = (digest, stat, seen_at)
+        return data
+
+    def _lay_out_later(self, relative: str, data: bytes,
+                       entry_list: tuple[Kind, str, str] | None, policy_map: str | None
+                       ) -> None:
+        """Keep what finding the layout of these decoded bytes needs, for when it is."""
+        if entry_list is not None:
+            _, list_key, id_field = entry_list
+            self.files.layouts.defer(relative, PendingLayout.of_list(data, list_key, id_field))
+            self.files.data[relative] = data
+        elif policy_map is not None:
+            self.files.layouts.defer(relative, PendingLayout.of_map(data, policy_map))
+
+    def _lenient(self, data: bytes, path: Path) -> tuple[Any, bool]:
+        """What orjson refused: Python's json output (NaN) read with a warning, else the
+        error where the stdlib locates it."""
+        live = self.live
         try:  # the stdlib accepts what Python's json.dump writes (NaN), locates errors by line
             lenient = json.loads(data)
             live.diagnostics.append(_error(
@@ -440,12 +462,41 @@ class _Reader:
 
     def finish(self) -> None:
         for relative, (digest, stat, seen_at) in self.pending.items():
-            read = FileRead(digest.result(), stat, seen_at)
+            read = FileRead(digest if isinstance(digest, str) else digest.result(), stat,
+                            seen_at)
             self.files.reads[relative] = read
             self.files.file_digests[relative] = read.digest
 
 
+HASHED_HERE = 1 << 16  # bytes: a smaller file is hashed on the reading thread
 MAX_JSON_DEPTH = 255  # orjson writes no deeper; manifests stop at 128 (M006)
+WRITTEN_AT_ONCE = 32  # entries per chunk when checking that orjson can write a registry
+
+
+def _shallow(data: bytes) -> bool:
+    """Too few brackets to nest as deep as orjson cannot write (255 levels need as many
+    opening brackets): a workflow file need not be written to be sure."""
+    return data.count(b"{") + data.count(b"[") < MAX_JSON_DEPTH
+
+
+def _writable(document: Any, key: str | None) -> bool:
+    """Can orjson write `document`? Data deeper than its 255 levels breaks every JSON
+    writer meshctl uses. The entry list (or policy map) at `key` is written in chunks of
+    entries, each at the depth it has in the file (the same verdict): a 20 MB buffer made
+    and dropped at once cost twice as much (a sixth of a cold read)."""
+    inner = document.get(key) if key is not None and isinstance(document, dict) else None
+    try:
+        if not isinstance(inner, (list, dict)):
+            orjson.dumps(document)
+            return True
+        orjson.dumps({**document, key: type(inner)()})
+        items = inner if isinstance(inner, list) else list(inner.items())
+        for at in range(0, len(items), WRITTEN_AT_ONCE):
+            chunk = items[at:at + WRITTEN_AT_ONCE]
+            orjson.dumps({key: chunk if isinstance(inner, list) else dict(chunk)})
+    except TypeError:
+        return False
+    return True
 
 
 def _sha256(data: bytes) -> str:
@@ -470,7 +521,12 @@ def _read_entry_list(reader: _Reader, kind: Kind) -> None:
         return
     live.headers[kind] = {k: v for k, v in document.items() if k != info.collection_key}
     source = Source(file)  # one for all: a 10,000-entry registry need not build 10,000
-    for index, entry in enumerate(document.get(info.collection_key, [])):
+    values = document.get(info.collection_key, [])
+    entries = DecodedEntries.of(kind, values, info.id_field, source)
+    if entries is not None and not live.state.of_kind(kind):  # every entry keyed, once
+        live.state.resources[kind] = cast(dict[str, Resource], entries)
+        return
+    for index, entry in enumerate(values):
         where = f"{info.collection_key}[{index}]"
         entry_id = entry.get(info.id_field) if isinstance(entry, dict) else None
         if not isinstance(entry_id, str):
@@ -623,8 +679,7 @@ def with_commit(previous: LiveState, changes: Mapping[ResourceKey, dict[str, Any
             d.file and str(Path(d.file).parent) in folders for d in previous.diagnostics):
         return None
     files = FileDetail(before.root, dict(before.file_digests), dict(before.reads),
-                       {relative: layout for relative, layout in before.layouts.items()
-                        if relative not in written},
+                       before.layouts.without(written),
                        {relative: data for relative, data in before.data.items()
                         if relative not in written},
                        {relative: name for relative, name in before.documents.items()

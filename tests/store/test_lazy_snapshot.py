@@ -190,13 +190,15 @@ def test_bytes_changed_behind_a_kept_read_are_hashed_and_read_in_full(
 
 def test_a_full_read_saves_its_layouts_for_the_next_lazy_read(registries: Path) -> None:
     """Registries meshctl never wrote (or edited by hand since): the first lazy read
-    decodes them and keeps their layouts; the next one is lazy."""
+    decodes them, and their layouts are found and saved on a thread of their own after it
+    returns; the next read is lazy."""
     for name in ("agent_registry.json", "tool_registry.json"):
         age(registries / name)
     store = filestore.FileStore(registries)
     assert not (registries / filestore.LAYOUTS).exists()
     first = store.snapshot(lazy=True)
     assert not isinstance(first.state.of_kind(Kind.AGENT), LazyEntries)
+    store.wait_for_layouts()
     assert (registries / filestore.LAYOUTS).exists()
     second = store.snapshot(lazy=True)
     assert isinstance(second.state.of_kind(Kind.AGENT), LazyEntries)
@@ -238,6 +240,7 @@ def with_workflows(registries: Path) -> filestore.FileStore:
     age_all(registries)
     store = filestore.FileStore(registries)
     assert unread(store.snapshot(lazy=True, unread=True)) == set()  # read whole; their reads kept
+    store.wait_for_layouts()  # (and the list registries' layouts, found after it)
     return store
 
 
@@ -579,6 +582,7 @@ def held_store(registries: Path) -> filestore.FileStore:
     store = committed(registries)
     age_all(registries)
     store.snapshot(lazy=True, unread=True)
+    store.wait_for_layouts()  # the governance file's, found after that read
     return store
 
 
@@ -910,6 +914,7 @@ def test_a_governance_file_is_laid_out_only_as_a_full_read_would_read_it(
     for _ in range(2):
         lazy = store.snapshot(lazy=True, unread=True)
         assert view(lazy) == view(store.snapshot())
+        store.wait_for_layouts()  # (found after the read)
     policies = lazy.state.of_kind(Kind.GOVERNANCE_POLICY)
     assert isinstance(policies, LazyEntries) is lazily
 
