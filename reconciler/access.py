@@ -142,11 +142,7 @@ def _container(value: Any) -> Container[Any] | None:
     """What `x in value` means to the runtime, ready for many tests (a list: each name's
     first index, so a decision names its place without searching the list again)."""
     if isinstance(value, list):
-        positions: dict[str, int] = {}
-        for index, item in enumerate(value):
-            if isinstance(item, str):
-                positions.setdefault(item, index)
-        return positions
+        return _positions(value)
     if isinstance(value, dict):
         return frozenset(value)
     if isinstance(value, str):
@@ -182,6 +178,30 @@ def _subject_index(rules: list[Any]) -> dict[str, list[int]] | None:
                 del _SUBJECT_INDEXES[next(iter(_SUBJECT_INDEXES))]
             _SUBJECT_INDEXES[id(rules)] = (rules, index)
     return index
+
+
+# The orchestrator's rule may allow 10,000 agents; each plan compiles it anew (a Governance
+# of its own), so the positions of the last few long lists are kept, by the very list, as
+# the subject indexes are.
+_POSITIONS: dict[int, tuple[list[Any], dict[str, int]]] = {}
+_POSITIONS_FROM = 1000
+
+
+def _positions(names: list[Any]) -> dict[str, int]:
+    """Each name's first index in `names`. Read-only once made."""
+    kept = _POSITIONS.get(id(names))
+    if kept is not None and kept[0] is names:
+        return kept[1]
+    positions: dict[str, int] = {}
+    for index, item in enumerate(names):
+        if isinstance(item, str):
+            positions.setdefault(item, index)
+    if len(names) >= _POSITIONS_FROM:
+        with _INDEX_LOCK:
+            if len(_POSITIONS) >= _INDEXES_KEPT:
+                del _POSITIONS[next(iter(_POSITIONS))]
+            _POSITIONS[id(names)] = (names, positions)
+    return positions
 
 
 # A policy with this many rules is kept by subject in a validation record (`SubjectRows`):
@@ -343,6 +363,14 @@ class _Policy:
         return tuple((rule.raw_denied, rule.raw_allowed) if isinstance(rule, _Rule)
                      else ("unreadable", rule.index) for rule in self.rules_of(subject))
 
+    def placed_signature(self, subject: str) -> tuple[Any, ...]:
+        """`signature` with each rule's position: equal ones, equal decisions, down to the
+        rule and the place in it each names."""
+        if self.fails_outright:
+            return ("fails",)
+        return tuple((rule.index, rule.raw_denied, rule.raw_allowed) if isinstance(rule, _Rule)
+                     else ("unreadable", rule.index) for rule in self.rules_of(subject))
+
     def granted(self, subject: str) -> list[str]:
         """The names the allowed lists of `subject`'s rules hold, in order."""
         found: dict[str, None] = {}
@@ -422,6 +450,11 @@ class Governance:
         if self.policies is None:
             return ("ungoverned",)
         return self.policy(verb).signature(subject)
+
+    def placed_signature(self, subject: str, verb: Verb) -> tuple[Any, ...]:
+        if self.policies is None:
+            return ("ungoverned",)
+        return self.policy(verb).placed_signature(subject)
 
     def granted(self, subject: str, verb: Verb) -> list[str]:
         """What `subject`'s rules name in their allowed lists (with no governance,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from reconciler.model import kinds
+from reconciler.model.cowmap import CowMap
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
 
@@ -483,9 +484,12 @@ class Referrers(UserIndex):
 
     A long-lived reader (`RegistryManager`) judges a single delete with it instead of
     building the whole graph of a 12,000-resource mesh for every write. Copy-on-write: a
-    change makes a new index that shares the untouched sets, so snapshots stay immutable."""
+    change makes a new index that shares the untouched sets, so snapshots stay immutable.
+    Built ones are `CowMap`s: a change copies what changed since the map's base was laid,
+    not an entry per resource of a 100,000-agent mesh."""
 
-    by_target: dict[ResourceKey, frozenset[ResourceKey]]
+    by_target: CowMap[ResourceKey, frozenset[ResourceKey]] | dict[ResourceKey,
+                                                                  frozenset[ResourceKey]]
 
     @classmethod
     def build(cls, state: MeshState) -> Referrers:
@@ -493,7 +497,7 @@ class Referrers(UserIndex):
         for resource in state:
             for edge in references(resource):
                 found.setdefault(edge.target, set()).add(edge.source)
-        return cls({target: frozenset(sources) for target, sources in found.items()})
+        return cls(CowMap({target: frozenset(sources) for target, sources in found.items()}))
 
     @classmethod
     def of(cls, mesh_graph: Graph) -> Referrers:
@@ -501,7 +505,7 @@ class Referrers(UserIndex):
         found: dict[ResourceKey, set[ResourceKey]] = {}
         for edge in mesh_graph.edges:
             found.setdefault(edge.target, set()).add(edge.source)
-        return cls({target: frozenset(sources) for target, sources in found.items()})
+        return cls(CowMap({target: frozenset(sources) for target, sources in found.items()}))
 
     def users(self, key: ResourceKey) -> frozenset[ResourceKey]:
         return self.by_target.get(key, frozenset())
@@ -516,7 +520,7 @@ class Referrers(UserIndex):
         new = {edge.target for edge in references(after)} if after else set()
         if old == new:
             return self
-        by_target = dict(self.by_target)
+        by_target = self.by_target.copy()
         for target in old - new:
             remaining = by_target.get(target, frozenset()) - {source}
             if remaining:

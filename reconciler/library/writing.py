@@ -94,7 +94,7 @@ class Writer:
         if not isinstance(name, str):
             raise ChangeRejected(f"a new {kinds.info(kind).label} needs a string '{id_field}'")
         key = ResourceKey(kind, name)
-        self.write(lambda _: {key: (entry, Intent.CREATE)})
+        self.write(lambda _: {key: (entry, Intent.CREATE)}, creating=kind)
 
     def update(self, kind: Kind, name: str, model: BaseModel | Mapping[str, Any],
                expected_version: str | None = None, intent: Intent = Intent.UPDATE) -> None:
@@ -181,14 +181,17 @@ class Writer:
                                    deny_access_widening=self.deny_access_widening,
                                    case_twin=snapshot.case_twin)
 
-    def write(self, changes_for: ChangesFor) -> Plan:
+    def write(self, changes_for: ChangesFor, *, creating: Kind | None = None) -> Plan:
         """Plan and commit `changes_for(snapshot)` against the freshest snapshot; when the
         registries moved on meanwhile (another process), read what changed and try again.
-        A rejection is final only once the snapshot it was judged on is known current."""
+        A rejection is final only once the snapshot it was judged on is known current.
+        `creating`: the kind of the entry it creates, if any (its index of folded names
+        is built before the writers' turn is taken, with the reverse index)."""
         cache = self._cache
         if not cache.loaded:
             cache.load()  # as upstream's load_all(): following starts here too
         store = self._store()
+        ready(cache.current, creating)
         with cache.lock, store.write_turn():
             cache.sync(strict=True)  # in our turn: what the writers before us committed
             for attempt in range(WRITE_ATTEMPTS):
@@ -216,6 +219,15 @@ class Writer:
                 return plan
         raise StoreError(f"the registries changed under every one of {WRITE_ATTEMPTS} "
                          "attempts to write; nothing was written")
+
+
+def ready(snapshot: Snapshot, creating: Kind | None) -> None:
+    """The indexes a write plans with, built on `snapshot` outside the writers' turn: at
+    100,000 agents the reverse index takes seconds, which every other process's writer
+    would wait out in the turn; the snapshots caught up to in the turn carry them over."""
+    snapshot.referrers  # noqa: B018 (built on first use)
+    if creating is not None:
+        snapshot.case_twin(ResourceKey(creating, ""))
 
 
 def check_version(key: ResourceKey, entry: Entry | None, expected: str | None) -> None:

@@ -34,9 +34,11 @@ def assess(plan: Plan, remaining: MeshState, live: MeshState, *, deny: bool = Fa
     for change in plan.changes:
         if change.action is Action.UPDATE and change.key.kind in (Kind.AGENT, Kind.TOOL):
             assert change.before is not None and change.after is not None
-            users = _callers(change.key, change.impact, remaining)
-            for field, reason in compat.breaking_changes(change.key.kind, change.before,
-                                                         change.after):
+            breaks = compat.breaking_changes(change.key.kind, change.before, change.after)
+            # (who calls it is looked for only when it breaks: the orchestrator, which may
+            # name 10,000 agents, calls most of them)
+            users = _callers(change.key, change.impact, remaining) if breaks else []
+            for field, reason in breaks:
                 reasons.setdefault(change.key, []).append(f"{field}: {reason}")
                 found.append(_warning("B001", remaining, change.key, field,
                                       f"{change.key.describe()} {field}: {reason} "

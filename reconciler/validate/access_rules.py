@@ -19,8 +19,9 @@ those keys can change, which `focus_of` works out from the reverse-reference ind
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from reconciler import access, graph
 from reconciler.access import Basis, Decision, Governance, Verb
@@ -31,6 +32,7 @@ from reconciler.validate.rules import diagnostic
 
 ORCHESTRATOR = ResourceKey(Kind.AGENT, ORCHESTRATOR_ID)
 WILDCARD = "*"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +68,56 @@ def check(state: MeshState, governance: Governance, focus: Focus = EVERYTHING
     workflows = state.of_kind(Kind.WORKFLOW)
     chosen = workflows if focus.workflows is None else focus.workflows
     usage = _model_usage(state)
-    listed = set(access.asked(orchestrator, Verb.INVOKE))
     for name in sorted(chosen):
         workflow = workflows.get(name)
         if workflow is None:
             continue
         if orchestrator is not None:
-            found += _uninvocable_steps(workflow, listed, governance, state)
+            found += _uninvocable_steps(workflow, orchestrator_lists(orchestrator),
+                                        governance, state)
         if name in usage:
             found += _profiles_not_allowed(workflow, usage[name], state)
     return found
+
+
+class _Remembered(Generic[T]):
+    """One value, kept for the objects it was made from (compared by identity: held here,
+    so no other object takes their id; resources are never changed in place) and for a
+    key (compared by equality)."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple[object, ...], Any, T] | None = None
+
+    def get(self, objects: tuple[object, ...], key: Any, make: Callable[[], T]) -> T:
+        kept = self._kept  # (one read: another thread may replace it meanwhile)
+        if kept is not None and len(kept[0]) == len(objects) and all(
+                a is b for a, b in zip(kept[0], objects, strict=True)) and kept[1] == key:
+            return kept[2]
+        value = make()
+        self._kept = (objects, key, value)
+        return value
+
+
+# The orchestrator's allowed_agents grows with the mesh (10,000 names at 100,000 agents),
+# while its `Resource` is the same object in every snapshot until it changes: what is
+# made of the whole list is kept for it, so a write of one agent does not pass over it.
+_listed_by = _Remembered[frozenset[str]]()
+_denied_to = _Remembered[list[access.Grant]]()
+
+
+def orchestrator_lists(orchestrator: Resource) -> frozenset[str]:
+    """The agents the orchestrator lists in allowed_agents, as a set."""
+    return _listed_by.get((orchestrator,), None, lambda: frozenset(
+        access.asked(orchestrator, Verb.INVOKE)))
+
+
+def _denials(agent: Resource, verb: Verb, governance: Governance) -> list[access.Grant]:
+    """What `agent` asks for under `verb` that governance denies (for the orchestrator,
+    kept while neither its entry nor the rules that decide for it change)."""
+    if agent.key != ORCHESTRATOR or verb is not Verb.INVOKE:
+        return access.grants(agent, verb, governance, denied_only=True)
+    return _denied_to.get((agent,), governance.placed_signature(ORCHESTRATOR_ID, verb),
+                          lambda: access.grants(agent, verb, governance, denied_only=True))
 
 
 def _denied_asks(agent: Resource, verb: Verb, governance: Governance,
@@ -83,7 +125,7 @@ def _denied_asks(agent: Resource, verb: Verb, governance: Governance,
     """A001 (the orchestrator's agents) and A003 (an agent's tools)."""
     found = []
     objects = state.of_kind(verb.object_kind)
-    for grant in access.grants(agent, verb, governance, denied_only=True):
+    for grant in _denials(agent, verb, governance):
         if grant.asked not in objects:
             continue  # an unknown name is the reference rules' (R002, R003)
         path = f"{verb.asks}[{grant.position}]"
@@ -99,7 +141,7 @@ def _denied_asks(agent: Resource, verb: Verb, governance: Governance,
     return found
 
 
-def _uninvocable_steps(workflow: Resource, listed: set[str], governance: Governance,
+def _uninvocable_steps(workflow: Resource, listed: frozenset[str], governance: Governance,
                        state: MeshState) -> list[Diagnostic]:
     """A002: each step (and required executed agent) the orchestrator cannot run; `listed`:
     the agents the orchestrator lists."""
