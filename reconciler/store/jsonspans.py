@@ -301,11 +301,18 @@ def decode_list_registry(data: bytes, list_key: str, id_field: str
     return document, _list_layout(data, text, members, entry_list, list_key, ids)
 
 
-def lay_out_list_registry(data: bytes, list_key: str, id_field: str) -> ListLayout | None:
+def lay_out_list_registry(data: bytes, list_key: str, id_field: str,
+                          check: Callable[[Any], object] | None = None) -> ListLayout | None:
     """The layout `decode_list_registry` finds (each item proved by decoding it), keeping
     of each item its id alone: bytes decoded whole already (a cold read's) want only the
-    layout, and all their entries decoded again at once doubled a read's memory."""
-    found = _laid_out_list(data, list_key, lambda value: id_of(value, id_field))
+    layout, and all their entries decoded again at once doubled a read's memory. `check`
+    sees each decoded item (and may raise)."""
+    def keep(value: Any) -> Any:
+        if check is not None:
+            check(value)
+        return id_of(value, id_field)
+
+    found = _laid_out_list(data, list_key, keep)
     if found is None:
         return None
     text, members, entry_list, _ = found
