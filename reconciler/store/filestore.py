@@ -146,7 +146,11 @@ class FileStore:
         """Find the layouts `files` left pending, then save them under the shared lock
         (no commit half done). Best effort: a layout not saved is found again next time."""
         for relative in files.layouts.pending():
-            files.layouts.get(relative)
+            known, read = saved.layouts.get(relative), files.reads.get(relative)
+            if known is not None and read is not None and known[0] == read.digest:
+                files.layouts[relative] = known[1]  # saved for these very bytes: not found again
+            else:
+                files.layouts.get(relative)
         if not self.root.is_dir():
             return  # (the registries were removed meanwhile: create nothing)
         with contextlib.suppress(StoreError, OSError), \

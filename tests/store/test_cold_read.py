@@ -19,6 +19,7 @@ import pytest
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.store import filestore, jsonspans
+from reconciler.store import layouts as pending_layouts
 from reconciler.store.history import default_info
 from reconciler.store.layouts import PendingLayout
 from reconciler.store.lazylist import DecodedEntries, LazyEntries
@@ -250,3 +251,29 @@ def test_a_small_file_is_checked_by_its_brackets_as_writing_it_would(registries:
     live = read_live_state(registries)
     too_deep = any(d.code == "L001" and d.file == str(path) for d in live.diagnostics)
     assert too_deep is not writable
+
+
+def test_layouts_saved_for_the_same_bytes_are_not_found_again(
+        registries: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold load of registries whose layouts were saved for these very bytes (the
+    governance file, which a long-lived reader decodes whole, included) takes the saved
+    layouts: the thread saving them has nothing to find again."""
+    age_all(registries)
+    first = filestore.FileStore(registries)
+    first.snapshot(lazy=True)
+    first.wait_for_layouts()
+    assert (registries / filestore.LAYOUTS).exists()
+    found: list[str] = []
+    for name in ("lay_out_list_registry", "lay_out_policy_map"):
+        original = getattr(pending_layouts, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            found.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(pending_layouts, name, counted)
+    again = filestore.FileStore(registries)
+    live = again.snapshot(lazy=True)
+    again.wait_for_layouts()
+    assert found == []
+    assert view(live) == view(again.snapshot())
