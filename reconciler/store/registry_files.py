@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, cast
 
 import orjson
@@ -273,9 +274,11 @@ def _hold_laid_out(reader: _Reader, kind: Kind) -> bool:
     try:
         seen_at = time.time_ns()
         held_open, now = HeldFile.open(str(path))
+        if not S_ISREG(now.st_mode):  # (a folder in its place: the usual read says so)
+            return False
+        data = held_open.whole()
     except OSError:
         return False
-    data = held_open.whole()
     if data is None:
         return False
     hashing = reader.hasher.submit(_sha256, data)
