@@ -241,20 +241,35 @@ def _read_lazily(reader: _Reader, kind: Kind, layouts: SavedLayouts, hold: bool)
     if found is None:
         return False
     data, read = found
-    entries = LazyEntries.of(kind, data, layout, Source(str(path)))
     try:
-        document: dict[str, Any] = {}
-        for member in layout.members:
-            document[member.key] = None if member is layout.entry_list else orjson.loads(
-                span_of(data, member.value.start, member.value.end))
+        header = _header_of(data, layout)
     except (orjson.JSONDecodeError, StoreError):
         return False
+    return _serve_lazily(reader, kind, data, read, layout, header)
+
+
+def _header_of(data: bytes | HeldFile, layout: jsonspans.ListLayout) -> dict[str, Any]:
+    """A list registry's members but its entry list, decoded from their spans, in the
+    file's order (raises orjson.JSONDecodeError, or StoreError for a held file moved)."""
+    document: dict[str, Any] = {}
+    for member in layout.members:
+        document[member.key] = None if member is layout.entry_list else orjson.loads(
+            span_of(data, member.value.start, member.value.end))
+    return {k: v for k, v in document.items() if k != layout.list_key}
+
+
+def _serve_lazily(reader: _Reader, kind: Kind, data: bytes | HeldFile, read: FileRead,
+                  layout: jsonspans.ListLayout, header: dict[str, Any]) -> bool:
+    """Put a laid-out list registry in the snapshot, its entries decoded when asked for
+    (`LazyEntries`); False when its layout keys no entry list (an id missing or twice)."""
+    relative = kinds.info(kind).registry_file
+    entries = LazyEntries.of(kind, data, layout, Source(str(reader.root / relative)))
     if entries is None:
         return False
     files = reader.files
-    files.reads[relative], files.file_digests[relative] = read, digest
+    files.reads[relative], files.file_digests[relative] = read, read.digest
     files.layouts[relative], files.data[relative] = layout, data
-    reader.live.headers[kind] = {k: v for k, v in document.items() if k != layout.list_key}
+    reader.live.headers[kind] = header
     reader.live.state.resources[kind] = cast(dict[str, Resource], entries)
     return True
 
@@ -286,28 +301,16 @@ def _hold_laid_out(reader: _Reader, kind: Kind) -> bool:
     try:
         layout = jsonspans.lay_out_list_registry(
             data, list_key, info.id_field, lambda item: orjson.dumps({list_key: [item]}))
-        header = None
-        if layout is not None:  # (the members in order, the entry list's key left out)
-            document: dict[str, Any] = {}
-            for member in layout.members:
-                document[member.key] = None if member is layout.entry_list else \
-                    orjson.loads(data[member.value.start:member.value.end])
-            header = {k: v for k, v in document.items() if k != list_key}
-            orjson.dumps(header)
+        if layout is None:
+            return False
+        header = _header_of(data, layout)
+        orjson.dumps(header)
     except (TypeError, orjson.JSONDecodeError):  # too deep to write: the usual read says so
         return False
     read = FileRead(hashing.result(), held_open.stat, seen_at)
-    entries = LazyEntries.of(kind, held_open, layout, Source(str(path))) \
-        if layout is not None and header is not None else None
-    if entries is None or layout is None or header is None or not read.unchanged(now) \
-            or not held_open.intact():
+    if not read.unchanged(now) or not held_open.intact():
         return False
-    files = reader.files
-    files.reads[relative], files.file_digests[relative] = read, read.digest
-    files.layouts[relative], files.data[relative] = layout, held_open
-    reader.live.headers[kind] = header
-    reader.live.state.resources[kind] = cast(dict[str, Resource], entries)
-    return True
+    return _serve_lazily(reader, kind, held_open, read, layout, header)
 
 
 def _laid_out_bytes(path: str, digest: str, proved: FileRead | None, hold: bool
