@@ -16,7 +16,7 @@ import errno
 import hashlib
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,15 +126,19 @@ class HeldSpan:
 
     def hash_into(self, hashed: Any) -> None:
         """Feed the span's bytes to `hashed` (a hashlib object), by chunks."""
-        offset = self.start
+        for chunk in self._chunks(self.start):
+            hashed.update(chunk)
+        if not self.file.intact():
+            raise self.file._changed()
+
+    def _chunks(self, offset: int) -> Iterator[bytes]:
+        """The span's bytes from `offset` on, `CHUNK` at a time (StoreError: cut short)."""
         while offset < self.end:
             chunk = os.pread(self.file._fd, min(CHUNK, self.end - offset), offset)
             if not chunk:
                 raise self.file._changed()
-            hashed.update(chunk)
+            yield chunk
             offset += len(chunk)
-        if not self.file.intact():
-            raise self.file._changed()
 
     def copy_to(self, fd: int) -> None:
         """Append the span to the file open at `fd` (at its offset): inside the kernel
@@ -150,14 +154,10 @@ class HeldSpan:
             if not copied:
                 raise self.file._changed()  # the file is shorter than the snapshot saw
             offset += copied
-        while offset < self.end:  # (a file system or kernel without copy_file_range)
-            chunk = os.pread(self.file._fd, min(CHUNK, self.end - offset), offset)
-            if not chunk:
-                raise self.file._changed()
+        for chunk in self._chunks(offset):  # (a file system or kernel without copy_file_range)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(fd, view):]
-            offset += len(chunk)
         if not self.file.intact():
             raise self.file._changed()
 

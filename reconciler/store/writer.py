@@ -72,9 +72,7 @@ def render_files(kind: Kind, changes: Changes, read: Any, now: str,
     def current(relative: str) -> bytes | None:
         found = read(relative)
         if isinstance(found, HeldFile):
-            found = found.whole()
-            if found is None:
-                raise WriteError(f"{relative} changed while it was being rewritten")
+            found = _whole(found)
         return found.encode("utf-8") if isinstance(found, str) else found
 
     info = kinds.info(kind)
