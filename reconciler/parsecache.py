@@ -77,11 +77,7 @@ class ParseCache:
     def peek(self, key: str, digest: str) -> Any | None:
         """`get`, keeping nothing of the row: a whole-mesh comparison reads every file's
         result once, and 100,000 rows kept would be most of its memory."""
-        if key in self._rows:  # (written or read this run: as `get` finds it)
-            row = self._rows[key]
-        else:
-            database = self._database()
-            row = database.row(key) if database is not None else None
+        row = self._row(key, keep=False)
         return row.result() if row is not None and row.digest == digest else None
 
     def decoded(self, key: str, digest: str, convert: Callable[[Any], T | None]) -> T | None:
@@ -154,14 +150,17 @@ class ParseCache:
             self._db.close()
             self._db = None
 
-    def _row(self, key: str) -> _Row | None:
+    def _row(self, key: str, *, keep: bool = True) -> _Row | None:
+        """The row of `key` (None: none), as written or read this run, else from the
+        database: then kept for the next look unless `keep` is False."""
         if key in self._rows:
             return self._rows[key]
         database = self._database()
         row = database.row(key) if database is not None else None
-        if row is not None:
-            row.fetch = functools.partial(self._result_again, key, row.digest)
-        self._rows[key] = row
+        if keep:
+            if row is not None:
+                row.fetch = functools.partial(self._result_again, key, row.digest)
+            self._rows[key] = row
         return row
 
     def _result_again(self, key: str, digest: str) -> bytes | None:
