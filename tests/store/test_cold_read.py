@@ -181,50 +181,52 @@ def test_laying_out_alone_finds_what_decoding_with_the_layout_does(registries: P
     assert jsonspans.lay_out_policy_map(b'{"policies": {"a": 1}}', "policies") is None
 
 
+class _Finding:
+    """The agent registry's layout being found on a thread of its own, held up (in the
+    process that started it) until `go_on` is set; `found` counts the findings there."""
+
+    def __init__(self, registries: Path) -> None:
+        self.data = (registries / "agent_registry.json").read_bytes()
+        self.found: list[int] = []
+        self.parent = os.getpid()
+        self.started, self.go_on = threading.Event(), threading.Event()
+        self.pending = PendingLayout(self._find)
+        self.finder = threading.Thread(target=self.pending.resolve)
+        self.finder.start()
+        self.started.wait(10)
+
+    def _find(self) -> jsonspans.ListLayout | None:
+        if os.getpid() == self.parent:
+            self.found.append(1)
+            self.started.set()
+            self.go_on.wait(10)
+        return jsonspans.lay_out_list_registry(self.data, "agents", "agent_id")
+
+    def expected(self) -> jsonspans.ListLayout:
+        return jsonspans.scan_list_layout(self.data, "agents", "agent_id")
+
+
 def test_a_layout_asked_for_while_another_thread_finds_it_is_found_once(
         registries: Path) -> None:
     """(A write right after a cold load waits for the saver thread's finding.)"""
-    data = (registries / "agent_registry.json").read_bytes()
-    found: list[int] = []
-    started, go_on = threading.Event(), threading.Event()
-
-    def find() -> jsonspans.ListLayout | None:
-        found.append(1)
-        started.set()
-        go_on.wait(10)
-        return jsonspans.lay_out_list_registry(data, "agents", "agent_id")
-
-    pending = PendingLayout(find)
-    finder = threading.Thread(target=pending.resolve)
-    finder.start()
-    started.wait(10)
+    finding = _Finding(registries)
+    pending, finder, go_on, found = (finding.pending, finding.finder, finding.go_on,
+                                     finding.found)
     asking = threading.Thread(target=pending.resolve)
     asking.start()
     go_on.set()
     finder.join()
     asking.join()
     assert found == [1]
-    assert pending.resolve() == jsonspans.scan_list_layout(data, "agents", "agent_id")
+    assert pending.resolve() == finding.expected()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_process_forked_while_a_layout_is_found_finds_it_itself(registries: Path) -> None:
     """The finding thread does not exist in the child, which must not wait for it."""
-    data = (registries / "agent_registry.json").read_bytes()
-    expected = jsonspans.scan_list_layout(data, "agents", "agent_id")
-    parent = os.getpid()
-    started, go_on = threading.Event(), threading.Event()
-
-    def find() -> jsonspans.ListLayout | None:
-        if os.getpid() == parent:
-            started.set()
-            go_on.wait(10)
-        return jsonspans.lay_out_list_registry(data, "agents", "agent_id")
-
-    pending = PendingLayout(find)
-    finder = threading.Thread(target=pending.resolve)
-    finder.start()
-    started.wait(10)
+    finding = _Finding(registries)
+    pending, finder, go_on = finding.pending, finding.finder, finding.go_on
+    expected = finding.expected()
     child = os.fork()
     if child == 0:  # pragma: no cover (the child reports by its exit status)
         began = time.monotonic()
