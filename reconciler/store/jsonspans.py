@@ -1,24 +1,30 @@
-"""Where things are in a registry file's text: the span of each top-level member, and of each
+"""Where things are in a registry file: the span of each top-level member, and of each
 item of a list or object member.
 
 Used by the writer so that a commit rewrites only what changed and every other entry keeps
-its exact bytes (formatting, key order, `_comment`s, even entries meshctl cannot key).
-Offsets are into the decoded text. The ends of a big list's items are first guessed from the
-layout (the first `\n<indent>}` after an item's start, as every indenting writer puts it) and
-each guess is proved by decoding exactly that span with orjson: a span that stops short of
-its item's true end is an unclosed object and does not decode, so a proved span is the
-item. One failed proof (nested objects closing at the items' indent, another layout) sends
-the whole list to the stdlib's C scanner (`raw_decode`), which finds every end itself, at
-about half the speed. The proof's decoded items come along, so the writer need not decode
-them again.
+its exact bytes (formatting, key order, `_comment`s, even entries meshctl cannot key), and by
+the reader, whose lazy snapshots decode an entry from its span when first asked for. The
+ends of a big list's items are first guessed from the layout (the first `\n<indent>}` after
+an item's start, as every indenting writer puts it) and each guess is proved by decoding
+exactly that span with orjson: a span that stops short of its item's true end is an unclosed
+object and does not decode, so a proved span is the item. The reader's layouts
+(`lay_out_list_registry`, `decode_list_registry`, the policy map's) are found on the file's
+bytes, not decoded whole (a 280 MB agent registry would be held twice): JSON's structure is
+ASCII, which UTF-8 never uses inside a character, so searching the bytes finds byte offsets,
+and only the pieces that hold values are decoded, each alone. The writer's full scan
+(`scan_list_layout`, `object_members`) works on the decoded text: one failed proof there
+(nested objects closing at the items' indent, another layout) sends the whole list to the
+stdlib's C scanner (`raw_decode`), which finds every end itself, at about half the speed.
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -42,9 +48,8 @@ class Member:
     key: str
     key_start: int  # where the member's quoted key starts
     value: Span
-    items: tuple[Span, ...] | None = None  # for the skipped list (or map): its items' values
+    items: tuple[Span, ...] | None = None  # for the skipped list: its items' values
     values: tuple[Any, ...] | None = None  # and their decoded values, when proved by decoding
-    names: tuple[str, ...] | None = None  # for the skipped map: each item's name
 
 
 def _skip(text: str, index: int) -> int:
@@ -68,16 +73,12 @@ def _value_end(text: str, index: int) -> int:
 
 
 def object_members(text: str, start: int, *, skip_values: str | None = None,
-                   scan: bool = True, skip_map: str | None = None,
-                   keep: Callable[[Any], Any] | None = None) -> tuple[list[Member], int]:
+                   scan: bool = True) -> tuple[list[Member], int]:
     """Members of the object opening at `text[start]` ('{'), and the offset after its '}'.
 
     The value of member `skip_values` (the big entry list) also gets the span of each of its
     items: from its layout when decoding proves it, else from `list_items` (unless not
-    `scan`: then SpanError, for a caller that would rather decode the file whole). The
-    value of member `skip_map` (an object of objects: governance's policies) gets each
-    item's name and value span from its layout when decoding proves it (else SpanError).
-    `keep`: what of each decoded item (or body) to keep in `values` (else all of it)."""
+    `scan`: then SpanError)."""
     index = _expect(text, start, "{")
     members: list[Member] = []
     index = _skip(text, index)
@@ -86,7 +87,6 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
     while True:
         index = _skip(text, index)
         key_start = index
-        names: tuple[str, ...] | None = None
         try:
             key, index = _DECODER.raw_decode(text, index)
         except json.JSONDecodeError as error:
@@ -98,7 +98,7 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
         items: tuple[Span, ...] | None = None
         values: tuple[Any, ...] | None = None
         if key == skip_values and index < len(text) and text[index] == "[":
-            proved = items_by_layout(text, index, keep)
+            proved = items_by_layout(text, index)
             if proved is not None:
                 spans, decoded, index = proved
                 items, values = tuple(spans), tuple(decoded)
@@ -107,15 +107,9 @@ def object_members(text: str, start: int, *, skip_values: str | None = None,
                 items = tuple(found)
             else:
                 raise SpanError("the entry list is not laid out one item per block")
-        elif key == skip_map and index < len(text) and text[index] == "{":
-            mapped = bodies_by_layout(text, index, keep)
-            if mapped is None:
-                raise SpanError("the map is not laid out one object per block")
-            found_names, spans, decoded, index = mapped
-            names, items, values = tuple(found_names), tuple(spans), tuple(decoded)
         else:
             index = _value_end(text, index)
-        members.append(Member(key, key_start, Span(value_start, index), items, values, names))
+        members.append(Member(key, key_start, Span(value_start, index), items, values))
         index = _skip(text, index)
         if index < len(text) and text[index] == ",":
             index += 1
@@ -143,11 +137,10 @@ def list_items(text: str, start: int) -> tuple[list[Span], int]:
         return items, _expect(text, index, "]")
 
 
-def items_by_layout(text: str, start: int, keep: Callable[[Any], Any] | None = None
-                    ) -> tuple[list[Span], list[Any], int] | None:
+def items_by_layout(text: str, start: int) -> tuple[list[Span], list[Any], int] | None:
     """Spans and values of the objects in the list opening at `text[start]`, and the offset
     after its ']', when every item's end is where the layout says and decoding proves it;
-    else None (use `list_items`). `keep`: what of each value to return (else all of it)."""
+    else None (use `list_items`)."""
     index = _skip(text, _expect(text, start, "["))
     if index >= len(text) or text[index] != "{":
         return None
@@ -167,7 +160,7 @@ def items_by_layout(text: str, start: int, keep: Callable[[Any], Any] | None = N
             value = orjson.loads(text[index:end])
         except orjson.JSONDecodeError:
             return None
-        values.append(value if keep is None else keep(value))
+        values.append(value)
         spans.append(Span(index, end))
         index = _skip(text, end)
         if text.startswith("]", index):
@@ -178,48 +171,6 @@ def items_by_layout(text: str, start: int, keep: Callable[[Any], Any] | None = N
         if not text.startswith("{", index) or text.rfind("\n", 0, index) + 1 + len(indent) \
                 != index:
             return None
-
-
-def bodies_by_layout(text: str, start: int, keep: Callable[[Any], Any] | None = None
-                     ) -> tuple[list[str], list[Span], list[Any], int] | None:
-    """Names, value spans and decoded values of the object opening at `text[start]`, whose
-    every value is an object, and the offset after its '}', when each value ends where the
-    layout says (the first `\n<indent>}` at its name's indent) and decoding proves it; else
-    None. (A span that stops short is an unclosed object and does not decode.)"""
-    index = _skip(text, _expect(text, start, "{"))
-    if text.startswith("}", index):
-        return [], [], [], index + 1
-    line_start = text.rfind("\n", 0, index) + 1
-    indent = text[line_start:index]
-    if line_start == 0 or indent.strip() or not text.startswith('"', index):
-        return None
-    closing = "\n" + indent + "}"
-    names: list[str] = []
-    spans: list[Span] = []
-    values: list[Any] = []
-    while True:
-        try:
-            name, index = _DECODER.raw_decode(text, index)
-            index = _skip(text, _expect(text, index, ":"))
-        except (json.JSONDecodeError, SpanError):
-            return None
-        end = text.find(closing, index)
-        if not isinstance(name, str) or not text.startswith("{", index) or end < 0:
-            return None  # (a value not an object: the reader reports it)
-        end += len(closing)
-        try:
-            value = orjson.loads(text[index:end])
-        except orjson.JSONDecodeError:
-            return None
-        values.append(value if keep is None else keep(value))
-        names.append(name)
-        spans.append(Span(index, end))
-        index = _skip(text, end)
-        if text.startswith("}", index):
-            return names, spans, values, index + 1
-        if not text.startswith(",", index):
-            return None
-        index = _skip(text, index + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,19 +237,18 @@ def scan_list_layout(data: bytes, list_key: str, id_field: str) -> ListLayout:
 
 def decode_list_registry(data: bytes, list_key: str, id_field: str
                          ) -> tuple[dict[str, Any], ListLayout] | None:
-    """A list registry decoded together with its layout, in one pass: the entry list's items
-    are decoded one by one where the layout says they are (`items_by_layout`, whose proof is
-    the decoding itself), the other top-level members as they are. What `orjson.loads(data)`
-    gives, plus where everything is, so a write after a foreign edit need not scan the file
-    again. None when the file is not of that shape (then decode it whole)."""
-    found = _laid_out_list(data, list_key, None)
+    """A list registry decoded together with its layout, in one pass over its bytes: the
+    entry list's items are decoded one by one where the layout says they are (the proof of
+    each span is the decoding itself), the other top-level members as they are. What
+    `orjson.loads(data)` gives, plus where everything is, so a write after a foreign edit
+    need not scan the file again. None when the file is not of that shape (then decode it
+    whole)."""
+    found = _lay_out(data, list_key, b"[", None)
     if found is None:
         return None
-    text, members, entry_list, document = found
-    assert entry_list.values is not None
-    document[list_key] = list(entry_list.values)
-    ids = tuple(id_of(value, id_field) for value in entry_list.values)
-    return document, _list_layout(data, text, members, entry_list, list_key, ids)
+    document, values = found.document, found.items.values
+    document[list_key] = values
+    return document, found.layout(list_key, tuple(id_of(value, id_field) for value in values))
 
 
 def lay_out_list_registry(data: bytes, list_key: str, id_field: str,
@@ -312,124 +262,273 @@ def lay_out_list_registry(data: bytes, list_key: str, id_field: str,
             check(value)
         return id_of(value, id_field)
 
-    found = _laid_out_list(data, list_key, keep)
-    if found is None:
-        return None
-    text, members, entry_list, _ = found
-    assert entry_list.values is not None
-    return _list_layout(data, text, members, entry_list, list_key, entry_list.values)
-
-
-def _laid_out_list(data: bytes, list_key: str, keep: Callable[[Any], Any] | None
-                   ) -> tuple[str, list[Member], Member, dict[str, Any]] | None:
-    """The text, its members, the entry list (its items laid out, `keep` of each decoded)
-    and the other members decoded (the entry list's key placed, not filled); None when the
-    file is not of that shape."""
-    try:
-        text = data.decode("utf-8")
-        members, end = object_members(text, _skip(text, 0), skip_values=list_key, scan=False,
-                                      keep=keep)
-        if _skip(text, end) != len(text):
-            return None
-        entry_list = next((m for m in reversed(members) if m.key == list_key), None)
-        if entry_list is None or entry_list.items is None or entry_list.values is None:
-            return None
-        document: dict[str, Any] = {}
-        for member in members:
-            document[member.key] = None if member is entry_list else \
-                orjson.loads(text[member.value.start:member.value.end])
-    except (UnicodeDecodeError, SpanError, orjson.JSONDecodeError):
-        return None
-    return text, members, entry_list, document
-
-
-def _list_layout(data: bytes, text: str, members: list[Member], entry_list: Member,
-                 list_key: str, ids: tuple[Any, ...]) -> ListLayout:
-    assert entry_list.items is not None
-    bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
-    layout = ListLayout(bare, list_key, tuple(span.start for span in entry_list.items),
-                        tuple(span.end for span in entry_list.items), ids)
-    return layout if len(text) == len(data) else _in_bytes(text, layout)
+    found = _lay_out(data, list_key, b"[", keep)
+    return None if found is None else found.layout(list_key, tuple(found.items.values))
 
 
 def decode_policy_map(data: bytes, map_key: str) -> tuple[dict[str, Any], ListLayout] | None:
     """A policy-map registry (governance: `{"version": ..., "policies": {"<name>": {...}}}`)
     decoded together with its layout, in one pass: each body decoded alone where the layout
-    says it is (`bodies_by_layout`), the other members as they are. What `orjson.loads(data)`
-    gives, plus where each body is (a `ListLayout` whose ids are the names), so that a
-    plan's snapshot can decode the few policies it reads. None when the file is not of that
-    shape (then decode it whole)."""
-    found = _laid_out_map(data, map_key, None)
-    if found is None:
+    says it is (the first `\\n<indent>}` at its name's indent), the other members as they
+    are. What `orjson.loads(data)` gives, plus where each body is (a `ListLayout` whose ids
+    are the names), so that a plan's snapshot can decode the few policies it reads. None
+    when the file is not of that shape (then decode it whole)."""
+    found = _lay_out(data, map_key, b"{", None)
+    if found is None or not _keys_as_orjson(found):
         return None
-    text, members, mapped = found
-    try:
-        document = _map_document(text, members)
-    except orjson.JSONDecodeError:
-        return None
-    return document, _map_layout(data, text, members, mapped, map_key)
+    document, items = found.document, found.items
+    document[map_key] = dict(zip(items.names, items.values, strict=True))
+    return document, found.layout(map_key, tuple(items.names))
 
 
-def lay_out_policy_map(data: bytes, map_key: str) -> ListLayout | None:
+def lay_out_policy_map(data: bytes, map_key: str,
+                       check: Callable[[Any], object] | None = None) -> ListLayout | None:
     """The layout `decode_policy_map` finds (each body proved by decoding it), no body
-    kept: for bytes decoded whole already."""
-    found = _laid_out_map(data, map_key, lambda _: None)
-    if found is None:
+    kept: for bytes decoded whole already, or that a plan's snapshot decodes only where it
+    looks. `check` sees each decoded body (and may raise)."""
+    def keep(value: Any) -> None:
+        if check is not None:
+            check(value)
+
+    found = _lay_out(data, map_key, b"{", keep)
+    if found is None or not _keys_as_orjson(found):
         return None
-    text, members, mapped = found
+    return found.layout(map_key, tuple(found.items.names))
+
+
+# --- the reader's layouts, found on the bytes (issue 26) -----------------------------------
+# Offsets found by searching the bytes are byte offsets: JSON's whitespace, brackets, commas
+# and quotes are ASCII, and UTF-8 never uses an ASCII byte inside a longer character. Every
+# byte of a file laid out is either such structure or inside a piece decoded alone (a name,
+# an item, a header member), so the file is proved UTF-8 and JSON without a whole decode.
+
+_BLANK = re.compile(rb"[ \t\n\r]*")  # `_WS`: what `_skip` skips
+_QUOTED = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a string, up to its end
+_WINDOW = 1 << 12  # bytes of a header member decoded to find its end (grown as needed)
+
+
+@dataclass(slots=True)
+class _Items:
+    """The items of the member laid out: each one's span, name (a map's) and `keep` of its
+    decoded value; and the offset after the member's closing bracket."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    end: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _LaidOut:
+    """A registry's bytes laid out: its top-level members (byte offsets), the others decoded
+    (the laid-out key in its place, its value None) and the items of the laid-out member
+    (the last of its key, as the reader decodes it)."""
+
+    members: list[Member]
+    document: dict[str, Any]
+    items: _Items
+
+    def layout(self, key: str, ids: tuple[Any, ...]) -> ListLayout:
+        return ListLayout(tuple(self.members), key, tuple(self.items.starts),
+                          tuple(self.items.ends), ids)
+
+
+def _lay_out(data: bytes, key: str, opening: bytes, keep: Callable[[Any], Any] | None
+             ) -> _LaidOut | None:
+    """`data` laid out, member `key` item by item: a list of objects (`opening` '[') or an
+    object of objects ('{'), each item where the layout says and proved by decoding it
+    (`keep` of each decoded value kept, else all of it), every other member decoded. None
+    when the bytes are not of that shape (not UTF-8 included)."""
+    view = memoryview(data)
     try:
-        for member in members:
-            if member is not mapped:
-                orjson.loads(text[member.value.start:member.value.end])
-    except orjson.JSONDecodeError:
+        members, laid, end = _top_members(data, key, opening, keep)
+        if _skip_bytes(data, end) != len(data) or laid is None:
+            return None
+        member, items = laid
+        document = {m.key: None if m is member else orjson.loads(view[m.value.start:m.value.end])
+                    for m in members}
+    except (SpanError, orjson.JSONDecodeError):
         return None
-    return _map_layout(data, text, members, mapped, map_key)
+    return _LaidOut(members, document, items)
 
 
-def _laid_out_map(data: bytes, map_key: str, keep: Callable[[Any], Any] | None
-                  ) -> tuple[str, list[Member], Member] | None:
-    """The text, its members and the map (its bodies laid out, `keep` of each decoded);
-    None when the file is not of that shape."""
+def _top_members(data: bytes, key: str, opening: bytes, keep: Callable[[Any], Any] | None
+                 ) -> tuple[list[Member], tuple[Member, _Items] | None, int]:
+    """`object_members` on bytes from the first non-blank byte: the members, the last
+    `key` member with its items (None when that one is not laid out), and the offset after
+    the '}'. Every `key` member that opens with `opening` must be laid out (SpanError)."""
+    index = _expect_bytes(data, 0, b"{")
+    members: list[Member] = []
+    laid: tuple[Member, _Items] | None = None
+    if data.startswith(b"}", _skip_bytes(data, index)):
+        return members, None, _skip_bytes(data, index) + 1
+    while True:
+        key_start = index = _skip_bytes(data, index)
+        name, index = _name_at(data, index)
+        index = _skip_bytes(data, _expect_bytes(data, index, b":"))
+        value_start = index
+        items = None
+        if name == key and data.startswith(opening, index):
+            items = _blocks(data, index, keep)
+            if items is None:
+                raise SpanError(f"'{key}' is not laid out one item per block")
+            index = items.end
+        else:
+            index = _value_end_bytes(data, index)
+        members.append(Member(name, key_start, Span(value_start, index)))
+        if name == key:
+            laid = None if items is None else (members[-1], items)
+        index = _skip_bytes(data, index)
+        if data.startswith(b",", index):
+            index += 1
+            continue
+        return members, laid, _expect_bytes(data, index, b"}")
+
+
+def _blocks(data: bytes, start: int, keep: Callable[[Any], Any] | None) -> _Items | None:
+    """The items of the list or object opening at `data[start]`, by their layout."""
+    if data.startswith(b"[", start):
+        return _items_by_blocks(data, start, keep)
+    return _bodies_by_blocks(data, start, keep)
+
+
+def _items_by_blocks(data: bytes, start: int, keep: Callable[[Any], Any] | None
+                     ) -> _Items | None:
+    """`items_by_layout` on bytes: the objects of the list opening at `data[start]`, when
+    every item ends at the first `\\n<indent>}` after its start and decoding proves it,
+    and each next item starts on a line of its own at that indent; else None."""
+    index = _skip_bytes(data, start + 1)
+    indent = _indent_before(data, index)
+    if indent is None or not data.startswith(b"{", index):
+        return None
+    closing, view, items = b"\n" + indent + b"}", memoryview(data), _Items()
+    while True:
+        end = data.find(closing, index)
+        if end < 0:
+            return None
+        end += len(closing)
+        try:
+            value = orjson.loads(view[index:end])
+        except orjson.JSONDecodeError:
+            return None
+        items.starts.append(index)
+        items.ends.append(end)
+        items.values.append(value if keep is None else keep(value))
+        index = _skip_bytes(data, end)
+        if data.startswith(b"]", index):
+            items.end = index + 1
+            return items
+        if not data.startswith(b",", index):
+            return None
+        index = _skip_bytes(data, index + 1)
+        if not data.startswith(b"{", index) or \
+                data.rfind(b"\n", 0, index) + 1 + len(indent) != index:
+            return None
+
+
+def _bodies_by_blocks(data: bytes, start: int, keep: Callable[[Any], Any] | None
+                      ) -> _Items | None:
+    """The names and bodies of the object opening at `data[start]`, whose every value is an
+    object, when each body ends at the first `\\n<indent>}` (its name's indent) after it
+    and decoding proves it; else None (a value not an object: the reader reports it)."""
+    index = _skip_bytes(data, start + 1)
+    items, view = _Items(), memoryview(data)
+    if data.startswith(b"}", index):
+        items.end = index + 1
+        return items
+    indent = _indent_before(data, index)
+    if indent is None or not data.startswith(b'"', index):
+        return None
+    closing = b"\n" + indent + b"}"
+    while True:
+        try:
+            name, index = _name_at(data, index)
+            index = _skip_bytes(data, _expect_bytes(data, index, b":"))
+        except SpanError:
+            return None
+        end = data.find(closing, index)
+        if not data.startswith(b"{", index) or end < 0:
+            return None
+        end += len(closing)
+        try:
+            value = orjson.loads(view[index:end])
+        except orjson.JSONDecodeError:
+            return None
+        items.starts.append(index)
+        items.ends.append(end)
+        items.names.append(name)
+        items.values.append(value if keep is None else keep(value))
+        index = _skip_bytes(data, end)
+        if data.startswith(b"}", index):
+            items.end = index + 1
+            return items
+        if not data.startswith(b",", index):
+            return None
+        index = _skip_bytes(data, index + 1)
+
+
+def _skip_bytes(data: bytes, index: int) -> int:
+    blank = _BLANK.match(data, index)
+    assert blank is not None  # (it matches the empty run too)
+    return blank.end()
+
+
+def _expect_bytes(data: bytes, index: int, char: bytes) -> int:
+    index = _skip_bytes(data, index)
+    if not data.startswith(char, index):
+        raise SpanError(f"expected {char.decode()!r} at byte {index}")
+    return index + 1
+
+
+def _indent_before(data: bytes, index: int) -> bytes | None:
+    """The blanks between the line start and `data[index]`; None when something else is
+    on that line before it (or it is on the first line)."""
+    line_start = data.rfind(b"\n", 0, index) + 1
+    indent = data[line_start:index]
+    return None if line_start == 0 or indent.strip() else indent
+
+
+def _name_at(data: bytes, index: int) -> tuple[str, int]:
+    """The string at `data[index]` (a member's or a policy's name) decoded as the stdlib's
+    scanner decodes it (a lone surrogate's escape too, as the text's scan took it), and the
+    offset after it; SpanError when there is none."""
+    quoted = _QUOTED.match(data, index)
+    if quoted is None:
+        raise SpanError(f"object key expected at byte {index}")
     try:
-        text = data.decode("utf-8")
-        members, end = object_members(text, _skip(text, 0), skip_map=map_key, keep=keep)
-    except (UnicodeDecodeError, SpanError):
-        return None
-    mapped = next((m for m in reversed(members) if m.key == map_key), None)
-    if _skip(text, end) != len(text) or mapped is None or mapped.names is None \
-            or mapped.items is None or not _keys_as_orjson(members, mapped.names):
-        return None
-    return text, members, mapped
+        return str(_DECODER.decode(quoted.group().decode("utf-8"))), quoted.end()
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SpanError(str(error)) from error
 
 
-def _map_layout(data: bytes, text: str, members: list[Member], mapped: Member,
-                map_key: str) -> ListLayout:
-    assert mapped.items is not None and mapped.names is not None
-    bare = tuple(Member(m.key, m.key_start, m.value) for m in members)
-    layout = ListLayout(bare, map_key, tuple(span.start for span in mapped.items),
-                        tuple(span.end for span in mapped.items), mapped.names)
-    return layout if len(text) == len(data) else _in_bytes(text, layout)
+def _value_end_bytes(data: bytes, index: int) -> int:
+    """Where the value at `data[index]` ends: the stdlib's scanner (as `_value_end`) run on
+    a window of the bytes from there, decoded, and grown until the value ends inside it. A
+    header member is a few bytes; only a member that is not one costs more."""
+    size = _WINDOW
+    while True:
+        final = index + size >= len(data)
+        try:
+            text = codecs.getincrementaldecoder("utf-8")().decode(
+                data[index:index + size], final)  # (a character cut at the window's end waits)
+            end = int(_DECODER.raw_decode(text)[1])
+            if end < len(text) or final:  # (a number at the window's end may go on)
+                return index + len(text[:end].encode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            if final or isinstance(error, (UnicodeDecodeError, RecursionError)):
+                raise SpanError(str(error)) from error
+        size *= 8
 
 
-def _keys_as_orjson(members: list[Member], names: tuple[str, ...]) -> bool:
-    """Would orjson take every key? The stdlib's scanner, which found them, takes a lone
+def _keys_as_orjson(found: _LaidOut) -> bool:
+    """Would orjson take every key? The stdlib's scanner, which decoded them, takes a lone
     surrogate (then not UTF-8); orjson refuses the file."""
     try:
-        "".join([*(m.key for m in members), *names]).encode("utf-8")
+        "".join([*(m.key for m in found.members), *found.items.names]).encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _map_document(text: str, members: list[Member]) -> dict[str, Any]:
-    """The document of `members`, the map's from its decoded bodies: a repeated key takes
-    its first place and its last value, as orjson's dict does."""
-    document: dict[str, Any] = {}
-    for member in members:
-        document[member.key] = dict(zip(member.names, member.values, strict=True)) \
-            if member.names is not None and member.values is not None else \
-            orjson.loads(text[member.value.start:member.value.end])
-    return document
 
 
 def _in_bytes(text: str, layout: ListLayout) -> ListLayout:

@@ -209,7 +209,7 @@ def refresh_live_state(previous: LiveState) -> LiveState:
 def _read(live: LiveState, previous: LiveState | None, layouts: SavedLayouts | None = None,
           documents: SavedDocuments | None = None, hold: bool = False) -> LiveState:
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
-        reader = _Reader(live, previous, hasher, documents or {}, layouts is not None)
+        reader = _Reader(live, previous, hasher, documents or {}, layouts is not None, hold)
         lazily = {Layout.LIST, Layout.POLICY_MAP} if hold else {Layout.LIST}
         for kind in kinds.KIND_ORDER:
             layout = kinds.info(kind).layout
@@ -217,7 +217,7 @@ def _read(live: LiveState, previous: LiveState | None, layouts: SavedLayouts | N
                 _read_per_file(reader, kind)
             elif layouts and layout in lazily and _read_lazily(reader, kind, layouts, hold):
                 continue
-            elif hold and layout is Layout.LIST and _hold_laid_out(reader, kind):
+            elif hold and layout in lazily and _hold_laid_out(reader, kind):
                 continue
             elif not reader.reuse_kind(kind):
                 _READERS[layout](reader, kind)
@@ -275,17 +275,15 @@ def _serve_lazily(reader: _Reader, kind: Kind, data: bytes | HeldFile, read: Fil
 
 
 def _hold_laid_out(reader: _Reader, kind: Kind) -> bool:
-    """A list registry no saved layout describes (never read by meshctl, or edited by
-    another program), for a short-lived reader: laid out now, each entry proved by
-    decoding it (and writing it, for the depth no JSON writer of meshctl's exceeds) but
-    not kept, and the file held open as when a layout is saved. A plan of 100,000 agents
-    then holds ids and offsets, not 830 MB of decoded entries. False (read as usual) when
-    the read is not settled, or the file is not laid out one entry per block with a
-    string id each, once."""
+    """A list registry (or the governance file) no saved layout describes (never read by
+    meshctl, or edited by another program), for a short-lived reader: laid out now, each
+    entry proved by decoding it (and writing it, for the depth no JSON writer of meshctl's
+    exceeds) but not kept, and the file held open as when a layout is saved. A plan of
+    100,000 agents then holds ids and offsets, not 830 MB of decoded entries (nor 47 MB
+    of decoded policies). False (read as usual) when the read is not settled, or the file
+    is not laid out one entry per block with a string id each, once."""
     info = kinds.info(kind)
-    relative = info.registry_file
-    assert info.collection_key is not None and info.id_field is not None
-    path = reader.root / relative
+    path = reader.root / info.registry_file
     try:
         seen_at = time.time_ns()
         held_open, now = HeldFile.open(str(path))
@@ -297,10 +295,8 @@ def _hold_laid_out(reader: _Reader, kind: Kind) -> bool:
     if data is None:
         return False
     hashing = reader.hasher.submit(_sha256, data)
-    list_key = info.collection_key
     try:
-        layout = jsonspans.lay_out_list_registry(
-            data, list_key, info.id_field, lambda item: orjson.dumps({list_key: [item]}))
+        layout = _laid_out_writable(data, kind)
         if layout is None:
             return False
         header = _header_of(data, layout)
@@ -311,6 +307,21 @@ def _hold_laid_out(reader: _Reader, kind: Kind) -> bool:
     if not read.unchanged(now) or not held_open.intact():
         return False
     return _serve_lazily(reader, kind, held_open, read, layout, header)
+
+
+def _laid_out_writable(data: bytes, kind: Kind) -> jsonspans.ListLayout | None:
+    """The layout of a list registry's bytes (or the governance file's: its policies'),
+    each entry proved by decoding it and written at its depth in the file (TypeError when
+    orjson cannot: the full read's `_writable` verdict)."""
+    info = kinds.info(kind)
+    key = info.collection_key
+    assert key is not None
+    if info.layout is Layout.POLICY_MAP:
+        return jsonspans.lay_out_policy_map(data, key,
+                                            lambda body: orjson.dumps({key: {"": body}}))
+    assert info.id_field is not None
+    return jsonspans.lay_out_list_registry(data, key, info.id_field,
+                                           lambda item: orjson.dumps({key: [item]}))
 
 
 def _laid_out_bytes(path: str, digest: str, proved: FileRead | None, hold: bool
@@ -353,10 +364,11 @@ class _Reader:
 
     def __init__(self, live: LiveState, previous: LiveState | None,
                  hasher: ThreadPoolExecutor, documents: SavedDocuments,
-                 lay_out: bool = False) -> None:
+                 lay_out: bool = False, hold: bool = False) -> None:
         self.live, self.previous, self.hasher = live, previous, hasher
         self.documents = documents
         self.lay_out = lay_out  # a lazy read: the governance file's layout found, to be kept
+        self.hold = hold  # a short-lived reader's: a clean per-file entry read, not kept
         self.files = files_of(live)
         self.root = self.files.root
         self.pending: dict[str, tuple[Future[str] | str, tuple[int, int, int, int], int]] = {}
@@ -674,8 +686,26 @@ def _read_document(reader: _Reader, kind: Kind, relative: str, path: Path) -> No
         return
     clean = len(live.diagnostics) == problems
     _check_file_name(live, kind, entry_id, str(path))
+    if clean and reader.hold and _defer_read(reader, kind, relative, entry_id, str(path)):
+        return
     if _add(live, kind, entry_id, document, Source(str(path)), "") and clean:
         reader.files.documents[relative] = entry_id
+
+
+def _defer_read(reader: _Reader, kind: Kind, relative: str, name: str, file: str) -> bool:
+    """A clean file a short-lived reader has read: its entry not kept decoded but read
+    again when first asked for (`Deferred`, which checks that the file still holds the
+    bytes of this read's digest), as a later read holds it unread. 2,000 workflows kept
+    decoded were 30 MB of a first plan's peak at 100,000 agents. False (keep it) when its
+    id is taken (the usual add reports it) or its digest is still being hashed."""
+    digest = reader.pending[relative][0]
+    entries = reader.live.state.of_kind(kind)
+    if not isinstance(digest, str) or not isinstance(entries, LazyDocuments) or \
+            name in entries:
+        return False
+    entries.defer(Deferred(ResourceKey(kind, name), Source(file), digest))
+    reader.files.documents[relative] = name
+    return True
 
 
 def _check_file_name(live: LiveState, kind: Kind, entry_id: str, file: str) -> None:

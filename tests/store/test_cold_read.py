@@ -20,6 +20,7 @@ from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.store import filestore, jsonspans
 from reconciler.store import layouts as pending_layouts
+from reconciler.store.heldfile import HeldFile
 from reconciler.store.history import default_info
 from reconciler.store.layouts import PendingLayout
 from reconciler.store.lazylist import DecodedEntries, LazyEntries
@@ -155,8 +156,10 @@ def test_the_depth_check_agrees_with_writing_the_whole_file(registries: Path, de
         writable = True
     except TypeError:
         writable = False
-    for layouts in (None, {}):  # ({}: a lazy read, which lays out the governance file)
-        live = read_live_state(registries, layouts)
+    age_all(registries)  # (settled: a plan's read lays the files out now and holds them)
+    for layouts, hold in ((None, False), ({}, False), ({}, True)):
+        # ({}: a lazy read, which lays out the governance file; `hold`: a plan's)
+        live = read_live_state(registries, layouts, hold=hold)
         too_deep = any(d.code == "L001" and d.file == str(path) for d in live.diagnostics)
         assert too_deep is not writable
 
@@ -179,6 +182,26 @@ def test_laying_out_alone_finds_what_decoding_with_the_layout_does(registries: P
     assert decoded is not None
     assert jsonspans.lay_out_policy_map(data, "policies") == decoded[1]
     assert jsonspans.lay_out_policy_map(b'{"policies": {"a": 1}}', "policies") is None
+
+
+def test_a_plans_first_read_lays_out_and_holds_the_governance_file_too(
+        registries: Path) -> None:
+    """Registries no meshctl has laid out: a plan's read lays out the list registries and
+    the governance file now, on their bytes (no policy kept decoded), and holds them open;
+    it promises what a full read gives."""
+    age_all(registries)
+    store = filestore.FileStore(registries)
+    lazy = store.snapshot(lazy=True, unread=True)
+    assert {relative for relative, data in files_of(lazy).data.items()
+            if isinstance(data, HeldFile)} == {*LISTS, "model_profiles.json",
+                                                "governance_policies.json"}
+    policies = lazy.state.of_kind(Kind.GOVERNANCE_POLICY)
+    assert isinstance(policies, LazyEntries)
+    assert policies._decoded == {}  # noqa: SLF001 (what the laying out is for)
+    assert view(lazy) == view(store.snapshot())
+    data = (registries / "governance_policies.json").read_bytes()
+    assert files_of(lazy).layouts["governance_policies.json"] == jsonspans.lay_out_policy_map(
+        data, "policies")
 
 
 class _Finding:

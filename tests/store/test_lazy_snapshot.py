@@ -14,6 +14,7 @@ import os
 import random
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +231,8 @@ FLOWS = ("alpha", "beta", "claims_triage", "gamma", "other_name")  # in file-nam
 def with_workflows(registries: Path) -> filestore.FileStore:
     """Registries with five workflow files (unknown keys, a `_comment`, and `misnamed.json`
     holding `other_name`: L005), settled, and a store whose first lazy read read them
-    whole and kept their reads."""
+    whole (each checked, its entry left to be read again when asked for: a plan's read
+    keeps no decoded workflow) and kept their reads."""
     folder = registries / "workflows"
     template = json.loads((folder / "claims_triage.json").read_text())
     rest = {key: value for key, value in template.items() if key != "workflow_id"}
@@ -240,22 +242,36 @@ def with_workflows(registries: Path) -> filestore.FileStore:
     write(folder / "misnamed.json", json.dumps({"workflow_id": "other_name", **rest}))
     age_all(registries)
     store = filestore.FileStore(registries)
-    assert unread(store.snapshot(lazy=True, unread=True)) == set()  # read whole; their reads kept
+    first = store.snapshot(lazy=True, unread=True)
+    assert set(files_of(first).documents.values()) == set(FLOWS)  # read whole; reads kept
+    assert unread(first) == set(FLOWS)
     store.wait_for_layouts()  # (and the list registries' layouts, found after it)
     return store
 
 
 def unread(live: LiveState) -> set[str]:
-    """The workflows whose file the snapshot has not read."""
+    """The workflows whose entry the snapshot holds undecoded (its file unread since, or
+    read but not kept: a plan's read keeps none decoded)."""
     return {name for name, item in held(live.state.of_kind(Kind.WORKFLOW)).items()
             if isinstance(item, Deferred) and item._resource is None}  # noqa: SLF001
+
+
+def planned(store: filestore.FileStore) -> tuple[LiveState, set[str]]:
+    """A plan's snapshot of `store`, and the workflows whose file it did not read: each
+    held on an earlier read (saved beside the registries, or a commit's), not its own."""
+    started = time.time_ns()
+    live = store.snapshot(lazy=True, unread=True)
+    files = files_of(live)
+    return live, {name for name, item in held(live.state.of_kind(Kind.WORKFLOW)).items()
+                  if item.source is not None and files.reads[os.path.relpath(
+                      item.source.file, files.root)].seen_at < started}
 
 
 def test_unchanged_workflow_files_are_not_read_and_promise_what_a_full_read_does(
         registries: Path) -> None:
     store = with_workflows(registries)
-    lazy = store.snapshot(lazy=True, unread=True)
-    assert unread(lazy) == set(FLOWS)
+    lazy, kept = planned(store)
+    assert kept == unread(lazy) == set(FLOWS)
     full = store.snapshot()
     assert lazy.fingerprint == full.fingerprint
     assert files_of(lazy).file_digests == files_of(full).file_digests
@@ -326,13 +342,14 @@ def test_a_changed_workflow_folder_is_seen(registries: Path, change: Any,
     new ones; the others are not."""
     store = with_workflows(registries)
     change(registries / "workflows")
-    lazy = store.snapshot(lazy=True, unread=True)
-    assert unread(lazy) == set(FLOWS) - read
+    lazy, kept = planned(store)
+    assert kept == set(FLOWS) - read
+    assert unread(lazy) == set(lazy.state.of_kind(Kind.WORKFLOW))  # those read: not kept
     assert view(lazy) == view(store.snapshot())
     age_all(registries)  # settled since: kept again, and the next lazy read reads nothing
     assert view(store.snapshot(lazy=True, unread=True)) == view(store.snapshot())
-    lazy = store.snapshot(lazy=True, unread=True)
-    assert unread(lazy) == set(lazy.state.of_kind(Kind.WORKFLOW))  # (zeta.json: L004, read)
+    lazy, kept = planned(store)
+    assert kept == set(lazy.state.of_kind(Kind.WORKFLOW))  # (zeta.json: L004, read)
     assert view(lazy) == view(store.snapshot())
 
 
@@ -347,8 +364,8 @@ def test_workflow_bytes_changed_behind_a_kept_read_are_caught(registries: Path) 
     assert len(changed) == len(data) and changed != data
     path.write_bytes(changed)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    lazy = store.snapshot(lazy=True, unread=True)
-    assert unread(lazy) == set(FLOWS) - {"beta"}
+    lazy, kept = planned(store)
+    assert kept == set(FLOWS) - {"beta"}
     assert lazy.state.of_kind(Kind.WORKFLOW)["beta"].entry["_comment"] == "KEPT"
     assert view(lazy) == view(store.snapshot())
 
@@ -363,8 +380,8 @@ def test_a_workflow_file_not_settled_when_read_is_read_again(registries: Path) -
     ahead = path.stat().st_mtime_ns + 3_600_000_000_000
     os.utime(path, ns=(ahead, ahead))
     for _ in range(2):
-        lazy = store.snapshot(lazy=True, unread=True)
-        assert unread(lazy) == set(FLOWS) - {"beta"}
+        lazy, kept = planned(store)
+        assert kept == set(FLOWS) - {"beta"}
         assert view(lazy) == view(store.snapshot())
     assert "workflows/beta.json" not in json.loads(
         (registries / filestore.LAYOUTS).read_text())["documents"]
@@ -433,8 +450,8 @@ def test_a_commit_from_a_lazy_snapshot_writes_workflows_as_a_full_one_does(
         assert unread(after.live) == ({"alpha", "claims_triage"} if lazily else set())
         assert view(after.live) == view(store.snapshot())
         if lazily:  # the commit kept the reads of the files it left as they were
-            again = store.snapshot(lazy=True, unread=True)
-            assert unread(again) == {"alpha", "claims_triage"}
+            again, kept = planned(store)
+            assert kept == {"alpha", "claims_triage"}
             assert view(again) == view(store.snapshot())
     assert written[0] == written[1]
     assert written[0]["beta.json"].count(b'"_comment": "kept"') == 1
@@ -450,12 +467,12 @@ def test_damaged_saved_workflow_reads_mean_a_full_read(registries: Path) -> None
     for damage in ({"workflows/beta.json": {"id": 3}}, [], {"workflows/beta.json": {
             **body["documents"]["workflows/beta.json"], "read": [[1, 2], 3]}}):
         layouts.write_text(json.dumps({**body, "documents": damage}))
-        lazy = store.snapshot(lazy=True, unread=True)
-        assert unread(lazy) == set()
+        lazy, kept = planned(store)
+        assert kept == set()
         assert isinstance(lazy.state.of_kind(Kind.AGENT), LazyEntries)  # the rest holds
         assert view(lazy) == view(store.snapshot())
-    again = store.snapshot(lazy=True, unread=True)
-    assert unread(again) == set(FLOWS)  # the full read saved them again
+    again, kept = planned(store)
+    assert kept == set(FLOWS)  # the full read saved them again
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -492,8 +509,8 @@ def test_random_changes_to_the_workflows_folder_read_as_a_full_read(
                              info=default_info("test"))
         elif names and choice in _STEPS:
             _STEPS[choice](folder, rng, names, step)
-        lazy = store.snapshot(lazy=True, unread=True)
-        left_unread += len(unread(lazy))
+        lazy, kept = planned(store)
+        left_unread += len(kept)
         full = store.snapshot()
         assert view(lazy) == view(full), (step, choice)
         assert view(store.refresh(previous)) == view(full), (step, choice, "refresh")
