@@ -91,7 +91,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
           jobs: int | None, mesh_checks: bool, store_id: str | None = None,
           read_live: Callable[[], LiveState] | None = None,
           listed: dict[str, os.stat_result] | None = None,
-          meanwhile: Callable[[MeshState], None] | None = None
+          meanwhile: Callable[[MeshState], Callable[[DesiredState], None]] | None = None
           ) -> tuple[DesiredState, LiveState | None]:
     """`load_desired`; with `read_live` (the plan's), also the live registries of
     the store `store_id` names, read while the files the parse cache cannot answer are
@@ -99,8 +99,10 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
     Files the sync record proves in sync with what was read are not read at all: their
     resources are its entries. `listed`: the files and stats a caller has just taken
     (of unlayered `paths`), so they are not listed twice. `meanwhile`: the caller's work
-    on the state, done while the parse cache is written on a thread (SQLite lets go of
-    the interpreter while it writes: a cold run of 100,000 files writes 600 MB)."""
+    on the state, called before the parse cache is written on a thread (so that it may
+    fork a process of its own, with no thread running); the function it returns is
+    given the desired state while the cache is written (SQLite lets go of the
+    interpreter while it writes: a cold run of 100,000 files writes 400 MB)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stack = layers.layered(paths)
@@ -163,41 +165,49 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         with _parsing(found.misses[first:], max_bytes, jobs, background=False) as more:
             found.take(found.misses[first:], more(), roots, caches)
     timings["parse"] = time.perf_counter() - started
+    started = time.perf_counter()
+    state, diagnostics = _merged(found, files, overlays)
+    timings["build"] = time.perf_counter() - started
+    started = time.perf_counter()
+    later = meanwhile(state) if meanwhile is not None else None  # (it may fork: no thread yet)
     saved = _saving(caches, files, roots, forget=not in_sync)
 
     try:
-        desired = _built(found, files, overlays, in_sync, records, timings, mesh_checks,
-                         meanwhile)
+        desired = _built(found, files, overlays, state, diagnostics, in_sync, records,
+                         timings, mesh_checks)
+        if later is not None:
+            later(desired)
     finally:
+        timings["validate"] = time.perf_counter() - started
         started = time.perf_counter()
         saved()
         timings["cache"] = time.perf_counter() - started
     return desired, live
 
 
-def _built(found: _Found, files: list[str], overlays: layers.Overlays | None,
-           in_sync: set[str], records: dict[Path, SyncRecord], timings: dict[str, float],
-           mesh_checks: bool, meanwhile: Callable[[MeshState], None] | None) -> DesiredState:
-    """The desired state from the files' results, checked (`mesh_checks`), and the
-    caller's work on it (`meanwhile`)."""
-    started = time.perf_counter()
+def _merged(found: _Found, files: list[str], overlays: layers.Overlays | None
+            ) -> tuple[MeshState, list[Diagnostic]]:
+    """The desired state from the files' results (an environment's later layers over
+    it), with what merging found."""
     file_results = [found.results[path] for path in files if path in found.results]
     state, diagnostics = loader.merge_results(file_results)
     if overlays is not None:
         applied = apply_layers(state, diagnostics, overlays)
         state, diagnostics = applied.state, applied.diagnostics
-    timings["build"] = time.perf_counter() - started
+    return state, diagnostics
 
-    started = time.perf_counter()
+
+def _built(found: _Found, files: list[str], overlays: layers.Overlays | None,
+           state: MeshState, diagnostics: list[Diagnostic], in_sync: set[str],
+           records: dict[Path, SyncRecord], timings: dict[str, float],
+           mesh_checks: bool) -> DesiredState:
+    """The desired state, its findings checked (`mesh_checks`) and sorted."""
     diagnostics = found.read_problems + diagnostics
     if mesh_checks:
         diagnostics += validate.check_mesh(state, graph.build(state))
     if overlays is not None:
         diagnostics = layers.note_base(diagnostics, state)
     diagnostics.sort(key=sort_key)
-    if meanwhile is not None:
-        meanwhile(state)
-    timings["validate"] = time.perf_counter() - started
     if overlays is not None:
         files = [*files, *overlays.files]
         found.stats.update(overlays.stats)
@@ -438,35 +448,119 @@ def _declared_again(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
 def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                        use_cache: bool, jobs: int | None, index: ValidationIndex | None,
                        listed: dict[str, os.stat_result] | None) -> _Outcome:
-    """Load and check everything; record the index (and what `revalidate` needs)."""
-    checked: list[tuple[graph.Graph, list[Diagnostic]]] = []
+    """Load and check everything; record the index (and what `revalidate` needs).
 
-    def check(state: MeshState) -> None:  # while the parse cache is written
+    The mesh-wide checks of a large mesh, and who refers to whom for the record, are
+    found in a forked copy of this process (`_beside`) while this one writes the parse
+    cache and builds the rest of the record: each takes seconds of one core at 100,000
+    agents."""
+    recording = index is not None and layers.layered(paths) is None and listed is not None
+    checked: list[Callable[[], bytes]] = []
+    recorded: list[_Recorded] = []
+
+    def check(state: MeshState) -> Callable[[DesiredState], None]:
         mesh_graph = graph.build(state)
-        checked.append((mesh_graph, validate.check_mesh(state, mesh_graph)))
+        work = functools.partial(_checked_mesh, state, mesh_graph, referrers=recording)
+        forked = _forks(len(state), jobs)
+        if forked:
+            checked.append(_beside(work))
+
+        def record(desired: DesiredState) -> None:  # while the parse cache is written
+            if not forked:
+                checked.append(_done(work()))
+            if recording and list(listed or ()) == desired.files \
+                    and all(name in desired.stats for name in desired.files):
+                found = _record_of(desired)
+                if found is not None:
+                    recorded.append(found)
+        return record
 
     with gc_paused():
-        desired, _ = load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
-                          mesh_checks=False, listed=listed, meanwhile=check)
-        (mesh_graph, mesh), = checked
+        try:
+            desired, _ = load(paths, max_bytes=max_bytes, use_cache=use_cache, jobs=jobs,
+                              mesh_checks=False, listed=listed, meanwhile=check)
+        finally:  # (a forked copy is waited for, whatever happened meanwhile)
+            answers = [orjson.loads(found()) for found in checked]
+        (answer,) = answers
+        mesh = [Diagnostic.from_dict(d) for d in answer["mesh"]]
         if layers.layered(paths):
             mesh = layers.note_base(mesh, desired.state)
     diagnostics = sorted(desired.diagnostics + mesh, key=sort_key)
-    declared = [(str(r.key), r.source.file if r.source else None) for r in desired.state]
-    validated = Validated(diagnostics, len(desired.files), len(declared), lambda: declared)
-    if index is None or not all(name in desired.stats for name in desired.files):
+    state = desired.state
+
+    @functools.cache
+    def declared() -> list[tuple[str, str | None]]:
+        return [(str(r.key), r.source.file if r.source else None) for r in state]
+
+    validated = Validated(diagnostics, len(desired.files), len(state), declared)
+    stats = {name: desired.stats[name] for name in desired.files if name in desired.stats}
+    if index is None or len(stats) != len(desired.files):
         return _Outcome(validated)
-    stats = {name: desired.stats[name] for name in desired.files}
-    record = None
-    if layers.layered(paths) is None and listed is not None and list(listed) == list(stats):
-        record = _record_of(desired, mesh, mesh_graph)
-        if record is not None:
-            _still_synced(record, index)
+    record = recorded[0]([d.to_dict() for d in mesh], answer["referrers"]) \
+        if recorded else None
+    if record is not None:
+        _still_synced(record, index)
     generation = _keep_record(index, record) if record is not None else None
     if generation is None:
         return _Outcome(validated, None, _save(index, stats, validated, {
-            "declared": orjson.dumps(declared)}), stats)
+            "declared": orjson.dumps(declared())}), stats)
     return _Outcome(validated, record, _save(index, stats, validated, {}, generation), stats)
+
+
+def _checked_mesh(state: MeshState, mesh_graph: graph.Graph, *, referrers: bool) -> bytes:
+    """The mesh-wide findings and (`referrers`) who refers to whom in the record's form,
+    as JSON: what `_beside` answers."""
+    return orjson.dumps({
+        "mesh": [d.to_dict() for d in validate.check_mesh(state, mesh_graph)],
+        "referrers": revalidate.referrers_of(mesh_graph) if referrers else None})
+
+
+# A mesh of fewer resources is checked in this process: a fork costs more than it saves.
+FORK_MIN_RESOURCES = 5000
+
+
+def _forks(resources: int, jobs: int | None) -> bool:
+    """Whether the mesh-wide checks go to a forked copy (`_beside`): on a large mesh,
+    with more than one core, unless `--jobs 1` asked for one process, and only from a
+    process running no other thread (a server's or the watch loop's may hold a lock the
+    copy would inherit held)."""
+    return (resources >= FORK_MIN_RESOURCES and jobs != 1 and hasattr(os, "fork")
+            and (jobs or os.cpu_count() or 1) > 1 and threading.active_count() == 1)
+
+
+def _done(found: bytes) -> Callable[[], bytes]:
+    return lambda: found
+
+
+def _beside(work: Callable[[], bytes]) -> Callable[[], bytes]:
+    """`work` run in a forked copy of this process, beside what this one does next; the
+    function returned waits for its answer. The copy only computes (no file, database
+    or thread of ours is touched there) and leaves by `os._exit`, running no exit
+    handler. Should it fail, `work` runs here, so its error is raised as without it."""
+    reading, writing = os.pipe()
+    try:
+        child = os.fork()
+    except OSError:
+        os.close(reading)
+        os.close(writing)
+        return _done(work())
+    if child == 0:  # the copy
+        status = 1
+        try:
+            os.close(reading)
+            with open(writing, "wb") as answer:
+                answer.write(work())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writing)
+
+    def answered() -> bytes:
+        with open(reading, "rb") as answer:
+            data = answer.read()
+        _, status = os.waitpid(child, 0)
+        return data if status == 0 else work()
+    return answered
 
 
 def _still_synced(record: revalidate.Record, index: ValidationIndex) -> None:
@@ -488,10 +582,15 @@ def _still_synced(record: revalidate.Record, index: ValidationIndex) -> None:
                     and was.digest == kept.digest)
 
 
-def _record_of(desired: DesiredState, mesh: list[Diagnostic],
-               mesh_graph: graph.Graph) -> revalidate.Record | None:
-    """What `revalidate` needs of a full validation; None when a file's result is not
-    known by its content (then the next change is validated in full again)."""
+# A full validation's record, but for what the mesh-wide checks find: their findings and
+# who refers to whom (`revalidate.referrers_of`), given to make it.
+_Recorded = Callable[[list[dict[str, Any]], dict[str, list[str]]], revalidate.Record]
+
+
+def _record_of(desired: DesiredState) -> _Recorded | None:
+    """What `revalidate` needs of a full validation (with what the mesh-wide checks
+    find, `_Recorded`); None when a file's result is not known by its content (then the
+    next change is validated in full again)."""
     files: dict[str, revalidate.FileRecord] = {}
     problems: dict[str, list[Diagnostic]] = {}
     for diagnostic in desired.diagnostics:
@@ -513,13 +612,10 @@ def _record_of(desired: DesiredState, mesh: list[Diagnostic],
             stat_key(stat) if settled(stat) else None, digest,
             [revalidate.key_text(r.key) for r in result.resources],
             [d.to_dict() for d in result.diagnostics])
-    merged = [d for d in desired.diagnostics if d.code in revalidate.MERGE_CODES]
-    referrers = {revalidate.key_text(target): [revalidate.key_text(user) for user in users]
-                 for target, users in graph.Referrers.of(mesh_graph).by_target.items()}
+    merged = [d.to_dict() for d in desired.diagnostics if d.code in revalidate.MERGE_CODES]
     order = revalidate.declaration_order({name: f.keys for name, f in files.items()})
-    return revalidate.Record.build(files, order.by_kind, [d.to_dict() for d in merged],
-                                   [d.to_dict() for d in mesh], referrers,
-                                   revalidate.rules_of_state(desired.state))
+    return functools.partial(revalidate.Record.build, files, order.by_kind, merged,
+                             rules=revalidate.rules_of_state(desired.state))
 
 
 def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: Validated,

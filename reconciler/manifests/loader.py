@@ -165,22 +165,40 @@ def read_manifest_bytes(path: str | Path, max_bytes: int) -> bytes | Diagnostic:
 
     Reads exactly the size the file reports (a read sized at the limit allocates a 10 MiB
     buffer per file), then at most up to the limit more, for files that grow meanwhile or
-    report no size (pipes, devices).
+    report no size (pipes, devices). Through the descriptor itself: a Python file object
+    (a buffered reader over a raw one) cost more to make than a 2 KB manifest's read, and a
+    cold run reads 122,000 of them.
     """
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(descriptor).st_size
             if size > max_bytes:
                 return _too_large(path, max_bytes, size)
-            data = handle.read(size + 1)
+            data = _read_up_to(descriptor, size + 1)
             if len(data) > size:
-                data += handle.read(max_bytes + 1 - len(data))
+                data += _read_up_to(descriptor, max_bytes + 1 - len(data))
+        finally:
+            os.close(descriptor)
     except OSError as error:
         return _problem("M013", f"cannot read file: {error.strerror or error}", str(path), None,
                         "check that the file exists and is readable")
     if len(data) > max_bytes:
         return _too_large(path, max_bytes, None)
     return data
+
+
+def _read_up_to(descriptor: int, count: int) -> bytes:
+    """`count` bytes, or fewer at the end of the file (a pipe may give less per read)."""
+    data = os.read(descriptor, count)
+    if len(data) in (0, count):  # (a regular file: in one read)
+        return data
+    parts = [data]
+    left = count - len(data)
+    while left > 0 and (more := os.read(descriptor, left)):
+        parts.append(more)
+        left -= len(more)
+    return b"".join(parts)
 
 
 def _too_large(path: str | Path, max_bytes: int, size: int | None) -> Diagnostic:

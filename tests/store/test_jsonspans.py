@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler.store import jsonspans
@@ -97,6 +97,7 @@ def test_a_list_registry_that_json_dump_indents_is_always_laid_out(
         escaped: bool) -> None:
     """(That the property above is not only ever None.)"""
     data = _dumped({"_comment": "é 😀", "agents": entries}, indent, ascii_only, crlf, escaped)
+    assume(b"Infinity" not in data)  # json.dumps writes an infinite float so: not JSON
     assert jsonspans.lay_out_list_registry(data, "agents", "agent_id") is not None
 
 
