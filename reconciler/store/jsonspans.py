@@ -404,24 +404,13 @@ def _items_by_blocks(data: bytes, start: int, keep: Callable[[Any], Any] | None
         return None
     closing, view, items = b"\n" + indent + b"}", memoryview(data), _Items()
     while True:
-        end = data.find(closing, index)
-        if end < 0:
+        end = _take_block(data, view, index, closing, items, keep)
+        found = None if end is None else _after_item(data, end, b"]", items)
+        if found is None:
             return None
-        end += len(closing)
-        try:
-            value = orjson.loads(view[index:end])
-        except orjson.JSONDecodeError:
-            return None
-        items.starts.append(index)
-        items.ends.append(end)
-        items.values.append(value if keep is None else keep(value))
-        index = _skip_bytes(data, end)
-        if data.startswith(b"]", index):
-            items.end = index + 1
+        if items.end:
             return items
-        if not data.startswith(b",", index):
-            return None
-        index = _skip_bytes(data, index + 1)
+        index = found
         if not data.startswith(b"{", index) or \
                 data.rfind(b"\n", 0, index) + 1 + len(indent) != index:
             return None
@@ -447,25 +436,48 @@ def _bodies_by_blocks(data: bytes, start: int, keep: Callable[[Any], Any] | None
             index = _skip_bytes(data, _expect_bytes(data, index, b":"))
         except SpanError:
             return None
-        end = data.find(closing, index)
-        if not data.startswith(b"{", index) or end < 0:
+        end = _take_block(data, view, index, closing, items, keep)
+        if end is None:
             return None
-        end += len(closing)
-        try:
-            value = orjson.loads(view[index:end])
-        except orjson.JSONDecodeError:
-            return None
-        items.starts.append(index)
-        items.ends.append(end)
         items.names.append(name)
-        items.values.append(value if keep is None else keep(value))
-        index = _skip_bytes(data, end)
-        if data.startswith(b"}", index):
-            items.end = index + 1
-            return items
-        if not data.startswith(b",", index):
+        found = _after_item(data, end, b"}", items)
+        if found is None:
             return None
-        index = _skip_bytes(data, index + 1)
+        if items.end:
+            return items
+        index = found
+
+
+def _take_block(data: bytes, view: memoryview, index: int, closing: bytes, items: _Items,
+                keep: Callable[[Any], Any] | None) -> int | None:
+    """The object opening at `data[index]`, taken to end at the first `closing` and proved
+    by decoding exactly that span, added to `items` (`keep` of its value); the offset
+    after it, or None (not an object there, or not proved)."""
+    end = data.find(closing, index)
+    if end < 0 or not data.startswith(b"{", index):
+        return None
+    end += len(closing)
+    try:
+        value = orjson.loads(view[index:end])
+    except orjson.JSONDecodeError:
+        return None
+    items.starts.append(index)
+    items.ends.append(end)
+    items.values.append(value if keep is None else keep(value))
+    return end
+
+
+def _after_item(data: bytes, end: int, close: bytes, items: _Items) -> int | None:
+    """Past an item ending at `end`: where the next one starts (after its comma), or, when
+    `close` ends the container, `items.end` set past it (and returned); None when neither
+    follows."""
+    index = _skip_bytes(data, end)
+    if data.startswith(close, index):
+        items.end = index + 1
+        return items.end
+    if not data.startswith(b",", index):
+        return None
+    return _skip_bytes(data, index + 1)
 
 
 def _skip_bytes(data: bytes, index: int) -> int:
