@@ -92,6 +92,7 @@ def probe(code: str) -> dict[str, float]:
 
 
 def main() -> int:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, default=None,

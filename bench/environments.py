@@ -113,6 +113,7 @@ def in_process(project: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=7)

@@ -35,7 +35,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from bench import readme, scale  # noqa: E402
+from bench import common, readme, scale  # noqa: E402
 
 HEADING = "## Plans no mark serves (issue 26)"
 CACHE = ".meshctl-cache"
@@ -88,6 +88,7 @@ def measure(source: Path) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--keep", type=Path, default=None)

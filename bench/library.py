@@ -34,6 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import common
 import readme  # bench/readme.py, beside this script
 
 BENCH = Path(__file__).resolve().parent
@@ -207,6 +208,7 @@ def measured(code: str, mesh: Path, base: Path) -> dict[str, float]:
 
 
 def main() -> int:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", default="1000,10000,50000")
     parser.add_argument("--keep", type=Path, default=None,

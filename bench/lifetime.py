@@ -27,7 +27,7 @@ import subprocess
 from pathlib import Path
 
 import readme  # bench/readme.py, beside this script
-from common import BENCH, PYTHON, mesh
+from common import BENCH, PYTHON, compiled_bytecode, mesh
 from library import NAIVE
 
 HEADING = "## Lifetime"
@@ -143,6 +143,7 @@ def table(found: dict[str, float], agents: int) -> str:
 
 
 def main() -> None:
+    compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=10_000)

@@ -226,6 +226,7 @@ def table(found: dict[str, Any], agents: int, rounds: int, agent: str, profile: 
 
 
 def main() -> None:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=10000)
     parser.add_argument("--keep", type=Path, default=None)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import readme  # bench/readme.py, beside this script
-from common import BENCH, PYTHON, mesh
+from common import BENCH, PYTHON, compiled_bytecode, mesh
 
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
@@ -371,6 +371,7 @@ NOTES = (
 
 
 def main() -> None:
+    compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", default="10000,100000")

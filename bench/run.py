@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import common
 import readme  # bench/readme.py, beside this script
 
 BENCH = Path(__file__).resolve().parent
@@ -933,6 +934,7 @@ def write_readme(table: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=10_000,
                         help="agents in the mesh (tools = agents/5, workflows = agents/50)")

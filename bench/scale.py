@@ -266,6 +266,7 @@ def in_process(folder: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--keep", type=Path, default=None)

@@ -75,6 +75,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main() -> int:
+    common.compiled_bytecode()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, default=None,
