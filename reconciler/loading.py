@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 
-from reconciler import access, graph, revalidate, validate
+from reconciler import access, forked, graph, revalidate, validate
 from reconciler.errors import (
     Diagnostic,
     sort_key,
@@ -44,7 +44,7 @@ from reconciler.parsecache import (
     settled,
 )
 from reconciler.recorddb import Damaged, RecordDB
-from reconciler.statchunks import Listing, stat_key
+from reconciler.statchunks import FileStat, Listing, stat_key
 from reconciler.store import LiveState
 from reconciler.validate import changes
 
@@ -62,7 +62,7 @@ class DesiredState:
     cache_hits: int = 0
     in_sync: set[str] = field(default_factory=set)  # files served from the sync record
     file_results: dict[str, loader.FileResult] = field(default_factory=dict)
-    stats: dict[str, os.stat_result] = field(default_factory=dict)
+    stats: dict[str, FileStat] = field(default_factory=dict)
     records: dict[Path, SyncRecord] = field(default_factory=dict)  # per manifests root
     digests: dict[str, str] = field(default_factory=dict)  # of the content each result is for
 
@@ -90,7 +90,7 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
 def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
           jobs: int | None, mesh_checks: bool, store_id: str | None = None,
           read_live: Callable[[], LiveState] | None = None,
-          listed: dict[str, os.stat_result] | None = None,
+          listed: dict[str, FileStat] | None = None,
           meanwhile: Callable[[MeshState], Callable[[DesiredState], None]] | None = None
           ) -> tuple[DesiredState, LiveState | None]:
     """`load_desired`; with `read_live` (the plan's), also the live registries of
@@ -111,7 +111,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         paths = stack[:1]  # the base goes through the cache; the small later layers not
         if store_id is not None:  # files in sync with the store are so under these overlays
             store_id = f"{store_id}#layers:{overlays.digest}"
-    scanned: dict[str, os.stat_result | None] = (
+    scanned: dict[str, FileStat | None] = (
         dict(listed) if listed is not None and stack is None
         else loader.scan_manifest_files(paths))  # with each file's stat, taken in passing
     files = list(scanned)
@@ -303,7 +303,7 @@ class _Outcome:
     validated: Validated
     record: revalidate.Record | None = None
     result: dict[str, Any] | None = None  # as the index recorded it
-    stats: dict[str, os.stat_result] | None = None
+    stats: dict[str, FileStat] | None = None
     order: revalidate.Declared | None = None  # declaration order, when found on the way
     caches: dict[Path, ParseCache] | None = None  # the parse caches it opened (rows decoded)
 
@@ -334,20 +334,29 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
     return _validated_in_full(paths, max_bytes, True, jobs, index, stats)
 
 
+# The share of the stats a plan's process takes itself beside the copy: it also opens the
+# record (on a thread) and imports the per-resource rules meanwhile, 0.3-0.4 s of a core.
+STATS_HERE_WITH_RECORD = 0.15
+
+
 def _stats_with_record(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex
-                       ) -> tuple[dict[str, os.stat_result] | None,
+                       ) -> tuple[dict[str, FileStat] | None,
                                   tuple[tuple[str | None, Any] | None,
                                         revalidate.Record | None]]:
     """The files' stats, and the index's last result with its record opened meanwhile on
-    a second thread: neither depends on the other, and stat-ing 100,000 files lets go of
-    the GIL for each call, so the record's read (SQLite, its MACs) costs little more."""
+    a second thread: neither depends on the other. A large listing's stats are mostly
+    taken by a forked copy (`loader.stat_files`), forked before the thread starts; this
+    process opens the record and imports the per-resource rules meanwhile."""
     def opened() -> tuple[tuple[str | None, Any] | None, revalidate.Record | None]:
         latest = index.latest()
         return latest, (_record_in(latest[1], index) if latest is not None else None)
 
+    finish, in_copy = _stats_begun(paths, here=STATS_HERE_WITH_RECORD)  # (fork, then thread)
     with ThreadPoolExecutor(max_workers=1) as early:
         found = early.submit(opened)
-        stats = _stats_of(paths)
+        if in_copy:  # (while the copy stat-s most files: wanted if any changed)
+            validate.load_resource_rules()
+        stats = finish()
         return stats, found.result()
 
 
@@ -393,7 +402,7 @@ class Indexed:
 
     validated: Validated
     record: revalidate.Record
-    stats: dict[str, os.stat_result]
+    stats: dict[str, FileStat]
     index: ValidationIndex
     result: dict[str, Any]
     caches: dict[Path, ParseCache]
@@ -447,11 +456,11 @@ def _declared_again(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
 
 def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                        use_cache: bool, jobs: int | None, index: ValidationIndex | None,
-                       listed: dict[str, os.stat_result] | None) -> _Outcome:
+                       listed: dict[str, FileStat] | None) -> _Outcome:
     """Load and check everything; record the index (and what `revalidate` needs).
 
     The mesh-wide checks of a large mesh, and who refers to whom for the record, are
-    found in a forked copy of this process (`_beside`) while this one writes the parse
+    found in a forked copy of this process (`forked.beside`) while this one writes the parse
     cache and builds the rest of the record: each takes seconds of one core at 100,000
     agents."""
     recording = index is not None and layers.layered(paths) is None and listed is not None
@@ -461,13 +470,13 @@ def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
     def check(state: MeshState) -> Callable[[DesiredState], None]:
         mesh_graph = graph.build(state)
         work = functools.partial(_checked_mesh, state, mesh_graph, referrers=recording)
-        forked = _forks(len(state), jobs)
-        if forked:
-            checked.append(_beside(work))
+        in_copy = _forks(len(state), jobs)
+        if in_copy:
+            checked.append(forked.beside(work))
 
         def record(desired: DesiredState) -> None:  # while the parse cache is written
-            if not forked:
-                checked.append(_done(work()))
+            if not in_copy:
+                checked.append(forked.done(work()))
             if recording and list(listed or ()) == desired.files \
                     and all(name in desired.stats for name in desired.files):
                 found = _record_of(desired)
@@ -509,7 +518,7 @@ def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
 
 def _checked_mesh(state: MeshState, mesh_graph: graph.Graph, *, referrers: bool) -> bytes:
     """The mesh-wide findings and (`referrers`) who refers to whom in the record's form,
-    as JSON: what `_beside` answers."""
+    as JSON: what `forked.beside` answers."""
     return orjson.dumps({
         "mesh": [d.to_dict() for d in validate.check_mesh(state, mesh_graph)],
         "referrers": revalidate.referrers_of(mesh_graph) if referrers else None})
@@ -520,47 +529,9 @@ FORK_MIN_RESOURCES = 5000
 
 
 def _forks(resources: int, jobs: int | None) -> bool:
-    """Whether the mesh-wide checks go to a forked copy (`_beside`): on a large mesh,
-    with more than one core, unless `--jobs 1` asked for one process, and only from a
-    process running no other thread (a server's or the watch loop's may hold a lock the
-    copy would inherit held)."""
-    return (resources >= FORK_MIN_RESOURCES and jobs != 1 and hasattr(os, "fork")
-            and (jobs or os.cpu_count() or 1) > 1 and threading.active_count() == 1)
-
-
-def _done(found: bytes) -> Callable[[], bytes]:
-    return lambda: found
-
-
-def _beside(work: Callable[[], bytes]) -> Callable[[], bytes]:
-    """`work` run in a forked copy of this process, beside what this one does next; the
-    function returned waits for its answer. The copy only computes (no file, database
-    or thread of ours is touched there) and leaves by `os._exit`, running no exit
-    handler. Should it fail, `work` runs here, so its error is raised as without it."""
-    reading, writing = os.pipe()
-    try:
-        child = os.fork()
-    except OSError:
-        os.close(reading)
-        os.close(writing)
-        return _done(work())
-    if child == 0:  # the copy
-        status = 1
-        try:
-            os.close(reading)
-            with open(writing, "wb") as answer:
-                answer.write(work())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(writing)
-
-    def answered() -> bytes:
-        with open(reading, "rb") as answer:
-            data = answer.read()
-        _, status = os.waitpid(child, 0)
-        return data if status == 0 else work()
-    return answered
+    """Whether the mesh-wide checks go to a forked copy (`forked.beside`): on a large
+    mesh, when this process may fork (`forked.may_fork`)."""
+    return resources >= FORK_MIN_RESOURCES and forked.may_fork(jobs)
 
 
 def _still_synced(record: revalidate.Record, index: ValidationIndex) -> None:
@@ -618,7 +589,7 @@ def _record_of(desired: DesiredState) -> _Recorded | None:
                              rules=revalidate.rules_of_state(desired.state))
 
 
-def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: Validated,
+def _save(index: ValidationIndex, stats: dict[str, FileStat], validated: Validated,
           extras: dict[str, bytes], record: str | None = None) -> dict[str, Any]:
     """Save the index: the findings, the bulky `extras` beside it (named by digest) and
     the generation of the `record` written (which lists the resources declared)."""
@@ -630,7 +601,7 @@ def _save(index: ValidationIndex, stats: dict[str, os.stat_result], validated: V
     return result
 
 
-def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat_result],
+def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, FileStat],
                  paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                  opened: revalidate.Record | None = None) -> _Outcome | None:
     """`revalidate` from the index's record (`opened`: that record, already open), or None
@@ -642,7 +613,7 @@ def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, os.stat
     roots = _Roots(caches)
     cached = functools.partial(_cached_in, caches, roots)
 
-    def parse(file: str, stat: os.stat_result | None) -> tuple[str, loader.FileResult]:
+    def parse(file: str, stat: FileStat | None) -> tuple[str, loader.FileResult]:
         digest, encoded = _process_file((file, None, max_bytes))
         result = orjson.loads(encoded)
         if "read_problem" in result:
@@ -694,18 +665,28 @@ def _index_for(paths: Sequence[str | os.PathLike[str]], max_bytes: int
     return ValidationIndex(roots[0], salt=salt, key=key)
 
 
-def _stats_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, os.stat_result] | None:
+def _stats_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, FileStat] | None:
     """Every manifest file under `paths` (in the order loading lists them) with its stat;
     None when one cannot be stat-ed (it is gone: loading reports it)."""
+    return _stats_begun(paths)[0]()
+
+
+def _stats_begun(paths: Sequence[str | os.PathLike[str]], *, here: float = 0.5
+                 ) -> tuple[Callable[[], dict[str, FileStat] | None], bool]:
+    """`_stats_of`, begun: the files listed and, for a large listing, all but the share
+    `here` of their stats started in a forked copy (`loader.stat_files`); the function
+    returned stat-s the rest and gives them all. And whether a copy was forked."""
     stack = layers.layered(paths)
     groups = [[stack[0]], *([layer] for layer in stack.overlays)] if stack else [list(paths)]
-    stats: dict[str, os.stat_result] = {}
-    for group in groups:
-        for name, stat in loader.scan_manifest_files(group).items():
-            if stat is None:
-                return None
-            stats[name] = stat
-    return stats
+    names = list(dict.fromkeys(name for group in groups
+                               for name in loader.list_manifest_files(group)))
+    in_copy = loader.stats_fork(len(names))
+    finish = loader.stat_files(names, here=here)
+
+    def finished() -> dict[str, FileStat] | None:
+        stats = finish()
+        return None if None in stats.values() else cast("dict[str, FileStat]", stats)
+    return finished, in_copy
 
 
 def _validated(recorded: Any, index: ValidationIndex,
@@ -816,13 +797,13 @@ class _Found:
     """What reading the files has found so far: results, the files still to parse, problems."""
 
     results: dict[str, loader.FileResult] = field(default_factory=dict)
-    stats: dict[str, os.stat_result] = field(default_factory=dict)
+    stats: dict[str, FileStat] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     misses: list[_Miss] = field(default_factory=list)
     read_problems: list[Diagnostic] = field(default_factory=list)
     hits: int = 0
 
-    def from_cache(self, path: str, stat: os.stat_result, cache: ParseCache,
+    def from_cache(self, path: str, stat: FileStat, cache: ParseCache,
                    max_bytes: int) -> None:
         """The file's result from the parse cache (unread when its stat is unchanged, else
         read and looked up by content), or a miss to parse."""
@@ -870,7 +851,7 @@ def record_in_sync(desired: DesiredState, fingerprint: str, is_noop: Any) -> Non
     noops against the live registries at `fingerprint` (after an apply: all of them). Files
     served from the record keep their recorded entries as they are."""
     for root, record in desired.records.items():
-        files: dict[str, tuple[os.stat_result, Any, Any]] = {}
+        files: dict[str, tuple[FileStat, Any, Any]] = {}
         under = _Roots({root: record})
         kept = {path for path in desired.in_sync if under.of(path) is not None}
         for path in desired.file_results.keys() - desired.in_sync:
@@ -908,7 +889,7 @@ class _Miss(NamedTuple):
 
     path: str
     data: bytes | None
-    stat: os.stat_result | None
+    stat: FileStat | None
 
 
 def _process_file(item: tuple[str, bytes | None, int]) -> tuple[str, bytes]:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from reconciler.fsutil import write_atomically
-from reconciler.statchunks import Listing, newest_mtime, stat_key
+from reconciler.statchunks import FileStat, Listing, newest_mtime, stat_key
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ class ParseCache:
         row = self._row(key)
         return row.digest if row is not None else None
 
-    def get_unchanged(self, key: str, stat: os.stat_result) -> Any | None:
+    def get_unchanged(self, key: str, stat: FileStat) -> Any | None:
         """The result for a file whose size, mtime and inode match what was recorded, without
         reading it (git's index does the same). Stats are recorded only for files last
         modified well before the cache was written (see `put`), so an edit within the same
@@ -105,14 +105,14 @@ class ParseCache:
         return row.result() if row is not None and row.stat == stat_key(stat) else None
 
     def put(self, key: str, digest: str, encoded: bytes,
-            stat: os.stat_result | None = None) -> None:
+            stat: FileStat | None = None) -> None:
         """Record a file's result, JSON-encoded (as the worker that parsed it sent it)."""
         row = _Row(digest, stat_key(stat) if stat is not None and _settled(stat) else None,
                    encoded)
         self._rows[key] = self._dirty[key] = row
         self._stale.discard(key)
 
-    def remember_stat(self, key: str, stat: os.stat_result) -> None:
+    def remember_stat(self, key: str, stat: FileStat) -> None:
         """Record the stat of a file whose content matched (after a checkout or a touch), so
         the next run can skip reading it."""
         row = self._row(key)
@@ -441,7 +441,7 @@ class SyncRecord:
                     and isinstance(body.get("fingerprint"), str)):
                 self.fingerprint, self._files = body["fingerprint"], body["files"]
 
-    def in_sync(self, key: str, stat: os.stat_result, fingerprint: str | None) -> Any | None:
+    def in_sync(self, key: str, stat: FileStat, fingerprint: str | None) -> Any | None:
         """The recorded {"resources", "diagnostics"} of a file proved in sync at
         `fingerprint` whose stat has not changed since, else None."""
         if fingerprint is None or fingerprint != self.fingerprint:
@@ -451,7 +451,7 @@ class SyncRecord:
             return entry
         return None
 
-    def save(self, fingerprint: str, files: dict[str, tuple[os.stat_result, Any, Any]],
+    def save(self, fingerprint: str, files: dict[str, tuple[FileStat, Any, Any]],
              kept: set[str]) -> None:
         """Record `files` (key -> (stat, resources, diagnostics), all noops) and the `kept`
         files served from this record as in sync at `fingerprint`, replacing what was
@@ -494,7 +494,7 @@ class ValidationIndex:
         self.salt, self.key = salt, key
         # (stats, their listing, all settled): see `listing`. Stats are taken once per
         # run and never changed after; the object is held, so its identity is its own.
-        self._listing: tuple[dict[str, os.stat_result], Listing, bool] | None = None
+        self._listing: tuple[dict[str, FileStat], Listing, bool] | None = None
         self._digest: tuple[Listing, str] | None = None
 
     def _extra_path(self, part: str) -> Path:
@@ -537,7 +537,7 @@ class ValidationIndex:
         files = found.get("files")
         return (files if isinstance(files, str) else None), found.get("result")
 
-    def listing(self, stats: dict[str, os.stat_result]) -> Listing:
+    def listing(self, stats: dict[str, FileStat]) -> Listing:
         """The stat keys of `stats`, serialized once a run (`statchunks`): the files digest
         and the record's comparison both read them (100,000 stats: 0.05 s)."""
         kept = self._listing
@@ -547,7 +547,7 @@ class ValidationIndex:
             kept = self._listing = (stats, listing, settled)
         return kept[1]
 
-    def files_digest(self, stats: dict[str, os.stat_result], *,
+    def files_digest(self, stats: dict[str, FileStat], *,
                      settled_only: bool = False) -> str | None:
         """One hash of every file's name and stat key, in order (`settled_only`: None
         unless every file is settled), kept for the same `stats` object: a run asks
@@ -560,14 +560,14 @@ class ValidationIndex:
             self._digest = (listing, listing.digest())
         return self._digest[1]
 
-    def lookup(self, stats: dict[str, os.stat_result]) -> Any | None:
+    def lookup(self, stats: dict[str, FileStat]) -> Any | None:
         """The recorded result when `stats` (every file, as listed) match it, else None."""
         latest = self.latest()
         if latest is None or latest[0] is None or latest[0] != self.files_digest(stats):
             return None
         return latest[1]
 
-    def save(self, stats: dict[str, os.stat_result], result: Any,
+    def save(self, stats: dict[str, FileStat], result: Any,
              extras: dict[str, bytes] | None = None) -> None:
         """Record `result` for files with these `stats` (taken before they were read), and
         the `extras` parts beside it (the result names each by `extra_digest`). When a file
@@ -589,7 +589,7 @@ class ValidationIndex:
             write_atomically(self.path, _mac(body, secret) + b"\n" + body)
 
 
-def settled(stat: os.stat_result) -> bool:
+def settled(stat: FileStat) -> bool:
     """Whether a file's stat may stand for its content (see `_settled`)."""
     return _settled(stat)
 
@@ -634,7 +634,7 @@ def keyed_salt(code_fingerprint: str) -> str | None:
     return hashlib.blake2b(code_fingerprint.encode(), key=key[:64], digest_size=16).hexdigest()
 
 
-def _settled(stat: os.stat_result) -> bool:
+def _settled(stat: FileStat) -> bool:
     """Modified long enough ago that an edit in the same clock tick as this write is ruled
     out (git's "racy clean" rule): only then may the stat stand in for the content."""
     return stat.st_mtime_ns < time.time_ns() - RACY_NS

@@ -14,7 +14,6 @@ change to agent cycles) answers None, and the caller validates in full.
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from reconciler.model.resource import MeshState, Resource, ResourceKey
 from reconciler.recorddb import Damaged, RecordDB
 from reconciler.statchunks import (
     Chunked,
+    FileStat,
     Listing,
     StatKey,
     StatView,
@@ -702,10 +702,10 @@ class Revalidated:
     order: Declared
 
 
-def revalidate(record: Record, stats: Mapping[str, os.stat_result | None],
+def revalidate(record: Record, stats: Mapping[str, FileStat | None],
                cached: Callable[[str, str], loader.FileResult | None],
-               parse: Callable[[str, os.stat_result | None], tuple[str, loader.FileResult]],
-               settled: Callable[[os.stat_result], bool],
+               parse: Callable[[str, FileStat | None], tuple[str, loader.FileResult]],
+               settled: Callable[[FileStat], bool],
                listing: Listing | None = None) -> Revalidated | None:
     """The findings of the files `stats` lists (in listing order, with their stats), from
     `record` and the files that changed since; None when it cannot vouch for them. The

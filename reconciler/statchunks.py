@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import operator
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -25,7 +25,33 @@ _KEY = operator.attrgetter("st_size", "st_mtime_ns", "st_ino")
 _MTIME = operator.attrgetter("st_mtime_ns")
 
 
-def stat_key(stat: os.stat_result) -> list[int]:
+class FileStat(Protocol):
+    """What a manifest file's stat is read for: an `os.stat_result`, or a `Stat`."""
+
+    @property
+    def st_size(self) -> int: ...
+
+    @property
+    def st_mtime_ns(self) -> int: ...
+
+    @property
+    def st_ino(self) -> int: ...
+
+    @property
+    def st_ctime_ns(self) -> int: ...
+
+
+class Stat(NamedTuple):
+    """A file's stat as a forked copy answers it (`loader.scan_manifest_files`): only
+    what is read of it, made in C from the answer's tuples."""
+
+    st_size: int
+    st_mtime_ns: int
+    st_ino: int
+    st_ctime_ns: int  # (the watch loop's key has it too)
+
+
+def stat_key(stat: FileStat) -> list[int]:
     """What stands for a file's content while it is unchanged (git's stat check)."""
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
@@ -42,7 +68,7 @@ class Listing:
         self._names: list[str] | None = None
 
     @classmethod
-    def of_stats(cls, stats: Mapping[str, os.stat_result | None]) -> Listing:
+    def of_stats(cls, stats: Mapping[str, FileStat | None]) -> Listing:
         try:  # every file stat-ed (the common case): keys made in C
             return cls(dict(zip(stats, map(_KEY, stats.values()), strict=True)))
         except AttributeError:  # one went away while listed
@@ -76,7 +102,7 @@ class Listing:
         return digest.hexdigest()
 
 
-def newest_mtime(stats: Mapping[str, os.stat_result]) -> int:
+def newest_mtime(stats: Mapping[str, FileStat]) -> int:
     """The latest modification time among `stats` (0: none)."""
     return max(map(_MTIME, stats.values()), default=0)
 

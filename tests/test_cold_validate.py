@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from reconciler import engine, loading, parsecache, validate
+from reconciler import engine, forked, loading, parsecache, validate
 from reconciler.errors import Diagnostic
 from reconciler.manifests import loader
 from tests.conftest import FIXTURE_MANIFESTS, agent, copy_tree, write
@@ -40,17 +40,17 @@ def settled_copy(target: Path) -> Path:
 @pytest.fixture
 def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The example mesh is large enough to fork for (and threads other tests left
-    running do not count); the calls of `_beside`, counted."""
+    running do not count); the calls of `forked.beside`, counted."""
     monkeypatch.setattr(loading, "FORK_MIN_RESOURCES", 1)
-    monkeypatch.setattr(loading.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
     calls: list[int] = []
-    original = loading._beside
+    original = forked.beside
 
     def counted(work: Any) -> Any:
         calls.append(1)
         return original(work)
 
-    monkeypatch.setattr(loading, "_beside", counted)
+    monkeypatch.setattr(forked, "beside", counted)
     return calls
 
 

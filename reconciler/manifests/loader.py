@@ -7,18 +7,24 @@ worker processes and cache it by content hash); `find_manifest_files` lists what
 
 from __future__ import annotations
 
+import functools
+import gc
+import itertools
+import marshal
 import operator
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler import forked
 from reconciler.errors import Diagnostic, ManifestError, Severity, did_you_mean
 from reconciler.manifests.yamlparse import ParsedDocument, parse_documents
 from reconciler.model import fields, ids, kinds
 from reconciler.model.kinds import API_VERSION, Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
+from reconciler.statchunks import FileStat, Stat
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -81,18 +87,25 @@ def find_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 def manifest_file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     """`find_manifest_files` as the strings `str(Path(...))` gives, built without a `Path`
     per file: at 10,000 files that is a good part of a warm plan's listing."""
-    return list(scan_manifest_files(paths))
+    return list_manifest_files(paths)
 
 
 def scan_manifest_files(paths: Sequence[str | os.PathLike[str]]
-                        ) -> dict[str, os.stat_result | None]:
+                        ) -> dict[str, FileStat | None]:
     """Every manifest file under `paths` (as `find_manifest_files` lists them, in order)
-    with its stat, taken while listing (None: it went away meanwhile). One pass of
-    `os.scandir` per folder: listing and stat-ing 100,000 files is the floor of a warm run.
+    with its stat (None: it went away meanwhile). Listing and stat-ing 100,000 files is
+    the floor of a warm run: a large listing is stat-ed half here, half in a forked copy
+    (`stat_files`)."""
+    return stat_files(list_manifest_files(paths))()
+
+
+def list_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The names `scan_manifest_files` gives, listed without a stat (one `os.scandir`
+    per folder: its entries' types come with the listing).
 
     Folders are walked as `os.walk` does: a folder's files (sorted) before its subfolders
     (sorted), hidden ones skipped, symlinked folders not entered."""
-    found: dict[str, os.stat_result | None] = {}
+    found: list[str] = []
     # Where each file really is, so a file reached twice (`m` and `./m/`, a symlink) is
     # read once. One folder's walk cannot reach a file twice: kept only for several paths.
     seen: set[str] | None = set() if len(paths) > 1 else None
@@ -103,17 +116,17 @@ def scan_manifest_files(paths: Sequence[str | os.PathLike[str]]
             if seen is None or real not in seen:
                 if seen is not None:
                     seen.add(real)
-                found[str(path)] = _stat_or_none(str(path))
+                found.append(str(path))
         elif path.is_dir():
             base = str(path)
-            _scan(base, "" if base == "." else base.rstrip(os.sep) + os.sep,
+            _list(base, "" if base == "." else base.rstrip(os.sep) + os.sep,
                   str(path.resolve()), found, seen)
         else:
             raise ManifestError(f"{path}: no such file or directory")
     return found
 
 
-def _scan(folder: str, prefix: str, real: str, found: dict[str, os.stat_result | None],
+def _list(folder: str, prefix: str, real: str, found: list[str],
           seen: set[str] | None) -> None:
     try:
         with os.scandir(folder) as listing:
@@ -125,22 +138,75 @@ def _scan(folder: str, prefix: str, real: str, found: dict[str, os.stat_result |
     except OSError:  # (only where the file system gives no type and the entry went away)
         folders = [entry for entry in entries if _is_dir(entry)]
     files = [entry for entry in entries if entry not in folders] if folders else entries
-    chosen = sorted((e for e in files if e.name.endswith(MANIFEST_SUFFIXES)
-                     and not e.name.startswith(".")), key=_NAME)
+    chosen = sorted(e.name for e in files if e.name.endswith(MANIFEST_SUFFIXES)
+                    and not e.name.startswith("."))
     if seen is not None:
         real_prefix = real.rstrip(os.sep) + os.sep
-        chosen = [e for e in chosen if real_prefix + e.name not in seen]
-        seen.update(real_prefix + e.name for e in chosen)
-    try:  # (the common case, in one pass: 100,000 stats are the floor of a warm run)
-        found.update([(prefix + e.name, e.stat()) for e in chosen])
-    except OSError:  # one went away meanwhile
-        for entry in chosen:
-            found[prefix + entry.name] = _stat_or_none(entry.path)
-    for entry in sorted(folders, key=lambda e: e.name):
+        chosen = [name for name in chosen if real_prefix + name not in seen]
+        seen.update(real_prefix + name for name in chosen)
+    found.extend([prefix + name for name in chosen])
+    for entry in sorted(folders, key=_NAME):
         if entry.name.startswith(".") or entry.is_symlink():
             continue
-        _scan(entry.path, prefix + entry.name + os.sep, os.path.join(real, entry.name),
+        _list(entry.path, prefix + entry.name + os.sep, os.path.join(real, entry.name),
               found, seen)
+
+
+# Below this many files the stats are all taken here: a fork costs more than it saves.
+FORK_MIN_FILES = 16384
+
+
+def stats_fork(count: int) -> bool:
+    """Whether `stat_files` of `count` names forks a copy to stat most of them."""
+    return count >= FORK_MIN_FILES and forked.may_fork()
+
+
+def stat_files(names: list[str], *, here: float = 0.5
+               ) -> Callable[[], dict[str, FileStat | None]]:
+    """Start stat-ing `names`; the function returned finishes and gives each name's stat
+    (None: gone). Of a large listing, all but the share `here` goes now to a forked copy
+    of this process (`forked.beside`), which answers each file's `Stat` as marshalled
+    tuples, made again in C here; the first `here` of the names are stat-ed by the
+    function returned, while the copy works. A caller with work of its own to do first
+    (on a thread, or before finishing) leaves the copy more than half."""
+    if not stats_fork(len(names)):
+        return lambda: dict(zip(names, _stats(names), strict=True))
+    split = int(len(names) * here)
+    rest = forked.beside(functools.partial(_marshalled_stats, names[split:]))
+
+    def finish() -> dict[str, FileStat | None]:
+        found: dict[str, FileStat | None] = dict(zip(names[:split], _stats(names[:split]),
+                                                     strict=True))
+        keys = marshal.loads(rest())
+        if None in keys:  # one went away meanwhile
+            found.update(zip(names[split:], [None if key is None else _stat(key)
+                                             for key in keys], strict=True))
+        else:  # (the common case: `Stat`s made in C, bypassing its checks)
+            found.update(zip(names[split:], map(tuple.__new__, itertools.repeat(Stat), keys),
+                             strict=True))
+        return found
+    return finish
+
+
+def _stat(key: tuple[int, int, int, int]) -> Stat:
+    return Stat(*key)
+
+
+def _stats(names: list[str]) -> list[os.stat_result | None]:
+    try:  # (the common case, in one pass: 100,000 stats are the floor of a warm run)
+        return list(map(os.stat, names))
+    except OSError:  # one went away meanwhile
+        return [_stat_or_none(name) for name in names]
+
+
+def _marshalled_stats(names: list[str]) -> bytes:
+    """What the forked copy answers: `(size, mtime_ns, inode)` or None of each file."""
+    gc.disable()  # (a copy about to exit: collecting would only touch shared pages)
+    return marshal.dumps([None if stat is None else _STAT_KEY(stat)
+                          for stat in _stats(names)])
+
+
+_STAT_KEY = operator.attrgetter(*Stat._fields)
 
 
 _NAME = operator.attrgetter("name")

@@ -26,7 +26,7 @@ from reconciler.validate import (
 from reconciler.validate.rules import RULES, Rule
 
 __all__ = ["RULES", "Rule", "check_graph", "check_live", "check_mesh", "check_resource",
-           "validate_state"]
+           "load_resource_rules", "validate_state"]
 
 
 def check_resource(resource: Resource) -> list[Diagnostic]:
@@ -34,6 +34,12 @@ def check_resource(resource: Resource) -> list[Diagnostic]:
 
     return (schema.check_resource(resource) + workflows.check_workflow(resource)
             + settings.check_settings(resource))
+
+
+def load_resource_rules() -> None:
+    """Import what `check_resource` needs (pydantic and the spec models: 0.15-0.2 s), for
+    a caller with a moment to spare now, before it knows whether a resource changed."""
+    from reconciler.validate import schema  # noqa: F401
 
 
 def check_mesh(state: MeshState, mesh_graph: graph.Graph | None = None,

@@ -23,6 +23,7 @@ from reconciler.errors import Diagnostic, ManifestError, Severity, sort_key
 from reconciler.manifests import layers, loader
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey
+from reconciler.statchunks import FileStat
 
 RACY_NS = 2_000_000_000  # a stat this close to when it was taken cannot vouch for the file
 
@@ -361,5 +362,5 @@ def _term(key: ResourceKey, digest: bytes) -> int:
         f"{key.kind.value}/{key.name}\0".encode() + digest).digest()[:16])
 
 
-def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
+def _stat_key(stat: FileStat) -> tuple[int, int, int, int]:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)

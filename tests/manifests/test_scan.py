@@ -1,0 +1,135 @@
+"""Listing and stat-ing the manifest files (issue 26: the floor of every warm run), half of
+a large listing in a forked copy of the process. Real files, real forks."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from reconciler import engine, forked
+from reconciler.manifests import loader
+from reconciler.statchunks import Stat
+from tests.conftest import FIXTURE_MANIFESTS, copy_tree, write
+
+
+@pytest.fixture
+def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every listing is large enough to fork for (threads other tests left running do
+    not count); the forks, counted."""
+    monkeypatch.setattr(loader, "FORK_MIN_FILES", 1)
+    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
+    calls: list[int] = []
+    original = forked.beside
+
+    def counted(work: Any) -> Any:
+        calls.append(1)
+        return original(work)
+
+    monkeypatch.setattr(forked, "beside", counted)
+    return calls
+
+
+def key(stat: Any) -> tuple[int, int, int, int]:
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+
+
+def tree(root: Path, count: int) -> Path:
+    for index in range(count):
+        write(root / f"sub{index % 3}" / f"t{index:03d}.yaml", f"n: {index}\n" * index)
+    write(root / ".hidden" / "x.yaml", "a: 1\n")
+    write(root / "notes.txt", "not a manifest\n")
+    return root
+
+
+def test_a_forked_half_gives_what_one_process_gives(tmp_path: Path,
+                                                    forking: list[int]) -> None:
+    root = tree(tmp_path / "m", 40)
+    found = loader.scan_manifest_files([root])
+    assert forking == [1]
+    names = loader.list_manifest_files([root])
+    assert list(found) == names == [str(p) for p in loader.find_manifest_files([root])]
+    assert len(names) == 40
+    assert {name: key(stat) for name, stat in found.items()} == {
+        name: key(os.stat(name)) for name in names}
+    # the second half came back from the copy, made again from its answer
+    assert [type(found[name]) for name in names[20:]] == [Stat] * 20
+    assert all(isinstance(found[name], os.stat_result) for name in names[:20])
+
+
+def test_a_file_gone_meanwhile_has_no_stat_in_either_half(tmp_path: Path,
+                                                          forking: list[int]) -> None:
+    root = tree(tmp_path / "m", 10)
+    names = loader.list_manifest_files([root])
+    os.unlink(names[1])
+    os.unlink(names[-1])
+    found = loader.stat_files(names)()
+    assert forking == [1]
+    assert [name for name, stat in found.items() if stat is None] == [names[1], names[-1]]
+    assert all(key(found[name]) == key(os.stat(name)) for name in names[2:-1])
+
+
+def test_a_copy_that_fails_leaves_the_stats_to_this_process(
+        tmp_path: Path, forking: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(tmp_path / "m", 10)
+    here = os.getpid()
+    original = loader._marshalled_stats
+
+    def failing_in_the_copy(names: list[str]) -> bytes:
+        if os.getpid() != here:
+            raise RuntimeError("the copy's bug")
+        return original(names)
+
+    monkeypatch.setattr(loader, "_marshalled_stats", failing_in_the_copy)
+    found = loader.scan_manifest_files([root])
+    assert forking == [1]
+    assert {name: key(stat) for name, stat in found.items()} == {
+        name: key(os.stat(name)) for name in loader.list_manifest_files([root])}
+
+
+def test_a_small_listing_or_a_threaded_process_does_not_fork(tmp_path: Path) -> None:
+    root = tree(tmp_path / "m", 10)
+    assert len(loader.scan_manifest_files([root])) == 10  # (under FORK_MIN_FILES)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not forked.may_fork()
+    finally:
+        stop.set()
+        other.join()
+    assert not forked.may_fork(jobs=1)
+
+
+def test_warm_validations_over_forked_stats_find_what_a_fresh_load_finds(
+        tmp_path: Path, forking: list[int]) -> None:
+    root = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+
+    def findings(found: Any) -> list[bytes]:
+        return sorted(orjson.dumps(d.to_dict()) for d in found.diagnostics)
+
+    engine.validate_files([str(root)], jobs=1)
+    agent = root / "agents" / "fraud_agent.yaml"
+    agent.write_text(agent.read_text().replace("allowed_tools:\n",
+                                               "allowed_tools:\n  - no_such_tool\n", 1))
+    warm = engine.validate_files([str(root)], jobs=1)
+    fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
+    assert any("no_such_tool" in d.message for d in warm.errors)
+    assert findings(warm) == findings(fresh)
+    assert len(forking) >= 2  # every run's stats were taken half in a copy
+
+
+def test_the_share_taken_here_is_the_callers_choice(tmp_path: Path,
+                                                    forking: list[int]) -> None:
+    root = tree(tmp_path / "m", 40)
+    names = loader.list_manifest_files([root])
+    found = loader.stat_files(names, here=0.25)()
+    assert forking == [1]
+    assert [isinstance(found[name], os.stat_result) for name in names] == (
+        [True] * 10 + [False] * 30)
+    assert {name: key(stat) for name, stat in found.items()} == {
+        name: key(os.stat(name)) for name in names}
