@@ -313,7 +313,7 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
     if with_record:
         stats, (latest, opened) = _stats_with_record(paths, index)
     else:
-        stats, latest, opened = _stats_of(paths), index.latest(), None
+        stats, latest, opened = _stats_of(paths, index), index.latest(), None
     if stats is not None and latest is not None:
         files, recorded = latest
         again = functools.partial(_declared_again, paths, max_bytes, jobs)
@@ -351,7 +351,7 @@ def _stats_with_record(paths: Sequence[str | os.PathLike[str]], index: Validatio
         latest = index.latest()
         return latest, (_record_in(latest[1], index) if latest is not None else None)
 
-    finish, in_copy = _stats_begun(paths, here=STATS_HERE_WITH_RECORD)  # (fork, then thread)
+    finish, in_copy = _stats_begun(paths, index, here=STATS_HERE_WITH_RECORD)  # (fork first)
     with ThreadPoolExecutor(max_workers=1) as early:
         found = early.submit(opened)
         if in_copy:  # (while the copy stat-s most files: wanted if any changed)
@@ -665,21 +665,22 @@ def _index_for(paths: Sequence[str | os.PathLike[str]], max_bytes: int
     return ValidationIndex(roots[0], salt=salt, key=key)
 
 
-def _stats_of(paths: Sequence[str | os.PathLike[str]]) -> dict[str, FileStat] | None:
+def _stats_of(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex | None = None
+              ) -> dict[str, FileStat] | None:
     """Every manifest file under `paths` (in the order loading lists them) with its stat;
-    None when one cannot be stat-ed (it is gone: loading reports it)."""
-    return _stats_begun(paths)[0]()
+    None when one cannot be stat-ed (it is gone: loading reports it). `index`: where the
+    folders' listings are kept from run to run (`_listed`)."""
+    return _stats_begun(paths, index)[0]()
 
 
-def _stats_begun(paths: Sequence[str | os.PathLike[str]], *, here: float = 0.5
-                 ) -> tuple[Callable[[], dict[str, FileStat] | None], bool]:
+def _stats_begun(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex | None, *,
+                 here: float = 0.5) -> tuple[Callable[[], dict[str, FileStat] | None], bool]:
     """`_stats_of`, begun: the files listed and, for a large listing, all but the share
     `here` of their stats started in a forked copy (`loader.stat_files`); the function
     returned stat-s the rest and gives them all. And whether a copy was forked."""
     stack = layers.layered(paths)
     groups = [[stack[0]], *([layer] for layer in stack.overlays)] if stack else [list(paths)]
-    names = list(dict.fromkeys(name for group in groups
-                               for name in loader.list_manifest_files(group)))
+    names = list(dict.fromkeys(_listed(groups, index)))
     in_copy = loader.stats_fork(len(names))
     finish = loader.stat_files(names, here=here)
 
@@ -687,6 +688,39 @@ def _stats_begun(paths: Sequence[str | os.PathLike[str]], *, here: float = 0.5
         stats = finish()
         return None if None in stats.values() else cast("dict[str, FileStat]", stats)
     return finished, in_copy
+
+
+LISTINGS_PART = "listings"
+
+
+def _listed(groups: Sequence[Sequence[str | os.PathLike[str]]],
+            index: ValidationIndex | None) -> list[str]:
+    """The manifest files of each group of paths, in order. With an `index`, a folder
+    whose stat is as when the last run listed it is not listed again: its listing is
+    the one kept beside the index (signed, `ValidationIndex.signed`); at 100,000 files,
+    listing and sorting the agents' folder is 0.2 s of a warm run. Kept again when a
+    folder was listed anew."""
+    known = _known_listings(index.signed(LISTINGS_PART)) if index is not None else {}
+    taken: dict[str, loader.FolderListing] | None = {} if index is not None else None
+    names = [name for group in groups
+             for name in loader.list_manifest_files(group, known=known, taken=taken)]
+    if index is not None and taken is not None and taken != known:
+        index.sign(LISTINGS_PART, {folder: [list(listing.key), listing.files, listing.folders]
+                                   for folder, listing in taken.items()})
+    return names
+
+
+def _known_listings(found: Any) -> dict[str, loader.FolderListing]:
+    """The listings `_listed` kept, if of the shape it keeps them in (else none)."""
+    if not isinstance(found, dict):
+        return {}
+    known: dict[str, loader.FolderListing] = {}
+    for folder, value in found.items():
+        if not (isinstance(value, list) and len(value) == 3
+                and all(isinstance(part, list) for part in value)):
+            return {}
+        known[folder] = loader.FolderListing(tuple(value[0]), value[1], value[2])
+    return known
 
 
 def _validated(recorded: Any, index: ValidationIndex,

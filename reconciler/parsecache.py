@@ -515,6 +515,39 @@ class ValidationIndex:
             return None
         return data if _digest(data) == digest else None
 
+    def signed(self, part: str) -> Any | None:
+        """The JSON value kept as `part` beside the index (`sign`), if this machine's key
+        signed it for this index and salt; else None."""
+        secret = machine_key()
+        try:
+            raw = self._extra_path(part).read_bytes()
+        except OSError:
+            return None
+        mac, _, body = raw.partition(b"\n")
+        if secret is None or not hmac.compare_digest(mac, self._part_mac(part, body, secret)):
+            return None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+
+    def sign(self, part: str, value: Any) -> None:
+        """Keep `value` (JSON) as `part` beside the index, signed for `signed` to trust: a
+        cache of what this index's runs take (as the folders' listings), apart from
+        their results. Nothing is kept when no machine key can be."""
+        secret = machine_key()
+        if secret is None:
+            return
+        body = orjson.dumps(value)
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self._extra_path(part),
+                             self._part_mac(part, body, secret) + b"\n" + body)
+
+    def _part_mac(self, part: str, body: bytes, secret: bytes) -> bytes:
+        return _mac(b"\0".join([self.salt.encode(), self.key.encode(), part.encode(), body]),
+                    secret)
+
     def latest(self) -> tuple[str | None, Any] | None:
         """The files digest and the result last saved, whatever the files are now (for
         `revalidate`, which compares file by file); None when there is none, or it is not

@@ -13,10 +13,11 @@ import itertools
 import marshal
 import operator
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler import forked
 from reconciler.errors import Diagnostic, ManifestError, Severity, did_you_mean
@@ -99,16 +100,33 @@ def scan_manifest_files(paths: Sequence[str | os.PathLike[str]]
     return stat_files(list_manifest_files(paths))()
 
 
-def list_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+class FolderListing(NamedTuple):
+    """What one folder lists: its manifest files and the subfolders walked, sorted, as
+    taken while the folder's stat was `key`."""
+
+    key: tuple[int, ...]  # (mtime_ns, ctime_ns, inode, size, links) of the folder
+    files: list[str]
+    folders: list[str]
+
+
+def list_manifest_files(paths: Sequence[str | os.PathLike[str]], *,
+                        known: Mapping[str, FolderListing] | None = None,
+                        taken: dict[str, FolderListing] | None = None) -> list[str]:
     """The names `scan_manifest_files` gives, listed without a stat (one `os.scandir`
     per folder: its entries' types come with the listing).
 
     Folders are walked as `os.walk` does: a folder's files (sorted) before its subfolders
-    (sorted), hidden ones skipped, symlinked folders not entered."""
+    (sorted), hidden ones skipped, symlinked folders not entered.
+
+    `known`: folders' listings taken before (by folder, as walked), each used again while
+    the folder's stat is its `key`: creating, removing or renaming an entry in a folder
+    sets its modification time. `taken`: where each folder's listing is put that may be
+    used so next time (`reusable`)."""
     found: list[str] = []
     # Where each file really is, so a file reached twice (`m` and `./m/`, a symlink) is
     # read once. One folder's walk cannot reach a file twice: kept only for several paths.
     seen: set[str] | None = set() if len(paths) > 1 else None
+    walk = _Walk(found, seen, known or {}, taken)
     for raw in paths:
         path = Path(raw)
         if path.is_file():
@@ -119,20 +137,69 @@ def list_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
                 found.append(str(path))
         elif path.is_dir():
             base = str(path)
-            _list(base, "" if base == "." else base.rstrip(os.sep) + os.sep,
-                  str(path.resolve()), found, seen)
+            walk.folder(base, "" if base == "." else base.rstrip(os.sep) + os.sep,
+                        str(path.resolve()))
         else:
             raise ManifestError(f"{path}: no such file or directory")
     return found
 
 
-def _list(folder: str, prefix: str, real: str, found: list[str],
-          seen: set[str] | None) -> None:
+# A folder modified this recently is listed again next time: an entry made later in the
+# same tick of the file system's clock would leave its modification time as it was.
+RACY_NS = 2_000_000_000
+
+
+@dataclass(slots=True)
+class _Walk:
+    found: list[str]
+    seen: set[str] | None
+    known: Mapping[str, FolderListing]
+    taken: dict[str, FolderListing] | None
+
+    def folder(self, folder: str, prefix: str, real: str) -> None:
+        listing = self._listing(folder)
+        if listing is None:
+            return  # unreadable, as os.walk skips it
+        chosen = listing.files
+        if self.seen is not None:
+            real_prefix = real.rstrip(os.sep) + os.sep
+            chosen = [name for name in chosen if real_prefix + name not in self.seen]
+            self.seen.update(real_prefix + name for name in chosen)
+        self.found.extend([prefix + name for name in chosen])
+        for name in listing.folders:
+            self.folder(prefix + name if prefix else name, prefix + name + os.sep,
+                        os.path.join(real, name))
+
+    def _listing(self, folder: str) -> FolderListing | None:
+        key = _folder_key(folder) if self.taken is not None or self.known else None
+        known = self.known.get(folder)
+        if known is not None and key is not None and tuple(known.key) == key:
+            listing: FolderListing | None = known
+        else:
+            listing = _listed(folder, key)
+        if self.taken is not None and listing is not None and listing.key:
+            self.taken[folder] = listing
+        return listing
+
+
+def _folder_key(folder: str) -> tuple[int, ...] | None:
+    try:
+        found = os.stat(folder)
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_ctime_ns, found.st_ino, found.st_size,
+            found.st_nlink)
+
+
+def _listed(folder: str, key: tuple[int, ...] | None) -> FolderListing | None:
+    """The folder listed now; with a `key` (its stat, taken before) only when it may be
+    used again: not modified within `RACY_NS`, and no symlink among its entries (what
+    one points to may change with no change to the folder)."""
     try:
         with os.scandir(folder) as listing:
             entries = list(listing)
     except OSError:
-        return  # unreadable, as os.walk skips it
+        return None
     try:
         folders = [entry for entry in entries if entry.is_dir()]
     except OSError:  # (only where the file system gives no type and the entry went away)
@@ -140,16 +207,11 @@ def _list(folder: str, prefix: str, real: str, found: list[str],
     files = [entry for entry in entries if entry not in folders] if folders else entries
     chosen = sorted(e.name for e in files if e.name.endswith(MANIFEST_SUFFIXES)
                     and not e.name.startswith("."))
-    if seen is not None:
-        real_prefix = real.rstrip(os.sep) + os.sep
-        chosen = [name for name in chosen if real_prefix + name not in seen]
-        seen.update(real_prefix + name for name in chosen)
-    found.extend([prefix + name for name in chosen])
-    for entry in sorted(folders, key=_NAME):
-        if entry.name.startswith(".") or entry.is_symlink():
-            continue
-        _list(entry.path, prefix + entry.name + os.sep, os.path.join(real, entry.name),
-              found, seen)
+    walked = sorted(entry.name for entry in folders
+                    if not entry.name.startswith(".") and not entry.is_symlink())
+    reusable = key is not None and key[0] < time.time_ns() - RACY_NS and not any(
+        entry.is_symlink() for entry in entries)
+    return FolderListing(key if reusable and key is not None else (), chosen, walked)
 
 
 # Below this many files the stats are all taken here: a fork costs more than it saves.
@@ -209,7 +271,6 @@ def _marshalled_stats(names: list[str]) -> bytes:
 _STAT_KEY = operator.attrgetter(*Stat._fields)
 
 
-_NAME = operator.attrgetter("name")
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
