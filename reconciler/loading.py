@@ -674,10 +674,12 @@ def _stats_of(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex | 
 
 
 def _stats_begun(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex | None, *,
-                 here: float = 0.5) -> tuple[Callable[[], dict[str, FileStat] | None], bool]:
+                 here: float = 0.6) -> tuple[Callable[[], dict[str, FileStat] | None], bool]:
     """`_stats_of`, begun: the files listed and, for a large listing, all but the share
     `here` of their stats started in a forked copy (`loader.stat_files`); the function
-    returned stat-s the rest and gives them all. And whether a copy was forked."""
+    returned stat-s the rest and gives them all. And whether a copy was forked. (This
+    process takes a little more than half by default: the copy also serializes its
+    share's chunks of stat keys.)"""
     stack = layers.layered(paths)
     groups = [[stack[0]], *([layer] for layer in stack.overlays)] if stack else [list(paths)]
     names = list(dict.fromkeys(_listed(groups, index)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 import orjson
@@ -56,39 +56,74 @@ def stat_key(stat: FileStat) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
+class Scanned(dict[str, "FileStat | None"]):
+    """Files' stats as a scan took them (`loader.stat_files`), with the chunks a forked
+    copy already serialized for its share (by chunk index): the stats' `Listing` takes
+    them as they are instead of serializing those files again."""
+
+    __slots__ = ("serialized",)
+
+    def __init__(self, serialized: dict[int, bytes] | None = None) -> None:
+        super().__init__()
+        self.serialized = serialized or {}
+
+
+def serialize(names: Sequence[str], keys: Sequence[StatKey | None]) -> list[bytes]:
+    """The chunks of `names` with their stat keys, `names` starting at a chunk's start:
+    the JSON object `{name: [size, mtime, inode] | null}` of each `CHUNK` files."""
+    return [orjson.dumps(dict(zip(names[start:start + CHUNK], keys[start:start + CHUNK],
+                                  strict=True)))
+            for start in range(0, len(names), CHUNK)]
+
+
 class Listing:
     """Files (in listing order) with their stat keys (None: no stat that vouches for the
-    content), and the chunks they serialize to. Read-only once made."""
+    content), and the chunks they serialize to. Read-only once made; made of stats, the
+    keys are found when first asked for (a warm run that finds every chunk as recorded
+    needs only the chunks)."""
 
-    __slots__ = ("keys", "_chunks", "_names")
+    __slots__ = ("_keys", "_stats", "_chunks", "_names")
 
-    def __init__(self, keys: dict[str, StatKey | None]) -> None:
-        self.keys = keys
+    def __init__(self, keys: dict[str, StatKey | None] | None = None, *,
+                 stats: Mapping[str, FileStat | None] | None = None) -> None:
+        assert (keys is None) != (stats is None)
+        self._keys, self._stats = keys, stats
         self._chunks: list[bytes] | None = None
         self._names: list[str] | None = None
 
     @classmethod
     def of_stats(cls, stats: Mapping[str, FileStat | None]) -> Listing:
-        try:  # every file stat-ed (the common case): keys made in C
-            return cls(dict(zip(stats, map(_KEY, stats.values()), strict=True)))
-        except AttributeError:  # one went away while listed
-            return cls({name: None if stat is None else _KEY(stat)
-                        for name, stat in stats.items()})
+        return cls(stats=stats)
+
+    @property
+    def keys(self) -> dict[str, StatKey | None]:
+        if self._keys is None:
+            assert self._stats is not None
+            self._keys = dict(zip(self._stats, _keys_of(self._stats.values()), strict=True))
+        return self._keys
 
     @property
     def names(self) -> list[str]:
         if self._names is None:
-            self._names = list(self.keys)
+            self._names = list(self._keys if self._keys is not None else self._stats or ())
         return self._names
 
     def chunks(self) -> list[bytes]:
-        """The JSON object `{name: [size, mtime, inode] | null}` of each `CHUNK` files."""
+        """The JSON object `{name: [size, mtime, inode] | null}` of each `CHUNK` files
+        (`serialize`); those a scan's copy serialized (`Scanned`) taken as they are."""
         if self._chunks is None:
-            names, values = self.names, list(self.keys.values())
-            self._chunks = [
-                orjson.dumps(dict(zip(names[start:start + CHUNK],
-                                      values[start:start + CHUNK], strict=True)))
-                for start in range(0, len(names), CHUNK)]
+            names = self.names
+            done = self._stats.serialized if isinstance(self._stats, Scanned) else {}
+            if self._keys is not None or not done:
+                self._chunks = serialize(names, list(self.keys.values()))
+            else:
+                assert self._stats is not None
+                values = list(self._stats.values())
+                self._chunks = [
+                    done.get(index) or serialize(
+                        names[start:start + CHUNK],
+                        _keys_of(values[start:start + CHUNK]))[0]
+                    for index, start in enumerate(range(0, len(names), CHUNK))]
         return self._chunks
 
     def names_of(self, chunk: int) -> list[str]:
@@ -100,6 +135,14 @@ class Listing:
         for data in self.chunks():
             digest.update(data)
         return digest.hexdigest()
+
+
+def _keys_of(stats: Iterable[FileStat | None]) -> list[StatKey | None]:
+    found = list(stats)
+    try:  # every file stat-ed (the common case): keys made in C
+        return list(map(_KEY, found))
+    except AttributeError:  # one went away while listed
+        return [None if stat is None else _KEY(stat) for stat in found]
 
 
 def newest_mtime(stats: Mapping[str, FileStat]) -> int:

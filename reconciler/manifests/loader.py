@@ -25,7 +25,7 @@ from reconciler.manifests.yamlparse import ParsedDocument, parse_documents
 from reconciler.model import fields, ids, kinds
 from reconciler.model.kinds import API_VERSION, Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.statchunks import FileStat, Stat
+from reconciler.statchunks import CHUNK, FileStat, Scanned, Stat, serialize
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -233,13 +233,15 @@ def stat_files(names: list[str], *, here: float = 0.5
     (on a thread, or before finishing) leaves the copy more than half."""
     if not stats_fork(len(names)):
         return lambda: dict(zip(names, _stats(names), strict=True))
-    split = int(len(names) * here)
+    # (the copy's share starts at a chunk: it serializes its chunks of stat keys too)
+    split = min(len(names), -(-int(len(names) * here) // CHUNK) * CHUNK)
     rest = forked.beside(functools.partial(_marshalled_stats, names[split:]))
 
     def finish() -> dict[str, FileStat | None]:
-        found: dict[str, FileStat | None] = dict(zip(names[:split], _stats(names[:split]),
-                                                     strict=True))
-        keys = marshal.loads(rest())
+        here_stats = _stats(names[:split])  # (while the copy works)
+        keys, chunks = marshal.loads(rest())
+        found = Scanned({split // CHUNK + index: data for index, data in enumerate(chunks)})
+        found.update(zip(names[:split], here_stats, strict=True))
         if None in keys:  # one went away meanwhile
             found.update(zip(names[split:], [None if key is None else _stat(key)
                                              for key in keys], strict=True))
@@ -262,10 +264,12 @@ def _stats(names: list[str]) -> list[os.stat_result | None]:
 
 
 def _marshalled_stats(names: list[str]) -> bytes:
-    """What the forked copy answers: `(size, mtime_ns, inode)` or None of each file."""
+    """What the forked copy answers: `(size, mtime_ns, inode, ctime_ns)` or None of each
+    file, and the chunks of their stat keys serialized (`statchunks.serialize`)."""
     gc.disable()  # (a copy about to exit: collecting would only touch shared pages)
-    return marshal.dumps([None if stat is None else _STAT_KEY(stat)
-                          for stat in _stats(names)])
+    keys = [None if stat is None else _STAT_KEY(stat) for stat in _stats(names)]
+    return marshal.dumps((keys, serialize(names, [None if key is None else key[:3]
+                                                  for key in keys])))
 
 
 _STAT_KEY = operator.attrgetter(*Stat._fields)

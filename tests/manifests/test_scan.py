@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from reconciler import engine, forked
+from reconciler import engine, forked, statchunks
 from reconciler.manifests import loader
 from reconciler.statchunks import Stat
 from tests.conftest import FIXTURE_MANIFESTS, copy_tree, write
@@ -22,6 +22,8 @@ def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every listing is large enough to fork for (threads other tests left running do
     not count); the forks, counted."""
     monkeypatch.setattr(loader, "FORK_MIN_FILES", 1)
+    monkeypatch.setattr(loader, "CHUNK", 4)  # (the copy's share starts at a chunk)
+    monkeypatch.setattr(statchunks, "CHUNK", 4)
     monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
     calls: list[int] = []
     original = forked.beside
@@ -130,6 +132,23 @@ def test_the_share_taken_here_is_the_callers_choice(tmp_path: Path,
     found = loader.stat_files(names, here=0.25)()
     assert forking == [1]
     assert [isinstance(found[name], os.stat_result) for name in names] == (
-        [True] * 10 + [False] * 30)
+        [True] * 12 + [False] * 28)  # (a quarter, up to the next chunk)
     assert {name: key(stat) for name, stat in found.items()} == {
         name: key(os.stat(name)) for name in names}
+
+
+def test_the_chunks_a_copy_serialized_are_the_ones_of_its_stats(
+        tmp_path: Path, forking: list[int]) -> None:
+    root = tree(tmp_path / "m", 41)
+    names = loader.list_manifest_files([root])
+    os.unlink(names[-3])  # (gone meanwhile: null in its chunk)
+    for here in (0.0, 0.3, 0.5, 1.0):
+        found = loader.stat_files(names, here=here)()
+        assert isinstance(found, statchunks.Scanned)
+        assert found.serialized or here == 1.0
+        plain = statchunks.Listing.of_stats(dict(found))
+        scanned = statchunks.Listing.of_stats(found)
+        assert scanned.chunks() == plain.chunks()
+        assert scanned.digest() == plain.digest()
+        assert scanned.keys == plain.keys
+        assert len(scanned.chunks()) == 11
