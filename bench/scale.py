@@ -337,10 +337,14 @@ def main() -> None:
         "|---|" + "---:|" * len(phases), *phase_rows, "",
         "### Where the time goes", "",
         "* Nothing changed: the validation index (`parsecache.ValidationIndex`) answers "
-        "after listing and stat-ing every file (one `os.scandir` pass; the stat calls "
-        "are the floor) and comparing one digest of every name and stat; the CLI "
-        "imports only the command it runs. What is left above the floor is reading the "
-        "small index and printing.",
+        "after listing the folders whose stat moved (the others' listings are kept "
+        "beside the index, signed: `loading._listed`), stat-ing every file (most of the "
+        "stats in a forked copy of the process, which also serializes its share's "
+        "chunks of stat keys: `loader.stat_files`; the stat calls are the floor) and "
+        "comparing one digest of every name and stat; the CLI imports only the command "
+        "it runs. What is left above the floor is reading the small index and printing. "
+        "The floor column's scan is `loader.scan_manifest_files`: every folder listed, "
+        "the stats split with a forked copy.",
         "* 10 edited: `revalidate` works from the index's record (SQLite rows and "
         "blobs, `recorddb`): it compares the stats chunk by chunk (`statchunks`: a "
         "chunk of 1,024 files whose bytes are the recorded ones is not read), parses "
@@ -349,9 +353,10 @@ def main() -> None:
         "`validate.changes` (the full load it replaces is the last table); the changed "
         "agents' access is decided from the record's rows of the 100,000-rule policy, "
         "by subject, not from the policy decoded whole. Still proportional to the mesh: "
-        "the stat of every file (0.45 s at 100k on a quiet machine: most of a warm run) "
-        "and serializing the stat keys (0.08 s), the declaration order (10 MB), and "
-        "start-up and imports (0.2 s).",
+        "the stat of every file (0.45-0.6 s of CPU at 100k, most of it in the forked "
+        "copy), reading the kept listings (0.05 s), the declaration order (10 MB, "
+        "0.1 s), and start-up and imports (0.2 s; a plan imports pydantic and the "
+        "spec models, 0.2 s more, while the copy stats).",
         "* plan and apply of 10 edited: `replan` plans only the keys of the files the "
         "record does not mark in sync with the store (the 10 edited), from the "
         "validation above (`plan: validate`, most of the time). The live read "
@@ -373,8 +378,8 @@ def main() -> None:
         "the plan also looks at the resources they changed (before: a plan of the whole "
         "mesh, 23 s and 3.3 GB at 100k).",
         "* The 1.5x goal (100k within 1.5x of 10k) cannot hold on this machine: at "
-        "100k the stat of 122,030 files alone (0.45 s quiet) and start-up (0.2 s) are "
-        "more than the whole 10k plan's time.",
+        "100k the stat of 122,030 files alone (0.45-0.6 s of CPU) and start-up (0.2 s) "
+        "are more than the whole 10k plan's time.",
         "", *(cold_section(colds, args.repeat, load) if colds else [])])
     print(section)
     if not args.no_readme:
