@@ -168,17 +168,15 @@ class PostgresStore:
         self._url = url
         self.location = pgconnect.masked(url)
         # One connection first, to say at once why the store cannot be opened (a pool only
-        # logs each failure and times out); the pool fills while it checks the schema.
+        # logs each failure and times out). The pool opens (its threads start) at the first
+        # read or write: a process that forks meanwhile (a plan stat-ing 100,000 manifests
+        # in a forked copy, `forked.may_fork`) forks with no thread of the pool running.
         with pgconnect.connect(url, wait=connect_timeout) as first:
             self._pool: ConnectionPool[Any] = ConnectionPool(
                 url, min_size=1, max_size=pool_size, open=False, name="meshctl",
                 kwargs={"autocommit": True, "connect_timeout": max(2, int(connect_timeout))})
-            self._pool.open(wait=False)
-            try:
-                self._store_id = self._checked(first)
-            except StoreError:
-                self._pool.close()
-                raise
+            self._store_id = self._checked(first)
+        self._pool_opened = False
         self._lock = threading.Lock()
         self._cached: LiveState | None = None
         self._cached_revision, self._cached_mode = -1, UNREAD
@@ -227,6 +225,13 @@ class PostgresStore:
 
         if self.closed:
             raise StoreError(f"the store {self.location} is closed")
+        if not self._pool_opened:
+            with self._lock:
+                if not self._pool_opened and not self.closed:
+                    self._pool.open(wait=False)
+                    self._pool_opened = True
+                    if self.closed:  # (closed meanwhile: the pool never outlives it)
+                        self._pool.close()
         try:
             with self._pool.connection(timeout=CONNECTION_WAIT) as conn:
                 yield conn

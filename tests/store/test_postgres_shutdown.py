@@ -84,3 +84,21 @@ def test_close_stops_the_followers_first_and_they_stay_silent(
     with pytest.raises(StoreError, match="is closed"):
         store.head()
     assert [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == []
+
+
+def test_opening_a_store_starts_no_thread_until_it_is_read(pg_url: str) -> None:
+    """A plan forks a copy to stat the manifests only from a process running no other
+    thread: opening the store (which the CLI does first) must not start the pool's."""
+    url = imported(pg_url)
+    before = {thread.ident for thread in threading.enumerate()}
+    store = PostgresStore(url)
+    try:
+        assert {thread.ident for thread in threading.enumerate()} == before
+        assert store.snapshot().state  # the pool opens now
+        assert {thread.ident for thread in threading.enumerate()} > before
+    finally:
+        store.close()
+    unread = PostgresStore(url)
+    unread.close()  # (a store never read closes at once)
+    with pytest.raises(StoreError, match="closed"):
+        unread.snapshot()
