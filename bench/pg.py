@@ -313,8 +313,11 @@ def measure(agents: int, keep: Path | None, server: Any, stores: list[str]
 
 def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
     ms = lambda seconds: f"{seconds * 1000:.0f} ms"  # noqa: E731
-    lines = [HEADING, "", "`python bench/pg.py` (PostgreSQL 15 on a Unix socket, fsync off, "
-             "as the tests run it; the file store on the same machine, same run).", "",
+    command = " ".join(["python bench/pg.py", *sys.argv[1:]])
+    lines = [HEADING, "", f"`{command}` (PostgreSQL 15 on a Unix socket, fsync off, "
+             "as the tests run it; the file store on the same machine, same run; "
+             f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, 1-minute load average "
+             f"{os.getloadavg()[0]:.2f} at the end).", "",
              "| measurement | agents | file store | PostgreSQL | goal (PostgreSQL) |",
              "|---|---:|---:|---:|---|"]
     rows = [("one-agent write, library (median)", "library_write", ms, "< 5 ms, flat"),
