@@ -17,7 +17,7 @@ import functools
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -47,6 +47,7 @@ MERGE_CODES = frozenset({"M010", "M014"})
 # per key was 340,000 rows, each with its MAC, at 100,000 agents (4 s of a cold run's
 # writing). A change reads and writes its keys' buckets (30 keys each there).
 BUCKETS = 4096
+V = TypeVar("V")
 
 _KINDS = {kind.value: kind for kind in Kind}
 
@@ -107,11 +108,11 @@ class Record:
         self.synced_at = synced_at
         self.db, self.generation = db, generation
         self.buckets = buckets  # how many buckets each bucketed table has (`BUCKETS`)
-        self._rows: dict[str, tuple[str, list[str]]] = rows or {}  # name -> (digest, keys)
-        self._all_rows = db is None
-        self._read_buckets: set[str] = set()  # the files buckets read from `db`
-        self.referrers = _RefRows(db, referrers or {}, complete=db is None, buckets=buckets)
-        self._changed_rows: set[str] = set(self._rows) if db is None else set()
+        # Each file's (digest, keys), and who refers to each target: read when asked for.
+        self._files = _BucketedRows(db, "files", rows or {}, _row, complete=db is None,
+                                    buckets=buckets)
+        self.referrers = _BucketedRows(db, "refs", referrers or {}, _users,
+                                       complete=db is None, buckets=buckets)
         self._order_changed = db is None
         # The large access policies kept by subject (`access.SubjectRows`), with their rule
         # counts: their rows in `db` (or held, as built or set since read).
@@ -266,36 +267,18 @@ class Record:
         if name not in self.stats:
             return None
         self.load([name])
-        digest, keys = self._rows.get(name, ("", []))
+        digest, keys = self._files.known.get(name, ("", []))
         return FileRecord(self.stats[name], digest, keys, self.problems.get(name, []),
                           name not in self.unsynced)
 
     def load(self, names: Iterable[str]) -> None:
         """Read the rows of `names` at once (raises `Damaged`)."""
-        wanted = [name for name in names if name not in self._rows and name in self.stats]
-        if wanted:
-            self._load_buckets({bucket_of(name, self.buckets) for name in wanted})
-
-    def _load_buckets(self, buckets: Iterable[str]) -> None:
-        """Read the files buckets not read yet (raises `Damaged`)."""
-        unread = [bucket for bucket in buckets if bucket not in self._read_buckets]
-        if unread and not self._all_rows and self.db is not None:
-            self._take_rows(self.db.rows("files", unread).values())
-            self._read_buckets.update(unread)
-
-    def _take_rows(self, buckets: Iterable[Any]) -> None:
-        """The files rows of `buckets` as read, but for the files set since."""
-        for value in buckets:
-            for name, row in _entries(value).items():
-                if name not in self._changed_rows:
-                    self._rows.setdefault(name, _row(row))
+        self._files.load(name for name in names if name in self.stats)
 
     def files(self) -> dict[str, FileRecord]:
         """Every file's record, in listing order: a whole-mesh read, for whole-mesh work."""
-        if not self._all_rows and self.db is not None:
-            self._take_rows(self.db.all_rows("files").values())
-            self._all_rows = True
-        return {name: FileRecord(stat, *self._rows.get(name, ("", [])),
+        rows = self._files.whole()
+        return {name: FileRecord(stat, *rows.get(name, ("", [])),
                                  self.problems.get(name, []), name not in self.unsynced)
                 for name, stat in self.stats.items()}
 
@@ -303,8 +286,7 @@ class Record:
         """Record a file (read again) as `kept` says (its place in `stats` is the caller's)."""
         self._held()[name] = kept.stat
         self._touched.add(name)
-        self._rows[name] = (kept.digest, kept.keys)
-        self._changed_rows.add(name)
+        self._files[name] = (kept.digest, kept.keys)
         if kept.diagnostics:
             self.problems[name] = kept.diagnostics
         else:
@@ -314,8 +296,7 @@ class Record:
     def drop(self, name: str) -> None:
         self._held().pop(name, None)
         self._touched.add(name)
-        self._rows.pop(name, None)
-        self._changed_rows.add(name)
+        self._files.discard(name)
         self.problems.pop(name, None)
         self.unsynced.discard(name)
 
@@ -352,7 +333,7 @@ class Record:
         blobs["ruled"] = self.ruled
         rules = set(self._rules) if replace else self._rules_changed
         rows: dict[str, dict[str, Any | None]] = {
-            "files": self._file_rows(replace),
+            "files": self._files.changes(everything=replace),
             "refs": self.referrers.changes(everything=replace), "stats": stat_rows,
             "rules": {_rule_key(policy, bucket): subjects for policy in rules
                       if policy in self._rules
@@ -363,25 +344,13 @@ class Record:
                               cleared={"rules": [_rule_prefix(policy) for policy in rules]})
         if generation is not None:
             self.db, self.generation = db, generation
-            self._changed_rows.clear()
+            self._files.saved(db)
             self._order_changed = False
             self.referrers.saved(db)
             self._stat_chunks = stat_chunks[:2]
             self._chunked, self._touched = stat_chunks[2], set()
             self._rules_changed.clear()
         return generation
-
-    def _file_rows(self, replace: bool) -> dict[str, Any | None]:
-        """The files buckets to write (None: one left empty, to delete): every one, or
-        those of the files set or dropped since read (read whole first)."""
-        if replace:
-            return dict(bucketed(((name, list(row)) for name, row in self._rows.items()),
-                                 self.buckets))
-        touched = {bucket_of(name, self.buckets) for name in self._changed_rows}
-        self._load_buckets(touched)
-        found = bucketed(((name, list(row)) for name, row in self._rows.items()),
-                         self.buckets, touched)
-        return {bucket: found.get(bucket) for bucket in touched}
 
     def _stat_rows(self, db: RecordDB, replace: bool
                    ) -> tuple[dict[str, Any | None],
@@ -499,6 +468,11 @@ class StatChanges:
     same_listing: bool  # the same files, in the same order
 
 
+def _users(value: Any) -> list[str]:
+    """A target's referrers as read (checked as a whole by its row's MAC)."""
+    return cast(list[str], value)
+
+
 def _row(value: Any) -> tuple[str, list[str]]:
     digest, keys = value
     if not isinstance(digest, str) or not isinstance(keys, list):
@@ -506,14 +480,16 @@ def _row(value: Any) -> tuple[str, list[str]]:
     return digest, keys
 
 
-class _RefRows(MutableMapping[str, list[str]]):
-    """Who refers to each target (`key_text` form), read a bucket at a time when first
-    asked for; the targets changed are written back, with their buckets, by
+class _BucketedRows(MutableMapping[str, V]):
+    """One of the record's bucketed tables (`table`: each file's row, who refers to each
+    target), read a bucket at a time when first asked for, each value checked by
+    `convert`; the keys set or dropped since are written back, with their buckets, by
     `Record.save`."""
 
-    def __init__(self, db: RecordDB | None, known: dict[str, list[str]], *,
-                 complete: bool, buckets: int) -> None:
-        self.db, self.known, self.complete, self.buckets = db, known, complete, buckets
+    def __init__(self, db: RecordDB | None, table: str, known: dict[str, V],
+                 convert: Callable[[Any], V], *, complete: bool, buckets: int) -> None:
+        self.db, self.table, self.known, self.convert = db, table, known, convert
+        self.complete, self.buckets = complete, buckets
         self.read: set[str] = set()  # buckets read
         self.changed: set[str] = set()
 
@@ -521,44 +497,58 @@ class _RefRows(MutableMapping[str, list[str]]):
         unread = [bucket for bucket in buckets if bucket not in self.read]
         if self.complete or not unread or self.db is None:
             return
-        self._take(self.db.rows("refs", unread).values())
+        self._take(self.db.rows(self.table, unread).values())
         self.read.update(unread)
 
     def _take(self, rows: Iterable[Any]) -> None:
         for value in rows:
-            for target, users in _entries(value).items():
-                if target not in self.changed:
-                    self.known.setdefault(target, users)
+            for key, row in _entries(value).items():
+                if key not in self.changed:
+                    self.known.setdefault(key, self.convert(row))
 
-    def __getitem__(self, target: str) -> list[str]:
-        self._fetch([bucket_of(target, self.buckets)])
-        return self.known[target]
+    def load(self, keys: Iterable[str]) -> None:
+        """Read the buckets of `keys` not held yet, at once (raises `Damaged`)."""
+        wanted = {bucket_of(key, self.buckets) for key in keys if key not in self.known}
+        if wanted:
+            self._fetch(wanted)
 
-    def __setitem__(self, target: str, users: list[str]) -> None:
-        self.known[target] = users
-        self.changed.add(target)
+    def whole(self) -> dict[str, V]:
+        """Every key's value: the table read whole (once)."""
+        if not self.complete and self.db is not None:
+            self._take(self.db.all_rows(self.table).values())
+            self.complete = True
+        return self.known
 
-    def __delitem__(self, target: str) -> None:
-        self._fetch([bucket_of(target, self.buckets)])
-        del self.known[target]
-        self.changed.add(target)
+    def discard(self, key: str) -> None:
+        """Drop `key` (written back as gone), without reading its bucket first."""
+        self.known.pop(key, None)
+        self.changed.add(key)
+
+    def __getitem__(self, key: str) -> V:
+        self._fetch([bucket_of(key, self.buckets)])
+        return self.known[key]
+
+    def __setitem__(self, key: str, value: V) -> None:
+        self.known[key] = value
+        self.changed.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._fetch([bucket_of(key, self.buckets)])
+        del self.known[key]
+        self.changed.add(key)
 
     def __iter__(self) -> Iterator[str]:
-        if not self.complete and self.db is not None:
-            self._take(self.db.all_rows("refs").values())
-            self.complete = True
-        return iter(self.known)
+        return iter(self.whole())
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def changes(self, *, everything: bool) -> dict[str, Any | None]:
-        """The buckets to write: every one, or those of the targets changed (read whole
+        """The buckets to write: every one, or those of the keys changed (read whole
         first; None: one left empty, to delete)."""
         if everything:
-            return dict(bucketed(((target, self.known[target]) for target in self),
-                                 self.buckets))
-        touched = {bucket_of(target, self.buckets) for target in self.changed}
+            return dict(bucketed(((key, self.known[key]) for key in self), self.buckets))
+        touched = {bucket_of(key, self.buckets) for key in self.changed}
         self._fetch(touched)
         found = bucketed(self.known.items(), self.buckets, touched)
         return {bucket: found.get(bucket) for bucket in touched}
@@ -591,7 +581,7 @@ class Referrers(graph.UserIndex):
                 self.by_target[target] = users
             else:
                 self.by_target.pop(target, None)
-        for target in sorted(new - old):  # (assigned, never changed in place: see _RefRows)
+        for target in sorted(new - old):  # (assigned, never changed in place: see _BucketedRows)
             users = list(self.by_target.get(target, []))
             if source not in users:
                 self.by_target[target] = [*users, source]

@@ -95,7 +95,7 @@ def scan_manifest_files(paths: Sequence[str | os.PathLike[str]]
                         ) -> dict[str, FileStat | None]:
     """Every manifest file under `paths` (as `find_manifest_files` lists them, in order)
     with its stat (None: it went away meanwhile). Listing and stat-ing 100,000 files is
-    the floor of a warm run: a large listing is stat-ed half here, half in a forked copy
+    the floor of a warm run: most of a large listing is stat-ed in a forked copy
     (`stat_files`)."""
     return stat_files(list_manifest_files(paths))()
 
