@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import engine
+from reconciler import engine, forked
 from reconciler.errors import Diagnostic
 from reconciler.manifests.loader import DEFAULT_MAX_BYTES
 from tests.pg import PgServer, start_server
@@ -265,6 +265,22 @@ def copy_tree(source: Path, target: Path) -> Path:
         mode = os.stat(folder).st_mode
         os.chmod(folder, mode | stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
     return target
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The work sent to a forked copy (`forked.beside`), counted; threads other tests
+    left running do not count against forking."""
+    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
+    calls: list[int] = []
+    original = forked.beside
+
+    def counted(work: Any) -> Any:
+        calls.append(1)
+        return original(work)
+
+    monkeypatch.setattr(forked, "beside", counted)
+    return calls
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from reconciler import engine, forked, loading, parsecache, validate
+from reconciler import engine, loading, parsecache, validate
 from reconciler.errors import Diagnostic
 from reconciler.manifests import loader
 from tests.conftest import FIXTURE_MANIFESTS, agent, copy_tree, write
@@ -38,20 +38,10 @@ def settled_copy(target: Path) -> Path:
 
 
 @pytest.fixture
-def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The example mesh is large enough to fork for (and threads other tests left
-    running do not count); the calls of `forked.beside`, counted."""
+def forking(forks: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The example mesh is large enough to fork for; the forks, counted (`forks`)."""
     monkeypatch.setattr(loading, "FORK_MIN_RESOURCES", 1)
-    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
-    calls: list[int] = []
-    original = forked.beside
-
-    def counted(work: Any) -> Any:
-        calls.append(1)
-        return original(work)
-
-    monkeypatch.setattr(forked, "beside", counted)
-    return calls
+    return forks
 
 
 def test_checks_in_a_forked_copy_find_what_one_process_finds(tmp_path: Path,

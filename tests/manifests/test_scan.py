@@ -18,22 +18,12 @@ from tests.conftest import FIXTURE_MANIFESTS, copy_tree, write
 
 
 @pytest.fixture
-def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every listing is large enough to fork for (threads other tests left running do
-    not count); the forks, counted."""
+def forking(forks: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every listing is large enough to fork for; the forks, counted (`forks`)."""
     monkeypatch.setattr(loader, "FORK_MIN_FILES", 1)
     monkeypatch.setattr(loader, "CHUNK", 4)  # (the copy's share starts at a chunk)
     monkeypatch.setattr(statchunks, "CHUNK", 4)
-    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
-    calls: list[int] = []
-    original = forked.beside
-
-    def counted(work: Any) -> Any:
-        calls.append(1)
-        return original(work)
-
-    monkeypatch.setattr(forked, "beside", counted)
-    return calls
+    return forks
 
 
 def key(stat: Any) -> tuple[int, int, int, int]:
