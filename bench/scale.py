@@ -338,7 +338,7 @@ def main() -> None:
         "### Where the time goes", "",
         "* Nothing changed: the validation index (`parsecache.ValidationIndex`) answers "
         "after listing the folders whose stat moved (the others' listings are kept "
-        "beside the index, signed: `loading._listed`), stat-ing every file (most of the "
+        "beside the index, signed: `scanning.listed`), stat-ing every file (most of the "
         "stats in a forked copy of the process, which also serializes its share's "
         "chunks of stat keys: `loader.stat_files`; the stat calls are the floor) and "
         "comparing one digest of every name and stat; the CLI imports only the command "

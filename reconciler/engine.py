@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,15 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
     basis: replan.Basis | None = None
     started = time.perf_counter()
     with gc_paused():
-        indexed = loading.validate_indexed(paths, max_bytes=max_bytes, jobs=jobs) \
+        # (entries read where the plan looks; read while the manifests' stats are taken)
+        live_once = _Once(functools.partial(opened.snapshot, lazy=True, unread=True))
+        indexed = loading.validate_indexed(paths, max_bytes=max_bytes, jobs=jobs,
+                                           alongside=live_once.ahead) \
             if prune and use_cache else None
         if indexed is not None and not indexed.validated.errors:
             timings = {"validate": time.perf_counter() - started}
             started = time.perf_counter()
-            live = opened.snapshot(lazy=True, unread=True)  # entries read where it looks
+            live = live_once()
             timings["live"] = time.perf_counter() - started
             fingerprint = live.fingerprint
             basis = replan.basis(
@@ -152,6 +156,25 @@ def make_plan(paths: Sequence[str | os.PathLike[str]], store: Store | Location, 
         replan.mark_planned(basis, result.plan, desired)
         result.basis = basis
     return result
+
+
+class _Once:
+    """`work`'s result, found once: ahead of time on another thread (`ahead`), or when
+    first asked for. A failure ahead of time is not kept: asked for, `work` runs again
+    here and raises where the caller expects it."""
+
+    def __init__(self, work: Callable[[], LiveState]) -> None:
+        self._work = work
+        self._found: LiveState | None = None
+
+    def ahead(self) -> None:
+        with contextlib.suppress(Exception):
+            self._found = self._work()
+
+    def __call__(self) -> LiveState:
+        if self._found is None:
+            self._found = self._work()
+        return self._found
 
 
 def _replanned(found: replan.Basis, live: LiveState, opened: Store,

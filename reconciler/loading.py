@@ -12,20 +12,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
 
-from reconciler import access, forked, graph, revalidate, validate
+from reconciler import access, forked, graph, revalidate, scanning, validate
 from reconciler.errors import (
     Diagnostic,
     sort_key,
@@ -90,7 +89,7 @@ def load_desired(paths: Sequence[str | os.PathLike[str]], *,
 def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: bool,
           jobs: int | None, mesh_checks: bool, store_id: str | None = None,
           read_live: Callable[[], LiveState] | None = None,
-          listed: dict[str, FileStat] | None = None,
+          listed: Mapping[str, FileStat] | None = None,
           meanwhile: Callable[[MeshState], Callable[[DesiredState], None]] | None = None
           ) -> tuple[DesiredState, LiveState | None]:
     """`load_desired`; with `read_live` (the plan's), also the live registries of
@@ -111,7 +110,7 @@ def load(paths: Sequence[str | os.PathLike[str]], *, max_bytes: int, use_cache: 
         paths = stack[:1]  # the base goes through the cache; the small later layers not
         if store_id is not None:  # files in sync with the store are so under these overlays
             store_id = f"{store_id}#layers:{overlays.digest}"
-    scanned: dict[str, FileStat | None] = (
+    scanned: Mapping[str, FileStat | None] = (
         dict(listed) if listed is not None and stack is None
         else loader.scan_manifest_files(paths))  # with each file's stat, taken in passing
     files = list(scanned)
@@ -271,27 +270,34 @@ class Validated:
 
 def validate_files(paths: Sequence[str | os.PathLike[str]], *,
                    max_bytes: int = loader.DEFAULT_MAX_BYTES, use_cache: bool = True,
-                   jobs: int | None = None) -> Validated:
+                   jobs: int | None = None, scan: scanning.Scan | None = None) -> Validated:
     """`load_desired`'s findings, at the cost of what changed since the last validation:
     the validation index answers when no file changed (then the cost is the listing and a
     stat of every file); when a few did, `revalidate` reads those and re-checks what they
     reach; else (or when either cannot vouch for the result) a full load. Each records
-    the index again."""
-    index = _index_for(paths, max_bytes) if use_cache else None
+    the index again. `scan`: the files' scan, when the caller began it (`scanning.begin`)."""
+    scan = _serving(scan, paths, max_bytes)
+    index = (scan.index if scan else scanning.index_for(paths, max_bytes)) if use_cache else None
     if index is None:
         return _validated_in_full(paths, max_bytes, use_cache, jobs, None, None).validated
-    return _validate(paths, index, max_bytes, jobs, with_record=False).validated
+    return _validate(paths, index, max_bytes, jobs, with_record=False, scan=scan).validated
 
 
 def validate_indexed(paths: Sequence[str | os.PathLike[str]], *,
-                     max_bytes: int = loader.DEFAULT_MAX_BYTES,
-                     jobs: int | None = None) -> Indexed | None:
+                     max_bytes: int = loader.DEFAULT_MAX_BYTES, jobs: int | None = None,
+                     alongside: Callable[[], object] | None = None,
+                     scan: scanning.Scan | None = None) -> Indexed | None:
     """`validate_files` with the record it keeps (`revalidate.Record`), for `replan`;
-    None when there is none to keep (layered manifests, no cache, a file gone meanwhile)."""
-    index = _index_for(paths, max_bytes)
+    None when there is none to keep (layered manifests, no cache, a file gone meanwhile).
+    `alongside`: the caller's work that needs nothing of the manifests (a plan's live
+    read), run on the second thread once a record was opened, while the stats finish;
+    it must not raise (what it finds is the caller's to keep)."""
+    scan = _serving(scan, paths, max_bytes)
+    index = scan.index if scan else scanning.index_for(paths, max_bytes)
     if index is None or layers.layered(paths) is not None:
         return None
-    found = _validate(paths, index, max_bytes, jobs, with_record=True)
+    found = _validate(paths, index, max_bytes, jobs, with_record=True, alongside=alongside,
+                      scan=scan)
     if found.record is None or found.result is None or found.stats is None:
         return None
     return Indexed(found.validated, found.record, found.stats, index, found.result,
@@ -303,17 +309,22 @@ class _Outcome:
     validated: Validated
     record: revalidate.Record | None = None
     result: dict[str, Any] | None = None  # as the index recorded it
-    stats: dict[str, FileStat] | None = None
+    stats: Mapping[str, FileStat] | None = None
     order: revalidate.Declared | None = None  # declaration order, when found on the way
     caches: dict[Path, ParseCache] | None = None  # the parse caches it opened (rows decoded)
 
 
 def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
-              max_bytes: int, jobs: int | None, *, with_record: bool) -> _Outcome:
+              max_bytes: int, jobs: int | None, *, with_record: bool,
+              alongside: Callable[[], object] | None = None,
+              scan: scanning.Scan | None = None) -> _Outcome:
     if with_record:
-        stats, (latest, opened) = _stats_with_record(paths, index)
+        stats, (latest, opened) = _stats_with_record(
+            scan or scanning.begin(paths, max_bytes, index=index, here=STATS_HERE_WITH_RECORD),
+            index, alongside)
     else:
-        stats, latest, opened = _stats_of(paths, index), index.latest(), None
+        scan = scan or scanning.begin(paths, max_bytes, index=index)
+        stats, latest, opened = scan.stats(), index.latest(), None
     if stats is not None and latest is not None:
         files, recorded = latest
         again = functools.partial(_declared_again, paths, max_bytes, jobs)
@@ -339,25 +350,35 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
 STATS_HERE_WITH_RECORD = 0.15
 
 
-def _stats_with_record(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex
-                       ) -> tuple[dict[str, FileStat] | None,
+def _stats_with_record(scan: scanning.Scan, index: ValidationIndex,
+                       alongside: Callable[[], object] | None = None
+                       ) -> tuple[Mapping[str, FileStat] | None,
                                   tuple[tuple[str | None, Any] | None,
                                         revalidate.Record | None]]:
     """The files' stats, and the index's last result with its record opened meanwhile on
     a second thread: neither depends on the other. A large listing's stats are mostly
-    taken by a forked copy (`loader.stat_files`), forked before the thread starts; this
-    process opens the record and imports the per-resource rules meanwhile."""
+    taken by a forked copy (`scanning.begin`), forked before the thread starts; this
+    process opens the record and imports the per-resource rules meanwhile, then runs
+    `alongside` on the thread. Not without a record: a run with none validates in full,
+    which may fork again, and the work alongside may start threads that forbid it."""
     def opened() -> tuple[tuple[str | None, Any] | None, revalidate.Record | None]:
         latest = index.latest()
-        return latest, (_record_in(latest[1], index) if latest is not None else None)
+        record = _record_in(latest[1], index) if latest is not None else None
+        if record is not None and alongside is not None:
+            alongside()
+        return latest, record
 
-    finish, in_copy = _stats_begun(paths, index, here=STATS_HERE_WITH_RECORD)  # (fork first)
     with ThreadPoolExecutor(max_workers=1) as early:
         found = early.submit(opened)
-        if in_copy:  # (while the copy stat-s most files: wanted if any changed)
+        if scan.in_copy:  # (while the copy stat-s most files: wanted if any changed)
             validate.load_resource_rules()
-        stats = finish()
-        return stats, found.result()
+        return scan.stats(), found.result()
+
+
+def _serving(scan: scanning.Scan | None, paths: Sequence[str | os.PathLike[str]],
+             max_bytes: int) -> scanning.Scan | None:
+    """`scan` if it is the one of `paths` and `max_bytes`, else None (one is begun here)."""
+    return scan if scan is not None and scan.serves(paths, max_bytes) else None
 
 
 def _record_in(recorded: Any, index: ValidationIndex) -> revalidate.Record | None:
@@ -402,7 +423,7 @@ class Indexed:
 
     validated: Validated
     record: revalidate.Record
-    stats: dict[str, FileStat]
+    stats: Mapping[str, FileStat]
     index: ValidationIndex
     result: dict[str, Any]
     caches: dict[Path, ParseCache]
@@ -456,7 +477,7 @@ def _declared_again(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
 
 def _validated_in_full(paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                        use_cache: bool, jobs: int | None, index: ValidationIndex | None,
-                       listed: dict[str, FileStat] | None) -> _Outcome:
+                       listed: Mapping[str, FileStat] | None) -> _Outcome:
     """Load and check everything; record the index (and what `revalidate` needs).
 
     The mesh-wide checks of a large mesh, and who refers to whom for the record, are
@@ -589,7 +610,7 @@ def _record_of(desired: DesiredState) -> _Recorded | None:
                              rules=revalidate.rules_of_state(desired.state))
 
 
-def _save(index: ValidationIndex, stats: dict[str, FileStat], validated: Validated,
+def _save(index: ValidationIndex, stats: Mapping[str, FileStat], validated: Validated,
           extras: dict[str, bytes], record: str | None = None) -> dict[str, Any]:
     """Save the index: the findings, the bulky `extras` beside it (named by digest) and
     the generation of the `record` written (which lists the resources declared)."""
@@ -601,7 +622,7 @@ def _save(index: ValidationIndex, stats: dict[str, FileStat], validated: Validat
     return result
 
 
-def _revalidated(recorded: Any, index: ValidationIndex, stats: dict[str, FileStat],
+def _revalidated(recorded: Any, index: ValidationIndex, stats: Mapping[str, FileStat],
                  paths: Sequence[str | os.PathLike[str]], max_bytes: int,
                  opened: revalidate.Record | None = None) -> _Outcome | None:
     """`revalidate` from the index's record (`opened`: that record, already open), or None
@@ -650,79 +671,6 @@ def _cached_in(caches: dict[Path, ParseCache], roots: _Roots, file: str,
     """A file's result as its root's parse cache holds it for that content, if it does."""
     root = roots.of(file)
     return caches[root].decoded(file, digest, _cached_result) if root is not None else None
-
-
-def _index_for(paths: Sequence[str | os.PathLike[str]], max_bytes: int
-               ) -> ValidationIndex | None:
-    """The index of validating exactly these paths (an environment's layers included)."""
-    roots = [Path(p) for p in paths]
-    salt = keyed_salt(_code_fingerprint())
-    if salt is None or not roots or not all(root.is_dir() for root in roots):
-        return None
-    key = orjson.dumps({"paths": [os.path.abspath(p) for p in roots],
-                        "layered": layers.layered(paths) is not None,
-                        "max_bytes": max_bytes}).decode()
-    return ValidationIndex(roots[0], salt=salt, key=key)
-
-
-def _stats_of(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex | None = None
-              ) -> dict[str, FileStat] | None:
-    """Every manifest file under `paths` (in the order loading lists them) with its stat;
-    None when one cannot be stat-ed (it is gone: loading reports it). `index`: where the
-    folders' listings are kept from run to run (`_listed`)."""
-    return _stats_begun(paths, index)[0]()
-
-
-def _stats_begun(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex | None, *,
-                 here: float = 0.6) -> tuple[Callable[[], dict[str, FileStat] | None], bool]:
-    """`_stats_of`, begun: the files listed and, for a large listing, all but the share
-    `here` of their stats started in a forked copy (`loader.stat_files`); the function
-    returned stat-s the rest and gives them all. And whether a copy was forked. (This
-    process takes a little more than half by default: the copy also serializes its
-    share's chunks of stat keys.)"""
-    stack = layers.layered(paths)
-    groups = [[stack[0]], *([layer] for layer in stack.overlays)] if stack else [list(paths)]
-    names = list(dict.fromkeys(_listed(groups, index)))
-    in_copy = loader.stats_fork(len(names))
-    finish = loader.stat_files(names, here=here)
-
-    def finished() -> dict[str, FileStat] | None:
-        stats = finish()
-        return None if None in stats.values() else cast("dict[str, FileStat]", stats)
-    return finished, in_copy
-
-
-LISTINGS_PART = "listings"
-
-
-def _listed(groups: Sequence[Sequence[str | os.PathLike[str]]],
-            index: ValidationIndex | None) -> list[str]:
-    """The manifest files of each group of paths, in order. With an `index`, a folder
-    whose stat is as when the last run listed it is not listed again: its listing is
-    the one kept beside the index (signed, `ValidationIndex.signed`); at 100,000 files,
-    listing and sorting the agents' folder is 0.2 s of a warm run. Kept again when a
-    folder was listed anew."""
-    known = _known_listings(index.signed(LISTINGS_PART)) if index is not None else {}
-    taken: dict[str, loader.FolderListing] | None = {} if index is not None else None
-    names = [name for group in groups
-             for name in loader.list_manifest_files(group, known=known, taken=taken)]
-    if index is not None and taken is not None and taken != known:
-        index.sign(LISTINGS_PART, {folder: [list(listing.key), listing.files, listing.folders]
-                                   for folder, listing in taken.items()})
-    return names
-
-
-def _known_listings(found: Any) -> dict[str, loader.FolderListing]:
-    """The listings `_listed` kept, if of the shape it keeps them in (else none)."""
-    if not isinstance(found, dict):
-        return {}
-    known: dict[str, loader.FolderListing] = {}
-    for folder, value in found.items():
-        if not (isinstance(value, list) and len(value) == 3
-                and all(isinstance(part, list) for part in value)):
-            return {}
-        known[folder] = loader.FolderListing(tuple(value[0]), value[1], value[2])
-    return known
 
 
 def _validated(recorded: Any, index: ValidationIndex,
@@ -998,7 +946,7 @@ def _file_result(data: dict[str, Any]) -> loader.FileResult:
 
 
 def _caches_for(paths: Sequence[str | os.PathLike[str]]) -> dict[Path, ParseCache]:
-    salt = keyed_salt(_code_fingerprint())
+    salt = keyed_salt(scanning.code_fingerprint())
     if salt is None:
         return {}
     return {Path(p): ParseCache(Path(p), salt=salt) for p in paths if Path(p).is_dir()}
@@ -1046,18 +994,3 @@ class _Roots:
             if name.startswith(prefix):
                 return root
         return None
-
-
-_fingerprint: str | None = None
-
-
-def _code_fingerprint() -> str:
-    """A hash of meshctl's own source: cached results are only reused by the same code."""
-    global _fingerprint
-    if _fingerprint is None:
-        digest = hashlib.sha256()
-        package = Path(__file__).parent
-        for source in sorted(package.rglob("*.py")):
-            digest.update(source.read_bytes())
-        _fingerprint = digest.hexdigest()[:16]
-    return _fingerprint

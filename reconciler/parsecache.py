@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -494,7 +494,7 @@ class ValidationIndex:
         self.salt, self.key = salt, key
         # (stats, their listing, all settled): see `listing`. Stats are taken once per
         # run and never changed after; the object is held, so its identity is its own.
-        self._listing: tuple[dict[str, FileStat], Listing, bool] | None = None
+        self._listing: tuple[Mapping[str, FileStat], Listing, bool] | None = None
         self._digest: tuple[Listing, str] | None = None
 
     def _extra_path(self, part: str) -> Path:
@@ -570,7 +570,7 @@ class ValidationIndex:
         files = found.get("files")
         return (files if isinstance(files, str) else None), found.get("result")
 
-    def listing(self, stats: dict[str, FileStat]) -> Listing:
+    def listing(self, stats: Mapping[str, FileStat]) -> Listing:
         """The stat keys of `stats`, serialized once a run (`statchunks`): the files digest
         and the record's comparison both read them (100,000 stats: 0.05 s)."""
         kept = self._listing
@@ -580,7 +580,7 @@ class ValidationIndex:
             kept = self._listing = (stats, listing, settled)
         return kept[1]
 
-    def files_digest(self, stats: dict[str, FileStat], *,
+    def files_digest(self, stats: Mapping[str, FileStat], *,
                      settled_only: bool = False) -> str | None:
         """One hash of every file's name and stat key, in order (`settled_only`: None
         unless every file is settled), kept for the same `stats` object: a run asks
@@ -593,14 +593,14 @@ class ValidationIndex:
             self._digest = (listing, listing.digest())
         return self._digest[1]
 
-    def lookup(self, stats: dict[str, FileStat]) -> Any | None:
+    def lookup(self, stats: Mapping[str, FileStat]) -> Any | None:
         """The recorded result when `stats` (every file, as listed) match it, else None."""
         latest = self.latest()
         if latest is None or latest[0] is None or latest[0] != self.files_digest(stats):
             return None
         return latest[1]
 
-    def save(self, stats: dict[str, FileStat], result: Any,
+    def save(self, stats: Mapping[str, FileStat], result: Any,
              extras: dict[str, bytes] | None = None) -> None:
         """Record `result` for files with these `stats` (taken before they were read), and
         the `extras` parts beside it (the result names each by `extra_digest`). When a file

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from reconciler import engine, loading
+from reconciler import engine, scanning
 from reconciler.manifests import loader
 from tests.conftest import FIXTURE_MANIFESTS, agent, copy_tree, write
 
@@ -69,7 +69,7 @@ def fresh(paths: list[str]) -> tuple[list[bytes], list[tuple[str, str | None]]]:
 
 
 def index_of(root: Path) -> Any:
-    index = loading._index_for([str(root)], loader.DEFAULT_MAX_BYTES)
+    index = scanning.index_for([str(root)], loader.DEFAULT_MAX_BYTES)
     assert index is not None
     return index
 
@@ -131,7 +131,7 @@ def test_a_folder_holding_a_symlink_is_listed_every_time(root: Path,
 def test_an_altered_listing_is_not_believed(root: Path, listed: list[str]) -> None:
     paths = [str(root)]
     first_run(paths)
-    kept = index_of(root)._extra_path(loading.LISTINGS_PART)
+    kept = index_of(root)._extra_path(scanning.LISTINGS_PART)
     data = kept.read_bytes()
     assert b"fraud_agent.yaml" in data
     kept.write_bytes(data.replace(b'"fraud_agent.yaml",', b""))  # hide a file
@@ -144,7 +144,7 @@ def test_an_altered_listing_is_not_believed(root: Path, listed: list[str]) -> No
 def test_the_listings_kept_are_the_folders_walked(root: Path) -> None:
     paths = [str(root)]
     first_run(paths)
-    kept = index_of(root).signed(loading.LISTINGS_PART)
+    kept = index_of(root).signed(scanning.LISTINGS_PART)
     assert set(kept) == {str(root), *(str(root / name) for name in os.listdir(root)
                                       if not name.startswith("."))}
     assert kept[str(root / "agents")][1] == sorted(os.listdir(root / "agents"))

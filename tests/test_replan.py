@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import access, engine, replan, statchunks
+from reconciler.errors import StoreError
 from reconciler.model.kinds import Kind
 from reconciler.model.resource import ResourceKey
 from reconciler.plan import planfile
@@ -350,3 +352,42 @@ def test_a_delete_lists_as_impact_what_referred_to_it(tmp_path: Path) -> None:
     assert result.plan is not None
     profile = next(c for c in result.plan.changes if str(c.key) == "model-profile/gpt4")
     assert "agent/intake_agent" in map(str, profile.impact)
+
+
+def test_the_live_state_is_read_beside_the_stats_and_read_again_if_that_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan from the record reads the live registries on loading's second thread, while
+    the manifests' stats are taken; should that read fail, the plan reads again itself,
+    and an error that persists is raised as from any live read."""
+    manifests = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    registries = copy_tree(FIXTURE_REGISTRIES, tmp_path / "registries")
+    for path in manifests.rglob("*.yaml"):
+        settle(path)
+    same_plan(manifests, registries)  # (the record exists from here on)
+    original = FileStore.snapshot
+    on_main: list[bool] = []
+    fails = {"beside": False, "here": False}
+
+    def snapshot(self: FileStore, *args: Any, **kwargs: Any) -> Any:
+        here = threading.current_thread() is threading.main_thread()
+        on_main.append(here)
+        if fails["here" if here else "beside"]:
+            raise StoreError("the registries are locked (injected)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileStore, "snapshot", snapshot)
+    replace_in("agents/fraud_agent.yaml", "max_iterations: 5", "max_iterations: 7")(manifests)
+    result = engine.make_plan([manifests], FileStore(registries), jobs=1)
+    assert on_main[0] is False  # read beside the stats
+    assert result.plan is not None
+    assert [str(c.key) for c in result.plan.changes] == ["agent/fraud_agent"]
+
+    fails["beside"] = True
+    on_main.clear()
+    again = engine.make_plan([manifests], FileStore(registries), jobs=1)
+    assert on_main[:2] == [False, True]  # failed beside, read again here
+    assert meaning(again.plan) == meaning(result.plan)
+
+    fails["here"] = True
+    with pytest.raises(StoreError, match="injected"):
+        engine.make_plan([manifests], FileStore(registries), jobs=1)

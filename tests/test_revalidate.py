@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reconciler.revalidate as revalidate_module
-from reconciler import access, engine, statchunks
+from reconciler import access, engine, scanning, statchunks
 from tests.conftest import agent, copy_tree, manifest, write
 
 FIXTURE = Path(__file__).resolve().parent.parent / "manifests"
@@ -279,7 +279,7 @@ def test_a_record_written_meanwhile_by_another_process_is_not_overwritten(
     root = tmp_path / "manifests"
     shutil.copytree(base, root, copy_function=shutil.copy2)
     engine.validate_files([str(root)], jobs=1)
-    index = loading._index_for([str(root)], loading.loader.DEFAULT_MAX_BYTES)
+    index = scanning.index_for([str(root)], loading.loader.DEFAULT_MAX_BYTES)
     assert index is not None
     latest = index.latest()
     assert latest is not None

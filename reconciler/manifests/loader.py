@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import itertools
 import marshal
 import operator
 import os
@@ -25,7 +24,7 @@ from reconciler.manifests.yamlparse import ParsedDocument, parse_documents
 from reconciler.model import fields, ids, kinds
 from reconciler.model.kinds import API_VERSION, Kind
 from reconciler.model.resource import MeshState, Resource, ResourceKey, Source
-from reconciler.statchunks import CHUNK, FileStat, Scanned, Stat, serialize
+from reconciler.statchunks import CHUNK, Scanned, Stat, serialize
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -91,8 +90,7 @@ def manifest_file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return list_manifest_files(paths)
 
 
-def scan_manifest_files(paths: Sequence[str | os.PathLike[str]]
-                        ) -> dict[str, FileStat | None]:
+def scan_manifest_files(paths: Sequence[str | os.PathLike[str]]) -> Scanned:
     """Every manifest file under `paths` (as `find_manifest_files` lists them, in order)
     with its stat (None: it went away meanwhile). Listing and stat-ing 100,000 files is
     the floor of a warm run: most of a large listing is stat-ed in a forked copy
@@ -223,37 +221,25 @@ def stats_fork(count: int) -> bool:
     return count >= FORK_MIN_FILES and forked.may_fork()
 
 
-def stat_files(names: list[str], *, here: float = 0.5
-               ) -> Callable[[], dict[str, FileStat | None]]:
+def stat_files(names: list[str], *, here: float = 0.5) -> Callable[[], Scanned]:
     """Start stat-ing `names`; the function returned finishes and gives each name's stat
     (None: gone). Of a large listing, all but the share `here` goes now to a forked copy
-    of this process (`forked.beside`), which answers each file's `Stat` as marshalled
-    tuples, made again in C here; the first `here` of the names are stat-ed by the
-    function returned, while the copy works. A caller with work of its own to do first
-    (on a thread, or before finishing) leaves the copy more than half."""
+    of this process (`forked.beside`), which answers each file's stat key as marshalled
+    tuples with its chunks serialized (`Scanned`); the first `here` of the names are
+    stat-ed by the function returned, while the copy works. A caller with work of its
+    own to do first (on a thread, or before finishing) leaves the copy more than half."""
     if not stats_fork(len(names)):
-        return lambda: dict(zip(names, _stats(names), strict=True))
+        return lambda: Scanned(names, _stats(names))
     # (the copy's share starts at a chunk: it serializes its chunks of stat keys too)
     split = min(len(names), -(-int(len(names) * here) // CHUNK) * CHUNK)
     rest = forked.beside(functools.partial(_marshalled_stats, names[split:]))
 
-    def finish() -> dict[str, FileStat | None]:
+    def finish() -> Scanned:
         here_stats = _stats(names[:split])  # (while the copy works)
-        keys, chunks = marshal.loads(rest())
-        found = Scanned({split // CHUNK + index: data for index, data in enumerate(chunks)})
-        found.update(zip(names[:split], here_stats, strict=True))
-        if None in keys:  # one went away meanwhile
-            found.update(zip(names[split:], [None if key is None else _stat(key)
-                                             for key in keys], strict=True))
-        else:  # (the common case: `Stat`s made in C, bypassing its checks)
-            found.update(zip(names[split:], map(tuple.__new__, itertools.repeat(Stat), keys),
-                             strict=True))
-        return found
+        keys, chunks, newest = marshal.loads(rest())
+        return Scanned(names, here_stats, keys, {
+            split // CHUNK + index: data for index, data in enumerate(chunks)}, newest)
     return finish
-
-
-def _stat(key: tuple[int, int, int, int]) -> Stat:
-    return Stat(*key)
 
 
 def _stats(names: list[str]) -> list[os.stat_result | None]:
@@ -265,11 +251,13 @@ def _stats(names: list[str]) -> list[os.stat_result | None]:
 
 def _marshalled_stats(names: list[str]) -> bytes:
     """What the forked copy answers: `(size, mtime_ns, inode, ctime_ns)` or None of each
-    file, and the chunks of their stat keys serialized (`statchunks.serialize`)."""
+    file, the chunks of their stat keys serialized (`statchunks.serialize`), and the
+    newest modification time among them."""
     gc.disable()  # (a copy about to exit: collecting would only touch shared pages)
     keys = [None if stat is None else _STAT_KEY(stat) for stat in _stats(names)]
+    newest = max((key[1] for key in keys if key is not None), default=0)
     return marshal.dumps((keys, serialize(names, [None if key is None else key[:3]
-                                                  for key in keys])))
+                                                  for key in keys]), newest))
 
 
 _STAT_KEY = operator.attrgetter(*Stat._fields)

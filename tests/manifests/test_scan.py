@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from reconciler import engine, forked, statchunks
+from reconciler import engine, forked, scanning, statchunks
 from reconciler.manifests import loader
 from reconciler.statchunks import Stat
 from tests.conftest import FIXTURE_MANIFESTS, copy_tree, write
@@ -142,3 +143,72 @@ def test_the_chunks_a_copy_serialized_are_the_ones_of_its_stats(
         assert scanned.digest() == plain.digest()
         assert scanned.keys == plain.keys
         assert len(scanned.chunks()) == 11
+
+
+def test_scanned_stats_read_as_the_plain_mapping_of_both_shares(
+        tmp_path: Path, forking: list[int]) -> None:
+    root = tree(tmp_path / "m", 41)
+    names = loader.list_manifest_files([root])
+    os.unlink(names[2])  # gone in this process's share
+    os.unlink(names[-1])  # and in the copy's
+    for here in (0.0, 0.3, 1.0):
+        found = loader.stat_files(names, here=here)()
+        plain = {name: (None if not os.path.exists(name) else os.stat(name)) for name in names}
+        assert list(found) == names and len(found) == len(names)
+        assert not found.complete
+        assert all(name in found for name in names) and "nowhere.yaml" not in found
+        assert {name: None if stat is None else key(stat) for name, stat in found.items()} \
+            == {name: None if stat is None else key(stat) for name, stat in plain.items()}
+        for start, end in ((0, 4), (8, 12), (0, 41), (40, 41), (10, 30)):
+            assert [None if k is None else list(k) for k in found.keys_between(start, end)] \
+                == [None if plain[name] is None else statchunks.stat_key(plain[name])
+                    for name in names[start:end]]
+    kept = [name for name in names if os.path.exists(name)]
+    whole = loader.stat_files(kept, here=0.5)()
+    assert whole.complete
+    assert whole.newest_mtime() == max(os.stat(name).st_mtime_ns for name in kept)
+
+
+def test_a_run_that_finds_every_chunk_as_recorded_makes_no_stat_of_the_copy(
+        tmp_path: Path, forking: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    engine.validate_files([str(root)], jobs=1)
+    past = time.time() - 10  # (settled: the index may answer)
+    for name in loader.list_manifest_files([root]):
+        os.utime(name, (past, past))
+    engine.validate_files([str(root)], jobs=1)  # recorded with settled stats
+    made: list[int] = []
+    original = statchunks.Scanned.held
+
+    def counted(self: statchunks.Scanned) -> dict[str, Any]:
+        made.append(1)
+        return original(self)
+
+    monkeypatch.setattr(statchunks.Scanned, "held", counted)
+    warm = engine.validate_files([str(root)], jobs=1)
+    fresh = engine.load_desired([str(root)], use_cache=False, jobs=1)
+    assert made == []
+    assert sorted(d.to_dict()["message"] for d in warm.diagnostics) == sorted(
+        d.to_dict()["message"] for d in fresh.diagnostics)
+
+
+def test_a_scan_begun_early_serves_only_its_own_paths(tmp_path: Path,
+                                                      forking: list[int]) -> None:
+    root = copy_tree(FIXTURE_MANIFESTS, tmp_path / "manifests")
+    other = copy_tree(FIXTURE_MANIFESTS, tmp_path / "other")
+    engine.validate_files([str(root)], jobs=1)
+    scan = scanning.begin([str(root)], loader.DEFAULT_MAX_BYTES)
+    assert scan.serves([str(root)], loader.DEFAULT_MAX_BYTES)
+    assert not scan.serves([str(root)], 1024)
+    assert not scan.serves([str(other)], loader.DEFAULT_MAX_BYTES)
+    agent = root / "agents" / "fraud_agent.yaml"  # (edited after the scan: seen next time)
+    served = engine.validate_files([str(root)], jobs=1, scan=scan)
+    assert scan.stats() is not None  # taken up, not begun again
+    agent.write_text(agent.read_text().replace("allowed_tools:\n",
+                                               "allowed_tools:\n  - no_such_tool\n", 1))
+    assert not any("no_such_tool" in d.message for d in served.errors)
+    # a scan of other paths is not used: the other tree is validated as itself
+    elsewhere = engine.validate_files([str(other)], jobs=1, scan=scan)
+    assert not any("no_such_tool" in d.message for d in elsewhere.errors)
+    again = engine.validate_files([str(root)], jobs=1)
+    assert any("no_such_tool" in d.message for d in again.errors)
