@@ -320,7 +320,7 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
               scan: scanning.Scan | None = None) -> _Outcome:
     if with_record:
         stats, (latest, opened) = _stats_with_record(
-            scan or scanning.begin(paths, max_bytes, index=index, here=STATS_HERE_WITH_RECORD),
+            scan or scanning.begin(paths, max_bytes, index=index, here=scanning.HERE_WITH_RECORD),
             index, alongside)
     else:
         scan = scan or scanning.begin(paths, max_bytes, index=index)
@@ -343,11 +343,6 @@ def _validate(paths: Sequence[str | os.PathLike[str]], index: ValidationIndex,
             if outcome is not None:
                 return outcome
     return _validated_in_full(paths, max_bytes, True, jobs, index, stats)
-
-
-# The share of the stats a plan's process takes itself beside the copy: it also opens the
-# record (on a thread) and imports the per-resource rules meanwhile, 0.3-0.4 s of a core.
-STATS_HERE_WITH_RECORD = 0.15
 
 
 def _stats_with_record(scan: scanning.Scan, index: ValidationIndex,

@@ -42,6 +42,20 @@ def test_the_cli_starts_without_the_heavy_imports() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_validate_begins_its_scan_before_it_imports_the_engine() -> None:
+    """`meshctl validate` forks the stats' copy before it imports the engine, the store
+    and rich (`options.begin_scan`): its module must not import them itself."""
+    import subprocess
+    import sys
+
+    code = ("import sys, reconciler.cli.validate_cmd; print(sorted(m for m in ("
+            "'reconciler.engine', 'reconciler.loading', 'reconciler.store', 'rich') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_only_the_store_names_its_own_folder() -> None:
     """Where a store keeps its bookkeeping is the store's business (import-linter checks the
     imports; this, the folder's name)."""

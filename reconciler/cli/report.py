@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
-from rich.markup import escape
 
 from reconciler.errors import Diagnostic
 from reconciler.plan.render import common
+
+if TYPE_CHECKING:  # (rich is imported when something is printed: 30 ms of every start)
+    from rich.console import Console
 
 
 def console(*, stderr: bool = False, no_color: bool = False) -> Console:
     """Colour only on a terminal, and never with --no-color or NO_COLOR. No emoji codes:
     a value holding `:fire:` prints as written."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     plain = no_color or "NO_COLOR" in os.environ or not stream.isatty()
     return Console(file=stream, highlight=False, soft_wrap=True, no_color=plain, emoji=False,
@@ -29,6 +32,8 @@ def shows_colour(out: Console) -> bool:
 
 
 def print_diagnostics(out: Console, diagnostics: list[Diagnostic]) -> None:
+    from rich.markup import escape
+
     for d in diagnostics:
         colour = "red" if d.is_error else "yellow"
         resource = f" {escape(d.resource)}:" if d.resource else ""

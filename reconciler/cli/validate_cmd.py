@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 import orjson
 
-from reconciler import engine
-from reconciler.cli import all_envs as all_envs_
 from reconciler.cli import environment, options, report
 from reconciler.errors import UsageError
 from reconciler.plan.render import common
@@ -42,6 +40,12 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, all_envs: bool,
     Exit: 0 valid (warnings allowed unless --strict), 1 invalid or unreadable (with
     --all-envs: 1 when any environment is).
     """
+    manifests = options.manifest_paths(paths)
+    scan = None if all_envs else options.begin_scan(manifests, max_bytes,
+                                                    use_cache=not no_cache)
+    from reconciler import engine  # (after the scan began: see `options.begin_scan`)
+    from reconciler.cli import all_envs as all_envs_
+
     if all_envs:
         if paths:
             raise UsageError("--all-envs reads each environment's manifests: leave out PATHS")
@@ -49,8 +53,8 @@ def validate(paths: tuple[str, ...], output: str, strict: bool, all_envs: bool,
                                no_color=no_color, max_bytes=max_bytes, no_cache=no_cache,
                                jobs=jobs)
         return
-    desired = engine.validate_files(options.manifest_paths(paths), max_bytes=max_bytes,
-                                    use_cache=not no_cache, jobs=jobs)
+    desired = engine.validate_files(manifests, max_bytes=max_bytes, use_cache=not no_cache,
+                                    jobs=jobs, scan=scan)
     failed = bool(desired.errors) or (strict and bool(desired.warnings))
     if output in report.CI_FORMATS:
         verdict = "invalid" if failed else "valid"
