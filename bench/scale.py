@@ -339,10 +339,13 @@ def main() -> None:
         "* Nothing changed: the validation index (`parsecache.ValidationIndex`) answers "
         "after listing the folders whose stat moved (the others' listings are kept "
         "beside the index, signed: `scanning.listed`), stat-ing every file (most of the "
-        "stats in a forked copy of the process, which also serializes its share's "
-        "chunks of stat keys: `loader.stat_files`; the stat calls are the floor) and "
-        "comparing one digest of every name and stat; the CLI imports only the command "
-        "it runs. What is left above the floor is reading the small index and printing. "
+        "stats in a forked copy of the process, begun before the command imports the "
+        "engine, which also serializes its share's chunks of stat keys: "
+        "`scanning.begin`, `loader.stat_files`; the stat calls are the floor) and "
+        "comparing one digest of every name and stat, made from the chunks alone (none "
+        "of the copy's stats is made into an object: `statchunks.Scanned`); the CLI "
+        "imports only the command it runs. What is left above the floor is reading the "
+        "small index and printing. "
         "The floor column's scan is `loader.scan_manifest_files`: every folder listed, "
         "the stats split with a forked copy.",
         "* 10 edited: `revalidate` works from the index's record (SQLite rows and "
@@ -356,7 +359,8 @@ def main() -> None:
         "the stat of every file (0.45-0.6 s of CPU at 100k, most of it in the forked "
         "copy), reading the kept listings (0.05 s), the declaration order (10 MB, "
         "0.1 s), and start-up and imports (0.2 s; a plan imports pydantic and the "
-        "spec models, 0.2 s more, while the copy stats).",
+        "spec models, 0.2 s more, while the copy stats, and meanwhile opens the record "
+        "and reads the live state on a second thread: `alongside`).",
         "* plan and apply of 10 edited: `replan` plans only the keys of the files the "
         "record does not mark in sync with the store (the 10 edited), from the "
         "validation above (`plan: validate`, most of the time). The live read "
