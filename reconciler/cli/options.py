@@ -40,8 +40,8 @@ def begin_scan(paths: Sequence[str], max_bytes: int, *, use_cache: bool,
                here: float = scanning.HERE_ALONE) -> scanning.Scan | None:
     """Begin listing and stat-ing the manifests (`scanning.begin`) before the command
     imports the engine: at 100,000 files the stats' forked copy works while this process
-    imports the rest (a quarter of a second that would otherwise leave a core idle). None
-    where loading would not use it (no cache; an environment's layers)."""
+    imports the rest (0.1 s that would otherwise leave a core idle). None where loading
+    would not use it (no cache; an environment's layers)."""
     if not use_cache or layers.layered(paths) is not None:
         return None
     return scanning.begin(paths, max_bytes, here=here)
