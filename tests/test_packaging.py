@@ -3,6 +3,7 @@ files (a checkout works without them being packaged; an installed meshctl would 
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -27,33 +28,29 @@ def test_the_wheel_carries_the_panel(tmp_path: Path) -> None:
             "reconciler/web/static/vendor/cytoscape-dagre/cytoscape-dagre.min.js"} <= names
 
 
+def imported_among(module: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` a fresh interpreter has imported once it imported `module`."""
+    code = (f"import sys, {module}; "
+            f"print(sorted(m for m in {names!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return list(ast.literal_eval(done.stdout.strip()))
+
+
 def test_the_cli_starts_without_the_heavy_imports() -> None:
     """`meshctl --version`, `plan` and `apply` start in about 0.15 s: the CLI must not
     import pydantic, FastAPI, watchdog or the watch controller until a command needs them
     (an import in a shared module once added 0.1 s to every command)."""
-    import subprocess
-    import sys
-
-    code = ("import sys, reconciler.cli; print(sorted(m for m in ('pydantic', 'fastapi', "
-            "'watchdog', 'ruamel', 'reconciler.watch.controller', 'reconciler.library') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == "[]"
+    assert imported_among("reconciler.cli", (
+        "pydantic", "fastapi", "watchdog", "ruamel", "reconciler.watch.controller",
+        "reconciler.library")) == []
 
 
 def test_validate_begins_its_scan_before_it_imports_the_engine() -> None:
     """`meshctl validate` forks the stats' copy before it imports the engine, the store
     and rich (`options.begin_scan`): its module must not import them itself."""
-    import subprocess
-    import sys
-
-    code = ("import sys, reconciler.cli.validate_cmd; print(sorted(m for m in ("
-            "'reconciler.engine', 'reconciler.loading', 'reconciler.store', 'rich') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == "[]"
+    assert imported_among("reconciler.cli.validate_cmd", (
+        "reconciler.engine", "reconciler.loading", "reconciler.store", "rich")) == []
 
 
 def test_only_the_store_names_its_own_folder() -> None:
