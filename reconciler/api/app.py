@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from reconciler.api import (
 from reconciler.api import errors as api_errors
 from reconciler.api.auth import Role, role_of
 from reconciler.api.errors import ApiError
+from reconciler.api.offload import OffloadedRoute
 from reconciler.api.shown_paths import ShownPaths
 from reconciler.errors import (
     ChangeRejected,
@@ -171,6 +172,7 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
     app = FastAPI(title="meshctl", version="1", responses=ERRORS,
                   description="AgentMesh registries, through meshctl's engine.",
                   lifespan=_run_beside(running), docs_url=None, redoc_url=None)
+    app.router.route_class = OffloadedRoute  # one hand-off to a thread per request
     docs_pages.add_pages(app)  # FastAPI's own load their scripts from a CDN
     app.state.registry = registry
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
@@ -179,8 +181,9 @@ def create_app(store: store_.Store | store_.Location, *, tokens: dict[str, Role]
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(hosts.HostGuard, policy=policy)  # the last added runs first
 
-    def allow(role: Role) -> Callable[[str | None], None]:
-        def check(authorization: str | None = Header(default=None)) -> None:
+    def allow(role: Role) -> Callable[[str | None], Coroutine[Any, Any, None]]:
+        async def check(authorization: str | None = Header(default=None)) -> None:
+            """On the event loop (no worker thread): it reads nothing but the header."""
             if tokens is None or not tokens:
                 return
             found = role_of(tokens, authorization)

@@ -68,25 +68,37 @@ class SnapshotCache:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def store_may_have_changed(self) -> None:
-        """Called by the store's follower after a change, and every poll interval."""
+    def store_may_have_changed(self, newest: int | None = None) -> None:
+        """Called by the store's follower after a change, and every poll interval. A wake
+        for a revision this snapshot already holds (most often this manager's own commit,
+        served from its record) reads nothing: no round trip, and no wait for `lock`
+        that the next write would then wait out."""
+        if newest is not None:
+            with self.lock:  # a write in progress publishes its commit first
+                if self.loaded and newest <= self.current.revision:
+                    return
         self.sync(strict=False)
 
-    def sync(self, *, strict: bool) -> bool:
+    def sync(self, *, strict: bool, head: str | None = None) -> bool:
         """Bring the snapshot up to date with the store; True when it changed. `strict`
         raises StoreError (keeping the last good snapshot) when what is there cannot be
-        read; otherwise that is logged and remembered for `stats()`."""
+        read; otherwise that is logged and remembered for `stats()`. `head`: the store's
+        fingerprint, when the caller has just read it (a write's turn)."""
         with self.lock, gc_paused():
             current = self.current
             store = self._store()
-            if self.loaded and store.is_current(current.live):
+            def is_head(live: LiveState) -> bool:
+                return live.fingerprint == head if head is not None else \
+                    store.is_current(live)
+
+            if self.loaded and is_head(current.live):
                 return False
             if not strict and self._rejected is not None and store.is_current(self._rejected):
                 return False  # still what a reload refused: no need to read it again
             shared = _LATEST.get(store_.identity(store))
             if shared is not None and shared is not current and (
                     not self.loaded or shared.revision >= current.revision) and \
-                    store.is_current(shared.live):
+                    is_head(shared.live):
                 # Serve the snapshot another manager of this store read (it is immutable).
                 self.current = shared
                 self._notify(current.live, shared.live, None, shared.revision)

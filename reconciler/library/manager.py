@@ -252,9 +252,12 @@ class RegistryManager:
     def entry(self, kind: Kind, name: str) -> Entry | None:
         """The registry entry as stored (every key, in the file's order), or None: a copy,
         the caller's to change (a nested list changed in place must never reach the
-        snapshot every reader is served)."""
+        snapshot every reader is served), through orjson as `entries` makes them."""
         resource = self._cache.current.live.state.of_kind(kind).get(name)
-        return copy.deepcopy(resource.entry) if resource is not None else None
+        if resource is None:
+            return None
+        entry: Entry = orjson.loads(orjson.dumps(resource.entry))
+        return entry
 
     def entries(self, kind: Kind) -> list[Entry]:
         """Every entry of a kind as stored, in registry order: copies (through orjson, ten

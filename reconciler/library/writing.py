@@ -192,8 +192,9 @@ class Writer:
             cache.load()  # as upstream's load_all(): following starts here too
         store = self._store()
         ready(cache.current, creating)
-        with cache.lock, store.write_turn():
-            cache.sync(strict=True)  # in our turn: what the writers before us committed
+        with cache.lock, store.write_turn() as head:
+            # In our turn: what the writers before us committed.
+            cache.sync(strict=True, head=head)
             for attempt in range(WRITE_ATTEMPTS):
                 snapshot = cache.current
                 changes = changes_for(snapshot)

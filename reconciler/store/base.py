@@ -107,12 +107,12 @@ class FeedFollowing:
     def _run(self, wait: Callable[[int, float], int], seen: int,
              method: weakref.WeakMethod[Any], poll_interval: float, name: str) -> None:
         while not self._ended():
-            seen = wait(seen, poll_interval)
+            before, seen = seen, wait(seen, poll_interval)
             bound = method()
             if bound is None or self._ended():
                 return
             try:
-                bound()
+                bound(seen if seen > before else None)
             except Exception:
                 if self._ended():  # cancelled, or the store closed, during the wake
                     return
@@ -187,13 +187,18 @@ class Store(Protocol):
     def after_commit(self, live: LiveState, entries: ChangeSet,
                      revision: Revision) -> CaughtUp: ...
 
-    def follow(self, method: Callable[[], Any], owner: object,
-               poll_interval: float) -> Following: ...
+    def follow(self, method: Callable[[int | None], Any], owner: object,
+               poll_interval: float) -> Following:
+        """Call `method` after each change and every `poll_interval` s while `owner`
+        lives, with the newest revision the store's feed knows of (None: a poll, or a store
+        that does not number what it saw), so a reader already serving it does nothing."""
 
     def lead(self, name: str, on_lost: Callable[[], Any] | None = None) -> Lease | None:
         """Leadership of `name` if no one else holds it now (None: another replica leads);
         `on_lost` is called when it is lost."""
 
-    def write_turn(self) -> AbstractContextManager[None]:
+    def write_turn(self) -> AbstractContextManager[str | None]:
         """Held by a library or API write around catch-up, plan and commit, so that writers
-        of one store in many processes take turns (a database store) instead of colliding."""
+        of one store in many processes take turns (a database store) instead of colliding.
+        Gives the head's fingerprint as the turn began when the store reads it with the
+        turn, in the same round trip (None: ask `is_current`)."""

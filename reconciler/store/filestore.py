@@ -438,7 +438,7 @@ class FileStore:
     @contextlib.contextmanager
     def write_turn(self) -> Iterator[None]:
         """Writers take turns at the commit itself here (its lock): nothing to wait for."""
-        yield
+        yield None
 
     # -- history, the change feed, the audit log and the metadata area (store.base.Store) --
 
@@ -585,7 +585,7 @@ class FileStore:
             files.layouts[relative], files.data[relative] = content.layout, content.pieces
         return CaughtUp(after, list(entries), revision.number)
 
-    def follow(self, method: Callable[[], Any], owner: object,
+    def follow(self, method: Callable[[int | None], Any], owner: object,
                poll_interval: float) -> follower.Subscription:
         """A watch of the folder (shared in this process) calling `method` after each file
         event and every `poll_interval` seconds, for as long as `owner` lives."""

@@ -42,7 +42,7 @@ class Follower:
     _by_root: dict[Path, Follower] = {}
 
     @classmethod
-    def subscribe(cls, root: Path, method: Callable[[], Any], owner: object,
+    def subscribe(cls, root: Path, method: Callable[[int | None], Any], owner: object,
                   poll_interval: float) -> Subscription:
         """Call `method` (a bound method of `owner`, held weakly) after each change under
         `root`, and at least every `poll_interval` seconds. The subscription ends when
@@ -140,7 +140,7 @@ class Follower:
                 if bound is None:  # freed; its finalizer unsubscribes it
                     continue
                 try:
-                    bound()
+                    bound(None)  # a file event carries no revision
                 except Exception:  # keep following; the next change tries again
                     log.exception("following the registries in %s failed", self.root)
                 del bound  # never keep a subscriber alive past its call

@@ -124,7 +124,7 @@ class MemoryStore:
     @contextlib.contextmanager
     def write_turn(self) -> Iterator[None]:
         """Writers take turns at the commit itself here (its lock): nothing to wait for."""
-        yield
+        yield None
 
     def _since(self, fingerprint: str) -> list[dict[str, Any]]:
         for index, record in enumerate(self._records):
@@ -183,7 +183,7 @@ class MemoryStore:
                      revision: Revision) -> CaughtUp:
         return self.catch_up(live, revision.number - 1)
 
-    def follow(self, method: Callable[[], Any], owner: object,
+    def follow(self, method: Callable[[int | None], Any], owner: object,
                poll_interval: float) -> FeedFollowing:
         """Call `method` after each commit (and every `poll_interval` s) while `owner` lives."""
         def wait(seen: int, timeout: float) -> int:

@@ -75,11 +75,14 @@ class Notifier:
                     row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
                     self._saw(int(row[0]) if row else 0)
                     while not self._closed.is_set():
+                        noted = False
                         for note in conn.notifies(timeout=POLL_INTERVAL, stop_after=1):
                             with contextlib.suppress(ValueError):
                                 self._saw(int(note.payload))
-                        row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
-                        self._saw(int(row[0]) if row else 0)
+                                noted = True
+                        if not noted:  # the head is polled when nothing came (not per note)
+                            row = conn.execute("SELECT revision FROM meshctl.head").fetchone()
+                            self._saw(int(row[0]) if row else 0)
             except psycopg.Error:
                 self._closed.wait(0.5)  # the server went away: connect again shortly
 

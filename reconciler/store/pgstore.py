@@ -471,15 +471,19 @@ class PostgresStore:
                              (orjson.dumps(header).decode(), kind))
 
     @contextlib.contextmanager
-    def write_turn(self) -> Iterator[None]:
+    def write_turn(self) -> Iterator[str]:
         """Writers of this store, in every process, one at a time (a session advisory lock,
         granted in the order asked): a library or API write catches up, plans and commits
         in its turn, so writers on many hosts take turns instead of colliding. A writer
-        that dies loses its connection, and with it the lock."""
+        that dies loses its connection, and with it the lock. Gives the head as the turn
+        began: read right after the lock is granted, sent with it (one round trip)."""
         with self._connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_TURN,))
+            with _pipelined(conn):
+                conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_TURN,))
+                row = conn.execute("SELECT revision, commit_id FROM meshctl.head").fetchone()
+            assert row is not None
             try:
-                yield
+                yield _token(self._store_id, int(row[0]), row[1])
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURN,))
 
@@ -624,7 +628,7 @@ class PostgresStore:
         return CaughtUp(self._live(_in_order(state, added), headers, live.unkeyed,
                                    last["fingerprint_after"]), changed, last["revision"])
 
-    def follow(self, method: Callable[[], Any], owner: object,
+    def follow(self, method: Callable[[int | None], Any], owner: object,
                poll_interval: float) -> FeedFollowing:
         """Call `method` after each commit, by any process (and every `poll_interval` s),
         while `owner` lives."""

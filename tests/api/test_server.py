@@ -159,7 +159,12 @@ def test_errors_have_their_status(registries: Path, api: httpx.Client) -> None:
     traversal = api.delete("/registries/workflows/.secret")
     assert traversal.status_code == 400
     assert (registries / "workflows" / "claims_triage.json").exists()
-    assert api.get("/openapi.json").json()["info"]["title"] == "meshctl"
+    schema = api.get("/openapi.json").json()
+    assert schema["info"]["title"] == "meshctl"
+    # handlers run on a worker thread through a wrapper: their parameters still show
+    replace = schema["paths"]["/registries/agents/{name}"]["put"]
+    assert "requestBody" in replace
+    assert {p["name"] for p in replace["parameters"]} == {"name", "if-match", "authorization"}
     assert api.get("/docs").status_code == 200
 
 

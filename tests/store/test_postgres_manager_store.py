@@ -43,3 +43,44 @@ def test_a_closed_database_store_is_opened_again(pg_store: Any, pg_url: str) -> 
     again = open_store(pg_url)
     assert again is not first
     assert again.snapshot().state.of_kind(Kind.AGENT).get("fraud_agent") is not None
+
+
+def test_a_manager_s_own_commit_wakes_its_follower_without_a_read(pg_store: Any,
+                                                                    pg_url: str) -> None:
+    """The follower is woken for every revision, this manager's own too; one it already
+    serves (its commit, served from the record) is not read again: no round trip, and no
+    wait for the lock the next write takes. A revision it does not hold yet is read."""
+    from reconciler.errors import StoreError
+
+    store = open_store(pg_url)
+    manager = RegistryManager(store=store, watch=True, poll_interval=60)
+    manager.load_all()
+    agent = manager.get_agent("fraud_agent")
+    assert agent is not None
+    manager.update_agent("fraud_agent", {**agent.model_dump(exclude_unset=True),
+                                         "description": "own commit"})
+    revision = manager.stats()["revision"]
+    store.close()  # type: ignore[attr-defined]  # from here on, any read fails
+    wake = manager._cache.store_may_have_changed
+    wake(revision)  # held already: nothing read
+    wake(revision - 1)
+    with pytest.raises(StoreError, match="closed"):
+        wake(revision + 1)  # newer than what it serves: read
+    with pytest.raises(StoreError, match="closed"):
+        wake(None)  # a poll: read
+
+
+def test_a_write_turn_gives_the_head_as_it_began(pg_store: Any, pg_url: str) -> None:
+    """Read with the turn's lock, in its round trip: a write's catch-up asks nothing more."""
+    store = open_store(pg_url)
+    other = RegistryManager(store=pg_url, watch=False)
+    other.load_all()
+    agent = other.get_agent("fraud_agent")
+    assert agent is not None
+    with store.write_turn() as head:
+        assert head == store.snapshot().fingerprint
+    other.update_agent("fraud_agent", {**agent.model_dump(exclude_unset=True),
+                                       "description": "moved on"})
+    with store.write_turn() as moved:
+        assert moved != head
+        assert moved == store.snapshot().fingerprint
