@@ -143,34 +143,34 @@ def _storable(key: ResourceKey, entry: dict[str, Any]) -> None:
     except TypeError as error:  # orjson: lone surrogates, integers over 64 bits, ...
         raise ChangeRejected(f"{key.describe()} cannot be stored as JSON: {error}; use "
                              "valid UTF-8 text and integers within 64 bits") from error
-    if _depth(entry) > MAX_DEPTH:
+    depth, finite = _shape(entry)
+    if depth > MAX_DEPTH:
         raise ChangeRejected(f"{key.describe()} is nested deeper than {MAX_DEPTH} levels, "
                              "as no manifest may be; flatten it")
-    if not _finite(entry):  # orjson would write NaN and Infinity as null
+    if not finite:  # orjson would write NaN and Infinity as null
         raise ChangeRejected(f"{key.describe()} holds NaN or Infinity, which JSON cannot; "
                              "use a number or null")
 
 
-def _depth(value: Any) -> int:
-    """How deep the containers go (without recursion: the data is the caller's)."""
-    deepest, pending = 0, [(value, 1)]
-    while pending:
-        node, level = pending.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            pending.extend((child, level + 1) for child in
-                           (node.values() if isinstance(node, dict) else node))
-    return deepest
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    return True
+def _shape(value: Any) -> tuple[int, bool]:
+    """How deep the containers go, and whether every number is finite: one walk, a layer
+    at a time (no recursion: the data is the caller's, of any depth)."""
+    depth, finite, layer = 0, True, [value]
+    while layer:
+        below: list[Any] = []
+        containers = False
+        for node in layer:
+            if isinstance(node, dict):
+                below.extend(node.values())
+                containers = True
+            elif isinstance(node, list):
+                below.extend(node)
+                containers = True
+            elif isinstance(node, float) and not math.isfinite(node):
+                finite = False
+        depth += containers
+        layer = below
+    return depth, finite
 
 
 def _sentence(diagnostic: Diagnostic) -> str:
