@@ -64,7 +64,7 @@ def test_close_stops_the_followers_first_and_they_stay_silent(
     woken, release = threading.Event(), threading.Event()
 
     class Reader:
-        def wake(self) -> None:
+        def wake(self, newest: int | None) -> None:
             woken.set()
             release.wait(10)
             store.snapshot()  # the store is closed by now
