@@ -65,6 +65,14 @@ class Follower:
             found = cls._by_root.get(root.resolve())
             return 0 if found is None or found._stopping.is_set() else len(found._subscribers)
 
+    @classmethod
+    def watching(cls, root: Path) -> bool:
+        """Whether file events under `root` wake its readers yet (the watch is set up on
+        the follower's thread, after the first subscriber's read)."""
+        with cls._lock:
+            found = cls._by_root.get(root.resolve())
+            return found is not None and found._observer is not None
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self._subscribers: dict[int, tuple[weakref.WeakMethod[Any], float]] = {}
@@ -101,6 +109,11 @@ class Follower:
         self._thread = threading.Thread(target=self._run, name="meshctl-registry-follow",
                                         daemon=True)
         self._thread.start()
+
+    def _watch(self) -> None:
+        """The folder's watchdog observer, set up on the follower's own thread: importing
+        watchdog and setting its watches took 0.15-0.2 s of a first `load_all()` (10,000
+        agents: 0.47 s against 0.27 s without following)."""
         try:
             from watchdog.events import FileSystemEvent, FileSystemEventHandler
             from watchdog.observers import Observer
@@ -122,9 +135,15 @@ class Follower:
         observer.daemon = True
         observer.schedule(_Handler(), str(self.root), recursive=True)
         observer.start()
-        self._observer = observer
+        with Follower._lock:
+            if not self._stopping.is_set():
+                self._observer = observer
+                return
+        observer.stop()  # (the last subscriber went while it was set up)
 
     def _run(self) -> None:
+        self._watch()
+        self._wake.set()  # what changed while the watch was set up: the stat check sees it
         while not self._stopping.is_set():
             with Follower._lock:
                 interval = min((every for _, every in self._subscribers.values()),

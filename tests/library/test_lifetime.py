@@ -52,7 +52,8 @@ def test_dropped_managers_stop_following_and_are_freed(registries: Path) -> None
     for count in range(20):
         managers.append(RegistryManager(registries, poll_interval=0.1))
         managers[-1].load_all()
-        if count == 0:
+        if count == 0:  # (its file watch is set up on the follower's thread)
+            assert eventually(lambda: Follower.watching(registries))
             one_watch = following_threads()
     assert following_threads() == one_watch  # twenty managers, one watch of the folder
     assert Follower.subscribers(registries) == 20
