@@ -538,20 +538,23 @@ class _Reader:
 
 
 HASHED_HERE = 1 << 16  # bytes: a smaller file is hashed on the reading thread
-SHALLOW_PREFIX = 1 << 16  # bytes whose brackets are counted first (`_shallow`)
+SHALLOW_SLICE = 1 << 16  # the first slice whose brackets `_shallow` counts
 MAX_JSON_DEPTH = 255  # orjson writes no deeper; manifests stop at 128 (M006)
 WRITTEN_AT_ONCE = 32  # entries per chunk when checking that orjson can write a registry
 
 
 def _shallow(data: bytes) -> bool:
     """Too few brackets to nest as deep as orjson cannot write (255 levels need as many
-    opening brackets): a workflow file need not be written to be sure. A registry of
-    many entries has that many in its first 64 KB: counting the rest of its 28 MB (at
-    10,000 agents) was a tenth of a cold `load_all()`."""
-    if data.count(b"{", 0, SHALLOW_PREFIX) + data.count(b"[", 0, SHALLOW_PREFIX) \
-            >= MAX_JSON_DEPTH:
-        return False
-    return data.count(b"{") + data.count(b"[") < MAX_JSON_DEPTH
+    opening brackets): a workflow file need not be written to be sure. Counted in growing
+    slices, so a registry of many entries stops within its first few hundred KB: counting
+    all 28 MB of the agent registry (10,000 agents) was a tenth of a cold `load_all()`."""
+    seen, start, size = 0, 0, SHALLOW_SLICE
+    while start < len(data):
+        seen += data.count(b"{", start, start + size) + data.count(b"[", start, start + size)
+        if seen >= MAX_JSON_DEPTH:
+            return False
+        start, size = start + size, size * 4
+    return True
 
 
 def _writable(document: Any, key: str | None) -> bool:
