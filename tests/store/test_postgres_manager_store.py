@@ -73,14 +73,17 @@ def test_a_manager_s_own_commit_wakes_its_follower_without_a_read(pg_store: Any,
 def test_a_write_turn_gives_the_head_as_it_began(pg_store: Any, pg_url: str) -> None:
     """Read with the turn's lock, in its round trip: a write's catch-up asks nothing more."""
     store = open_store(pg_url)
-    other = RegistryManager(store=pg_url, watch=False)
-    other.load_all()
-    agent = other.get_agent("fraud_agent")
-    assert agent is not None
-    with store.write_turn() as head:
-        assert head == store.snapshot().fingerprint
-    other.update_agent("fraud_agent", {**agent.model_dump(exclude_unset=True),
-                                       "description": "moved on"})
-    with store.write_turn() as moved:
-        assert moved != head
-        assert moved == store.snapshot().fingerprint
+    try:
+        other = RegistryManager(store=pg_url, watch=False)  # (the same store object)
+        other.load_all()
+        agent = other.get_agent("fraud_agent")
+        assert agent is not None
+        with store.write_turn() as head:
+            assert head == store.snapshot().fingerprint
+        other.update_agent("fraud_agent", {**agent.model_dump(exclude_unset=True),
+                                           "description": "moved on"})
+        with store.write_turn() as moved:
+            assert moved != head
+            assert moved == store.snapshot().fingerprint
+    finally:
+        store.close()  # type: ignore[attr-defined]  # (its pool: not left to the session's end)
